@@ -1,0 +1,1 @@
+"""Typed records and state machines. No I/O lives here."""

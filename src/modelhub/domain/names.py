@@ -1,0 +1,120 @@
+"""Validation of every name a user can type: models, aliases, tags, labels, file paths."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from modelhub.domain.enums import Stage
+from modelhub.errors import InvalidInput
+
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+TAG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.:/-]{0,63}$")
+SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
+)
+RESERVED_ALIASES = frozenset({"latest"} | {s.value for s in Stage})
+MAX_TAG_VALUE = 256
+
+
+def check_model_name(name: str) -> str:
+    if not MODEL_NAME.match(name) or ".." in name:
+        raise InvalidInput(
+            f"invalid model name {name!r}: use 1-100 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit",
+            {"field": "name", "value": name},
+        )
+    return name
+
+
+def check_alias(alias: str) -> str:
+    if not ALIAS.match(alias):
+        raise InvalidInput(
+            f"invalid alias {alias!r}: use lowercase letters, digits, '_' or '-', "
+            "starting with a letter",
+            {"field": "alias", "value": alias},
+        )
+    if alias in RESERVED_ALIASES:
+        raise InvalidInput(
+            f"alias {alias!r} is reserved (latest and the stage names resolve automatically)",
+            {"field": "alias", "value": alias},
+        )
+    return alias
+
+
+def check_label(label: str) -> str:
+    if not SEMVER.match(label):
+        raise InvalidInput(
+            f"invalid version label {label!r}: expected semantic versioning such as 1.2.0",
+            {"field": "label", "value": label},
+        )
+    return label
+
+
+def parse_tags(pairs: list[str]) -> dict[str, str]:
+    """Parse `key=value` strings as typed on a command line."""
+    tags: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise InvalidInput(f"invalid tag {pair!r}: expected key=value", {"field": "tag"})
+        tags[key.strip()] = value.strip()
+    return check_tags(tags)
+
+
+def check_tags(tags: dict[str, str]) -> dict[str, str]:
+    for key, value in tags.items():
+        if not TAG_KEY.match(key):
+            raise InvalidInput(f"invalid tag key {key!r}", {"field": "tag", "value": key})
+        if len(value) > MAX_TAG_VALUE or "\x00" in value:
+            raise InvalidInput(f"invalid value for tag {key!r}", {"field": "tag", "value": key})
+    return tags
+
+
+def check_relative_path(path: str) -> str:
+    """A file path inside a version: relative, forward slashes, never leaving the root."""
+    bad = (
+        not path
+        or "\x00" in path
+        or "\\" in path
+        or path.startswith("/")
+        or (len(path) > 1 and path[1] == ":")
+    )
+    parts = PurePosixPath(path).parts
+    if bad or any(part in ("..", ".", "") for part in parts) or len(path) > 1024:
+        raise InvalidInput(
+            f"unsafe file path {path!r}: paths must be relative and stay inside the version",
+            {"field": "path", "value": path},
+        )
+    return str(PurePosixPath(path))
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """`name`, `name@3`, `name@latest`, `name@production`, `name@champion`."""
+
+    name: str
+    selector: str = "latest"
+
+    @property
+    def version_number(self) -> int | None:
+        return int(self.selector) if self.selector.isdigit() else None
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.selector}"
+
+
+def parse_ref(text: str, default: str = "latest") -> ModelRef:
+    name, sep, selector = text.partition("@")
+    check_model_name(name)
+    if sep and not selector:
+        raise InvalidInput(f"empty version after '@' in {text!r}", {"field": "ref"})
+    selector = selector or default
+    if not selector.isdigit() and not ALIAS.match(selector):
+        raise InvalidInput(f"invalid version selector {selector!r}", {"field": "ref"})
+    if selector.isdigit() and int(selector) < 1:
+        raise InvalidInput("version numbers start at 1", {"field": "ref"})
+    return ModelRef(name, selector)

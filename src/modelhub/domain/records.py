@@ -1,0 +1,128 @@
+"""Records every layer exchanges. Stores return these, never ORM rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelhub.domain.enums import (
+    Approval,
+    Framework,
+    ModelStatus,
+    ModelType,
+    Precision,
+    Stage,
+)
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TensorSpec(Record):
+    name: str
+    dtype: str
+    shape: list[int | str] = Field(default_factory=list)
+
+
+class Signature(Record):
+    inputs: list[TensorSpec] = Field(default_factory=list)
+    outputs: list[TensorSpec] = Field(default_factory=list)
+
+
+class FileEntry(Record):
+    """One file of a version: its path inside the version and its content digest."""
+
+    path: str
+    digest: str
+    size: int
+
+
+class ResourceEstimate(Record):
+    memory_bytes: int
+    device_class: str
+    notes: str = ""
+
+
+class Inspection(Record):
+    """What reading a model's files (never running them) tells us."""
+
+    framework: Framework
+    architecture: str | None = None
+    parameters: int | None = None
+    precision: Precision = Precision.UNKNOWN
+    dtypes: dict[str, int] = Field(default_factory=dict)
+    tensor_count: int | None = None
+    context_length: int | None = None
+    signature: Signature = Field(default_factory=Signature)
+    details: dict[str, Any] = Field(default_factory=dict)
+    resources: ResourceEstimate | None = None
+    requires_trust: bool = False
+    pickle_findings: list[str] = Field(default_factory=list)
+
+
+class Lineage(Record):
+    source_run: str | None = None
+    datasets: list[str] = Field(default_factory=list)
+    base_version: str | None = None
+
+
+class RegisteredModel(Record):
+    name: str
+    type: ModelType
+    description: str = ""
+    owner: str
+    license: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    status: ModelStatus = ModelStatus.ACTIVE
+    created_at: datetime
+    updated_at: datetime
+    latest_version: int | None = None
+
+
+class ModelVersion(Record):
+    name: str
+    version: int
+    label: str | None = None
+    type: ModelType
+    framework: Framework
+    architecture: str | None = None
+    parameters: int | None = None
+    size: int
+    precision: Precision = Precision.UNKNOWN
+    quantization: str | None = None
+    context_length: int | None = None
+    digest: str
+    files: list[FileEntry] = Field(default_factory=list)
+    signature: Signature = Field(default_factory=Signature)
+    inspection: dict[str, Any] = Field(default_factory=dict)
+    resources: ResourceEstimate | None = None
+    lineage: Lineage = Field(default_factory=Lineage)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    stage: Stage = Stage.DEVELOPMENT
+    approval: Approval = Approval.PENDING
+    approval_note: str | None = None
+    trusted: bool = False
+    aliases: list[str] = Field(default_factory=list)
+    model_card: str | None = None
+    status: ModelStatus = ModelStatus.ACTIVE
+    created_at: datetime
+    created_by: str
+
+
+class AuditEvent(Record):
+    id: int
+    actor: str
+    action: str
+    target: str
+    at: datetime
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Page(Record):
+    """A slice of a listing plus the total that matched."""
+
+    items: list[ModelVersion]
+    total: int

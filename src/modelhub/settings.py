@@ -1,0 +1,55 @@
+"""The one settings object. Nothing else in modelhub reads the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MODELHUB_", extra="ignore")
+
+    home: Path = Field(
+        default_factory=lambda: Path.home() / ".modelhub",
+        description="Where the embedded database, artifacts and tokens live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the metadata store; default SQLite at <home>/modelhub.db.",
+    )
+    artifacts: str | None = Field(
+        default=None,
+        description="Artifact store: a folder path or s3://bucket/prefix; default <home>/artifacts.",
+    )
+    url: str | None = Field(
+        default=None,
+        description="URL of a running modelhub server; when set the CLI talks to it.",
+    )
+    token: str | None = Field(default=None, description="API token the CLI and client send.")
+    host: str = Field(default="127.0.0.1", description="Address `modelhub server` binds.")
+    port: int = Field(default=8400, description="Port `modelhub server` binds.")
+    s3_endpoint_url: str | None = Field(
+        default=None, description="Endpoint of an S3-compatible store (MinIO, moto ...)."
+    )
+    upload_chunk_bytes: int = Field(
+        default=8 * 1024 * 1024, description="Chunk size for streaming artifacts."
+    )
+    gc_grace_seconds: int = Field(
+        default=3600,
+        description="Blobs younger than this are kept by GC even when unreferenced "
+        "(an upload may be about to reference them).",
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'modelhub.db'}"
+
+    @property
+    def resolved_artifacts(self) -> str:
+        return self.artifacts or str(self.home / "artifacts")
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.home / "staging"

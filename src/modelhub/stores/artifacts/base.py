@@ -1,0 +1,81 @@
+"""The artifact store interface: immutable blobs addressed by their sha256 digest."""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from modelhub.errors import InvalidInput
+
+DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_digest(digest: str) -> str:
+    if not DIGEST.match(digest):
+        raise InvalidInput(f"invalid sha256 digest {digest!r}", {"field": "digest"})
+    return digest
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    digest: str
+    size: int
+    created_at: datetime
+
+
+class ArtifactStore(abc.ABC):
+    """Blobs are written once (temp name, fsync, rename), stored once, verified on read.
+
+    Every method that takes a digest raises InvalidInput for a malformed one and
+    NotFound when the blob is absent. Reads raise IntegrityError when the bytes no
+    longer hash to their name.
+    """
+
+    url: str
+
+    @abc.abstractmethod
+    def put_stream(
+        self, source: BinaryIO | Iterable[bytes], expected_digest: str | None = None
+    ) -> BlobInfo:
+        """Store bytes from a file object or chunk iterator, hashing as they stream.
+
+        Raises IntegrityError (and stores nothing) when expected_digest is given and differs.
+        """
+
+    @abc.abstractmethod
+    def put_file(self, path: Path, expected_digest: str | None = None, move: bool = False) -> BlobInfo:
+        """Store a local file. With move=True the store may take the file over (rename)."""
+
+    @abc.abstractmethod
+    def open_chunks(self, digest: str, chunk_size: int | None = None) -> Iterator[bytes]:
+        """Yield the blob's bytes; raise IntegrityError at the end if they do not match."""
+
+    @abc.abstractmethod
+    def local_path(self, digest: str) -> AbstractContextManager[Path]:
+        """A readable local file with the blob's bytes, for as long as the context lasts."""
+
+    @abc.abstractmethod
+    def exists(self, digest: str) -> bool: ...
+
+    @abc.abstractmethod
+    def info(self, digest: str) -> BlobInfo: ...
+
+    @abc.abstractmethod
+    def delete(self, digest: str) -> None:
+        """Remove a blob; deleting an absent blob is not an error."""
+
+    @abc.abstractmethod
+    def list_blobs(self) -> Iterator[BlobInfo]: ...
+
+    @abc.abstractmethod
+    def clean_temporary(self) -> int:
+        """Remove temp files left by writes that never finished (a crash); return how many."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections or pools; the default store holds none."""
