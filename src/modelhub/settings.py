@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     )
     artifacts: str | None = Field(
         default=None,
-        description="Artifact store: a folder path or s3://bucket/prefix; default <home>/artifacts.",
+        description="Artifact store: a folder or s3://bucket/prefix; default <home>/artifacts.",
     )
     url: str | None = Field(
         default=None,

@@ -1,0 +1,174 @@
+"""The metadata store interface. Implementations return domain records, never rows."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from modelhub.domain.enums import Framework, ModelStatus, ModelType, Precision, Stage
+from modelhub.domain.names import ModelRef
+from modelhub.domain.records import (
+    AuditEvent,
+    FileEntry,
+    Lineage,
+    ModelVersion,
+    Page,
+    RegisteredModel,
+    ResourceEstimate,
+    Signature,
+)
+
+
+@dataclass(frozen=True)
+class AuditDraft:
+    """An audit event to append in the same transaction as the change it records."""
+
+    actor: str
+    action: str
+    target: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelDraft:
+    name: str
+    type: ModelType
+    owner: str
+    description: str = ""
+    license: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VersionDraft:
+    framework: Framework
+    size: int
+    digest: str
+    files: list[FileEntry]
+    created_by: str
+    label: str | None = None
+    architecture: str | None = None
+    parameters: int | None = None
+    precision: Precision = Precision.UNKNOWN
+    quantization: str | None = None
+    context_length: int | None = None
+    signature: Signature = field(default_factory=Signature)
+    inspection: dict[str, Any] = field(default_factory=dict)
+    resources: ResourceEstimate | None = None
+    lineage: Lineage = field(default_factory=Lineage)
+    metrics: dict[str, float] = field(default_factory=dict)
+    trusted: bool = False
+    model_card: str | None = None
+
+
+@dataclass(frozen=True)
+class VersionQuery:
+    """Filters for a search; each one narrows. `text` matches name and description."""
+
+    name: str | None = None
+    type: ModelType | None = None
+    framework: Framework | None = None
+    stage: Stage | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    text: str | None = None
+    include_archived: bool = False
+    latest_only: bool = True
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    actor: str | None = None
+    action: str | None = None
+    target: str | None = None
+    since: datetime | None = None
+    limit: int = 100
+
+
+class MetadataStore(abc.ABC):
+    """Models, versions, aliases and the audit log.
+
+    Lookups raise NotFound; uniqueness violations raise Conflict. Every mutation
+    takes an AuditDraft and appends it to the hash-chained log atomically with
+    the change.
+    """
+
+    url: str
+
+    @abc.abstractmethod
+    def get_model(self, name: str) -> RegisteredModel: ...
+
+    @abc.abstractmethod
+    def list_models(self, include_archived: bool = False) -> list[RegisteredModel]: ...
+
+    @abc.abstractmethod
+    def create_version(
+        self, model: ModelDraft, draft: VersionDraft, audit: AuditDraft
+    ) -> ModelVersion:
+        """Add the next version of `model.name`, creating the model when it is new.
+
+        Concurrent calls for one name get consecutive numbers.
+        """
+
+    @abc.abstractmethod
+    def resolve(self, ref: ModelRef) -> ModelVersion:
+        """Find the version a reference names: a number, latest, a stage, or an alias."""
+
+    @abc.abstractmethod
+    def list_versions(self, name: str) -> list[ModelVersion]: ...
+
+    @abc.abstractmethod
+    def search(self, query: VersionQuery) -> Page: ...
+
+    @abc.abstractmethod
+    def update_version(
+        self, name: str, version: int, changes: dict[str, Any], audit: AuditDraft
+    ) -> ModelVersion: ...
+
+    @abc.abstractmethod
+    def update_model(
+        self,
+        name: str,
+        changes: dict[str, Any],
+        audit: AuditDraft,
+        tags: dict[str, str] | None = None,
+    ) -> RegisteredModel: ...
+
+    @abc.abstractmethod
+    def set_alias(self, name: str, alias: str, version: int, audit: AuditDraft) -> ModelVersion: ...
+
+    @abc.abstractmethod
+    def remove_alias(self, name: str, alias: str, audit: AuditDraft) -> None: ...
+
+    @abc.abstractmethod
+    def delete_version(self, name: str, version: int, audit: AuditDraft) -> None: ...
+
+    @abc.abstractmethod
+    def delete_model(self, name: str, audit: AuditDraft) -> None: ...
+
+    @abc.abstractmethod
+    def referenced_digests(self) -> set[str]: ...
+
+    @abc.abstractmethod
+    def list_audit(self, query: AuditQuery) -> list[AuditEvent]: ...
+
+    @abc.abstractmethod
+    def verify_audit(self) -> int | None:
+        """Walk the hash chain; return the id of the first broken event, None if intact."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+__all__ = [
+    "AuditDraft",
+    "AuditQuery",
+    "MetadataStore",
+    "ModelDraft",
+    "ModelStatus",
+    "VersionDraft",
+    "VersionQuery",
+]

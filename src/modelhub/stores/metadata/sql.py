@@ -1,0 +1,562 @@
+"""MetadataStore over SQLAlchemy Core: SQLite (WAL) by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy import exc as sa_exc
+
+from modelhub.domain.enums import Stage
+from modelhub.domain.names import ModelRef
+from modelhub.domain.records import (
+    AuditEvent,
+    FileEntry,
+    Lineage,
+    ModelVersion,
+    Page,
+    RegisteredModel,
+    ResourceEstimate,
+    Signature,
+)
+from modelhub.errors import Conflict, NotFound
+from modelhub.stores.metadata.audit_chain import GENESIS, event_hash, utc_naive
+from modelhub.stores.metadata.base import (
+    AuditDraft,
+    AuditQuery,
+    MetadataStore,
+    ModelDraft,
+    VersionDraft,
+    VersionQuery,
+)
+from modelhub.stores.metadata.engine import make_engine
+from modelhub.stores.metadata.migrate import upgrade
+from modelhub.stores.metadata.tables import (
+    aliases,
+    audit_events,
+    audit_head,
+    model_tags,
+    models,
+    version_files,
+    versions,
+)
+
+VERSION_COLUMNS = [c for c in versions.c if c.name not in ("id", "model_id")]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class SqlMetadataStore(MetadataStore):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- transactions -------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _write(self, audit: AuditDraft) -> Iterator[Connection]:
+        """A write transaction that appends `audit` to the chain if it commits."""
+        with (
+            self.engine.connect().execution_options(sqlite_write=True) as conn,
+            conn.begin(),
+        ):
+            head = conn.execute(
+                select(audit_head.c.last_id, audit_head.c.last_hash)
+                .where(audit_head.c.id == 1)
+                .with_for_update()
+            ).one()
+            yield conn
+            self._append_audit(conn, head.last_hash, audit)
+
+    def _append_audit(self, conn: Connection, prev_hash: str, audit: AuditDraft) -> None:
+        at = utc_naive(_now())
+        details = json.loads(json.dumps(audit.details, default=str))
+        event_id = conn.execute(
+            insert(audit_events)
+            .values(
+                actor=audit.actor,
+                action=audit.action,
+                target=audit.target,
+                at=at,
+                details=details,
+                prev_hash=prev_hash,
+                hash="",
+            )
+            .returning(audit_events.c.id)
+        ).scalar_one()
+        digest = event_hash(
+            prev_hash, event_id, audit.actor, audit.action, audit.target, at, details
+        )
+        conn.execute(update(audit_events).where(audit_events.c.id == event_id).values(hash=digest))
+        conn.execute(
+            update(audit_head)
+            .where(audit_head.c.id == 1)
+            .values(last_id=event_id, last_hash=digest)
+        )
+
+    # -- models -------------------------------------------------------------
+
+    def _model_row(self, conn: Connection, name: str) -> Row[Any]:
+        row = conn.execute(select(models).where(models.c.name == name)).first()
+        if row is None:
+            raise NotFound(f"model {name!r} does not exist", {"model": name})
+        return row
+
+    def _model_record(self, conn: Connection, row: Row[Any]) -> RegisteredModel:
+        tags = dict(
+            conn.execute(
+                select(model_tags.c.key, model_tags.c.value).where(model_tags.c.model_id == row.id)
+            ).all()
+        )
+        latest = conn.execute(
+            select(func.max(versions.c.version)).where(versions.c.model_id == row.id)
+        ).scalar()
+        return RegisteredModel(
+            name=row.name,
+            type=row.type,
+            description=row.description,
+            owner=row.owner,
+            license=row.license,
+            tags=tags,
+            status=row.status,
+            created_at=_aware(row.created_at),
+            updated_at=_aware(row.updated_at),
+            latest_version=latest,
+        )
+
+    def get_model(self, name: str) -> RegisteredModel:
+        with self._read() as conn:
+            return self._model_record(conn, self._model_row(conn, name))
+
+    def list_models(self, include_archived: bool = False) -> list[RegisteredModel]:
+        with self._read() as conn:
+            query = select(models).order_by(models.c.name)
+            if not include_archived:
+                query = query.where(models.c.status != "archived")
+            return [self._model_record(conn, row) for row in conn.execute(query).all()]
+
+    def _ensure_model(self, conn: Connection, draft: ModelDraft, now: datetime) -> int:
+        row = conn.execute(select(models.c.id).where(models.c.name == draft.name)).first()
+        if row is not None:
+            if draft.tags:
+                self._merge_tags(conn, row.id, draft.tags)
+                conn.execute(update(models).where(models.c.id == row.id).values(updated_at=now))
+            return int(row.id)
+        model_id = conn.execute(
+            insert(models)
+            .values(
+                name=draft.name,
+                type=draft.type.value,
+                description=draft.description,
+                owner=draft.owner,
+                license=draft.license,
+                status="active",
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(models.c.id)
+        ).scalar_one()
+        self._merge_tags(conn, model_id, draft.tags)
+        return int(model_id)
+
+    def _merge_tags(self, conn: Connection, model_id: int, tags: dict[str, str]) -> None:
+        if not tags:
+            return
+        conn.execute(
+            delete(model_tags).where(
+                model_tags.c.model_id == model_id, model_tags.c.key.in_(list(tags))
+            )
+        )
+        conn.execute(
+            insert(model_tags),
+            [{"model_id": model_id, "key": k, "value": v} for k, v in tags.items()],
+        )
+
+    def update_model(
+        self,
+        name: str,
+        changes: dict[str, Any],
+        audit: AuditDraft,
+        tags: dict[str, str] | None = None,
+    ) -> RegisteredModel:
+        with self._write(audit) as conn:
+            row = self._model_row(conn, name)
+            values = {k: (v.value if hasattr(v, "value") else v) for k, v in changes.items()}
+            conn.execute(
+                update(models).where(models.c.id == row.id).values(**values, updated_at=_now())
+            )
+            if tags is not None:
+                self._merge_tags(conn, row.id, tags)
+            return self._model_record(conn, self._model_row(conn, name))
+
+    def delete_model(self, name: str, audit: AuditDraft) -> None:
+        with self._write(audit) as conn:
+            row = self._model_row(conn, name)
+            version_ids = select(versions.c.id).where(versions.c.model_id == row.id)
+            conn.execute(delete(aliases).where(aliases.c.model_id == row.id))
+            conn.execute(delete(version_files).where(version_files.c.version_id.in_(version_ids)))
+            conn.execute(delete(versions).where(versions.c.model_id == row.id))
+            conn.execute(delete(model_tags).where(model_tags.c.model_id == row.id))
+            conn.execute(delete(models).where(models.c.id == row.id))
+
+    # -- versions -----------------------------------------------------------
+
+    def create_version(
+        self, model: ModelDraft, draft: VersionDraft, audit: AuditDraft
+    ) -> ModelVersion:
+        now = _now()
+        try:
+            with self._write(audit) as conn:
+                model_id = self._ensure_model(conn, model, now)
+                number = (
+                    conn.execute(
+                        select(func.max(versions.c.version)).where(versions.c.model_id == model_id)
+                    ).scalar()
+                    or 0
+                ) + 1
+                version_id = conn.execute(
+                    insert(versions)
+                    .values(
+                        model_id=model_id,
+                        version=number,
+                        **self._draft_values(draft),
+                        stage=Stage.DEVELOPMENT.value,
+                        approval="pending",
+                        status="active",
+                        created_at=now,
+                    )
+                    .returning(versions.c.id)
+                ).scalar_one()
+                conn.execute(
+                    insert(version_files),
+                    [
+                        {
+                            "version_id": version_id,
+                            "path": f.path,
+                            "digest": f.digest,
+                            "size": f.size,
+                        }
+                        for f in draft.files
+                    ],
+                )
+                # The audit details need the number, which only exists now.
+                audit.details["version"] = number
+                return self._version_by_id(conn, version_id)
+        except sa_exc.IntegrityError as exc:
+            raise Conflict(
+                f"could not register a new version of {model.name!r}: {exc.orig}",
+                {"model": model.name},
+            ) from exc
+
+    @staticmethod
+    def _draft_values(draft: VersionDraft) -> dict[str, Any]:
+        return {
+            "label": draft.label,
+            "framework": draft.framework.value,
+            "architecture": draft.architecture,
+            "parameters": draft.parameters,
+            "size": draft.size,
+            "precision": draft.precision.value,
+            "quantization": draft.quantization,
+            "context_length": draft.context_length,
+            "digest": draft.digest,
+            "signature": draft.signature.model_dump(mode="json"),
+            "inspection": json.loads(json.dumps(draft.inspection, default=str)),
+            "resources": draft.resources.model_dump(mode="json") if draft.resources else None,
+            "lineage": draft.lineage.model_dump(mode="json"),
+            "metrics": draft.metrics,
+            "trusted": draft.trusted,
+            "model_card": draft.model_card,
+            "created_by": draft.created_by,
+        }
+
+    def _version_select(self) -> Any:
+        return select(versions.c.id, models.c.name, models.c.type, *VERSION_COLUMNS).join(
+            models, models.c.id == versions.c.model_id
+        )
+
+    def _version_by_id(self, conn: Connection, version_id: int) -> ModelVersion:
+        row = conn.execute(self._version_select().where(versions.c.id == version_id)).one()
+        return self._hydrate(conn, [row])[0]
+
+    def _hydrate(self, conn: Connection, rows: Sequence[Row[Any]]) -> list[ModelVersion]:
+        """Turn version rows into records, fetching files and aliases in two queries."""
+        if not rows:
+            return []
+        ids = [row.id for row in rows]
+        files: dict[int, list[FileEntry]] = {i: [] for i in ids}
+        for f in conn.execute(
+            select(version_files)
+            .where(version_files.c.version_id.in_(ids))
+            .order_by(version_files.c.path)
+        ):
+            files[f.version_id].append(FileEntry(path=f.path, digest=f.digest, size=f.size))
+        alias_map: dict[int, list[str]] = {i: [] for i in ids}
+        for a in conn.execute(
+            select(aliases.c.version_id, aliases.c.alias)
+            .where(aliases.c.version_id.in_(ids))
+            .order_by(aliases.c.alias)
+        ):
+            alias_map[a.version_id].append(a.alias)
+        latest = self._latest_numbers(conn, {row.name for row in rows})
+        return [
+            self._record(row, files[row.id], alias_map[row.id], latest.get(row.name) == row.version)
+            for row in rows
+        ]
+
+    def _latest_numbers(self, conn: Connection, names: set[str]) -> dict[str, int]:
+        query = (
+            select(models.c.name, func.max(versions.c.version))
+            .join(versions, versions.c.model_id == models.c.id)
+            .where(models.c.name.in_(names))
+            .group_by(models.c.name)
+        )
+        return {name: number for name, number in conn.execute(query).all()}
+
+    @staticmethod
+    def _record(
+        row: Row[Any], files: list[FileEntry], alias_names: list[str], is_latest: bool
+    ) -> ModelVersion:
+        names = sorted(alias_names + (["latest"] if is_latest else []))
+        return ModelVersion(
+            name=row.name,
+            version=row.version,
+            label=row.label,
+            type=row.type,
+            framework=row.framework,
+            architecture=row.architecture,
+            parameters=row.parameters,
+            size=row.size,
+            precision=row.precision,
+            quantization=row.quantization,
+            context_length=row.context_length,
+            digest=row.digest,
+            files=files,
+            signature=Signature.model_validate(row.signature),
+            inspection=row.inspection,
+            resources=ResourceEstimate.model_validate(row.resources) if row.resources else None,
+            lineage=Lineage.model_validate(row.lineage),
+            metrics=row.metrics,
+            stage=row.stage,
+            approval=row.approval,
+            approval_note=row.approval_note,
+            trusted=row.trusted,
+            aliases=names,
+            model_card=row.model_card,
+            status=row.status,
+            created_at=_aware(row.created_at),
+            created_by=row.created_by,
+        )
+
+    def _version_id(self, conn: Connection, ref: ModelRef) -> int:
+        model = self._model_row(conn, ref.name)
+        selector = ref.selector
+        query: Any
+        if ref.version_number is not None:
+            query = select(versions.c.id).where(
+                versions.c.model_id == model.id, versions.c.version == ref.version_number
+            )
+        elif selector == "latest":
+            query = (
+                select(versions.c.id)
+                .where(versions.c.model_id == model.id)
+                .order_by(versions.c.version.desc())
+                .limit(1)
+            )
+        elif selector in {s.value for s in Stage}:
+            query = (
+                select(versions.c.id)
+                .where(versions.c.model_id == model.id, versions.c.stage == selector)
+                .order_by(versions.c.version.desc())
+                .limit(1)
+            )
+        else:
+            query = select(aliases.c.version_id).where(
+                aliases.c.model_id == model.id, aliases.c.alias == selector
+            )
+        version_id = conn.execute(query).scalar()
+        if version_id is None:
+            raise NotFound(f"{ref} does not exist", {"model": ref.name, "selector": selector})
+        return int(version_id)
+
+    def resolve(self, ref: ModelRef) -> ModelVersion:
+        with self._read() as conn:
+            return self._version_by_id(conn, self._version_id(conn, ref))
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        with self._read() as conn:
+            model = self._model_row(conn, name)
+            rows = conn.execute(
+                self._version_select()
+                .where(versions.c.model_id == model.id)
+                .order_by(versions.c.version)
+            ).all()
+            return self._hydrate(conn, rows)
+
+    def search(self, query: VersionQuery) -> Page:
+        conditions: list[Any] = []
+        if query.name:
+            conditions.append(models.c.name == query.name)
+        if query.type:
+            conditions.append(models.c.type == query.type.value)
+        if query.framework:
+            conditions.append(versions.c.framework == query.framework.value)
+        if query.stage:
+            conditions.append(versions.c.stage == query.stage.value)
+        if not query.include_archived:
+            conditions.append(models.c.status != "archived")
+            conditions.append(versions.c.status != "archived")
+        if query.text:
+            pattern = f"%{_escape_like(query.text.lower())}%"
+            conditions.append(
+                or_(
+                    func.lower(models.c.name).like(pattern, escape="\\"),
+                    func.lower(models.c.description).like(pattern, escape="\\"),
+                )
+            )
+        for key, value in query.tags.items():
+            conditions.append(
+                select(model_tags.c.model_id)
+                .where(
+                    model_tags.c.model_id == models.c.id,
+                    model_tags.c.key == key,
+                    model_tags.c.value == value,
+                )
+                .exists()
+            )
+        where = and_(*conditions) if conditions else None
+        with self._read() as conn:
+            if query.latest_only:
+                newest = (
+                    select(versions.c.model_id, func.max(versions.c.version).label("version"))
+                    .join(models, models.c.id == versions.c.model_id)
+                    .group_by(versions.c.model_id)
+                )
+                if where is not None:
+                    newest = newest.where(where)
+                sub = newest.subquery()
+                base = self._version_select().join(
+                    sub,
+                    and_(
+                        sub.c.model_id == versions.c.model_id, sub.c.version == versions.c.version
+                    ),
+                )
+                total = conn.execute(select(func.count()).select_from(sub)).scalar_one()
+            else:
+                base = self._version_select()
+                if where is not None:
+                    base = base.where(where)
+                total = conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+            rows = conn.execute(
+                base.order_by(models.c.name, versions.c.version.desc())
+                .limit(query.limit)
+                .offset(query.offset)
+            ).all()
+            return Page(items=self._hydrate(conn, rows), total=total)
+
+    def update_version(
+        self, name: str, version: int, changes: dict[str, Any], audit: AuditDraft
+    ) -> ModelVersion:
+        with self._write(audit) as conn:
+            version_id = self._version_id(conn, ModelRef(name, str(version)))
+            values = {k: (v.value if hasattr(v, "value") else v) for k, v in changes.items()}
+            conn.execute(update(versions).where(versions.c.id == version_id).values(**values))
+            return self._version_by_id(conn, version_id)
+
+    def delete_version(self, name: str, version: int, audit: AuditDraft) -> None:
+        with self._write(audit) as conn:
+            version_id = self._version_id(conn, ModelRef(name, str(version)))
+            conn.execute(delete(aliases).where(aliases.c.version_id == version_id))
+            conn.execute(delete(version_files).where(version_files.c.version_id == version_id))
+            conn.execute(delete(versions).where(versions.c.id == version_id))
+
+    def set_alias(self, name: str, alias: str, version: int, audit: AuditDraft) -> ModelVersion:
+        with self._write(audit) as conn:
+            version_id = self._version_id(conn, ModelRef(name, str(version)))
+            model_id = self._model_row(conn, name).id
+            conn.execute(
+                delete(aliases).where(aliases.c.model_id == model_id, aliases.c.alias == alias)
+            )
+            conn.execute(
+                insert(aliases).values(model_id=model_id, alias=alias, version_id=version_id)
+            )
+            return self._version_by_id(conn, version_id)
+
+    def remove_alias(self, name: str, alias: str, audit: AuditDraft) -> None:
+        with self._write(audit) as conn:
+            model_id = self._model_row(conn, name).id
+            removed = conn.execute(
+                delete(aliases).where(aliases.c.model_id == model_id, aliases.c.alias == alias)
+            ).rowcount
+            if not removed:
+                raise NotFound(f"alias {alias!r} of {name!r} does not exist", {"alias": alias})
+
+    def referenced_digests(self) -> set[str]:
+        with self._read() as conn:
+            return set(conn.execute(select(version_files.c.digest).distinct()).scalars())
+
+    # -- audit --------------------------------------------------------------
+
+    def list_audit(self, query: AuditQuery) -> list[AuditEvent]:
+        stmt = select(audit_events).order_by(audit_events.c.id.desc()).limit(query.limit)
+        if query.actor:
+            stmt = stmt.where(audit_events.c.actor == query.actor)
+        if query.action:
+            stmt = stmt.where(audit_events.c.action == query.action)
+        if query.target:
+            stmt = stmt.where(audit_events.c.target == query.target)
+        if query.since:
+            stmt = stmt.where(audit_events.c.at >= utc_naive(query.since))
+        with self._read() as conn:
+            return [
+                AuditEvent(
+                    id=row.id,
+                    actor=row.actor,
+                    action=row.action,
+                    target=row.target,
+                    at=_aware(row.at),
+                    details=row.details,
+                )
+                for row in conn.execute(stmt).all()
+            ]
+
+    def verify_audit(self) -> int | None:
+        prev = GENESIS
+        with self._read() as conn:
+            head = conn.execute(select(audit_head).where(audit_head.c.id == 1)).one()
+            last_id = 0
+            for row in conn.execute(select(audit_events).order_by(audit_events.c.id)):
+                expected = event_hash(
+                    prev, row.id, row.actor, row.action, row.target, row.at, row.details
+                )
+                if row.prev_hash != prev or row.hash != expected:
+                    return int(row.id)
+                prev = row.hash
+                last_id = row.id
+            if head.last_hash != prev or head.last_id != last_id:
+                # The newest events were deleted: the head remembers what the chain was.
+                return int(last_id + 1)
+        return None

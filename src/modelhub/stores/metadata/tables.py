@@ -1,0 +1,124 @@
+"""SQLAlchemy Core tables of the metadata store. Alembic migrations mirror these."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("type", String(32), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("owner", String(128), nullable=False),
+    Column("license", String(128)),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_models_type", "type"),
+)
+
+model_tags = Table(
+    "model_tags",
+    metadata,
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("value", String(256), nullable=False),
+    Index("ix_model_tags_key_value", "key", "value"),
+)
+
+versions = Table(
+    "versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("label", String(64)),
+    Column("framework", String(32), nullable=False),
+    Column("architecture", String(128)),
+    Column("parameters", BigInteger),
+    Column("size", BigInteger, nullable=False),
+    Column("precision", String(16), nullable=False),
+    Column("quantization", String(64)),
+    Column("context_length", Integer),
+    Column("digest", String(64), nullable=False),
+    Column("signature", JSON, nullable=False),
+    Column("inspection", JSON, nullable=False),
+    Column("resources", JSON),
+    Column("lineage", JSON, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("stage", String(16), nullable=False),
+    Column("approval", String(16), nullable=False),
+    Column("approval_note", Text),
+    Column("trusted", Boolean, nullable=False, default=False),
+    Column("model_card", Text),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    UniqueConstraint("model_id", "version", name="uq_versions_model_version"),
+    Index("ix_versions_stage", "stage", "model_id"),
+    Index("ix_versions_framework", "framework", "model_id"),
+    Index("ix_versions_digest", "digest"),
+)
+
+version_files = Table(
+    "version_files",
+    metadata,
+    Column("version_id", Integer, ForeignKey("versions.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Index("ix_version_files_digest", "digest"),
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("version_id", Integer, ForeignKey("versions.id", ondelete="CASCADE"), nullable=False),
+    Index("ix_aliases_version", "version_id"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(256), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("details", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_actor", "actor"),
+    Index("ix_audit_action", "action"),
+    Index("ix_audit_at", "at"),
+)
+
+# One row; updating it inside every audited transaction serialises appends to the
+# hash chain on PostgreSQL (row lock) as SQLite's single writer already does.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("last_id", Integer, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+)
