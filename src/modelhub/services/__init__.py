@@ -1,0 +1,40 @@
+"""The use cases every transport calls, wired once from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelhub.services.registry import RegistryService
+from modelhub.services.uploads import UploadService
+from modelhub.settings import Settings
+from modelhub.stores.artifacts.base import ArtifactStore
+from modelhub.stores.metadata.base import MetadataStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    metadata: MetadataStore
+    artifacts: ArtifactStore
+    registry: RegistryService
+    uploads: UploadService
+
+    def close(self) -> None:
+        self.metadata.close()
+        self.artifacts.close()
+
+
+def build_services(settings: Settings) -> Services:
+    from modelhub.stores.artifacts.factory import open_artifact_store
+    from modelhub.stores.metadata.factory import open_metadata_store
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    metadata = open_metadata_store(settings.resolved_database_url)
+    artifacts = open_artifact_store(
+        settings.resolved_artifacts,
+        s3_endpoint_url=settings.s3_endpoint_url,
+        chunk_size=settings.upload_chunk_bytes,
+    )
+    registry = RegistryService(metadata, artifacts, settings.gc_grace_seconds)
+    uploads = UploadService(settings.staging_dir, registry)
+    return Services(settings, metadata, artifacts, registry, uploads)

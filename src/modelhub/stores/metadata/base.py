@@ -160,6 +160,10 @@ class MetadataStore(abc.ABC):
         """Walk the hash chain; return the id of the first broken event, None if intact."""
 
     @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise Unavailable unless the database answers."""
+
+    @abc.abstractmethod
     def close(self) -> None: ...
 
 

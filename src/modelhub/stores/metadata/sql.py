@@ -23,7 +23,7 @@ from modelhub.domain.records import (
     ResourceEstimate,
     Signature,
 )
-from modelhub.errors import Conflict, NotFound
+from modelhub.errors import Conflict, NotFound, Unavailable
 from modelhub.stores.metadata.audit_chain import GENESIS, event_hash, utc_naive
 from modelhub.stores.metadata.base import (
     AuditDraft,
@@ -68,6 +68,13 @@ class SqlMetadataStore(MetadataStore):
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def ping(self) -> None:
+        try:
+            with self._read() as conn:
+                conn.execute(select(1))
+        except sa_exc.OperationalError as exc:
+            raise Unavailable(f"database does not answer: {exc.orig}") from exc
 
     # -- transactions -------------------------------------------------------
 

@@ -1,0 +1,92 @@
+"""The FastAPI application factory: the composition root of the server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+
+from modelhub import __version__
+from modelhub.api import routes_models, routes_uploads
+from modelhub.api.errors import install_error_handlers
+from modelhub.services import Services, build_services
+from modelhub.settings import Settings
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    settings = settings or (services.settings if services else Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        live = services or build_services(settings)
+        # Nothing is in flight yet: whatever a crash left half-written goes now.
+        live.artifacts.clean_temporary()
+        live.uploads.clean_stale()
+        app.state.services = live
+        try:
+            yield
+        finally:
+            if owned:
+                live.close()
+
+    app = FastAPI(
+        title="modelhub",
+        version=__version__,
+        description="Register, version, train, serve, watch and govern AI models.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    _install_metrics(app)
+    app.include_router(routes_models.router)
+    app.include_router(routes_uploads.router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz(request: Request) -> dict[str, str]:
+        live: Services = request.app.state.services
+        live.metadata.ping()
+        return {"status": "ready", "database": live.metadata.url.split("://")[0]}
+
+    return app
+
+
+def _install_metrics(app: FastAPI) -> None:
+    registry = CollectorRegistry()
+    requests = Counter(
+        "modelhub_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry
+    )
+    latency = Histogram(
+        "modelhub_http_request_seconds",
+        "HTTP request latency",
+        ["method", "route"],
+        registry=registry,
+    )
+
+    @app.middleware("http")
+    async def observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        latency.labels(request.method, path).observe(time.perf_counter() - start)
+        requests.labels(request.method, path, str(response.status_code)).inc()
+        return response
+
+    @app.get("/metrics", tags=["health"], include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

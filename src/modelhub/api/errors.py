@@ -1,0 +1,57 @@
+"""The one table from error codes to HTTP statuses, and the handlers that use it."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from modelhub.errors import ModelhubError
+
+HTTP_STATUS: dict[str, int] = {
+    "invalid_input": 400,
+    "unsafe_model": 400,
+    "unauthenticated": 401,
+    "permission_denied": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "illegal_transition": 409,
+    "integrity_error": 500,
+    "unavailable": 503,
+    "error": 500,
+}
+
+HTTP_CODE_NAMES: dict[int, str] = {
+    400: "invalid_input",
+    401: "unauthenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "invalid_input",
+    409: "conflict",
+    413: "invalid_input",
+    415: "invalid_input",
+}
+
+
+def error_body(code: str, message: str, details: object = None) -> dict[str, object]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ModelhubError)
+    async def _modelhub_error(_: Request, exc: ModelhubError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), HTTP_STATUS[exc.code])
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
+        ]
+        message = "invalid request: " + "; ".join(problems)
+        return JSONResponse(error_body("invalid_input", message, {"errors": problems}), 400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODE_NAMES.get(exc.status_code, "error")
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)

@@ -1,0 +1,70 @@
+"""Request bodies of the REST API. Responses are the domain records themselves."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelhub.domain.records import Lineage, ModelVersion
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterBody(Body):
+    upload_id: str
+    type: str | None = None
+    framework: str | None = None
+    description: str = ""
+    license: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    label: str | None = None
+    trust: bool = False
+    lineage: Lineage | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    model_card: str | None = None
+
+
+class StageBody(Body):
+    stage: str
+
+
+class NoteBody(Body):
+    note: str | None = None
+
+
+class AliasBody(Body):
+    version: int = Field(ge=1)
+
+
+class ArchiveBody(Body):
+    restore: bool = False
+
+
+class CardBody(Body):
+    text: str
+
+
+class ModelPatchBody(Body):
+    description: str | None = None
+    license: str | None = None
+    tags: dict[str, str] | None = None
+
+
+class UploadStarted(BaseModel):
+    upload_id: str
+
+
+class VersionList(BaseModel):
+    items: list[ModelVersion]
+    total: int
+
+
+class Deleted(BaseModel):
+    deleted: str
+
+
+class GcResult(BaseModel):
+    blobs_deleted: int
+    bytes_freed: int
+    blobs_kept_young: int

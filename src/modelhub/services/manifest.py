@@ -1,0 +1,42 @@
+"""Turn a file or folder on disk into the list of files a version is made of."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from modelhub.domain.names import check_relative_path
+from modelhub.domain.records import FileEntry
+from modelhub.errors import InvalidInput
+
+
+def source_files(source: Path) -> list[tuple[str, Path]]:
+    """(path inside the version, path on disk) for every file; symlinks are refused."""
+    if source.is_symlink():
+        source = source.resolve()
+    if source.is_file():
+        return [(check_relative_path(source.name), source)]
+    if not source.is_dir():
+        raise InvalidInput(f"no such file or directory: {source}", {"path": str(source)})
+    found: list[tuple[str, Path]] = []
+    for path in sorted(source.rglob("*")):
+        if path.is_symlink():
+            raise InvalidInput(
+                f"{path} is a symbolic link; copy the file into the folder instead",
+                {"path": str(path)},
+            )
+        if path.is_file():
+            found.append((check_relative_path(path.relative_to(source).as_posix()), path))
+    if not found:
+        raise InvalidInput(f"folder {source} holds no files", {"path": str(source)})
+    return found
+
+
+def version_digest(files: list[FileEntry]) -> str:
+    """One file: its own digest. Several: the digest of the sorted manifest."""
+    if len(files) == 1:
+        return files[0].digest
+    lines = "".join(
+        f"{f.path}\t{f.digest}\t{f.size}\n" for f in sorted(files, key=lambda f: f.path)
+    )
+    return hashlib.sha256(lines.encode()).hexdigest()

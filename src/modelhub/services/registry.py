@@ -1,0 +1,410 @@
+"""The registry use cases: register, find, promote, alias, download, retire models."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from modelhub.domain.enums import (
+    Approval,
+    Framework,
+    ModelStatus,
+    ModelType,
+    Stage,
+    parse_enum,
+)
+from modelhub.domain.lifecycle import check_approval_move, check_stage_move
+from modelhub.domain.names import (
+    check_alias,
+    check_label,
+    check_model_name,
+    check_relative_path,
+    check_tags,
+    parse_ref,
+)
+from modelhub.domain.records import FileEntry, Lineage, ModelVersion, Page, RegisteredModel
+from modelhub.errors import InvalidInput, ModelhubError, NotFound, UnsafeModel
+from modelhub.inspect import inspect_model
+from modelhub.services.manifest import source_files, version_digest
+from modelhub.stores.artifacts.base import ArtifactStore
+from modelhub.stores.metadata.base import (
+    AuditDraft,
+    MetadataStore,
+    ModelDraft,
+    VersionDraft,
+    VersionQuery,
+)
+
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class RegisterRequest:
+    """Everything a user says about a new version besides its files."""
+
+    name: str
+    type: str | None = None
+    framework: str | None = None
+    description: str = ""
+    license: str | None = None
+    tags: dict[str, str] | None = None
+    label: str | None = None
+    trust: bool = False
+    lineage: Lineage | None = None
+    metrics: dict[str, float] | None = None
+    model_card: str | None = None
+
+
+@dataclass(frozen=True)
+class GcReport:
+    blobs_deleted: int
+    bytes_freed: int
+    blobs_kept_young: int
+
+
+class RegistryService:
+    def __init__(self, metadata: MetadataStore, artifacts: ArtifactStore, gc_grace_seconds: int):
+        self.metadata = metadata
+        self.artifacts = artifacts
+        self.gc_grace = timedelta(seconds=gc_grace_seconds)
+
+    # -- register -----------------------------------------------------------
+
+    def register(
+        self, request: RegisterRequest, source: Path, actor: str, move: bool = False
+    ) -> ModelVersion:
+        """Inspect `source` (a file or folder), store its files, record a new version.
+
+        Everything is checked before anything is written; a failure after the blobs
+        are stored removes the blobs this call added. Raises InvalidInput for bad
+        names, types or files, UnsafeModel for an untrusted pickle.
+        """
+        name = check_model_name(request.name)
+        existing = self._find_model(name)
+        model_type = self._model_type(request.type, existing)
+        framework = (
+            parse_enum(Framework, request.framework, "framework") if request.framework else None
+        )
+        label = check_label(request.label) if request.label else None
+        tags = check_tags(dict(request.tags or {}))
+        files_on_disk = source_files(source)
+        inspection = inspect_model(source, framework)
+        if inspection.requires_trust and not request.trust:
+            raise UnsafeModel(
+                f"{source.name} is pickle-based and could run code when loaded; "
+                "convert it to safetensors, or register it with --trust",
+                {"findings": inspection.pickle_findings},
+            )
+        if existing is not None and existing.status == ModelStatus.ARCHIVED:
+            raise InvalidInput(f"model {name!r} is archived; restore it before adding versions")
+
+        files, added = self._store_files(files_on_disk, move)
+        draft = VersionDraft(
+            framework=inspection.framework,
+            size=sum(f.size for f in files),
+            digest=version_digest(files),
+            files=files,
+            created_by=actor,
+            label=label,
+            architecture=inspection.architecture,
+            parameters=inspection.parameters,
+            precision=inspection.precision,
+            context_length=inspection.context_length,
+            signature=inspection.signature,
+            inspection=inspection.details
+            | {"dtypes": inspection.dtypes, "tensor_count": inspection.tensor_count},
+            resources=inspection.resources,
+            lineage=request.lineage or Lineage(),
+            metrics=dict(request.metrics or {}),
+            trusted=request.trust,
+            model_card=request.model_card,
+        )
+        model = ModelDraft(
+            name=name,
+            type=model_type,
+            owner=actor,
+            description=request.description,
+            license=request.license,
+            tags=tags,
+        )
+        audit = AuditDraft(
+            actor,
+            "models.register",
+            name,
+            {"digest": draft.digest, "size": draft.size, "trusted": request.trust},
+        )
+        try:
+            return self.metadata.create_version(model, draft, audit)
+        except BaseException:
+            self._drop_unreferenced(added)
+            raise
+
+    def _find_model(self, name: str) -> RegisteredModel | None:
+        try:
+            return self.metadata.get_model(name)
+        except NotFound:
+            return None
+
+    @staticmethod
+    def _model_type(given: str | None, existing: RegisteredModel | None) -> ModelType:
+        if given is None:
+            if existing is None:
+                raise InvalidInput(
+                    "a new model needs a type (--type): " + ", ".join(t.value for t in ModelType),
+                    {"field": "type"},
+                )
+            return existing.type
+        model_type = parse_enum(ModelType, given, "type")
+        if existing is not None and existing.type != model_type:
+            raise InvalidInput(
+                f"model {existing.name!r} is of type {existing.type.value}, not {model_type.value}",
+                {"field": "type"},
+            )
+        return model_type
+
+    def _store_files(
+        self, files_on_disk: list[tuple[str, Path]], move: bool
+    ) -> tuple[list[FileEntry], list[str]]:
+        entries: list[FileEntry] = []
+        added: list[str] = []
+        try:
+            for relative, path in files_on_disk:
+                blob = self.artifacts.put_file(path, move=move)
+                if blob.created_at >= datetime.now(UTC) - timedelta(seconds=5):
+                    added.append(blob.digest)
+                entries.append(FileEntry(path=relative, digest=blob.digest, size=blob.size))
+        except BaseException:
+            self._drop_unreferenced(added)
+            raise
+        return entries, added
+
+    def _drop_unreferenced(self, digests: list[str]) -> None:
+        if not digests:
+            return
+        referenced = self.metadata.referenced_digests()
+        for digest in set(digests) - referenced:
+            self.artifacts.delete(digest)
+
+    # -- read ---------------------------------------------------------------
+
+    def get_model(self, name: str) -> RegisteredModel:
+        return self.metadata.get_model(check_model_name(name))
+
+    def get(self, ref: str) -> ModelVersion:
+        return self.metadata.resolve(parse_ref(ref))
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        return self.metadata.list_versions(check_model_name(name))
+
+    def search(
+        self,
+        *,
+        name: str | None = None,
+        type: str | None = None,
+        framework: str | None = None,
+        stage: str | None = None,
+        tags: dict[str, str] | None = None,
+        text: str | None = None,
+        include_archived: bool = False,
+        all_versions: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page:
+        if not 1 <= limit <= MAX_PAGE or offset < 0:
+            raise InvalidInput(f"limit must be 1-{MAX_PAGE} and offset >= 0", {"field": "limit"})
+        query = VersionQuery(
+            name=check_model_name(name) if name else None,
+            type=parse_enum(ModelType, type, "type") if type else None,
+            framework=parse_enum(Framework, framework, "framework") if framework else None,
+            stage=parse_enum(Stage, stage, "stage") if stage else None,
+            tags=check_tags(dict(tags or {})),
+            text=text or None,
+            include_archived=include_archived,
+            latest_only=not all_versions,
+            limit=limit,
+            offset=offset,
+        )
+        return self.metadata.search(query)
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def set_stage(self, name: str, version: int, stage: str, actor: str) -> ModelVersion:
+        current = self.get(f"{name}@{version}")
+        target = parse_enum(Stage, stage, "stage")
+        check_stage_move(current.stage, target, current.approval)
+        audit = AuditDraft(
+            actor,
+            "models.stage",
+            f"{name}@{version}",
+            {"from": current.stage.value, "to": target.value},
+        )
+        return self.metadata.update_version(name, version, {"stage": target}, audit)
+
+    def approve(self, name: str, version: int, note: str | None, actor: str) -> ModelVersion:
+        return self._decide(name, version, Approval.APPROVED, note, actor)
+
+    def reject(self, name: str, version: int, note: str | None, actor: str) -> ModelVersion:
+        return self._decide(name, version, Approval.REJECTED, note, actor)
+
+    def _decide(
+        self, name: str, version: int, decision: Approval, note: str | None, actor: str
+    ) -> ModelVersion:
+        current = self.get(f"{name}@{version}")
+        check_approval_move(current.approval, decision, current.stage)
+        audit = AuditDraft(
+            actor,
+            f"models.{'approve' if decision == Approval.APPROVED else 'reject'}",
+            f"{name}@{version}",
+            {"note": note or ""},
+        )
+        changes: dict[str, Any] = {"approval": decision, "approval_note": note}
+        return self.metadata.update_version(name, version, changes, audit)
+
+    def set_alias(self, name: str, alias: str, version: int, actor: str) -> ModelVersion:
+        check_model_name(name)
+        check_alias(alias)
+        audit = AuditDraft(actor, "models.alias", name, {"alias": alias, "version": version})
+        return self.metadata.set_alias(name, alias, version, audit)
+
+    def remove_alias(self, name: str, alias: str, actor: str) -> None:
+        check_model_name(name)
+        check_alias(alias)
+        self.metadata.remove_alias(
+            name, alias, AuditDraft(actor, "models.unalias", name, {"alias": alias})
+        )
+
+    def set_model_card(self, ref: str, text: str, actor: str) -> ModelVersion:
+        version = self.get(ref)
+        audit = AuditDraft(
+            actor, "models.card", f"{version.name}@{version.version}", {"chars": len(text)}
+        )
+        return self.metadata.update_version(
+            version.name, version.version, {"model_card": text}, audit
+        )
+
+    def update_model(
+        self,
+        name: str,
+        actor: str,
+        description: str | None = None,
+        license: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> RegisteredModel:
+        changes: dict[str, Any] = {}
+        if description is not None:
+            changes["description"] = description
+        if license is not None:
+            changes["license"] = license
+        audit = AuditDraft(
+            actor, "models.update", name, {"fields": sorted(changes), "tags": tags or {}}
+        )
+        return self.metadata.update_model(
+            check_model_name(name), changes, audit, check_tags(tags) if tags else None
+        )
+
+    def archive(self, ref: str, actor: str, restore: bool = False) -> str:
+        """Archive (or restore) a whole model, or one version when the ref names one."""
+        status = ModelStatus.ACTIVE if restore else ModelStatus.ARCHIVED
+        action = "models.restore" if restore else "models.archive"
+        name, _, selector = ref.partition("@")
+        if not selector:
+            self.metadata.update_model(
+                check_model_name(name), {"status": status}, AuditDraft(actor, action, name)
+            )
+            return name
+        version = self.get(ref)
+        if version.stage == Stage.PRODUCTION and not restore:
+            raise InvalidInput(f"{ref} is in production; move it out of production first")
+        target = f"{version.name}@{version.version}"
+        self.metadata.update_version(
+            version.name, version.version, {"status": status}, AuditDraft(actor, action, target)
+        )
+        return target
+
+    def delete(self, ref: str, actor: str) -> str:
+        """Delete a model or one version; blobs nothing else references go with it."""
+        name, _, selector = ref.partition("@")
+        if not selector:
+            doomed = [f.digest for v in self.versions(name) for f in v.files]
+            if any(v.stage == Stage.PRODUCTION for v in self.versions(name)):
+                raise InvalidInput(f"model {name!r} has a version in production; move it out first")
+            self.metadata.delete_model(name, AuditDraft(actor, "models.delete", name))
+            target = name
+        else:
+            version = self.get(ref)
+            if version.stage == Stage.PRODUCTION:
+                raise InvalidInput(f"{ref} is in production; move it out of production first")
+            doomed = [f.digest for f in version.files]
+            target = f"{version.name}@{version.version}"
+            self.metadata.delete_version(
+                version.name, version.version, AuditDraft(actor, "models.delete", target)
+            )
+        self._drop_unreferenced(doomed)
+        return target
+
+    # -- files --------------------------------------------------------------
+
+    def file_entry(self, ref: str, path: str) -> tuple[ModelVersion, FileEntry]:
+        version = self.get(ref)
+        wanted = check_relative_path(path)
+        for entry in version.files:
+            if entry.path == wanted:
+                return version, entry
+        raise NotFound(f"{ref} has no file {path!r}", {"path": path})
+
+    def read_file(self, digest: str) -> Iterator[bytes]:
+        return self.artifacts.open_chunks(digest)
+
+    def download(self, ref: str, dest: Path) -> tuple[ModelVersion, list[Path]]:
+        """Write every file of a version under `dest`, verified, never outside it."""
+        version = self.get(ref)
+        dest.mkdir(parents=True, exist_ok=True)
+        root = dest.resolve()
+        written: list[Path] = []
+        for entry in version.files:
+            target = (root / check_relative_path(entry.path)).resolve()
+            if not target.is_relative_to(root):
+                raise InvalidInput(f"unsafe file path {entry.path!r}", {"path": entry.path})
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_verified(self.artifacts.open_chunks(entry.digest), target)
+            written.append(target)
+        return version, written
+
+    # -- garbage collection ---------------------------------------------------
+
+    def gc(self, grace_seconds: int | None = None) -> GcReport:
+        grace = self.gc_grace if grace_seconds is None else timedelta(seconds=grace_seconds)
+        cutoff = datetime.now(UTC) - grace
+        referenced = self.metadata.referenced_digests()
+        deleted = freed = young = 0
+        for blob in list(self.artifacts.list_blobs()):
+            if blob.digest in referenced:
+                continue
+            if blob.created_at > cutoff:
+                young += 1
+                continue
+            self.artifacts.delete(blob.digest)
+            deleted += 1
+            freed += blob.size
+        return GcReport(deleted, freed, young)
+
+
+def write_verified(chunks: Iterator[bytes], target: Path) -> None:
+    """Write to a temp name beside `target`; rename only once every byte is verified."""
+    fd, tmp = tempfile.mkstemp(prefix=".part-", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+__all__ = ["GcReport", "ModelhubError", "RegisterRequest", "RegistryService"]

@@ -1,0 +1,110 @@
+"""Uploads staged on the server's disk, so a version is registered only once whole.
+
+A client opens an upload, streams each file into it, then registers it. The staged
+files are inspected exactly like a local folder and then moved into the artifact
+store. An upload that never completes (a dropped client, a killed server) leaves
+only its staging folder, which `clean_stale` removes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import BinaryIO
+
+from modelhub.domain.names import check_relative_path
+from modelhub.domain.records import FileEntry, ModelVersion
+from modelhub.errors import InvalidInput, NotFound
+from modelhub.services.registry import RegisterRequest, RegistryService
+
+UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class StagedFile:
+    """One file being written into an upload; hashed as the bytes arrive."""
+
+    def __init__(self, path: Path, relative: str) -> None:
+        self.path = path
+        self.relative = relative
+        self._hash = hashlib.sha256()
+        self._size = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._out: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed in finish/abort
+
+    def write(self, chunk: bytes) -> None:
+        self._hash.update(chunk)
+        self._out.write(chunk)
+        self._size += len(chunk)
+
+    def finish(self, expected_digest: str | None = None) -> FileEntry:
+        self._out.flush()
+        os.fsync(self._out.fileno())
+        self._out.close()
+        digest = self._hash.hexdigest()
+        if expected_digest and expected_digest != digest:
+            self.path.unlink(missing_ok=True)
+            raise InvalidInput(
+                f"upload of {self.relative!r} arrived damaged: digest {digest} != {expected_digest}",
+                {"path": self.relative},
+            )
+        return FileEntry(path=self.relative, digest=digest, size=self._size)
+
+    def abort(self) -> None:
+        self._out.close()
+        self.path.unlink(missing_ok=True)
+
+
+class UploadService:
+    def __init__(self, staging_dir: Path, registry: RegistryService) -> None:
+        self.staging_dir = staging_dir
+        self.registry = registry
+        staging_dir.mkdir(parents=True, exist_ok=True)
+
+    def start(self) -> str:
+        upload_id = uuid.uuid4().hex
+        (self.staging_dir / upload_id).mkdir()
+        return upload_id
+
+    def _folder(self, upload_id: str) -> Path:
+        if not UPLOAD_ID.match(upload_id):
+            raise InvalidInput(f"invalid upload id {upload_id!r}", {"field": "upload_id"})
+        folder = self.staging_dir / upload_id
+        if not folder.is_dir():
+            raise NotFound(f"upload {upload_id} does not exist (finished or expired)")
+        return folder
+
+    def open_file(self, upload_id: str, relative: str) -> StagedFile:
+        folder = self._folder(upload_id)
+        relative = check_relative_path(relative)
+        return StagedFile(folder / "files" / relative, relative)
+
+    def register(self, upload_id: str, request: RegisterRequest, actor: str) -> ModelVersion:
+        """Register what the upload holds; the staging folder is gone afterwards either way."""
+        folder = self._folder(upload_id)
+        try:
+            files = folder / "files"
+            entries = list(files.iterdir()) if files.is_dir() else []
+            if not entries:
+                raise InvalidInput(f"upload {upload_id} holds no files")
+            source = entries[0] if len(entries) == 1 and entries[0].is_file() else files
+            return self.registry.register(request, source, actor, move=True)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def discard(self, upload_id: str) -> None:
+        shutil.rmtree(self._folder(upload_id), ignore_errors=True)
+
+    def clean_stale(self, max_age_seconds: float = 0) -> int:
+        """Remove uploads older than max_age_seconds (all of them at start-up)."""
+        removed = 0
+        cutoff = time.time() - max_age_seconds
+        for folder in self.staging_dir.iterdir():
+            if folder.stat().st_mtime <= cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        return removed
