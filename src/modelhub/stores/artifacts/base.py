@@ -49,7 +49,9 @@ class ArtifactStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def put_file(self, path: Path, expected_digest: str | None = None, move: bool = False) -> BlobInfo:
+    def put_file(
+        self, path: Path, expected_digest: str | None = None, move: bool = False
+    ) -> BlobInfo:
         """Store a local file. With move=True the store may take the file over (rename)."""
 
     @abc.abstractmethod
