@@ -105,14 +105,15 @@ class LocalArtifactStore(ArtifactStore):
         with open(path, "rb") as handle:
             os.fsync(handle.fileno())
         self._ensure_shard(blob.parent)
+        original_mode = stat.S_IMODE(os.stat(path).st_mode)
         os.chmod(path, BLOB_MODE)
         try:
             os.replace(path, blob)
         except OSError as exc:
+            with suppress(OSError):
+                os.chmod(path, original_mode)
             if exc.errno != errno.EXDEV:
                 raise
-            with suppress(OSError):
-                os.chmod(path, 0o644)
             info = self.put_file(path, digest)
             path.unlink()
             return info
