@@ -45,10 +45,10 @@ def human_count(count: int | None) -> str:
 
 def versions_table(versions: list[ModelVersion], title: str | None = None) -> Table:
     table = Table(title=title)
-    for column in ("model", "version", "label", "type", "framework", "architecture", "params"):
+    table.add_column("model", no_wrap=True, style="bold")
+    for column in ("ver", "label", "type", "framework", "params", "size", "stage", "approval"):
         table.add_column(column)
-    for column in ("size", "precision", "stage", "approval", "aliases"):
-        table.add_column(column)
+    table.add_column("aliases")
     for v in versions:
         table.add_row(
             v.name,
@@ -56,10 +56,8 @@ def versions_table(versions: list[ModelVersion], title: str | None = None) -> Ta
             v.label or "-",
             v.type.value,
             v.framework.value,
-            v.architecture or "-",
             human_count(v.parameters),
             human_size(v.size),
-            v.precision.value,
             v.stage.value,
             v.approval.value,
             ", ".join(v.aliases) or "-",
