@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from modelhub.domain.records import ModelVersion
+if TYPE_CHECKING:
+    from modelhub.domain.records import ModelVersion
 
 console = Console()
 err_console = Console(stderr=True)
 
 
 def print_json(data: Any) -> None:
-    if isinstance(data, BaseModel):
+    if hasattr(data, "model_dump"):
         data = data.model_dump(mode="json")
     elif isinstance(data, list):
-        data = [d.model_dump(mode="json") if isinstance(d, BaseModel) else d for d in data]
+        data = [d.model_dump(mode="json") if hasattr(d, "model_dump") else d for d in data]
     print(json.dumps(data, indent=2, sort_keys=True))
 
 
