@@ -464,3 +464,26 @@ def test_local_list_skips_strays(tmp_path: Path) -> None:
     (tmp_path / "blobs" / "zz").mkdir()
     (tmp_path / "blobs" / "README").write_text("stray")
     assert [blob.digest for blob in store.list_blobs()] == [digest]
+
+
+def test_local_move_of_a_hard_linked_file_copies(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "store")
+    source, other = tmp_path / "model.bin", tmp_path / "alias.bin"
+    source.write_bytes(b"linked")
+    os.link(source, other)
+    digest = store.put_file(source, move=True).digest
+    assert not source.exists()
+    other.chmod(0o644)
+    other.write_bytes(b"changed")  # must not reach the blob
+    assert read_all(store, digest) == b"linked"
+
+
+def test_local_move_of_a_symlink_stores_the_target_bytes(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "store")
+    target, link = tmp_path / "target.bin", tmp_path / "link.bin"
+    target.write_bytes(b"pointed at")
+    link.symlink_to(target)
+    digest = store.put_file(link, move=True).digest
+    blob = tmp_path / "store" / "blobs" / digest[:2] / digest
+    assert not blob.is_symlink() and blob.read_bytes() == b"pointed at"
+    assert not link.exists() and target.exists()
