@@ -124,3 +124,12 @@ def test_folder_with_a_pickle_requires_trust(
     assert ins.requires_trust is True
     assert "extra.pkl: dangerous: posix.system" in ins.pickle_findings
     assert not marker.exists()
+
+
+def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "model.onnx"
+    os.mkfifo(fifo)
+    with pytest.raises(InvalidInput, match="not a regular file"):
+        inspect_model(fifo)

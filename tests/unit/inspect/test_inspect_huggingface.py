@@ -119,3 +119,11 @@ def test_declared_onnx_contradicts(tmp_path: Path) -> None:
     save_numpy_safetensors(tmp_path / "model.safetensors", _gpt2_tensors())
     with pytest.raises(InvalidInput, match="declared as onnx but its content is huggingface"):
         inspect_model(tmp_path, Framework.ONNX)
+
+
+def test_modules_json_not_json(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps(GPT2_CONFIG))
+    save_numpy_safetensors(tmp_path / "model.safetensors", _gpt2_tensors())
+    (tmp_path / "modules.json").write_text("[oops")
+    with pytest.raises(InvalidInput, match=r"^modules\.json is not valid JSON"):
+        inspect_model(tmp_path)
