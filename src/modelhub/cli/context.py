@@ -6,7 +6,6 @@ import getpass
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # keep `modelhub --help` fast: no pydantic or httpx at import
