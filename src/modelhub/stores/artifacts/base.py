@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from modelhub.errors import InvalidInput
 
-DIGEST = re.compile(r"^[0-9a-f]{64}$")
+DIGEST = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 def check_digest(digest: str) -> str:
