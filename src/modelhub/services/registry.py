@@ -186,7 +186,7 @@ class RegistryService:
         try:
             for relative, path in files_on_disk:
                 blob = self.artifacts.put_file(path, move=move)
-                if blob.created_at >= datetime.now(UTC) - timedelta(seconds=5):
+                if blob.created:
                     added.append(blob.digest)
                 entries.append(FileEntry(path=relative, digest=blob.digest, size=blob.size))
                 if progress:
