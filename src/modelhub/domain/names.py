@@ -18,6 +18,8 @@ SEMVER = re.compile(
 )
 RESERVED_ALIASES = frozenset({"latest"} | {s.value for s in Stage})
 MAX_TAG_VALUE = 256
+MAX_LABEL = 64
+MAX_LICENSE = 128
 
 
 def check_model_name(name: str) -> str:
@@ -46,12 +48,20 @@ def check_alias(alias: str) -> str:
 
 
 def check_label(label: str) -> str:
-    if not SEMVER.match(label):
+    if len(label) > MAX_LABEL or not SEMVER.match(label):
         raise InvalidInput(
             f"invalid version label {label!r}: expected semantic versioning such as 1.2.0",
             {"field": "label", "value": label},
         )
     return label
+
+
+def check_license(license: str) -> str:
+    if len(license) > MAX_LICENSE or "\x00" in license:
+        raise InvalidInput(
+            f"invalid license: at most {MAX_LICENSE} characters", {"field": "license"}
+        )
+    return license
 
 
 def parse_tags(pairs: list[str]) -> dict[str, str]:

@@ -20,6 +20,7 @@ from modelhub.domain.lifecycle import check_approval_move, check_stage_move
 from modelhub.domain.names import (
     check_alias,
     check_label,
+    check_license,
     check_model_name,
     check_relative_path,
     check_tags,
@@ -99,6 +100,7 @@ class RegistryService:
             parse_enum(Framework, request.framework, "framework") if request.framework else None
         )
         label = check_label(request.label) if request.label else None
+        license = check_license(request.license) if request.license else None
         tags = check_tags(dict(request.tags or {}))
         files_on_disk = source_files(source)
         inspection = inspect_model(source, framework)
@@ -137,7 +139,7 @@ class RegistryService:
             type=model_type,
             owner=actor,
             description=request.description,
-            license=request.license,
+            license=license,
             tags=tags,
         )
         audit = AuditDraft(
@@ -312,7 +314,7 @@ class RegistryService:
         if description is not None:
             changes["description"] = description
         if license is not None:
-            changes["license"] = license
+            changes["license"] = check_license(license)
         audit = AuditDraft(
             actor, "models.update", name, {"fields": sorted(changes), "tags": tags or {}}
         )

@@ -8,6 +8,7 @@ from modelhub.domain.names import (
     ModelRef,
     check_alias,
     check_label,
+    check_license,
     check_model_name,
     check_relative_path,
     check_tags,
@@ -200,3 +201,11 @@ def test_digest_with_a_trailing_newline_is_refused() -> None:
 
     with pytest.raises(InvalidInput):
         check_digest("a" * 64 + "\n")
+
+
+def test_license() -> None:
+    assert check_license("Apache-2.0") == "Apache-2.0"
+    assert check_license("x" * 128) == "x" * 128
+    for bad in ("x" * 129, "MIT\x00"):
+        with pytest.raises(InvalidInput):
+            check_license(bad)

@@ -529,6 +529,21 @@ def any_db_services(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     built.close()
 
 
+@pytest.mark.parametrize(
+    "request_kw", [{"license": "x" * 129}, {"label": "1.0.0-" + "a" * 59}], ids=["license", "label"]
+)
+def test_values_longer_than_their_columns_are_invalid_input_on_every_database(
+    any_db_services: Services, safetensors_file: Path, request_kw: dict[str, str]
+) -> None:
+    """SQLite ignores VARCHAR lengths and PostgreSQL raised a raw DataError: check first."""
+    with pytest.raises(InvalidInput):
+        any_db_services.registry.register(req("m", **request_kw), safetensors_file, "alice")
+    assert blob_count(any_db_services) == 0 and version_count(any_db_services) == 0
+    any_db_services.registry.register(req("m"), safetensors_file, "alice")
+    with pytest.raises(InvalidInput):
+        any_db_services.registry.update_model("m", "alice", license="x" * 129)
+
+
 def test_concurrent_registration_of_a_new_name(
     any_db_services: Services, safetensors_file: Path, onnx_file: Path
 ) -> None:
