@@ -247,6 +247,26 @@ def test_same_bytes_are_stored_once(store: ArtifactStore, tmp_path: Path) -> Non
     assert [blob.digest for blob in store.list_blobs()] == [first.digest]
 
 
+@pytest.mark.parametrize("move", [False, True])
+def test_created_is_true_only_for_the_put_that_stored_the_blob(
+    make_store: Callable[[int], ArtifactStore], tmp_path: Path, move: bool
+) -> None:
+    store = make_store(4 * KiB)
+    small, large = os.urandom(KiB), os.urandom(9 * MiB + 7)  # large: a multipart upload on S3
+    for data in (small, large):
+        first = store.put_stream(io.BytesIO(data))
+        assert first.created
+        assert not store.put_stream(iter([data])).created
+        source = tmp_path / "copy.bin"
+        source.write_bytes(data)
+        assert not store.put_file(source, move=move).created
+        assert not store.info(first.digest).created
+        assert all(not blob.created for blob in store.list_blobs())
+        store.delete(first.digest)
+        source.write_bytes(data)
+        assert store.put_file(source, move=move).created
+
+
 def test_expected_digest_accepted_when_it_matches(store: ArtifactStore) -> None:
     data = os.urandom(10 * KiB)
     assert store.put_stream(io.BytesIO(data), expected_digest=sha(data)).digest == sha(data)

@@ -10,6 +10,7 @@ import stat
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -158,7 +159,7 @@ class LocalArtifactStore(ArtifactStore):
         # mtime is created_at: GC keeps young blobs, so a renamed old file must look new.
         os.utime(blob)
         _fsync_dir(blob.parent)
-        return self.info(digest)
+        return replace(self.info(digest), created=True)
 
     def _touch(self, digest: str) -> BlobInfo:
         """Refresh a deduplicated blob's mtime so GC's grace period covers the new upload."""
