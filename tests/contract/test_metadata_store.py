@@ -488,3 +488,11 @@ def test_migrations_are_idempotent_and_at_head(metadata_url: str) -> None:
             assert list(versions) == [head]
     finally:
         engine.dispose()
+
+
+def test_version_numbers_are_never_reused(store: SqlMetadataStore) -> None:
+    add(store, "m", 1)
+    add(store, "m", 2)
+    store.delete_version("m", 2, audit())
+    assert add(store, "m", 3).version == 3
+    assert [v.version for v in store.list_versions("m")] == [1, 3]
