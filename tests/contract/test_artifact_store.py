@@ -5,18 +5,15 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import socket
 import stat
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
+from tests.conftest import BUCKET, s3_client
 
 from modelhub.errors import IntegrityError, InvalidInput, NotFound
 from modelhub.stores.artifacts.base import ArtifactStore
@@ -24,8 +21,6 @@ from modelhub.stores.artifacts.local import LocalArtifactStore
 
 KiB = 1024
 MiB = 1024 * KiB
-BUCKET = "modelhub-contract"
-CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
 
 def sha(data: bytes) -> str:
@@ -37,58 +32,6 @@ def read_all(store: ArtifactStore, digest: str, chunk_size: int | None = None) -
 
 
 # -- a real S3-compatible server -------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"moto server exited with {proc.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"moto server did not listen on 127.0.0.1:{port} in {timeout}s")
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    pytest.importorskip("boto3")
-    pytest.importorskip("moto.server")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with open(log, "wb") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_listening(port, proc)
-        endpoint = f"http://127.0.0.1:{port}"
-        client = _s3_client(endpoint)
-        client.create_bucket(Bucket=BUCKET)
-        client.close()
-        yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _s3_client(endpoint: str) -> Any:
-    import boto3
-
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **CREDENTIALS)
 
 
 # -- one backend helper per implementation: build a store, tamper with it ---------
@@ -140,7 +83,7 @@ class S3Backend(Backend):
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
         self.prefix = f"run-{uuid.uuid4().hex[:12]}/artifacts"
-        self.client = _s3_client(endpoint)
+        self.client = s3_client(endpoint)
 
     def make(self, chunk_size: int = 64 * KiB) -> ArtifactStore:
         from modelhub.stores.artifacts.s3 import S3ArtifactStore
