@@ -30,14 +30,22 @@ class OverlappedHasher:
     unchanged until `depth` further updates were made, or until `hexdigest`.
     """
 
-    def __init__(self, depth: int = PIPELINE_BUFFERS - 1) -> None:
+    def __init__(self, depth: int = PIPELINE_BUFFERS - 1, inline: bool = False) -> None:
         self._hash = hashlib.sha256()
         self._depth = max(1, depth)
         self._pending: deque[Future[None]] = deque()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
+        # A file that fits one buffer has nothing to overlap with: a thread would
+        # only add its start-up and hand-off to every small registration.
+        self._executor = (
+            None if inline else ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
+        )
         self.size = 0
 
     def update(self, data: bytes | memoryview) -> None:
+        if self._executor is None:
+            self._hash.update(data)
+            self.size += len(data)
+            return
         while len(self._pending) >= self._depth:
             self._pending.popleft().result()
         self._pending.append(self._executor.submit(self._hash.update, data))
@@ -51,7 +59,8 @@ class OverlappedHasher:
         try:
             self._drain()
         finally:
-            self._executor.shutdown(wait=True)
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
 
     def _drain(self) -> None:
         while self._pending:
@@ -70,6 +79,9 @@ def iter_file_views(fileobj: BinaryIO | io.FileIO, buffer_size: int) -> Iterator
     Safe with an OverlappedHasher of the default depth: a buffer is refilled only
     after PIPELINE_BUFFERS - 1 later views were handed out.
     """
+    with suppress(OSError, AttributeError, io.UnsupportedOperation):
+        # Zero-filling three full-size buffers costs more than hashing a small file.
+        buffer_size = max(1, min(buffer_size, os.fstat(fileobj.fileno()).st_size))
     buffers = [memoryview(bytearray(buffer_size)) for _ in range(PIPELINE_BUFFERS)]
     readinto = getattr(fileobj, "readinto", None)
     index = 0

@@ -52,6 +52,15 @@ class LocalArtifactStore(ArtifactStore):
         self._tmp = self.root / "tmp"
         self._blobs.mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(parents=True, exist_ok=True)
+        self._make_shards()
+
+    def _make_shards(self) -> None:
+        """Create all 256 shard folders once, so no write pays for a folder fsync."""
+        if (self._blobs / "ff").is_dir():
+            return
+        for shard in range(256):
+            (self._blobs / f"{shard:02x}").mkdir(exist_ok=True)
+        _fsync_dir(self._blobs)
 
     # -- writes ---------------------------------------------------------------
 
@@ -87,7 +96,8 @@ class LocalArtifactStore(ArtifactStore):
         with open_regular_file(path) as src:
             _check_regular(path, src.fileno())
             advise_sequential(src.fileno())
-            with self._temp_file() as (tmp_path, fd), OverlappedHasher() as hasher:
+            small = os.fstat(src.fileno()).st_size <= COPY_BUFFER_SIZE
+            with self._temp_file() as (tmp_path, fd), OverlappedHasher(inline=small) as hasher:
                 _hash_and_write(iter_file_views(src, COPY_BUFFER_SIZE), hasher, fd)
                 digest = hasher.hexdigest()
                 check_expected(digest, expected_digest)

@@ -8,7 +8,18 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 
 from modelhub.domain.enums import Stage
@@ -46,6 +57,60 @@ from modelhub.stores.metadata.tables import (
 )
 
 VERSION_COLUMNS = [c for c in versions.c if c.name not in ("id", "model_id")]
+
+# Statements on the lookup hot path are built once: composing a select() costs more
+# than SQLite takes to run it.
+_newer = versions.alias("newer")
+_LATEST = (
+    select(func.max(_newer.c.version))
+    .where(_newer.c.model_id == versions.c.model_id)
+    .scalar_subquery()
+    .label("latest_version")
+)
+_VERSIONS: Any = select(versions.c.id, models.c.name, models.c.type, *VERSION_COLUMNS, _LATEST).join(
+    models, models.c.id == versions.c.model_id
+)
+_BY_NAME = models.c.name == bindparam("name")
+_NEWEST_FIRST = versions.c.version.desc()
+VERSION_BY_ID = _VERSIONS.where(versions.c.id == bindparam("id"))
+VERSION_BY_NUMBER = _VERSIONS.where(_BY_NAME, versions.c.version == bindparam("number"))
+VERSION_LATEST = _VERSIONS.where(_BY_NAME).order_by(_NEWEST_FIRST).limit(1)
+VERSION_IN_STAGE = (
+    _VERSIONS.where(_BY_NAME, versions.c.stage == bindparam("stage"))
+    .order_by(_NEWEST_FIRST)
+    .limit(1)
+)
+VERSION_BY_ALIAS = _VERSIONS.join(aliases, aliases.c.version_id == versions.c.id).where(
+    _BY_NAME, aliases.c.alias == bindparam("alias")
+)
+FILES_OF = (
+    select(version_files)
+    .where(version_files.c.version_id.in_(bindparam("ids", expanding=True)))
+    .order_by(version_files.c.path)
+)
+ALIASES_OF = (
+    select(aliases.c.version_id, aliases.c.alias)
+    .where(aliases.c.version_id.in_(bindparam("ids", expanding=True)))
+    .order_by(aliases.c.alias)
+)
+STAGES = frozenset(s.value for s in Stage)
+LOCK_AUDIT_HEAD = (
+    select(audit_head.c.last_id, audit_head.c.last_hash)
+    .where(audit_head.c.id == 1)
+    .with_for_update()
+)
+INSERT_AUDIT = insert(audit_events)
+MOVE_AUDIT_HEAD = (
+    update(audit_head)
+    .where(audit_head.c.id == 1)
+    .values(last_id=bindparam("last_id"), last_hash=bindparam("last_hash"))
+)
+TAKE_VERSION_NUMBER = (
+    update(models)
+    .where(models.c.id == bindparam("model_id"))
+    .values(next_version=models.c.next_version + 1)
+    .returning(models.c.next_version)
+)
 
 
 def _now() -> datetime:
@@ -90,39 +155,35 @@ class SqlMetadataStore(MetadataStore):
             self.engine.connect().execution_options(sqlite_write=True) as conn,
             conn.begin(),
         ):
-            head = conn.execute(
-                select(audit_head.c.last_id, audit_head.c.last_hash)
-                .where(audit_head.c.id == 1)
-                .with_for_update()
-            ).one()
+            head = conn.execute(LOCK_AUDIT_HEAD).one()
             yield conn
-            self._append_audit(conn, head.last_hash, audit)
+            self._append_audit(conn, head.last_id, head.last_hash, audit)
 
-    def _append_audit(self, conn: Connection, prev_hash: str, audit: AuditDraft) -> None:
+    def _append_audit(
+        self, conn: Connection, last_id: int, prev_hash: str, audit: AuditDraft
+    ) -> None:
+        # The head row is locked, so the next id is known and the hash can be
+        # written with the row instead of patched in afterwards.
+        event_id = last_id + 1
         at = utc_naive(_now())
         details = json.loads(json.dumps(audit.details, default=str))
-        event_id = conn.execute(
-            insert(audit_events)
-            .values(
-                actor=audit.actor,
-                action=audit.action,
-                target=audit.target,
-                at=at,
-                details=details,
-                prev_hash=prev_hash,
-                hash="",
-            )
-            .returning(audit_events.c.id)
-        ).scalar_one()
         digest = event_hash(
             prev_hash, event_id, audit.actor, audit.action, audit.target, at, details
         )
-        conn.execute(update(audit_events).where(audit_events.c.id == event_id).values(hash=digest))
         conn.execute(
-            update(audit_head)
-            .where(audit_head.c.id == 1)
-            .values(last_id=event_id, last_hash=digest)
+            INSERT_AUDIT,
+            {
+                "id": event_id,
+                "actor": audit.actor,
+                "action": audit.action,
+                "target": audit.target,
+                "at": at,
+                "details": details,
+                "prev_hash": prev_hash,
+                "hash": digest,
+            },
         )
+        conn.execute(MOVE_AUDIT_HEAD, {"last_id": event_id, "last_hash": digest})
 
     # -- models -------------------------------------------------------------
 
@@ -238,12 +299,7 @@ class SqlMetadataStore(MetadataStore):
         try:
             with self._write(audit) as conn:
                 model_id = self._ensure_model(conn, model, now)
-                number = conn.execute(
-                    select(models.c.next_version).where(models.c.id == model_id)
-                ).scalar_one()
-                conn.execute(
-                    update(models).where(models.c.id == model_id).values(next_version=number + 1)
-                )
+                number = conn.execute(TAKE_VERSION_NUMBER, {"model_id": model_id}).scalar_one() - 1
                 version_id = conn.execute(
                     insert(versions)
                     .values(
@@ -271,12 +327,41 @@ class SqlMetadataStore(MetadataStore):
                 )
                 # The audit details need the number, which only exists now.
                 audit.details["version"] = number
-                return self._version_by_id(conn, version_id)
+                model_row = conn.execute(
+                    select(models.c.name, models.c.type).where(models.c.id == model_id)
+                ).one()
         except sa_exc.IntegrityError as exc:
             raise Conflict(
                 f"could not register a new version of {model.name!r}: {exc.orig}",
                 {"model": model.name},
             ) from exc
+        # Everything a new version holds is known here; reading it back would only
+        # cost three queries on the hottest write path.
+        return ModelVersion(
+            name=model_row.name,
+            version=number,
+            type=model_row.type,
+            label=draft.label,
+            framework=draft.framework,
+            architecture=draft.architecture,
+            parameters=draft.parameters,
+            size=draft.size,
+            precision=draft.precision,
+            quantization=draft.quantization,
+            context_length=draft.context_length,
+            digest=draft.digest,
+            files=sorted(draft.files, key=lambda f: f.path),
+            signature=draft.signature,
+            inspection=json.loads(json.dumps(draft.inspection, default=str)),
+            resources=draft.resources,
+            lineage=draft.lineage,
+            metrics=draft.metrics,
+            trusted=draft.trusted,
+            aliases=["latest"],
+            model_card=draft.model_card,
+            created_at=_aware(utc_naive(now)),
+            created_by=draft.created_by,
+        )
 
     @staticmethod
     def _draft_values(draft: VersionDraft) -> dict[str, Any]:
@@ -301,12 +386,10 @@ class SqlMetadataStore(MetadataStore):
         }
 
     def _version_select(self) -> Any:
-        return select(versions.c.id, models.c.name, models.c.type, *VERSION_COLUMNS).join(
-            models, models.c.id == versions.c.model_id
-        )
+        return _VERSIONS
 
     def _version_by_id(self, conn: Connection, version_id: int) -> ModelVersion:
-        row = conn.execute(self._version_select().where(versions.c.id == version_id)).one()
+        row = conn.execute(VERSION_BY_ID, {"id": version_id}).one()
         return self._hydrate(conn, [row])[0]
 
     def _hydrate(self, conn: Connection, rows: Sequence[Row[Any]]) -> list[ModelVersion]:
@@ -315,33 +398,15 @@ class SqlMetadataStore(MetadataStore):
             return []
         ids = [row.id for row in rows]
         files: dict[int, list[FileEntry]] = {i: [] for i in ids}
-        for f in conn.execute(
-            select(version_files)
-            .where(version_files.c.version_id.in_(ids))
-            .order_by(version_files.c.path)
-        ):
+        for f in conn.execute(FILES_OF, {"ids": ids}):
             files[f.version_id].append(FileEntry(path=f.path, digest=f.digest, size=f.size))
         alias_map: dict[int, list[str]] = {i: [] for i in ids}
-        for a in conn.execute(
-            select(aliases.c.version_id, aliases.c.alias)
-            .where(aliases.c.version_id.in_(ids))
-            .order_by(aliases.c.alias)
-        ):
+        for a in conn.execute(ALIASES_OF, {"ids": ids}):
             alias_map[a.version_id].append(a.alias)
-        latest = self._latest_numbers(conn, {row.name for row in rows})
         return [
-            self._record(row, files[row.id], alias_map[row.id], latest.get(row.name) == row.version)
+            self._record(row, files[row.id], alias_map[row.id], row.latest_version == row.version)
             for row in rows
         ]
-
-    def _latest_numbers(self, conn: Connection, names: set[str]) -> dict[str, int]:
-        query = (
-            select(models.c.name, func.max(versions.c.version))
-            .join(versions, versions.c.model_id == models.c.id)
-            .where(models.c.name.in_(names))
-            .group_by(models.c.name)
-        )
-        return {name: number for name, number in conn.execute(query).all()}
 
     @staticmethod
     def _record(
@@ -378,40 +443,28 @@ class SqlMetadataStore(MetadataStore):
             created_by=row.created_by,
         )
 
-    def _version_id(self, conn: Connection, ref: ModelRef) -> int:
-        model = self._model_row(conn, ref.name)
+    def _resolve_row(self, conn: Connection, ref: ModelRef) -> Row[Any]:
         selector = ref.selector
-        query: Any
         if ref.version_number is not None:
-            query = select(versions.c.id).where(
-                versions.c.model_id == model.id, versions.c.version == ref.version_number
-            )
+            row = conn.execute(VERSION_BY_NUMBER, {"name": ref.name, "number": ref.version_number})
         elif selector == "latest":
-            query = (
-                select(versions.c.id)
-                .where(versions.c.model_id == model.id)
-                .order_by(versions.c.version.desc())
-                .limit(1)
-            )
-        elif selector in {s.value for s in Stage}:
-            query = (
-                select(versions.c.id)
-                .where(versions.c.model_id == model.id, versions.c.stage == selector)
-                .order_by(versions.c.version.desc())
-                .limit(1)
-            )
+            row = conn.execute(VERSION_LATEST, {"name": ref.name})
+        elif selector in STAGES:
+            row = conn.execute(VERSION_IN_STAGE, {"name": ref.name, "stage": selector})
         else:
-            query = select(aliases.c.version_id).where(
-                aliases.c.model_id == model.id, aliases.c.alias == selector
-            )
-        version_id = conn.execute(query).scalar()
-        if version_id is None:
+            row = conn.execute(VERSION_BY_ALIAS, {"name": ref.name, "alias": selector})
+        found = row.first()
+        if found is None:
+            self._model_row(conn, ref.name)  # a missing model is its own error
             raise NotFound(f"{ref} does not exist", {"model": ref.name, "selector": selector})
-        return int(version_id)
+        return found
+
+    def _version_id(self, conn: Connection, ref: ModelRef) -> int:
+        return int(self._resolve_row(conn, ref).id)
 
     def resolve(self, ref: ModelRef) -> ModelVersion:
         with self._read() as conn:
-            return self._version_by_id(conn, self._version_id(conn, ref))
+            return self._hydrate(conn, [self._resolve_row(conn, ref)])[0]
 
     def list_versions(self, name: str) -> list[ModelVersion]:
         with self._read() as conn:
