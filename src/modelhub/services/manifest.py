@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from modelhub.domain.names import check_relative_path
 from modelhub.domain.records import FileEntry
-from modelhub.errors import InvalidInput
+from modelhub.errors import IntegrityError, InvalidInput
 
 
 def source_files(source: Path) -> list[tuple[str, Path]]:
@@ -40,3 +43,39 @@ def version_digest(files: list[FileEntry]) -> str:
         f"{f.path}\t{f.digest}\t{f.size}\n" for f in sorted(files, key=lambda f: f.path)
     )
     return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def safe_target(dest: Path, relative: str) -> Path:
+    """Where a version's file lands under dest; a path that would escape is refused."""
+    root = dest.resolve()
+    target = (root / check_relative_path(relative)).resolve()
+    if not target.is_relative_to(root):
+        raise InvalidInput(f"unsafe file path {relative!r}", {"path": relative})
+    return target
+
+
+def write_verified_stream(
+    chunks: Iterable[bytes],
+    target: Path,
+    digest: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Write to a temp name; rename only once complete (and hashing to `digest` if given)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".part-", dir=target.parent)
+    hasher = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                hasher.update(chunk)
+                out.write(chunk)
+                if progress:
+                    progress(len(chunk))
+        if digest is not None and hasher.hexdigest() != digest:
+            raise IntegrityError(
+                f"{target.name} arrived damaged: digest {hasher.hexdigest()} != {digest}"
+            )
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

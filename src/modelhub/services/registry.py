@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +28,12 @@ from modelhub.domain.names import (
 from modelhub.domain.records import FileEntry, Lineage, ModelVersion, Page, RegisteredModel
 from modelhub.errors import InvalidInput, ModelhubError, NotFound, UnsafeModel
 from modelhub.inspect import inspect_model
-from modelhub.services.manifest import source_files, version_digest
+from modelhub.services.manifest import (
+    safe_target,
+    source_files,
+    version_digest,
+    write_verified_stream,
+)
 from modelhub.stores.artifacts.base import ArtifactStore
 from modelhub.stores.metadata.base import (
     AuditDraft,
@@ -76,7 +79,12 @@ class RegistryService:
     # -- register -----------------------------------------------------------
 
     def register(
-        self, request: RegisterRequest, source: Path, actor: str, move: bool = False
+        self,
+        request: RegisterRequest,
+        source: Path,
+        actor: str,
+        move: bool = False,
+        progress: Callable[[int], None] | None = None,
     ) -> ModelVersion:
         """Inspect `source` (a file or folder), store its files, record a new version.
 
@@ -103,7 +111,7 @@ class RegistryService:
         if existing is not None and existing.status == ModelStatus.ARCHIVED:
             raise InvalidInput(f"model {name!r} is archived; restore it before adding versions")
 
-        files, added = self._store_files(files_on_disk, move)
+        files, added = self._store_files(files_on_disk, move, progress)
         draft = VersionDraft(
             framework=inspection.framework,
             size=sum(f.size for f in files),
@@ -168,7 +176,10 @@ class RegistryService:
         return model_type
 
     def _store_files(
-        self, files_on_disk: list[tuple[str, Path]], move: bool
+        self,
+        files_on_disk: list[tuple[str, Path]],
+        move: bool,
+        progress: Callable[[int], None] | None,
     ) -> tuple[list[FileEntry], list[str]]:
         entries: list[FileEntry] = []
         added: list[str] = []
@@ -178,6 +189,8 @@ class RegistryService:
                 if blob.created_at >= datetime.now(UTC) - timedelta(seconds=5):
                     added.append(blob.digest)
                 entries.append(FileEntry(path=relative, digest=blob.digest, size=blob.size))
+                if progress:
+                    progress(blob.size)
         except BaseException:
             self._drop_unreferenced(added)
             raise
@@ -360,18 +373,17 @@ class RegistryService:
     def read_file(self, digest: str) -> Iterator[bytes]:
         return self.artifacts.open_chunks(digest)
 
-    def download(self, ref: str, dest: Path) -> tuple[ModelVersion, list[Path]]:
+    def download(
+        self, ref: str, dest: Path, progress: Callable[[int], None] | None = None
+    ) -> tuple[ModelVersion, list[Path]]:
         """Write every file of a version under `dest`, verified, never outside it."""
         version = self.get(ref)
-        dest.mkdir(parents=True, exist_ok=True)
-        root = dest.resolve()
         written: list[Path] = []
         for entry in version.files:
-            target = (root / check_relative_path(entry.path)).resolve()
-            if not target.is_relative_to(root):
-                raise InvalidInput(f"unsafe file path {entry.path!r}", {"path": entry.path})
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_verified(self.artifacts.open_chunks(entry.digest), target)
+            target = safe_target(dest, entry.path)
+            write_verified_stream(
+                self.artifacts.open_chunks(entry.digest), target, progress=progress
+            )
             written.append(target)
         return version, written
 
@@ -392,19 +404,6 @@ class RegistryService:
             deleted += 1
             freed += blob.size
         return GcReport(deleted, freed, young)
-
-
-def write_verified(chunks: Iterator[bytes], target: Path) -> None:
-    """Write to a temp name beside `target`; rename only once every byte is verified."""
-    fd, tmp = tempfile.mkstemp(prefix=".part-", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 __all__ = ["GcReport", "ModelhubError", "RegisterRequest", "RegistryService"]

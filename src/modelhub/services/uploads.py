@@ -49,7 +49,8 @@ class StagedFile:
         if expected_digest and expected_digest != digest:
             self.path.unlink(missing_ok=True)
             raise InvalidInput(
-                f"upload of {self.relative!r} arrived damaged: digest {digest} != {expected_digest}",
+                f"upload of {self.relative!r} arrived damaged: "
+                f"digest {digest} != {expected_digest}",
                 {"path": self.relative},
             )
         return FileEntry(path=self.relative, digest=digest, size=self._size)

@@ -1,0 +1,3 @@
+from modelhub.cli.main import main
+
+main()

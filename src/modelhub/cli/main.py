@@ -1,0 +1,63 @@
+"""The `modelhub` command."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import click
+import typer
+
+from modelhub.cli import models
+from modelhub.cli.context import EXIT_CODES
+from modelhub.errors import ModelhubError
+
+app = typer.Typer(
+    help="modelhub: register, version, train, serve, watch and govern AI models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(models.app, name="models")
+
+
+@app.command()
+def server(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8400).")] = None,
+) -> None:
+    """Run the API server (REST, docs at /docs, metrics at /metrics)."""
+    import uvicorn
+
+    from modelhub.api.app import create_app
+    from modelhub.settings import Settings
+
+    settings = Settings()
+    updates = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    settings = settings.model_copy(update=updates)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def main() -> None:
+    try:
+        result = app(standalone_mode=False)
+    except ModelhubError as exc:
+        from modelhub.cli.render import err_console
+
+        err_console.print(f"error: {exc.message}", markup=False, highlight=False)
+        sys.exit(EXIT_CODES.get(exc.code, 1))
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

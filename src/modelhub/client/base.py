@@ -1,0 +1,77 @@
+"""What every registry client offers, remote (HTTP) or local (in-process)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from modelhub.domain.records import Lineage, ModelVersion, Page, RegisteredModel
+
+Progress = Callable[[int], None]
+"""Called with the number of bytes just transferred."""
+
+
+class RegistryClient(Protocol):
+    def register(
+        self,
+        path: Path,
+        name: str,
+        *,
+        type: str | None = None,
+        framework: str | None = None,
+        description: str = "",
+        license: str | None = None,
+        tags: dict[str, str] | None = None,
+        label: str | None = None,
+        trust: bool = False,
+        lineage: Lineage | None = None,
+        metrics: dict[str, float] | None = None,
+        model_card: str | None = None,
+        progress: Progress | None = None,
+    ) -> ModelVersion: ...
+
+    def get(self, ref: str) -> ModelVersion: ...
+
+    def get_model(self, name: str) -> RegisteredModel: ...
+
+    def versions(self, name: str) -> list[ModelVersion]: ...
+
+    def search(
+        self,
+        *,
+        name: str | None = None,
+        type: str | None = None,
+        framework: str | None = None,
+        stage: str | None = None,
+        tags: dict[str, str] | None = None,
+        text: str | None = None,
+        include_archived: bool = False,
+        all_versions: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page: ...
+
+    def set_stage(self, name: str, version: int, stage: str) -> ModelVersion: ...
+
+    def approve(self, name: str, version: int, note: str | None = None) -> ModelVersion: ...
+
+    def reject(self, name: str, version: int, note: str | None = None) -> ModelVersion: ...
+
+    def set_alias(self, name: str, alias: str, version: int) -> ModelVersion: ...
+
+    def remove_alias(self, name: str, alias: str) -> None: ...
+
+    def set_model_card(self, ref: str, text: str) -> ModelVersion: ...
+
+    def archive(self, ref: str, restore: bool = False) -> str: ...
+
+    def delete(self, ref: str) -> str: ...
+
+    def download(
+        self, ref: str, dest: Path, progress: Progress | None = None
+    ) -> tuple[ModelVersion, list[Path]]: ...
+
+    def gc(self, grace_seconds: int | None = None) -> dict[str, int]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,253 @@
+"""modelhub.Client: the registry over HTTP, raising the same errors as the server."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from modelhub.client.base import Progress
+from modelhub.domain.records import Lineage, ModelVersion, Page, RegisteredModel
+from modelhub.errors import IntegrityError, ModelhubError, Unavailable, error_from_dict
+from modelhub.services.manifest import safe_target, source_files, write_verified_stream
+
+CHUNK = 1024 * 1024
+
+
+class Client:
+    """Talk to a running modelhub server.
+
+    `transport` lets tests and embedders inject an httpx transport (an ASGI app, a
+    mock network); by default it is a pooled HTTP connection.
+    """
+
+    def __init__(
+        self,
+        url: str = "http://127.0.0.1:8400",
+        token: str | None = None,
+        timeout: float = 300.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise Unavailable(f"cannot reach modelhub at {self.url}: {exc}") from exc
+        _raise_for_error(response)
+        return response.json()
+
+    @staticmethod
+    def _model_path(name: str) -> str:
+        return f"/api/v1/models/{quote(name, safe='')}"
+
+    # -- registry -------------------------------------------------------------
+
+    def register(
+        self,
+        path: Path,
+        name: str,
+        *,
+        type: str | None = None,
+        framework: str | None = None,
+        description: str = "",
+        license: str | None = None,
+        tags: dict[str, str] | None = None,
+        label: str | None = None,
+        trust: bool = False,
+        lineage: Lineage | None = None,
+        metrics: dict[str, float] | None = None,
+        model_card: str | None = None,
+        progress: Progress | None = None,
+    ) -> ModelVersion:
+        files = source_files(Path(path))
+        upload_id = self._request("POST", "/api/v1/uploads")["upload_id"]
+        try:
+            for relative, local in files:
+                self._upload_file(upload_id, relative, local, progress)
+        except BaseException:
+            self._discard(upload_id)
+            raise
+        body = {
+            "upload_id": upload_id,
+            "type": type,
+            "framework": framework,
+            "description": description,
+            "license": license,
+            "tags": tags or {},
+            "label": label,
+            "trust": trust,
+            "lineage": lineage.model_dump(mode="json") if lineage else None,
+            "metrics": metrics or {},
+            "model_card": model_card,
+        }
+        data = self._request("POST", f"{self._model_path(name)}/versions", json=body)
+        return ModelVersion.model_validate(data)
+
+    def _upload_file(
+        self, upload_id: str, relative: str, local: Path, progress: Progress | None
+    ) -> None:
+        digest = hashlib.sha256()
+
+        def chunks() -> Iterator[bytes]:
+            with open(local, "rb") as source:
+                while chunk := source.read(CHUNK):
+                    digest.update(chunk)
+                    if progress:
+                        progress(len(chunk))
+                    yield chunk
+
+        url = f"/api/v1/uploads/{upload_id}/files/{quote(relative)}"
+        sent = self._request("PUT", url, content=chunks())
+        if sent["digest"] != digest.hexdigest():
+            raise IntegrityError(f"{relative} changed while it was being uploaded")
+
+    def _discard(self, upload_id: str) -> None:
+        try:
+            self._http.delete(f"/api/v1/uploads/{upload_id}")
+        except httpx.HTTPError:
+            pass  # the server drops stale uploads itself
+
+    def get(self, ref: str) -> ModelVersion:
+        name, _, selector = ref.partition("@")
+        url = f"{self._model_path(name)}/versions/{quote(selector or 'latest', safe='')}"
+        return ModelVersion.model_validate(self._request("GET", url))
+
+    def get_model(self, name: str) -> RegisteredModel:
+        return RegisteredModel.model_validate(self._request("GET", self._model_path(name)))
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        data = self._request("GET", f"{self._model_path(name)}/versions")
+        return [ModelVersion.model_validate(v) for v in data]
+
+    def search(
+        self,
+        *,
+        name: str | None = None,
+        type: str | None = None,
+        framework: str | None = None,
+        stage: str | None = None,
+        tags: dict[str, str] | None = None,
+        text: str | None = None,
+        include_archived: bool = False,
+        all_versions: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Page:
+        params: list[tuple[str, str | int | bool]] = [
+            (key, value)
+            for key, value in (
+                ("name", name),
+                ("type", type),
+                ("framework", framework),
+                ("stage", stage),
+                ("search", text),
+            )
+            if value
+        ]
+        params += [("tag", f"{k}={v}") for k, v in (tags or {}).items()]
+        params += [
+            ("include_archived", include_archived),
+            ("all_versions", all_versions),
+            ("limit", limit),
+            ("offset", offset),
+        ]
+        return Page.model_validate(self._request("GET", "/api/v1/models", params=params))
+
+    def set_stage(self, name: str, version: int, stage: str) -> ModelVersion:
+        url = f"{self._model_path(name)}/versions/{version}/stage"
+        return ModelVersion.model_validate(self._request("POST", url, json={"stage": stage}))
+
+    def approve(self, name: str, version: int, note: str | None = None) -> ModelVersion:
+        url = f"{self._model_path(name)}/versions/{version}/approve"
+        return ModelVersion.model_validate(self._request("POST", url, json={"note": note}))
+
+    def reject(self, name: str, version: int, note: str | None = None) -> ModelVersion:
+        url = f"{self._model_path(name)}/versions/{version}/reject"
+        return ModelVersion.model_validate(self._request("POST", url, json={"note": note}))
+
+    def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
+        url = f"{self._model_path(name)}/aliases/{quote(alias, safe='')}"
+        return ModelVersion.model_validate(self._request("PUT", url, json={"version": version}))
+
+    def remove_alias(self, name: str, alias: str) -> None:
+        self._request("DELETE", f"{self._model_path(name)}/aliases/{quote(alias, safe='')}")
+
+    def set_model_card(self, ref: str, text: str) -> ModelVersion:
+        name, _, selector = ref.partition("@")
+        url = f"{self._model_path(name)}/versions/{quote(selector or 'latest', safe='')}/card"
+        return ModelVersion.model_validate(self._request("PUT", url, json={"text": text}))
+
+    def archive(self, ref: str, restore: bool = False) -> str:
+        name, _, selector = ref.partition("@")
+        url = self._model_path(name)
+        if selector:
+            url += f"/versions/{quote(selector, safe='')}"
+        return str(self._request("POST", f"{url}/archive", json={"restore": restore})["deleted"])
+
+    def delete(self, ref: str) -> str:
+        name, _, selector = ref.partition("@")
+        url = self._model_path(name)
+        if selector:
+            url += f"/versions/{quote(selector, safe='')}"
+        return str(self._request("DELETE", url)["deleted"])
+
+    def gc(self, grace_seconds: int | None = None) -> dict[str, int]:
+        params = {} if grace_seconds is None else {"grace_seconds": grace_seconds}
+        return dict(self._request("POST", "/api/v1/gc", params=params))
+
+    def download(
+        self, ref: str, dest: Path, progress: Progress | None = None
+    ) -> tuple[ModelVersion, list[Path]]:
+        version = self.get(ref)
+        written: list[Path] = []
+        for entry in version.files:
+            target = safe_target(Path(dest), entry.path)
+            url = (
+                f"{self._model_path(version.name)}/versions/{version.version}"
+                f"/files/{quote(entry.path)}"
+            )
+            try:
+                with self._http.stream("GET", url) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        _raise_for_error(response)
+                    write_verified_stream(
+                        response.iter_bytes(CHUNK), target, entry.digest, progress
+                    )
+            except httpx.TransportError as exc:
+                raise Unavailable(f"download of {entry.path} broke off: {exc}") from exc
+            written.append(target)
+        return version, written
+
+
+def _raise_for_error(response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        payload = response.json()["error"]
+    except (ValueError, KeyError, TypeError):
+        raise ModelhubError(
+            f"server answered {response.status_code}: {response.text[:200]}"
+        ) from None
+    raise error_from_dict(payload)

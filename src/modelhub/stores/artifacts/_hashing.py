@@ -1,0 +1,146 @@
+"""Streaming sha256 helpers shared by the artifact stores."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
+from pathlib import Path
+from typing import BinaryIO
+
+from modelhub.errors import IntegrityError, InvalidInput, NotFound
+
+MiB = 1024 * 1024
+DEFAULT_CHUNK_SIZE = 8 * MiB
+# Read buffers used when the store controls the reads (put_file, file objects).
+COPY_BUFFER_SIZE = 16 * MiB
+# Buffers in flight: one being read or written while the others are being hashed.
+PIPELINE_BUFFERS = 3
+
+
+class OverlappedHasher:
+    """sha256 computed on a worker thread, so hashing overlaps the caller's I/O.
+
+    hashlib releases the GIL for large buffers, so a read/write loop in the caller
+    and the hashing here run on two cores. A buffer passed to `update` must stay
+    unchanged until `depth` further updates were made, or until `hexdigest`.
+    """
+
+    def __init__(self, depth: int = PIPELINE_BUFFERS - 1) -> None:
+        self._hash = hashlib.sha256()
+        self._depth = max(1, depth)
+        self._pending: deque[Future[None]] = deque()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
+        self.size = 0
+
+    def update(self, data: bytes | memoryview) -> None:
+        while len(self._pending) >= self._depth:
+            self._pending.popleft().result()
+        self._pending.append(self._executor.submit(self._hash.update, data))
+        self.size += len(data)
+
+    def hexdigest(self) -> str:
+        self._drain()
+        return self._hash.hexdigest()
+
+    def close(self) -> None:
+        try:
+            self._drain()
+        finally:
+            self._executor.shutdown(wait=True)
+
+    def _drain(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+
+    def __enter__(self) -> OverlappedHasher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def iter_file_views(fileobj: BinaryIO | io.FileIO, buffer_size: int) -> Iterator[memoryview]:
+    """Yield views on PIPELINE_BUFFERS rotating buffers filled with readinto.
+
+    Safe with an OverlappedHasher of the default depth: a buffer is refilled only
+    after PIPELINE_BUFFERS - 1 later views were handed out.
+    """
+    buffers = [memoryview(bytearray(buffer_size)) for _ in range(PIPELINE_BUFFERS)]
+    readinto = getattr(fileobj, "readinto", None)
+    index = 0
+    while True:
+        view = buffers[index % PIPELINE_BUFFERS]
+        if readinto is not None:
+            n = readinto(view)
+        else:
+            data = fileobj.read(buffer_size)
+            n = len(data)
+            view[:n] = data
+        if not n:
+            return
+        yield view[:n]
+        index += 1
+
+
+def iter_source(
+    source: BinaryIO | Iterable[bytes], buffer_size: int
+) -> Iterator[memoryview | bytes]:
+    """Chunks of a file object or a chunk iterator, without holding more than a few."""
+    if hasattr(source, "read"):
+        yield from iter_file_views(source, buffer_size)  # type: ignore[arg-type]
+        return
+    for chunk in source:
+        if not isinstance(chunk, bytes | bytearray | memoryview):
+            raise InvalidInput(f"chunks must be bytes, got {type(chunk).__name__}")
+        if chunk:
+            # Chunk iterators may reuse their buffer; hash and write a private copy.
+            yield bytes(chunk) if not isinstance(chunk, bytes) else chunk
+
+
+def sha256_file(path: Path, buffer_size: int = COPY_BUFFER_SIZE) -> tuple[str, int]:
+    """Digest and size of a local file, read once with a large buffer."""
+    digest = hashlib.sha256()
+    buffer = memoryview(bytearray(buffer_size))
+    size = 0
+    with open_regular_file(path) as handle:
+        advise_sequential(handle.fileno())
+        while n := handle.readinto(buffer):
+            digest.update(buffer[:n])
+            size += n
+    return digest.hexdigest(), size
+
+
+def open_regular_file(path: Path) -> io.FileIO:
+    try:
+        handle = io.FileIO(path, "rb")
+    except FileNotFoundError as exc:
+        raise NotFound(f"file {str(path)!r} does not exist", {"path": str(path)}) from exc
+    except IsADirectoryError as exc:
+        raise InvalidInput(f"{str(path)!r} is a directory", {"path": str(path)}) from exc
+    return handle
+
+
+def advise_sequential(fd: int) -> None:
+    if hasattr(os, "posix_fadvise"):
+        with suppress(OSError):
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+
+
+def check_expected(actual: str, expected: str | None) -> None:
+    if expected is not None and actual != expected:
+        raise IntegrityError(
+            f"content hashes to sha256:{actual}, expected sha256:{expected}",
+            {"expected": expected, "actual": actual},
+        )
+
+
+def corrupted(digest: str, actual: str) -> IntegrityError:
+    return IntegrityError(
+        f"blob sha256:{digest} is corrupted: its bytes hash to sha256:{actual}",
+        {"digest": digest, "actual": actual},
+    )
