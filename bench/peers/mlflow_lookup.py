@@ -17,7 +17,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchlib import emit, free_port, log, median, rounded, server_process, time_calls  # noqa: E402
+from benchlib import emit, free_port, log, median, rounded, server_process, time_calls
 
 PER_MODEL = 50
 TEAMS = 5
@@ -65,7 +65,9 @@ def main() -> None:
         hits = len(client.search_model_versions(search_filter))
         result.update(versions=args.versions, search_hits=hits)
 
-        alias = time_calls(lambda: client.get_model_version_by_alias(name, "champion"), args.iterations)
+        alias = time_calls(
+            lambda: client.get_model_version_by_alias(name, "champion"), args.iterations
+        )
         search = time_calls(lambda: client.search_model_versions(search_filter), args.iterations)
         result["alias_inproc_ms"] = rounded(median(alias) * 1000)
         result["search_inproc_ms"] = rounded(median(search) * 1000)
@@ -78,7 +80,10 @@ def main() -> None:
             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         ]  # fmt: skip
         base = f"http://127.0.0.1:{port}"
-        with server_process(argv, f"{base}/health", None, root / "server.log"), requests.Session() as http:
+        with (
+            server_process(argv, f"{base}/health", None, root / "server.log"),
+            requests.Session() as http,
+        ):
 
             def get(path: str, params: dict[str, str]) -> None:
                 response = http.get(f"{base}{path}", params=params, timeout=30)

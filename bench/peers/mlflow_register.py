@@ -17,7 +17,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchlib import (  # noqa: E402
+from benchlib import (
     MIB,
     emit,
     free_port,
