@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,7 +109,11 @@ def fill(services: Services, total: int, scratch: Path) -> None:
 
     n_models = total // PER_MODEL
     now = datetime.now(UTC)
-    model_rows, tag_rows, version_rows, file_rows, alias_rows = [], [], [], [], []
+    model_rows: list[dict[str, Any]] = []
+    tag_rows: list[dict[str, Any]] = []
+    version_rows: list[dict[str, Any]] = []
+    file_rows: list[dict[str, Any]] = []
+    alias_rows: list[dict[str, Any]] = []
     for m in range(n_models):
         model_id = next_model + m
         model_rows.append(
@@ -266,4 +269,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

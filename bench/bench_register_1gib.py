@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -150,7 +149,7 @@ def rest_register(client: Client, name: str, path: Path) -> None:
     client.register(path, name, type="custom")
 
 
-def start_rest(stack: contextlib.ExitStack[None], root: Path) -> Client:
+def start_rest(stack: contextlib.ExitStack[bool | None], root: Path) -> Client:
     """Start `modelhub server` on a free loopback port; return a modelhub.Client for it."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -162,4 +161,4 @@ def start_rest(stack: contextlib.ExitStack[None], root: Path) -> Client:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -16,8 +16,6 @@ outside the timed loops.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -139,5 +137,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(main())
+    main()
