@@ -6,7 +6,7 @@ so four real versions are registered first (real blobs, real inspection) and
 their rows are copied in bulk through the metadata store's own engine and
 table definitions (one executemany per table); the templates are then deleted.
 Bulk rows carry no audit events. The filled home is cached under
-bench/.cache/lookup-<alembic head>-<versions>/ (reuse unless --rebuild).
+bench/.cache/lookup-<alembic head>-<schema hash>-<versions>/ (reuse unless --rebuild).
 
 Measured, median over many calls, in process and over REST (a `modelhub
 server` process on 127.0.0.1, one keep-alive httpx connection, raw GETs):
@@ -25,6 +25,7 @@ server` process on 127.0.0.1, one keep-alive httpx connection, raw GETs):
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -67,12 +68,18 @@ def model_name(i: int) -> str:
 
 
 def schema_revision() -> str:
+    """Alembic head plus a hash of the migrations and tables: pre-release, migrations
+    are sometimes edited in place without a new revision."""
     from alembic.script import ScriptDirectory
 
+    from modelhub.stores.metadata import tables
     from modelhub.stores.metadata.migrate import MIGRATIONS
 
-    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
-    return head or "none"
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head() or "none"
+    digest = hashlib.sha256()
+    for path in [*sorted(MIGRATIONS.rglob("*.py")), Path(tables.__file__)]:
+        digest.update(path.read_bytes())
+    return f"{head}-{digest.hexdigest()[:12]}"
 
 
 def fill(services: Services, total: int, scratch: Path) -> None:
@@ -87,7 +94,8 @@ def fill(services: Services, total: int, scratch: Path) -> None:
         services.registry.register(RegisterRequest(name="template", type="custom"), path, "bench")
 
     with store.engine.begin() as conn:
-        template_id = conn.execute(select(models.c.id).where(models.c.name == "template")).scalar()
+        model_template = conn.execute(select(models).where(models.c.name == "template")).one()
+        template_id = model_template.id
         rows = conn.execute(
             select(versions).where(versions.c.model_id == template_id).order_by(versions.c.version)
         ).all()
@@ -116,13 +124,13 @@ def fill(services: Services, total: int, scratch: Path) -> None:
     alias_rows: list[dict[str, Any]] = []
     for m in range(n_models):
         model_id = next_model + m
-        model_rows.append(
-            {
-                "id": model_id, "name": model_name(m), "type": "custom",
-                "description": f"bench model {m}", "owner": "bench", "license": None,
-                "status": "active", "created_at": now, "updated_at": now,
-            }
-        )  # fmt: skip
+        model_row = model_template._asdict() | {
+            "id": model_id, "name": model_name(m), "description": f"bench model {m}",
+            "created_at": now, "updated_at": now,
+        }  # fmt: skip
+        if "next_version" in model_row:  # the counter that keeps numbers from being reused
+            model_row["next_version"] = PER_MODEL + 1
+        model_rows.append(model_row)
         tag_rows.append({"model_id": model_id, "key": "team", "value": f"t{m % TEAMS}"})
         for v in range(1, PER_MODEL + 1):
             template = templates[(m * PER_MODEL + v) % TEMPLATES]
