@@ -5,18 +5,15 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import socket
 import stat
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
+from tests.conftest import BUCKET, s3_client
 
 from modelhub.errors import IntegrityError, InvalidInput, NotFound
 from modelhub.stores.artifacts.base import ArtifactStore
@@ -24,8 +21,6 @@ from modelhub.stores.artifacts.local import LocalArtifactStore
 
 KiB = 1024
 MiB = 1024 * KiB
-BUCKET = "modelhub-contract"
-CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
 
 def sha(data: bytes) -> str:
@@ -37,58 +32,6 @@ def read_all(store: ArtifactStore, digest: str, chunk_size: int | None = None) -
 
 
 # -- a real S3-compatible server -------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"moto server exited with {proc.returncode}")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"moto server did not listen on 127.0.0.1:{port} in {timeout}s")
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    pytest.importorskip("boto3")
-    pytest.importorskip("moto.server")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with open(log, "wb") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_listening(port, proc)
-        endpoint = f"http://127.0.0.1:{port}"
-        client = _s3_client(endpoint)
-        client.create_bucket(Bucket=BUCKET)
-        client.close()
-        yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _s3_client(endpoint: str) -> Any:
-    import boto3
-
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **CREDENTIALS)
 
 
 # -- one backend helper per implementation: build a store, tamper with it ---------
@@ -140,7 +83,7 @@ class S3Backend(Backend):
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
         self.prefix = f"run-{uuid.uuid4().hex[:12]}/artifacts"
-        self.client = _s3_client(endpoint)
+        self.client = s3_client(endpoint)
 
     def make(self, chunk_size: int = 64 * KiB) -> ArtifactStore:
         from modelhub.stores.artifacts.s3 import S3ArtifactStore
@@ -245,6 +188,26 @@ def test_same_bytes_are_stored_once(store: ArtifactStore, tmp_path: Path) -> Non
     third = store.put_file(source)
     assert first.digest == second.digest == third.digest
     assert [blob.digest for blob in store.list_blobs()] == [first.digest]
+
+
+@pytest.mark.parametrize("move", [False, True])
+def test_created_is_true_only_for_the_put_that_stored_the_blob(
+    make_store: Callable[[int], ArtifactStore], tmp_path: Path, move: bool
+) -> None:
+    store = make_store(4 * KiB)
+    small, large = os.urandom(KiB), os.urandom(9 * MiB + 7)  # large: a multipart upload on S3
+    for data in (small, large):
+        first = store.put_stream(io.BytesIO(data))
+        assert first.created
+        assert not store.put_stream(iter([data])).created
+        source = tmp_path / "copy.bin"
+        source.write_bytes(data)
+        assert not store.put_file(source, move=move).created
+        assert not store.info(first.digest).created
+        assert all(not blob.created for blob in store.list_blobs())
+        store.delete(first.digest)
+        source.write_bytes(data)
+        assert store.put_file(source, move=move).created
 
 
 def test_expected_digest_accepted_when_it_matches(store: ArtifactStore) -> None:
@@ -464,3 +427,26 @@ def test_local_list_skips_strays(tmp_path: Path) -> None:
     (tmp_path / "blobs" / "zz").mkdir()
     (tmp_path / "blobs" / "README").write_text("stray")
     assert [blob.digest for blob in store.list_blobs()] == [digest]
+
+
+def test_local_move_of_a_hard_linked_file_copies(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "store")
+    source, other = tmp_path / "model.bin", tmp_path / "alias.bin"
+    source.write_bytes(b"linked")
+    os.link(source, other)
+    digest = store.put_file(source, move=True).digest
+    assert not source.exists()
+    other.chmod(0o644)
+    other.write_bytes(b"changed")  # must not reach the blob
+    assert read_all(store, digest) == b"linked"
+
+
+def test_local_move_of_a_symlink_stores_the_target_bytes(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "store")
+    target, link = tmp_path / "target.bin", tmp_path / "link.bin"
+    target.write_bytes(b"pointed at")
+    link.symlink_to(target)
+    digest = store.put_file(link, move=True).digest
+    blob = tmp_path / "store" / "blobs" / digest[:2] / digest
+    assert not blob.is_symlink() and blob.read_bytes() == b"pointed at"
+    assert not link.exists() and target.exists()

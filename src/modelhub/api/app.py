@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     def readyz(request: Request) -> dict[str, str]:
         live: Services = request.app.state.services
         live.metadata.ping()
-        return {"status": "ready", "database": live.metadata.url.split("://")[0]}
+        return {"status": "ready", "database": live.metadata.url.split("://")[0].split("+")[0]}
 
     return app
 

@@ -6,18 +6,11 @@ import getpass
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-
-from modelhub.client.base import RegistryClient
-from modelhub.settings import Settings
+if TYPE_CHECKING:  # keep `modelhub --help` fast: no pydantic or httpx at import
+    from modelhub.client.base import RegistryClient
+    from modelhub.settings import Settings
 
 EXIT_CODES: dict[str, int] = {
     "error": 1,
@@ -46,6 +39,8 @@ def open_client(settings: Settings) -> RegistryClient:
 
 @contextmanager
 def client_session() -> Iterator[RegistryClient]:
+    from modelhub.settings import Settings
+
     client = open_client(Settings())
     try:
         yield client
@@ -60,6 +55,15 @@ def transfer_progress(
     if not enabled:
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

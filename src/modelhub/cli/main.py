@@ -49,7 +49,7 @@ def main() -> None:
     except ModelhubError as exc:
         from modelhub.cli.render import err_console
 
-        err_console.print(f"error: {exc.message}", markup=False, highlight=False)
+        err_console.print(f"error: {exc.message}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(EXIT_CODES.get(exc.code, 1))
     except click.exceptions.Abort:
         sys.exit(130)

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from modelhub.domain.records import ModelVersion
+if TYPE_CHECKING:
+    from modelhub.domain.records import ModelVersion
 
 console = Console()
 err_console = Console(stderr=True)
 
 
 def print_json(data: Any) -> None:
-    if isinstance(data, BaseModel):
+    if hasattr(data, "model_dump"):
         data = data.model_dump(mode="json")
     elif isinstance(data, list):
-        data = [d.model_dump(mode="json") if isinstance(d, BaseModel) else d for d in data]
+        data = [d.model_dump(mode="json") if hasattr(d, "model_dump") else d for d in data]
     print(json.dumps(data, indent=2, sort_keys=True))
 
 
@@ -45,10 +45,10 @@ def human_count(count: int | None) -> str:
 
 def versions_table(versions: list[ModelVersion], title: str | None = None) -> Table:
     table = Table(title=title)
-    for column in ("model", "version", "label", "type", "framework", "architecture", "params"):
+    table.add_column("model", no_wrap=True, style="bold")
+    for column in ("ver", "label", "type", "framework", "params", "size", "stage", "approval"):
         table.add_column(column)
-    for column in ("size", "precision", "stage", "approval", "aliases"):
-        table.add_column(column)
+    table.add_column("aliases")
     for v in versions:
         table.add_row(
             v.name,
@@ -56,10 +56,8 @@ def versions_table(versions: list[ModelVersion], title: str | None = None) -> Ta
             v.label or "-",
             v.type.value,
             v.framework.value,
-            v.architecture or "-",
             human_count(v.parameters),
             human_size(v.size),
-            v.precision.value,
             v.stage.value,
             v.approval.value,
             ", ".join(v.aliases) or "-",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from urllib.parse import quote
 import httpx
 
 from modelhub.client.base import Progress
+from modelhub.domain.names import check_model_name
 from modelhub.domain.records import Lineage, ModelVersion, Page, RegisteredModel
 from modelhub.errors import IntegrityError, ModelhubError, Unavailable, error_from_dict
 from modelhub.services.manifest import safe_target, source_files, write_verified_stream
@@ -59,7 +61,8 @@ class Client:
 
     @staticmethod
     def _model_path(name: str) -> str:
-        return f"/api/v1/models/{quote(name, safe='')}"
+        # Checked here too: an encoded '/' in a name would reach a different route.
+        return f"/api/v1/models/{quote(check_model_name(name), safe='')}"
 
     # -- registry -------------------------------------------------------------
 
@@ -123,10 +126,8 @@ class Client:
             raise IntegrityError(f"{relative} changed while it was being uploaded")
 
     def _discard(self, upload_id: str) -> None:
-        try:
+        with contextlib.suppress(httpx.HTTPError):  # the server drops stale uploads itself
             self._http.delete(f"/api/v1/uploads/{upload_id}")
-        except httpx.HTTPError:
-            pass  # the server drops stale uploads itself
 
     def get(self, ref: str) -> ModelVersion:
         name, _, selector = ref.partition("@")

@@ -9,15 +9,17 @@ from pathlib import PurePosixPath
 from modelhub.domain.enums import Stage
 from modelhub.errors import InvalidInput
 
-MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-TAG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.:/-]{0,63}$")
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
+ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,63}\Z")
+TAG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.:/-]{0,63}\Z")
 SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
+    r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?\Z"
 )
 RESERVED_ALIASES = frozenset({"latest"} | {s.value for s in Stage})
 MAX_TAG_VALUE = 256
+MAX_LABEL = 64
+MAX_LICENSE = 128
 
 
 def check_model_name(name: str) -> str:
@@ -46,12 +48,20 @@ def check_alias(alias: str) -> str:
 
 
 def check_label(label: str) -> str:
-    if not SEMVER.match(label):
+    if len(label) > MAX_LABEL or not SEMVER.match(label):
         raise InvalidInput(
             f"invalid version label {label!r}: expected semantic versioning such as 1.2.0",
             {"field": "label", "value": label},
         )
     return label
+
+
+def check_license(license: str) -> str:
+    if len(license) > MAX_LICENSE or "\x00" in license:
+        raise InvalidInput(
+            f"invalid license: at most {MAX_LICENSE} characters", {"field": "license"}
+        )
+    return license
 
 
 def parse_tags(pairs: list[str]) -> dict[str, str]:
@@ -84,7 +94,7 @@ def check_relative_path(path: str) -> str:
         or (len(path) > 1 and path[1] == ":")
     )
     parts = PurePosixPath(path).parts
-    if bad or any(part in ("..", ".", "") for part in parts) or len(path) > 1024:
+    if bad or not parts or any(part in ("..", ".", "") for part in parts) or len(path) > 1024:
         raise InvalidInput(
             f"unsafe file path {path!r}: paths must be relative and stay inside the version",
             {"field": "path", "value": path},
@@ -101,10 +111,15 @@ class ModelRef:
 
     @property
     def version_number(self) -> int | None:
-        return int(self.selector) if self.selector.isdigit() else None
+        return int(self.selector) if _is_number(self.selector) else None
 
     def __str__(self) -> str:
         return f"{self.name}@{self.selector}"
+
+
+def _is_number(text: str) -> bool:
+    # str.isdigit() also accepts '²' and other non-ASCII digits that int() rejects or reads.
+    return text.isascii() and text.isdigit()
 
 
 def parse_ref(text: str, default: str = "latest") -> ModelRef:
@@ -113,8 +128,8 @@ def parse_ref(text: str, default: str = "latest") -> ModelRef:
     if sep and not selector:
         raise InvalidInput(f"empty version after '@' in {text!r}", {"field": "ref"})
     selector = selector or default
-    if not selector.isdigit() and not ALIAS.match(selector):
+    if not _is_number(selector) and not ALIAS.match(selector):
         raise InvalidInput(f"invalid version selector {selector!r}", {"field": "ref"})
-    if selector.isdigit() and int(selector) < 1:
+    if _is_number(selector) and int(selector) < 1:
         raise InvalidInput("version numbers start at 1", {"field": "ref"})
     return ModelRef(name, selector)

@@ -47,9 +47,11 @@ def inspect_model(path: Path, framework: Framework | None = None) -> Inspection:
         else:
             inspection = inspect_folder(path)
         size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    else:
+    elif path.is_file():
         inspection = inspect_file(path)
         size = path.stat().st_size
+    else:
+        raise InvalidInput(f"not a regular file or folder: {path}", {"path": str(path)})
     inspection = _reconcile(path, inspection, framework)
     resources = estimate(inspection.parameters, inspection.precision, size)
     return inspection.model_copy(update={"resources": resources})

@@ -133,9 +133,17 @@ def _check_index(folder: Path) -> None:
 
 
 def _sentence_transformers(folder: Path) -> tuple[dict[str, Any], Signature]:
-    modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+    modules_path = folder / "modules.json"
+    try:
+        modules = json.loads(modules_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInput(
+            f"modules.json is not valid JSON: {exc}", {"path": str(modules_path)}
+        ) from exc
     dim: int | None = None
     for module in modules if isinstance(modules, list) else []:
+        if not isinstance(module, dict):
+            continue
         kind = str(module.get("type", ""))
         config_path = folder / str(module.get("path", "")) / "config.json"
         if not config_path.is_file() or not module.get("path"):

@@ -20,6 +20,7 @@ from modelhub.domain.lifecycle import check_approval_move, check_stage_move
 from modelhub.domain.names import (
     check_alias,
     check_label,
+    check_license,
     check_model_name,
     check_relative_path,
     check_tags,
@@ -99,6 +100,7 @@ class RegistryService:
             parse_enum(Framework, request.framework, "framework") if request.framework else None
         )
         label = check_label(request.label) if request.label else None
+        license = check_license(request.license) if request.license else None
         tags = check_tags(dict(request.tags or {}))
         files_on_disk = source_files(source)
         inspection = inspect_model(source, framework)
@@ -137,7 +139,7 @@ class RegistryService:
             type=model_type,
             owner=actor,
             description=request.description,
-            license=request.license,
+            license=license,
             tags=tags,
         )
         audit = AuditDraft(
@@ -186,7 +188,7 @@ class RegistryService:
         try:
             for relative, path in files_on_disk:
                 blob = self.artifacts.put_file(path, move=move)
-                if blob.created_at >= datetime.now(UTC) - timedelta(seconds=5):
+                if blob.created:
                     added.append(blob.digest)
                 entries.append(FileEntry(path=relative, digest=blob.digest, size=blob.size))
                 if progress:
@@ -312,7 +314,7 @@ class RegistryService:
         if description is not None:
             changes["description"] = description
         if license is not None:
-            changes["license"] = license
+            changes["license"] = check_license(license)
         audit = AuditDraft(
             actor, "models.update", name, {"fields": sorted(changes), "tags": tags or {}}
         )

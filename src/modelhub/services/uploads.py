@@ -22,7 +22,7 @@ from modelhub.domain.records import FileEntry, ModelVersion
 from modelhub.errors import InvalidInput, NotFound
 from modelhub.services.registry import RegisterRequest, RegistryService
 
-UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+UPLOAD_ID = re.compile(r"^[0-9a-f]{32}\Z")
 
 
 class StagedFile:

@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from modelhub.errors import InvalidInput
 
-DIGEST = re.compile(r"^[0-9a-f]{64}$")
+DIGEST = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 def check_digest(digest: str) -> str:
@@ -24,9 +24,16 @@ def check_digest(digest: str) -> str:
 
 @dataclass(frozen=True)
 class BlobInfo:
+    """A stored blob. `created` is True only on the put that wrote it into the store.
+
+    A put of bytes that were already stored answers created=False, so a caller can
+    undo exactly the blobs it added and leave blobs that others may be using.
+    """
+
     digest: str
     size: int
     created_at: datetime
+    created: bool = False
 
 
 class ArtifactStore(abc.ABC):

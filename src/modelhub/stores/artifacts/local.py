@@ -10,6 +10,7 @@ import stat
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -73,11 +74,10 @@ class LocalArtifactStore(ArtifactStore):
 
         move=False copies the file, hashing the very bytes it writes (one read).
         move=True hashes the file in place (one read), then renames it into the
-        store when it is on the same filesystem; on success the source path is
-        gone (renamed, or removed when the blob was already stored). The caller
-        must not modify the file during the call; with move=True, other hard links
-        to it would alias the blob, so pass a file that nothing else holds.
-        On IntegrityError the source is left untouched and nothing is stored.
+        store when it is a plain file with one link on the same filesystem (else it
+        is copied); on success the source path is gone (renamed, or removed when
+        the blob was already stored). The caller must not modify the file during
+        the call. On IntegrityError the source is left untouched, nothing stored.
         """
         if expected_digest is not None:
             check_digest(expected_digest)
@@ -95,6 +95,19 @@ class LocalArtifactStore(ArtifactStore):
                 return self._commit(tmp_path, digest)
 
     def _move_file(self, path: Path, expected_digest: str | None) -> BlobInfo:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError as exc:
+            raise NotFound(f"file {str(path)!r} does not exist", {"path": str(path)}) from exc
+        renamable = (
+            stat.S_ISREG(st.st_mode)
+            and st.st_nlink == 1
+            and st.st_dev == os.stat(self._blobs).st_dev
+        )
+        if not renamable:  # a symlink, a hard-linked file or another filesystem: copy
+            info = self.put_file(path, expected_digest)
+            path.unlink()
+            return info
         digest, _ = sha256_file(path)
         check_expected(digest, expected_digest)
         blob = self._blob_path(digest)
@@ -146,7 +159,7 @@ class LocalArtifactStore(ArtifactStore):
         # mtime is created_at: GC keeps young blobs, so a renamed old file must look new.
         os.utime(blob)
         _fsync_dir(blob.parent)
-        return self.info(digest)
+        return replace(self.info(digest), created=True)
 
     def _touch(self, digest: str) -> BlobInfo:
         """Refresh a deduplicated blob's mtime so GC's grace period covers the new upload."""

@@ -8,6 +8,7 @@ import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -124,19 +125,19 @@ class S3ArtifactStore(ArtifactStore):
             check_expected(digest, expected)
             final = self._blob_key(digest)
             if multipart is None:  # small enough for one request, straight to its final key
-                if not self.exists(digest):
-                    with _s3_errors(f"storing blob sha256:{digest}"):
-                        self._client.put_object(Bucket=self.bucket, Key=final, Body=bytes(pending))
-                return self.info(digest)
+                if self.exists(digest):
+                    return self.info(digest)
+                with _s3_errors(f"storing blob sha256:{digest}"):
+                    self._client.put_object(Bucket=self.bucket, Key=final, Body=bytes(pending))
+                return replace(self.info(digest), created=True)
             if pending:
                 multipart.upload_part(pending)
             multipart.complete()
-            if not self.exists(digest):
-                with _s3_errors(f"storing blob sha256:{digest}"):
-                    self._client.copy(
-                        {"Bucket": self.bucket, "Key": multipart.key}, self.bucket, final
-                    )
-            return self.info(digest)
+            if self.exists(digest):
+                return self.info(digest)
+            with _s3_errors(f"storing blob sha256:{digest}"):
+                self._client.copy({"Bucket": self.bucket, "Key": multipart.key}, self.bucket, final)
+            return replace(self.info(digest), created=True)
         finally:
             if multipart is not None:
                 multipart.discard()

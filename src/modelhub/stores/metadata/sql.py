@@ -238,12 +238,12 @@ class SqlMetadataStore(MetadataStore):
         try:
             with self._write(audit) as conn:
                 model_id = self._ensure_model(conn, model, now)
-                number = (
-                    conn.execute(
-                        select(func.max(versions.c.version)).where(versions.c.model_id == model_id)
-                    ).scalar()
-                    or 0
-                ) + 1
+                number = conn.execute(
+                    select(models.c.next_version).where(models.c.id == model_id)
+                ).scalar_one()
+                conn.execute(
+                    update(models).where(models.c.id == model_id).values(next_version=number + 1)
+                )
                 version_id = conn.execute(
                     insert(versions)
                     .values(

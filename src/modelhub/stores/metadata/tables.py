@@ -30,6 +30,8 @@ models = Table(
     Column("owner", String(128), nullable=False),
     Column("license", String(128)),
     Column("status", String(16), nullable=False),
+    # Numbers are never reused: deleting version 3 must not let a new artifact be 3.
+    Column("next_version", Integer, nullable=False, server_default="1"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_models_type", "type"),

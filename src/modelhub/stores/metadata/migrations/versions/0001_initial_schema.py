@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("owner", sa.String(length=128), nullable=False),
         sa.Column("license", sa.String(length=128), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("next_version", sa.Integer(), server_default="1", nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),

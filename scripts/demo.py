@@ -1,0 +1,155 @@
+"""End-to-end demo on the embedded defaults (SQLite + a local artifact folder).
+
+Starts `modelhub server`, registers real model files of several formats through the
+CLI, lists and searches them, walks one through its stages, and prints where to
+look. With a terminal attached it keeps the server up until Ctrl-C; otherwise (CI,
+--no-wait) it stops the server it started and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from modelhub.samples import minilm_folder, write_mlp_onnx, write_mlp_safetensors, write_mlp_torch
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / ".demo"
+
+
+def free_port(preferred: int = 8400) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(sock.getsockname()[1])
+    raise RuntimeError("no free port on 127.0.0.1")
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited early with code {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"server at {url} did not become ready in {timeout:.0f}s")
+
+
+def step(title: str) -> None:
+    print(f"\n\033[1;36m== {title}\033[0m", flush=True)
+
+
+def cli(env: dict[str, str], *args: str, check: bool = True) -> int:
+    print(f"$ modelhub {' '.join(args)}", flush=True)
+    code = subprocess.call([sys.executable, "-m", "modelhub", *args], env=env)
+    if check and code != 0:
+        raise SystemExit(f"demo step failed: modelhub {' '.join(args)} (exit {code})")
+    return code
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--no-wait", action="store_true", help="stop the server at the end")
+    options = parser.parse_args()
+
+    shutil.rmtree(DEMO, ignore_errors=True)
+    files = DEMO / "files"
+    files.mkdir(parents=True)
+    home = DEMO / "home"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELHUB_")}
+    env |= {"MODELHUB_HOME": str(home), "COLUMNS": "120"}
+
+    step(f"starting modelhub server on {url} (home {home})")
+    server_log = open(DEMO / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
+    server = subprocess.Popen(
+        [sys.executable, "-m", "modelhub", "server", "--port", str(port)],
+        env=env,
+        stdout=server_log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_ready(url, server)
+        client_env = env | {"MODELHUB_URL": url}
+        run_tour(client_env, files)
+        step("where to look")
+        print(f"  server   {url}")
+        print(f"  API docs {url}/docs")
+        print(f"  metrics  {url}/metrics")
+        print(f"  CLI      MODELHUB_URL={url} .venv/bin/modelhub models list")
+        print(f"  home     {home} (SQLite metadata + content-addressed artifacts)")
+        if not options.no_wait and sys.stdin.isatty():
+            print("\nserver running; press Ctrl-C to stop it", flush=True)
+            server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        server_log.close()
+    print("demo finished; server stopped")
+
+
+def run_tour(env: dict[str, str], files: Path) -> None:
+    step("registering real model files of four formats")
+    safetensors = write_mlp_safetensors(files / "intents.safetensors", seed=1)
+    onnx_file = write_mlp_onnx(files / "intents.onnx", seed=2)
+    torch_file = write_mlp_torch(files / "intents.pt", seed=3)
+    cli(
+        env,
+        "models", "register", str(safetensors), "--name", "persona-intents",
+        "--type", "classification", "--description", "Intent classifier for the Ada persona",
+        "--license", "apache-2.0", "--tag", "team=personas", "--label", "1.0.0",
+    )  # fmt: skip
+    cli(env, "models", "register", str(onnx_file), "--name", "persona-intents", "--label", "1.1.0")
+    cli(
+        env, "models", "register", str(torch_file), "--name", "persona-intents-pt",
+        "--type", "classification", "--tag", "team=research",
+    )  # fmt: skip
+    cli(
+        env, "models", "register", str(minilm_folder()), "--name", "minilm-embeddings",
+        "--type", "embedding_model", "--description", "all-MiniLM-L6-v2 sentence embeddings",
+        "--tag", "team=personas", "--license", "apache-2.0",
+    )  # fmt: skip
+
+    step("listing and searching")
+    cli(env, "models", "list")
+    cli(env, "models", "list", "--tag", "team=personas", "--framework", "onnx")
+    cli(env, "models", "list", "--search", "minilm")
+    cli(env, "models", "show", "minilm-embeddings@latest")
+
+    step("moving persona-intents version 2 through its stages")
+    cli(env, "models", "alias", "persona-intents", "champion", "2")
+    cli(env, "models", "stage", "persona-intents", "2", "staging")
+    print("(production needs an approval first; this refusal is expected:)")
+    cli(env, "models", "stage", "persona-intents", "2", "production", check=False)
+    cli(env, "models", "approve", "persona-intents", "2", "--note", "eval accuracy 0.94")
+    cli(env, "models", "stage", "persona-intents", "2", "production")
+    cli(env, "models", "show", "persona-intents@production")
+    cli(env, "models", "download", "persona-intents@champion", "-o", str(files / "download"))
+    cli(env, "models", "versions", "persona-intents")
+
+
+if __name__ == "__main__":
+    main()

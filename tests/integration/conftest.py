@@ -1,0 +1,151 @@
+"""A real `modelhub server` process on loopback, and the CLI run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELHUB_")}
+    env["COLUMNS"] = "200"
+    env.update(extra)
+    return env
+
+
+@dataclass
+class ServerProcess:
+    home: Path
+    port: int
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "modelhub", "server", "--port", str(self.port)],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server not ready in {timeout}s: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+
+def make_server(root: Path, **env: str) -> ServerProcess:
+    home = root / "server-home"
+    home.mkdir(parents=True, exist_ok=True)
+    return ServerProcess(
+        home=home,
+        port=free_port(),
+        env=clean_env(MODELHUB_HOME=str(home), **env),
+        log=root / "server.log",
+    )
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    srv = make_server(tmp_path)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    srv = make_server(tmp_path_factory.mktemp("shared-server"))
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@dataclass
+class Cli:
+    """Runs `python -m modelhub ...` in a subprocess, locally or against a server."""
+
+    mode: str
+    env: dict[str, str]
+    cwd: Path
+    calls: list[list[str]] = field(default_factory=list)
+
+    def run(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        self.calls.append(list(args))
+        result = subprocess.run(
+            [sys.executable, "-m", "modelhub", *args],
+            env=self.env,
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if ok and result.returncode != 0:
+            raise AssertionError(
+                f"modelhub {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
+            )
+        return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.run(*args, "--json").stdout)
+
+
+@pytest.fixture(params=["local", "server"])
+def cli(
+    request: pytest.FixtureRequest, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Cli:
+    """The same CLI suite runs twice: on the local home and against a server process."""
+    if request.param == "local":
+        return Cli("local", clean_env(MODELHUB_HOME=str(tmp_path / "home")), tmp_path)
+    srv: ServerProcess = request.getfixturevalue("server")
+    return Cli("server", clean_env(MODELHUB_URL=srv.url), tmp_path)

@@ -1,0 +1,212 @@
+"""The REST API over a real server process: errors, uploads, downloads, crashes."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from modelhub import Client
+from modelhub.errors import IllegalTransition, InvalidInput, NotFound
+from modelhub.samples import write_mlp_safetensors, write_random_safetensors
+from tests.integration.conftest import ServerProcess
+
+
+def blobs(home: Path) -> list[Path]:
+    return [p for p in (home / "artifacts" / "blobs").rglob("*") if p.is_file()]
+
+
+def staged(home: Path) -> list[Path]:
+    return list((home / "staging").iterdir())
+
+
+def register(client: Client, path: Path, name: str, **kwargs: str) -> int:
+    return client.register(path, name, type="custom", **kwargs).version
+
+
+def test_errors_are_json_with_one_code(server: ServerProcess) -> None:
+    with httpx.Client(base_url=server.url) as http:
+        missing = http.get("/api/v1/models/nobody")
+        assert missing.status_code == 404
+        assert missing.json() == {
+            "error": {
+                "code": "not_found",
+                "message": "model 'nobody' does not exist",
+                "details": {"model": "nobody"},
+            }
+        }
+        bad_body = http.post("/api/v1/models/m/versions", json={"type": "custom"})
+        assert bad_body.status_code == 400
+        assert bad_body.json()["error"]["code"] == "invalid_input"
+        assert "upload_id" in bad_body.json()["error"]["message"]
+        bad_filter = http.get("/api/v1/models", params={"stage": "moon"})
+        assert bad_filter.status_code == 400
+        assert "unknown stage 'moon'" in bad_filter.json()["error"]["message"]
+        assert http.get("/api/v1/nothing-here").json()["error"]["code"] == "not_found"
+
+
+def test_docs_metrics_and_health(server: ServerProcess) -> None:
+    with httpx.Client(base_url=server.url) as http:
+        assert http.get("/healthz").json() == {"status": "ok"}
+        assert http.get("/readyz").json()["database"] == "sqlite"
+        assert "swagger" in http.get("/docs").text.lower()
+        paths = http.get("/openapi.json").json()["paths"]
+        assert "/api/v1/models/{name}/versions" in paths
+        assert "/api/v1/uploads/{upload_id}/files/{path}" in paths
+        metrics = http.get("/metrics").text
+        assert 'modelhub_http_requests_total{method="GET",route="/healthz",status="200"}' in metrics
+
+
+ESCAPES = ["..%2F..%2Fevil", "%2Fetc%2Fevil", "a%2F..%2F..%2Fevil", "a%5C..%5Cevil", "%2E%2E"]
+
+
+def test_upload_paths_cannot_escape(server: ServerProcess) -> None:
+    with httpx.Client(base_url=server.url) as http:
+        upload_id = http.post("/api/v1/uploads").json()["upload_id"]
+        for path in ESCAPES:
+            response = http.put(f"/api/v1/uploads/{upload_id}/files/{path}", content=b"x" * 10)
+            assert response.status_code in (400, 404), (path, response.text)
+            assert response.json()["error"]["code"] in ("invalid_input", "not_found")
+    assert not list(server.home.parent.rglob("evil"))
+
+
+def test_upload_ids_and_damaged_uploads_are_refused(server: ServerProcess) -> None:
+    with httpx.Client(base_url=server.url) as http:
+        traversal = http.put("/api/v1/uploads/..%2F..%2Fx/files/a.bin", content=b"1")
+        assert traversal.status_code in (400, 404)
+        unknown = http.put(f"/api/v1/uploads/{'0' * 32}/files/a.bin", content=b"1")
+        assert unknown.status_code == 404
+        upload_id = http.post("/api/v1/uploads").json()["upload_id"]
+        damaged = http.put(
+            f"/api/v1/uploads/{upload_id}/files/a.bin",
+            content=b"payload",
+            headers={"x-content-sha256": "0" * 64},
+        )
+        assert damaged.status_code == 400 and "arrived damaged" in damaged.text
+        empty = http.post(
+            "/api/v1/models/m/versions", json={"upload_id": upload_id, "type": "custom"}
+        )
+        assert empty.status_code == 400 and "holds no files" in empty.text
+    assert staged(server.home) == [] and blobs(server.home) == []
+
+
+def test_downloads_cannot_escape(server: ServerProcess, tmp_path: Path) -> None:
+    with Client(server.url) as client:
+        register(client, write_mlp_safetensors(tmp_path / "w.safetensors"), "m")
+    with httpx.Client(base_url=server.url) as http:
+        for path in ("..%2F..%2Fmodelhub.db", "%2Fetc%2Fpasswd", "w.safetensors%2F..%2F..%2Fx"):
+            response = http.get(f"/api/v1/models/m/versions/1/files/{path}")
+            assert response.status_code in (400, 404), (path, response.status_code)
+        good = http.get("/api/v1/models/m/versions/1/files/w.safetensors")
+        assert good.status_code == 200
+        assert good.headers["x-content-sha256"] == hashlib.sha256(good.content).hexdigest()
+
+
+def test_client_raises_the_servers_errors(server: ServerProcess, tmp_path: Path) -> None:
+    weights = write_mlp_safetensors(tmp_path / "w.safetensors")
+    with Client(server.url) as client:
+        with pytest.raises(NotFound, match="model 'ghost' does not exist"):
+            client.get("ghost@1")
+        with pytest.raises(InvalidInput, match="invalid model name"):
+            client.register(weights, "../ghost", type="custom")
+        assert register(client, weights, "ada") == 1
+        client.set_stage("ada", 1, "staging")
+        with pytest.raises(IllegalTransition, match="approved before production"):
+            client.set_stage("ada", 1, "production")
+        version, files = client.download("ada@latest", tmp_path / "out")
+        assert files[0].read_bytes() == weights.read_bytes() and version.version == 1
+
+
+def test_concurrent_registrations_of_one_new_name(server: ServerProcess, tmp_path: Path) -> None:
+    paths = [write_mlp_safetensors(tmp_path / f"w{i}.safetensors", seed=i) for i in range(4)]
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def worker(path: Path) -> None:
+        try:
+            with Client(server.url) as client:
+                results.append(register(client, path, "raced"))
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(p,)) for p in paths]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and sorted(results) == [1, 2, 3, 4]
+
+
+def slow_body(path: Path, started: threading.Event) -> Iterator[bytes]:
+    with open(path, "rb") as source:
+        while chunk := source.read(256 * 1024):
+            yield chunk
+            started.set()
+            time.sleep(0.05)
+
+
+def test_kill_9_during_upload_leaves_nothing_behind(server: ServerProcess, tmp_path: Path) -> None:
+    big = write_random_safetensors(tmp_path / "big.safetensors", 32 * 1024 * 1024)
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        upload_id = http.post("/api/v1/uploads").json()["upload_id"]
+        started = threading.Event()
+
+        def send() -> None:
+            with contextlib.suppress(httpx.HTTPError):  # the server dies under us: the point
+                http.put(
+                    f"/api/v1/uploads/{upload_id}/files/big.safetensors",
+                    content=slow_body(big, started),
+                )
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        assert started.wait(20)
+        time.sleep(0.3)
+        partial = list((server.home / "staging" / upload_id).rglob("*.safetensors"))
+        assert partial and 0 < partial[0].stat().st_size < big.stat().st_size
+        server.kill9()
+        sender.join(30)
+
+    server.start()
+    assert staged(server.home) == []
+    with Client(server.url) as client:
+        assert client.search(include_archived=True, all_versions=True).total == 0
+        client.gc(grace_seconds=0)
+    assert blobs(server.home) == []
+
+
+def test_kill_9_after_upload_before_register(server: ServerProcess, tmp_path: Path) -> None:
+    weights = write_mlp_safetensors(tmp_path / "w.safetensors")
+    with httpx.Client(base_url=server.url) as http:
+        upload_id = http.post("/api/v1/uploads").json()["upload_id"]
+        sent = http.put(
+            f"/api/v1/uploads/{upload_id}/files/w.safetensors", content=weights.read_bytes()
+        )
+        assert sent.status_code == 200
+    server.kill9()
+    server.start()
+    assert staged(server.home) == []
+    with httpx.Client(base_url=server.url) as http:
+        late = http.post(
+            "/api/v1/models/m/versions", json={"upload_id": upload_id, "type": "custom"}
+        )
+        assert late.status_code == 404 and "does not exist" in late.text
+    assert blobs(server.home) == []
+
+
+def test_delete_collects_unreferenced_blobs(server: ServerProcess, tmp_path: Path) -> None:
+    shared = write_mlp_safetensors(tmp_path / "shared.safetensors")
+    with Client(server.url) as client:
+        register(client, shared, "a")
+        register(client, shared, "b")
+        assert len(blobs(server.home)) == 1
+        client.delete("a")
+        assert len(blobs(server.home)) == 1
+        client.delete("b@1")
+        assert blobs(server.home) == []
