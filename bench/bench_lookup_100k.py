@@ -39,6 +39,7 @@ from benchlib import (
     CACHE_DIR,
     emit,
     free_port,
+    isolate_from_user_env,
     log,
     median,
     modelhub_server_argv,
@@ -186,6 +187,7 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="refill the cached store")
     parser.add_argument("--no-mlflow", action="store_true", help="skip the reference")
     args = parser.parse_args()
+    isolate_from_user_env()
     if args.quick:
         args.versions, args.iterations, args.rest_iterations = 2000, 100, 50
         args.mlflow_versions = 100

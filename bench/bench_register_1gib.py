@@ -25,6 +25,7 @@ from benchlib import (
     MIB,
     emit,
     free_port,
+    isolate_from_user_env,
     log,
     median,
     modelhub_server_argv,
@@ -73,6 +74,7 @@ def main() -> None:
     parser.add_argument("--no-rest", action="store_true", help="skip registration over REST")
     parser.add_argument("--warm", action="store_true", help="do not drop the page cache")
     args = parser.parse_args()
+    isolate_from_user_env()
     if args.quick:
         args.size_mib, args.rounds = 64, 1
 

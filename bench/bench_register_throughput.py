@@ -25,6 +25,7 @@ from benchlib import (
     MIB,
     emit,
     free_port,
+    isolate_from_user_env,
     log,
     modelhub_server_argv,
     rounded,
@@ -86,6 +87,7 @@ def main() -> None:
     parser.add_argument("--mlflow-rest-versions", type=int, default=30)
     parser.add_argument("--no-mlflow", action="store_true", help="skip the reference")
     args = parser.parse_args()
+    isolate_from_user_env()
     if args.quick:
         args.versions, args.mlflow_versions, args.mlflow_rest_versions = 20, 5, 3
 

@@ -29,6 +29,12 @@ MLFLOW_PYTHON = BENCH_DIR / ".venv-mlflow" / "bin" / "python"
 MIB = 1024 * 1024
 
 
+def isolate_from_user_env() -> None:
+    """Forget MODELHUB_* variables, so a bench never touches the user's own store."""
+    for key in [k for k in os.environ if k.startswith("MODELHUB_")]:
+        del os.environ[key]
+
+
 def log(message: str) -> None:
     """Progress goes to stderr: stdout carries only the one JSON line."""
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
@@ -156,7 +162,7 @@ def server_process(
     out = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         list(argv),
-        env={**os.environ, **(env or {})},
+        env={k: v for k, v in os.environ.items() if not k.startswith("MODELHUB_")} | (env or {}),
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own group: workers it forks stop with it
