@@ -1,0 +1,142 @@
+"""Versions registered per second, 1 MB artifacts, against MLflow measured in the same run.
+
+modelhub registers N distinct 1 MB safetensors files as N versions of one model,
+in process (RegistryService.register) and over REST (modelhub.Client on one
+keep-alive connection against a `modelhub server` process on 127.0.0.1: POST
+/uploads, PUT the file, POST /models/{name}/versions). MLflow does the same on
+fewer versions (it is slower): create a run, log the artifact, create a model
+version; in process on sqlite:/// and over REST against `mlflow server`
+(bench/peers/mlflow_register.py, run in bench/.venv-mlflow). File creation is
+outside the timed loops.
+
+    python bench/bench_register_throughput.py [--quick] [--versions 1000]
+        [--mlflow-versions 100] [--mlflow-rest-versions 30] [--no-mlflow]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchlib import (
+    MIB,
+    emit,
+    free_port,
+    isolate_from_user_env,
+    log,
+    modelhub_server_argv,
+    rounded,
+    run_peer,
+    server_process,
+    write_small_safetensors,
+)
+from modelhub.client import Client
+from modelhub.services import build_services
+from modelhub.services.registry import RegisterRequest
+from modelhub.settings import Settings
+
+GOAL_RATIO_INPROC = 10
+GOAL_RATIO_REST = 100
+
+
+def make_files(folder: Path, count: int) -> list[Path]:
+    paths = []
+    for i in range(count):
+        path = folder / f"{i:05d}" / "model.safetensors"
+        path.parent.mkdir(parents=True)
+        write_small_safetensors(path, MIB)
+        paths.append(path)
+    return paths
+
+
+def register_inproc(home: Path, files: list[Path]) -> float:
+    services = build_services(Settings(home=home))
+    try:
+        request = RegisterRequest(name="bench-inproc", type="custom")
+        start = time.perf_counter()
+        for path in files:
+            services.registry.register(request, path, actor="bench")
+        return len(files) / (time.perf_counter() - start)
+    finally:
+        services.close()
+
+
+def register_rest(root: Path, files: list[Path]) -> float:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"MODELHUB_HOME": str(root / "home-rest")}
+    argv = modelhub_server_argv(port)
+    with (
+        server_process(argv, f"{url}/healthz", env, root / "server.log"),
+        Client(url) as client,
+    ):
+        start = time.perf_counter()
+        for path in files:
+            client.register(path, "bench-rest", type="custom")
+        return len(files) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20 versions, MLflow 5 / 3")
+    parser.add_argument("--versions", type=int, default=1000)
+    parser.add_argument("--mlflow-versions", type=int, default=100)
+    parser.add_argument("--mlflow-rest-versions", type=int, default=30)
+    parser.add_argument("--no-mlflow", action="store_true", help="skip the reference")
+    args = parser.parse_args()
+    isolate_from_user_env()
+    if args.quick:
+        args.versions, args.mlflow_versions, args.mlflow_rest_versions = 20, 5, 3
+
+    result: dict[str, Any] = {"bench": "register_throughput"}
+    with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
+        root = Path(tmp)
+        log(f"writing {args.versions} files of 1 MiB")
+        files = make_files(root / "files", args.versions)
+
+        log(f"modelhub in-process: {args.versions} versions")
+        inproc = register_inproc(root / "home-inproc", files)
+        log(f"modelhub in-process: {inproc:.1f} versions/s")
+        log(f"modelhub over REST: {args.versions} versions")
+        rest = register_rest(root, files)
+        log(f"modelhub over REST: {rest:.1f} versions/s")
+
+    peer: dict[str, Any] = {}
+    if not args.no_mlflow:
+        peer = run_peer(
+            "mlflow_register.py",
+            [
+                "--inproc-versions", str(args.mlflow_versions),
+                "--rest-versions", str(args.mlflow_rest_versions),
+            ],
+        )  # fmt: skip
+    ml_inproc = peer.get("inproc_vps")
+    ml_rest = peer.get("rest_vps")
+    ratio_inproc = inproc / ml_inproc if ml_inproc else None
+    ratio_rest = rest / ml_rest if ml_rest else None
+    result.update(
+        versions=args.versions,
+        mlflow_versions=args.mlflow_versions,
+        mlflow_rest_versions=args.mlflow_rest_versions,
+        modelhub_inproc_vps=rounded(inproc, 2),
+        modelhub_rest_vps=rounded(rest, 2),
+        mlflow_inproc_vps=ml_inproc,
+        mlflow_rest_vps=ml_rest,
+        ratio_inproc=rounded(ratio_inproc, 2),
+        ratio_rest=rounded(ratio_rest, 2),
+        goal_ratio_inproc=GOAL_RATIO_INPROC,
+        goal_ratio_rest=GOAL_RATIO_REST,
+        goal_met_inproc=ratio_inproc is not None and ratio_inproc >= GOAL_RATIO_INPROC,
+        goal_met_rest=ratio_rest is not None and ratio_rest >= GOAL_RATIO_REST,
+        mlflow_version=peer.get("mlflow_version"),
+    )
+    if args.quick:
+        result["quick"] = True
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()

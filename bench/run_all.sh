@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Set up the peer venvs, run every benchmark, append each JSON line to bench/results.jsonl.
+# Extra arguments (e.g. --quick) go to every benchmark.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+python="${MODELHUB_PYTHON:-$here/../.venv/bin/python}"
+[[ -x "$python" ]] || python="$(command -v python)"
+results="$here/results.jsonl"
+"$here/setup_peers.sh"
+cd "$here"
+status=0
+for bench in bench_register_1gib.py bench_register_throughput.py bench_lookup_100k.py; do
+    echo "== $bench $*" >&2
+    if line="$("$python" "$bench" "$@")"; then
+        echo "$line" | tee -a "$results"
+    else
+        echo "!! $bench failed" >&2
+        status=1
+    fi
+done
+exit $status

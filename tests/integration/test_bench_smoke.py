@@ -1,0 +1,72 @@
+"""Each benchmark runs end to end with --quick and prints one JSON line.
+
+Benchmarks never run in CI: these are marked slow and skipped unless asked for
+with `pytest -m slow`. Without bench/.venv-mlflow (bench/setup_peers.sh) the
+MLflow reference is left out.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+HAS_MLFLOW = (BENCH / ".venv-mlflow" / "bin" / "python").exists()
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def only_when_asked(request: pytest.FixtureRequest) -> None:
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("benchmark smoke test: run with -m slow")
+
+
+def run_bench(script: str, *args: str) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), "--quick", *args],
+        cwd=BENCH,
+        stdout=subprocess.PIPE,
+        timeout=900,
+        check=True,
+    )
+    lines = done.stdout.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    result: dict[str, object] = json.loads(lines[0])
+    return result
+
+
+def peer_args() -> tuple[str, ...]:
+    return () if HAS_MLFLOW else ("--no-mlflow",)
+
+
+@pytest.mark.timeout(900)
+def test_register_1gib_quick() -> None:
+    result = run_bench("bench_register_1gib.py")
+    assert result["bench"] == "register_1gib"
+    assert isinstance(result["modelhub_median_s"], float)
+    assert isinstance(result["openssl_median_s"], float)
+    assert result["cache"] in ("cold", "warm")
+
+
+@pytest.mark.timeout(900)
+def test_register_throughput_quick() -> None:
+    result = run_bench("bench_register_throughput.py", *peer_args())
+    assert result["bench"] == "register_throughput"
+    assert result["modelhub_inproc_vps"] and result["modelhub_rest_vps"]
+    if HAS_MLFLOW:
+        assert result["mlflow_inproc_vps"] and result["mlflow_rest_vps"]
+
+
+@pytest.mark.timeout(900)
+def test_lookup_quick() -> None:
+    result = run_bench("bench_lookup_100k.py", *peer_args())
+    assert result["bench"] == "lookup_100k"
+    for key in ("alias_inproc_ms", "search_inproc_ms", "alias_rest_ms", "search_rest_ms"):
+        assert isinstance(result[key], float), key
+    if HAS_MLFLOW:
+        assert isinstance(result["mlflow_alias_inproc_ms"], float)
