@@ -47,6 +47,12 @@ def sniff(path: Path) -> Kind:
     size = path.stat().st_size
     with path.open("rb") as f:
         head = f.read(_HEAD)
+    # safetensors first: its first bytes are a length, whose low bytes can look
+    # like any magic number below (0x78 0x9C is zlib's, 0x80 0x02 a pickle's).
+    if len(head) >= 9:
+        (header_len,) = struct.unpack("<Q", head[:8])
+        if header_len <= size - 8 and head[8:9] == b"{":
+            return Kind.SAFETENSORS
     if head.startswith(b"PK\x03\x04"):
         return Kind.TORCH_ZIP
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
@@ -55,10 +61,6 @@ def sniff(path: Path) -> Kind:
         len(head) >= 2 and head[0] == 0x78 and head[1] in (0x01, 0x5E, 0x9C, 0xDA)
     ):
         return Kind.COMPRESSED
-    if len(head) >= 9:
-        (header_len,) = struct.unpack("<Q", head[:8])
-        if header_len <= size - 8 and head[8:9] == b"{":
-            return Kind.SAFETENSORS
     # ModelProto starts with field 1 (ir_version) as a varint: tag byte 0x08.
     if head[:1] == b"\x08":
         return Kind.ONNX

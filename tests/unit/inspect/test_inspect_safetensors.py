@@ -151,3 +151,14 @@ def test_inconsistent_headers(
     path = write_raw_safetensors(tmp_path / "bad.safetensors", header, bytes(data))
     with pytest.raises(InvalidInput, match=problem):
         inspect_model(path)
+
+
+@pytest.mark.parametrize("header_len", [0x178, 0x5E78, 0x9C78, 0xDA78, 0x0280, 0x0380])
+def test_header_lengths_that_look_like_other_magic_numbers(tmp_path: Path, header_len: int) -> None:
+    """The length's low bytes can read as zlib (0x78 0x9C) or pickle (0x80 0x02) magic."""
+    header = json.dumps({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}).encode()
+    header += b" " * (header_len - len(header))
+    path = write_raw_safetensors(tmp_path / "w.safetensors", {}, b"")
+    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 16)
+    result = inspect_model(path)
+    assert result.framework == Framework.SAFETENSORS and result.parameters == 4

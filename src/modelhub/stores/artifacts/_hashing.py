@@ -117,10 +117,10 @@ def iter_source(
 def sha256_file(path: Path, buffer_size: int = COPY_BUFFER_SIZE) -> tuple[str, int]:
     """Digest and size of a local file, read once with a large buffer."""
     digest = hashlib.sha256()
-    buffer = memoryview(bytearray(buffer_size))
     size = 0
     with open_regular_file(path) as handle:
         advise_sequential(handle.fileno())
+        buffer = memoryview(bytearray(max(1, min(buffer_size, os.fstat(handle.fileno()).st_size))))
         while n := handle.readinto(buffer):
             digest.update(buffer[:n])
             size += n

@@ -67,9 +67,9 @@ _LATEST = (
     .scalar_subquery()
     .label("latest_version")
 )
-_VERSIONS: Any = select(versions.c.id, models.c.name, models.c.type, *VERSION_COLUMNS, _LATEST).join(
-    models, models.c.id == versions.c.model_id
-)
+_VERSIONS: Any = select(
+    versions.c.id, models.c.name, models.c.type, *VERSION_COLUMNS, _LATEST
+).join(models, models.c.id == versions.c.model_id)
 _BY_NAME = models.c.name == bindparam("name")
 _NEWEST_FIRST = versions.c.version.desc()
 VERSION_BY_ID = _VERSIONS.where(versions.c.id == bindparam("id"))

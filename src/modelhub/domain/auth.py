@@ -1,0 +1,119 @@
+"""Who may do what: roles, scopes, and the one permission table.
+
+docs/permissions.md renders PERMISSIONS for people; a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from modelhub.domain.records import Record
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    DATA_SCIENTIST = "data_scientist"
+    DEVELOPER = "developer"
+    VIEWER = "viewer"
+
+
+class Scope(StrEnum):
+    """What a token may do within its principal's role: read only, or everything."""
+
+    READ = "read"
+    WRITE = "write"
+
+
+class Action(StrEnum):
+    PUBLIC = "public"
+    MODELS_READ = "models.read"
+    MODELS_REGISTER = "models.register"
+    MODELS_UPDATE = "models.update"
+    MODELS_STAGE = "models.stage"
+    MODELS_APPROVE = "models.approve"
+    MODELS_DELETE = "models.delete"
+    MODELS_TRUST = "models.trust"
+    MODELS_OVERRIDE_GATE = "models.override_gate"
+    ARTIFACTS_GC = "artifacts.gc"
+    AUTH_SELF = "auth.self"
+    USERS_MANAGE = "users.manage"
+    AUDIT_READ = "audit.read"
+
+
+ALL_ROLES = frozenset(Role)
+WRITERS = frozenset({Role.ADMIN, Role.DATA_SCIENTIST, Role.DEVELOPER})
+ADMINS = frozenset({Role.ADMIN})
+
+PERMISSIONS: dict[Action, frozenset[Role]] = {
+    Action.PUBLIC: frozenset(),
+    Action.MODELS_READ: ALL_ROLES,
+    Action.MODELS_REGISTER: WRITERS,
+    Action.MODELS_UPDATE: WRITERS,
+    Action.MODELS_STAGE: WRITERS,
+    Action.MODELS_APPROVE: frozenset({Role.ADMIN, Role.DATA_SCIENTIST}),
+    Action.MODELS_DELETE: WRITERS,
+    Action.MODELS_TRUST: ADMINS,
+    Action.MODELS_OVERRIDE_GATE: ADMINS,
+    Action.ARTIFACTS_GC: ADMINS,
+    Action.AUTH_SELF: ALL_ROLES,
+    Action.USERS_MANAGE: ADMINS,
+    Action.AUDIT_READ: ADMINS,
+}
+
+# Developers may take these actions only on models they own (they registered the
+# first version); admins and data scientists may take them on any model.
+OWNER_ONLY_FOR: dict[Action, frozenset[Role]] = {
+    Action.MODELS_REGISTER: frozenset({Role.DEVELOPER}),
+    Action.MODELS_UPDATE: frozenset({Role.DEVELOPER}),
+    Action.MODELS_STAGE: frozenset({Role.DEVELOPER}),
+    Action.MODELS_DELETE: frozenset({Role.DEVELOPER}),
+}
+
+READ_ACTIONS = frozenset({Action.PUBLIC, Action.MODELS_READ, Action.AUTH_SELF})
+
+
+class Principal(Record):
+    name: str
+    role: Role
+    created_at: datetime | None = None
+    disabled: bool = False
+
+
+class Caller(Record):
+    """A principal as seen on one request: who, and what the token allows."""
+
+    name: str
+    role: Role
+    scopes: frozenset[Scope] = Field(default_factory=lambda: frozenset(Scope))
+    token_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+
+class TokenInfo(Record):
+    id: str
+    principal: str
+    scopes: list[Scope]
+    description: str = ""
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+def role_allows(caller: Caller, action: Action) -> bool:
+    """The table's answer for a role and a token scope; ownership is checked apart."""
+    if action == Action.PUBLIC:
+        return True
+    if action not in READ_ACTIONS and Scope.WRITE not in caller.scopes:
+        return False
+    return caller.role in PERMISSIONS[action]
+
+
+def needs_ownership(caller: Caller, action: Action) -> bool:
+    return caller.role in OWNER_ONLY_FOR.get(action, frozenset())
