@@ -37,6 +37,7 @@ from sqlalchemy import insert, select
 
 from benchlib import (
     CACHE_DIR,
+    admin_token,
     emit,
     free_port,
     isolate_from_user_env,
@@ -226,7 +227,11 @@ def main() -> None:
             {"MODELHUB_HOME": str(home)},
             Path(logs) / "server.log",
         ),
-        httpx.Client(base_url=url, timeout=30) as http,
+        httpx.Client(
+            base_url=url,
+            timeout=30,
+            headers={"authorization": f"Bearer {admin_token(home)}"},
+        ) as http,
     ):
 
         def get(path: str, params: dict[str, str] | None = None) -> None:

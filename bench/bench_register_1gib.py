@@ -23,6 +23,7 @@ from pathlib import Path
 
 from benchlib import (
     MIB,
+    admin_token,
     emit,
     free_port,
     isolate_from_user_env,
@@ -159,7 +160,8 @@ def start_rest(stack: contextlib.ExitStack[bool | None], root: Path) -> Client:
     stack.enter_context(
         server_process(modelhub_server_argv(port), f"{url}/healthz", env, root / "server.log")
     )
-    return stack.enter_context(Client(url, timeout=600))
+    token = admin_token(root / "home-rest")
+    return stack.enter_context(Client(url, token=token, timeout=600))
 
 
 if __name__ == "__main__":

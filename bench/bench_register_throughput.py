@@ -23,6 +23,7 @@ from typing import Any
 
 from benchlib import (
     MIB,
+    admin_token,
     emit,
     free_port,
     isolate_from_user_env,
@@ -71,7 +72,7 @@ def register_rest(root: Path, files: list[Path]) -> float:
     argv = modelhub_server_argv(port)
     with (
         server_process(argv, f"{url}/healthz", env, root / "server.log"),
-        Client(url) as client,
+        Client(url, token=admin_token(root / "home-rest")) as client,
     ):
         start = time.perf_counter()
         for path in files:

@@ -203,3 +203,8 @@ def run_peer(script: str, args: Sequence[str], timeout: float | None = None) -> 
         raise RuntimeError(f"{script} printed no JSON line")
     result: dict[str, Any] = json.loads(lines[-1])
     return result
+
+
+def admin_token(home: Path) -> str:
+    """The first admin's token, which `modelhub server` writes on its first start."""
+    return (home / "admin.token").read_text().strip()

@@ -63,6 +63,10 @@ class Unavailable(ModelhubError):
     code = "unavailable"
 
 
+class RateLimited(ModelhubError):
+    code = "rate_limited"
+
+
 ERRORS_BY_CODE: dict[str, type[ModelhubError]] = {
     cls.code: cls
     for cls in (
@@ -76,6 +80,7 @@ ERRORS_BY_CODE: dict[str, type[ModelhubError]] = {
         IntegrityError,
         UnsafeModel,
         Unavailable,
+        RateLimited,
     )
 }
 

@@ -36,6 +36,22 @@ class Settings(BaseSettings):
     upload_chunk_bytes: int = Field(
         default=8 * 1024 * 1024, description="Chunk size for streaming artifacts."
     )
+    auth: bool = Field(
+        default=True,
+        description="Require a token on every API request. Off only for loopback "
+        "experiments: a non-loopback server without auth is refused unless forced.",
+    )
+    token_cache_seconds: float = Field(
+        default=10.0,
+        description="How long a verified token is trusted without rereading it; "
+        "a revocation on another server process takes effect within this time.",
+    )
+    auth_failure_limit: int = Field(
+        default=10, description="Failed authentications per client before it is slowed down."
+    )
+    auth_failure_window_seconds: float = Field(
+        default=60.0, description="The window the failure limit counts over."
+    )
     gc_grace_seconds: int = Field(
         default=3600,
         description="Blobs younger than this are kept by GC even when unreferenced "
@@ -53,3 +69,16 @@ class Settings(BaseSettings):
     @property
     def staging_dir(self) -> Path:
         return self.home / "staging"
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.home / "admin.token"
+
+    @property
+    def token_file(self) -> Path:
+        """Where the CLI looks for a token when MODELHUB_TOKEN is not set."""
+        return self.home / "token"
+
+    @property
+    def key_file(self) -> Path:
+        return self.home / "server.key"

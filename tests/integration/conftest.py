@@ -43,6 +43,18 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def token(self) -> str:
+        """The first admin's token, written by the server on its first start."""
+        return (self.home / "admin.token").read_text().strip()
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token}"}
+
+    def http(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=self.headers, **kwargs)
+
     def start(self, timeout: float = 60) -> None:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
@@ -148,4 +160,4 @@ def cli(
     if request.param == "local":
         return Cli("local", clean_env(MODELHUB_HOME=str(tmp_path / "home")), tmp_path)
     srv: ServerProcess = request.getfixturevalue("server")
-    return Cli("server", clean_env(MODELHUB_URL=srv.url), tmp_path)
+    return Cli("server", clean_env(MODELHUB_URL=srv.url, MODELHUB_TOKEN=srv.token), tmp_path)

@@ -31,7 +31,7 @@ def register(client: Client, path: Path, name: str, **kwargs: str) -> int:
 
 
 def test_errors_are_json_with_one_code(server: ServerProcess) -> None:
-    with httpx.Client(base_url=server.url) as http:
+    with server.http() as http:
         missing = http.get("/api/v1/models/nobody")
         assert missing.status_code == 404
         assert missing.json() == {
@@ -52,7 +52,7 @@ def test_errors_are_json_with_one_code(server: ServerProcess) -> None:
 
 
 def test_docs_metrics_and_health(server: ServerProcess) -> None:
-    with httpx.Client(base_url=server.url) as http:
+    with server.http() as http:
         assert http.get("/healthz").json() == {"status": "ok"}
         assert http.get("/readyz").json()["database"] == "sqlite"
         assert "swagger" in http.get("/docs").text.lower()
@@ -67,7 +67,7 @@ ESCAPES = ["..%2F..%2Fevil", "%2Fetc%2Fevil", "a%2F..%2F..%2Fevil", "a%5C..%5Cev
 
 
 def test_upload_paths_cannot_escape(server: ServerProcess) -> None:
-    with httpx.Client(base_url=server.url) as http:
+    with server.http() as http:
         upload_id = http.post("/api/v1/uploads").json()["upload_id"]
         for path in ESCAPES:
             response = http.put(f"/api/v1/uploads/{upload_id}/files/{path}", content=b"x" * 10)
@@ -77,7 +77,7 @@ def test_upload_paths_cannot_escape(server: ServerProcess) -> None:
 
 
 def test_upload_ids_and_damaged_uploads_are_refused(server: ServerProcess) -> None:
-    with httpx.Client(base_url=server.url) as http:
+    with server.http() as http:
         traversal = http.put("/api/v1/uploads/..%2F..%2Fx/files/a.bin", content=b"1")
         assert traversal.status_code in (400, 404)
         unknown = http.put(f"/api/v1/uploads/{'0' * 32}/files/a.bin", content=b"1")
@@ -97,9 +97,9 @@ def test_upload_ids_and_damaged_uploads_are_refused(server: ServerProcess) -> No
 
 
 def test_downloads_cannot_escape(server: ServerProcess, tmp_path: Path) -> None:
-    with Client(server.url) as client:
+    with Client(server.url, token=server.token) as client:
         register(client, write_mlp_safetensors(tmp_path / "w.safetensors"), "m")
-    with httpx.Client(base_url=server.url) as http:
+    with server.http() as http:
         for path in ("..%2F..%2Fmodelhub.db", "%2Fetc%2Fpasswd", "w.safetensors%2F..%2F..%2Fx"):
             response = http.get(f"/api/v1/models/m/versions/1/files/{path}")
             assert response.status_code in (400, 404), (path, response.status_code)
@@ -110,7 +110,7 @@ def test_downloads_cannot_escape(server: ServerProcess, tmp_path: Path) -> None:
 
 def test_client_raises_the_servers_errors(server: ServerProcess, tmp_path: Path) -> None:
     weights = write_mlp_safetensors(tmp_path / "w.safetensors")
-    with Client(server.url) as client:
+    with Client(server.url, token=server.token) as client:
         with pytest.raises(NotFound, match="model 'ghost' does not exist"):
             client.get("ghost@1")
         with pytest.raises(InvalidInput, match="invalid model name"):
@@ -130,7 +130,7 @@ def test_concurrent_registrations_of_one_new_name(server: ServerProcess, tmp_pat
 
     def worker(path: Path) -> None:
         try:
-            with Client(server.url) as client:
+            with Client(server.url, token=server.token) as client:
                 results.append(register(client, path, "raced"))
         except BaseException as exc:  # collected and asserted below
             errors.append(exc)
@@ -153,7 +153,7 @@ def slow_body(path: Path, started: threading.Event) -> Iterator[bytes]:
 
 def test_kill_9_during_upload_leaves_nothing_behind(server: ServerProcess, tmp_path: Path) -> None:
     big = write_random_safetensors(tmp_path / "big.safetensors", 32 * 1024 * 1024)
-    with httpx.Client(base_url=server.url, timeout=30) as http:
+    with server.http(timeout=30) as http:
         upload_id = http.post("/api/v1/uploads").json()["upload_id"]
         started = threading.Event()
 
@@ -175,7 +175,7 @@ def test_kill_9_during_upload_leaves_nothing_behind(server: ServerProcess, tmp_p
 
     server.start()
     assert staged(server.home) == []
-    with Client(server.url) as client:
+    with Client(server.url, token=server.token) as client:
         assert client.search(include_archived=True, all_versions=True).total == 0
         client.gc(grace_seconds=0)
     assert blobs(server.home) == []
@@ -183,7 +183,7 @@ def test_kill_9_during_upload_leaves_nothing_behind(server: ServerProcess, tmp_p
 
 def test_kill_9_after_upload_before_register(server: ServerProcess, tmp_path: Path) -> None:
     weights = write_mlp_safetensors(tmp_path / "w.safetensors")
-    with httpx.Client(base_url=server.url) as http:
+    with server.http() as http:
         upload_id = http.post("/api/v1/uploads").json()["upload_id"]
         sent = http.put(
             f"/api/v1/uploads/{upload_id}/files/w.safetensors", content=weights.read_bytes()
@@ -192,7 +192,7 @@ def test_kill_9_after_upload_before_register(server: ServerProcess, tmp_path: Pa
     server.kill9()
     server.start()
     assert staged(server.home) == []
-    with httpx.Client(base_url=server.url) as http:
+    with server.http() as http:
         late = http.post(
             "/api/v1/models/m/versions", json={"upload_id": upload_id, "type": "custom"}
         )
@@ -202,7 +202,7 @@ def test_kill_9_after_upload_before_register(server: ServerProcess, tmp_path: Pa
 
 def test_delete_collects_unreferenced_blobs(server: ServerProcess, tmp_path: Path) -> None:
     shared = write_mlp_safetensors(tmp_path / "shared.safetensors")
-    with Client(server.url) as client:
+    with Client(server.url, token=server.token) as client:
         register(client, shared, "a")
         register(client, shared, "b")
         assert len(blobs(server.home)) == 1

@@ -46,7 +46,7 @@ def test_local_and_server_modes_print_the_same(tmp_path: Path, server: ServerPro
     write_mlp_safetensors(files / "w.safetensors")
     write_mlp_onnx(files / "w.onnx")
     local = Cli("local", clean_env(MODELHUB_HOME=str(tmp_path / "home")), files)
-    remote = Cli("server", clean_env(MODELHUB_URL=server.url), files)
+    remote = Cli("server", clean_env(MODELHUB_URL=server.url, MODELHUB_TOKEN=server.token), files)
     local_out, remote_out = script(local, files), script(remote, files)
     for command, a, b in zip(local.calls, local_out, remote_out, strict=True):
         assert a == b, f"modelhub {' '.join(command)} differs:\nlocal:\n{a}\nserver:\n{b}"

@@ -53,7 +53,7 @@ def test_register_search_download_delete_on_postgres_and_s3(
     server, prefix = scaled_server
     assert httpx.get(f"{server.url}/readyz").json()["database"] == "postgresql"
     weights = write_mlp_safetensors(tmp_path / "w.safetensors")
-    with Client(server.url) as client:
+    with Client(server.url, token=server.token) as client:
         v1 = client.register(weights, "ada", type="classification", tags={"team": "personas"})
         folder = client.register(minilm_folder(), "minilm", type="embedding_model")
         assert (v1.version, folder.framework.value) == (1, "huggingface")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -16,8 +18,10 @@ from prometheus_client import (
 )
 
 from modelhub import __version__
-from modelhub.api import routes_models, routes_uploads
+from modelhub.api import routes_audit, routes_auth, routes_models, routes_uploads
 from modelhub.api.errors import install_error_handlers
+from modelhub.api.security import FailureLimiter, Public
+from modelhub.domain import context
 from modelhub.services import Services, build_services
 from modelhub.settings import Settings
 
@@ -32,6 +36,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         # Nothing is in flight yet: whatever a crash left half-written goes now.
         live.artifacts.clean_temporary()
         live.uploads.clean_stale()
+        if settings.auth:
+            announce_first_token(live)
         app.state.services = live
         try:
             yield
@@ -45,17 +51,20 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         description="Register, version, train, serve, watch and govern AI models.",
         lifespan=lifespan,
     )
+    app.state.auth_limiter = FailureLimiter(
+        settings.auth_failure_limit, settings.auth_failure_window_seconds
+    )
     install_error_handlers(app)
-    _install_metrics(app)
-    app.include_router(routes_models.router)
-    app.include_router(routes_uploads.router)
+    _install_request_context(app)
+    for module in (routes_models, routes_uploads, routes_auth, routes_audit):
+        app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
+    def healthz(_: Public) -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["health"])
-    def readyz(request: Request) -> dict[str, str]:
+    def readyz(request: Request, _: Public) -> dict[str, str]:
         live: Services = request.app.state.services
         live.metadata.ping()
         return {"status": "ready", "database": live.metadata.url.split("://")[0].split("+")[0]}
@@ -63,7 +72,20 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     return app
 
 
-def _install_metrics(app: FastAPI) -> None:
+def announce_first_token(services: Services) -> None:
+    """On the first start, make the admin and say once where its token is."""
+    token_file = services.settings.admin_token_file
+    token = services.auth.bootstrap(token_file)
+    if token is not None:
+        print(
+            f"modelhub: created the first admin; its token (shown once) is\n  {token}\n"
+            f"and is saved, readable only by you, in {token_file}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _install_request_context(app: FastAPI) -> None:
     registry = CollectorRegistry()
     requests = Counter(
         "modelhub_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry
@@ -80,7 +102,10 @@ def _install_metrics(app: FastAPI) -> None:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         start = time.perf_counter()
+        request_id = request.headers.get("x-request-id", "")[:64] or secrets.token_hex(8)
+        context.request_id.set(request_id)
         response = await call_next(request)
+        response.headers["x-request-id"] = request_id
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
         latency.labels(request.method, path).observe(time.perf_counter() - start)
@@ -88,5 +113,5 @@ def _install_metrics(app: FastAPI) -> None:
         return response
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(_: Public) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -19,6 +19,7 @@ HTTP_STATUS: dict[str, int] = {
     "illegal_transition": 409,
     "integrity_error": 500,
     "unavailable": 503,
+    "rate_limited": 429,
     "error": 500,
 }
 
@@ -31,6 +32,7 @@ HTTP_CODE_NAMES: dict[int, str] = {
     409: "conflict",
     413: "invalid_input",
     415: "invalid_input",
+    429: "rate_limited",
 }
 
 

@@ -1,4 +1,4 @@
-"""/api/v1/models: thin routes over the registry service."""
+"""/api/v1/models: thin routes over the registry, as the caller may use it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from modelhub.api.deps import ActorDep, ServicesDep
+from modelhub.api.deps import ServicesDep
 from modelhub.api.schemas import (
     AliasBody,
     ArchiveBody,
@@ -20,6 +20,15 @@ from modelhub.api.schemas import (
     StageBody,
     VersionList,
 )
+from modelhub.api.security import (
+    Approver,
+    Collector,
+    Deleter,
+    Reader,
+    Registrar,
+    Stager,
+    Updater,
+)
 from modelhub.domain.names import parse_tags
 from modelhub.domain.records import ModelVersion, RegisteredModel
 from modelhub.services.registry import RegisterRequest
@@ -30,6 +39,7 @@ router = APIRouter(prefix="/api/v1", tags=["models"])
 @router.get("/models", response_model=VersionList)
 def search_models(
     services: ServicesDep,
+    caller: Reader,
     type: str | None = None,
     framework: str | None = None,
     stage: str | None = None,
@@ -41,7 +51,7 @@ def search_models(
     limit: int = 100,
     offset: int = 0,
 ) -> VersionList:
-    page = services.registry.search(
+    page = services.registry_for(caller).search(
         name=name,
         type=type,
         framework=framework,
@@ -57,37 +67,37 @@ def search_models(
 
 
 @router.get("/models/{name}", response_model=RegisteredModel)
-def get_model(name: str, services: ServicesDep) -> RegisteredModel:
-    return services.registry.get_model(name)
+def get_model(name: str, services: ServicesDep, caller: Reader) -> RegisteredModel:
+    return services.registry_for(caller).get_model(name)
 
 
 @router.patch("/models/{name}", response_model=RegisteredModel)
 def update_model(
-    name: str, body: ModelPatchBody, services: ServicesDep, actor: ActorDep
+    name: str, body: ModelPatchBody, services: ServicesDep, caller: Updater
 ) -> RegisteredModel:
-    return services.registry.update_model(
-        name, actor, description=body.description, license=body.license, tags=body.tags
+    return services.registry_for(caller).update_model(
+        name, description=body.description, license=body.license, tags=body.tags
     )
 
 
 @router.delete("/models/{name}", response_model=Deleted)
-def delete_model(name: str, services: ServicesDep, actor: ActorDep) -> Deleted:
-    return Deleted(deleted=services.registry.delete(name, actor))
+def delete_model(name: str, services: ServicesDep, caller: Deleter) -> Deleted:
+    return Deleted(deleted=services.registry_for(caller).delete(name))
 
 
 @router.post("/models/{name}/archive", response_model=Deleted)
-def archive_model(name: str, body: ArchiveBody, services: ServicesDep, actor: ActorDep) -> Deleted:
-    return Deleted(deleted=services.registry.archive(name, actor, restore=body.restore))
+def archive_model(name: str, body: ArchiveBody, services: ServicesDep, caller: Updater) -> Deleted:
+    return Deleted(deleted=services.registry_for(caller).archive(name, restore=body.restore))
 
 
 @router.get("/models/{name}/versions", response_model=list[ModelVersion])
-def list_versions(name: str, services: ServicesDep) -> list[ModelVersion]:
-    return services.registry.versions(name)
+def list_versions(name: str, services: ServicesDep, caller: Reader) -> list[ModelVersion]:
+    return services.registry_for(caller).versions(name)
 
 
 @router.post("/models/{name}/versions", response_model=ModelVersion, status_code=201)
 def register_version(
-    name: str, body: RegisterBody, services: ServicesDep, actor: ActorDep
+    name: str, body: RegisterBody, services: ServicesDep, caller: Registrar
 ) -> ModelVersion:
     request = RegisterRequest(
         name=name,
@@ -102,74 +112,76 @@ def register_version(
         metrics=body.metrics,
         model_card=body.model_card,
     )
-    return services.uploads.register(body.upload_id, request, actor)
+    return services.registry_for(caller).register_upload(body.upload_id, request)
 
 
 @router.get("/models/{name}/versions/{selector}", response_model=ModelVersion)
-def get_version(name: str, selector: str, services: ServicesDep) -> ModelVersion:
-    return services.registry.get(f"{name}@{selector}")
+def get_version(name: str, selector: str, services: ServicesDep, caller: Reader) -> ModelVersion:
+    return services.registry_for(caller).get(f"{name}@{selector}")
 
 
 @router.delete("/models/{name}/versions/{selector}", response_model=Deleted)
-def delete_version(name: str, selector: str, services: ServicesDep, actor: ActorDep) -> Deleted:
-    return Deleted(deleted=services.registry.delete(f"{name}@{selector}", actor))
+def delete_version(name: str, selector: str, services: ServicesDep, caller: Deleter) -> Deleted:
+    return Deleted(deleted=services.registry_for(caller).delete(f"{name}@{selector}"))
 
 
 @router.post("/models/{name}/versions/{version}/stage", response_model=ModelVersion)
 def set_stage(
-    name: str, version: int, body: StageBody, services: ServicesDep, actor: ActorDep
+    name: str, version: int, body: StageBody, services: ServicesDep, caller: Stager
 ) -> ModelVersion:
-    return services.registry.set_stage(name, version, body.stage, actor)
+    return services.registry_for(caller).set_stage(name, version, body.stage, force=body.force)
 
 
 @router.post("/models/{name}/versions/{version}/approve", response_model=ModelVersion)
 def approve(
-    name: str, version: int, body: NoteBody, services: ServicesDep, actor: ActorDep
+    name: str, version: int, body: NoteBody, services: ServicesDep, caller: Approver
 ) -> ModelVersion:
-    return services.registry.approve(name, version, body.note, actor)
+    return services.registry_for(caller).approve(name, version, body.note)
 
 
 @router.post("/models/{name}/versions/{version}/reject", response_model=ModelVersion)
 def reject(
-    name: str, version: int, body: NoteBody, services: ServicesDep, actor: ActorDep
+    name: str, version: int, body: NoteBody, services: ServicesDep, caller: Approver
 ) -> ModelVersion:
-    return services.registry.reject(name, version, body.note, actor)
+    return services.registry_for(caller).reject(name, version, body.note)
 
 
 @router.post("/models/{name}/versions/{selector}/archive", response_model=Deleted)
 def archive_version(
-    name: str, selector: str, body: ArchiveBody, services: ServicesDep, actor: ActorDep
+    name: str, selector: str, body: ArchiveBody, services: ServicesDep, caller: Updater
 ) -> Deleted:
-    return Deleted(
-        deleted=services.registry.archive(f"{name}@{selector}", actor, restore=body.restore)
-    )
+    ref = f"{name}@{selector}"
+    return Deleted(deleted=services.registry_for(caller).archive(ref, restore=body.restore))
 
 
 @router.put("/models/{name}/versions/{selector}/card", response_model=ModelVersion)
 def set_card(
-    name: str, selector: str, body: CardBody, services: ServicesDep, actor: ActorDep
+    name: str, selector: str, body: CardBody, services: ServicesDep, caller: Updater
 ) -> ModelVersion:
-    return services.registry.set_model_card(f"{name}@{selector}", body.text, actor)
+    return services.registry_for(caller).set_model_card(f"{name}@{selector}", body.text)
 
 
 @router.put("/models/{name}/aliases/{alias}", response_model=ModelVersion)
 def set_alias(
-    name: str, alias: str, body: AliasBody, services: ServicesDep, actor: ActorDep
+    name: str, alias: str, body: AliasBody, services: ServicesDep, caller: Updater
 ) -> ModelVersion:
-    return services.registry.set_alias(name, alias, body.version, actor)
+    return services.registry_for(caller).set_alias(name, alias, body.version)
 
 
 @router.delete("/models/{name}/aliases/{alias}", response_model=Deleted)
-def remove_alias(name: str, alias: str, services: ServicesDep, actor: ActorDep) -> Deleted:
-    services.registry.remove_alias(name, alias, actor)
+def remove_alias(name: str, alias: str, services: ServicesDep, caller: Updater) -> Deleted:
+    services.registry_for(caller).remove_alias(name, alias)
     return Deleted(deleted=f"{name}@{alias}")
 
 
 @router.get("/models/{name}/versions/{selector}/files/{path:path}")
-def download_file(name: str, selector: str, path: str, services: ServicesDep) -> StreamingResponse:
-    version, entry = services.registry.file_entry(f"{name}@{selector}", path)
+def download_file(
+    name: str, selector: str, path: str, services: ServicesDep, caller: Reader
+) -> StreamingResponse:
+    registry = services.registry_for(caller)
+    version, entry = registry.file_entry(f"{name}@{selector}", path)
     return StreamingResponse(
-        services.registry.read_file(entry.digest),
+        registry.read_file(entry.digest),
         media_type="application/octet-stream",
         headers={
             "content-length": str(entry.size),
@@ -181,9 +193,11 @@ def download_file(name: str, selector: str, path: str, services: ServicesDep) ->
 
 @router.post("/gc", response_model=GcResult, tags=["maintenance"])
 def collect_garbage(
-    services: ServicesDep, grace_seconds: int | None = Query(default=None, ge=0)
+    services: ServicesDep,
+    caller: Collector,
+    grace_seconds: int | None = Query(default=None, ge=0),
 ) -> GcResult:
-    report = services.registry.gc(grace_seconds)
+    report = services.registry_for(caller).gc(grace_seconds)
     return GcResult(
         blobs_deleted=report.blobs_deleted,
         bytes_freed=report.bytes_freed,

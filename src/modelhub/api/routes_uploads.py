@@ -7,21 +7,22 @@ from starlette.concurrency import run_in_threadpool
 
 from modelhub.api.deps import ServicesDep
 from modelhub.api.schemas import Deleted, UploadStarted
+from modelhub.api.security import Registrar
 from modelhub.domain.records import FileEntry
 
 router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"])
 
 
 @router.post("", response_model=UploadStarted, status_code=201)
-def start_upload(services: ServicesDep) -> UploadStarted:
-    return UploadStarted(upload_id=services.uploads.start())
+def start_upload(services: ServicesDep, caller: Registrar) -> UploadStarted:
+    return UploadStarted(upload_id=services.registry_for(caller).start_upload())
 
 
 @router.put("/{upload_id}/files/{path:path}", response_model=FileEntry)
 async def upload_file(
-    upload_id: str, path: str, request: Request, services: ServicesDep
+    upload_id: str, path: str, request: Request, services: ServicesDep, caller: Registrar
 ) -> FileEntry:
-    staged = services.uploads.open_file(upload_id, path)
+    staged = services.registry_for(caller).open_upload_file(upload_id, path)
     try:
         async for chunk in request.stream():
             staged.write(chunk)
@@ -33,6 +34,6 @@ async def upload_file(
 
 
 @router.delete("/{upload_id}", response_model=Deleted)
-def discard_upload(upload_id: str, services: ServicesDep) -> Deleted:
-    services.uploads.discard(upload_id)
+def discard_upload(upload_id: str, services: ServicesDep, caller: Registrar) -> Deleted:
+    services.registry_for(caller).discard_upload(upload_id)
     return Deleted(deleted=upload_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelhub.domain.auth import TokenInfo
 from modelhub.domain.records import Lineage, ModelVersion
 
 
@@ -27,6 +28,7 @@ class RegisterBody(Body):
 
 class StageBody(Body):
     stage: str
+    force: bool = Field(default=False, description="Skip the approval gate (admins only).")
 
 
 class NoteBody(Body):
@@ -68,3 +70,32 @@ class GcResult(BaseModel):
     blobs_deleted: int
     bytes_freed: int
     blobs_kept_young: int
+
+
+class UserBody(Body):
+    name: str
+    role: str
+
+
+class UserPatchBody(Body):
+    role: str | None = None
+    disabled: bool | None = None
+
+
+class TokenBody(Body):
+    user: str | None = None
+    expires: str | None = Field(
+        default=None, description="Lifetime such as 30d, 12h; none = no expiry."
+    )
+    scope: str = Field(default="write", description="read or write")
+    description: str = ""
+
+
+class TokenCreated(BaseModel):
+    token: str = Field(description="The secret; shown this once, never stored.")
+    info: TokenInfo
+
+
+class VerifyResult(BaseModel):
+    intact: bool
+    first_broken_id: int | None

@@ -23,6 +23,7 @@ EXIT_CODES: dict[str, int] = {
     "unsafe_model": 7,
     "integrity_error": 8,
     "unavailable": 9,
+    "rate_limited": 10,
 }
 
 
@@ -31,10 +32,22 @@ def open_client(settings: Settings) -> RegistryClient:
     if settings.url:
         from modelhub.client.http import Client
 
-        return Client(settings.url, token=settings.token)
+        return Client(settings.url, token=resolve_token(settings))
     from modelhub.client.local import LocalClient
 
     return LocalClient(settings, actor=getpass.getuser())
+
+
+def resolve_token(settings: Settings) -> str | None:
+    """MODELHUB_TOKEN, else the token file in home, else the first admin's token file."""
+    if settings.token:
+        return settings.token
+    for path in (settings.token_file, settings.admin_token_file):
+        try:
+            return path.read_text().strip() or None
+        except OSError:
+            continue
+    return None
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from typing import Annotated
 import click
 import typer
 
-from modelhub.cli import models
+from modelhub.cli import auth, models
 from modelhub.cli.context import EXIT_CODES
 from modelhub.errors import ModelhubError
 
@@ -18,22 +18,39 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(models.app, name="models")
+app.add_typer(auth.app, name="auth")
+app.add_typer(auth.audit, name="audit")
+
+LOOPBACK = ("127.", "localhost", "::1")
 
 
 @app.command()
 def server(
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8400).")] = None,
+    no_auth: Annotated[bool, typer.Option(help="Accept requests without a token.")] = False,
+    force_insecure: Annotated[
+        bool, typer.Option(help="Allow --no-auth on a non-loopback address.")
+    ] = False,
 ) -> None:
     """Run the API server (REST, docs at /docs, metrics at /metrics)."""
     import uvicorn
 
     from modelhub.api.app import create_app
+    from modelhub.errors import InvalidInput
     from modelhub.settings import Settings
 
     settings = Settings()
-    updates = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    updates: dict[str, object] = {k: v for k, v in (("host", host), ("port", port)) if v}
+    if no_auth:
+        updates["auth"] = False
     settings = settings.model_copy(update=updates)
+    if not settings.auth and not settings.host.startswith(LOOPBACK) and not force_insecure:
+        raise InvalidInput(
+            f"refusing to serve {settings.host} without authentication: anyone who can reach "
+            "it could change the registry; drop --no-auth, bind 127.0.0.1, or add "
+            "--force-insecure"
+        )
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -142,10 +142,16 @@ def alias(
 
 
 @app.command()
-def stage(name: str, version: int, target: str, json: JsonOpt = False) -> None:
+def stage(
+    name: str,
+    version: int,
+    target: str,
+    force: Annotated[bool, typer.Option(help="Skip the approval gate (admins).")] = False,
+    json: JsonOpt = False,
+) -> None:
     """Move a version: development -> staging -> production -> deprecated."""
     with client_session() as client:
-        found = client.set_stage(name, version, target)
+        found = client.set_stage(name, version, target, force=force)
     _done(json, found, f"{name} version {version} is now in {found.stage.value}")
 
 

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from modelhub.domain.records import Lineage, ModelVersion, Page, RegisteredModel
+from modelhub.domain.auth import Principal, TokenInfo
+from modelhub.domain.records import AuditEvent, Lineage, ModelVersion, Page, RegisteredModel
 
 Progress = Callable[[int], None]
 """Called with the number of bytes just transferred."""
@@ -52,7 +53,9 @@ class RegistryClient(Protocol):
         offset: int = 0,
     ) -> Page: ...
 
-    def set_stage(self, name: str, version: int, stage: str) -> ModelVersion: ...
+    def set_stage(
+        self, name: str, version: int, stage: str, force: bool = False
+    ) -> ModelVersion: ...
 
     def approve(self, name: str, version: int, note: str | None = None) -> ModelVersion: ...
 
@@ -73,5 +76,38 @@ class RegistryClient(Protocol):
     ) -> tuple[ModelVersion, list[Path]]: ...
 
     def gc(self, grace_seconds: int | None = None) -> dict[str, int]: ...
+
+    def whoami(self) -> Principal: ...
+
+    def add_user(self, name: str, role: str) -> Principal: ...
+
+    def update_user(
+        self, name: str, role: str | None = None, disabled: bool | None = None
+    ) -> Principal: ...
+
+    def list_users(self) -> list[Principal]: ...
+
+    def create_token(
+        self,
+        user: str | None = None,
+        expires: str | None = None,
+        scope: str = "write",
+        description: str = "",
+    ) -> tuple[TokenInfo, str]: ...
+
+    def list_tokens(self, user: str | None = None) -> list[TokenInfo]: ...
+
+    def revoke_token(self, token_id: str) -> TokenInfo: ...
+
+    def audit_events(
+        self,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        since: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]: ...
+
+    def audit_verify(self) -> tuple[bool, int | None]: ...
 
     def close(self) -> None: ...

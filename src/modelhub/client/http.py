@@ -12,8 +12,9 @@ from urllib.parse import quote
 import httpx
 
 from modelhub.client.base import Progress
+from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.names import check_model_name
-from modelhub.domain.records import Lineage, ModelVersion, Page, RegisteredModel
+from modelhub.domain.records import AuditEvent, Lineage, ModelVersion, Page, RegisteredModel
 from modelhub.errors import IntegrityError, ModelhubError, Unavailable, error_from_dict
 from modelhub.services.manifest import safe_target, source_files, write_verified_stream
 
@@ -175,9 +176,10 @@ class Client:
         ]
         return Page.model_validate(self._request("GET", "/api/v1/models", params=params))
 
-    def set_stage(self, name: str, version: int, stage: str) -> ModelVersion:
+    def set_stage(self, name: str, version: int, stage: str, force: bool = False) -> ModelVersion:
         url = f"{self._model_path(name)}/versions/{version}/stage"
-        return ModelVersion.model_validate(self._request("POST", url, json={"stage": stage}))
+        body = {"stage": stage, "force": force}
+        return ModelVersion.model_validate(self._request("POST", url, json=body))
 
     def approve(self, name: str, version: int, note: str | None = None) -> ModelVersion:
         url = f"{self._model_path(name)}/versions/{version}/approve"
@@ -240,6 +242,63 @@ class Client:
                 raise Unavailable(f"download of {entry.path} broke off: {exc}") from exc
             written.append(target)
         return version, written
+
+    # -- access control and audit ----------------------------------------------
+
+    def whoami(self) -> Principal:
+        return Principal.model_validate(self._request("GET", "/api/v1/auth/whoami"))
+
+    def add_user(self, name: str, role: str) -> Principal:
+        body = {"name": name, "role": role}
+        return Principal.model_validate(self._request("POST", "/api/v1/auth/users", json=body))
+
+    def update_user(
+        self, name: str, role: str | None = None, disabled: bool | None = None
+    ) -> Principal:
+        body = {"role": role, "disabled": disabled}
+        url = f"/api/v1/auth/users/{quote(name, safe='')}"
+        return Principal.model_validate(self._request("PATCH", url, json=body))
+
+    def list_users(self) -> list[Principal]:
+        return [Principal.model_validate(p) for p in self._request("GET", "/api/v1/auth/users")]
+
+    def create_token(
+        self,
+        user: str | None = None,
+        expires: str | None = None,
+        scope: str = "write",
+        description: str = "",
+    ) -> tuple[TokenInfo, str]:
+        body = {"user": user, "expires": expires, "scope": scope, "description": description}
+        data = self._request("POST", "/api/v1/auth/tokens", json=body)
+        return TokenInfo.model_validate(data["info"]), str(data["token"])
+
+    def list_tokens(self, user: str | None = None) -> list[TokenInfo]:
+        params = {"user": user} if user else {}
+        data = self._request("GET", "/api/v1/auth/tokens", params=params)
+        return [TokenInfo.model_validate(t) for t in data]
+
+    def revoke_token(self, token_id: str) -> TokenInfo:
+        url = f"/api/v1/auth/tokens/{quote(token_id, safe='')}"
+        return TokenInfo.model_validate(self._request("DELETE", url))
+
+    def audit_events(
+        self,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        since: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        filters = {"actor": actor, "action": action, "target": target, "since": since}
+        params: dict[str, str | int] = {k: v for k, v in filters.items() if v}
+        params["limit"] = limit
+        data = self._request("GET", "/api/v1/audit", params=params)
+        return [AuditEvent.model_validate(e) for e in data]
+
+    def audit_verify(self) -> tuple[bool, int | None]:
+        data = self._request("GET", "/api/v1/audit/verify")
+        return bool(data["intact"]), data["first_broken_id"]
 
 
 def _raise_for_error(response: httpx.Response) -> None:

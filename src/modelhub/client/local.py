@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from modelhub.client.base import Progress
-from modelhub.domain.records import Lineage, ModelVersion, Page, RegisteredModel
+from modelhub.domain.auth import Caller, Principal, Role, TokenInfo
+from modelhub.domain.records import AuditEvent, Lineage, ModelVersion, Page, RegisteredModel
+from modelhub.errors import InvalidInput
 from modelhub.services import Services, build_services
 from modelhub.services.registry import RegisterRequest
 from modelhub.settings import Settings
@@ -17,6 +19,10 @@ class LocalClient:
     def __init__(self, settings: Settings, actor: str) -> None:
         self.services: Services = build_services(settings)
         self.actor = actor
+        # Local mode trusts whoever can read the home folder: they could open the
+        # database directly anyway. They act as an admin, under their own name.
+        self.caller = Caller(name=actor, role=Role.ADMIN)
+        self.registry = self.services.registry_for(self.caller)
 
     def close(self) -> None:
         self.services.close()
@@ -51,16 +57,16 @@ class LocalClient:
             metrics=metrics,
             model_card=model_card,
         )
-        return self.services.registry.register(request, Path(path), self.actor, progress=progress)
+        return self.registry.register(request, Path(path), progress=progress)
 
     def get(self, ref: str) -> ModelVersion:
-        return self.services.registry.get(ref)
+        return self.registry.get(ref)
 
     def get_model(self, name: str) -> RegisteredModel:
-        return self.services.registry.get_model(name)
+        return self.registry.get_model(name)
 
     def versions(self, name: str) -> list[ModelVersion]:
-        return self.services.registry.versions(name)
+        return self.registry.versions(name)
 
     def search(
         self,
@@ -76,7 +82,7 @@ class LocalClient:
         limit: int = 100,
         offset: int = 0,
     ) -> Page:
-        return self.services.registry.search(
+        return self.registry.search(
             name=name,
             type=type,
             framework=framework,
@@ -89,32 +95,32 @@ class LocalClient:
             offset=offset,
         )
 
-    def set_stage(self, name: str, version: int, stage: str) -> ModelVersion:
-        return self.services.registry.set_stage(name, version, stage, self.actor)
+    def set_stage(self, name: str, version: int, stage: str, force: bool = False) -> ModelVersion:
+        return self.registry.set_stage(name, version, stage, force=force)
 
     def approve(self, name: str, version: int, note: str | None = None) -> ModelVersion:
-        return self.services.registry.approve(name, version, note, self.actor)
+        return self.registry.approve(name, version, note)
 
     def reject(self, name: str, version: int, note: str | None = None) -> ModelVersion:
-        return self.services.registry.reject(name, version, note, self.actor)
+        return self.registry.reject(name, version, note)
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
-        return self.services.registry.set_alias(name, alias, version, self.actor)
+        return self.registry.set_alias(name, alias, version)
 
     def remove_alias(self, name: str, alias: str) -> None:
-        self.services.registry.remove_alias(name, alias, self.actor)
+        self.registry.remove_alias(name, alias)
 
     def set_model_card(self, ref: str, text: str) -> ModelVersion:
-        return self.services.registry.set_model_card(ref, text, self.actor)
+        return self.registry.set_model_card(ref, text)
 
     def archive(self, ref: str, restore: bool = False) -> str:
-        return self.services.registry.archive(ref, self.actor, restore=restore)
+        return self.registry.archive(ref, restore=restore)
 
     def delete(self, ref: str) -> str:
-        return self.services.registry.delete(ref, self.actor)
+        return self.registry.delete(ref)
 
     def gc(self, grace_seconds: int | None = None) -> dict[str, int]:
-        report = self.services.registry.gc(grace_seconds)
+        report = self.registry.gc(grace_seconds)
         return {
             "blobs_deleted": report.blobs_deleted,
             "bytes_freed": report.bytes_freed,
@@ -124,4 +130,51 @@ class LocalClient:
     def download(
         self, ref: str, dest: Path, progress: Progress | None = None
     ) -> tuple[ModelVersion, list[Path]]:
-        return self.services.registry.download(ref, Path(dest), progress)
+        return self.registry.download(ref, Path(dest), progress)
+
+    def whoami(self) -> Principal:
+        return self.services.auth.whoami(self.caller)
+
+    def add_user(self, name: str, role: str) -> Principal:
+        return self.services.auth.add_user(self.caller, name, role)
+
+    def update_user(
+        self, name: str, role: str | None = None, disabled: bool | None = None
+    ) -> Principal:
+        return self.services.auth.set_user(self.caller, name, role=role, disabled=disabled)
+
+    def list_users(self) -> list[Principal]:
+        return self.services.auth.list_users(self.caller)
+
+    def create_token(
+        self,
+        user: str | None = None,
+        expires: str | None = None,
+        scope: str = "write",
+        description: str = "",
+    ) -> tuple[TokenInfo, str]:
+        if user is None:
+            raise InvalidInput("local mode has no user of its own: name one with --user")
+        return self.services.auth.create_token(
+            self.caller, user, expires=expires, scope=scope, description=description
+        )
+
+    def list_tokens(self, user: str | None = None) -> list[TokenInfo]:
+        return self.services.auth.list_tokens(self.caller, user)
+
+    def revoke_token(self, token_id: str) -> TokenInfo:
+        return self.services.auth.revoke_token(self.caller, token_id)
+
+    def audit_events(
+        self,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        since: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        return self.services.audit.list(self.caller, actor, action, target, since, limit)
+
+    def audit_verify(self) -> tuple[bool, int | None]:
+        report = self.services.audit.verify(self.caller)
+        return report.intact, report.first_broken_id

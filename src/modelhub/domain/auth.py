@@ -5,7 +5,8 @@ docs/permissions.md renders PERMISSIONS for people; a test keeps the two equal.
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import Field
@@ -117,3 +118,32 @@ def role_allows(caller: Caller, action: Action) -> bool:
 
 def needs_ownership(caller: Caller, action: Action) -> bool:
     return caller.role in OWNER_ONLY_FOR.get(action, frozenset())
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30d`, `12h`, `90m`, `45s` as a timedelta; anything else is InvalidInput."""
+    from modelhub.errors import InvalidInput
+
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    value, unit = text[:-1], text[-1:].lower()
+    if unit not in units or not value.isascii() or not value.isdigit() or int(value) <= 0:
+        raise InvalidInput(
+            f"invalid duration {text!r}: use a positive number with d, h, m or s (e.g. 30d)",
+            {"field": "expires", "value": text},
+        )
+    return timedelta(seconds=int(value) * units[unit])
+
+
+USER_NAME = re.compile(r"[a-z][a-z0-9_.-]{0,63}\Z")
+
+
+def check_user_name(name: str) -> str:
+    from modelhub.errors import InvalidInput
+
+    if not USER_NAME.match(name):
+        raise InvalidInput(
+            f"invalid user name {name!r}: use lowercase letters, digits, '.', '_' or '-', "
+            "starting with a letter",
+            {"field": "user", "value": name},
+        )
+    return name

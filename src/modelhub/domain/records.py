@@ -119,6 +119,7 @@ class AuditEvent(Record):
     target: str
     at: datetime
     details: dict[str, Any] = Field(default_factory=dict)
+    request_id: str | None = None
 
 
 class Page(Record):

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from modelhub.domain.auth import Caller
+from modelhub.services.audit import AuditService
+from modelhub.services.auth import AuthService, load_or_create_key
+from modelhub.services.guarded import GuardedRegistry
 from modelhub.services.registry import RegistryService
 from modelhub.services.uploads import UploadService
 from modelhub.settings import Settings
@@ -18,6 +22,12 @@ class Services:
     artifacts: ArtifactStore
     registry: RegistryService
     uploads: UploadService
+    auth: AuthService
+    audit: AuditService
+
+    def registry_for(self, caller: Caller) -> GuardedRegistry:
+        """The registry with every call checked against what `caller` may do."""
+        return GuardedRegistry(self.registry, self.uploads, self.auth, caller)
 
     def close(self) -> None:
         self.metadata.close()
@@ -37,4 +47,8 @@ def build_services(settings: Settings) -> Services:
     )
     registry = RegistryService(metadata, artifacts, settings.gc_grace_seconds)
     uploads = UploadService(settings.staging_dir, registry)
-    return Services(settings, metadata, artifacts, registry, uploads)
+    auth = AuthService(
+        metadata, load_or_create_key(settings.key_file), settings.token_cache_seconds
+    )
+    audit = AuditService(metadata, auth)
+    return Services(settings, metadata, artifacts, registry, uploads, auth, audit)

@@ -248,16 +248,18 @@ class RegistryService:
 
     # -- lifecycle ----------------------------------------------------------
 
-    def set_stage(self, name: str, version: int, stage: str, actor: str) -> ModelVersion:
+    def set_stage(
+        self, name: str, version: int, stage: str, actor: str, override_gate: bool = False
+    ) -> ModelVersion:
+        """Move a version; `override_gate` (an admin's call) skips the approval check."""
         current = self.get(f"{name}@{version}")
         target = parse_enum(Stage, stage, "stage")
-        check_stage_move(current.stage, target, current.approval)
-        audit = AuditDraft(
-            actor,
-            "models.stage",
-            f"{name}@{version}",
-            {"from": current.stage.value, "to": target.value},
-        )
+        approval = Approval.APPROVED if override_gate else current.approval
+        check_stage_move(current.stage, target, approval)
+        details = {"from": current.stage.value, "to": target.value}
+        if override_gate and current.approval != Approval.APPROVED:
+            details["override"] = f"approval was {current.approval.value}"
+        audit = AuditDraft(actor, "models.stage", f"{name}@{version}", details)
         return self.metadata.update_version(name, version, {"stage": target}, audit)
 
     def approve(self, name: str, version: int, note: str | None, actor: str) -> ModelVersion:

@@ -66,27 +66,34 @@ class UploadService:
         self.registry = registry
         staging_dir.mkdir(parents=True, exist_ok=True)
 
-    def start(self) -> str:
+    def start(self, owner: str) -> str:
         upload_id = uuid.uuid4().hex
-        (self.staging_dir / upload_id).mkdir()
+        folder = self.staging_dir / upload_id
+        folder.mkdir()
+        (folder / "owner").write_text(owner)
         return upload_id
 
-    def _folder(self, upload_id: str) -> Path:
+    def _folder(self, upload_id: str, owner: str) -> Path:
         if not UPLOAD_ID.match(upload_id):
             raise InvalidInput(f"invalid upload id {upload_id!r}", {"field": "upload_id"})
         folder = self.staging_dir / upload_id
-        if not folder.is_dir():
+        try:
+            stored_owner: str | None = (folder / "owner").read_text()
+        except OSError:
+            stored_owner = None
+        # Someone else's upload answers exactly like a missing one.
+        if stored_owner != owner:
             raise NotFound(f"upload {upload_id} does not exist (finished or expired)")
         return folder
 
-    def open_file(self, upload_id: str, relative: str) -> StagedFile:
-        folder = self._folder(upload_id)
+    def open_file(self, upload_id: str, relative: str, owner: str) -> StagedFile:
+        folder = self._folder(upload_id, owner)
         relative = check_relative_path(relative)
         return StagedFile(folder / "files" / relative, relative)
 
     def register(self, upload_id: str, request: RegisterRequest, actor: str) -> ModelVersion:
         """Register what the upload holds; the staging folder is gone afterwards either way."""
-        folder = self._folder(upload_id)
+        folder = self._folder(upload_id, actor)
         try:
             files = folder / "files"
             entries = list(files.iterdir()) if files.is_dir() else []
@@ -97,8 +104,8 @@ class UploadService:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    def discard(self, upload_id: str) -> None:
-        shutil.rmtree(self._folder(upload_id), ignore_errors=True)
+    def discard(self, upload_id: str, owner: str) -> None:
+        shutil.rmtree(self._folder(upload_id, owner), ignore_errors=True)
 
     def clean_stale(self, max_age_seconds: float = 0) -> int:
         """Remove uploads older than max_age_seconds (all of them at start-up)."""

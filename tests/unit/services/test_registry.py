@@ -557,7 +557,7 @@ def test_concurrent_registration_of_a_new_name(
 
 
 def _stage(s: Services, upload_id: str, relative: str, source: Path, chunk: int = 50) -> Any:
-    staged = s.uploads.open_file(upload_id, relative)
+    staged = s.uploads.open_file(upload_id, relative, "uploader")
     data = source.read_bytes()
     for i in range(0, len(data), chunk):
         staged.write(data[i : i + chunk])
@@ -565,7 +565,7 @@ def _stage(s: Services, upload_id: str, relative: str, source: Path, chunk: int 
 
 
 def test_upload_register_moves_staged_files(services: Services, onnx_file: Path) -> None:
-    upload_id = services.uploads.start()
+    upload_id = services.uploads.start("uploader")
     entry = _stage(services, upload_id, "mlp.onnx", onnx_file)
     assert entry.digest == sha256(onnx_file) and entry.size == onnx_file.stat().st_size
     v = services.uploads.register(upload_id, req("up"), "uploader")
@@ -582,7 +582,7 @@ def test_upload_register_moves_staged_files(services: Services, onnx_file: Path)
 
 
 def test_upload_of_a_folder(services: Services, safetensors_file: Path, tmp_path: Path) -> None:
-    upload_id = services.uploads.start()
+    upload_id = services.uploads.start("uploader")
     _stage(services, upload_id, "weights/model.safetensors", safetensors_file)
     extra = tmp_path / "src" / "notes.txt"
     extra.write_text("hello")
@@ -593,8 +593,8 @@ def test_upload_of_a_folder(services: Services, safetensors_file: Path, tmp_path
 
 
 def test_upload_digest_mismatch(services: Services, onnx_file: Path) -> None:
-    upload_id = services.uploads.start()
-    staged = services.uploads.open_file(upload_id, "mlp.onnx")
+    upload_id = services.uploads.start("uploader")
+    staged = services.uploads.open_file(upload_id, "mlp.onnx", "uploader")
     staged.write(onnx_file.read_bytes())
     with pytest.raises(InvalidInput):
         staged.finish("0" * 64)
@@ -607,7 +607,7 @@ def test_upload_digest_mismatch(services: Services, onnx_file: Path) -> None:
 def test_a_failed_upload_register_removes_the_staging_folder(
     services: Services, tmp_path: Path
 ) -> None:
-    upload_id = services.uploads.start()
+    upload_id = services.uploads.start("uploader")
     fake = tmp_path / "src" / "fake.onnx"
     fake.write_bytes(b"nope" * 20)
     _stage(services, upload_id, "fake.onnx", fake)
@@ -618,13 +618,13 @@ def test_a_failed_upload_register_removes_the_staging_folder(
 
 
 def test_clean_stale_removes_unregistered_uploads(services: Services, onnx_file: Path) -> None:
-    upload_id = services.uploads.start()
+    upload_id = services.uploads.start("uploader")
     _stage(services, upload_id, "mlp.onnx", onnx_file)
     assert services.uploads.clean_stale(max_age_seconds=3600) == 0
     assert services.uploads.clean_stale() == 1
     assert not (services.settings.staging_dir / upload_id).exists()
     with pytest.raises(NotFound):
-        services.uploads.open_file(upload_id, "x")
+        services.uploads.open_file(upload_id, "x", "uploader")
 
 
 @pytest.mark.parametrize(
@@ -632,9 +632,9 @@ def test_clean_stale_removes_unregistered_uploads(services: Services, onnx_file:
 )
 def test_invalid_upload_ids(services: Services, upload_id: str) -> None:
     for call in (
-        lambda: services.uploads.open_file(upload_id, "a"),
+        lambda: services.uploads.open_file(upload_id, "a", "alice"),
         lambda: services.uploads.register(upload_id, req("m"), "alice"),
-        lambda: services.uploads.discard(upload_id),
+        lambda: services.uploads.discard(upload_id, "alice"),
     ):
         with pytest.raises(InvalidInput):
             call()
@@ -642,13 +642,25 @@ def test_invalid_upload_ids(services: Services, upload_id: str) -> None:
 
 @pytest.mark.parametrize("relative", ["../escape", "/abs", "a/../../b", "a\\b"])
 def test_upload_paths_cannot_escape(services: Services, relative: str) -> None:
-    upload_id = services.uploads.start()
+    upload_id = services.uploads.start("uploader")
     with pytest.raises(InvalidInput):
-        services.uploads.open_file(upload_id, relative)
+        services.uploads.open_file(upload_id, relative, "uploader")
 
 
 def test_discard(services: Services) -> None:
-    upload_id = services.uploads.start()
-    services.uploads.discard(upload_id)
+    upload_id = services.uploads.start("uploader")
+    services.uploads.discard(upload_id, "uploader")
     with pytest.raises(NotFound):
-        services.uploads.discard(upload_id)
+        services.uploads.discard(upload_id, "uploader")
+
+
+def test_someone_elses_upload_looks_missing(services: Services) -> None:
+    upload_id = services.uploads.start("alice")
+    services.uploads.open_file(upload_id, "a.bin", "alice").finish()
+    with pytest.raises(NotFound):
+        services.uploads.open_file(upload_id, "b.bin", "mallory")
+    with pytest.raises(NotFound):
+        services.uploads.register(upload_id, req("m"), "mallory")
+    with pytest.raises(NotFound):
+        services.uploads.discard(upload_id, "mallory")
+    services.uploads.discard(upload_id, "alice")

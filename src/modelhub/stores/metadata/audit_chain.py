@@ -23,10 +23,12 @@ def event_hash(
     target: str,
     at: datetime,
     details: dict[str, Any],
+    request_id: str | None,
 ) -> str:
     body = json.dumps(
         {
             "id": event_id,
+            "request_id": request_id,
             "actor": actor,
             "action": action,
             "target": target,

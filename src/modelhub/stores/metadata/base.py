@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from modelhub.domain.auth import Principal, Role, Scope, TokenInfo
 from modelhub.domain.enums import Framework, ModelStatus, ModelType, Precision, Stage
 from modelhub.domain.names import ModelRef
 from modelhub.domain.records import (
@@ -77,6 +78,16 @@ class VersionQuery:
     latest_only: bool = True
     limit: int = 100
     offset: int = 0
+
+
+@dataclass(frozen=True)
+class TokenDraft:
+    id: str
+    principal: str
+    secret_hash: str
+    scopes: list[Scope]
+    description: str = ""
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +162,47 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     def referenced_digests(self) -> set[str]: ...
+
+    # -- principals and tokens ---------------------------------------------------
+
+    @abc.abstractmethod
+    def count_principals(self) -> int: ...
+
+    @abc.abstractmethod
+    def create_principal(self, name: str, role: Role, audit: AuditDraft) -> Principal:
+        """Raises Conflict when the name is taken."""
+
+    @abc.abstractmethod
+    def get_principal(self, name: str) -> Principal: ...
+
+    @abc.abstractmethod
+    def list_principals(self) -> list[Principal]: ...
+
+    @abc.abstractmethod
+    def update_principal(
+        self, name: str, changes: dict[str, Any], audit: AuditDraft
+    ) -> Principal: ...
+
+    @abc.abstractmethod
+    def create_token(self, draft: TokenDraft, audit: AuditDraft) -> TokenInfo: ...
+
+    @abc.abstractmethod
+    def token_credentials(self, token_id: str) -> tuple[TokenInfo, str, Principal]:
+        """The token, its stored secret hash and its principal; NotFound if unknown."""
+
+    @abc.abstractmethod
+    def list_tokens(self, principal: str | None = None) -> list[TokenInfo]: ...
+
+    @abc.abstractmethod
+    def revoke_token(self, token_id: str, audit: AuditDraft) -> TokenInfo: ...
+
+    @abc.abstractmethod
+    def touch_token(self, token_id: str) -> None:
+        """Record that the token was just used (not an audited change)."""
+
+    @abc.abstractmethod
+    def record_event(self, audit: AuditDraft) -> None:
+        """Append an event that goes with no change (a denied request, say)."""
 
     @abc.abstractmethod
     def list_audit(self, query: AuditQuery) -> list[AuditEvent]: ...

@@ -1,0 +1,48 @@
+"""Reading and verifying the append-only audit log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from modelhub.domain.auth import Action, Caller, parse_duration
+from modelhub.domain.records import AuditEvent
+from modelhub.errors import InvalidInput
+from modelhub.services.auth import AuthService
+from modelhub.stores.metadata.base import AuditQuery, MetadataStore
+
+MAX_EVENTS = 10_000
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    intact: bool
+    first_broken_id: int | None
+
+
+class AuditService:
+    def __init__(self, metadata: MetadataStore, auth: AuthService) -> None:
+        self.metadata = metadata
+        self.auth = auth
+
+    def list(
+        self,
+        caller: Caller,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        since: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        """Newest first. `since` is a duration back from now (`1d`, `2h`)."""
+        self.auth.authorize(caller, Action.AUDIT_READ)
+        if not 1 <= limit <= MAX_EVENTS:
+            raise InvalidInput(f"limit must be 1-{MAX_EVENTS}", {"field": "limit"})
+        start = datetime.now(UTC) - parse_duration(since) if since else None
+        query = AuditQuery(actor=actor, action=action, target=target, since=start, limit=limit)
+        return self.metadata.list_audit(query)
+
+    def verify(self, caller: Caller) -> VerifyReport:
+        self.auth.authorize(caller, Action.AUDIT_READ)
+        broken = self.metadata.verify_audit()
+        return VerifyReport(intact=broken is None, first_broken_id=broken)

@@ -1,0 +1,259 @@
+"""Authentication (tokens) and the role/ownership checks every transport relies on."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from modelhub.domain.auth import (
+    Action,
+    Caller,
+    Principal,
+    Role,
+    Scope,
+    TokenInfo,
+    check_user_name,
+    needs_ownership,
+    parse_duration,
+    role_allows,
+)
+from modelhub.domain.enums import parse_enum
+from modelhub.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
+from modelhub.stores.metadata.base import AuditDraft, MetadataStore, TokenDraft
+
+TOKEN_PREFIX = "mh"
+BAD_TOKEN = "invalid, expired or revoked token"
+BOOTSTRAP_ADMIN = "admin"
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """The server's HMAC key for token hashes, made once (0600) on first start."""
+    if path.exists():
+        return path.read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(key)
+    return key
+
+
+def write_secret_file(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text + "\n")
+    os.chmod(path, 0o600)
+
+
+@dataclass(frozen=True)
+class _Cached:
+    secret_hash: str
+    caller: Caller
+    expires_at: datetime | None
+    loaded: float
+
+
+class AuthService:
+    """Tokens look like `mh_<id>_<secret>`; only HMAC-SHA256(key, secret) is stored.
+
+    Verified tokens are cached for `cache_seconds`, so a request costs one HMAC
+    and a dictionary lookup. Revoking through this service drops the entry at
+    once; another server process sees a revocation within `cache_seconds`.
+    """
+
+    def __init__(self, metadata: MetadataStore, key: bytes, cache_seconds: float = 10.0) -> None:
+        self.metadata = metadata
+        self._key = key
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, _Cached] = {}
+        self._lock = threading.Lock()
+
+    # -- tokens -------------------------------------------------------------
+
+    def _hash(self, secret: str) -> str:
+        return hmac.new(self._key, secret.encode(), hashlib.sha256).hexdigest()
+
+    def authenticate(self, bearer: str | None) -> Caller:
+        """The caller a token names; every failure is the same Unauthenticated."""
+        if not bearer:
+            raise Unauthenticated("authentication required: send Authorization: Bearer <token>")
+        parts = bearer.split("_")
+        if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
+            raise Unauthenticated(BAD_TOKEN)
+        token_id, secret = parts[1], parts[2]
+        entry = self._cache.get(token_id)
+        if entry is None or time.monotonic() - entry.loaded > self._cache_seconds:
+            entry = self._load(token_id)
+        if not hmac.compare_digest(entry.secret_hash, self._hash(secret)):
+            raise Unauthenticated(BAD_TOKEN)
+        if entry.expires_at is not None and entry.expires_at <= datetime.now(UTC):
+            raise Unauthenticated(BAD_TOKEN)
+        return entry.caller
+
+    def _load(self, token_id: str) -> _Cached:
+        try:
+            token, secret_hash, principal = self.metadata.token_credentials(token_id)
+        except NotFound:
+            # Hash anyway, so an unknown id costs what a wrong secret costs.
+            self._hash(token_id)
+            raise Unauthenticated(BAD_TOKEN) from None
+        if token.revoked_at is not None or principal.disabled:
+            raise Unauthenticated(BAD_TOKEN)
+        caller = Caller(
+            name=principal.name,
+            role=principal.role,
+            scopes=frozenset(token.scopes),
+            token_id=token.id,
+        )
+        entry = _Cached(secret_hash, caller, token.expires_at, time.monotonic())
+        with self._lock:
+            self._cache[token_id] = entry
+        self.metadata.touch_token(token_id)
+        return entry
+
+    def _forget(self, token_id: str | None = None) -> None:
+        with self._lock:
+            if token_id is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(token_id, None)
+
+    # -- authorization --------------------------------------------------------
+
+    def authorize(self, caller: Caller, action: Action) -> None:
+        if not role_allows(caller, action):
+            raise PermissionDenied(
+                f"{caller.name} ({caller.role.value}) may not {action.value}"
+                + ("" if Scope.WRITE in caller.scopes else " with a read-only token"),
+                {"action": action.value, "role": caller.role.value},
+            )
+
+    def authorize_owned(self, caller: Caller, action: Action, owner: str | None) -> None:
+        """Role check, then: developers act only on models they own."""
+        self.authorize(caller, action)
+        if owner is not None and needs_ownership(caller, action) and owner != caller.name:
+            raise PermissionDenied(
+                f"{caller.name} may {action.value} only models they own (owner: {owner})",
+                {"action": action.value, "owner": owner},
+            )
+
+    def record_denial(self, actor: str, target: str, reason: str) -> None:
+        self.metadata.record_event(AuditDraft(actor, "auth.denied", target, {"reason": reason}))
+
+    # -- principals and tokens --------------------------------------------------
+
+    def bootstrap(self, token_file: Path) -> str | None:
+        """On a store with no users: make the first admin, write its token (0600)."""
+        if self.metadata.count_principals() > 0:
+            return None
+        system = Caller(name="system", role=Role.ADMIN)
+        self.metadata.create_principal(
+            BOOTSTRAP_ADMIN,
+            Role.ADMIN,
+            AuditDraft("system", "users.add", BOOTSTRAP_ADMIN, {"role": Role.ADMIN.value}),
+        )
+        _, token = self.create_token(system, BOOTSTRAP_ADMIN, description="first admin token")
+        write_secret_file(token_file, token)
+        return token
+
+    def add_user(self, caller: Caller, name: str, role: str) -> Principal:
+        self.authorize(caller, Action.USERS_MANAGE)
+        parsed = parse_enum(Role, role, "role")
+        audit = AuditDraft(caller.name, "users.add", name, {"role": parsed.value})
+        return self.metadata.create_principal(check_user_name(name), parsed, audit)
+
+    def set_user(
+        self, caller: Caller, name: str, role: str | None = None, disabled: bool | None = None
+    ) -> Principal:
+        self.authorize(caller, Action.USERS_MANAGE)
+        changes: dict[str, object] = {}
+        if role is not None:
+            changes["role"] = parse_enum(Role, role, "role")
+        if disabled is not None:
+            if name == caller.name and disabled:
+                raise InvalidInput("you cannot disable yourself")
+            changes["disabled"] = disabled
+        audit = AuditDraft(
+            caller.name, "users.update", name, {k: str(v) for k, v in changes.items()}
+        )
+        principal = self.metadata.update_principal(check_user_name(name), changes, audit)
+        self._forget()
+        return principal
+
+    def list_users(self, caller: Caller) -> list[Principal]:
+        self.authorize(caller, Action.USERS_MANAGE)
+        return self.metadata.list_principals()
+
+    def whoami(self, caller: Caller) -> Principal:
+        self.authorize(caller, Action.AUTH_SELF)
+        if caller.token_id is None:  # local mode: the operating-system user
+            return Principal(name=caller.name, role=caller.role)
+        return self.metadata.get_principal(caller.name)
+
+    def create_token(
+        self,
+        caller: Caller,
+        user: str | None = None,
+        expires: str | None = None,
+        scope: str = "write",
+        description: str = "",
+    ) -> tuple[TokenInfo, str]:
+        """A new token; the secret string is returned this once and never stored."""
+        user = check_user_name(user) if user else caller.name
+        if user != caller.name:
+            self.authorize(caller, Action.USERS_MANAGE)
+        else:
+            self.authorize(caller, Action.AUTH_SELF)
+        wanted = parse_enum(Scope, scope, "scope")
+        if wanted == Scope.WRITE and Scope.WRITE not in caller.scopes:
+            raise PermissionDenied("a read-only token cannot create a write token")
+        scopes = [Scope.READ, Scope.WRITE] if wanted == Scope.WRITE else [Scope.READ]
+        lifetime: timedelta | None = parse_duration(expires) if expires else None
+        token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32).replace("_", "-")
+        draft = TokenDraft(
+            id=token_id,
+            principal=user,
+            secret_hash=self._hash(secret),
+            scopes=scopes,
+            description=description,
+            expires_at=datetime.now(UTC) + lifetime if lifetime else None,
+        )
+        audit = AuditDraft(
+            caller.name,
+            "tokens.create",
+            user,
+            {"token": token_id, "scopes": [s.value for s in scopes], "expires": expires},
+        )
+        info = self.metadata.create_token(draft, audit)
+        return info, f"{TOKEN_PREFIX}_{token_id}_{secret}"
+
+    def list_tokens(self, caller: Caller, user: str | None = None) -> list[TokenInfo]:
+        if user is None and caller.is_admin:
+            return self.metadata.list_tokens()
+        if user is not None and user != caller.name:
+            self.authorize(caller, Action.USERS_MANAGE)
+            return self.metadata.list_tokens(user)
+        self.authorize(caller, Action.AUTH_SELF)
+        return self.metadata.list_tokens(caller.name)
+
+    def revoke_token(self, caller: Caller, token_id: str) -> TokenInfo:
+        try:
+            token, _, _ = self.metadata.token_credentials(token_id)
+        except NotFound:
+            raise NotFound(f"token {token_id!r} does not exist") from None
+        if token.principal != caller.name:
+            self.authorize(caller, Action.USERS_MANAGE)
+        else:
+            self.authorize(caller, Action.AUTH_SELF)
+        audit = AuditDraft(caller.name, "tokens.revoke", token.principal, {"token": token_id})
+        revoked = self.metadata.revoke_token(token_id, audit)
+        self._forget(token_id)
+        return revoked

@@ -1,0 +1,160 @@
+"""What every SQL store part shares: the engine, transactions and the audit chain."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import exc as sa_exc
+
+from modelhub.domain import context
+from modelhub.domain.records import AuditEvent
+from modelhub.errors import Unavailable
+from modelhub.stores.metadata.audit_chain import GENESIS, event_hash, utc_naive
+from modelhub.stores.metadata.base import AuditDraft, AuditQuery
+from modelhub.stores.metadata.engine import make_engine
+from modelhub.stores.metadata.migrate import upgrade
+from modelhub.stores.metadata.tables import audit_events, audit_head
+
+LOCK_AUDIT_HEAD = (
+    select(audit_head.c.last_id, audit_head.c.last_hash)
+    .where(audit_head.c.id == 1)
+    .with_for_update()
+)
+INSERT_AUDIT = insert(audit_events)
+MOVE_AUDIT_HEAD = (
+    update(audit_head)
+    .where(audit_head.c.id == 1)
+    .values(last_id=bindparam("last_id"), last_hash=bindparam("last_hash"))
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+class SqlStoreBase:
+    """Engine, transactions and the hash-chained audit log; the parts build on it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        try:
+            with self._read() as conn:
+                conn.execute(select(1))
+        except sa_exc.OperationalError as exc:
+            raise Unavailable(f"database does not answer: {exc.orig}") from exc
+
+    # -- transactions -------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _write(self, audit: AuditDraft) -> Iterator[Connection]:
+        """A write transaction that appends `audit` to the chain if it commits."""
+        with (
+            self.engine.connect().execution_options(sqlite_write=True) as conn,
+            conn.begin(),
+        ):
+            head = conn.execute(LOCK_AUDIT_HEAD).one()
+            yield conn
+            self._append_audit(conn, head.last_id, head.last_hash, audit)
+
+    def _append_audit(
+        self, conn: Connection, last_id: int, prev_hash: str, audit: AuditDraft
+    ) -> None:
+        # The head row is locked, so the next id is known and the hash can be
+        # written with the row instead of patched in afterwards.
+        event_id = last_id + 1
+        at = utc_naive(_now())
+        details = json.loads(json.dumps(audit.details, default=str))
+        request_id = context.request_id.get()
+        digest = event_hash(
+            prev_hash, event_id, audit.actor, audit.action, audit.target, at, details, request_id
+        )
+        conn.execute(
+            INSERT_AUDIT,
+            {
+                "id": event_id,
+                "actor": audit.actor,
+                "action": audit.action,
+                "target": audit.target,
+                "at": at,
+                "details": details,
+                "request_id": request_id,
+                "prev_hash": prev_hash,
+                "hash": digest,
+            },
+        )
+        conn.execute(MOVE_AUDIT_HEAD, {"last_id": event_id, "last_hash": digest})
+
+    def record_event(self, audit: AuditDraft) -> None:
+        with self._write(audit):
+            pass
+
+    # -- audit --------------------------------------------------------------
+
+    def list_audit(self, query: AuditQuery) -> list[AuditEvent]:
+        stmt = select(audit_events).order_by(audit_events.c.id.desc()).limit(query.limit)
+        if query.actor:
+            stmt = stmt.where(audit_events.c.actor == query.actor)
+        if query.action:
+            stmt = stmt.where(audit_events.c.action == query.action)
+        if query.target:
+            stmt = stmt.where(audit_events.c.target == query.target)
+        if query.since:
+            stmt = stmt.where(audit_events.c.at >= utc_naive(query.since))
+        with self._read() as conn:
+            return [
+                AuditEvent(
+                    id=row.id,
+                    actor=row.actor,
+                    action=row.action,
+                    target=row.target,
+                    at=_aware(row.at),
+                    details=row.details,
+                    request_id=row.request_id,
+                )
+                for row in conn.execute(stmt).all()
+            ]
+
+    def verify_audit(self) -> int | None:
+        prev = GENESIS
+        with self._read() as conn:
+            head = conn.execute(select(audit_head).where(audit_head.c.id == 1)).one()
+            last_id = 0
+            for row in conn.execute(select(audit_events).order_by(audit_events.c.id)):
+                expected = event_hash(
+                    prev,
+                    row.id,
+                    row.actor,
+                    row.action,
+                    row.target,
+                    row.at,
+                    row.details,
+                    row.request_id,
+                )
+                if row.prev_hash != prev or row.hash != expected:
+                    return int(row.id)
+                prev = row.hash
+                last_id = row.id
+            if head.last_hash != prev or head.last_id != last_id:
+                # The newest events were deleted: the head remembers what the chain was.
+                return int(last_id + 1)
+        return None
