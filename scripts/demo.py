@@ -88,7 +88,7 @@ def main() -> None:
     try:
         wait_ready(url, server)
         client_env = env | {"MODELHUB_URL": url}
-        run_tour(client_env, files)
+        run_tour(client_env, files, home)
         step("where to look")
         print(f"  server   {url}")
         print(f"  API docs {url}/docs")
@@ -111,7 +111,12 @@ def main() -> None:
     print("demo finished; server stopped")
 
 
-def run_tour(env: dict[str, str], files: Path) -> None:
+def run_tour(env: dict[str, str], files: Path, home: Path) -> None:
+    step("first start: the server made an admin and saved its token")
+    print(f"  {home / 'admin.token'} (mode 0600); the CLI finds it there, or set MODELHUB_TOKEN")
+    cli(env, "auth", "whoami")
+    cli(env, "auth", "users", "add", "ada-dev", "--role", "developer")
+
     step("registering real model files of four formats")
     safetensors = write_mlp_safetensors(files / "intents.safetensors", seed=1)
     onnx_file = write_mlp_onnx(files / "intents.onnx", seed=2)
@@ -149,6 +154,10 @@ def run_tour(env: dict[str, str], files: Path) -> None:
     cli(env, "models", "show", "persona-intents@production")
     cli(env, "models", "download", "persona-intents@champion", "-o", str(files / "download"))
     cli(env, "models", "versions", "persona-intents")
+
+    step("the audit log: who did what, hash-chained")
+    cli(env, "audit", "list", "--limit", "6")
+    cli(env, "audit", "verify")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from modelhub import Client
-from modelhub.errors import IllegalTransition, InvalidInput, NotFound
+from modelhub.errors import IllegalTransition, InvalidInput, NotFound, Unavailable
 from modelhub.samples import write_mlp_safetensors, write_random_safetensors
 from tests.integration.conftest import ServerProcess
 
@@ -210,3 +210,21 @@ def test_delete_collects_unreferenced_blobs(server: ServerProcess, tmp_path: Pat
         assert len(blobs(server.home)) == 1
         client.delete("b@1")
         assert blobs(server.home) == []
+
+
+def test_a_corrupted_blob_never_downloads_as_a_complete_file(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    weights = write_mlp_safetensors(tmp_path / "w.safetensors")
+    with Client(server.url, token=server.token) as client:
+        register(client, weights, "m")
+        [blob] = blobs(server.home)
+        blob.chmod(0o644)
+        data = bytearray(blob.read_bytes())
+        data[-1] ^= 0xFF
+        blob.write_bytes(bytes(data))
+        with pytest.raises(Unavailable, match="stored file is damaged"):
+            client.download("m@1", tmp_path / "out")
+    assert not (tmp_path / "out" / "w.safetensors").exists()
+    with server.http() as http, pytest.raises(httpx.RemoteProtocolError):
+        http.get("/api/v1/models/m/versions/1/files/w.safetensors")

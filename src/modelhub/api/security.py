@@ -77,14 +77,18 @@ def requires(action: Action) -> Callable[[Request], Awaitable[Caller]]:
             return UNAUTHENTICATED_ADMIN
         limiter: FailureLimiter = request.app.state.auth_limiter
         client = request.client.host if request.client else "unknown"
+        bearer = _bearer(request)
         wait = limiter.retry_after(client)
         if wait is not None:
-            raise RateLimited(
-                f"too many failed authentications; try again in {wait:.0f}s",
-                {"retry_after": round(wait)},
-            )
+            # Over the limit only tokens already known to be good get through.
+            known = services.auth.authenticate_cached(bearer)
+            if known is None:
+                raise RateLimited(
+                    f"too many failed authentications; try again in {wait:.0f}s",
+                    {"retry_after": round(wait)},
+                )
         try:
-            caller = services.auth.authenticate(_bearer(request))
+            caller = services.auth.authenticate(bearer)
         except Unauthenticated as exc:
             limiter.fail(client)
             await _record_denial(services, "anonymous", request, exc.message)

@@ -144,9 +144,7 @@ def revoke_token(token_id: str, json: JsonOpt = False) -> None:
 @audit.command("list")
 def audit_list(
     actor: Annotated[str | None, typer.Option(help="Only this actor.")] = None,
-    action: Annotated[
-        str | None, typer.Option(help="e.g. models.register")
-    ] = None,
+    action: Annotated[str | None, typer.Option(help="e.g. models.register")] = None,
     target: Annotated[str | None, typer.Option(help="Only this target.")] = None,
     since: Annotated[str | None, typer.Option(help="Only this recent, e.g. 1d or 2h.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 100,

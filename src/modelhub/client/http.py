@@ -239,7 +239,10 @@ class Client:
                         response.iter_bytes(CHUNK), target, entry.digest, progress
                     )
             except httpx.TransportError as exc:
-                raise Unavailable(f"download of {entry.path} broke off: {exc}") from exc
+                raise Unavailable(
+                    f"download of {entry.path} broke off ({exc}); if it happens again the "
+                    "server's stored file is damaged: its digest check stopped the transfer"
+                ) from exc
             written.append(target)
         return version, written
 

@@ -156,3 +156,23 @@ def corrupted(digest: str, actual: str) -> IntegrityError:
         f"blob sha256:{digest} is corrupted: its bytes hash to sha256:{actual}",
         {"digest": digest, "actual": actual},
     )
+
+
+def verified_chunks(chunks: Iterable[bytes], digest: str) -> Iterator[bytes]:
+    """Pass chunks through, holding the last back until the whole blob hashes right.
+
+    A reader that trusts Content-Length (curl, a browser) then gets a short body,
+    which it reports as broken, never a complete-looking corrupt file.
+    """
+    hasher = hashlib.sha256()
+    pending: bytes | None = None
+    for chunk in chunks:
+        hasher.update(chunk)
+        if pending is not None:
+            yield pending
+        pending = chunk
+    actual = hasher.hexdigest()
+    if actual != digest:
+        raise corrupted(digest, actual)
+    if pending is not None:
+        yield pending

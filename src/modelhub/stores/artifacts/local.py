@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import stat
@@ -27,6 +26,7 @@ from modelhub.stores.artifacts._hashing import (
     iter_source,
     open_regular_file,
     sha256_file,
+    verified_chunks,
 )
 from modelhub.stores.artifacts.base import DIGEST, ArtifactStore, BlobInfo, check_digest
 
@@ -256,13 +256,7 @@ def _verified_chunks(blob: Path, digest: str, chunk_size: int) -> Iterator[bytes
         raise _missing(digest) from exc
     with handle:
         advise_sequential(handle.fileno())
-        hasher = hashlib.sha256()
-        while chunk := handle.read(chunk_size):
-            hasher.update(chunk)
-            yield chunk
-    actual = hasher.hexdigest()
-    if actual != digest:
-        raise corrupted(digest, actual)
+        yield from verified_chunks(iter(lambda: handle.read(chunk_size), b""), digest)
 
 
 @contextmanager

@@ -19,11 +19,11 @@ from modelhub.stores.artifacts._hashing import (
     DEFAULT_CHUNK_SIZE,
     MiB,
     check_expected,
-    corrupted,
     iter_file_views,
     iter_source,
     open_regular_file,
     sha256_file,
+    verified_chunks,
 )
 from modelhub.stores.artifacts.base import DIGEST, ArtifactStore, BlobInfo, check_digest
 
@@ -151,17 +151,11 @@ class S3ArtifactStore(ArtifactStore):
         return self._verified_chunks(response["Body"], digest, chunk_size or self.chunk_size)
 
     def _verified_chunks(self, body: Any, digest: str, chunk_size: int) -> Iterator[bytes]:
-        hasher = hashlib.sha256()
         try:
             with _s3_errors(f"reading blob sha256:{digest}", digest):
-                for chunk in body.iter_chunks(chunk_size):
-                    hasher.update(chunk)
-                    yield chunk
+                yield from verified_chunks(body.iter_chunks(chunk_size), digest)
         finally:
             body.close()
-        actual = hasher.hexdigest()
-        if actual != digest:
-            raise corrupted(digest, actual)
 
     def local_path(self, digest: str) -> AbstractContextManager[Path]:
         """Download to a temp file (verified while it streams), removed when the context ends."""

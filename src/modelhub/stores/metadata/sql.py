@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -95,6 +97,89 @@ TAKE_VERSION_NUMBER = (
     .values(next_version=models.c.next_version + 1)
     .returning(models.c.next_version)
 )
+
+
+@dataclass(frozen=True)
+class _SearchShape:
+    """Which filters a search uses; statements are built once per shape."""
+
+    name: bool
+    type: bool
+    framework: bool
+    stage: bool
+    text: bool
+    tags: int
+    include_archived: bool
+    latest_only: bool
+
+    @classmethod
+    def of(cls, query: VersionQuery) -> _SearchShape:
+        return cls(
+            name=bool(query.name),
+            type=query.type is not None,
+            framework=query.framework is not None,
+            stage=query.stage is not None,
+            text=bool(query.text),
+            tags=len(query.tags),
+            include_archived=query.include_archived,
+            latest_only=query.latest_only,
+        )
+
+
+@lru_cache(maxsize=256)
+def _search_statements(shape: _SearchShape) -> tuple[Any, Any]:
+    conditions: list[Any] = []
+    if shape.name:
+        conditions.append(models.c.name == bindparam("name"))
+    if shape.type:
+        conditions.append(models.c.type == bindparam("type"))
+    if shape.framework:
+        conditions.append(versions.c.framework == bindparam("framework"))
+    if shape.stage:
+        conditions.append(versions.c.stage == bindparam("stage"))
+    if not shape.include_archived:
+        conditions.append(models.c.status != "archived")
+        conditions.append(versions.c.status != "archived")
+    if shape.text:
+        pattern: Any = bindparam("pattern")
+        conditions.append(
+            or_(
+                func.lower(models.c.name).like(pattern, escape="\\"),
+                func.lower(models.c.description).like(pattern, escape="\\"),
+            )
+        )
+    for i in range(shape.tags):
+        conditions.append(
+            select(model_tags.c.model_id)
+            .where(
+                model_tags.c.model_id == models.c.id,
+                model_tags.c.key == bindparam(f"tag_key_{i}"),
+                model_tags.c.value == bindparam(f"tag_value_{i}"),
+            )
+            .exists()
+        )
+    if shape.latest_only:
+        newest = (
+            select(versions.c.model_id, func.max(versions.c.version).label("version"))
+            .join(models, models.c.id == versions.c.model_id)
+            .where(*conditions)
+            .group_by(versions.c.model_id)
+            .subquery()
+        )
+        base = _VERSIONS.join(
+            newest,
+            and_(newest.c.model_id == versions.c.model_id, newest.c.version == versions.c.version),
+        )
+        count = select(func.count()).select_from(newest)
+    else:
+        base = _VERSIONS.where(*conditions)
+        count = select(func.count()).select_from(base.subquery())
+    rows = (
+        base.order_by(models.c.name, versions.c.version.desc())
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+    return rows, count
 
 
 def _escape_like(text: str) -> str:
@@ -394,64 +479,24 @@ class SqlMetadataStore(AuthQueries, MetadataStore):
             return self._hydrate(conn, rows)
 
     def search(self, query: VersionQuery) -> Page:
-        conditions: list[Any] = []
-        if query.name:
-            conditions.append(models.c.name == query.name)
-        if query.type:
-            conditions.append(models.c.type == query.type.value)
-        if query.framework:
-            conditions.append(versions.c.framework == query.framework.value)
-        if query.stage:
-            conditions.append(versions.c.stage == query.stage.value)
-        if not query.include_archived:
-            conditions.append(models.c.status != "archived")
-            conditions.append(versions.c.status != "archived")
-        if query.text:
-            pattern = f"%{_escape_like(query.text.lower())}%"
-            conditions.append(
-                or_(
-                    func.lower(models.c.name).like(pattern, escape="\\"),
-                    func.lower(models.c.description).like(pattern, escape="\\"),
-                )
-            )
-        for key, value in query.tags.items():
-            conditions.append(
-                select(model_tags.c.model_id)
-                .where(
-                    model_tags.c.model_id == models.c.id,
-                    model_tags.c.key == key,
-                    model_tags.c.value == value,
-                )
-                .exists()
-            )
-        where = and_(*conditions) if conditions else None
+        rows_statement, count_statement = _search_statements(_SearchShape.of(query))
+        params: dict[str, Any] = {
+            "name": query.name,
+            "type": query.type.value if query.type else None,
+            "framework": query.framework.value if query.framework else None,
+            "stage": query.stage.value if query.stage else None,
+            "pattern": f"%{_escape_like(query.text.lower())}%" if query.text else None,
+            "limit": query.limit,
+            "offset": query.offset,
+        }
+        for i, (key, value) in enumerate(query.tags.items()):
+            params[f"tag_key_{i}"], params[f"tag_value_{i}"] = key, value
         with self._read() as conn:
-            if query.latest_only:
-                newest = (
-                    select(versions.c.model_id, func.max(versions.c.version).label("version"))
-                    .join(models, models.c.id == versions.c.model_id)
-                    .group_by(versions.c.model_id)
-                )
-                if where is not None:
-                    newest = newest.where(where)
-                sub = newest.subquery()
-                base = self._version_select().join(
-                    sub,
-                    and_(
-                        sub.c.model_id == versions.c.model_id, sub.c.version == versions.c.version
-                    ),
-                )
-                total = conn.execute(select(func.count()).select_from(sub)).scalar_one()
+            rows = conn.execute(rows_statement, params).all()
+            if len(rows) < query.limit and (rows or query.offset == 0):
+                total = query.offset + len(rows)  # the page ran out: nothing left to count
             else:
-                base = self._version_select()
-                if where is not None:
-                    base = base.where(where)
-                total = conn.execute(select(func.count()).select_from(base.subquery())).scalar_one()
-            rows = conn.execute(
-                base.order_by(models.c.name, versions.c.version.desc())
-                .limit(query.limit)
-                .offset(query.offset)
-            ).all()
+                total = conn.execute(count_statement, params).scalar_one()
             return Page(items=self._hydrate(conn, rows), total=total)
 
     def update_version(

@@ -1,0 +1,305 @@
+"""Access control over a real server: every route, every role, every bad token."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
+
+from modelhub import Client
+from modelhub.api.app import create_app
+from modelhub.api.security import permission_of
+from modelhub.domain.auth import PERMISSIONS, READ_ACTIONS, Action, Role
+from modelhub.errors import PermissionDenied
+from modelhub.samples import write_mlp_safetensors
+from modelhub.settings import Settings
+from tests.integration.conftest import ServerProcess, clean_env, make_server
+
+DOC_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+PATH_VALUES = {
+    "name": "matrix-model",
+    "selector": "1",
+    "version": "1",
+    "alias": "champion",
+    "upload_id": "0" * 32,
+    "path": "w.bin",
+    "token_id": "0" * 16,
+}
+
+
+def all_routes(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route, looking inside included routers (FastAPI keeps them nested)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from all_routes(included.routes)
+        else:
+            yield route
+
+
+def api_routes(tmp_path: Path) -> list[tuple[str, str, Action]]:
+    """(method, concrete path, permission) for every route of the app, now and later."""
+    app = create_app(Settings(home=tmp_path / "routes-home"))
+    found = []
+    for route in all_routes(app.routes):
+        if not isinstance(route, APIRoute):
+            continue
+        permissions = [
+            p for d in route.dependant.dependencies if (p := permission_of(d.call)) is not None
+        ]
+        assert len(permissions) == 1, f"{route.path} declares {permissions}"
+        path = route.path.replace("{path:path}", "{path}").format(**PATH_VALUES)
+        for method in sorted(route.methods):
+            found.append((method, path, permissions[0]))
+    return found
+
+
+def test_every_route_declares_exactly_one_permission(tmp_path: Path) -> None:
+    app = create_app(Settings(home=tmp_path / "home"))
+    for route in all_routes(app.routes):
+        if isinstance(route, APIRoute):
+            declared = [permission_of(d.call) for d in route.dependant.dependencies]
+            assert len([p for p in declared if p is not None]) == 1, route.path
+        else:
+            assert getattr(route, "path", None) in DOC_ROUTES, f"unguarded route {route}"
+    assert len(api_routes(tmp_path)) >= 25
+
+
+@pytest.fixture(scope="module")
+def matrix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    srv = make_server(tmp_path_factory.mktemp("matrix"), MODELHUB_AUTH_FAILURE_LIMIT="100000")
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def tokens(matrix_server: ServerProcess) -> dict[str, str]:
+    """A write token for each role, a read-only admin token, and no token."""
+    found = {"admin": matrix_server.token}
+    with Client(matrix_server.url, token=matrix_server.token) as admin:
+        for role in ("data_scientist", "developer", "viewer"):
+            admin.add_user(f"u-{role}", role)
+            found[role] = admin.create_token(f"u-{role}")[1]
+        found["admin-read"] = admin.create_token(scope="read")[1]
+    return found
+
+
+def expected_allowed(who: str, action: Action) -> bool:
+    if action == Action.PUBLIC:
+        return True
+    if who == "anonymous":
+        return False
+    if who == "admin-read":
+        return action in READ_ACTIONS
+    return Role(who) in PERMISSIONS[action]
+
+
+def send(http: httpx.Client, method: str, path: str, token: str | None) -> httpx.Response:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    body: dict[str, object] | bytes = b"x" if path.startswith("/api/v1/uploads/") else {}
+    if path == "/api/v1/auth/tokens":
+        body = {"scope": "read"}  # what every token, a read-only one too, may ask for
+    if isinstance(body, bytes):
+        return http.request(method, path, content=body, headers=headers)
+    if method in ("GET", "DELETE"):
+        return http.request(method, path, headers=headers)
+    return http.request(method, path, json=body, headers=headers)
+
+
+@pytest.mark.parametrize(
+    "who", ["anonymous", "viewer", "developer", "data_scientist", "admin", "admin-read"]
+)
+def test_permission_matrix(
+    who: str, matrix_server: ServerProcess, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    token = tokens.get(who)
+    problems = []
+    with httpx.Client(base_url=matrix_server.url) as http:
+        for method, path, action in api_routes(tmp_path):
+            status = send(http, method, path, token).status_code
+            if expected_allowed(who, action):
+                ok = status not in (401, 403, 429)
+            else:
+                ok = status == (401 if who == "anonymous" else 403)
+            if not ok:
+                problems.append(f"{who} {method} {path} ({action.value}) -> {status}")
+    assert problems == []
+
+
+def test_viewer_changes_nothing(matrix_server: ServerProcess, tmp_path: Path) -> None:
+    weights = write_mlp_safetensors(tmp_path / "w.safetensors")
+    with Client(matrix_server.url, token=matrix_server.token) as admin:
+        admin.register(weights, "matrix-model", type="custom")
+        admin.add_user("v2", "viewer")
+        viewer_token = admin.create_token("v2")[1]
+        before = admin.versions("matrix-model")
+        with httpx.Client(base_url=matrix_server.url) as http:
+            for method, path, action in api_routes(tmp_path):
+                if action not in READ_ACTIONS:
+                    assert send(http, method, path, viewer_token).status_code == 403, path
+        assert admin.versions("matrix-model") == before
+        denials = admin.audit_events(actor="v2", action="auth.denied", limit=1000)
+        assert len(denials) == len([r for r in api_routes(tmp_path) if r[2] not in READ_ACTIONS])
+        assert all(e.request_id for e in denials)
+
+
+BAD_TOKEN = "invalid, expired or revoked token"
+
+
+def test_bad_tokens_are_401_alike_and_audited(server: ServerProcess) -> None:
+    with Client(server.url, token=server.token) as admin:
+        admin.add_user("alice", "data_scientist")
+        _, revoked = admin.create_token("alice")
+        revoked_id = revoked.split("_")[1]
+        admin.revoke_token(revoked_id)
+        _, expiring = admin.create_token("alice", expires="1s")
+        _, reader = admin.create_token("alice", scope="read")
+        admin.add_user("gone", "developer")
+        _, disabled = admin.create_token("gone")
+        admin.update_user("gone", disabled=True)
+        secret = server.token.split("_")[2]
+    time.sleep(1.2)
+    cases = {
+        "malformed": "not-a-token",
+        "unknown id": f"mh_{'f' * 16}_{secret}",
+        "wrong secret": f"mh_{server.token.split('_')[1]}_{'A' * 43}",
+        "revoked": revoked,
+        "expired": expiring,
+        "disabled user": disabled,
+    }
+    with httpx.Client(base_url=server.url) as http:
+        missing = http.get("/api/v1/models")
+        assert missing.status_code == 401 and "authentication required" in missing.text
+        not_bearer = http.get("/api/v1/models", headers={"authorization": f"Basic {server.token}"})
+        assert not_bearer.status_code == 401
+        for case, token in cases.items():
+            response = http.get("/api/v1/models", headers={"authorization": f"Bearer {token}"})
+            assert response.status_code == 401, case
+            assert response.json()["error"] == {
+                "code": "unauthenticated",
+                "message": BAD_TOKEN,
+                "details": {},
+            }, case
+        wrong_scope = http.post("/api/v1/uploads", headers={"authorization": f"Bearer {reader}"})
+        assert wrong_scope.status_code == 403 and "read-only token" in wrong_scope.text
+    with Client(server.url, token=server.token) as admin:
+        denied = admin.audit_events(action="auth.denied", limit=100)
+    assert len(denied) == 2 + len(cases) + 1
+    assert {e.actor for e in denied} == {"anonymous", "alice"}
+
+
+def test_failed_authentication_is_rate_limited(tmp_path: Path) -> None:
+    srv = make_server(tmp_path, MODELHUB_AUTH_FAILURE_LIMIT="5")
+    srv.start()
+    try:
+        with httpx.Client(base_url=srv.url) as http:
+            good = {"authorization": f"Bearer {srv.token}"}
+            assert http.get("/api/v1/models", headers=good).status_code == 200
+            bad = {"authorization": "Bearer mh_0000000000000000_nope"}
+            codes = [http.get("/api/v1/models", headers=bad).status_code for _ in range(8)]
+            assert codes[:5] == [401] * 5 and codes[5:] == [429] * 3
+            limited = http.get("/api/v1/models", headers=bad)
+            assert limited.json()["error"]["code"] == "rate_limited"
+            assert http.get("/api/v1/models").status_code == 429
+            # A token verified a moment ago still works from the same client.
+            assert http.get("/api/v1/models", headers=good).status_code == 200
+    finally:
+        srv.stop()
+
+
+def test_first_start_writes_the_admin_token_once(tmp_path: Path) -> None:
+    srv = make_server(tmp_path)
+    srv.start()
+    srv.stop()
+    token_file = srv.home / "admin.token"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    first = token_file.read_text()
+    assert "created the first admin" in srv.log.read_text()
+    srv.start()
+    srv.stop()
+    assert token_file.read_text() == first
+    assert srv.log.read_text().count("created the first admin") == 1
+    with sqlite3.connect(srv.home / "modelhub.db") as db:
+        stored = [row[0] for row in db.execute("SELECT secret_hash FROM tokens")]
+    assert stored and first.split("_")[2].strip() not in "".join(stored)
+
+
+def test_developers_change_only_their_own_models(server: ServerProcess, tmp_path: Path) -> None:
+    weights = write_mlp_safetensors(tmp_path / "w.safetensors")
+    with Client(server.url, token=server.token) as admin:
+        admin.register(weights, "admins-model", type="custom")
+        admin.add_user("dev", "developer")
+        admin.add_user("ds", "data_scientist")
+        dev_token, ds_token = admin.create_token("dev")[1], admin.create_token("ds")[1]
+    with Client(server.url, token=dev_token) as dev:
+        assert dev.register(weights, "devs-model", type="custom").created_by == "dev"
+        dev.set_alias("devs-model", "champion", 1)
+        dev.set_stage("devs-model", 1, "staging")
+        with pytest.raises(PermissionDenied, match="only models they own"):
+            dev.set_alias("admins-model", "champion", 1)
+        with pytest.raises(PermissionDenied, match="only models they own"):
+            dev.register(weights, "admins-model")
+        with pytest.raises(PermissionDenied, match=r"may not models\.approve"):
+            dev.approve("devs-model", 1)
+        with pytest.raises(PermissionDenied, match=r"may not models\.trust"):
+            dev.register(weights, "devs-model", trust=True)
+    with Client(server.url, token=ds_token) as ds:
+        ds.set_alias("admins-model", "candidate", 1)
+        ds.approve("devs-model", 1, "looks good")
+        with pytest.raises(PermissionDenied, match=r"may not models\.override_gate"):
+            ds.set_stage("admins-model", 1, "production", force=True)
+    with Client(server.url, token=server.token) as admin:
+        admin.set_stage("admins-model", 1, "staging")
+        forced = admin.set_stage("admins-model", 1, "production", force=True)
+        assert forced.stage.value == "production" and forced.approval.value == "pending"
+        event = admin.audit_events(action="models.stage", target="admins-model@1", limit=1)[0]
+        assert event.details["override"] == "approval was pending"
+
+
+def test_no_auth_on_a_public_address_is_refused(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "modelhub", "server", "--no-auth", "--host", "0.0.0.0"],
+        env=clean_env(MODELHUB_HOME=str(tmp_path / "home")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "refusing to serve 0.0.0.0 without authentication" in result.stderr
+
+
+def test_audit_verify_names_the_tampered_event(tmp_path: Path) -> None:
+    env = clean_env(MODELHUB_HOME=str(tmp_path / "home"))
+    weights = write_mlp_safetensors(tmp_path / "w.safetensors")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "modelhub", *args], env=env, capture_output=True, text=True
+        )
+
+    for name in ("a", "b", "c"):
+        assert (
+            cli("models", "register", str(weights), "--name", name, "--type", "custom").returncode
+            == 0
+        )
+    assert cli("audit", "verify").returncode == 0
+    db = tmp_path / "home" / "modelhub.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE audit_events SET actor = 'someone-else' WHERE id = 2")
+    broken = cli("audit", "verify")
+    assert broken.returncode == 8
+    assert broken.stderr.strip() == (
+        "error: audit log broken at event 2: it was edited, deleted or reordered"
+    )
