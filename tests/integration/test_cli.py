@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 from modelhub.samples import minilm_folder, write_mlp_onnx, write_mlp_safetensors, write_mlp_torch
-from tests.integration.conftest import Cli
+from tests.integration.conftest import Cli, clean_env
 
 VERSION_KEYS = {
     "name", "version", "label", "type", "framework", "architecture", "parameters", "size",
@@ -198,3 +198,24 @@ def test_pickle_is_refused_without_trust(cli: Cli, tmp_path: Path) -> None:
         "models", "register", str(evil), "--name", "evil", "--type", "custom", "--trust"
     )
     assert trusted["trusted"] is True
+
+
+def test_environment_problems_are_one_line_too(tmp_path: Path) -> None:
+    home = clean_env(MODELHUB_HOME=str(tmp_path / "home"))
+    local = Cli("local", home, tmp_path)
+    weights = write_mlp_safetensors(tmp_path / "w.safetensors")
+    card = local.run("models", "register", str(weights), "--name", "m", "--type", "custom",
+                     "--card", str(tmp_path / "missing.md"), ok=False)  # fmt: skip
+    assert card.returncode == 2 and card.stderr.strip().startswith("error: No such file")
+    local.run("models", "register", str(weights), "--name", "m", "--type", "custom")
+    blocked = local.run("models", "download", "m@1", "-o", "/dev/null/x", ok=False)
+    assert (
+        blocked.returncode == 2 and blocked.stderr.strip() == "error: Not a directory: /dev/null/x"
+    )
+    down = Cli(
+        "local", home | {"MODELHUB_DATABASE_URL": "postgresql://postgres@127.0.0.1:9/x"}, tmp_path
+    )
+    unreachable = down.run("models", "list", ok=False)
+    assert unreachable.returncode == 9
+    lines = unreachable.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot open the metadata database")

@@ -68,6 +68,12 @@ def main() -> None:
 
         err_console.print(f"error: {exc.message}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(EXIT_CODES.get(exc.code, 1))
+    except OSError as exc:  # a file the user named: missing, unreadable, not a folder
+        from modelhub.cli.render import err_console
+
+        where = f": {exc.filename}" if exc.filename else ""
+        err_console.print(f"error: {exc.strerror or exc}{where}", markup=False, soft_wrap=True)
+        sys.exit(EXIT_CODES["invalid_input"])
     except click.exceptions.Abort:
         sys.exit(130)
     except click.ClickException as exc:

@@ -46,7 +46,11 @@ class SqlStoreBase:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
-        upgrade(self.engine)
+        try:
+            upgrade(self.engine)
+        except sa_exc.OperationalError as exc:
+            reason = " ".join(str(exc.orig).split())
+            raise Unavailable(f"cannot open the metadata database: {reason}") from exc
 
     def close(self) -> None:
         self.engine.dispose()
