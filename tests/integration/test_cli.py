@@ -219,3 +219,13 @@ def test_environment_problems_are_one_line_too(tmp_path: Path) -> None:
     assert unreachable.returncode == 9
     lines = unreachable.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: cannot open the metadata database")
+
+
+def test_update_model_metadata(cli: Cli, tmp_path: Path) -> None:
+    weights = write_mlp_safetensors(tmp_path / "w.safetensors")
+    cli.run("models", "register", str(weights), "--name", "m", "--type", "custom", "--tag", "a=1")
+    updated = cli.json("models", "update", "m", "--description", "now described", "--license",
+                       "mit", "--tag", "b=2")  # fmt: skip
+    assert updated["description"] == "now described" and updated["license"] == "mit"
+    assert updated["tags"] == {"a": "1", "b": "2"}
+    assert cli.json("models", "list", "--search", "now desc")["total"] == 1

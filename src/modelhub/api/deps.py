@@ -12,10 +12,4 @@ def get_services(request: Request) -> Services:
     return services
 
 
-def get_actor(request: Request) -> str:
-    """Who is calling. Authentication replaces this with the token's principal."""
-    return str(request.headers.get("x-modelhub-actor") or "anonymous")
-
-
 ServicesDep = Annotated[Services, Depends(get_services)]
-ActorDep = Annotated[str, Depends(get_actor)]

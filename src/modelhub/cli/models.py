@@ -252,3 +252,19 @@ def _done(json: bool, data: object, message: str) -> None:
         print_json(data)
     else:
         console.print(message)
+
+
+@app.command()
+def update(
+    name: str,
+    description: Annotated[str | None, typer.Option(help="New description.")] = None,
+    license: Annotated[str | None, typer.Option(help="New license.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="key=value to set, repeatable.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Change a model's description, license or tags."""
+    with client_session() as client:
+        model = client.update_model(
+            name, description=description, license=license, tags=parse_tags(tag or []) or None
+        )
+    _done(json, model, f"updated {model.name}")

@@ -67,6 +67,14 @@ class RegistryClient(Protocol):
 
     def set_model_card(self, ref: str, text: str) -> ModelVersion: ...
 
+    def update_model(
+        self,
+        name: str,
+        description: str | None = None,
+        license: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> RegisteredModel: ...
+
     def archive(self, ref: str, restore: bool = False) -> str: ...
 
     def delete(self, ref: str) -> str: ...

@@ -201,6 +201,17 @@ class Client:
         url = f"{self._model_path(name)}/versions/{quote(selector or 'latest', safe='')}/card"
         return ModelVersion.model_validate(self._request("PUT", url, json={"text": text}))
 
+    def update_model(
+        self,
+        name: str,
+        description: str | None = None,
+        license: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> RegisteredModel:
+        body = {"description": description, "license": license, "tags": tags}
+        data = self._request("PATCH", self._model_path(name), json=body)
+        return RegisteredModel.model_validate(data)
+
     def archive(self, ref: str, restore: bool = False) -> str:
         name, _, selector = ref.partition("@")
         url = self._model_path(name)

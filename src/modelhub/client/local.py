@@ -113,6 +113,15 @@ class LocalClient:
     def set_model_card(self, ref: str, text: str) -> ModelVersion:
         return self.registry.set_model_card(ref, text)
 
+    def update_model(
+        self,
+        name: str,
+        description: str | None = None,
+        license: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> RegisteredModel:
+        return self.registry.update_model(name, description=description, license=license, tags=tags)
+
     def archive(self, ref: str, restore: bool = False) -> str:
         return self.registry.archive(ref, restore=restore)
 

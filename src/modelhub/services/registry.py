@@ -330,6 +330,8 @@ class RegistryService:
         action = "models.restore" if restore else "models.archive"
         name, _, selector = ref.partition("@")
         if not selector:
+            if not restore and any(v.stage == Stage.PRODUCTION for v in self.versions(name)):
+                raise InvalidInput(f"model {name!r} has a version in production; move it out first")
             self.metadata.update_model(
                 check_model_name(name), {"status": status}, AuditDraft(actor, action, name)
             )
