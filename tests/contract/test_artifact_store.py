@@ -450,3 +450,14 @@ def test_local_move_of_a_symlink_stores_the_target_bytes(tmp_path: Path) -> None
     blob = tmp_path / "store" / "blobs" / digest[:2] / digest
     assert not blob.is_symlink() and blob.read_bytes() == b"pointed at"
     assert not link.exists() and target.exists()
+
+
+def test_put_file_with_a_known_digest_is_not_read_again(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
+    data = os.urandom(3 * KiB)
+    source = tmp_path / "staged.bin"
+    source.write_bytes(data)
+    info = store.put_file(source, move=True, known_digest=sha(data))
+    assert info.digest == sha(data) and read_all(store, info.digest) == data
+    assert not source.exists()

@@ -86,6 +86,7 @@ class RegistryService:
         actor: str,
         move: bool = False,
         progress: Callable[[int], None] | None = None,
+        known_digests: dict[Path, str] | None = None,
     ) -> ModelVersion:
         """Inspect `source` (a file or folder), store its files, record a new version.
 
@@ -113,7 +114,7 @@ class RegistryService:
         if existing is not None and existing.status == ModelStatus.ARCHIVED:
             raise InvalidInput(f"model {name!r} is archived; restore it before adding versions")
 
-        files, added = self._store_files(files_on_disk, move, progress)
+        files, added = self._store_files(files_on_disk, move, progress, known_digests or {})
         draft = VersionDraft(
             framework=inspection.framework,
             size=sum(f.size for f in files),
@@ -182,12 +183,14 @@ class RegistryService:
         files_on_disk: list[tuple[str, Path]],
         move: bool,
         progress: Callable[[int], None] | None,
+        known_digests: dict[Path, str],
     ) -> tuple[list[FileEntry], list[str]]:
         entries: list[FileEntry] = []
         added: list[str] = []
         try:
             for relative, path in files_on_disk:
-                blob = self.artifacts.put_file(path, move=move)
+                known = known_digests.get(path)
+                blob = self.artifacts.put_file(path, move=move, known_digest=known)
                 if blob.created:
                     added.append(blob.digest)
                 entries.append(FileEntry(path=relative, digest=blob.digest, size=blob.size))

@@ -14,6 +14,7 @@ import re
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -28,9 +29,12 @@ UPLOAD_ID = re.compile(r"^[0-9a-f]{32}\Z")
 class StagedFile:
     """One file being written into an upload; hashed as the bytes arrive."""
 
-    def __init__(self, path: Path, relative: str) -> None:
+    def __init__(
+        self, path: Path, relative: str, on_finish: Callable[[Path, str], None] | None = None
+    ) -> None:
         self.path = path
         self.relative = relative
+        self._on_finish = on_finish
         self._hash = hashlib.sha256()
         self._size = 0
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,6 +57,8 @@ class StagedFile:
                 f"digest {digest} != {expected_digest}",
                 {"path": self.relative},
             )
+        if self._on_finish:
+            self._on_finish(self.path, digest)
         return FileEntry(path=self.relative, digest=digest, size=self._size)
 
     def abort(self) -> None:
@@ -64,6 +70,9 @@ class UploadService:
     def __init__(self, staging_dir: Path, registry: RegistryService) -> None:
         self.staging_dir = staging_dir
         self.registry = registry
+        # Digests computed while files streamed in, so registering them needs no
+        # second read. In memory: staging does not survive a restart either.
+        self._digests: dict[str, dict[Path, str]] = {}
         staging_dir.mkdir(parents=True, exist_ok=True)
 
     def start(self, owner: str) -> str:
@@ -89,7 +98,8 @@ class UploadService:
     def open_file(self, upload_id: str, relative: str, owner: str) -> StagedFile:
         folder = self._folder(upload_id, owner)
         relative = check_relative_path(relative)
-        return StagedFile(folder / "files" / relative, relative)
+        known = self._digests.setdefault(upload_id, {})
+        return StagedFile(folder / "files" / relative, relative, known.__setitem__)
 
     def register(self, upload_id: str, request: RegisterRequest, actor: str) -> ModelVersion:
         """Register what the upload holds; the staging folder is gone afterwards either way."""
@@ -100,12 +110,15 @@ class UploadService:
             if not entries:
                 raise InvalidInput(f"upload {upload_id} holds no files")
             source = entries[0] if len(entries) == 1 and entries[0].is_file() else files
-            return self.registry.register(request, source, actor, move=True)
+            known = self._digests.get(upload_id, {})
+            return self.registry.register(request, source, actor, move=True, known_digests=known)
         finally:
+            self._digests.pop(upload_id, None)
             shutil.rmtree(folder, ignore_errors=True)
 
     def discard(self, upload_id: str, owner: str) -> None:
         shutil.rmtree(self._folder(upload_id, owner), ignore_errors=True)
+        self._digests.pop(upload_id, None)
 
     def clean_stale(self, max_age_seconds: float = 0) -> int:
         """Remove uploads older than max_age_seconds (all of them at start-up)."""
@@ -114,5 +127,6 @@ class UploadService:
         for folder in self.staging_dir.iterdir():
             if folder.stat().st_mtime <= cutoff:
                 shutil.rmtree(folder, ignore_errors=True)
+                self._digests.pop(folder.name, None)
                 removed += 1
         return removed

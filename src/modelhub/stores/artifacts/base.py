@@ -57,9 +57,18 @@ class ArtifactStore(abc.ABC):
 
     @abc.abstractmethod
     def put_file(
-        self, path: Path, expected_digest: str | None = None, move: bool = False
+        self,
+        path: Path,
+        expected_digest: str | None = None,
+        move: bool = False,
+        known_digest: str | None = None,
     ) -> BlobInfo:
-        """Store a local file. With move=True the store may take the file over (rename)."""
+        """Store a local file. With move=True the store may take the file over (rename).
+
+        `known_digest` is for callers that hashed the bytes as they wrote them and
+        let nothing write since (a staged upload): the store trusts it instead of
+        reading the file again. `expected_digest`, by contrast, is checked.
+        """
 
     @abc.abstractmethod
     def open_chunks(self, digest: str, chunk_size: int | None = None) -> Iterator[bytes]:

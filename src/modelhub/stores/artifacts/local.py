@@ -77,7 +77,11 @@ class LocalArtifactStore(ArtifactStore):
             return self._commit(tmp_path, digest)
 
     def put_file(
-        self, path: Path, expected_digest: str | None = None, move: bool = False
+        self,
+        path: Path,
+        expected_digest: str | None = None,
+        move: bool = False,
+        known_digest: str | None = None,
     ) -> BlobInfo:
         """Store a local file.
 
@@ -92,7 +96,7 @@ class LocalArtifactStore(ArtifactStore):
             check_digest(expected_digest)
         path = Path(path)
         if move:
-            return self._move_file(path, expected_digest)
+            return self._move_file(path, expected_digest, known_digest)
         with open_regular_file(path) as src:
             _check_regular(path, src.fileno())
             advise_sequential(src.fileno())
@@ -104,7 +108,9 @@ class LocalArtifactStore(ArtifactStore):
                 os.fsync(fd)
                 return self._commit(tmp_path, digest)
 
-    def _move_file(self, path: Path, expected_digest: str | None) -> BlobInfo:
+    def _move_file(
+        self, path: Path, expected_digest: str | None, known_digest: str | None = None
+    ) -> BlobInfo:
         try:
             st = os.lstat(path)
         except FileNotFoundError as exc:
@@ -118,7 +124,7 @@ class LocalArtifactStore(ArtifactStore):
             info = self.put_file(path, expected_digest)
             path.unlink()
             return info
-        digest, _ = sha256_file(path)
+        digest = check_digest(known_digest) if known_digest else sha256_file(path)[0]
         check_expected(digest, expected_digest)
         blob = self._blob_path(digest)
         if blob.exists():

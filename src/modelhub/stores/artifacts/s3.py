@@ -83,7 +83,11 @@ class S3ArtifactStore(ArtifactStore):
         return self._upload(iter_source(source, self.chunk_size), expected_digest)
 
     def put_file(
-        self, path: Path, expected_digest: str | None = None, move: bool = False
+        self,
+        path: Path,
+        expected_digest: str | None = None,
+        move: bool = False,
+        known_digest: str | None = None,
     ) -> BlobInfo:
         """Hash the file first (one local read) so a stored blob costs no upload.
 
@@ -93,7 +97,7 @@ class S3ArtifactStore(ArtifactStore):
         if expected_digest is not None:
             check_digest(expected_digest)
         path = Path(path)
-        digest, _ = sha256_file(path)
+        digest = check_digest(known_digest) if known_digest else sha256_file(path)[0]
         check_expected(digest, expected_digest)
         if self.exists(digest):
             info = self.info(digest)
