@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
@@ -16,6 +16,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelhub import __version__
 from modelhub.api import routes_audit, routes_auth, routes_models, routes_uploads
@@ -85,32 +86,61 @@ def announce_first_token(services: Services) -> None:
         )
 
 
+class RequestContext:
+    """Request ids and Prometheus metrics, as plain ASGI middleware.
+
+    Plain ASGI rather than @app.middleware("http"): that wrapper runs every request
+    in an extra task and copies streamed bodies through a queue, which a chunked
+    1 GiB upload pays for on every chunk.
+    """
+
+    def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
+        self.app = app
+        self.registry = registry
+        self.requests = Counter(
+            "modelhub_http_requests",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "modelhub_http_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            registry=self.registry,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"")[:64]
+        request_id = incoming.decode("latin-1") or secrets.token_hex(8)
+        context.request_id.set(request_id)
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            self.latency.labels(method, route).observe(time.perf_counter() - start)
+            self.requests.labels(method, route, str(status)).inc()
+
+
 def _install_request_context(app: FastAPI) -> None:
     registry = CollectorRegistry()
-    requests = Counter(
-        "modelhub_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry
-    )
-    latency = Histogram(
-        "modelhub_http_request_seconds",
-        "HTTP request latency",
-        ["method", "route"],
-        registry=registry,
-    )
-
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        start = time.perf_counter()
-        request_id = request.headers.get("x-request-id", "")[:64] or secrets.token_hex(8)
-        context.request_id.set(request_id)
-        response = await call_next(request)
-        response.headers["x-request-id"] = request_id
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        latency.labels(request.method, path).observe(time.perf_counter() - start)
-        requests.labels(request.method, path, str(response.status_code)).inc()
-        return response
+    app.add_middleware(RequestContext, registry=registry)
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)
     def metrics(_: Public) -> Response:

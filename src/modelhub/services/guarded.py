@@ -12,7 +12,6 @@ from pathlib import Path
 from modelhub.domain.auth import Action, Caller
 from modelhub.domain.names import parse_ref
 from modelhub.domain.records import FileEntry, ModelVersion, Page, RegisteredModel
-from modelhub.errors import NotFound
 from modelhub.services.auth import AuthService
 from modelhub.services.registry import GcReport, RegisterRequest, RegistryService
 from modelhub.services.uploads import StagedFile, UploadService
@@ -28,10 +27,7 @@ class GuardedRegistry:
         self.caller = caller
 
     def _owner(self, name: str) -> str | None:
-        try:
-            return self.registry.get_model(name).owner
-        except NotFound:
-            return None
+        return self.registry.model_owner(name)
 
     def _check(self, action: Action, model: str | None = None) -> None:
         owner = self._owner(model) if model is not None else None

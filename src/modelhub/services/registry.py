@@ -210,6 +210,9 @@ class RegistryService:
 
     # -- read ---------------------------------------------------------------
 
+    def model_owner(self, name: str) -> str | None:
+        return self.metadata.model_owner(check_model_name(name))
+
     def get_model(self, name: str) -> RegisteredModel:
         return self.metadata.get_model(check_model_name(name))
 

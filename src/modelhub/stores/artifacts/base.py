@@ -65,9 +65,9 @@ class ArtifactStore(abc.ABC):
     ) -> BlobInfo:
         """Store a local file. With move=True the store may take the file over (rename).
 
-        `known_digest` is for callers that hashed the bytes as they wrote them and
-        let nothing write since (a staged upload): the store trusts it instead of
-        reading the file again. `expected_digest`, by contrast, is checked.
+        `known_digest` is for callers that hashed the bytes as they wrote them,
+        fsynced the file and let nothing write since (a staged upload): the store
+        trusts it instead of reading the file again. `expected_digest` is checked.
         """
 
     @abc.abstractmethod

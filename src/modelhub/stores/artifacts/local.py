@@ -131,8 +131,9 @@ class LocalArtifactStore(ArtifactStore):
             info = self._touch(digest)
             path.unlink()
             return info
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())
+        if known_digest is None:  # a caller with a known digest wrote and synced the file
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
         self._ensure_shard(blob.parent)
         original_mode = stat.S_IMODE(os.stat(path).st_mode)
         os.chmod(path, BLOB_MODE)

@@ -113,6 +113,10 @@ class MetadataStore(abc.ABC):
     def get_model(self, name: str) -> RegisteredModel: ...
 
     @abc.abstractmethod
+    def model_owner(self, name: str) -> str | None:
+        """The owner of a model, or None when there is no such model (one cheap query)."""
+
+    @abc.abstractmethod
     def list_models(self, include_archived: bool = False) -> list[RegisteredModel]: ...
 
     @abc.abstractmethod

@@ -91,6 +91,7 @@ ALIASES_OF = (
     .order_by(aliases.c.alias)
 )
 STAGES = frozenset(s.value for s in Stage)
+MODEL_OWNER = select(models.c.owner).where(models.c.name == bindparam("name"))
 TAKE_VERSION_NUMBER = (
     update(models)
     .where(models.c.id == bindparam("model_id"))
@@ -220,6 +221,10 @@ class SqlMetadataStore(AuthQueries, MetadataStore):
     def get_model(self, name: str) -> RegisteredModel:
         with self._read() as conn:
             return self._model_record(conn, self._model_row(conn, name))
+
+    def model_owner(self, name: str) -> str | None:
+        with self._read() as conn:
+            return conn.execute(MODEL_OWNER, {"name": name}).scalar()
 
     def list_models(self, include_archived: bool = False) -> list[RegisteredModel]:
         with self._read() as conn:
