@@ -212,6 +212,7 @@ def test_failed_authentication_is_rate_limited(tmp_path: Path) -> None:
             assert codes[:5] == [401] * 5 and codes[5:] == [429] * 3
             limited = http.get("/api/v1/models", headers=bad)
             assert limited.json()["error"]["code"] == "rate_limited"
+            assert 1 <= int(limited.headers["retry-after"]) <= 60
             assert http.get("/api/v1/models").status_code == 429
             # A token verified a moment ago still works from the same client.
             assert http.get("/api/v1/models", headers=good).status_code == 200
@@ -266,6 +267,11 @@ def test_developers_change_only_their_own_models(server: ServerProcess, tmp_path
         assert forced.stage.value == "production" and forced.approval.value == "pending"
         event = admin.audit_events(action="models.stage", target="admins-model@1", limit=1)[0]
         assert event.details["override"] == "approval was pending"
+        # Refusals made past the route check (ownership, trust, the gate) are audited too.
+        reasons = [e.details["reason"] for e in admin.audit_events(action="auth.denied")]
+        assert sum("only models they own" in r for r in reasons) == 2
+        assert any("may not models.trust" in r for r in reasons)
+        assert any("may not models.override_gate" in r for r in reasons)
 
 
 def test_no_auth_on_a_public_address_is_refused(tmp_path: Path) -> None:
@@ -303,3 +309,17 @@ def test_audit_verify_names_the_tampered_event(tmp_path: Path) -> None:
     assert broken.stderr.strip() == (
         "error: audit log broken at event 2: it was edited, deleted or reordered"
     )
+
+
+def test_the_client_finds_url_and_token_like_the_cli(
+    server: ServerProcess, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MODELHUB_URL", server.url)
+    monkeypatch.setenv("MODELHUB_HOME", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("MODELHUB_TOKEN", server.token)
+    with Client() as client:
+        assert client.whoami().name == "admin"
+    monkeypatch.delenv("MODELHUB_TOKEN")
+    monkeypatch.setenv("MODELHUB_HOME", str(server.home))  # falls back to admin.token there
+    with Client() as client:
+        assert client.whoami().name == "admin"

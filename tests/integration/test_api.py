@@ -228,3 +228,4 @@ def test_a_corrupted_blob_never_downloads_as_a_complete_file(
     assert not (tmp_path / "out" / "w.safetensors").exists()
     with server.http() as http, pytest.raises(httpx.RemoteProtocolError):
         http.get("/api/v1/models/m/versions/1/files/w.safetensors")
+    assert "stopped sending m@1/w.safetensors: blob sha256:" in server.log.read_text()

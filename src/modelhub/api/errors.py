@@ -7,7 +7,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from modelhub.errors import ModelhubError
+from modelhub.api.security import record_denial
+from modelhub.errors import ModelhubError, PermissionDenied, RateLimited, Unauthenticated
 
 HTTP_STATUS: dict[str, int] = {
     "invalid_input": 400,
@@ -42,8 +43,14 @@ def error_body(code: str, message: str, details: object = None) -> dict[str, obj
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ModelhubError)
-    async def _modelhub_error(_: Request, exc: ModelhubError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), HTTP_STATUS[exc.code])
+    async def _modelhub_error(request: Request, exc: ModelhubError) -> JSONResponse:
+        if isinstance(exc, Unauthenticated | PermissionDenied):
+            await record_denial(request, exc.message)
+        headers = {}
+        if isinstance(exc, RateLimited):
+            headers["retry-after"] = str(max(1, int(exc.details.get("retry_after", 1))))
+        body = error_body(exc.code, exc.message, exc.details)
+        return JSONResponse(body, HTTP_STATUS[exc.code], headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -31,9 +33,11 @@ from modelhub.api.security import (
 )
 from modelhub.domain.names import parse_tags
 from modelhub.domain.records import ModelVersion, RegisteredModel
+from modelhub.errors import IntegrityError
 from modelhub.services.registry import RegisterRequest
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
+logger = logging.getLogger("modelhub.api")
 
 
 @router.get("/models", response_model=VersionList)
@@ -181,7 +185,7 @@ def download_file(
     registry = services.registry_for(caller)
     version, entry = registry.file_entry(f"{name}@{selector}", path)
     return StreamingResponse(
-        registry.read_file(entry.digest),
+        _logging_damage(registry.read_file(entry.digest), f"{name}@{version.version}/{path}"),
         media_type="application/octet-stream",
         headers={
             "content-length": str(entry.size),
@@ -189,6 +193,15 @@ def download_file(
             "x-modelhub-version": str(version.version),
         },
     )
+
+
+def _logging_damage(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
+    """The response has begun, so a damaged blob can only cut it short: say why in the log."""
+    try:
+        yield from chunks
+    except IntegrityError as exc:
+        logger.error("stopped sending %s: %s", what, exc.message)
+        raise
 
 
 @router.post("/gc", response_model=GcResult, tags=["maintenance"])

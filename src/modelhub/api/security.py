@@ -17,7 +17,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from modelhub.domain.auth import Action, Caller, Role
-from modelhub.errors import PermissionDenied, RateLimited, Unauthenticated
+from modelhub.errors import RateLimited, Unauthenticated
 from modelhub.services import Services
 
 ANONYMOUS = Caller(name="anonymous", role=Role.VIEWER, scopes=frozenset())
@@ -89,22 +89,22 @@ def requires(action: Action) -> Callable[[Request], Awaitable[Caller]]:
                 )
         try:
             caller = services.auth.authenticate(bearer)
-        except Unauthenticated as exc:
+        except Unauthenticated:
             limiter.fail(client)
-            await _record_denial(services, "anonymous", request, exc.message)
             raise
-        try:
-            services.auth.authorize(caller, action)
-        except PermissionDenied as exc:
-            await _record_denial(services, caller.name, request, exc.message)
-            raise
+        request.state.caller = caller  # names the actor if a later check refuses
+        services.auth.authorize(caller, action)
         return caller
 
     admit.permission = action  # type: ignore[attr-defined]
     return admit
 
 
-async def _record_denial(services: Services, actor: str, request: Request, reason: str) -> None:
+async def record_denial(request: Request, reason: str) -> None:
+    """Audit a refused request; the one place every 401 and 403 passes through."""
+    services: Services = request.app.state.services
+    caller: Caller | None = getattr(request.state, "caller", None)
+    actor = caller.name if caller else "anonymous"
     target = f"{request.method} {request.url.path}"
     await run_in_threadpool(services.auth.record_denial, actor, target, reason)
 

@@ -114,7 +114,8 @@ def list_tokens(
         print_json(found)
         return
     table = Table()
-    for column in ("id", "user", "scopes", "created", "expires", "state", "description"):
+    table.add_column("id", no_wrap=True)
+    for column in ("user", "scopes", "created", "expires", "state", "description"):
         table.add_column(column)
     for token in found:
         state = "revoked" if token.revoked_at else "active"

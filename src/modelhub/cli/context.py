@@ -30,24 +30,13 @@ EXIT_CODES: dict[str, int] = {
 def open_client(settings: Settings) -> RegistryClient:
     """A running server when MODELHUB_URL is set, else the local home directly."""
     if settings.url:
+        from modelhub.client.credentials import resolve_token
         from modelhub.client.http import Client
 
         return Client(settings.url, token=resolve_token(settings))
     from modelhub.client.local import LocalClient
 
     return LocalClient(settings, actor=getpass.getuser())
-
-
-def resolve_token(settings: Settings) -> str | None:
-    """MODELHUB_TOKEN, else the token file in home, else the first admin's token file."""
-    if settings.token:
-        return settings.token
-    for path in (settings.token_file, settings.admin_token_file):
-        try:
-            return path.read_text().strip() or None
-        except OSError:
-            continue
-    return None
 
 
 @contextmanager

@@ -12,11 +12,13 @@ from urllib.parse import quote
 import httpx
 
 from modelhub.client.base import Progress
+from modelhub.client.credentials import DEFAULT_URL, resolve_token
 from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.names import check_model_name
 from modelhub.domain.records import AuditEvent, Lineage, ModelVersion, Page, RegisteredModel
 from modelhub.errors import IntegrityError, ModelhubError, Unavailable, error_from_dict
 from modelhub.services.manifest import safe_target, source_files, write_verified_stream
+from modelhub.settings import Settings
 
 CHUNK = 1024 * 1024
 
@@ -30,11 +32,16 @@ class Client:
 
     def __init__(
         self,
-        url: str = "http://127.0.0.1:8400",
+        url: str | None = None,
         token: str | None = None,
         timeout: float = 300.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        if url is None or token is None:
+            # Unset: the same places the CLI looks (MODELHUB_URL, MODELHUB_TOKEN, home).
+            settings = Settings()
+            url = url or settings.url or DEFAULT_URL
+            token = token or resolve_token(settings)
         headers = {"authorization": f"Bearer {token}"} if token else {}
         self.url = url.rstrip("/")
         self._http = httpx.Client(
