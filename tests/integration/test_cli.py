@@ -229,3 +229,24 @@ def test_update_model_metadata(cli: Cli, tmp_path: Path) -> None:
     assert updated["description"] == "now described" and updated["license"] == "mit"
     assert updated["tags"] == {"a": "1", "b": "2"}
     assert cli.json("models", "list", "--search", "now desc")["total"] == 1
+
+
+def test_datasets_register_list_show(cli: Cli, tmp_path: Path) -> None:
+    data = tmp_path / "intents.jsonl"
+    data.write_text('{"text": "hello", "label": "greet"}\n{"text": "bye", "label": "leave"}\n')
+    first = cli.json("datasets", "register", str(data), "--name", "intents")
+    assert (first["version"], first["rows"], first["format"]) == (1, 2, "jsonl")
+    assert first["columns"] == {"text": "string", "label": "string"}
+    assert first["digest"] == sha256(data)
+    assert cli.json("datasets", "register", str(data), "--name", "intents")["version"] == 2
+    assert [d["version"] for d in cli.json("datasets", "list")] == [1, 2]
+    assert cli.json("datasets", "show", "intents@1")["digest"] == first["digest"]
+    assert cli.json("datasets", "show", "intents")["version"] == 2
+
+    bad = tmp_path / "broken.jsonl"
+    bad.write_text('{"text": "ok", "label": "x"}\n{"text": "oops"\n')
+    refused = cli.run("datasets", "register", str(bad), "--name", "broken", ok=False)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().startswith("error: broken.jsonl line 2: not valid JSON")
+    missing = cli.run("datasets", "show", "broken", ok=False)
+    assert missing.returncode == 3 and "dataset 'broken' does not exist" in missing.stderr

@@ -19,7 +19,13 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelhub import __version__
-from modelhub.api import routes_audit, routes_auth, routes_models, routes_uploads
+from modelhub.api import (
+    routes_audit,
+    routes_auth,
+    routes_datasets,
+    routes_models,
+    routes_uploads,
+)
 from modelhub.api.errors import install_error_handlers
 from modelhub.api.security import FailureLimiter, Public
 from modelhub.domain import context
@@ -57,7 +63,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     install_error_handlers(app)
     _install_request_context(app)
-    for module in (routes_models, routes_uploads, routes_auth, routes_audit):
+    for module in (routes_models, routes_uploads, routes_datasets, routes_auth, routes_audit):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])

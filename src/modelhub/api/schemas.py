@@ -99,3 +99,11 @@ class TokenCreated(BaseModel):
 class VerifyResult(BaseModel):
     intact: bool
     first_broken_id: int | None
+
+
+class DatasetBody(Body):
+    upload_id: str
+    format: str | None = Field(
+        default=None, description="csv, jsonl or parquet; default from the name"
+    )
+    description: str = ""

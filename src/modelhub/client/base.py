@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Protocol
 
 from modelhub.domain.auth import Principal, TokenInfo
-from modelhub.domain.records import AuditEvent, Lineage, ModelVersion, Page, RegisteredModel
+from modelhub.domain.records import (
+    AuditEvent,
+    Dataset,
+    Lineage,
+    ModelVersion,
+    Page,
+    RegisteredModel,
+)
 
 Progress = Callable[[int], None]
 """Called with the number of bytes just transferred."""
@@ -84,6 +91,19 @@ class RegistryClient(Protocol):
     ) -> tuple[ModelVersion, list[Path]]: ...
 
     def gc(self, grace_seconds: int | None = None) -> dict[str, int]: ...
+
+    def register_dataset(
+        self,
+        path: Path,
+        name: str,
+        format: str | None = None,
+        description: str = "",
+        progress: Progress | None = None,
+    ) -> Dataset: ...
+
+    def get_dataset(self, ref: str) -> Dataset: ...
+
+    def list_datasets(self, name: str | None = None) -> list[Dataset]: ...
 
     def whoami(self) -> Principal: ...
 

@@ -15,7 +15,14 @@ from modelhub.client.base import Progress
 from modelhub.client.credentials import DEFAULT_URL, resolve_token
 from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.names import check_model_name
-from modelhub.domain.records import AuditEvent, Lineage, ModelVersion, Page, RegisteredModel
+from modelhub.domain.records import (
+    AuditEvent,
+    Dataset,
+    Lineage,
+    ModelVersion,
+    Page,
+    RegisteredModel,
+)
 from modelhub.errors import IntegrityError, ModelhubError, Unavailable, error_from_dict
 from modelhub.services.manifest import safe_target, source_files, write_verified_stream
 from modelhub.settings import Settings
@@ -91,14 +98,7 @@ class Client:
         model_card: str | None = None,
         progress: Progress | None = None,
     ) -> ModelVersion:
-        files = source_files(Path(path))
-        upload_id = self._request("POST", "/api/v1/uploads")["upload_id"]
-        try:
-            for relative, local in files:
-                self._upload_file(upload_id, relative, local, progress)
-        except BaseException:
-            self._discard(upload_id)
-            raise
+        upload_id = self._upload(Path(path), progress)
         body = {
             "upload_id": upload_id,
             "type": type,
@@ -114,6 +114,18 @@ class Client:
         }
         data = self._request("POST", f"{self._model_path(name)}/versions", json=body)
         return ModelVersion.model_validate(data)
+
+    def _upload(self, path: Path, progress: Progress | None) -> str:
+        """Stream a file or folder into a new upload on the server; return its id."""
+        files = source_files(path)
+        upload_id = str(self._request("POST", "/api/v1/uploads")["upload_id"])
+        try:
+            for relative, local in files:
+                self._upload_file(upload_id, relative, local, progress)
+        except BaseException:
+            self._discard(upload_id)
+            raise
+        return upload_id
 
     def _upload_file(
         self, upload_id: str, relative: str, local: Path, progress: Progress | None
@@ -263,6 +275,34 @@ class Client:
                 ) from exc
             written.append(target)
         return version, written
+
+    # -- datasets ---------------------------------------------------------------
+
+    def register_dataset(
+        self,
+        path: Path,
+        name: str,
+        format: str | None = None,
+        description: str = "",
+        progress: Progress | None = None,
+    ) -> Dataset:
+        upload_id = self._upload(Path(path), progress)
+        body = {"upload_id": upload_id, "format": format, "description": description}
+        url = f"/api/v1/datasets/{quote(check_model_name(name), safe='')}/versions"
+        return Dataset.model_validate(self._request("POST", url, json=body))
+
+    def get_dataset(self, ref: str) -> Dataset:
+        name, _, selector = ref.partition("@")
+        url = (
+            f"/api/v1/datasets/{quote(check_model_name(name), safe='')}"
+            f"/versions/{quote(selector or 'latest', safe='')}"
+        )
+        return Dataset.model_validate(self._request("GET", url))
+
+    def list_datasets(self, name: str | None = None) -> list[Dataset]:
+        params = {"name": name} if name else {}
+        data = self._request("GET", "/api/v1/datasets", params=params)
+        return [Dataset.model_validate(d) for d in data]
 
     # -- access control and audit ----------------------------------------------
 

@@ -6,7 +6,14 @@ from pathlib import Path
 
 from modelhub.client.base import Progress
 from modelhub.domain.auth import Caller, Principal, Role, TokenInfo
-from modelhub.domain.records import AuditEvent, Lineage, ModelVersion, Page, RegisteredModel
+from modelhub.domain.records import (
+    AuditEvent,
+    Dataset,
+    Lineage,
+    ModelVersion,
+    Page,
+    RegisteredModel,
+)
 from modelhub.errors import InvalidInput
 from modelhub.services import Services, build_services
 from modelhub.services.registry import RegisterRequest
@@ -140,6 +147,27 @@ class LocalClient:
         self, ref: str, dest: Path, progress: Progress | None = None
     ) -> tuple[ModelVersion, list[Path]]:
         return self.registry.download(ref, Path(dest), progress)
+
+    def register_dataset(
+        self,
+        path: Path,
+        name: str,
+        format: str | None = None,
+        description: str = "",
+        progress: Progress | None = None,
+    ) -> Dataset:
+        dataset = self.services.datasets.register(
+            self.caller, Path(path), name, format, description
+        )
+        if progress:
+            progress(dataset.size)
+        return dataset
+
+    def get_dataset(self, ref: str) -> Dataset:
+        return self.services.datasets.get(self.caller, ref)
+
+    def list_datasets(self, name: str | None = None) -> list[Dataset]:
+        return self.services.datasets.list(self.caller, name)
 
     def whoami(self) -> Principal:
         return self.services.auth.whoami(self.caller)

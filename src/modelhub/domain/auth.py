@@ -39,6 +39,8 @@ class Action(StrEnum):
     MODELS_TRUST = "models.trust"
     MODELS_OVERRIDE_GATE = "models.override_gate"
     ARTIFACTS_GC = "artifacts.gc"
+    DATASETS_READ = "datasets.read"
+    DATASETS_REGISTER = "datasets.register"
     AUTH_SELF = "auth.self"
     USERS_MANAGE = "users.manage"
     AUDIT_READ = "audit.read"
@@ -59,6 +61,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.MODELS_TRUST: ADMINS,
     Action.MODELS_OVERRIDE_GATE: ADMINS,
     Action.ARTIFACTS_GC: ADMINS,
+    Action.DATASETS_READ: ALL_ROLES,
+    Action.DATASETS_REGISTER: WRITERS,
     Action.AUTH_SELF: ALL_ROLES,
     Action.USERS_MANAGE: ADMINS,
     Action.AUDIT_READ: ADMINS,
@@ -73,7 +77,9 @@ OWNER_ONLY_FOR: dict[Action, frozenset[Role]] = {
     Action.MODELS_DELETE: frozenset({Role.DEVELOPER}),
 }
 
-READ_ACTIONS = frozenset({Action.PUBLIC, Action.MODELS_READ, Action.AUTH_SELF})
+READ_ACTIONS = frozenset(
+    {Action.PUBLIC, Action.MODELS_READ, Action.DATASETS_READ, Action.AUTH_SELF}
+)
 
 
 class Principal(Record):

@@ -47,6 +47,12 @@ class Approval(StrEnum):
     REJECTED = "rejected"
 
 
+class DatasetFormat(StrEnum):
+    CSV = "csv"
+    JSONL = "jsonl"
+    PARQUET = "parquet"
+
+
 class ModelStatus(StrEnum):
     ACTIVE = "active"
     ARCHIVED = "archived"

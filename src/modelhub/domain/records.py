@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelhub.domain.enums import (
     Approval,
+    DatasetFormat,
     Framework,
     ModelStatus,
     ModelType,
@@ -108,6 +109,21 @@ class ModelVersion(Record):
     aliases: list[str] = Field(default_factory=list)
     model_card: str | None = None
     status: ModelStatus = ModelStatus.ACTIVE
+    created_at: datetime
+    created_by: str
+
+
+class Dataset(Record):
+    """One immutable version of a training dataset, stored like a model file."""
+
+    name: str
+    version: int
+    format: DatasetFormat
+    digest: str
+    size: int
+    rows: int
+    columns: dict[str, str] = Field(default_factory=dict, description="column -> type")
+    description: str = ""
     created_at: datetime
     created_by: str
 

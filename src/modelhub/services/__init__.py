@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from modelhub.domain.auth import Caller
 from modelhub.services.audit import AuditService
 from modelhub.services.auth import AuthService, load_or_create_key
+from modelhub.services.datasets import DatasetService
 from modelhub.services.guarded import GuardedRegistry
 from modelhub.services.registry import RegistryService
 from modelhub.services.uploads import UploadService
@@ -24,6 +25,7 @@ class Services:
     uploads: UploadService
     auth: AuthService
     audit: AuditService
+    datasets: DatasetService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -51,4 +53,5 @@ def build_services(settings: Settings) -> Services:
         metadata, load_or_create_key(settings.key_file), settings.token_cache_seconds
     )
     audit = AuditService(metadata, auth)
-    return Services(settings, metadata, artifacts, registry, uploads, auth, audit)
+    datasets = DatasetService(metadata, artifacts, uploads, auth)
+    return Services(settings, metadata, artifacts, registry, uploads, auth, audit, datasets)

@@ -14,7 +14,8 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -101,20 +102,28 @@ class UploadService:
         known = self._digests.setdefault(upload_id, {})
         return StagedFile(folder / "files" / relative, relative, known.__setitem__)
 
-    def register(self, upload_id: str, request: RegisterRequest, actor: str) -> ModelVersion:
-        """Register what the upload holds; the staging folder is gone afterwards either way."""
-        folder = self._folder(upload_id, actor)
+    @contextmanager
+    def consume(self, upload_id: str, owner: str) -> Iterator[tuple[Path, dict[Path, str]]]:
+        """What the upload holds (one file, or its folder) and the digests seen arriving.
+
+        The staging folder is gone afterwards, whether the caller succeeded or not.
+        """
+        folder = self._folder(upload_id, owner)
         try:
             files = folder / "files"
             entries = list(files.iterdir()) if files.is_dir() else []
             if not entries:
                 raise InvalidInput(f"upload {upload_id} holds no files")
             source = entries[0] if len(entries) == 1 and entries[0].is_file() else files
-            known = self._digests.get(upload_id, {})
-            return self.registry.register(request, source, actor, move=True, known_digests=known)
+            yield source, self._digests.get(upload_id, {})
         finally:
             self._digests.pop(upload_id, None)
             shutil.rmtree(folder, ignore_errors=True)
+
+    def register(self, upload_id: str, request: RegisterRequest, actor: str) -> ModelVersion:
+        """Register what the upload holds as a model version."""
+        with self.consume(upload_id, actor) as (source, known):
+            return self.registry.register(request, source, actor, move=True, known_digests=known)
 
     def discard(self, upload_id: str, owner: str) -> None:
         shutil.rmtree(self._folder(upload_id, owner), ignore_errors=True)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from modelhub.domain.auth import Caller, Role
 from modelhub.domain.enums import Approval, Framework, ModelStatus, Precision, Stage
 from modelhub.domain.records import Lineage, ModelVersion
 from modelhub.errors import (
@@ -664,3 +665,16 @@ def test_someone_elses_upload_looks_missing(services: Services) -> None:
     with pytest.raises(NotFound):
         services.uploads.discard(upload_id, "mallory")
     services.uploads.discard(upload_id, "alice")
+
+
+def test_dataset_versions_and_gc_keeps_their_blobs(services: Services, tmp_path: Path) -> None:
+    admin = Caller(name="admin", role=Role.ADMIN)
+    data = tmp_path / "rows.jsonl"
+    data.write_text('{"text": "hi", "label": 0}\n')
+    dataset = services.datasets.register(admin, data, "rows")
+    assert (dataset.version, dataset.rows) == (1, 1)
+    assert services.datasets.register(admin, data, "rows").version == 2
+    services.registry.gc(grace_seconds=0)
+    assert services.artifacts.exists(dataset.digest)
+    assert services.datasets.get(admin, "rows@latest").version == 2
+    assert [d.version for d in services.datasets.list(admin, "rows")] == [1, 2]

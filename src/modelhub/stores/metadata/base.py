@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from modelhub.domain.auth import Principal, Role, Scope, TokenInfo
-from modelhub.domain.enums import Framework, ModelStatus, ModelType, Precision, Stage
+from modelhub.domain.enums import DatasetFormat, Framework, ModelStatus, ModelType, Precision, Stage
 from modelhub.domain.names import ModelRef
 from modelhub.domain.records import (
     AuditEvent,
+    Dataset,
     FileEntry,
     Lineage,
     ModelVersion,
@@ -91,6 +92,18 @@ class TokenDraft:
 
 
 @dataclass(frozen=True)
+class DatasetDraft:
+    name: str
+    format: DatasetFormat
+    digest: str
+    size: int
+    rows: int
+    columns: dict[str, str]
+    created_by: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class AuditQuery:
     actor: str | None = None
     action: str | None = None
@@ -166,6 +179,22 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     def referenced_digests(self) -> set[str]: ...
+
+    # -- datasets -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_dataset(self, draft: DatasetDraft, audit: AuditDraft) -> Dataset:
+        """Add the next version of a dataset (versions count from 1 per name)."""
+
+    @abc.abstractmethod
+    def get_dataset(self, name: str, version: int | None = None) -> Dataset:
+        """A version, or the newest when version is None; NotFound if absent."""
+
+    @abc.abstractmethod
+    def list_datasets(self, name: str | None = None) -> list[Dataset]: ...
+
+    @abc.abstractmethod
+    def dataset_digests(self) -> set[str]: ...
 
     # -- principals and tokens ---------------------------------------------------
 

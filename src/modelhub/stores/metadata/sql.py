@@ -45,6 +45,7 @@ from modelhub.stores.metadata.base import (
 )
 from modelhub.stores.metadata.sql_auth import AuthQueries
 from modelhub.stores.metadata.sql_base import _aware, _now
+from modelhub.stores.metadata.sql_datasets import DatasetQueries
 from modelhub.stores.metadata.tables import (
     aliases,
     model_tags,
@@ -187,7 +188,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class SqlMetadataStore(AuthQueries, MetadataStore):
+class SqlMetadataStore(AuthQueries, DatasetQueries, MetadataStore):
     # -- models -------------------------------------------------------------
 
     def _model_row(self, conn: Connection, name: str) -> Row[Any]:
@@ -542,5 +543,7 @@ class SqlMetadataStore(AuthQueries, MetadataStore):
                 raise NotFound(f"alias {alias!r} of {name!r} does not exist", {"alias": alias})
 
     def referenced_digests(self) -> set[str]:
+        """Every blob something points at: version files and dataset versions."""
         with self._read() as conn:
-            return set(conn.execute(select(version_files.c.digest).distinct()).scalars())
+            files = set(conn.execute(select(version_files.c.digest).distinct()).scalars())
+        return files | self.dataset_digests()

@@ -154,3 +154,22 @@ tokens = Table(
     Column("last_used_at", DateTime(timezone=True)),
     Index("ix_tokens_principal", "principal_id"),
 )
+
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("format", String(16), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("columns", JSON, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    UniqueConstraint("name", "version", name="uq_datasets_name_version"),
+    Index("ix_datasets_digest", "digest"),
+)

@@ -1,0 +1,1 @@
+"""Reading training datasets: row counts, column types, the first bad row."""
