@@ -1,0 +1,1 @@
+"""Training: pipeline specs, trainers, and the context a trainer talks to."""
