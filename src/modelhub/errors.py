@@ -67,6 +67,12 @@ class RateLimited(ModelhubError):
     code = "rate_limited"
 
 
+class TrainingDiverged(ModelhubError):
+    """The loss became NaN or infinite: the run cannot go on from there."""
+
+    code = "training_diverged"
+
+
 ERRORS_BY_CODE: dict[str, type[ModelhubError]] = {
     cls.code: cls
     for cls in (
@@ -81,6 +87,7 @@ ERRORS_BY_CODE: dict[str, type[ModelhubError]] = {
         UnsafeModel,
         Unavailable,
         RateLimited,
+        TrainingDiverged,
     )
 }
 

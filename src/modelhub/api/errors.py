@@ -21,6 +21,7 @@ HTTP_STATUS: dict[str, int] = {
     "integrity_error": 500,
     "unavailable": 503,
     "rate_limited": 429,
+    "training_diverged": 422,
     "error": 500,
 }
 

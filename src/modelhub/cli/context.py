@@ -24,6 +24,7 @@ EXIT_CODES: dict[str, int] = {
     "integrity_error": 8,
     "unavailable": 9,
     "rate_limited": 10,
+    "training_diverged": 11,
 }
 
 
