@@ -15,6 +15,7 @@ from modelhub.inspect.files import inspect_file
 from modelhub.inspect.folder import inspect_folder
 from modelhub.inspect.huggingface_format import inspect_huggingface
 from modelhub.inspect.resources import estimate
+from modelhub.inspect.trained_format import inspect_trained, is_trained_folder
 
 __all__ = ["inspect_model"]
 
@@ -42,7 +43,9 @@ def inspect_model(path: Path, framework: Framework | None = None) -> Inspection:
     if not path.exists():
         raise InvalidInput(f"no such file or directory: {path}", {"path": str(path)})
     if path.is_dir():
-        if (path / "config.json").is_file():
+        if is_trained_folder(path):
+            inspection = inspect_trained(path)
+        elif (path / "config.json").is_file():
             inspection = inspect_huggingface(path)
         else:
             inspection = inspect_folder(path)
