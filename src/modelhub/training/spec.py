@@ -77,7 +77,11 @@ def _yaml_message(exc: yaml.YAMLError) -> str:
     problem = getattr(exc, "problem", None) or str(exc)
     if mark is None:
         return f"not valid YAML: {problem}"
-    return f"not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    where = f"not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and start is not None and start.line != mark.line:
+        where += f" ({context} at line {start.line + 1})"
+    return where
 
 
 def _pydantic_problems(exc: ValidationError) -> list[tuple[str, str]]:
