@@ -58,6 +58,17 @@ class Settings(BaseSettings):
         "(an upload may be about to reference them).",
     )
 
+    cpu_hour_price: float = Field(
+        default=0.05, ge=0, description="Price of one CPU core for one hour (cost estimates)."
+    )
+    gpu_hour_price: float = Field(
+        default=2.5, ge=0, description="Price of one GPU for one hour (cost estimates)."
+    )
+    storage_gb_month_price: float = Field(
+        default=0.023, ge=0, description="Price of storing 1 GB (10**9 bytes) for a month."
+    )
+    currency: str = Field(default="USD", description="Currency the prices above are in.")
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'modelhub.db'}"

@@ -1,0 +1,421 @@
+"""The pipeline spec: what `pipeline.yaml` may say, checked field by field.
+
+The models forbid unknown keys. Rules that span fields (a base model required by
+the type, trainer/type combinations, the script trainer's script) live in
+`spec_problems`, which reads the raw mapping so that it can report them together
+with the per-field errors; `PipelineSpec` applies the same rules when built directly.
+See docs/pipelines.md for every field and default.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from modelhub.domain.enums import ModelType
+from modelhub.domain.names import check_model_name, check_relative_path, parse_ref
+from modelhub.errors import InvalidInput
+
+E = TypeVar("E", bound=StrEnum)
+T = TypeVar("T")
+
+
+class PipelineType(StrEnum):
+    FINE_TUNING = "fine_tuning"
+    PRE_TRAINING = "pre_training"
+    TRANSFER_LEARNING = "transfer_learning"
+    REINFORCEMENT_LEARNING = "reinforcement_learning"
+    FEDERATED_LEARNING = "federated_learning"
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class TrainerName(StrEnum):
+    """Built-in trainers (modelhub.training.trainers.TRAINERS) plus a user's script."""
+
+    TABULAR_CLASSIFIER = "tabular_classifier"
+    TEXT_CLASSIFIER = "text_classifier"
+    CHAR_LM = "char_lm"
+    SCRIPT = "script"
+
+
+UNSUPPORTED_TYPES = frozenset(
+    {PipelineType.REINFORCEMENT_LEARNING, PipelineType.FEDERATED_LEARNING}
+)
+NEEDS_BASE_MODEL = frozenset({PipelineType.FINE_TUNING, PipelineType.TRANSFER_LEARNING})
+FORBIDS_BASE_MODEL = frozenset({PipelineType.PRE_TRAINING})
+
+# Which pipeline types each trainer can run. The tabular classifier only trains from
+# scratch; the text classifier can start from its own earlier version (fine_tuning);
+# char_lm continues training an earlier char_lm; a script decides for itself.
+TRAINER_TYPES: dict[TrainerName, frozenset[PipelineType]] = {
+    TrainerName.TABULAR_CLASSIFIER: frozenset({PipelineType.PRE_TRAINING}),
+    TrainerName.TEXT_CLASSIFIER: frozenset({PipelineType.PRE_TRAINING, PipelineType.FINE_TUNING}),
+    TrainerName.CHAR_LM: frozenset({PipelineType.PRE_TRAINING, PipelineType.FINE_TUNING}),
+    TrainerName.SCRIPT: frozenset(
+        {PipelineType.PRE_TRAINING, PipelineType.FINE_TUNING, PipelineType.TRANSFER_LEARNING}
+    ),
+}
+
+# The model type a result is registered as when `result_model.type` is left out.
+DEFAULT_RESULT_TYPE: dict[TrainerName, ModelType] = {
+    TrainerName.TABULAR_CLASSIFIER: ModelType.CLASSIFICATION,
+    TrainerName.TEXT_CLASSIFIER: ModelType.CLASSIFICATION,
+    TrainerName.CHAR_LM: ModelType.LANGUAGE_MODEL,
+    TrainerName.SCRIPT: ModelType.CUSTOM,
+}
+
+# Hyperparameters with a known meaning for every trainer, checked when present.
+POSITIVE_NUMBER_HPS = ("learning_rate", "lr")
+POSITIVE_INT_HPS = ("batch_size",)
+UNIT_INTERVAL_HPS = ("dropout",)
+NON_NEGATIVE_HPS = ("weight_decay",)
+RESERVED_HPS = {"epochs": "max_epochs", "seed": "seed", "validation_split": "validation_split"}
+
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "K": 1000,
+    "KB": 1000,
+    "KI": 1024,
+    "KIB": 1024,
+    "M": 1000**2,
+    "MB": 1000**2,
+    "MI": 1024**2,
+    "MIB": 1024**2,
+    "G": 1000**3,
+    "GB": 1000**3,
+    "GI": 1024**3,
+    "GIB": 1024**3,
+    "T": 1000**4,
+    "TB": 1000**4,
+    "TI": 1024**4,
+    "TIB": 1024**4,
+}
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+
+
+def parse_memory(value: object) -> int:
+    """Bytes from 2147483648, "512MiB", "2GiB", "2Gi", "1G" (1000**3) or "1.5GB".
+
+    Binary units (KiB/Ki, MiB/Mi, GiB/Gi, TiB/Ti) are powers of 1024; K, M, G, T
+    (with or without B) are powers of 1000, as Kubernetes reads them.
+    """
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 512MiB or 2GiB")
+    if isinstance(value, int):
+        if value <= 0:
+            raise ValueError("memory must be positive")
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a size such as 512MiB or 2GiB")
+    match = _MEMORY.match(value)
+    unit = match.group(2).upper() if match else None
+    if match is None or unit not in _UNITS:
+        raise ValueError(f"unreadable size {value!r}: use a number with B, KiB, MiB, GiB, G ...")
+    size = int(float(match.group(1)) * _UNITS[unit])
+    if size <= 0:
+        raise ValueError("memory must be positive")
+    return size
+
+
+Memory = Annotated[int, BeforeValidator(parse_memory)]
+
+
+class SpecModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DatasetRef(SpecModel):
+    """A registered dataset: `name` (latest), `name@latest` or `name@3`."""
+
+    name: str
+    version: int | None = Field(default=None, ge=1, description="None means latest.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        name, _, selector = value.partition("@")
+        if selector in ("", "latest"):
+            return {"name": name}
+        if not (selector.isascii() and selector.isdigit()) or int(selector) < 1:
+            raise ValueError(f"invalid dataset version {selector!r}: use a number or latest")
+        return {"name": name, "version": int(selector)}
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        return _checked(check_model_name, name)
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.version if self.version is not None else 'latest'}"
+
+
+class Tokenize(SpecModel):
+    step: Literal["tokenize"]
+    column: str = "text"
+    lowercase: bool = True
+    max_length: int = Field(default=128, ge=1, le=65536)
+    vocab_size: int | None = Field(default=None, ge=2)
+
+
+class Normalize(SpecModel):
+    step: Literal["normalize"]
+    columns: list[str] | None = Field(default=None, description="None: every numeric column.")
+    method: Literal["standard", "minmax"] = "standard"
+
+
+class Dedupe(SpecModel):
+    step: Literal["dedupe"]
+    columns: list[str] | None = Field(default=None, description="None: the whole row.")
+    keep: Literal["first", "last"] = "first"
+
+
+class Filter(SpecModel):
+    step: Literal["filter"]
+    column: str
+    op: Literal["==", "!=", "<", "<=", ">", ">=", "in", "not_in", "not_null"]
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> Filter:
+        if self.op == "not_null" and self.value is not None:
+            raise ValueError("op not_null takes no value")
+        if self.op in ("in", "not_in") and not isinstance(self.value, list):
+            raise ValueError(f"op {self.op} needs a list value")
+        if self.op not in ("in", "not_in", "not_null") and not isinstance(
+            self.value, str | int | float
+        ):
+            raise ValueError(f"op {self.op} needs a number or text value")
+        return self
+
+
+PreprocessingStep = Annotated[Tokenize | Normalize | Dedupe | Filter, Field(discriminator="step")]
+
+
+class KeepBest(SpecModel):
+    metric: str = Field(min_length=1)
+    mode: Literal["min", "max"] = "min"
+
+
+class CheckpointPolicy(SpecModel):
+    every_steps: int | None = Field(default=None, ge=1)
+    every_epoch: bool = True
+    keep_last: int = Field(default=3, ge=1, le=1000)
+    keep_best: KeepBest | None = None
+
+    @model_validator(mode="after")
+    def _some_trigger(self) -> CheckpointPolicy:
+        if self.every_steps is None and not self.every_epoch:
+            raise ValueError("set every_steps, every_epoch: true, or both")
+        return self
+
+
+class Resources(SpecModel):
+    cpus: float = Field(default=1.0, gt=0, le=1024)
+    memory: Memory = 2 * 1024**3
+    gpus: int = Field(default=0, ge=0, le=64)
+
+
+class ResultModel(SpecModel):
+    """The registered model that each successful run adds a version to."""
+
+    name: str
+    type: ModelType | None = Field(default=None, description="None: from the trainer.")
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        return _checked(check_model_name, name)
+
+
+class Script(SpecModel):
+    path: str
+    entrypoint: str = Field(default="train", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, path: str) -> str:
+        checked = _checked(check_relative_path, path)
+        if not checked.endswith(".py"):
+            raise ValueError("the script must be a .py file")
+        return checked
+
+
+class PipelineSpec(SpecModel):
+    """A training recipe, as written in pipeline.yaml."""
+
+    name: str
+    description: str = ""
+    type: PipelineType
+    trainer: TrainerName
+    base_model: str | None = Field(default=None, description="name@alias in the registry.")
+    datasets: list[DatasetRef] = Field(min_length=1)
+    preprocessing: list[PreprocessingStep] = Field(default_factory=list)
+    validation_split: float = Field(default=0.2, gt=0, lt=1)
+    seed: int = Field(default=0, ge=0)
+    augmentation: dict[str, Any] | None = None
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    max_epochs: int = Field(default=10, ge=1, le=100_000)
+    checkpoint: CheckpointPolicy = Field(default_factory=CheckpointPolicy)
+    resources: Resources = Field(default_factory=Resources)
+    priority: Priority = Priority.NORMAL
+    result_model: ResultModel
+    script: Script | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        return _checked(check_model_name, name)
+
+    @field_validator("base_model")
+    @classmethod
+    def _base_model(cls, ref: str | None) -> str | None:
+        return None if ref is None else str(_checked(parse_ref, ref))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_result_type(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        result, trainer = data.get("result_model"), data.get("trainer")
+        if (
+            isinstance(result, Mapping)
+            and result.get("type") is None
+            and trainer in set(TrainerName)
+        ):
+            return {**data, "result_model": {**result, "type": DEFAULT_RESULT_TYPE[trainer]}}
+        return data
+
+    @model_validator(mode="after")
+    def _rules(self) -> PipelineSpec:
+        problems = spec_problems(self.model_dump(mode="json"))
+        if problems:
+            raise PydanticCustomError(
+                "pipeline_rules",
+                "{summary}",
+                {"summary": "; ".join(f"{path}: {msg}" for path, msg in problems)},
+            )
+        return self
+
+
+def spec_problems(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Cross-field rule breaks as (field path, message), read from raw spec data.
+
+    Fields whose own values are malformed are skipped here: their per-field error
+    already says what is wrong.
+    """
+    problems: list[tuple[str, str]] = []
+    kind = _member(PipelineType, data.get("type"))
+    trainer = _member(TrainerName, data.get("trainer"))
+    base = data.get("base_model")
+    if kind in UNSUPPORTED_TYPES:
+        problems.append(("type", f"{kind} is not yet supported; use one of: " + _supported()))
+    elif kind in NEEDS_BASE_MODEL and base is None:
+        problems.append(("base_model", f"{kind} starts from a base model: set name@alias"))
+    elif kind in FORBIDS_BASE_MODEL and base is not None:
+        problems.append(("base_model", f"{kind} trains from scratch: remove base_model"))
+    if trainer is not None and kind is not None and kind not in UNSUPPORTED_TYPES:
+        allowed = TRAINER_TYPES[trainer]
+        if kind not in allowed:
+            problems.append(("trainer", f"{trainer} cannot run {kind}; it runs: {_join(allowed)}"))
+    if trainer is TrainerName.SCRIPT and data.get("script") is None:
+        problems.append(("script", "the script trainer needs script.path (and entrypoint)"))
+    elif trainer not in (None, TrainerName.SCRIPT) and data.get("script") is not None:
+        problems.append(("script", f"only the script trainer takes a script, not {trainer}"))
+    problems += _dataset_problems(data.get("datasets"))
+    problems += _hyperparameter_problems(data.get("hyperparameters"))
+    return problems
+
+
+def _dataset_problems(datasets: object) -> list[tuple[str, str]]:
+    if not isinstance(datasets, list):
+        return []
+    seen: dict[str, int] = {}
+    problems = []
+    for index, ref in enumerate(datasets):
+        name = ref.partition("@")[0] if isinstance(ref, str) else None
+        if isinstance(ref, Mapping) and isinstance(ref.get("name"), str):
+            name = ref["name"]
+        if name is None:
+            continue
+        if name in seen:
+            problems.append((f"datasets[{index}]", f"{name} is already datasets[{seen[name]}]"))
+        seen.setdefault(name, index)
+    return problems
+
+
+def _hyperparameter_problems(hps: object) -> list[tuple[str, str]]:
+    if not isinstance(hps, Mapping):
+        return []
+    problems: list[tuple[str, str]] = []
+    for key, value in hps.items():
+        path = f"hyperparameters.{key}"
+        if key in RESERVED_HPS:
+            problems.append((path, f"set the top-level {RESERVED_HPS[key]} instead"))
+        elif not _plain(value):
+            problems.append((path, "use a number, text, true/false, or a list of those"))
+        elif key in POSITIVE_NUMBER_HPS and not (_number(value) and value > 0):
+            problems.append((path, "must be a number greater than 0"))
+        elif key in POSITIVE_INT_HPS and not (
+            isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        ):
+            problems.append((path, "must be a whole number of at least 1"))
+        elif key in UNIT_INTERVAL_HPS and not (_number(value) and 0 <= value < 1):
+            problems.append((path, "must be at least 0 and below 1"))
+        elif key in NON_NEGATIVE_HPS and not (_number(value) and value >= 0):
+            problems.append((path, "must be a number of at least 0"))
+    return problems
+
+
+def _plain(value: object) -> bool:
+    if isinstance(value, list):
+        return all(_plain(item) and not isinstance(item, list) for item in value)
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _member(enum: type[E], value: object) -> E | None:
+    try:
+        return enum(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _supported() -> str:
+    return _join(set(PipelineType) - UNSUPPORTED_TYPES)
+
+
+def _join(kinds: set[PipelineType] | frozenset[PipelineType]) -> str:
+    return ", ".join(sorted(kinds))
+
+
+def _checked(check: Callable[[str], T], value: str) -> T:
+    """Run a names.py check, turning its InvalidInput into the ValueError pydantic collects."""
+    try:
+        return check(value)
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
