@@ -28,5 +28,5 @@ def test_a_modelhub_trainer_folder_is_described_by_its_trainer(tmp_path: Path) -
 
 def test_a_trainer_folder_without_weights_is_refused(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"trainer": "char_lm"}))
-    with pytest.raises(InvalidInput, match="holds no model.safetensors"):
+    with pytest.raises(InvalidInput, match=r"holds no model\.safetensors"):
         inspect_model(tmp_path)
