@@ -182,3 +182,10 @@ def test_unknown_tune_is_refused(tmp_path: Path) -> None:
     ctx = context(tmp_path, intents_file(tmp_path / "intents.jsonl"), tune="everything")
     with pytest.raises(InvalidInput, match="tune"):
         text_classifier.train(ctx)
+
+
+def test_a_base_that_is_not_a_sentence_transformers_folder_is_refused(tmp_path: Path) -> None:
+    ctx = context(tmp_path, intents_file(tmp_path / "intents.jsonl"))
+    ctx.base_model = tmp_path
+    with pytest.raises(InvalidInput, match="no modules"):
+        text_classifier.train(ctx)
