@@ -1,0 +1,178 @@
+"""The training loop of the text classifier (see `text_classifier` for the model and output)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from modelhub.errors import InvalidInput
+from modelhub.training.context import LocalContext, TrainResult
+from modelhub.training.trainers.text_classifier import (
+    TextClassifier,
+    base_identity,
+    hyperparameters,
+    load_encoder,
+    make_head,
+    minilm_path,
+    read_examples,
+    split_indices,
+    throughput,
+    write_output,
+)
+
+
+def run(ctx: LocalContext) -> tuple[TrainResult, TextClassifier]:
+    hp = hyperparameters(ctx)
+    examples = read_examples(ctx.dataset(), hp["text_field"], hp["label_field"])
+    classes = sorted({e.label for e in examples})
+    texts = [e.text for e in examples]
+    labels = [classes.index(e.label) for e in examples]
+    train_idx, val_idx = split_indices(labels, ctx.validation_split, ctx.seed)
+
+    torch.manual_seed(ctx.seed)
+    base_folder = ctx.base_model or minilm_path()
+    encoder = load_encoder(base_folder, ctx.device)
+    base = base_identity(base_folder)
+    dim = int(encoder.get_embedding_dimension() or 0)
+    head = make_head(dim, len(classes), hp["hidden"]).to(ctx.device)
+    model = TextClassifier(encoder, head, classes)
+
+    tuned_names = unfreeze(encoder, hp["unfreeze_layers"] if hp["tune"] == "last_layers" else 0)
+    encoder_params = [p for n, p in encoder.named_parameters() if n in tuned_names]
+    optimizer = torch.optim.AdamW(
+        [{"params": list(head.parameters())}, {"params": encoder_params}],
+        lr=hp["learning_rate"],
+    )
+
+    start_epoch, step = 0, 0
+    resumed = ctx.latest_checkpoint()
+    if resumed is not None:
+        step, state = resumed
+        head.load_state_dict(state["head"])
+        optimizer.load_state_dict(state["optimizer"])
+        params = dict(encoder.named_parameters())
+        with torch.no_grad():
+            for name, tensor in state.get("encoder", {}).items():
+                params[name].copy_(tensor)
+        start_epoch = int(state["epoch"])
+
+    cached: torch.Tensor | None = None
+    if hp["tune"] == "head":
+        encoder.eval()
+        cached = model.embed(texts).to(ctx.device)
+    target = torch.tensor(labels, device=ctx.device)
+
+    def embed_batch(indices: list[int]) -> torch.Tensor:
+        if cached is not None:
+            return cached[indices]
+        features = encoder.preprocess([texts[i] for i in indices])
+        features = {k: v.to(ctx.device) if hasattr(v, "to") else v for k, v in features.items()}
+        out: torch.Tensor = encoder(features)["sentence_embedding"]
+        return out
+
+    batches_per_epoch = -(-len(train_idx) // hp["batch_size"])
+    total_steps = batches_per_epoch * hp["epochs"]
+    metrics: dict[str, float] = {}
+    stopped = False
+    for epoch in range(start_epoch, hp["epochs"]):
+        head.train()
+        if cached is None:
+            encoder.train()
+        order = torch.randperm(
+            len(train_idx), generator=torch.Generator().manual_seed(ctx.seed + epoch)
+        )
+        for start in range(0, len(train_idx), hp["batch_size"]):
+            if ctx.should_stop():
+                stopped = True
+                break
+            began = time.perf_counter()
+            batch = [train_idx[i] for i in order[start : start + hp["batch_size"]].tolist()]
+            logits = head(embed_batch(batch))
+            loss = torch.nn.functional.cross_entropy(logits, target[batch])
+            optimizer.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimizer.step()
+            step += 1
+            accuracy = (logits.argmax(-1) == target[batch]).float().mean().item()
+            ctx.log("loss", loss.item(), step)
+            ctx.log("accuracy", accuracy, step)
+            ctx.log("learning_rate", optimizer.param_groups[0]["lr"], step)
+            ctx.log("samples_per_s", throughput(len(batch), began), step)
+            ctx.progress(step, total_steps, epoch)
+            metrics.update({"loss": loss.item(), "accuracy": accuracy})
+        if stopped:
+            break
+        if val_idx:
+            metrics.update(evaluate(head, embed_batch, target, val_idx, encoder, cached is None))
+            ctx.log("val_loss", metrics["val_loss"], step)
+            ctx.log("val_accuracy", metrics["val_accuracy"], step)
+        ctx.checkpoint(checkpoint_state(head, optimizer, encoder, tuned_names, epoch + 1), step)
+
+    if stopped:
+        ctx.checkpoint(checkpoint_state(head, optimizer, encoder, tuned_names, epoch), step)
+        metrics["stopped"] = 1.0
+    encoder.eval()
+    head.eval()
+    tuned: dict[str, torch.Tensor] = {
+        n: p for n, p in encoder.named_parameters() if n in tuned_names
+    }
+    write_output(ctx, model, hp, base, base_folder, tuned)
+    metrics["steps"] = float(step)
+    return TrainResult(metrics=metrics, output_dir=ctx.output_dir), model
+
+
+def unfreeze(encoder: Any, layers: int) -> set[str]:
+    """Freeze the encoder except its last `layers` transformer layers; their parameter names."""
+    for param in encoder.parameters():
+        param.requires_grad = False
+    if layers <= 0:
+        return set()
+    blocks = encoder[0].auto_model.encoder.layer
+    if layers > len(blocks):
+        raise InvalidInput(
+            f"unfreeze_layers is {layers} but the encoder has {len(blocks)} layers",
+            {"field": "unfreeze_layers"},
+        )
+    for block in blocks[-layers:]:
+        for param in block.parameters():
+            param.requires_grad = True
+    return {n for n, p in encoder.named_parameters() if p.requires_grad}
+
+
+def evaluate(
+    head: torch.nn.Module,
+    embed_batch: Any,
+    target: torch.Tensor,
+    val_idx: list[int],
+    encoder: Any,
+    end_to_end: bool,
+) -> dict[str, float]:
+    head.eval()
+    if end_to_end:
+        encoder.eval()
+    with torch.no_grad():
+        logits = torch.cat(
+            [head(embed_batch(val_idx[i : i + 64])) for i in range(0, len(val_idx), 64)]
+        )
+        loss = torch.nn.functional.cross_entropy(logits, target[val_idx]).item()
+        accuracy = (logits.argmax(-1) == target[val_idx]).float().mean().item()
+    return {"val_loss": loss, "val_accuracy": accuracy}
+
+
+def checkpoint_state(
+    head: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    encoder: Any,
+    tuned_names: set[str],
+    epoch: int,
+) -> dict[str, Any]:
+    return {
+        "epoch": epoch,
+        "head": head.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "encoder": {
+            n: p.detach().clone() for n, p in encoder.named_parameters() if n in tuned_names
+        },
+    }
