@@ -351,7 +351,7 @@ def _train_loop(
         ctx.progress(step, total, epoch=step // steps_per_epoch)
         if step % checkpoint_every == 0:
             save_checkpoint()
-    if stopped and (resumed is None or step > resumed[0]):
+    if stopped and step > (resumed[0] if resumed is not None else 0):
         save_checkpoint()
     metrics["steps"] = float(step)
     if stopped:
