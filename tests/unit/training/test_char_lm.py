@@ -162,3 +162,12 @@ def test_bad_input(tmp_path: Path, text: str, name: str, hps: dict[str, Any], me
     ctx = context(tmp_path / "run", corpus_file(tmp_path, text, name), steps=1, **hps)
     with pytest.raises(InvalidInput, match=message):
         char_lm.train(ctx)
+
+
+def test_epochs_set_the_step_count(tmp_path: Path) -> None:
+    ctx = context(tmp_path / "run", corpus_file(tmp_path), epochs=2)
+    result = char_lm.train(ctx)
+    train_chars = len(CORPUS) - int(len(CORPUS) * ctx.validation_split)
+    per_epoch = train_chars // (SMALL["batch_size"] * SMALL["context_length"])
+    assert result.metrics["steps"] == 2 * per_epoch
+    assert json.loads((ctx.run_dir / "progress.json").read_text())["epoch"] == 2
