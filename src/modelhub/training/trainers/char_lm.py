@@ -22,17 +22,11 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from modelhub.errors import InvalidInput, ModelhubError
+from modelhub.errors import InvalidInput, TrainingDiverged
 from modelhub.training.context import LocalContext, TrainResult
 
 UNKNOWN_ID = 0
 UNKNOWN_CHAR = "\ufffd"
-
-
-class TrainingDiverged(ModelhubError):
-    """The loss became NaN or infinite; `details["step"]` says when."""
-
-    code = "training_diverged"
 
 
 @dataclass(frozen=True)
