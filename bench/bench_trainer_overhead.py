@@ -9,7 +9,7 @@ already in memory and does nothing but forward/backward/step. Runs are interleav
 median of 3. An extra figure times the trainer with log_every=1 (three metric lines
 and a progress file per step) to show what per-step logging costs.
 
-    python bench/bench_trainer_overhead.py [--epochs 2] [--repeats 3]
+    python bench/bench_trainer_overhead.py [--epochs 5] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -79,8 +79,8 @@ def run_torch(x: object, y: object, epochs: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     isolate_from_user_env()
     import torch

@@ -185,7 +185,7 @@ def train(ctx: LocalContext) -> TrainResult:
         window_loss.zero_()
         window_steps, window_samples, window_start = 0, 0, time.perf_counter()
         for batch in range(first, steps_per_epoch):
-            if ctx.should_stop():
+            if window_steps == 0 and ctx.should_stop():  # once per log window
                 flush_window()
                 save(epoch, batch)
                 stopped = True
