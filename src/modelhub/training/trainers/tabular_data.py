@@ -1,0 +1,125 @@
+"""Read a tabular dataset (CSV, JSONL, Parquet) into feature and label arrays.
+
+Every problem a user can fix (a missing column, text in a feature, NaN, one class)
+is an `InvalidInput` that names the column, so the fix is obvious.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelhub.errors import InvalidInput
+
+Label = str | int
+
+
+@dataclass
+class TabularData:
+    features: list[str]
+    label: str
+    x: np.ndarray[Any, np.dtype[np.float32]]
+    y: np.ndarray[Any, np.dtype[np.int64]]
+    classes: list[Label]
+
+
+def _read_table(path: Path) -> Any:
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.json as pa_json
+    import pyarrow.parquet as pq
+
+    readers = {".csv": pa_csv.read_csv, ".jsonl": pa_json.read_json, ".parquet": pq.read_table}
+    reader = readers.get(path.suffix.lower())
+    if reader is None:
+        raise InvalidInput(
+            f"the tabular trainer reads .csv, .jsonl or .parquet, not {path.name}",
+            {"path": str(path)},
+        )
+    try:
+        return reader(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        if "Empty CSV file" in str(exc):
+            raise InvalidInput(f"{path.name} is empty", {"path": str(path)}) from exc
+        raise InvalidInput(f"cannot read {path.name}: {exc}", {"path": str(path)}) from exc
+
+
+def _is_numeric(arrow_type: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_integer(arrow_type)
+        or pa.types.is_floating(arrow_type)
+        or pa.types.is_null(arrow_type)
+    )
+
+
+def _label_values(column: Any, name: str) -> list[Label]:
+    import pyarrow as pa
+
+    if column.null_count:
+        raise InvalidInput(
+            f"label column {name!r} has {column.null_count} empty values",
+            {"column": name},
+        )
+    values = column.to_pylist()
+    if pa.types.is_integer(column.type):
+        return [int(v) for v in values]
+    return [str(v) for v in values]
+
+
+def load_tabular(path: Path, label: str, features: list[str] | None) -> TabularData:
+    """Features as float32 rows, labels as class indices into sorted `classes`."""
+    table = _read_table(path)
+    if table.num_rows == 0:
+        raise InvalidInput(f"{path.name} holds no rows", {"path": str(path)})
+    names = list(table.column_names)
+    if label not in names:
+        raise InvalidInput(
+            f"label column {label!r} is not in {path.name}; columns: {', '.join(names)}",
+            {"field": "label", "value": label},
+        )
+    schema = table.schema
+    if features is None:
+        features = [n for n in names if n != label and _is_numeric(schema.field(n).type)]
+        if not features:
+            raise InvalidInput(f"{path.name} has no numeric feature columns besides {label!r}")
+    else:
+        for name in features:
+            if name not in names:
+                raise InvalidInput(
+                    f"feature column {name!r} is not in {path.name}",
+                    {"field": "features", "value": name},
+                )
+            if name == label:
+                raise InvalidInput(f"column {name!r} cannot be both a feature and the label")
+            if not _is_numeric(schema.field(name).type):
+                raise InvalidInput(
+                    f"feature column {name!r} is not numeric ({schema.field(name).type})",
+                    {"field": "features", "column": name},
+                )
+    columns = []
+    for name in features:
+        column = table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+        bad = ~np.isfinite(column)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise InvalidInput(
+                f"feature column {name!r} holds NaN, infinite or missing values "
+                f"({int(bad.sum())} rows, first at row {row})",
+                {"column": name, "row": row},
+            )
+        columns.append(column.astype(np.float32))
+    labels = _label_values(table.column(label), label)
+    classes: list[Label] = sorted(set(labels))
+    if len(classes) < 2:
+        raise InvalidInput(
+            f"label column {label!r} holds {len(classes)} class; a classifier needs at least 2",
+            {"column": label, "classes": classes},
+        )
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[v] for v in labels], dtype=np.int64)
+    return TabularData(features, label, np.stack(columns, axis=1), y, classes)
