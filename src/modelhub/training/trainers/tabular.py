@@ -20,17 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from modelhub.errors import InvalidInput, ModelhubError
+from modelhub.errors import InvalidInput, TrainingDiverged
 from modelhub.training.context import LocalContext, TrainResult
 from modelhub.training.trainers.tabular_data import Label, TabularData, load_tabular
 
 TRAINER = "tabular_classifier"
-
-
-class TrainingDiverged(ModelhubError):
-    """The loss became NaN or infinite; `details["step"]` says when it was seen."""
-
-    code = "training_diverged"
 
 
 def build_model(input_dim: int, hidden: list[int], n_classes: int) -> Any:
