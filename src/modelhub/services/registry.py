@@ -355,8 +355,9 @@ class RegistryService:
         """Delete a model or one version; blobs nothing else references go with it."""
         name, _, selector = ref.partition("@")
         if not selector:
-            doomed = [f.digest for v in self.versions(name) for f in v.files]
-            if any(v.stage == Stage.PRODUCTION for v in self.versions(name)):
+            existing = self.versions(name)
+            doomed = [f.digest for v in existing for f in v.files]
+            if any(v.stage == Stage.PRODUCTION for v in existing):
                 raise InvalidInput(f"model {name!r} has a version in production; move it out first")
             self.metadata.delete_model(name, AuditDraft(actor, "models.delete", name))
             target = name
