@@ -34,7 +34,7 @@ from modelhub.api.security import (
 from modelhub.domain.names import parse_tags
 from modelhub.domain.records import ModelVersion, RegisteredModel
 from modelhub.errors import IntegrityError
-from modelhub.services.registry import RegisterRequest
+from modelhub.services.registry import RegisterRequest, SearchRequest
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
 logger = logging.getLogger("modelhub.api")
@@ -55,7 +55,7 @@ def search_models(
     limit: int = 100,
     offset: int = 0,
 ) -> VersionList:
-    page = services.registry_for(caller).search(
+    request = SearchRequest(
         name=name,
         type=type,
         framework=framework,
@@ -67,6 +67,7 @@ def search_models(
         limit=limit,
         offset=offset,
     )
+    page = services.registry_for(caller).search(request)
     return VersionList(items=page.items, total=page.total)
 
 

@@ -16,7 +16,7 @@ from modelhub.domain.records import (
 )
 from modelhub.errors import InvalidInput
 from modelhub.services import Services, build_services
-from modelhub.services.registry import RegisterRequest
+from modelhub.services.registry import RegisterRequest, SearchRequest
 from modelhub.settings import Settings
 
 
@@ -25,7 +25,6 @@ class LocalClient:
 
     def __init__(self, settings: Settings, actor: str) -> None:
         self.services: Services = build_services(settings)
-        self.actor = actor
         # Local mode trusts whoever can read the home folder: they could open the
         # database directly anyway. They act as an admin, under their own name.
         self.caller = Caller(name=actor, role=Role.ADMIN)
@@ -90,16 +89,18 @@ class LocalClient:
         offset: int = 0,
     ) -> Page:
         return self.registry.search(
-            name=name,
-            type=type,
-            framework=framework,
-            stage=stage,
-            tags=tags,
-            text=text,
-            include_archived=include_archived,
-            all_versions=all_versions,
-            limit=limit,
-            offset=offset,
+            SearchRequest(
+                name=name,
+                type=type,
+                framework=framework,
+                stage=stage,
+                tags=tags or {},
+                text=text,
+                include_archived=include_archived,
+                all_versions=all_versions,
+                limit=limit,
+                offset=offset,
+            )
         )
 
     def set_stage(self, name: str, version: int, stage: str, force: bool = False) -> ModelVersion:

@@ -13,7 +13,7 @@ from modelhub.domain.auth import Action, Caller
 from modelhub.domain.names import parse_ref
 from modelhub.domain.records import FileEntry, ModelVersion, Page, RegisteredModel
 from modelhub.services.auth import AuthService
-from modelhub.services.registry import GcReport, RegisterRequest, RegistryService
+from modelhub.services.registry import GcReport, RegisterRequest, RegistryService, SearchRequest
 from modelhub.services.uploads import StagedFile, UploadService
 
 
@@ -132,33 +132,9 @@ class GuardedRegistry:
         self._check(Action.MODELS_READ)
         return self.registry.versions(name)
 
-    def search(
-        self,
-        *,
-        name: str | None = None,
-        type: str | None = None,
-        framework: str | None = None,
-        stage: str | None = None,
-        tags: dict[str, str] | None = None,
-        text: str | None = None,
-        include_archived: bool = False,
-        all_versions: bool = False,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> Page:
+    def search(self, request: SearchRequest) -> Page:
         self._check(Action.MODELS_READ)
-        return self.registry.search(
-            name=name,
-            type=type,
-            framework=framework,
-            stage=stage,
-            tags=tags,
-            text=text,
-            include_archived=include_archived,
-            all_versions=all_versions,
-            limit=limit,
-            offset=offset,
-        )
+        return self.registry.search(request)
 
     def file_entry(self, ref: str, path: str) -> tuple[ModelVersion, FileEntry]:
         self._check(Action.MODELS_READ)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,23 @@ class RegisterRequest:
     lineage: Lineage | None = None
     metrics: dict[str, float] | None = None
     model_card: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """Filters as a user types them; each narrows. The newest match per model unless
+    all_versions."""
+
+    name: str | None = None
+    type: str | None = None
+    framework: str | None = None
+    stage: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    text: str | None = None
+    include_archived: bool = False
+    all_versions: bool = False
+    limit: int = 100
+    offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -222,33 +239,21 @@ class RegistryService:
     def versions(self, name: str) -> list[ModelVersion]:
         return self.metadata.list_versions(check_model_name(name))
 
-    def search(
-        self,
-        *,
-        name: str | None = None,
-        type: str | None = None,
-        framework: str | None = None,
-        stage: str | None = None,
-        tags: dict[str, str] | None = None,
-        text: str | None = None,
-        include_archived: bool = False,
-        all_versions: bool = False,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> Page:
-        if not 1 <= limit <= MAX_PAGE or offset < 0:
+    def search(self, request: SearchRequest) -> Page:
+        r = request
+        if not 1 <= r.limit <= MAX_PAGE or r.offset < 0:
             raise InvalidInput(f"limit must be 1-{MAX_PAGE} and offset >= 0", {"field": "limit"})
         query = VersionQuery(
-            name=check_model_name(name) if name else None,
-            type=parse_enum(ModelType, type, "type") if type else None,
-            framework=parse_enum(Framework, framework, "framework") if framework else None,
-            stage=parse_enum(Stage, stage, "stage") if stage else None,
-            tags=check_tags(dict(tags or {})),
-            text=text or None,
-            include_archived=include_archived,
-            latest_only=not all_versions,
-            limit=limit,
-            offset=offset,
+            name=check_model_name(r.name) if r.name else None,
+            type=parse_enum(ModelType, r.type, "type") if r.type else None,
+            framework=parse_enum(Framework, r.framework, "framework") if r.framework else None,
+            stage=parse_enum(Stage, r.stage, "stage") if r.stage else None,
+            tags=check_tags(dict(r.tags)),
+            text=r.text or None,
+            include_archived=r.include_archived,
+            latest_only=not r.all_versions,
+            limit=r.limit,
+            offset=r.offset,
         )
         return self.metadata.search(query)
 
@@ -419,4 +424,4 @@ class RegistryService:
         return GcReport(deleted, freed, young)
 
 
-__all__ = ["GcReport", "ModelhubError", "RegisterRequest", "RegistryService"]
+__all__ = ["GcReport", "ModelhubError", "RegisterRequest", "RegistryService", "SearchRequest"]

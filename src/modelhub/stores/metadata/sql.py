@@ -393,9 +393,6 @@ class SqlMetadataStore(AuthQueries, DatasetQueries, MetadataStore):
             "created_by": draft.created_by,
         }
 
-    def _version_select(self) -> Any:
-        return _VERSIONS
-
     def _version_by_id(self, conn: Connection, version_id: int) -> ModelVersion:
         row = conn.execute(VERSION_BY_ID, {"id": version_id}).one()
         return self._hydrate(conn, [row])[0]
@@ -478,9 +475,7 @@ class SqlMetadataStore(AuthQueries, DatasetQueries, MetadataStore):
         with self._read() as conn:
             model = self._model_row(conn, name)
             rows = conn.execute(
-                self._version_select()
-                .where(versions.c.model_id == model.id)
-                .order_by(versions.c.version)
+                _VERSIONS.where(versions.c.model_id == model.id).order_by(versions.c.version)
             ).all()
             return self._hydrate(conn, rows)
 
