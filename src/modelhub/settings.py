@@ -69,6 +69,39 @@ class Settings(BaseSettings):
     )
     currency: str = Field(default="USD", description="Currency the prices above are in.")
 
+    train_cpus: float | None = Field(
+        default=None, gt=0, description="CPU slots training may use; default every core."
+    )
+    train_memory: str | None = Field(
+        default=None, description="Memory training may use (e.g. 16GiB); default all of it."
+    )
+    train_gpus: int | None = Field(
+        default=None, ge=0, description="GPUs training may use; default every one torch sees."
+    )
+    train_max_running: int = Field(
+        default=8, ge=1, description="At most this many runs train at once."
+    )
+    train_max_attempts: int = Field(
+        default=3, ge=1, description="Attempts per run before a crashing run is failed."
+    )
+    train_retry_backoff_seconds: float = Field(
+        default=2.0, ge=0, description="Wait before the first retry; doubles per attempt."
+    )
+    train_stall_seconds: float = Field(
+        default=600.0, gt=0, description="A running run with no progress this long is alerted."
+    )
+    train_warm_workers: int = Field(
+        default=1,
+        ge=0,
+        description="Worker processes kept started with torch imported, so a run starts "
+        "in well under a second; 0 starts a fresh process per attempt.",
+    )
+    run_job: Path | None = Field(
+        default=None,
+        description="Set by the executor inside a training process: the job file that "
+        "`modelhub.training.context()` reads.",
+    )
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'modelhub.db'}"
@@ -93,3 +126,8 @@ class Settings(BaseSettings):
     @property
     def key_file(self) -> Path:
         return self.home / "server.key"
+
+    @property
+    def runs_dir(self) -> Path:
+        """Working folders of training runs (job, logs, local checkpoints)."""
+        return self.home / "runs"

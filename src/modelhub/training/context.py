@@ -40,6 +40,45 @@ class LocalContext:
     keep_checkpoints: int = 3
     stop_requested: bool = False
 
+    @classmethod
+    def from_job(cls, job_file: Path) -> LocalContext:
+        """The context an executor described in a job file (see `write_job`)."""
+        job = json.loads(job_file.read_text())
+        return cls(
+            run_dir=Path(job["run_dir"]),
+            hyperparameters=dict(job.get("hyperparameters", {})),
+            datasets={name: Path(path) for name, path in job.get("datasets", {}).items()},
+            base_model=Path(job["base_model"]) if job.get("base_model") else None,
+            seed=int(job.get("seed", 0)),
+            validation_split=float(job.get("validation_split", 0.2)),
+            device=str(job.get("device", "cpu")),
+            keep_checkpoints=int(job.get("keep_checkpoints", 3)),
+        )
+
+    def job(self) -> dict[str, Any]:
+        """This context as JSON data, for a worker process to rebuild with `from_job`."""
+        return {
+            "run_dir": str(self.run_dir),
+            "hyperparameters": self.hyperparameters,
+            "datasets": {name: str(path) for name, path in self.datasets.items()},
+            "base_model": str(self.base_model) if self.base_model else None,
+            "seed": self.seed,
+            "validation_split": self.validation_split,
+            "device": self.device,
+            "keep_checkpoints": self.keep_checkpoints,
+        }
+
+    @property
+    def job_file(self) -> Path:
+        return self.run_dir / "job.json"
+
+    def write_job(self, **extra: Any) -> Path:
+        """Write `job.json` in the run folder: the context plus executor fields (trainer ...)."""
+        tmp = self.job_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({**self.job(), **extra}, indent=2))
+        tmp.replace(self.job_file)
+        return self.job_file
+
     def __post_init__(self) -> None:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
