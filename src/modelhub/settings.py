@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     )
     currency: str = Field(default="USD", description="Currency the prices above are in.")
 
+    train_scheduler: bool = Field(
+        default=True,
+        description="Run the training scheduler inside `modelhub server`. One scheduler "
+        "per database: turn it off on extra API servers that share one.",
+    )
     train_cpus: float | None = Field(
         default=None, gt=0, description="CPU slots training may use; default every core."
     )

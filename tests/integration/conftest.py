@@ -98,7 +98,8 @@ def make_server(root: Path, **env: str) -> ServerProcess:
     return ServerProcess(
         home=home,
         port=free_port(),
-        env=clean_env(MODELHUB_HOME=str(home), **env),
+        # No warm training worker unless a test asks: each costs a torch import.
+        env=clean_env(MODELHUB_HOME=str(home), **{"MODELHUB_TRAIN_WARM_WORKERS": "0", **env}),
         log=root / "server.log",
     )
 

@@ -46,9 +46,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if settings.auth:
             announce_first_token(live)
         app.state.services = live
+        scheduler = live.training.build_scheduler() if settings.train_scheduler else None
+        if scheduler is not None:
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             if owned:
                 live.close()
 

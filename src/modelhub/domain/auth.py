@@ -44,6 +44,10 @@ class Action(StrEnum):
     AUTH_SELF = "auth.self"
     USERS_MANAGE = "users.manage"
     AUDIT_READ = "audit.read"
+    TRAINING_READ = "training.read"
+    PIPELINES_WRITE = "pipelines.write"
+    RUNS_START = "runs.start"
+    RUNS_MANAGE = "runs.manage"
 
 
 ALL_ROLES = frozenset(Role)
@@ -66,6 +70,10 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.AUTH_SELF: ALL_ROLES,
     Action.USERS_MANAGE: ADMINS,
     Action.AUDIT_READ: ADMINS,
+    Action.TRAINING_READ: ALL_ROLES,
+    Action.PIPELINES_WRITE: WRITERS,
+    Action.RUNS_START: WRITERS,
+    Action.RUNS_MANAGE: WRITERS,
 }
 
 # Developers may take these actions only on models they own (they registered the
@@ -75,10 +83,17 @@ OWNER_ONLY_FOR: dict[Action, frozenset[Role]] = {
     Action.MODELS_UPDATE: frozenset({Role.DEVELOPER}),
     Action.MODELS_STAGE: frozenset({Role.DEVELOPER}),
     Action.MODELS_DELETE: frozenset({Role.DEVELOPER}),
+    Action.RUNS_MANAGE: frozenset({Role.DEVELOPER}),
 }
 
 READ_ACTIONS = frozenset(
-    {Action.PUBLIC, Action.MODELS_READ, Action.DATASETS_READ, Action.AUTH_SELF}
+    {
+        Action.PUBLIC,
+        Action.MODELS_READ,
+        Action.DATASETS_READ,
+        Action.AUTH_SELF,
+        Action.TRAINING_READ,
+    }
 )
 
 

@@ -65,9 +65,14 @@ class Inspection(Record):
 
 
 class Lineage(Record):
+    """Where a version came from. For a trained version: run, pipeline, inputs, settings."""
+
     source_run: str | None = None
-    datasets: list[str] = Field(default_factory=list)
+    pipeline: str | None = None
+    datasets: list[str] = Field(default_factory=list, description="Dataset digests.")
+    dataset_versions: list[str] = Field(default_factory=list)
     base_version: str | None = None
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
 
 
 class RegisteredModel(Record):

@@ -10,6 +10,7 @@ from modelhub.services.auth import AuthService, load_or_create_key
 from modelhub.services.datasets import DatasetService
 from modelhub.services.guarded import GuardedRegistry
 from modelhub.services.registry import RegistryService
+from modelhub.services.training import TrainingService
 from modelhub.services.uploads import UploadService
 from modelhub.settings import Settings
 from modelhub.stores.artifacts.base import ArtifactStore
@@ -26,6 +27,7 @@ class Services:
     auth: AuthService
     audit: AuditService
     datasets: DatasetService
+    training: TrainingService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -54,4 +56,7 @@ def build_services(settings: Settings) -> Services:
     )
     audit = AuditService(metadata, auth)
     datasets = DatasetService(metadata, artifacts, uploads, auth)
-    return Services(settings, metadata, artifacts, registry, uploads, auth, audit, datasets)
+    training = TrainingService(settings, metadata, artifacts, registry, auth)
+    return Services(
+        settings, metadata, artifacts, registry, uploads, auth, audit, datasets, training
+    )

@@ -15,6 +15,7 @@ Formulas (docs/pipelines.md repeats them for users):
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -173,3 +174,44 @@ def _device(memory: int, gpus: int, requested: int) -> tuple[str, list[str]]:
     if device_class == "multi-gpu":
         warnings.append(f"needs {per_gpu / GiB:.1f} GiB per GPU, more than one 80 GB card")
     return device_class, warnings
+
+
+MINILM_PARAMETERS = 22_713_216  # all-MiniLM-L6-v2, the text classifier's encoder
+MINILM_WIDTH = 384
+GUESSED_CLASSES = 10  # before training, the number of labels is unknown
+NUMERIC_TYPES = ("int", "integer", "float", "double", "number")
+
+
+def guess_parameters(
+    spec: PipelineSpec, columns: dict[str, str], base_parameters: int | None
+) -> int:
+    """The parameter count a run of `spec` will train, from its trainer and settings.
+
+    A base model's own count wins when there is one; otherwise each built-in
+    trainer's architecture is counted from its hyperparameters and the dataset's
+    columns, with the label count guessed as GUESSED_CLASSES.
+    """
+    if base_parameters:
+        return base_parameters
+    hp = spec.hyperparameters
+    trainer = spec.trainer.value
+    if trainer == "tabular_classifier":
+        label = hp.get("label", "label")
+        features = hp.get("features") or [
+            name
+            for name, kind in columns.items()
+            if name != label and any(t in str(kind).lower() for t in NUMERIC_TYPES)
+        ]
+        hidden = hp.get("hidden", [64])
+        widths = [max(len(features), 1), *(hidden if isinstance(hidden, list) else [hidden])]
+        widths.append(GUESSED_CLASSES)
+        return sum(a * b + b for a, b in itertools.pairwise(widths))
+    if trainer == "text_classifier":
+        return MINILM_PARAMETERS + MINILM_WIDTH * GUESSED_CLASSES + GUESSED_CLASSES
+    if trainer == "char_lm":
+        width = int(hp.get("d_model", 64))
+        layers = int(hp.get("n_layers", 2))
+        context = int(hp.get("context_length", 64))
+        vocab = 100
+        return layers * 12 * width * width + (vocab + context) * width + vocab * width
+    return 1_000_000  # a script's model is unknown until it runs

@@ -48,16 +48,16 @@ def load_spec(source: str | Path) -> PipelineSpec:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise _invalid([("", _yaml_message(exc))]) from None
+        raise spec_error([("", _yaml_message(exc))]) from None
     if not isinstance(data, Mapping):
         kind = "an empty document" if data is None else f"a {type(data).__name__}"
-        raise _invalid([("", f"a pipeline spec is a mapping of fields, this is {kind}")])
+        raise spec_error([("", f"a pipeline spec is a mapping of fields, this is {kind}")])
     problems = [(path, msg) for path, msg in spec_problems(data)]
     try:
         spec = PipelineSpec.model_validate(data)
     except ValidationError as exc:
         problems = _pydantic_problems(exc) + problems
-        raise _invalid(problems) from None
+        raise spec_error(problems) from None
     return spec
 
 
@@ -123,7 +123,8 @@ def _suggestion(loc: tuple[int | str, ...]) -> str:
     return f"; did you mean {close[0]}?" if close else ""
 
 
-def _invalid(problems: list[tuple[str, str]]) -> InvalidInput:
+def spec_error(problems: list[tuple[str, str]]) -> InvalidInput:
+    """One InvalidInput listing every (field, message) problem, one per line."""
     errors: list[dict[str, Any]] = [{"field": path, "message": msg} for path, msg in problems]
     lines = [f"{path}: {msg}" if path else msg for path, msg in problems]
     count = len(lines)

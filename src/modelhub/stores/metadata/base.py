@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from modelhub.domain.auth import Principal, Role, Scope, TokenInfo
 from modelhub.domain.enums import DatasetFormat, Framework, ModelStatus, ModelType, Precision, Stage
 from modelhub.domain.names import ModelRef
+from modelhub.domain.pipelines import Priority
 from modelhub.domain.records import (
     AuditEvent,
     Dataset,
@@ -20,6 +22,16 @@ from modelhub.domain.records import (
     RegisteredModel,
     ResourceEstimate,
     Signature,
+)
+from modelhub.domain.runs import (
+    Alert,
+    Checkpoint,
+    MetricPoint,
+    Pipeline,
+    Run,
+    RunEvent,
+    RunResources,
+    RunStatus,
 )
 
 
@@ -101,6 +113,30 @@ class DatasetDraft:
     columns: dict[str, str]
     created_by: str
     description: str = ""
+
+
+@dataclass(frozen=True)
+class PipelineDraft:
+    name: str
+    type: str
+    trainer: str
+    priority: Priority
+    spec: dict[str, Any]
+    created_by: str
+    script_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class RunDraft:
+    pipeline: str
+    pipeline_version: int
+    priority: Priority
+    resources: RunResources
+    created_by: str
+    max_attempts: int
+    result_model: str
+    spec: dict[str, Any]
+    inputs: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -243,6 +279,83 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     def verify_audit(self) -> int | None:
         """Walk the hash chain; return the id of the first broken event, None if intact."""
+
+    # -- pipelines and runs -------------------------------------------------------
+
+    @abc.abstractmethod
+    def save_pipeline(self, draft: PipelineDraft, audit: AuditDraft) -> Pipeline:
+        """Create a pipeline, or store its next version under the same name."""
+
+    @abc.abstractmethod
+    def get_pipeline(self, name: str) -> Pipeline: ...
+
+    @abc.abstractmethod
+    def list_pipelines(self) -> list[Pipeline]: ...
+
+    @abc.abstractmethod
+    def create_run(self, draft: RunDraft, audit: AuditDraft) -> Run:
+        """A new run, queued."""
+
+    @abc.abstractmethod
+    def get_run(self, run_id: int) -> Run: ...
+
+    @abc.abstractmethod
+    def list_runs(
+        self,
+        statuses: Iterable[RunStatus] | None = None,
+        pipeline: str | None = None,
+        limit: int | None = None,
+    ) -> list[Run]:
+        """Newest first."""
+
+    @abc.abstractmethod
+    def move_run(
+        self,
+        run_id: int,
+        expected: Sequence[RunStatus],
+        audit: AuditDraft | None = None,
+        event: dict[str, Any] | None = None,
+        **values: Any,
+    ) -> Run:
+        """Set `values` only if the run's status is in `expected`; else IllegalTransition."""
+
+    @abc.abstractmethod
+    def record_progress(
+        self,
+        run_id: int,
+        values: dict[str, Any],
+        points: Sequence[MetricPoint] = (),
+        events: Sequence[tuple[str, dict[str, Any]]] = (),
+    ) -> None:
+        """Telemetry of a running run, not audited."""
+
+    @abc.abstractmethod
+    def run_events(self, run_id: int, after: int = 0, limit: int = 1000) -> list[RunEvent]: ...
+
+    @abc.abstractmethod
+    def metric_points(self, run_id: int, name: str | None = None) -> list[MetricPoint]: ...
+
+    @abc.abstractmethod
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None: ...
+
+    @abc.abstractmethod
+    def list_checkpoints(self, run_id: int) -> list[Checkpoint]: ...
+
+    @abc.abstractmethod
+    def drop_checkpoints(self, run_id: int, keep: Iterable[tuple[int, bool]]) -> list[str]: ...
+
+    @abc.abstractmethod
+    def pipeline_digests(self) -> set[str]:
+        """Blobs pipelines and runs hold: training scripts and checkpoints."""
+
+    @abc.abstractmethod
+    def fire_alert(self, subject: str, rule: str, severity: str, message: str) -> Alert: ...
+
+    @abc.abstractmethod
+    def resolve_alerts(self, subject: str, rule: str | None = None) -> int: ...
+
+    @abc.abstractmethod
+    def list_alerts(self, subject: str | None = None, firing_only: bool = False) -> list[Alert]: ...
 
     @abc.abstractmethod
     def ping(self) -> None:

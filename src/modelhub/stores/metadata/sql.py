@@ -46,6 +46,7 @@ from modelhub.stores.metadata.base import (
 from modelhub.stores.metadata.sql_auth import AuthQueries
 from modelhub.stores.metadata.sql_base import _aware, _now
 from modelhub.stores.metadata.sql_datasets import DatasetQueries
+from modelhub.stores.metadata.sql_runs import RunQueries
 from modelhub.stores.metadata.tables import (
     aliases,
     model_tags,
@@ -188,7 +189,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class SqlMetadataStore(AuthQueries, DatasetQueries, MetadataStore):
+class SqlMetadataStore(AuthQueries, DatasetQueries, RunQueries, MetadataStore):
     # -- models -------------------------------------------------------------
 
     def _model_row(self, conn: Connection, name: str) -> Row[Any]:
@@ -538,7 +539,7 @@ class SqlMetadataStore(AuthQueries, DatasetQueries, MetadataStore):
                 raise NotFound(f"alias {alias!r} of {name!r} does not exist", {"alias": alias})
 
     def referenced_digests(self) -> set[str]:
-        """Every blob something points at: version files and dataset versions."""
+        """Every blob something points at: version files, datasets, scripts, checkpoints."""
         with self._read() as conn:
             files = set(conn.execute(select(version_files.c.digest).distinct()).scalars())
-        return files | self.dataset_digests()
+        return files | self.dataset_digests() | self.pipeline_digests()

@@ -1,0 +1,172 @@
+"""Runs of a pipeline: their states, the moves between them, and the records around them.
+
+    queued ──admit──> running ──exit 0──> completed
+      ^  │               │  ├──error / memory / diverged──> failed ──resume──> queued
+      │  │               │  └──crash, attempts left──> pending ──backoff over──> queued
+      │  └──cancel──> cancelled <──cancel── running, pending
+      └──────────── interrupted (server restart) ── running
+
+`pending` is a run waiting out the backoff before its next attempt. A completed
+run is final: resuming it is an IllegalTransition, never a silent no-op.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from modelhub.domain.pipelines import Priority
+from modelhub.domain.records import Record
+from modelhub.errors import IllegalTransition
+
+
+class RunStatus(StrEnum):
+    PENDING = "pending"
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
+ACTIVE = frozenset({RunStatus.PENDING, RunStatus.QUEUED, RunStatus.RUNNING})
+
+RUN_MOVES: dict[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.PENDING: frozenset({RunStatus.QUEUED, RunStatus.CANCELLED}),
+    RunStatus.QUEUED: frozenset({RunStatus.RUNNING, RunStatus.CANCELLED}),
+    RunStatus.RUNNING: frozenset(
+        {
+            RunStatus.COMPLETED,
+            RunStatus.FAILED,
+            RunStatus.CANCELLED,
+            RunStatus.PENDING,
+            RunStatus.QUEUED,
+        }
+    ),
+    RunStatus.COMPLETED: frozenset(),
+    RunStatus.FAILED: frozenset({RunStatus.QUEUED}),
+    RunStatus.CANCELLED: frozenset({RunStatus.QUEUED}),
+}
+
+PRIORITY_RANK: dict[Priority, int] = {
+    Priority.LOW: 0,
+    Priority.NORMAL: 1,
+    Priority.HIGH: 2,
+    Priority.URGENT: 3,
+}
+
+
+def check_run_move(run_id: int, current: RunStatus, target: RunStatus) -> None:
+    if target not in RUN_MOVES[current]:
+        allowed = ", ".join(sorted(RUN_MOVES[current])) or "none: it is final"
+        raise IllegalTransition(
+            f"run {run_id} is {current.value}; it cannot become {target.value} "
+            f"(from {current.value}: {allowed})",
+            {"run": run_id, "from": current.value, "to": target.value},
+        )
+
+
+def effective_priority(priority: Priority, waited_seconds: float, aging_seconds: float) -> float:
+    """The priority a queued run competes with: one level higher per `aging_seconds` waited.
+
+    Aging is what keeps a low run from starving behind a stream of normal ones.
+    """
+    return PRIORITY_RANK[priority] + max(waited_seconds, 0.0) / aging_seconds
+
+
+class Pipeline(Record):
+    name: str
+    version: int
+    type: str
+    trainer: str
+    priority: Priority
+    spec: dict[str, Any]
+    script_digest: str | None = None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class RunResources(Record):
+    cpus: float
+    memory: int
+    gpus: int
+
+
+class Run(Record):
+    id: int
+    pipeline: str
+    pipeline_version: int
+    status: RunStatus
+    priority: Priority
+    resources: RunResources
+    created_by: str
+    created_at: datetime
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    attempts: int = 0
+    max_attempts: int = 3
+    next_attempt_at: datetime | None = None
+    progress: float = 0.0
+    epoch: int | None = None
+    step: int = 0
+    total_steps: int | None = None
+    eta_seconds: float | None = None
+    last_progress_at: datetime | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    result_model: str
+    result_version: int | None = None
+    error: str | None = None
+    error_code: str | None = None
+    cancel_requested: bool = False
+    owner: str | None = None
+    worker_pid: int | None = None
+    spec: dict[str, Any] = Field(default_factory=dict)
+    inputs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What the run was pinned to at creation: dataset versions and digests, "
+        "base version, preprocessing report, estimate.",
+    )
+
+
+class MetricPoint(Record):
+    name: str
+    step: int
+    value: float
+    at: datetime
+
+
+class RunEvent(Record):
+    """One entry of a run's live feed: status, progress, metric, alert or checkpoint."""
+
+    id: int
+    run_id: int
+    kind: str
+    at: datetime
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Checkpoint(Record):
+    run_id: int
+    step: int
+    digest: str
+    size: int
+    best: bool = False
+    metric: float | None = None
+    created_at: datetime
+
+
+class Alert(Record):
+    id: int
+    subject: str
+    rule: str
+    severity: str
+    message: str
+    state: str
+    fired_at: datetime
+    resolved_at: datetime | None = None

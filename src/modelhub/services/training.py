@@ -1,0 +1,476 @@
+"""Training use cases: pipelines, runs, and what the scheduler needs from the platform.
+
+Creating a pipeline checks the spec and everything it names (datasets, base model,
+script) and reports every problem at once. Starting a run pins what it will read
+(dataset versions and digests, the base version) so that a retry or a resume trains
+on exactly the same inputs. The scheduler (an engine) calls back into `prepare`
+and `register_result`; it never sees the registry itself.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from modelhub.domain.auth import Action, Caller
+from modelhub.domain.enums import Approval
+from modelhub.domain.pipelines import PipelineSpec, Priority, parse_memory
+from modelhub.domain.records import Lineage, ModelVersion
+from modelhub.domain.runs import (
+    ACTIVE,
+    FINAL,
+    Alert,
+    Checkpoint,
+    MetricPoint,
+    Pipeline,
+    Run,
+    RunEvent,
+    RunResources,
+    RunStatus,
+    check_run_move,
+)
+from modelhub.errors import IllegalTransition, InvalidInput, ModelhubError, NotFound
+from modelhub.services.auth import AuthService
+from modelhub.services.registry import RegisterRequest, RegistryService
+from modelhub.settings import Settings
+from modelhub.stores.artifacts.base import ArtifactStore
+from modelhub.stores.metadata.base import AuditDraft, MetadataStore, PipelineDraft, RunDraft
+from modelhub.training.context import LocalContext
+from modelhub.training.estimate import Estimate, estimate, guess_parameters
+from modelhub.training.scheduler import Capacity, Scheduler, SchedulerConfig, host_capacity
+from modelhub.training.spec import load_spec, spec_error
+
+# Training speed assumed for a trainer until a run on this host has measured one.
+DEFAULT_SAMPLES_PER_S: dict[str, float] = {
+    "tabular_classifier": 20_000.0,
+    "text_classifier": 150.0,
+    "char_lm": 400.0,
+    "script": 1_000.0,
+}
+LOG_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class CreatedPipeline:
+    pipeline: Pipeline
+    estimate: Estimate
+
+
+class TrainingService:
+    def __init__(
+        self,
+        settings: Settings,
+        metadata: MetadataStore,
+        artifacts: ArtifactStore,
+        registry: RegistryService,
+        auth: AuthService,
+    ) -> None:
+        self.settings = settings
+        self.metadata = metadata
+        self.artifacts = artifacts
+        self.registry = registry
+        self.auth = auth
+        self.scheduler: Scheduler | None = None
+        self._capacity: Capacity | None = None
+
+    # -- pipelines ---------------------------------------------------------------
+
+    def create_pipeline(
+        self, caller: Caller, text: str, files: dict[str, bytes] | None = None
+    ) -> CreatedPipeline:
+        """Validate a spec and what it names, store it, and estimate one run of it.
+
+        `files` holds the script the spec names (path relative to pipeline.yaml),
+        read by the caller: the CLI from beside the YAML, the API from the request.
+        """
+        self.auth.authorize(caller, Action.PIPELINES_WRITE)
+        spec = load_spec(text)
+        problems = self._reference_problems(spec)
+        script = None
+        if spec.script is not None:
+            script = (files or {}).get(spec.script.path)
+            if script is None:
+                problems.append(("script.path", f"{spec.script.path} was not sent or not found"))
+        if problems:
+            raise spec_error(problems)
+        digest = self.artifacts.put_stream([script]).digest if script is not None else None
+        draft = PipelineDraft(
+            name=spec.name,
+            type=spec.type.value,
+            trainer=spec.trainer.value,
+            priority=spec.priority,
+            spec=spec.model_dump(mode="json"),
+            created_by=caller.name,
+            script_digest=digest,
+        )
+        pipeline = self.metadata.save_pipeline(
+            draft, AuditDraft(caller.name, "pipelines.save", spec.name, {"trainer": draft.trainer})
+        )
+        return CreatedPipeline(pipeline, self.estimate(spec))
+
+    def _reference_problems(self, spec: PipelineSpec) -> list[tuple[str, str]]:
+        problems = []
+        for index, ref in enumerate(spec.datasets):
+            try:
+                self.metadata.get_dataset(ref.name, ref.version)
+            except NotFound as exc:
+                problems.append((f"datasets[{index}]", exc.message))
+        if spec.base_model is not None:
+            try:
+                self._base_version(spec.base_model)
+            except ModelhubError as exc:
+                problems.append(("base_model", exc.message))
+        return problems
+
+    def _base_version(self, ref: str) -> ModelVersion:
+        version = self.registry.get(ref)
+        if version.approval is Approval.REJECTED:
+            raise InvalidInput(
+                f"{version.name}@{version.version} is rejected and cannot be trained from",
+                {"base_model": ref},
+            )
+        return version
+
+    def estimate(self, spec: PipelineSpec) -> Estimate:
+        rows, columns = 0, dict[str, str]()
+        for ref in spec.datasets:
+            dataset = self.metadata.get_dataset(ref.name, ref.version)
+            rows += dataset.rows
+            columns |= dataset.columns
+        base = self._base_version(spec.base_model).parameters if spec.base_model else None
+        parameters = guess_parameters(spec, columns, base)
+        speed, measured = self._measured_speed(spec.trainer.value)
+        result = estimate(spec, parameters, "fp32", rows, speed, self.settings)
+        if not measured:
+            note = f"; speed assumed ({speed:g} samples/s): no {spec.trainer} run measured here yet"
+            result = Estimate(**{**asdict(result), "notes": result.notes + note})
+        return result
+
+    def _measured_speed(self, trainer: str) -> tuple[float, bool]:
+        for run in self.metadata.list_runs([RunStatus.COMPLETED], limit=50):
+            if run.spec.get("trainer") != trainer:
+                continue
+            speeds = [p.value for p in self.metadata.metric_points(run.id, "samples_per_s")]
+            if speeds:
+                return statistics.median(speeds), True
+        return DEFAULT_SAMPLES_PER_S.get(trainer, 1_000.0), False
+
+    def get_pipeline(self, caller: Caller, name: str) -> Pipeline:
+        self.auth.authorize(caller, Action.TRAINING_READ)
+        return self.metadata.get_pipeline(name)
+
+    def list_pipelines(self, caller: Caller) -> list[Pipeline]:
+        self.auth.authorize(caller, Action.TRAINING_READ)
+        return self.metadata.list_pipelines()
+
+    # -- runs --------------------------------------------------------------------
+
+    def capacity(self) -> Capacity:
+        if self._capacity is None:
+            s = self.settings
+            memory = parse_memory(s.train_memory) if s.train_memory else None
+            self._capacity = host_capacity(s.train_cpus, memory, s.train_gpus)
+        return self._capacity
+
+    def start(self, caller: Caller, name: str, priority: Priority | None = None) -> Run:
+        """Queue a run of the pipeline, pinned to today's dataset and base versions."""
+        self.auth.authorize(caller, Action.RUNS_START)
+        pipeline = self.metadata.get_pipeline(name)
+        spec = PipelineSpec.model_validate(pipeline.spec)
+        result_owner = self.registry.model_owner(spec.result_model.name)
+        self.auth.authorize_owned(caller, Action.MODELS_REGISTER, result_owner)
+        resources = RunResources(
+            cpus=spec.resources.cpus, memory=spec.resources.memory, gpus=spec.resources.gpus
+        )
+        self._check_fits(resources)
+        inputs = self._pin_inputs(spec)
+        inputs["estimate"] = asdict(self.estimate(spec))
+        if pipeline.script_digest:
+            inputs["script_digest"] = pipeline.script_digest
+        chosen = priority or spec.priority
+        run = self.metadata.create_run(
+            RunDraft(
+                pipeline=pipeline.name,
+                pipeline_version=pipeline.version,
+                priority=chosen,
+                resources=resources,
+                created_by=caller.name,
+                max_attempts=self.settings.train_max_attempts,
+                result_model=spec.result_model.name,
+                spec=pipeline.spec,
+                inputs=inputs,
+            ),
+            AuditDraft(caller.name, "runs.start", name, {"priority": chosen.value}),
+        )
+        self.notify()
+        return run
+
+    def _check_fits(self, need: RunResources) -> None:
+        have = self.capacity()
+        if not have.fits(need):
+            raise InvalidInput(
+                f"the run asks for {need.cpus:g} cpus, {need.memory / 2**30:.2f} GiB and "
+                f"{need.gpus} gpus; training here offers {have.cpus:g} cpus, "
+                f"{have.memory / 2**30:.2f} GiB and {have.gpus} gpus",
+                {"field": "resources"},
+            )
+
+    def _pin_inputs(self, spec: PipelineSpec) -> dict[str, Any]:
+        datasets = []
+        for ref in spec.datasets:
+            found = self.metadata.get_dataset(ref.name, ref.version)
+            datasets.append(
+                {
+                    "name": found.name,
+                    "version": found.version,
+                    "digest": found.digest,
+                    "format": found.format.value,
+                    "rows": found.rows,
+                }
+            )
+        pinned: dict[str, Any] = {"datasets": datasets}
+        if spec.base_model is not None:
+            base = self._base_version(spec.base_model)
+            pinned["base_version"] = f"{base.name}@{base.version}"
+        return pinned
+
+    def notify(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.wake()
+
+    def get_run(self, caller: Caller, run_id: int) -> Run:
+        self.auth.authorize(caller, Action.TRAINING_READ)
+        return self.metadata.get_run(run_id)
+
+    def list_runs(
+        self,
+        caller: Caller,
+        status: RunStatus | None = None,
+        pipeline: str | None = None,
+        limit: int = 100,
+    ) -> list[Run]:
+        self.auth.authorize(caller, Action.TRAINING_READ)
+        return self.metadata.list_runs(
+            [status] if status is not None else None, pipeline=pipeline, limit=limit
+        )
+
+    def cancel(self, caller: Caller, run_id: int) -> Run:
+        run = self.metadata.get_run(run_id)
+        self.auth.authorize_owned(caller, Action.RUNS_MANAGE, run.created_by)
+        audit = AuditDraft(caller.name, "runs.cancel", str(run_id), {"was": run.status.value})
+        if run.status in FINAL:
+            raise IllegalTransition(
+                f"run {run_id} is {run.status.value}; there is nothing to cancel",
+                {"run": run_id, "status": run.status.value},
+            )
+        if run.status is RunStatus.RUNNING:
+            run = self.metadata.move_run(run_id, [RunStatus.RUNNING], audit, cancel_requested=True)
+        else:
+            run = self.metadata.move_run(
+                run_id,
+                [RunStatus.QUEUED, RunStatus.PENDING],
+                audit,
+                event={"status": RunStatus.CANCELLED.value, "reason": "cancelled by request"},
+                status=RunStatus.CANCELLED,
+                cancel_requested=True,
+                finished_at=_now(),
+            )
+        self.notify()
+        return run
+
+    def resume(self, caller: Caller, run_id: int) -> Run:
+        """Queue a failed or cancelled run again; it continues from its newest checkpoint."""
+        run = self.metadata.get_run(run_id)
+        self.auth.authorize_owned(caller, Action.RUNS_MANAGE, run.created_by)
+        check_run_move(run_id, run.status, RunStatus.QUEUED)
+        if run.status in ACTIVE:
+            raise IllegalTransition(f"run {run_id} is already {run.status.value}")
+        run = self.metadata.move_run(
+            run_id,
+            [RunStatus.FAILED, RunStatus.CANCELLED],
+            AuditDraft(caller.name, "runs.resume", str(run_id), {"was": run.status.value}),
+            event={"status": RunStatus.QUEUED.value, "reason": "resumed"},
+            status=RunStatus.QUEUED,
+            queued_at=_now(),
+            finished_at=None,
+            cancel_requested=False,
+            error=None,
+            error_code=None,
+            max_attempts=run.attempts + self.settings.train_max_attempts,
+        )
+        self.notify()
+        return run
+
+    def events(self, caller: Caller, run_id: int, after: int = 0) -> list[RunEvent]:
+        self.auth.authorize(caller, Action.TRAINING_READ)
+        self.metadata.get_run(run_id)
+        return self.metadata.run_events(run_id, after)
+
+    def metrics(self, caller: Caller, run_id: int, name: str | None = None) -> list[MetricPoint]:
+        self.auth.authorize(caller, Action.TRAINING_READ)
+        self.metadata.get_run(run_id)
+        return self.metadata.metric_points(run_id, name)
+
+    def checkpoints(self, caller: Caller, run_id: int) -> list[Checkpoint]:
+        self.auth.authorize(caller, Action.TRAINING_READ)
+        self.metadata.get_run(run_id)
+        return self.metadata.list_checkpoints(run_id)
+
+    def alerts(self, caller: Caller, run_id: int) -> list[Alert]:
+        self.auth.authorize(caller, Action.TRAINING_READ)
+        self.metadata.get_run(run_id)
+        return self.metadata.list_alerts(f"run:{run_id}")
+
+    def logs(self, caller: Caller, run_id: int, offset: int = 0, limit: int = LOG_CHUNK) -> bytes:
+        """The run's log from byte `offset` on, at most `limit` bytes ("" when none yet)."""
+        self.auth.authorize(caller, Action.TRAINING_READ)
+        self.metadata.get_run(run_id)
+        if offset < 0:
+            raise InvalidInput("offset cannot be negative", {"field": "offset"})
+        path = self.run_dir(run_id) / "logs.txt"
+        try:
+            with open(path, "rb") as source:
+                source.seek(offset)
+                return source.read(limit)
+        except FileNotFoundError:
+            return b""
+
+    def run_dir(self, run_id: int) -> Path:
+        return self.settings.runs_dir / str(run_id)
+
+    # -- what the scheduler calls back -------------------------------------------------
+
+    def build_scheduler(self) -> Scheduler:
+        from modelhub.training.executor import LocalExecutor
+
+        s = self.settings
+        executor = LocalExecutor(warm=s.train_warm_workers, pool_log=s.runs_dir / "workers.log")
+        config = SchedulerConfig(
+            capacity=self.capacity(),
+            max_running=s.train_max_running,
+            backoff_seconds=s.train_retry_backoff_seconds,
+            stall_seconds=s.train_stall_seconds,
+        )
+        scheduler = Scheduler(
+            self.metadata,
+            self.artifacts,
+            executor,
+            s.runs_dir,
+            config,
+            prepare=self.prepare,
+            on_result=self.register_result,
+        )
+        self.scheduler = scheduler
+        return scheduler
+
+    def prepare(self, run: Run, run_dir: Path) -> dict[str, Any]:
+        """Put the run's inputs in its folder and describe the job for the worker."""
+        spec = PipelineSpec.model_validate(run.spec)
+        data_dir = run_dir / "data"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        datasets = {}
+        for pinned in run.inputs["datasets"]:
+            target = data_dir / f"{pinned['name']}.{pinned['format']}"
+            if not target.exists():
+                self._materialize(pinned["digest"], target)
+            datasets[pinned["name"]] = target
+        if spec.preprocessing:
+            datasets = self._preprocess(run, spec, datasets, run_dir)
+        base = None
+        if "base_version" in run.inputs:
+            base = run_dir / "base"
+            if not base.exists():
+                partial = run_dir / "base.partial"
+                shutil.rmtree(partial, ignore_errors=True)
+                self.registry.download(run.inputs["base_version"], partial)
+                partial.rename(base)
+        hyperparameters = dict(spec.hyperparameters) | {"epochs": spec.max_epochs}
+        if spec.checkpoint.every_steps:
+            hyperparameters["checkpoint_every"] = spec.checkpoint.every_steps
+        ctx = LocalContext(
+            run_dir=run_dir,
+            hyperparameters=hyperparameters,
+            datasets=datasets,
+            base_model=base,
+            seed=spec.seed,
+            validation_split=spec.validation_split,
+            device="cuda" if run.resources.gpus else "cpu",
+            keep_checkpoints=spec.checkpoint.keep_last,
+        )
+        job: dict[str, Any] = ctx.job() | {"trainer": spec.trainer.value, "run_id": run.id}
+        if spec.checkpoint.keep_best is not None:
+            job["keep_best"] = spec.checkpoint.keep_best.model_dump()
+        if spec.script is not None:
+            name = PurePosixPath(spec.script.path).name
+            script = run_dir / "script" / name
+            if not script.exists():
+                script.parent.mkdir(parents=True, exist_ok=True)
+                self._materialize(run.inputs["script_digest"], script)
+            job["script"] = {"path": str(script), "entrypoint": spec.script.entrypoint}
+        return job
+
+    def _materialize(self, digest: str, target: Path) -> None:
+        partial = target.with_name(target.name + ".partial")
+        with self.artifacts.local_path(digest) as path:
+            try:
+                os.link(path, partial)
+            except OSError:
+                shutil.copyfile(path, partial)
+        partial.rename(target)
+
+    def _preprocess(
+        self, run: Run, spec: PipelineSpec, datasets: dict[str, Path], run_dir: Path
+    ) -> dict[str, Path]:
+        from modelhub.datasets.preprocess import preprocess
+        from modelhub.domain.enums import DatasetFormat
+
+        out_dir = run_dir / "data" / "preprocessed"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        done, reports = {}, {}
+        for pinned in run.inputs["datasets"]:
+            source = datasets[pinned["name"]]
+            result = preprocess(
+                source, DatasetFormat(pinned["format"]), spec.preprocessing, out_dir
+            )
+            done[pinned["name"]] = result.path
+            reports[pinned["name"]] = {
+                "rows_in": result.rows_in,
+                "rows_out": result.rows_out,
+                "steps": [asdict(step) for step in result.steps],
+            }
+        if "preprocessing" not in run.inputs:
+            self.metadata.record_progress(
+                run.id,
+                {"inputs": {**run.inputs, "preprocessing": reports}},
+                events=[("preprocessing", reports)],
+            )
+        return done
+
+    def register_result(self, run: Run, output_dir: Path, metrics: dict[str, float]) -> int:
+        """The run's output becomes the next version of its result model, in development."""
+        spec = PipelineSpec.model_validate(run.spec)
+        finite = {k: v for k, v in metrics.items() if v == v and abs(v) != float("inf")}
+        request = RegisterRequest(
+            name=spec.result_model.name,
+            type=spec.result_model.type.value if spec.result_model.type else None,
+            description=spec.result_model.description,
+            lineage=Lineage(
+                source_run=str(run.id),
+                pipeline=f"{run.pipeline}@{run.pipeline_version}",
+                datasets=[d["digest"] for d in run.inputs["datasets"]],
+                dataset_versions=[f"{d['name']}@{d['version']}" for d in run.inputs["datasets"]],
+                base_version=run.inputs.get("base_version"),
+                hyperparameters=dict(spec.hyperparameters) | {"max_epochs": spec.max_epochs},
+            ),
+            metrics=finite,
+        )
+        return self.registry.register(request, output_dir, actor=run.created_by).version
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,200 @@
+"""Where attempts run. The scheduler decides what and when; an executor decides where.
+
+The interface is two small protocols so that torch.distributed, Ray and Flower
+executors can come later without the scheduler changing. `LocalExecutor` runs
+each attempt in its own worker process on this host, in its own process group
+(so a kill takes the script trainer's child along), and keeps a few warm
+workers that have already imported torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Protocol
+
+
+@dataclass(frozen=True)
+class Attempt:
+    run_id: int
+    number: int
+    job_file: Path
+    log_file: Path
+
+
+class AttemptHandle(Protocol):
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None:
+        """The exit code once the attempt's process has ended, else None."""
+
+    def kill(self) -> None:
+        """SIGKILL the attempt's process and everything it started."""
+
+    def memory_bytes(self) -> int:
+        """Resident memory of the attempt's processes, for the memory limit."""
+
+
+class Executor(Protocol):
+    def start(self, attempt: Attempt) -> AttemptHandle: ...
+
+    def close(self) -> None: ...
+
+
+def _worker_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "modelhub.training.worker", *args]
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as listing:
+                found += [int(child) for child in listing.read().split()]
+        except OSError:
+            continue
+    return found
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of `pid` and its descendants, read from /proc (0 where absent)."""
+    total, todo, seen = 0, [pid], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            with open(f"/proc/{current}/statm") as statm:
+                total += int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            continue
+        todo += _children(current)
+    return total
+
+
+@dataclass
+class LocalHandle:
+    process: subprocess.Popen[bytes]
+    log: IO[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def poll(self) -> int | None:
+        code = self.process.poll()
+        if code is not None and self.log is not None:
+            self.log.close()
+            self.log = None
+        return code
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.poll()
+
+    def memory_bytes(self) -> int:
+        return tree_rss(self.process.pid)
+
+
+@dataclass
+class LocalExecutor:
+    """Worker processes on this host; `warm` of them wait with torch imported."""
+
+    warm: int = 1
+    pool_log: Path | None = None
+    _pool: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _closed: bool = False
+
+    def __post_init__(self) -> None:
+        self._fill()
+
+    def _environment(self) -> dict[str, str]:
+        return {**os.environ, "MODELHUB_WORKER_PARENT": str(os.getpid())}
+
+    def _fill(self) -> None:
+        with self._lock:
+            self._pool = [worker for worker in self._pool if worker.poll() is None]
+            while not self._closed and len(self._pool) < self.warm:
+                self._pool.append(self._spawn_warm())
+
+    def _spawn_warm(self) -> subprocess.Popen[bytes]:
+        sink: IO[bytes] | int = subprocess.DEVNULL
+        if self.pool_log is not None:
+            self.pool_log.parent.mkdir(parents=True, exist_ok=True)
+            sink = open(self.pool_log, "ab")  # noqa: SIM115 (the child owns it from here)
+        try:
+            return subprocess.Popen(
+                _worker_command("--warm"),
+                stdin=subprocess.PIPE,
+                stdout=sink,
+                stderr=sink,
+                start_new_session=True,
+                env=self._environment(),
+            )
+        finally:
+            if not isinstance(sink, int):
+                sink.close()
+
+    def _take_warm(self) -> subprocess.Popen[bytes] | None:
+        with self._lock:
+            while self._pool:
+                worker = self._pool.pop(0)
+                if worker.poll() is None:
+                    return worker
+        return None
+
+    def start(self, attempt: Attempt) -> AttemptHandle:
+        worker = self._take_warm()
+        handle: LocalHandle | None = None
+        if worker is not None and worker.stdin is not None:
+            try:
+                worker.stdin.write(f"{attempt.job_file}\n".encode())
+                worker.stdin.close()
+                handle = LocalHandle(worker)
+            except OSError:  # it died between the poll and the write
+                worker.kill()
+                worker.wait()
+        if handle is None:
+            log = open(attempt.log_file, "ab")  # noqa: SIM115 (closed by the handle)
+            process = subprocess.Popen(
+                _worker_command(str(attempt.job_file)),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=self._environment(),
+            )
+            handle = LocalHandle(process, log)
+        threading.Thread(target=self._fill, daemon=True).start()
+        return handle
+
+    def close(self) -> None:
+        """Stop the warm workers (they exit on end of input); running attempts are not touched."""
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, []
+        for worker in pool:
+            if worker.stdin is not None:
+                with contextlib.suppress(OSError):
+                    worker.stdin.close()
+        for worker in pool:
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()

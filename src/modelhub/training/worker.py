@@ -1,0 +1,109 @@
+"""The training worker: one process per attempt, started by an executor.
+
+    python -m modelhub.training.worker JOB_FILE     run the job now
+    python -m modelhub.training.worker --warm       import torch and the trainers,
+                                                    then wait for a job path on stdin
+
+A warm worker has paid Python's and torch's start-up before a run asks for it,
+which is what brings start latency under a second. Either way the job runs in
+this process, with stdout and stderr going to the run's log.
+
+Exit codes tell the scheduler what happened: 0 the trainer finished and
+`result.json` holds its metrics; FAILED (3) the trainer refused or failed for a
+reason retrying will not change (`result.json` holds the error); anything else,
+a signal included, is a crash that a retry may survive.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+FAILED = 3
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent goes (best effort elsewhere)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent went before prctl took effect
+        os._exit(1)
+
+
+def warm_up() -> None:
+    import torch
+    import torch.nn.functional  # noqa: F401
+    from safetensors.torch import save_file  # noqa: F401
+
+    from modelhub.training.trainers import char_lm, tabular  # noqa: F401
+
+
+def write_result(run_dir: Path, payload: dict[str, Any]) -> None:
+    tmp = run_dir / "result.tmp"
+    tmp.write_text(json.dumps(payload, default=float))
+    tmp.replace(run_dir / "result.json")
+
+
+def run_job(job_file: Path) -> int:
+    from modelhub.errors import ModelhubError
+    from modelhub.training.context import LocalContext
+    from modelhub.training.trainers import trainer_module
+
+    job = json.loads(job_file.read_text())
+    run_dir = Path(job["run_dir"])
+    gpus = job.get("gpus") or []
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
+    try:
+        import torch
+
+        torch.set_num_threads(max(1, int(job.get("threads", 1))))
+        ctx = LocalContext.from_job(job_file)
+        result = trainer_module(job["trainer"]).train(ctx)
+    except ModelhubError as exc:
+        print(f"error: {exc.message}", file=sys.stderr, flush=True)
+        write_result(run_dir, {"error": exc.to_dict()})
+        return FAILED
+    except MemoryError:
+        traceback.print_exc()
+        write_result(run_dir, {"error": {"code": "invalid_input", "message": "out of memory"}})
+        return FAILED
+    write_result(run_dir, {"metrics": result.metrics, "output_dir": str(result.output_dir)})
+    return 0
+
+
+def redirect_output(log_file: Path) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def main(argv: list[str]) -> int:
+    parent = int(os.environ.get("MODELHUB_WORKER_PARENT", os.getppid()))
+    die_with_parent(parent)
+    if argv[:1] == ["--warm"]:
+        warm_up()
+        line = sys.stdin.readline().strip()
+        if not line:
+            return 0  # the pool closed without a job for us
+        job_file = Path(line)
+        redirect_output(job_file.parent / "logs.txt")
+    else:
+        job_file = Path(argv[0])
+    return run_job(job_file)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
