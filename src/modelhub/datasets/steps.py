@@ -172,9 +172,13 @@ def _numbers(table: Table, column: str) -> dict[int, float]:
             continue
         if _kind(value) != "number":
             raise _failed(table, index, column, f"holds {_describe(value)}, not a number")
-        if not math.isfinite(value):
-            raise _failed(table, index, column, f"holds {value}, not a finite number")
-        values[index] = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float's range
+            number = math.inf
+        if not math.isfinite(number):
+            raise _failed(table, index, column, f"holds {_describe(value)}, not a finite number")
+        values[index] = number
     if not values:
         raise StepFailed(f"column {column!r} holds no numbers", {"column": column})
     return values

@@ -238,6 +238,14 @@ def test_normalize_refuses_a_named_text_column(tmp_path: Path) -> None:
     assert caught.value.details["line"] == 2
 
 
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", str(10**400)])
+def test_normalize_refuses_numbers_that_are_not_finite(tmp_path: Path, bad: str) -> None:
+    source = tmp_path / "d.jsonl"
+    source.write_text(f'{{"x": 1}}\n{{"x": {bad}}}\n')
+    with pytest.raises(InvalidInput, match=r"column 'x' at d\.jsonl line 2 holds the number"):
+        run(source, {"step": "normalize"})
+
+
 def test_normalize_refuses_data_without_numbers(tmp_path: Path) -> None:
     source = write(tmp_path / "d.jsonl", [{"x": "a"}])
     with pytest.raises(InvalidInput, match="no numeric column to normalize"):
