@@ -170,6 +170,12 @@ def test_tokenize_vocab_size_turns_rare_tokens_into_unk(tmp_path: Path) -> None:
     assert details["vocabulary_size"] == 3 and details["unknown_tokens"] == 3
 
 
+def test_tokenize_vocab_ties_go_to_the_token_seen_first(tmp_path: Path) -> None:
+    source = write(tmp_path / "d.jsonl", [{"text": "b a"}, {"text": "c"}])
+    result = run(source, {"step": "tokenize", "vocab_size": 2})
+    assert read(result.path) == [{"text": "b <unk>"}, {"text": "<unk>"}]
+
+
 def test_tokenize_vocab_size_larger_than_the_vocabulary_changes_nothing(tmp_path: Path) -> None:
     source = write(tmp_path / "d.jsonl", [{"text": "a b"}, {"text": "b c"}])
     result = run(source, {"step": "tokenize", "vocab_size": 4})
