@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from modelhub.domain.enums import DatasetFormat, parse_enum
 from modelhub.errors import InvalidInput
@@ -92,9 +94,11 @@ def _bad_row(path: Path, line: int, problem: str) -> InvalidInput:
     return InvalidInput(f"{path.name} line {line}: {problem}", {"path": str(path), "line": line})
 
 
-def _profile_csv(path: Path) -> DatasetProfile:
-    types: dict[str, str] = {}
-    rows = 0
+def csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """Each data row of a CSV file as (line, {column: text}); blank lines are skipped.
+
+    Shared with preprocessing so that both name a bad row the same way.
+    """
     try:
         with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.reader(handle)
@@ -110,19 +114,15 @@ def _profile_csv(path: Path) -> DatasetProfile:
                     raise _bad_row(
                         path, reader.line_num, f"{len(row)} fields, the header has {len(header)}"
                     )
-                for name, text in zip(header, row, strict=True):
-                    _merge(types, name, _text_type(text) if text != "" else "null")
-                rows += 1
+                yield reader.line_num, dict(zip(header, row, strict=True))
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"{path.name} is not UTF-8 text: {exc.reason}") from exc
     except csv.Error as exc:
         raise InvalidInput(f"{path.name} is not valid CSV: {exc}") from exc
-    return DatasetProfile(DatasetFormat.CSV, rows, types)
 
 
-def _profile_jsonl(path: Path) -> DatasetProfile:
-    types: dict[str, str] = {}
-    rows = 0
+def jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Each object of a JSONL file as (line, object); blank lines are skipped."""
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
@@ -133,9 +133,26 @@ def _profile_jsonl(path: Path) -> DatasetProfile:
                 raise _bad_row(path, number, f"not valid JSON ({exc})") from exc
             if not isinstance(record, dict):
                 raise _bad_row(path, number, "each line must be a JSON object")
-            for name, value in record.items():
-                _merge(types, name, _value_type(value))
-            rows += 1
+            yield number, record
+
+
+def _profile_csv(path: Path) -> DatasetProfile:
+    types: dict[str, str] = {}
+    rows = 0
+    for _, row in csv_rows(path):
+        for name, text in row.items():
+            _merge(types, name, _text_type(text) if text != "" else "null")
+        rows += 1
+    return DatasetProfile(DatasetFormat.CSV, rows, types)
+
+
+def _profile_jsonl(path: Path) -> DatasetProfile:
+    types: dict[str, str] = {}
+    rows = 0
+    for _, record in jsonl_rows(path):
+        for name, value in record.items():
+            _merge(types, name, _value_type(value))
+        rows += 1
     return DatasetProfile(DatasetFormat.JSONL, rows, types)
 
 
