@@ -1,0 +1,291 @@
+"""The scheduler with real worker processes: order, admission, cancel, retry, limits, faults."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from modelhub.domain.enums import Stage
+from modelhub.domain.pipelines import Priority
+from modelhub.domain.runs import RunStatus
+from modelhub.errors import IllegalTransition, InvalidInput, NotFound
+from modelhub.training.trainers import trainer_module
+from tests.integration.training_engine import (
+    ADMIN,
+    engine,
+    finished,
+    tabular_spec,
+    wait_for,
+    with_blobs,
+)
+
+
+def test_a_run_trains_and_its_result_is_a_new_version_with_lineage(tmp_path: Path) -> None:
+    with engine(tmp_path, train_warm_workers=1) as services:
+        with_blobs(services, tmp_path)
+        created = services.training.create_pipeline(
+            ADMIN, tabular_spec("blobs", checkpoint="{every_steps: 10, keep_last: 2}")
+        )
+        assert created.estimate.memory_bytes > 0 and created.estimate.currency == "USD"
+        services.training.build_scheduler().start()
+        run = services.training.start(ADMIN, "blobs")
+        run = finished(services, run.id)
+
+        assert (run.status, run.error, run.progress) == (RunStatus.COMPLETED, None, 100.0)
+        assert run.result_version == 1 and run.attempts == 1
+        assert run.metrics["val_accuracy"] > 0.9
+        version = services.registry.get("blobs-model@1")
+        assert version.stage is Stage.DEVELOPMENT
+        assert version.lineage.source_run == str(run.id)
+        assert version.lineage.pipeline == "blobs@1"
+        assert version.lineage.datasets == [services.metadata.get_dataset("blobs").digest]
+        assert version.lineage.hyperparameters == {"batch_size": 16, "max_epochs": 2}
+        assert version.metrics["val_accuracy"] == run.metrics["val_accuracy"]
+
+        # The registered files load again and predict what the run's own output predicts.
+        download = tmp_path / "download"
+        services.registry.download("blobs-model@1", download)
+        local = trainer_module("tabular_classifier").load(
+            services.training.run_dir(run.id) / "output"
+        )
+        again = trainer_module("tabular_classifier").load(download)
+        rows = [{"a": 3.0, "b": -3.0}, {"a": -0.5, "b": 0.2}]
+        assert again.predict_proba(rows) == local.predict_proba(rows)
+
+        kinds = [event.kind for event in services.metadata.run_events(run.id)]
+        statuses = [
+            e.data["status"] for e in services.metadata.run_events(run.id) if e.kind == "status"
+        ]
+        assert statuses == ["queued", "running", "completed"]
+        assert {"progress", "metrics", "checkpoint"} <= set(kinds)
+        kept = services.metadata.list_checkpoints(run.id)
+        assert len(kept) == 2 and all(services.artifacts.exists(c.digest) for c in kept)
+        assert "--- attempt 1 of 3" in services.training.logs(ADMIN, run.id).decode()
+
+
+def test_the_queue_orders_by_priority_then_arrival_and_ages_waiting_runs(
+    tmp_path: Path,
+) -> None:
+    with engine(tmp_path) as services:
+        with_blobs(services, tmp_path)
+        services.training.create_pipeline(ADMIN, tabular_spec("p"))
+        scheduler = services.training.build_scheduler()  # never ticked: nothing starts
+        low = services.training.start(ADMIN, "p", Priority.LOW)
+        normal_1 = services.training.start(ADMIN, "p")
+        urgent = services.training.start(ADMIN, "p", Priority.URGENT)
+        normal_2 = services.training.start(ADMIN, "p")
+        high = services.training.start(ADMIN, "p", Priority.HIGH)
+        order = [run.id for run in scheduler.queue()]
+        assert order == [urgent.id, high.id, normal_1.id, normal_2.id, low.id]
+
+        # A low run that has waited two aging periods outranks a fresh normal one.
+        waited = low.created_at - timedelta(seconds=2 * scheduler.config.aging_seconds + 1)
+        services.metadata.move_run(low.id, [RunStatus.QUEUED], queued_at=waited)
+        order = [run.id for run in scheduler.queue()]
+        assert order.index(low.id) < order.index(normal_1.id)
+        assert order.index(low.id) > order.index(urgent.id)
+
+
+def test_admission_keeps_to_the_cpus_and_the_concurrency_cap(tmp_path: Path) -> None:
+    with engine(tmp_path, train_max_running=2) as services:
+        with_blobs(services, tmp_path, rows=200)
+        services.training.create_pipeline(ADMIN, tabular_spec("big", resources="{cpus: 1.5}"))
+        services.training.create_pipeline(ADMIN, tabular_spec("small", resources="{cpus: 0.5}"))
+        scheduler = services.training.build_scheduler()
+        big = [services.training.start(ADMIN, "big") for _ in range(2)]
+        scheduler.tick()
+        assert list(scheduler.active) == [big[0].id]  # 1.5 + 1.5 cpus do not fit in 2
+        small = [services.training.start(ADMIN, "small") for _ in range(3)]
+        scheduler.tick()
+        assert set(scheduler.active) == {big[0].id, small[0].id}  # the cap is 2
+
+        peak = 0
+
+        def all_done() -> bool:
+            nonlocal peak
+            peak = max(peak, len(scheduler.active))
+            assert scheduler.free().cpus >= 0
+            runs = [services.metadata.get_run(r.id) for r in big + small]
+            return all(r.status is RunStatus.COMPLETED for r in runs)
+
+        wait_for(all_done, timeout=180, scheduler=scheduler)
+        assert peak <= 2
+
+
+def test_cancel_a_queued_run_and_a_running_one(tmp_path: Path) -> None:
+    with engine(tmp_path) as services:
+        with_blobs(services, tmp_path, rows=20_000)
+        services.training.create_pipeline(
+            ADMIN, tabular_spec("slow", max_epochs=50, hyperparameters="{batch_size: 8}")
+        )
+        scheduler = services.training.build_scheduler()
+        queued = services.training.start(ADMIN, "slow")
+        assert services.training.cancel(ADMIN, queued.id).status is RunStatus.CANCELLED
+        with pytest.raises(IllegalTransition, match="nothing to cancel"):
+            services.training.cancel(ADMIN, queued.id)
+
+        running = services.training.start(ADMIN, "slow")
+        wait_for(lambda: services.metadata.get_run(running.id).step > 0, scheduler=scheduler)
+        services.training.cancel(ADMIN, running.id)
+        run = finished(services, running.id, scheduler=scheduler)
+        assert run.status is RunStatus.CANCELLED and run.result_version is None
+        with pytest.raises(NotFound):
+            services.registry.get_model("slow-model")
+
+
+def test_a_killed_worker_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
+    every = 50
+    with engine(tmp_path) as services:
+        with_blobs(services, tmp_path, rows=8_000)
+        spec = tabular_spec(
+            "resumable",
+            max_epochs=3,
+            hyperparameters="{batch_size: 8, log_every: 1}",
+            checkpoint=f"{{every_steps: {every}}}",
+        )
+        services.training.create_pipeline(ADMIN, spec)
+        scheduler = services.training.build_scheduler()
+        run = services.training.start(ADMIN, "resumable")
+        wait_for(lambda: services.metadata.get_run(run.id).step > 3 * every, scheduler=scheduler)
+        pid = scheduler.active[run.id].handle.pid
+        os.killpg(pid, signal.SIGKILL)
+
+        run = finished(services, run.id, timeout=180, scheduler=scheduler)
+        assert run.status is RunStatus.COMPLETED, run.error
+        assert run.attempts == 2
+        steps = _loss_steps(services.training.run_dir(run.id))
+        restart = next(i for i in range(1, len(steps)) if steps[i] <= steps[i - 1])
+        killed_at, resumed_from = steps[restart - 1], steps[restart] - 1
+        assert resumed_from % every == 0 and resumed_from > 0
+        assert killed_at - resumed_from <= every  # lost at most one checkpoint interval
+        total = 3 * (8_000 * 4 // 5 // 8)  # epochs x batches of the training split
+        assert steps[-1] == total and run.step == total
+        events = services.metadata.run_events(run.id, limit=1_000_000)
+        statuses = [e.data["status"] for e in events if e.kind == "status"]
+        assert statuses == ["queued", "running", "pending", "queued", "running", "completed"]
+
+
+def _loss_steps(run_dir: Path) -> list[int]:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [item["step"] for item in map(json.loads, lines) if item["name"] == "loss"]
+
+
+def test_a_run_that_keeps_crashing_fails_when_its_attempts_are_spent(tmp_path: Path) -> None:
+    with engine(tmp_path, train_max_attempts=1) as services:
+        with_blobs(services, tmp_path, rows=8_000)
+        services.training.create_pipeline(
+            ADMIN,
+            tabular_spec(
+                "fragile",
+                max_epochs=3,
+                hyperparameters="{batch_size: 8}",
+                checkpoint="{every_steps: 100}",
+            ),
+        )
+        scheduler = services.training.build_scheduler()
+        run = services.training.start(ADMIN, "fragile")
+        wait_for(lambda: services.metadata.get_run(run.id).step > 0, scheduler=scheduler)
+        os.killpg(scheduler.active[run.id].handle.pid, signal.SIGKILL)
+        run = finished(services, run.id, scheduler=scheduler)
+        assert run.status is RunStatus.FAILED
+        assert "killed by signal 9" in (run.error or "") and "no attempts left" in (run.error or "")
+
+        # Resuming gives it fresh attempts and it continues from its checkpoint.
+        services.training.resume(ADMIN, run.id)
+        run = finished(services, run.id, timeout=180, scheduler=scheduler)
+        assert run.attempts == 2
+        with pytest.raises(IllegalTransition, match="cannot become queued"):
+            services.training.resume(ADMIN, run.id)
+
+
+def test_a_run_over_its_memory_limit_is_stopped_and_says_why(tmp_path: Path) -> None:
+    with engine(tmp_path) as services:
+        with_blobs(services, tmp_path)
+        services.training.create_pipeline(
+            ADMIN, tabular_spec("hungry", resources="{cpus: 1, memory: 64MiB}")
+        )
+        scheduler = services.training.build_scheduler()
+        run = services.training.start(ADMIN, "hungry")
+        run = finished(services, run.id, scheduler=scheduler)
+        assert run.status is RunStatus.FAILED
+        assert "over its memory limit of 64 MiB" in (run.error or "")
+
+
+def test_nan_loss_fails_the_run_with_the_reason_and_an_alert(tmp_path: Path) -> None:
+    with engine(tmp_path) as services:
+        with_blobs(services, tmp_path)
+        services.training.create_pipeline(
+            ADMIN,
+            tabular_spec("unstable", hyperparameters="{batch_size: 16, learning_rate: 1.0e+30}"),
+        )
+        scheduler = services.training.build_scheduler()
+        run = services.training.start(ADMIN, "unstable")
+        run = finished(services, run.id, scheduler=scheduler)
+        assert run.status is RunStatus.FAILED and run.error_code == "training_diverged"
+        assert "loss became nan" in (run.error or "")
+        alerts = services.training.alerts(ADMIN, run.id)
+        assert [a.rule for a in alerts] == ["nan_loss"] and alerts[0].severity == "critical"
+
+
+def test_runs_left_running_by_a_stopped_scheduler_resume_under_the_next(tmp_path: Path) -> None:
+    with engine(tmp_path, train_max_running=2) as services:
+        with_blobs(services, tmp_path, rows=8_000)
+        services.training.create_pipeline(
+            ADMIN,
+            tabular_spec(
+                "long",
+                max_epochs=2,
+                hyperparameters="{batch_size: 8}",
+                checkpoint="{every_steps: 100}",
+                resources="{cpus: 0.5}",
+            ),
+        )
+        first = services.training.build_scheduler()
+        runs = [services.training.start(ADMIN, "long") for _ in range(3)]
+        wait_for(lambda: len(first.active) == 2, scheduler=first)
+        # The scheduler vanishes the way a kill -9 leaves it: workers dead, rows running.
+        for active in first.active.values():
+            active.handle.kill()
+        first.active.clear()
+        assert sorted(r.status for r in services.metadata.list_runs()) == [
+            RunStatus.QUEUED,
+            RunStatus.RUNNING,
+            RunStatus.RUNNING,
+        ]
+
+        second = services.training.build_scheduler()
+        assert sorted(second.recover()) == sorted(r.id for r in runs[:2])
+        for run in runs:
+            done = finished(services, run.id, timeout=240, scheduler=second)
+            assert done.status is RunStatus.COMPLETED, done.error
+
+
+def test_pipelines_name_every_missing_reference_at_once(tmp_path: Path) -> None:
+    with engine(tmp_path) as services:
+        with_blobs(services, tmp_path)
+        spec = tabular_spec(
+            "broken",
+            type="fine_tuning",
+            trainer="text_classifier",
+            base_model="nobody@champion",
+            datasets="[blobs, ghost, blobs_extra@2]",
+        )
+        with pytest.raises(InvalidInput) as caught:
+            services.training.create_pipeline(ADMIN, spec)
+        fields = [e["field"] for e in caught.value.details["errors"]]
+        assert fields == ["datasets[1]", "datasets[2]", "base_model"]
+        assert services.metadata.list_pipelines() == []
+
+
+def test_a_run_that_asks_for_more_than_the_host_has_is_refused(tmp_path: Path) -> None:
+    with engine(tmp_path) as services:
+        with_blobs(services, tmp_path)
+        services.training.create_pipeline(ADMIN, tabular_spec("huge", resources="{cpus: 64}"))
+        with pytest.raises(InvalidInput, match="asks for 64 cpus"):
+            services.training.start(ADMIN, "huge")
+        assert services.metadata.list_runs() == []
