@@ -25,6 +25,7 @@ import math
 import os
 import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -87,7 +88,16 @@ def count_gpus() -> int:
     try:
         return len(os.listdir("/proc/driver/nvidia/gpus"))
     except OSError:
+        pass
+    if shutil.which("nvidia-smi") is None:
         return 0
+    try:
+        listed = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(1 for line in listed.splitlines() if line.startswith("GPU "))
 
 
 @dataclass

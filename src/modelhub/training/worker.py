@@ -68,6 +68,10 @@ def run_job(job_file: Path) -> int:
 
         torch.set_num_threads(max(1, int(job.get("threads", 1))))
         ctx = LocalContext.from_job(job_file)
+        where = ctx.device
+        if where.startswith("cuda") and torch.cuda.is_available():
+            where += f" ({torch.cuda.get_device_name()})"
+        print(f"training on {where}", flush=True)
         result = trainer_module(job["trainer"]).train(ctx)
     except ModelhubError as exc:
         print(f"error: {exc.message}", file=sys.stderr, flush=True)
