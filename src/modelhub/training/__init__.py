@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+# `context` names both the submodule that defines LocalContext and the function below.
+# Python sets a package attribute to a submodule only when it first loads it, so
+# loading the submodule here (it imports nothing heavy), before the function is
+# defined, leaves `modelhub.training.context` the function, while
+# `from modelhub.training.context import LocalContext` still finds the module.
+from modelhub.training.context import LocalContext
 
-if TYPE_CHECKING:
-    from modelhub.training.context import LocalContext
+__all__ = ["LocalContext", "context"]
 
 
 def context() -> LocalContext:
@@ -17,7 +21,6 @@ def context() -> LocalContext:
     """
     from modelhub.errors import InvalidInput
     from modelhub.settings import Settings
-    from modelhub.training.context import LocalContext
 
     job = Settings().run_job
     if job is None:
