@@ -116,8 +116,9 @@ def _wait(child: subprocess.Popen[bytes]) -> int:
     """Wait for the child; if this process is told to terminate, end the child first.
 
     A SIGTERM to the worker ends the child (SIGTERM, then SIGKILL after a grace
-    period) and is then handled as it would have been without us. Any exception
-    while waiting (KeyboardInterrupt ...) ends the child too.
+    period) and is then handled as it would have been without us; Python lets only
+    the main thread handle signals, so elsewhere PR_SET_PDEATHSIG is what remains.
+    Any exception while waiting (KeyboardInterrupt ...) ends the child too.
     """
     handling = (
         threading.current_thread() is threading.main_thread()
