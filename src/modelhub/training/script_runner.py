@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import json
+import numbers
 import signal
 import sys
 import traceback
@@ -88,7 +89,7 @@ def metrics_from(returned: object, ctx: LocalContext) -> dict[str, float]:
         )
     metrics: dict[str, float] = {}
     for name, value in returned.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise InvalidInput(
                 f"metric {name!r} returned by the script is {value!r}, not a number",
                 {"metric": str(name)},

@@ -178,6 +178,40 @@ def train(ctx):
     assert result.metrics == {"loss": pytest.approx(1 / 3), "accuracy": 0.75}
 
 
+def test_a_script_imports_its_sibling_files(tmp_path: Path) -> None:
+    (tmp_path / "features.py").write_text("COLUMNS = ['rooms', 'area']\n")
+    source = """
+import json
+
+from features import COLUMNS
+
+
+def train(ctx):
+    (ctx.output_dir / "config.json").write_text(json.dumps({"features": COLUMNS}))
+    return {"features": len(COLUMNS)}
+"""
+    ctx = script_run(tmp_path, source)
+    assert script.train(ctx).metrics == {"features": 2.0}
+    assert script.load(ctx.output_dir).config == {"features": ["rooms", "area"]}
+
+
+@pytest.mark.parametrize(
+    ("returned", "message"),
+    [
+        ("'done'", "must return a TrainResult, a dict of metrics or None, not a str"),
+        ("{'loss': 'low'}", "metric 'loss' returned by the script is 'low', not a number"),
+    ],
+)
+def test_a_script_must_return_numbers(tmp_path: Path, returned: str, message: str) -> None:
+    source = f"""
+def train(ctx):
+    (ctx.output_dir / "weights.bin").write_bytes(b"0")
+    return {returned}
+"""
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        script.train(script_run(tmp_path, source))
+
+
 def test_a_failing_script_raises_with_its_traceback_in_the_log(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -104,11 +104,12 @@ def _child_environment(job_file: Path) -> dict[str, str]:
     """This process's environment for the child, plus the job and this modelhub on its path.
 
     The child must import the same modelhub as the worker even when that comes from
-    a source tree named by a relative PYTHONPATH (the child runs in the run folder).
+    a source tree named by a relative PYTHONPATH (the child runs in the run folder),
+    so the folder holding this modelhub is added after the inherited entries.
     """
     source_root = str(Path(modelhub.__file__).resolve().parent.parent)
     inherited = os.environ.get("PYTHONPATH")
-    python_path = source_root if not inherited else f"{source_root}{os.pathsep}{inherited}"
+    python_path = f"{inherited}{os.pathsep}{source_root}" if inherited else source_root
     return {**os.environ, "MODELHUB_RUN_JOB": str(job_file), "PYTHONPATH": python_path}
 
 
