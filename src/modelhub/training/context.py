@@ -10,6 +10,7 @@ test needs and what the executor builds on.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,14 @@ class TrainResult:
 
 @dataclass
 class LocalContext:
+    """A run folder and what the trainer may know: hyperparameters, dataset files, seed ...
+
+    `keep_checkpoints` is how many `step-*.pt` files stay; `keep_best` is
+    (metric, "min" | "max"): also keep the checkpoint whose logged metric is best
+    (see `checkpoint`). Log metrics and save checkpoints through one context: the
+    best is judged from the values this context logged.
+    """
+
     run_dir: Path
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     datasets: dict[str, Path] = field(default_factory=dict)
@@ -38,12 +47,18 @@ class LocalContext:
     validation_split: float = 0.2
     device: str = "cpu"
     keep_checkpoints: int = 3
+    keep_best: tuple[str, str] | None = None
     stop_requested: bool = False
+    _last_logged: dict[str, tuple[int, float]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _best: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_job(cls, job_file: Path) -> LocalContext:
         """The context an executor described in a job file (see `write_job`)."""
         job = json.loads(job_file.read_text())
+        best = job.get("keep_best")
         return cls(
             run_dir=Path(job["run_dir"]),
             hyperparameters=dict(job.get("hyperparameters", {})),
@@ -53,6 +68,7 @@ class LocalContext:
             validation_split=float(job.get("validation_split", 0.2)),
             device=str(job.get("device", "cpu")),
             keep_checkpoints=int(job.get("keep_checkpoints", 3)),
+            keep_best=(str(best["metric"]), str(best.get("mode", "min"))) if best else None,
         )
 
     def job(self) -> dict[str, Any]:
@@ -66,6 +82,9 @@ class LocalContext:
             "validation_split": self.validation_split,
             "device": self.device,
             "keep_checkpoints": self.keep_checkpoints,
+            "keep_best": (
+                {"metric": self.keep_best[0], "mode": self.keep_best[1]} if self.keep_best else None
+            ),
         }
 
     @property
@@ -80,6 +99,13 @@ class LocalContext:
         return self.job_file
 
     def __post_init__(self) -> None:
+        if self.keep_best is not None and self.keep_best[1] not in ("min", "max"):
+            from modelhub.errors import InvalidInput
+
+            raise InvalidInput(
+                f"keep_best mode must be min or max, not {self.keep_best[1]!r}",
+                {"field": "keep_best.mode"},
+            )
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
 
@@ -94,6 +120,15 @@ class LocalContext:
     @property
     def metrics_file(self) -> Path:
         return self.run_dir / "metrics.jsonl"
+
+    @property
+    def best_file(self) -> Path:
+        """`{"metric", "mode", "value", "step"}` of the best checkpoint so far."""
+        return self.run_dir / "best.json"
+
+    @property
+    def best_checkpoint_file(self) -> Path:
+        return self.checkpoint_dir / "best.pt"
 
     def hp(self, name: str, default: Any) -> Any:
         """A hyperparameter, or its default when the spec leaves it out."""
@@ -115,6 +150,7 @@ class LocalContext:
         with open(self.metrics_file, "a") as out:
             out.write(json.dumps({"name": name, "value": value, "step": step, "at": time.time()}))
             out.write("\n")
+        self._last_logged[name] = (step, float(value))
 
     def metrics(self) -> list[dict[str, Any]]:
         if not self.metrics_file.exists():
@@ -132,16 +168,59 @@ class LocalContext:
         )
 
     def checkpoint(self, state: dict[str, Any], step: int) -> Path:
-        """Save trainer state (tensors, numbers, nested dicts) at `step`; keep the newest K."""
-        import torch
+        """Save trainer state (tensors, numbers, nested dicts) at `step`; keep the newest K.
 
+        With `keep_best` set, the state is also saved as `checkpoints/best.pt` when the
+        metric's value logged last at or before `step` (through this context) beats the
+        best so far; `best.json` records that value, so a resumed run keeps comparing
+        against it. best.pt is not one of the K and is never pruned.
+        """
         path = self.checkpoint_dir / f"step-{step:09d}.pt"
-        tmp = path.with_suffix(".tmp")
-        torch.save({"step": step, "state": state}, tmp)
-        tmp.replace(path)
+        _save_atomically({"step": step, "state": state}, path)
         for old in sorted(self.checkpoint_dir.glob("step-*.pt"))[: -self.keep_checkpoints]:
             old.unlink()
+        if self.keep_best is not None:
+            self._keep_if_best(state, step, *self.keep_best)
         return path
+
+    def _keep_if_best(self, state: dict[str, Any], step: int, metric: str, mode: str) -> None:
+        value = self._new_best(step, metric, mode)
+        if value is None:
+            return
+        # best.pt first: a crash in between leaves best.json at an older, worse value.
+        _save_atomically({"step": step, "state": state}, self.best_checkpoint_file)
+        self._best = {"metric": metric, "mode": mode, "value": value, "step": step}
+        tmp = self.best_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._best))
+        tmp.replace(self.best_file)
+
+    def _new_best(self, step: int, metric: str, mode: str) -> float | None:
+        """The metric's value when a checkpoint at `step` beats the best so far, else None."""
+        logged = self._last_logged.get(metric)
+        if logged is None or logged[0] > step or not math.isfinite(logged[1]):
+            return None
+        best = self.best()
+        if best is not None and (best.get("metric"), best.get("mode")) == (metric, mode):
+            previous = float(best["value"])
+            better = logged[1] < previous if mode == "min" else logged[1] > previous
+            if not better:
+                return None
+        return logged[1]
+
+    def best(self) -> dict[str, Any] | None:
+        """What best.json says: the metric, mode, best value and its step; None before one."""
+        if self._best is None and self.best_file.exists():
+            self._best = json.loads(self.best_file.read_text())
+        return self._best
+
+    def best_checkpoint(self) -> tuple[int, dict[str, Any]] | None:
+        """(step, state) of checkpoints/best.pt (see `keep_best`); loaded without pickle code."""
+        import torch
+
+        if not self.best_checkpoint_file.exists():
+            return None
+        saved = torch.load(self.best_checkpoint_file, map_location="cpu", weights_only=True)
+        return int(saved["step"]), saved["state"]
 
     def latest_checkpoint(self) -> tuple[int, dict[str, Any]] | None:
         """(step, state) of the newest checkpoint, for resuming; loaded without pickle code."""
@@ -155,3 +234,11 @@ class LocalContext:
 
     def should_stop(self) -> bool:
         return self.stop_requested or (self.run_dir / "STOP").exists()
+
+
+def _save_atomically(payload: dict[str, Any], path: Path) -> None:
+    import torch
+
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)

@@ -3,7 +3,8 @@
 `train(ctx: LocalContext) -> TrainResult` trains with real PyTorch and writes
 `model.safetensors` and `config.json` into `ctx.output_dir`; `load(folder)` builds
 a predictor from that folder again. Modules import torch themselves, so naming a
-trainer costs nothing until it runs.
+trainer costs nothing until it runs. The `script` trainer runs a user's script in a
+child process instead, and its `load` hands back the folder's config and tensors.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ TRAINERS: dict[str, str] = {
     "tabular_classifier": "modelhub.training.trainers.tabular",
     "text_classifier": "modelhub.training.trainers.text_classifier",
     "char_lm": "modelhub.training.trainers.char_lm",
+    "script": "modelhub.training.trainers.script",
 }
 
 
@@ -25,6 +27,6 @@ def trainer_module(name: str) -> ModuleType:
         return importlib.import_module(TRAINERS[name])
     except KeyError:
         raise InvalidInput(
-            f"unknown trainer {name!r}; choose one of: {', '.join(sorted(TRAINERS))}, script",
+            f"unknown trainer {name!r}; choose one of: {', '.join(sorted(TRAINERS))}",
             {"field": "trainer", "value": name},
         ) from None

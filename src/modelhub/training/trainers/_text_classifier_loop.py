@@ -9,6 +9,7 @@ import torch
 
 from modelhub.errors import InvalidInput
 from modelhub.training.context import LocalContext, TrainResult
+from modelhub.training.trainers._best import best_state, logged_at
 from modelhub.training.trainers.text_classifier import (
     TextClassifier,
     base_identity,
@@ -50,12 +51,8 @@ def run(ctx: LocalContext) -> tuple[TrainResult, TextClassifier]:
     resumed = ctx.latest_checkpoint()
     if resumed is not None:
         step, state = resumed
-        head.load_state_dict(state["head"])
+        load_weights(head, encoder, state)
         optimizer.load_state_dict(state["optimizer"])
-        params = dict(encoder.named_parameters())
-        with torch.no_grad():
-            for name, tensor in state.get("encoder", {}).items():
-                params[name].copy_(tensor)
         start_epoch = int(state["epoch"])
 
     cached: torch.Tensor | None = None
@@ -112,6 +109,18 @@ def run(ctx: LocalContext) -> tuple[TrainResult, TextClassifier]:
 
     if stopped:
         ctx.checkpoint(checkpoint_state(head, optimizer, encoder, tuned_names, epoch), step)
+    best = best_state(ctx, step)
+    if best is not None:
+        best_step, best_weights = best
+        if best_weights is not None:
+            load_weights(head, encoder, best_weights)
+            metrics = logged_at(ctx, best_step, ("loss", "accuracy"))
+            if val_idx:
+                metrics.update(
+                    evaluate(head, embed_batch, target, val_idx, encoder, cached is None)
+                )
+        metrics["best_step"] = float(best_step)
+    if stopped:
         metrics["stopped"] = 1.0
     encoder.eval()
     head.eval()
@@ -121,6 +130,15 @@ def run(ctx: LocalContext) -> tuple[TrainResult, TextClassifier]:
     write_output(ctx, model, hp, base, base_folder, tuned)
     metrics["steps"] = float(step)
     return TrainResult(metrics=metrics, output_dir=ctx.output_dir), model
+
+
+def load_weights(head: torch.nn.Module, encoder: Any, state: dict[str, Any]) -> None:
+    """Put a checkpoint's head and fine-tuned encoder weights into the model."""
+    head.load_state_dict(state["head"])
+    params = dict(encoder.named_parameters())
+    with torch.no_grad():
+        for name, tensor in state.get("encoder", {}).items():
+            params[name].copy_(tensor)
 
 
 def unfreeze(encoder: Any, layers: int) -> set[str]:

@@ -6,6 +6,9 @@ token embedding) over the characters of a text corpus. The corpus is a plain
 text file, or JSONL whose rows carry a "text" field. With `ctx.base_model` set,
 training continues from a previous char_lm output and keeps its vocabulary:
 characters it never saw map to the unknown token.
+
+With `keep_best` set, the final state is checkpointed too, and the output is the
+best checkpoint's model (see `_best`) with its validation loss measured again.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from torch import Tensor, nn
 
 from modelhub.errors import InvalidInput, TrainingDiverged
 from modelhub.training.context import LocalContext, TrainResult
+from modelhub.training.trainers._best import best_state, logged_at
 
 UNKNOWN_ID = 0
 UNKNOWN_CHAR = "\ufffd"
@@ -345,8 +349,18 @@ def _train_loop(
         ctx.progress(step, total, epoch=step // steps_per_epoch)
         if step % checkpoint_every == 0:
             save_checkpoint()
-    if stopped and step > (resumed[0] if resumed is not None else 0):
-        save_checkpoint()
+    trained = step > (resumed[0] if resumed is not None else 0)
+    if trained and step % checkpoint_every != 0 and (stopped or ctx.keep_best is not None):
+        save_checkpoint()  # with keep_best, the final state competes for best too
+    best = best_state(ctx, step)
+    if best is not None:
+        best_step, best_model = best
+        if best_model is not None:
+            model.load_state_dict(best_model["model"])
+            metrics = logged_at(ctx, best_step, ("loss",))
+            if len(val_ids) >= 2:
+                metrics["val_loss"] = _evaluate(model, val_ids, config.context_length, ctx.device)
+        metrics["best_step"] = float(best_step)
     metrics["steps"] = float(step)
     if stopped:
         metrics["stopped"] = 1.0

@@ -8,6 +8,9 @@ but the label), `hidden` ([64]), `epochs` (10), `batch_size` (32), `learning_rat
 Resumes from the newest checkpoint of the run, mid-epoch included: each epoch's
 shuffle depends only on the seed and the epoch, so the batches already trained
 are skipped, not repeated.
+
+With `keep_best` set, the output is the best checkpoint's model (see `_best`), its
+validation metrics measured again and `best_step` naming its step.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 
 from modelhub.errors import InvalidInput, TrainingDiverged
 from modelhub.training.context import LocalContext, TrainResult
+from modelhub.training.trainers._best import best_state, logged_at
 from modelhub.training.trainers.tabular_data import Label, TabularData, load_tabular
 
 TRAINER = "tabular_classifier"
@@ -218,8 +222,17 @@ def train(ctx: LocalContext) -> TrainResult:
 
     if math.isnan(val_loss):
         val_loss, val_accuracy = _evaluate(model, x_val, y_val)
-    _write_output(ctx.output_dir, model, data, hidden, mean, std)
     metrics = {"val_accuracy": val_accuracy, "val_loss": val_loss, "train_loss": train_loss}
+    best = best_state(ctx, step)
+    if best is not None:
+        best_step, best_model = best
+        if best_model is not None:
+            model.load_state_dict(best_model["model"])
+            best_loss, best_accuracy = _evaluate(model, x_val, y_val)
+            metrics = {"val_accuracy": best_accuracy, "val_loss": best_loss}
+            metrics.update(logged_at(ctx, best_step, ("train_loss",)))
+        metrics["best_step"] = float(best_step)
+    _write_output(ctx.output_dir, model, data, hidden, mean, std)
     if stopped:
         metrics["stopped_at_step"] = float(step)
     return TrainResult(metrics=metrics, output_dir=ctx.output_dir)
