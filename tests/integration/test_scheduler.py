@@ -289,3 +289,75 @@ def test_a_run_that_asks_for_more_than_the_host_has_is_refused(tmp_path: Path) -
         with pytest.raises(InvalidInput, match="asks for 64 cpus"):
             services.training.start(ADMIN, "huge")
         assert services.metadata.list_runs() == []
+
+
+TRAIN_SCRIPT = """
+import json, time
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+import modelhub.training
+
+
+def train(ctx):
+    torch.manual_seed(ctx.seed)
+    weight = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.SGD([weight], lr=0.1)
+    total = int(ctx.hp("epochs", 1)) * 10
+    for step in range(1, total + 1):
+        loss = (weight - 3.0).pow(2).sum()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        ctx.log("loss", float(loss), step)
+        ctx.log("distance", abs(float(weight) - 3.0) + (5.0 if step > 15 else 0.0), step)
+        ctx.progress(step, total)
+        ctx.checkpoint({"weight": weight.detach().clone()}, step)
+        if step == 12:
+            time.sleep(float(ctx.hp("pause", 0)))
+    best = ctx.best_checkpoint()
+    if best is not None:
+        weight = best[1]["weight"]
+    save_file({"weight": weight.detach().clone()}, str(ctx.output_dir / "model.safetensors"))
+    (ctx.output_dir / "config.json").write_text(json.dumps({"kind": "toy"}))
+    return {"weight": float(weight)}
+"""
+
+
+def test_a_script_pipeline_runs_keeps_its_best_checkpoint_and_a_pause_raises_stalled(
+    tmp_path: Path,
+) -> None:
+    with engine(tmp_path, train_stall_seconds=1.0) as services:
+        with_blobs(services, tmp_path, rows=50)
+        spec = tabular_spec(
+            "scripted",
+            trainer="script",
+            script="{path: train.py}",
+            max_epochs=2,
+            hyperparameters="{pause: 2.5}",
+            checkpoint="{every_epoch: true, keep_last: 2, keep_best: {metric: distance}}",
+        )
+        services.training.create_pipeline(ADMIN, spec, {"train.py": TRAIN_SCRIPT.encode()})
+        scheduler = services.training.build_scheduler()
+        run = services.training.start(ADMIN, "scripted")
+        wait_for(
+            lambda: bool(services.metadata.list_alerts(f"run:{run.id}", firing_only=True)),
+            scheduler=scheduler,
+        )
+        run = finished(services, run.id, scheduler=scheduler)
+        assert run.status is RunStatus.COMPLETED, run.error
+
+        # Start-up (two processes importing torch) may count as a stall too; the pause
+        # after step 12 must, and every stall ends once progress resumes.
+        alerts = services.training.alerts(ADMIN, run.id)
+        assert {(a.rule, a.state) for a in alerts} == {("stalled", "resolved")}
+        feed = services.metadata.run_events(run.id, limit=100_000)
+        step_12 = next(e.id for e in feed if e.kind == "progress" and e.data["step"] >= 12)
+        assert any(e.kind == "alert" and e.id > step_12 for e in feed)
+        best = [c for c in services.training.checkpoints(ADMIN, run.id) if c.best]
+        assert [c.step for c in best] == [15]  # distance jumps by 5 after step 15
+        assert run.metrics["weight"] == pytest.approx(3.0 - 3.0 * 0.8**15, rel=1e-4)
+        version = services.registry.get(f"scripted-model@{run.result_version}")
+        assert version.lineage.source_run == str(run.id)

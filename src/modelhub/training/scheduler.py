@@ -519,13 +519,15 @@ class Scheduler:
             return
         changed = False
         for path in sorted(folder.glob("*.pt")):
+            best = path.name == "best.pt"
             try:
                 mtime = path.stat().st_mtime
+                if best:  # best.pt is written before best.json: wait for both
+                    mtime = max(mtime, (active.run_dir / "best.json").stat().st_mtime)
             except FileNotFoundError:
                 continue  # pruned by the trainer while we listed
             if active.checkpoints_seen.get(path.name) == mtime:
                 continue
-            best = path.name == "best.pt"
             try:
                 step = self._checkpoint_step(path, best)
                 blob = self.artifacts.put_file(path)
