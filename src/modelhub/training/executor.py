@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,38 @@ class LocalHandle:
         return tree_rss(self.process.pid)
 
 
+class _Spawner:
+    """Starts every worker process from one long-lived thread.
+
+    Linux sends a child its parent-death signal when the *thread* that forked it
+    ends, not the process. Workers forked from short-lived threads would die
+    with them, so all forks happen here, on a thread that lasts as long as the
+    executor.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[tuple[Callable[[], Any], Future[Any]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._serve, name="modelhub-spawner", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            make, future = job
+            try:
+                future.set_result(make())
+            except BaseException as exc:  # handed to the caller, who raises it
+                future.set_exception(exc)
+
+    def call(self, make: Callable[[], T]) -> Future[T]:
+        future: Future[T] = Future()
+        self._jobs.put((make, future))
+        return future
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join()
+
+
 @dataclass
 class LocalExecutor:
     """Worker processes on this host; `warm` of them wait with torch imported."""
@@ -119,12 +156,16 @@ class LocalExecutor:
     _pool: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _closed: bool = False
+    _spawner: _Spawner = field(default_factory=_Spawner)
 
     def __post_init__(self) -> None:
-        self._fill()
+        self._refill()
 
     def _environment(self) -> dict[str, str]:
         return {**os.environ, "MODELHUB_WORKER_PARENT": str(os.getpid())}
+
+    def _refill(self) -> None:
+        self._spawner.call(self._fill)
 
     def _fill(self) -> None:
         with self._lock:
@@ -150,6 +191,22 @@ class LocalExecutor:
             if not isinstance(sink, int):
                 sink.close()
 
+    def _spawn_cold(self, attempt: Attempt) -> LocalHandle:
+        log = open(attempt.log_file, "ab")  # noqa: SIM115 (closed by the handle)
+        try:
+            process = subprocess.Popen(
+                _worker_command(str(attempt.job_file)),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=self._environment(),
+            )
+        except BaseException:
+            log.close()
+            raise
+        return LocalHandle(process, log)
+
     def _take_warm(self) -> subprocess.Popen[bytes] | None:
         with self._lock:
             while self._pool:
@@ -170,21 +227,16 @@ class LocalExecutor:
                 worker.kill()
                 worker.wait()
         if handle is None:
-            log = open(attempt.log_file, "ab")  # noqa: SIM115 (closed by the handle)
-            process = subprocess.Popen(
-                _worker_command(str(attempt.job_file)),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=self._environment(),
-            )
-            handle = LocalHandle(process, log)
-        threading.Thread(target=self._fill, daemon=True).start()
+            handle = self._spawner.call(lambda: self._spawn_cold(attempt)).result()
+        self._refill()
         return handle
 
     def close(self) -> None:
-        """Stop the warm workers (they exit on end of input); running attempts are not touched."""
+        """Stop the warm workers (they exit on end of input) and the spawner thread.
+
+        Attempts still running lose their parent thread and are killed with it:
+        the scheduler stops or requeues them before closing its executor.
+        """
         with self._lock:
             self._closed = True
             pool, self._pool = self._pool, []
@@ -198,3 +250,4 @@ class LocalExecutor:
             except subprocess.TimeoutExpired:
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait()
+        self._spawner.close()

@@ -1,0 +1,73 @@
+"""The local executor: warm workers that stay warm, cold ones, logs and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from modelhub.training.context import LocalContext
+from modelhub.training.executor import Attempt, LocalExecutor, tree_rss
+from tests.integration.training_engine import write_blobs
+
+
+def _attempt(tmp_path: Path, name: str, trainer: str = "tabular_classifier") -> Attempt:
+    data = write_blobs(tmp_path / "blobs.csv", rows=100)
+    ctx = LocalContext(
+        run_dir=tmp_path / name, hyperparameters={"epochs": 1}, datasets={"blobs": data}
+    )
+    job = ctx.write_job(trainer=trainer, threads=1)
+    return Attempt(run_id=1, number=1, job_file=job, log_file=ctx.run_dir / "logs.txt")
+
+
+def _wait(handle: object, timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    while (code := handle.poll()) is None:  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "attempt did not end"
+        time.sleep(0.05)
+    return int(code)
+
+
+def test_warm_workers_run_jobs_and_the_pool_refills_with_live_ones(tmp_path: Path) -> None:
+    executor = LocalExecutor(warm=1)
+    try:
+        deadline = time.monotonic() + 10
+        while not executor._pool and time.monotonic() < deadline:
+            time.sleep(0.01)
+        warm_pid = executor._pool[0].pid
+        first = executor.start(_attempt(tmp_path, "a"))
+        assert first.pid == warm_pid  # the job went to the waiting worker
+        assert _wait(first) == 0
+        assert json.loads((tmp_path / "a" / "result.json").read_text())["metrics"]
+        assert "training on cpu" in (tmp_path / "a" / "logs.txt").read_text()
+
+        # The replacement was forked from a thread that lives on, so it is still there
+        # (a worker forked from a short-lived thread dies with that thread).
+        time.sleep(1.0)
+        assert len(executor._pool) == 1 and executor._pool[0].poll() is None
+        refill_pid = executor._pool[0].pid
+        second = executor.start(_attempt(tmp_path, "b"))
+        assert second.pid == refill_pid and _wait(second) == 0
+    finally:
+        executor.close()
+
+
+def test_a_cold_worker_reports_a_trainer_error_with_exit_code_3(tmp_path: Path) -> None:
+    executor = LocalExecutor(warm=0)
+    try:
+        attempt = _attempt(tmp_path, "bad")
+        job = json.loads(attempt.job_file.read_text())
+        attempt.job_file.write_text(json.dumps(job | {"hyperparameters": {"label": "nope"}}))
+        handle = executor.start(attempt)
+        assert _wait(handle) == 3
+        error = json.loads((tmp_path / "bad" / "result.json").read_text())["error"]
+        assert error["code"] == "invalid_input" and "nope" in error["message"]
+        assert "error: " in attempt.log_file.read_text()
+    finally:
+        executor.close()
+
+
+def test_resident_memory_counts_the_process_tree() -> None:
+    assert tree_rss(os.getpid()) > 10 * 2**20
+    assert tree_rss(2**22 + 12345) == 0  # no such process
