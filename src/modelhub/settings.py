@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     train_retry_backoff_seconds: float = Field(
         default=2.0, ge=0, description="Wait before the first retry; doubles per attempt."
     )
+    train_aging_seconds: float = Field(
+        default=300.0, gt=0, description="A queued run gains one priority level per this wait."
+    )
     train_stall_seconds: float = Field(
         default=600.0, gt=0, description="A running run with no progress this long is alerted."
     )

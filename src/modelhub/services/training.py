@@ -354,6 +354,7 @@ class TrainingService:
             capacity=self.capacity(),
             max_running=s.train_max_running,
             backoff_seconds=s.train_retry_backoff_seconds,
+            aging_seconds=s.train_aging_seconds,
             stall_seconds=s.train_stall_seconds,
         )
         scheduler = Scheduler(
