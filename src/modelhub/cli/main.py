@@ -23,6 +23,7 @@ app.add_typer(auth.app, name="auth")
 app.add_typer(auth.audit, name="audit")
 
 LOOPBACK = ("127.", "localhost", "::1")
+SHUTDOWN_GRACE_SECONDS = 5
 
 
 @app.command()
@@ -58,6 +59,8 @@ def server(
         port=settings.port,
         log_level="warning",
         access_log=False,
+        # Open run event streams would otherwise hold a stopping server until their run ends.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
 
 

@@ -43,7 +43,7 @@ from modelhub.stores.metadata.base import AuditDraft, MetadataStore, PipelineDra
 from modelhub.training.context import LocalContext
 from modelhub.training.estimate import Estimate, estimate, guess_parameters
 from modelhub.training.scheduler import Capacity, Scheduler, SchedulerConfig, host_capacity
-from modelhub.training.spec import load_spec, spec_error
+from modelhub.training.spec import parse_spec, spec_error
 
 # Training speed assumed for a trainer until a run on this host has measured one.
 DEFAULT_SAMPLES_PER_S: dict[str, float] = {
@@ -89,7 +89,7 @@ class TrainingService:
         read by the caller: the CLI from beside the YAML, the API from the request.
         """
         self.auth.authorize(caller, Action.PIPELINES_WRITE)
-        spec = load_spec(text)
+        spec = parse_spec(text)
         problems = self._reference_problems(spec)
         script = None
         if spec.script is not None:

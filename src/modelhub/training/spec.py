@@ -44,7 +44,11 @@ def load_spec(source: str | Path) -> PipelineSpec:
     any other string is taken as the YAML itself. Raises InvalidInput listing
     every problem, with `details["errors"]` as [{"field", "message"}, ...].
     """
-    text = _read(source)
+    return parse_spec(_read(source))
+
+
+def parse_spec(text: str) -> PipelineSpec:
+    """Parse and validate YAML text, never taken for a file name (what a server receives)."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
