@@ -8,7 +8,7 @@ from typing import Annotated
 import click
 import typer
 
-from modelhub.cli import auth, datasets, models
+from modelhub.cli import auth, datasets, models, runs, training
 from modelhub.cli.context import EXIT_CODES
 from modelhub.errors import ModelhubError
 
@@ -19,6 +19,9 @@ app = typer.Typer(
 )
 app.add_typer(models.app, name="models")
 app.add_typer(datasets.app, name="datasets")
+app.add_typer(training.pipelines, name="pipelines")
+app.add_typer(runs.app, name="runs")
+app.command()(training.train)
 app.add_typer(auth.app, name="auth")
 app.add_typer(auth.audit, name="audit")
 
