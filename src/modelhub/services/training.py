@@ -261,7 +261,7 @@ class TrainingService:
 
     def cancel(self, caller: Caller, run_id: int) -> Run:
         run = self.metadata.get_run(run_id)
-        self.auth.authorize_owned(caller, Action.RUNS_MANAGE, run.created_by)
+        self.auth.authorize_owned(caller, Action.RUNS_MANAGE, run.created_by, "runs")
         audit = AuditDraft(caller.name, "runs.cancel", str(run_id), {"was": run.status.value})
         if run.status in FINAL:
             raise IllegalTransition(
@@ -286,7 +286,7 @@ class TrainingService:
     def resume(self, caller: Caller, run_id: int) -> Run:
         """Queue a failed or cancelled run again; it continues from its newest checkpoint."""
         run = self.metadata.get_run(run_id)
-        self.auth.authorize_owned(caller, Action.RUNS_MANAGE, run.created_by)
+        self.auth.authorize_owned(caller, Action.RUNS_MANAGE, run.created_by, "runs")
         check_run_move(run_id, run.status, RunStatus.QUEUED)
         if run.status in ACTIVE:
             raise IllegalTransition(f"run {run_id} is already {run.status.value}")
