@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 QUEUED_ONLY = "queued; a modelhub server on this home will run it"
 HIDDEN_METRICS = ("learning_rate", "samples_per_s")  # in `runs show`, not the live line
 LIVE_METRICS = 4
+BAR_WIDTH = 30
 
 
 def estimate_lines(estimate: Estimate) -> list[str]:
@@ -26,7 +27,9 @@ def estimate_lines(estimate: Estimate) -> list[str]:
         f"estimate: {human_size(estimate.memory_bytes)} memory on {estimate.device_class}, "
         f"about {duration(estimate.seconds)}, "
         f"{money(estimate.cost)} {estimate.currency} ("
-        + ", ".join(f"{part} {money(value)}" for part, value in estimate.breakdown.items())
+        + ", ".join(
+            f"{part.replace('_', '/')} {money(value)}" for part, value in estimate.breakdown.items()
+        )
         + ")",
     ]
     lines += [f"warning: {w}" for w in estimate.warnings]
@@ -208,17 +211,20 @@ def follow(client: RegistryClient, run_id: int, as_json: bool, show_logs: bool) 
             print(json.dumps(event.model_dump(mode="json"), sort_keys=True), flush=True)
         return client.get_run(run_id)
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+    from rich.table import Column
 
     state = LiveState.of(client.get_run(run_id))
+    title = f"run {run_id}"
+    room = max(console.width - len(title) - BAR_WIDTH - 12, 10)  # the rest of the line
     columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
+        TextColumn("[bold]{task.description}", table_column=Column(min_width=len(title))),
+        BarColumn(bar_width=BAR_WIDTH),
         TaskProgressColumn(),
-        TextColumn("{task.fields[detail]}"),
+        TextColumn("{task.fields[detail]}", table_column=Column(no_wrap=True, max_width=room)),
     )
     with Progress(*columns, console=console) as progress:
         task = progress.add_task(
-            f"run {run_id}", total=100, completed=round(state.progress), detail=state.detail()
+            title, total=100, completed=round(state.progress), detail=state.detail()
         )
         for event in client.run_events(run_id):
             if event.kind == "log":
