@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from modelhub.cli.context import client_session
-from modelhub.cli.render import console, print_json
+from modelhub.cli.render import console, err_console, print_json
 from modelhub.cli.run_view import (
     QUEUED_ONLY,
     follow,
@@ -76,6 +76,8 @@ def watch(
     alert, preprocessing, log).
     """
     with client_session() as client:
+        if client.queues_only and client.get_run(run).status.value in ("queued", "pending"):
+            err_console.print(f"note: run {run} is waiting; {QUEUED_ONLY}", highlight=False)
         found = follow(client, run, json, logs)
     error = outcome_error(found)
     if error is not None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelhub.cli.context import client_session
-from modelhub.cli.render import console, print_json
+from modelhub.cli.render import console, err_console, print_json
 from modelhub.cli.run_view import (
     QUEUED_ONLY,
     estimate_lines,
@@ -76,6 +76,12 @@ def _created_json(pipeline: Pipeline, estimate: Estimate) -> dict[str, object]:
 def _queued_message(client: RegistryClient, run: Run) -> str:
     queued = QUEUED_ONLY if client.queues_only else "queued"
     return f"run {run.id} of {run.pipeline} (priority {run.priority.value}): {queued}"
+
+
+def _interrupted_message(client: RegistryClient, run: Run) -> str:
+    if client.queues_only:
+        return f"interrupted: run {run.id} is queued again and continues from its newest checkpoint"
+    return f"stopped watching: run {run.id} goes on (modelhub runs watch {run.id})"
 
 
 @pipelines.command()
@@ -149,8 +155,12 @@ def train(
             else:
                 console.print(_queued_message(client, run), markup=False, highlight=False)
             return
-        with client.scheduling():
-            run = wait(client, run.id) if json else follow(client, run.id, False, logs)
+        try:
+            with client.scheduling():
+                run = wait(client, run.id) if json else follow(client, run.id, False, logs)
+        except KeyboardInterrupt:
+            err_console.print(_interrupted_message(client, run), highlight=False)
+            raise
     if json:
         print_json(run)
     error = outcome_error(run)
