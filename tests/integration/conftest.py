@@ -26,6 +26,10 @@ def free_port() -> int:
 
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELHUB_")}
+    if env.get("PYTHONPATH"):
+        # Subprocesses run in other folders: a relative PYTHONPATH=src would miss this tree.
+        parts = env["PYTHONPATH"].split(os.pathsep)
+        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) if p else p for p in parts)
     env["COLUMNS"] = "200"
     env.update(extra)
     return env

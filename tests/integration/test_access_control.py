@@ -33,6 +33,7 @@ PATH_VALUES = {
     "upload_id": "0" * 32,
     "path": "w.bin",
     "token_id": "0" * 16,
+    "run_id": "1",  # no run exists on the matrix server: allowed callers get 404
 }
 
 
@@ -272,6 +273,49 @@ def test_developers_change_only_their_own_models(server: ServerProcess, tmp_path
         assert sum("only models they own" in r for r in reasons) == 2
         assert any("may not models.trust" in r for r in reasons)
         assert any("may not models.override_gate" in r for r in reasons)
+
+
+RUN_SPEC = """
+name: {name}
+type: pre_training
+trainer: tabular_classifier
+datasets: [blobs]
+max_epochs: {epochs}
+hyperparameters: {{batch_size: 1}}
+result_model: {{name: {name}-clf}}
+"""
+
+
+def test_developers_manage_only_their_own_runs(server: ServerProcess, tmp_path: Path) -> None:
+    csv = tmp_path / "blobs.csv"
+    csv.write_text("a,b,label\n" + "".join(f"{i},{-i},{i % 2}\n" for i in range(40)))
+    with Client(server.url, token=server.token) as admin:
+        admin.register_dataset(csv, "blobs")
+        admin.create_pipeline(RUN_SPEC.format(name="admins", epochs=1))
+        admins_run = admin.start_run("admins")
+        admin.add_user("dev", "developer")
+        admin.add_user("vera", "viewer")
+        dev_token, viewer_token = admin.create_token("dev")[1], admin.create_token("vera")[1]
+    with Client(server.url, token=viewer_token) as viewer:
+        assert viewer.get_run(admins_run.id).created_by == "admin"
+        with pytest.raises(PermissionDenied, match=r"may not runs\.manage"):
+            viewer.cancel_run(admins_run.id)
+        with pytest.raises(PermissionDenied, match=r"may not runs\.start"):
+            viewer.start_run("admins")
+    with Client(server.url, token=dev_token) as dev:
+        with pytest.raises(
+            PermissionDenied, match=r"runs\.manage only runs they own \(owner: admin"
+        ):
+            dev.cancel_run(admins_run.id)
+        with pytest.raises(PermissionDenied, match=r"runs\.manage only runs they own"):
+            dev.resume_run(admins_run.id)
+        dev.create_pipeline(RUN_SPEC.format(name="devs", epochs=1000))
+        own = dev.start_run("devs")
+        assert own.created_by == "dev"
+        assert dev.cancel_run(own.id).cancel_requested
+        assert [e.data["status"] for e in dev.run_events(own.id) if e.kind == "status"][-1] == (
+            "cancelled"
+        )
 
 
 def test_no_auth_on_a_public_address_is_refused(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from modelhub.api import (
     routes_auth,
     routes_datasets,
     routes_models,
+    routes_training,
     routes_uploads,
 )
 from modelhub.api.errors import install_error_handlers
@@ -68,7 +69,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     install_error_handlers(app)
     _install_request_context(app)
-    for module in (routes_models, routes_uploads, routes_datasets, routes_auth, routes_audit):
+    for module in (
+        routes_models,
+        routes_uploads,
+        routes_datasets,
+        routes_training,
+        routes_auth,
+        routes_audit,
+    ):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])

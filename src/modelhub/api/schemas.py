@@ -5,7 +5,10 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelhub.domain.auth import TokenInfo
+from modelhub.domain.pipelines import Priority
 from modelhub.domain.records import Lineage, ModelVersion
+from modelhub.domain.runs import Pipeline
+from modelhub.training.estimate import Estimate
 
 
 class Body(BaseModel):
@@ -107,3 +110,21 @@ class DatasetBody(Body):
         default=None, description="csv, jsonl or parquet; default from the name"
     )
     description: str = ""
+
+
+class PipelineBody(Body):
+    spec: str = Field(description="pipeline.yaml, as text.")
+    files: dict[str, str] = Field(
+        default_factory=dict,
+        description="Files the spec names, by path relative to pipeline.yaml: "
+        "the script of a `script` pipeline.",
+    )
+
+
+class PipelineCreated(BaseModel):
+    pipeline: Pipeline
+    estimate: Estimate
+
+
+class StartBody(Body):
+    priority: Priority | None = Field(default=None, description="Default: the spec's.")

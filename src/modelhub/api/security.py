@@ -126,3 +126,7 @@ DatasetRegistrar = Annotated[Caller, Depends(requires(Action.DATASETS_REGISTER))
 Self = Annotated[Caller, Depends(requires(Action.AUTH_SELF))]
 UserManager = Annotated[Caller, Depends(requires(Action.USERS_MANAGE))]
 AuditReader = Annotated[Caller, Depends(requires(Action.AUDIT_READ))]
+TrainingReader = Annotated[Caller, Depends(requires(Action.TRAINING_READ))]
+PipelineWriter = Annotated[Caller, Depends(requires(Action.PIPELINES_WRITE))]
+RunStarter = Annotated[Caller, Depends(requires(Action.RUNS_START))]
+RunManager = Annotated[Caller, Depends(requires(Action.RUNS_MANAGE))]

@@ -8,7 +8,7 @@ from typing import Annotated
 import click
 import typer
 
-from modelhub.cli import auth, datasets, models
+from modelhub.cli import auth, datasets, models, runs, training
 from modelhub.cli.context import EXIT_CODES
 from modelhub.errors import ModelhubError
 
@@ -19,10 +19,14 @@ app = typer.Typer(
 )
 app.add_typer(models.app, name="models")
 app.add_typer(datasets.app, name="datasets")
+app.add_typer(training.pipelines, name="pipelines")
+app.add_typer(runs.app, name="runs")
+app.command()(training.train)
 app.add_typer(auth.app, name="auth")
 app.add_typer(auth.audit, name="audit")
 
 LOOPBACK = ("127.", "localhost", "::1")
+SHUTDOWN_GRACE_SECONDS = 5
 
 
 @app.command()
@@ -58,6 +62,8 @@ def server(
         port=settings.port,
         log_level="warning",
         access_log=False,
+        # Open run event streams would otherwise hold a stopping server until their run ends.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -15,6 +16,8 @@ from modelhub.domain.records import (
     Page,
     RegisteredModel,
 )
+from modelhub.domain.runs import Alert, Checkpoint, MetricPoint, Pipeline, Run, RunEvent
+from modelhub.training.estimate import Estimate
 
 Progress = Callable[[int], None]
 """Called with the number of bytes just transferred."""
@@ -137,5 +140,65 @@ class RegistryClient(Protocol):
     ) -> list[AuditEvent]: ...
 
     def audit_verify(self) -> tuple[bool, int | None]: ...
+
+    # -- training ------------------------------------------------------------------
+
+    @property
+    def queues_only(self) -> bool:
+        """True when a started or resumed run is only queued: nothing known executes it.
+
+        Local mode: a `modelhub server` on the same home, or `scheduling()`, runs it.
+        """
+        ...
+
+    def scheduling(self) -> contextlib.AbstractContextManager[None]:
+        """Make sure queued runs execute while the block runs (a server always does)."""
+        ...
+
+    def create_pipeline(
+        self, spec: str, files: dict[str, bytes] | None = None
+    ) -> tuple[Pipeline, Estimate]:
+        """Store a pipeline spec (YAML text) with the files it names, and estimate a run.
+
+        `files` maps paths relative to pipeline.yaml to their bytes (the script).
+        Raises InvalidInput listing every problem of the spec.
+        """
+        ...
+
+    def list_pipelines(self) -> list[Pipeline]: ...
+
+    def get_pipeline(self, name: str) -> Pipeline: ...
+
+    def start_run(self, pipeline: str, priority: str | None = None) -> Run: ...
+
+    def get_run(self, run_id: int) -> Run: ...
+
+    def list_runs(
+        self, status: str | None = None, pipeline: str | None = None, limit: int = 100
+    ) -> list[Run]: ...
+
+    def cancel_run(self, run_id: int) -> Run: ...
+
+    def resume_run(self, run_id: int) -> Run:
+        """Queue a failed or cancelled run again; IllegalTransition for any other."""
+        ...
+
+    def run_metrics(self, run_id: int, name: str | None = None) -> list[MetricPoint]: ...
+
+    def run_checkpoints(self, run_id: int) -> list[Checkpoint]: ...
+
+    def run_alerts(self, run_id: int) -> list[Alert]: ...
+
+    def run_logs(self, run_id: int, offset: int = 0) -> tuple[bytes, int]:
+        """Log bytes from `offset` (a chunk, empty when nothing new) and the next offset."""
+        ...
+
+    def run_events(self, run_id: int, after: int = 0, log_offset: int = 0) -> Iterator[RunEvent]:
+        """The run's events after event id `after`, as they happen, until the run ends.
+
+        Kinds: status, progress, metrics, checkpoint, alert, preprocessing, and log
+        (data {"text", "offset"}: new log text from byte `log_offset` on).
+        """
+        ...
 
     def close(self) -> None: ...

@@ -13,6 +13,8 @@ import httpx
 
 from modelhub.client.base import Progress
 from modelhub.client.credentials import DEFAULT_URL, resolve_token
+from modelhub.client.errors import raise_for_error
+from modelhub.client.http_training import TrainingCalls
 from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.names import check_model_name
 from modelhub.domain.records import (
@@ -23,14 +25,14 @@ from modelhub.domain.records import (
     Page,
     RegisteredModel,
 )
-from modelhub.errors import IntegrityError, ModelhubError, Unavailable, error_from_dict
+from modelhub.errors import IntegrityError, Unavailable
 from modelhub.services.manifest import safe_target, source_files, write_verified_stream
 from modelhub.settings import Settings
 
 CHUNK = 1024 * 1024
 
 
-class Client:
+class Client(TrainingCalls):
     """Talk to a running modelhub server.
 
     `transport` lets tests and embedders inject an httpx transport (an ASGI app, a
@@ -71,7 +73,7 @@ class Client:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise Unavailable(f"cannot reach modelhub at {self.url}: {exc}") from exc
-        _raise_for_error(response)
+        raise_for_error(response)
         return response.json()
 
     @staticmethod
@@ -264,7 +266,7 @@ class Client:
                 with self._http.stream("GET", url) as response:
                     if response.status_code >= 400:
                         response.read()
-                        _raise_for_error(response)
+                        raise_for_error(response)
                     write_verified_stream(
                         response.iter_bytes(CHUNK), target, entry.digest, progress
                     )
@@ -360,15 +362,3 @@ class Client:
     def audit_verify(self) -> tuple[bool, int | None]:
         data = self._request("GET", "/api/v1/audit/verify")
         return bool(data["intact"]), data["first_broken_id"]
-
-
-def _raise_for_error(response: httpx.Response) -> None:
-    if response.status_code < 400:
-        return
-    try:
-        payload = response.json()["error"]
-    except (ValueError, KeyError, TypeError):
-        raise ModelhubError(
-            f"server answered {response.status_code}: {response.text[:200]}"
-        ) from None
-    raise error_from_dict(payload)

@@ -150,12 +150,14 @@ class AuthService:
                 {"action": action.value, "role": caller.role.value},
             )
 
-    def authorize_owned(self, caller: Caller, action: Action, owner: str | None) -> None:
-        """Role check, then: developers act only on models they own."""
+    def authorize_owned(
+        self, caller: Caller, action: Action, owner: str | None, what: str = "models"
+    ) -> None:
+        """Role check, then: developers act only on models (or runs: `what`) they own."""
         self.authorize(caller, action)
         if owner is not None and needs_ownership(caller, action) and owner != caller.name:
             raise PermissionDenied(
-                f"{caller.name} may {action.value} only models they own (owner: {owner})",
+                f"{caller.name} may {action.value} only {what} they own (owner: {owner})",
                 {"action": action.value, "owner": owner},
             )
 

@@ -43,7 +43,7 @@ from modelhub.stores.metadata.base import AuditDraft, MetadataStore, PipelineDra
 from modelhub.training.context import LocalContext
 from modelhub.training.estimate import Estimate, estimate, guess_parameters
 from modelhub.training.scheduler import Capacity, Scheduler, SchedulerConfig, host_capacity
-from modelhub.training.spec import load_spec, spec_error
+from modelhub.training.spec import parse_spec, spec_error
 
 # Training speed assumed for a trainer until a run on this host has measured one.
 DEFAULT_SAMPLES_PER_S: dict[str, float] = {
@@ -89,7 +89,7 @@ class TrainingService:
         read by the caller: the CLI from beside the YAML, the API from the request.
         """
         self.auth.authorize(caller, Action.PIPELINES_WRITE)
-        spec = load_spec(text)
+        spec = parse_spec(text)
         problems = self._reference_problems(spec)
         script = None
         if spec.script is not None:
@@ -261,7 +261,7 @@ class TrainingService:
 
     def cancel(self, caller: Caller, run_id: int) -> Run:
         run = self.metadata.get_run(run_id)
-        self.auth.authorize_owned(caller, Action.RUNS_MANAGE, run.created_by)
+        self.auth.authorize_owned(caller, Action.RUNS_MANAGE, run.created_by, "runs")
         audit = AuditDraft(caller.name, "runs.cancel", str(run_id), {"was": run.status.value})
         if run.status in FINAL:
             raise IllegalTransition(
@@ -286,7 +286,7 @@ class TrainingService:
     def resume(self, caller: Caller, run_id: int) -> Run:
         """Queue a failed or cancelled run again; it continues from its newest checkpoint."""
         run = self.metadata.get_run(run_id)
-        self.auth.authorize_owned(caller, Action.RUNS_MANAGE, run.created_by)
+        self.auth.authorize_owned(caller, Action.RUNS_MANAGE, run.created_by, "runs")
         check_run_move(run_id, run.status, RunStatus.QUEUED)
         if run.status in ACTIVE:
             raise IllegalTransition(f"run {run_id} is already {run.status.value}")

@@ -44,7 +44,26 @@ def load_spec(source: str | Path) -> PipelineSpec:
     any other string is taken as the YAML itself. Raises InvalidInput listing
     every problem, with `details["errors"]` as [{"field", "message"}, ...].
     """
-    text = _read(source)
+    return parse_spec(_read(source))
+
+
+def named_script(text: str) -> str | None:
+    """The `script.path` a spec names, if it names one; None for anything else.
+
+    Lenient on purpose: the CLI reads the script beside pipeline.yaml before the
+    spec is checked, and the check then reports every problem, this one included.
+    """
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    script = data.get("script") if isinstance(data, Mapping) else None
+    path = script.get("path") if isinstance(script, Mapping) else None
+    return path if isinstance(path, str) else None
+
+
+def parse_spec(text: str) -> PipelineSpec:
+    """Parse and validate YAML text, never taken for a file name (what a server receives)."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
