@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -14,6 +17,7 @@ from modelhub.training.trainers.text_classifier import (
     TextClassifier,
     base_identity,
     hyperparameters,
+    load,
     load_encoder,
     make_head,
     minilm_path,
@@ -33,11 +37,11 @@ def run(ctx: LocalContext) -> tuple[TrainResult, TextClassifier]:
     train_idx, val_idx = split_indices(labels, ctx.validation_split, ctx.seed)
 
     torch.manual_seed(ctx.seed)
-    base_folder = ctx.base_model or minilm_path()
-    encoder = load_encoder(base_folder, ctx.device)
-    base = base_identity(base_folder)
+    origin = Start.of(ctx)
+    encoder, base, base_folder = origin.encoder, origin.base, origin.base_folder
     dim = int(encoder.get_embedding_dimension() or 0)
     head = make_head(dim, len(classes), hp["hidden"]).to(ctx.device)
+    origin.carry_head(head, classes, hp["hidden"])
     model = TextClassifier(encoder, head, classes)
 
     tuned_names = unfreeze(encoder, hp["unfreeze_layers"] if hp["tune"] == "last_layers" else 0)
@@ -124,12 +128,69 @@ def run(ctx: LocalContext) -> tuple[TrainResult, TextClassifier]:
         metrics["stopped"] = 1.0
     encoder.eval()
     head.eval()
-    tuned: dict[str, torch.Tensor] = {
-        n: p for n, p in encoder.named_parameters() if n in tuned_names
-    }
+    keep = tuned_names | origin.tuned_before
+    tuned: dict[str, torch.Tensor] = {n: p for n, p in encoder.named_parameters() if n in keep}
     write_output(ctx, model, hp, base, base_folder, tuned)
     metrics["steps"] = float(step)
     return TrainResult(metrics=metrics, output_dir=ctx.output_dir), model
+
+
+@dataclass
+class Start:
+    """What a run starts from: MiniLM, another sentence-transformers folder, or a
+    text classifier trained before (fine_tuning from a registered version).
+
+    From an earlier classifier the run keeps its encoder, including the layers
+    that run tuned (they are saved again), and its head when the classes and the
+    head's shape are unchanged; new classes get a new head.
+    """
+
+    encoder: Any
+    base: str
+    base_folder: Path
+    previous: TextClassifier | None = None
+    previous_hidden: int = 0
+    tuned_before: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, ctx: LocalContext) -> Start:
+        folder = ctx.base_model
+        config_file = folder / "config.json" if folder is not None else None
+        if folder is None or config_file is None or not config_file.exists():
+            base_folder = folder or minilm_path()
+            return cls(
+                load_encoder(base_folder, ctx.device), base_identity(base_folder), base_folder
+            )
+        config = json.loads(config_file.read_text())
+        if config.get("trainer") != "text_classifier":
+            raise InvalidInput(
+                f"base model {folder} is a {config.get('trainer')!r} model, not a text "
+                "classifier or a sentence-transformers folder",
+                {"field": "base_model"},
+            )
+        previous = load(folder, ctx.device)
+        saved = safe_open_keys(folder / "model.safetensors")
+        return cls(
+            encoder=previous.encoder,
+            base=str(config["base"]),
+            base_folder=folder / "encoder" if (folder / "encoder").exists() else minilm_path(),
+            previous=previous,
+            previous_hidden=int(config["head"]["hidden"]),
+            tuned_before={k.removeprefix("encoder.") for k in saved if k.startswith("encoder.")},
+        )
+
+    def carry_head(self, head: torch.nn.Module, classes: list[str], hidden: int) -> None:
+        if self.previous is None:
+            return
+        if self.previous.classes == classes and self.previous_hidden == hidden:
+            head.load_state_dict(self.previous.head.state_dict())
+
+
+def safe_open_keys(path: Path) -> list[str]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as weights:
+        return list(weights.keys())
 
 
 def load_weights(head: torch.nn.Module, encoder: Any, state: dict[str, Any]) -> None:

@@ -4,6 +4,10 @@
 cached embeddings (seconds on a CPU). `tune="last_layers"` unfreezes the last
 `unfreeze_layers` transformer layers and trains end to end on small batches.
 
+`ctx.base_model` may be another sentence-transformers folder (the encoder) or an
+earlier text classifier's output, which a fine-tuning run continues (see
+`_text_classifier_loop.Start`).
+
 The output folder holds `config.json` and `model.safetensors` (head weights under
 `head.`, fine-tuned encoder weights under `encoder.`). When the base is not the
 shipped MiniLM, the base encoder is saved beside them in `encoder/` so `load`
