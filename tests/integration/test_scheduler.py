@@ -14,7 +14,9 @@ from modelhub.domain.enums import Stage
 from modelhub.domain.pipelines import Priority
 from modelhub.domain.runs import RunStatus
 from modelhub.errors import IllegalTransition, InvalidInput, NotFound
+from modelhub.services.registry import RegisterRequest
 from modelhub.training.trainers import trainer_module
+from modelhub.training.trainers.text_classifier import minilm_path
 from tests.integration.training_engine import (
     ADMIN,
     engine,
@@ -23,6 +25,7 @@ from tests.integration.training_engine import (
     wait_for,
     with_blobs,
 )
+from tests.unit.training.test_text_classifier import intents_file
 
 
 def test_a_run_trains_and_its_result_is_a_new_version_with_lineage(tmp_path: Path) -> None:
@@ -361,3 +364,22 @@ def test_a_script_pipeline_runs_keeps_its_best_checkpoint_and_a_pause_raises_sta
         assert run.metrics["weight"] == pytest.approx(3.0 - 3.0 * 0.8**15, rel=1e-4)
         version = services.registry.get(f"scripted-model@{run.result_version}")
         assert version.lineage.source_run == str(run.id)
+
+
+def test_a_rejected_base_version_is_refused_at_creation_and_at_start(tmp_path: Path) -> None:
+    with engine(tmp_path) as services:
+        services.datasets.register(ADMIN, intents_file(tmp_path / "intents.jsonl"), "intents")
+        services.registry.register(
+            RegisterRequest(name="encoder", type="embedding_model"), minilm_path(), "alice"
+        )
+        spec = (
+            "name: ft\ntype: fine_tuning\ntrainer: text_classifier\nbase_model: encoder@1\n"
+            "datasets: [intents]\nresult_model: {name: intents}\n"
+        )
+        services.training.create_pipeline(ADMIN, spec)
+        services.registry.reject("encoder", 1, "leaks personal data", "alice")
+        with pytest.raises(InvalidInput, match="encoder@1 is rejected"):
+            services.training.start(ADMIN, "ft")
+        with pytest.raises(InvalidInput, match="base_model: encoder@1 is rejected"):
+            services.training.create_pipeline(ADMIN, spec)
+        assert services.metadata.list_runs() == []
