@@ -9,6 +9,7 @@ look. With a terminal attached it keeps the server up until Ctrl-C; otherwise (C
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -111,6 +112,31 @@ def main() -> None:
     print("demo finished; server stopped")
 
 
+INTENTS = {
+    "greeting": ["hello there", "hi", "good morning", "hey, how are you?", "hiya", "howdy"],
+    "farewell": ["goodbye", "bye", "see you later", "take care", "so long", "see ya"],
+    "weather": ["will it rain today", "is it sunny", "how cold is it", "weather tomorrow?"],
+}
+INTENTS_PIPELINE = """\
+name: persona-intents-head
+type: pre_training
+trainer: text_classifier
+datasets: [persona-intents-data]
+validation_split: 0.25
+max_epochs: 15
+hyperparameters: {learning_rate: 0.01}
+checkpoint: {keep_last: 2, keep_best: {metric: val_loss, mode: min}}
+resources: {cpus: 1, memory: 2GiB}
+result_model: {name: persona-intents-text, description: Intents learned from conversations}
+"""
+
+
+def write_intents(path: Path) -> Path:
+    rows = [{"text": t, "label": label} for label, texts in INTENTS.items() for t in texts]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
 def run_tour(env: dict[str, str], files: Path, home: Path) -> None:
     step("first start: the server made an admin and saved its token")
     print(f"  {home / 'admin.token'} (mode 0600); the CLI finds it there, or set MODELHUB_TOKEN")
@@ -154,6 +180,17 @@ def run_tour(env: dict[str, str], files: Path, home: Path) -> None:
     cli(env, "models", "show", "persona-intents@production")
     cli(env, "models", "download", "persona-intents@champion", "-o", str(files / "download"))
     cli(env, "models", "versions", "persona-intents")
+
+    step("teaching the persona its intents: a dataset, a pipeline, a training run")
+    dataset = write_intents(files / "intents.jsonl")
+    cli(env, "datasets", "register", str(dataset), "--name", "persona-intents-data")
+    pipeline = files / "pipeline.yaml"
+    pipeline.write_text(INTENTS_PIPELINE)
+    cli(env, "pipelines", "create", str(pipeline))
+    cli(env, "train", str(pipeline))
+    cli(env, "runs", "show", "1")
+    cli(env, "runs", "plot", "1", "-o", str(files / "loss.png"))
+    cli(env, "models", "show", "persona-intents-text@latest")
 
     step("the audit log: who did what, hash-chained")
     cli(env, "audit", "list", "--limit", "6")
