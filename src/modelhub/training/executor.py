@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
@@ -112,10 +113,16 @@ class LocalHandle:
 
 @dataclass
 class LocalExecutor:
-    """Worker processes on this host; `warm` of them wait with torch imported."""
+    """Worker processes on this host; `warm` of them wait with torch imported.
+
+    `on_exit`, when set, is called (from a thread that waits on the process) as soon
+    as an attempt's process ends, so that the scheduler finishes it and fills its
+    slot now rather than at its next tick.
+    """
 
     warm: int = 1
     pool_log: Path | None = None
+    on_exit: Callable[[], None] | None = None
     _pool: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _closed: bool = False
@@ -180,8 +187,15 @@ class LocalExecutor:
                 env=self._environment(),
             )
             handle = LocalHandle(process, log)
+        if self.on_exit is not None:
+            threading.Thread(target=self._report_exit, args=(handle.process,), daemon=True).start()
         threading.Thread(target=self._fill, daemon=True).start()
         return handle
+
+    def _report_exit(self, process: subprocess.Popen[bytes]) -> None:
+        process.wait()  # meanwhile poll() answers None; afterwards it returns the code
+        if self.on_exit is not None:
+            self.on_exit()
 
     def close(self) -> None:
         """Stop the warm workers (they exit on end of input); running attempts are not touched."""
