@@ -70,3 +70,24 @@ def test_lookup_quick() -> None:
         assert isinstance(result[key], float), key
     if HAS_MLFLOW:
         assert isinstance(result["mlflow_alias_inproc_ms"], float)
+
+
+@pytest.mark.timeout(900)
+def test_train_start_quick() -> None:
+    result = run_bench("bench_train_start.py")
+    assert result["bench"] == "train_start"
+    assert result["mode"] == "inproc"
+    for key in ("median_s", "cold_median_s", "server_shared_db_median_s", "torch_import_median_s"):
+        assert isinstance(result[key], float), key
+    assert isinstance(result["goal_met"], bool)
+
+
+@pytest.mark.timeout(900)
+def test_scheduler_quick() -> None:
+    result = run_bench("bench_scheduler.py")
+    assert result["bench"] == "scheduler"
+    assert result["statuses"] == {"completed": 20}
+    assert result["lost"] == 0
+    for key in ("max_active_seen", "max_concurrent_workers", "max_concurrent_run_events"):
+        assert result[key] <= result["max_running"], key
+    assert isinstance(result["overhead_per_run_ms"], float)

@@ -366,6 +366,7 @@ class TrainingService:
             prepare=self.prepare,
             on_result=self.register_result,
         )
+        executor.on_exit = scheduler.wake
         self.scheduler = scheduler
         return scheduler
 

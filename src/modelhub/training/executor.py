@@ -149,10 +149,16 @@ class _Spawner:
 
 @dataclass
 class LocalExecutor:
-    """Worker processes on this host; `warm` of them wait with torch imported."""
+    """Worker processes on this host; `warm` of them wait with torch imported.
+
+    `on_exit`, when set, is called (from a thread that waits on the process) as soon
+    as an attempt's process ends, so that the scheduler finishes it and fills its
+    slot now rather than at its next tick.
+    """
 
     warm: int = 1
     pool_log: Path | None = None
+    on_exit: Callable[[], None] | None = None
     _pool: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _closed: bool = False
@@ -228,8 +234,15 @@ class LocalExecutor:
                 worker.wait()
         if handle is None:
             handle = self._spawner.call(lambda: self._spawn_cold(attempt)).result()
+        if self.on_exit is not None:
+            threading.Thread(target=self._report_exit, args=(handle.process,), daemon=True).start()
         self._refill()
         return handle
+
+    def _report_exit(self, process: subprocess.Popen[bytes]) -> None:
+        process.wait()  # meanwhile poll() answers None; afterwards it returns the code
+        if self.on_exit is not None:
+            self.on_exit()
 
     def close(self) -> None:
         """Stop the warm workers (they exit on end of input) and the spawner thread.

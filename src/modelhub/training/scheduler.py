@@ -237,8 +237,9 @@ class Scheduler:
     # -- one pass ---------------------------------------------------------------
 
     def tick(self) -> None:
+        cancelling = self._cancel_requested() if self.active else set()
         for run_id, active in list(self.active.items()):
-            self._watch(active)
+            self._watch(active, run_id in cancelling)
             code = active.handle.poll()
             if code is not None:
                 self._observe(active)
@@ -246,6 +247,10 @@ class Scheduler:
                 self._finish(active, code)
         self._release_backoffs()
         self._admit()
+
+    def _cancel_requested(self) -> set[int]:
+        """Running runs someone asked to cancel: one query a tick, not one per run."""
+        return {r.id for r in self.metadata.list_runs([RunStatus.RUNNING]) if r.cancel_requested}
 
     def _release_backoffs(self) -> None:
         now = _now()
@@ -366,7 +371,7 @@ class Scheduler:
 
     # -- watching ----------------------------------------------------------------
 
-    def _watch(self, active: Active) -> None:
+    def _watch(self, active: Active, cancel_requested: bool) -> None:
         self._observe(active)
         run_id = active.run.id
         limit = active.run.resources.memory
@@ -385,7 +390,7 @@ class Scheduler:
                 f"run {run_id} made no progress for {self.config.stall_seconds:.0f} s",
             )
         if active.cancel_deadline is None:
-            if self.metadata.get_run(run_id).cancel_requested:
+            if cancel_requested:
                 (active.run_dir / "STOP").touch()
                 active.cancel_deadline = now + CANCEL_GRACE_SECONDS
                 self.metadata.record_progress(
