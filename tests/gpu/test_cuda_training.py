@@ -1,6 +1,6 @@
 """Training on a GPU: the same trainers and scheduler, with CUDA. Skipped where none is.
 
-CI has no GPU; these run on a machine that has one (see docs/pipelines.md, "GPUs").
+CI has no GPU; these run on a machine that has one (see docs/training.md, "Which run starts next").
 """
 
 from __future__ import annotations

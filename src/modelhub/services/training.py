@@ -381,6 +381,8 @@ class TrainingService:
             if not target.exists():
                 self._materialize(pinned["digest"], target)
             datasets[pinned["name"]] = target
+        if len(datasets) > 1 and spec.trainer.value != "script":
+            datasets = self._combine(run, datasets, data_dir)
         if spec.preprocessing:
             datasets = self._preprocess(run, spec, datasets, run_dir)
         base = None
@@ -416,6 +418,19 @@ class TrainingService:
             job["script"] = {"path": str(script), "entrypoint": spec.script.entrypoint}
         return job
 
+    def _combine(self, run: Run, datasets: dict[str, Path], data_dir: Path) -> dict[str, Path]:
+        """One table of every dataset's rows, for trainers that read a single dataset."""
+        from modelhub.datasets.combine import combine
+        from modelhub.domain.enums import DatasetFormat
+
+        pinned = run.inputs["datasets"]
+        name = "+".join(d["name"] for d in pinned)
+        target = data_dir / f"combined.{pinned[0]['format']}"
+        if not target.exists():
+            sources = [(d["name"], datasets[d["name"]], DatasetFormat(d["format"])) for d in pinned]
+            combine(sources, target)
+        return {name: target}
+
     def _materialize(self, digest: str, target: Path) -> None:
         partial = target.with_name(target.name + ".partial")
         with self.artifacts.local_path(digest) as path:
@@ -434,13 +449,11 @@ class TrainingService:
         out_dir = run_dir / "data" / "preprocessed"
         out_dir.mkdir(parents=True, exist_ok=True)
         done, reports = {}, {}
-        for pinned in run.inputs["datasets"]:
-            source = datasets[pinned["name"]]
-            result = preprocess(
-                source, DatasetFormat(pinned["format"]), spec.preprocessing, out_dir
-            )
-            done[pinned["name"]] = result.path
-            reports[pinned["name"]] = {
+        for name, source in datasets.items():
+            kind = DatasetFormat(source.suffix.removeprefix("."))
+            result = preprocess(source, kind, spec.preprocessing, out_dir)
+            done[name] = result.path
+            reports[name] = {
                 "rows_in": result.rows_in,
                 "rows_out": result.rows_out,
                 "steps": [asdict(step) for step in result.steps],
