@@ -134,6 +134,18 @@ class Run(Record):
     )
 
 
+class QueuedRun(Record):
+    """What the scheduler needs to order and admit a queued run, read cheaply."""
+
+    id: int
+    priority: Priority
+    resources: RunResources
+    attempts: int
+    created_at: datetime
+    queued_at: datetime | None = None
+    started_at: datetime | None = None
+
+
 class MetricPoint(Record):
     name: str
     step: int

@@ -38,6 +38,7 @@ from modelhub.domain.pipelines import Priority
 from modelhub.domain.runs import (
     Checkpoint,
     MetricPoint,
+    QueuedRun,
     Run,
     RunResources,
     RunStatus,
@@ -45,7 +46,7 @@ from modelhub.domain.runs import (
 )
 from modelhub.errors import IllegalTransition, ModelhubError
 from modelhub.stores.artifacts.base import ArtifactStore
-from modelhub.stores.metadata.base import MetadataStore
+from modelhub.stores.metadata.base import MetadataStore, Progress
 from modelhub.training.executor import Attempt, AttemptHandle, Executor
 from modelhub.training.worker import FAILED
 
@@ -108,6 +109,7 @@ class SchedulerConfig:
     aging_seconds: float = 300.0
     stall_seconds: float = 600.0
     tick_seconds: float = 0.1
+    watch_seconds: float = 0.25  # how often running attempts' files are read
 
 
 @dataclass
@@ -159,6 +161,8 @@ class Scheduler:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._next_watch = 0.0
+        self._alerted: set[int] = set()  # runs this scheduler raised an alert on
 
     # -- life cycle -------------------------------------------------------------
 
@@ -213,6 +217,7 @@ class Scheduler:
                 continue  # a scheduler that is still running here
             (self.run_dir(run.id) / "STOP").unlink(missing_ok=True)
             if self._requeue(run.id, "interrupted: the scheduler that ran it stopped"):
+                self.metadata.resolve_alerts(f"run:{run.id}", "stalled")
                 recovered.append(run.id)
         return recovered
 
@@ -237,16 +242,23 @@ class Scheduler:
     # -- one pass ---------------------------------------------------------------
 
     def tick(self) -> None:
-        cancelling = self._cancel_requested() if self.active else set()
+        """Finish ended attempts and fill their slots first; then look at the others."""
         for run_id, active in list(self.active.items()):
-            self._watch(active, run_id in cancelling)
             code = active.handle.poll()
             if code is not None:
-                self._observe(active)
+                self._flush(active)
                 del self.active[run_id]
                 self._finish(active, code)
         self._release_backoffs()
         self._admit()
+        now = time.monotonic()
+        if self.active and now >= self._next_watch:
+            self._next_watch = now + self.config.watch_seconds
+            cancelling = self._cancel_requested()
+            batch = [
+                self._watch(active, run_id in cancelling) for run_id, active in self.active.items()
+            ]
+            self.metadata.record_progress_batch([item for item in batch if item is not None])
 
     def _cancel_requested(self) -> set[int]:
         """Running runs someone asked to cancel: one query a tick, not one per run."""
@@ -276,16 +288,16 @@ class Scheduler:
             gpus=total.gpus - sum(r.gpus for r in used),
         )
 
-    def queue(self) -> list[Run]:
+    def queue(self) -> list[QueuedRun]:
         """Queued runs, first to start first."""
         now = _now()
 
-        def order(run: Run) -> tuple[float, datetime, int]:
+        def order(run: QueuedRun) -> tuple[float, datetime, int]:
             waited = (now - (run.queued_at or run.created_at)).total_seconds()
             level = effective_priority(run.priority, waited, self.config.aging_seconds)
             return (-level, run.queued_at or run.created_at, run.id)
 
-        return sorted(self.metadata.list_runs([RunStatus.QUEUED]), key=order)
+        return sorted(self.metadata.queued_runs(), key=order)
 
     def _admit(self) -> None:
         if len(self.active) >= self.config.max_running:
@@ -300,16 +312,16 @@ class Scheduler:
         taken = {gpu for active in self.active.values() for gpu in active.gpus}
         return [g for g in range(self.config.capacity.gpus) if g not in taken][:count]
 
-    def _launch(self, run: Run) -> None:
-        number = run.attempts + 1
+    def _launch(self, queued: QueuedRun) -> None:
+        number = queued.attempts + 1
         try:
             run = self.metadata.move_run(
-                run.id,
+                queued.id,
                 [RunStatus.QUEUED],
                 event={"status": RunStatus.RUNNING.value, "attempt": number},
                 status=RunStatus.RUNNING,
                 attempts=number,
-                started_at=run.started_at or _now(),
+                started_at=queued.started_at or _now(),
                 owner=self.owner,
                 cancel_requested=False,
                 error=None,
@@ -371,36 +383,41 @@ class Scheduler:
 
     # -- watching ----------------------------------------------------------------
 
-    def _watch(self, active: Active, cancel_requested: bool) -> None:
-        self._observe(active)
+    def _watch(self, active: Active, cancel_requested: bool) -> Progress | None:
+        """Telemetry, memory limit, stall and cancel checks for one running attempt."""
+        progress = self._observe(active)
+        events = list(progress.events) if progress else []
         run_id = active.run.id
-        limit = active.run.resources.memory
         used = active.handle.memory_bytes()
-        if used > limit and active.handle.poll() is None:
+        if used > active.run.resources.memory and active.handle.poll() is None:
             active.memory_exceeded = used
             active.handle.kill()
-            return
+            return progress
         now = time.monotonic()
         if not active.stalled and now - active.last_change > self.config.stall_seconds:
             active.stalled = True
-            self._alert(
-                active,
-                "stalled",
-                "warning",
-                f"run {run_id} made no progress for {self.config.stall_seconds:.0f} s",
-            )
+            message = f"run {run_id} made no progress for {self.config.stall_seconds:.0f} s"
+            events.append(self._alert(active, "stalled", "warning", message))
         if active.cancel_deadline is None:
             if cancel_requested:
                 (active.run_dir / "STOP").touch()
                 active.cancel_deadline = now + CANCEL_GRACE_SECONDS
-                self.metadata.record_progress(
-                    run_id, {}, events=[("status", {"status": "cancelling"})]
-                )
+                events.append(("status", {"status": "cancelling"}))
         elif now > active.cancel_deadline and active.handle.poll() is None:
             active.handle.kill()
+        if progress is None and not events:
+            return None
+        return Progress(
+            run_id, progress.values if progress else {}, progress.points if progress else (), events
+        )
 
-    def _observe(self, active: Active) -> None:
-        """Fold what the worker wrote since the last look into the store."""
+    def _flush(self, active: Active) -> None:
+        progress = self._observe(active)
+        if progress is not None:
+            self.metadata.record_progress_batch([progress])
+
+    def _observe(self, active: Active) -> Progress | None:
+        """What the worker wrote since the last look, as one store update (not yet written)."""
         points = self._new_points(active)
         values: dict[str, Any] = {}
         events: list[tuple[str, dict[str, Any]]] = []
@@ -408,17 +425,17 @@ class Scheduler:
             for point in points:
                 active.latest[point.name] = point.value
             values["metrics"] = dict(active.latest)
-            events.append(
-                ("metrics", {"points": [p.model_dump(mode="json", exclude={"at"}) for p in points]})
-            )
+            dumped = [p.model_dump(mode="json", exclude={"at"}) for p in points]
+            events.append(("metrics", {"points": dumped}))
             events += self._loss_alerts(active, points)
         progress = self._new_progress(active)
         if progress is not None:
             values |= progress | {"last_progress_at": _now()}
             events.append(("progress", progress))
-        if values or events:
-            self.metadata.record_progress(active.run.id, values, points, events)
         self._collect_checkpoints(active)
+        if not (values or events):
+            return None
+        return Progress(active.run.id, values, points, events)
 
     def _new_points(self, active: Active) -> list[MetricPoint]:
         path = active.run_dir / "metrics.jsonl"
@@ -513,9 +530,10 @@ class Scheduler:
     def _alert(
         self, active: Active, rule: str, severity: str, message: str
     ) -> tuple[str, dict[str, Any]]:
+        """Fire the alert; the caller writes the returned event with the rest of its batch."""
         alert = self.metadata.fire_alert(f"run:{active.run.id}", rule, severity, message)
         event = {"rule": rule, "severity": severity, "message": message, "alert": alert.id}
-        self.metadata.record_progress(active.run.id, {}, events=[("alert", event)])
+        self._alerted.add(active.run.id)
         return ("alert", event)
 
     def _collect_checkpoints(self, active: Active) -> None:
@@ -600,7 +618,8 @@ class Scheduler:
             error = result["error"]
             self._fail(run.id, str(error.get("code", "invalid_input")), str(error["message"]))
             if error.get("code") == "training_diverged":
-                self._alert(active, "nan_loss", "critical", str(error["message"]))
+                event = self._alert(active, "nan_loss", "critical", str(error["message"]))
+                self.metadata.record_progress(run.id, {}, events=[event])
         else:
             self._crashed(run, code, active.run_dir)
 
@@ -668,7 +687,8 @@ class Scheduler:
             )
         except IllegalTransition:
             return
-        if status is not RunStatus.RUNNING:
+        if run_id in self._alerted:  # most runs raise none: skip the write
+            self._alerted.discard(run_id)
             self.metadata.resolve_alerts(f"run:{run_id}", "stalled")
 
 

@@ -6,7 +6,7 @@ import abc
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from modelhub.domain.auth import Principal, Role, Scope, TokenInfo
 from modelhub.domain.enums import DatasetFormat, Framework, ModelStatus, ModelType, Precision, Stage
@@ -28,6 +28,7 @@ from modelhub.domain.runs import (
     Checkpoint,
     MetricPoint,
     Pipeline,
+    QueuedRun,
     Run,
     RunEvent,
     RunResources,
@@ -137,6 +138,15 @@ class RunDraft:
     result_model: str
     spec: dict[str, Any]
     inputs: dict[str, Any]
+
+
+class Progress(NamedTuple):
+    """What one scheduler tick learned about one running run."""
+
+    run_id: int
+    values: dict[str, Any]
+    points: Sequence[MetricPoint] = ()
+    events: Sequence[tuple[str, dict[str, Any]]] = ()
 
 
 @dataclass(frozen=True)
@@ -328,6 +338,14 @@ class MetadataStore(abc.ABC):
         events: Sequence[tuple[str, dict[str, Any]]] = (),
     ) -> None:
         """Telemetry of a running run, not audited."""
+
+    @abc.abstractmethod
+    def record_progress_batch(self, batch: Sequence[Progress]) -> None:
+        """Several runs' telemetry in one transaction."""
+
+    @abc.abstractmethod
+    def queued_runs(self) -> list[QueuedRun]:
+        """Every queued run, with just what ordering and admission need."""
 
     @abc.abstractmethod
     def run_events(self, run_id: int, after: int = 0, limit: int = 1000) -> list[RunEvent]: ...

@@ -22,13 +22,14 @@ from modelhub.domain.runs import (
     Checkpoint,
     MetricPoint,
     Pipeline,
+    QueuedRun,
     Run,
     RunEvent,
     RunResources,
     RunStatus,
 )
 from modelhub.errors import Conflict, IllegalTransition, NotFound
-from modelhub.stores.metadata.base import AuditDraft, PipelineDraft, RunDraft
+from modelhub.stores.metadata.base import AuditDraft, PipelineDraft, Progress, RunDraft
 from modelhub.stores.metadata.sql_base import SqlStoreBase, _aware, _now
 from modelhub.stores.metadata.tables import (
     alerts,
@@ -236,6 +237,32 @@ class RunQueries(SqlStoreBase):
         with self._read() as conn:
             return [_run(row) for row in conn.execute(query).all()]
 
+    def queued_runs(self) -> list[QueuedRun]:
+        columns = [
+            runs.c.id,
+            runs.c.priority,
+            runs.c.resources,
+            runs.c.attempts,
+            runs.c.created_at,
+            runs.c.queued_at,
+            runs.c.started_at,
+        ]
+        query = select(*columns).where(runs.c.status == RunStatus.QUEUED.value)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [
+            QueuedRun.model_construct(
+                id=row.id,
+                priority=Priority(row.priority),
+                resources=RunResources.model_construct(**row.resources),
+                attempts=row.attempts,
+                created_at=_aware(row.created_at),
+                queued_at=_maybe(row.queued_at),
+                started_at=_maybe(row.started_at),
+            )
+            for row in rows
+        ]
+
     def move_run(
         self,
         run_id: int,
@@ -278,21 +305,36 @@ class RunQueries(SqlStoreBase):
         events: Sequence[tuple[str, dict[str, Any]]] = (),
     ) -> None:
         """One transaction for what a scheduler tick learned about a running run."""
+        self.record_progress_batch([Progress(run_id, values, points, events)])
+
+    def record_progress_batch(self, batch: Sequence[Progress]) -> None:
+        """Several runs' progress in one transaction: a tick writes once, not once per run."""
         now = _now()
         with self._write_plain() as conn:
-            if values:
-                conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
-            if points:
-                conn.execute(
-                    insert(run_metrics),
-                    [
-                        {"run_id": run_id, "name": p.name, "step": p.step, "value": p.value}
-                        | {"at": p.at}
-                        for p in points
-                    ],
-                )
-            for kind, data in events:
-                self._event(conn, run_id, kind, data, now)
+            for item in batch:
+                self._progress(conn, now, *item)
+
+    def _progress(
+        self,
+        conn: Connection,
+        now: datetime,
+        run_id: int,
+        values: dict[str, Any],
+        points: Sequence[MetricPoint],
+        events: Sequence[tuple[str, dict[str, Any]]],
+    ) -> None:
+        if values:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+        if points:
+            conn.execute(
+                insert(run_metrics),
+                [
+                    {"run_id": run_id, "name": p.name, "step": p.step, "value": p.value, "at": p.at}
+                    for p in points
+                ],
+            )
+        for kind, data in events:
+            self._event(conn, run_id, kind, data, now)
 
     def _event(
         self, conn: Connection, run_id: int, kind: str, data: dict[str, Any], at: datetime

@@ -1,0 +1,156 @@
+"""The runs part of the MetadataStore contract, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from modelhub.domain.pipelines import Priority
+from modelhub.domain.runs import Checkpoint, MetricPoint, RunResources, RunStatus
+from modelhub.errors import IllegalTransition, NotFound
+from modelhub.stores.metadata.base import AuditDraft, PipelineDraft, Progress, RunDraft
+from modelhub.stores.metadata.sql import SqlMetadataStore
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(metadata_url: str) -> Iterator[SqlMetadataStore]:
+    s = SqlMetadataStore(metadata_url)
+    yield s
+    s.close()
+
+
+def audit(action: str, target: str = "p") -> AuditDraft:
+    return AuditDraft("alice", action, target, {})
+
+
+def pipeline(store: SqlMetadataStore, name: str = "p", script: str | None = None) -> None:
+    store.save_pipeline(
+        PipelineDraft(
+            name=name,
+            type="pre_training",
+            trainer="tabular_classifier",
+            priority=Priority.NORMAL,
+            spec={"name": name},
+            created_by="alice",
+            script_digest=script,
+        ),
+        audit("pipelines.save", name),
+    )
+
+
+def start(store: SqlMetadataStore, priority: Priority = Priority.NORMAL, cpus: float = 1) -> int:
+    run = store.create_run(
+        RunDraft(
+            pipeline="p",
+            pipeline_version=1,
+            priority=priority,
+            resources=RunResources(cpus=cpus, memory=2**30, gpus=0),
+            created_by="alice",
+            max_attempts=3,
+            result_model="m",
+            spec={"name": "p"},
+            inputs={"datasets": []},
+        ),
+        audit("runs.start"),
+    )
+    return run.id
+
+
+def test_pipelines_are_versioned_by_name(store: SqlMetadataStore) -> None:
+    pipeline(store)
+    pipeline(store, script="a" * 64)
+    saved = store.get_pipeline("p")
+    assert (saved.version, saved.script_digest) == (2, "a" * 64)
+    assert [p.name for p in store.list_pipelines()] == ["p"]
+    assert "a" * 64 in store.referenced_digests()
+    with pytest.raises(NotFound):
+        store.get_pipeline("q")
+
+
+def test_runs_move_only_from_the_status_they_are_expected_in(store: SqlMetadataStore) -> None:
+    pipeline(store)
+    run_id = start(store)
+    run = store.get_run(run_id)
+    assert (run.status, run.attempts, run.progress) == (RunStatus.QUEUED, 0, 0.0)
+    moved = store.move_run(
+        run_id, [RunStatus.QUEUED], event={"status": "running"}, status=RunStatus.RUNNING
+    )
+    assert moved.status is RunStatus.RUNNING
+    with pytest.raises(IllegalTransition, match="is running, not queued"):
+        store.move_run(run_id, [RunStatus.QUEUED], status=RunStatus.RUNNING)
+    with pytest.raises(NotFound):
+        store.move_run(999, [RunStatus.QUEUED], status=RunStatus.RUNNING)
+    statuses = [e.data["status"] for e in store.run_events(run_id) if e.kind == "status"]
+    assert statuses == ["queued", "running"]
+
+
+def test_the_queue_listing_holds_only_queued_runs(store: SqlMetadataStore) -> None:
+    pipeline(store)
+    first = start(store, Priority.HIGH, cpus=0.5)
+    second = start(store)
+    store.move_run(second, [RunStatus.QUEUED], status=RunStatus.CANCELLED)
+    queued = store.queued_runs()
+    assert [(q.id, q.priority, q.resources.cpus, q.attempts) for q in queued] == [
+        (first, Priority.HIGH, 0.5, 0)
+    ]
+    assert [r.id for r in store.list_runs([RunStatus.CANCELLED])] == [second]
+    assert [r.id for r in store.list_runs(limit=1)] == [second]  # newest first
+
+
+def test_progress_of_several_runs_lands_in_one_batch(store: SqlMetadataStore) -> None:
+    pipeline(store)
+    a, b = start(store), start(store)
+    points = [
+        MetricPoint(name="loss", step=1, value=0.5, at=NOW),
+        MetricPoint(name="loss", step=2, value=float("nan"), at=NOW),
+    ]
+    store.record_progress_batch(
+        [
+            Progress(a, {"step": 2, "progress": 50.0, "metrics": {"loss": 0.5}}, points),
+            Progress(b, {"step": 7}, (), [("progress", {"step": 7})]),
+        ]
+    )
+    assert (store.get_run(a).step, store.get_run(a).progress, store.get_run(b).step) == (
+        2,
+        50.0,
+        7,
+    )
+    stored = store.metric_points(a, "loss")
+    assert [p.step for p in stored] == [1, 2] and stored[0].value == 0.5
+    assert math.isnan(stored[1].value)
+    after = store.run_events(b)[-1]
+    assert after.kind == "progress" and store.run_events(b, after=after.id) == []
+
+
+def test_checkpoints_are_kept_dropped_and_referenced(store: SqlMetadataStore) -> None:
+    pipeline(store)
+    run_id = start(store)
+    for step, best in ((10, False), (20, False), (20, True)):
+        store.add_checkpoint(
+            Checkpoint(
+                run_id=run_id,
+                step=step,
+                digest=f"{step}{int(best)}".rjust(64, "0"),
+                size=5,
+                best=best,
+                metric=0.1 if best else None,
+                created_at=NOW,
+            )
+        )
+    assert len(store.list_checkpoints(run_id)) == 3
+    dropped = store.drop_checkpoints(run_id, keep={(20, False), (20, True)})
+    assert dropped == ["100".rjust(64, "0")]
+    assert {c.digest for c in store.list_checkpoints(run_id)} <= store.referenced_digests()
+
+
+def test_an_alert_fires_once_until_resolved(store: SqlMetadataStore) -> None:
+    first = store.fire_alert("run:1", "stalled", "warning", "no progress")
+    assert store.fire_alert("run:1", "stalled", "warning", "again").id == first.id
+    assert store.resolve_alerts("run:1", "stalled") == 1
+    assert store.list_alerts("run:1", firing_only=True) == []
+    assert store.fire_alert("run:1", "stalled", "warning", "later").id != first.id
