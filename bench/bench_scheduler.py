@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchlib import emit, isolate_from_user_env, log, median, rounded
-from modelhub.domain.runs import ACTIVE, FINAL, Run, RunStatus
+from modelhub.domain.runs import ACTIVE, FINAL, QueuedRun, RunStatus
 from modelhub.services import Services, build_services
 from modelhub.settings import Settings
 from modelhub.training.executor import Attempt, AttemptHandle
@@ -115,12 +115,12 @@ class Probe:
             finish(active, code)
             self.finishing[active.run.id] = (began, time.time())
 
-        def timed_launch(run: Run) -> None:
+        def timed_launch(run: QueuedRun) -> None:
             began = time.time()
             launch(run)
             self.launching[run.id] = (began, time.time())
 
-        def timed_queue() -> list[Run]:
+        def timed_queue() -> list[QueuedRun]:
             began = time.time()
             queued = queue()
             if queued:  # an empty queue lists in no time; it would hide the real cost
