@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 from modelhub.training.context import LocalContext
-from modelhub.training.executor import Attempt, LocalExecutor, tree_rss
+from modelhub.training.executor import Attempt, LocalExecutor, tree_memory
 from tests.integration.training_engine import write_blobs
 
 
@@ -68,6 +70,26 @@ def test_a_cold_worker_reports_a_trainer_error_with_exit_code_3(tmp_path: Path) 
         executor.close()
 
 
-def test_resident_memory_counts_the_process_tree() -> None:
-    assert tree_rss(os.getpid()) > 10 * 2**20
-    assert tree_rss(2**22 + 12345) == 0  # no such process
+def test_memory_counts_what_the_process_tree_holds_not_its_libraries(tmp_path: Path) -> None:
+    before = tree_memory(os.getpid())
+    ballast = bytearray(64 * 2**20)
+    ballast[::4096] = b"x" * len(ballast[::4096])  # touch every page
+    assert tree_memory(os.getpid()) - before >= 60 * 2**20
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "b = bytearray(48 * 2**20); b[::4096] = b'x' * len(b[::4096]); "
+            "import time; time.sleep(30)",
+        ]
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while tree_memory(os.getpid()) - before < 100 * 2**20:  # the child's pages count too
+            assert time.monotonic() < deadline, "the child's memory was never counted"
+            time.sleep(0.05)
+    finally:
+        child.kill()
+        child.wait()
+    del ballast
+    assert tree_memory(2**22 + 12345) == 0  # no such process

@@ -364,6 +364,13 @@ def test_a_script_pipeline_runs_keeps_its_best_checkpoint_and_a_pause_raises_sta
         assert run.metrics["weight"] == pytest.approx(3.0 - 3.0 * 0.8**15, rel=1e-4)
         version = services.registry.get(f"scripted-model@{run.result_version}")
         assert version.lineage.source_run == str(run.id)
+        script = trainer_module("script")
+        services.registry.download(f"scripted-model@{run.result_version}", tmp_path / "got")
+        served = script.load(tmp_path / "got")
+        local = script.load(services.training.run_dir(run.id) / "output")
+        assert served.config == local.config == {"kind": "toy"}
+        assert float(served.tensors["weight"]) == float(local.tensors["weight"])
+        assert float(served.tensors["weight"]) == pytest.approx(run.metrics["weight"])
 
 
 def test_a_rejected_base_version_is_refused_at_creation_and_at_start(tmp_path: Path) -> None:
