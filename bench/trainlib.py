@@ -6,7 +6,6 @@ Unlike benchlib this imports modelhub, so the peer venvs never import it.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from benchlib import log
 from modelhub.domain.auth import Caller, Role
 from modelhub.domain.runs import FINAL, Run
 from modelhub.services import Services
+from modelhub.training.executor import child_pids
 
 CALLER = Caller(name="bench", role=Role.ADMIN)
 
@@ -82,21 +82,6 @@ def first_metric_at(run_dir: Path) -> float | None:
         return float(json.loads(line)["at"])
     except (OSError, ValueError, KeyError):
         return None
-
-
-def child_pids(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return found
-    for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/children") as listing:
-                found += [int(child) for child in listing.read().split()]
-        except OSError:
-            continue
-    return found
 
 
 def idle_warm_worker(parent: int) -> int | None:

@@ -57,7 +57,8 @@ def _worker_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "modelhub.training.worker", *args]
 
 
-def _children(pid: int) -> list[int]:
+def child_pids(pid: int) -> list[int]:
+    """The direct children of `pid`, read from /proc (empty where it is gone)."""
     found: list[int] = []
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
@@ -93,7 +94,7 @@ def tree_memory(pid: int) -> int:
             total += (int(fields[1]) - int(fields[2])) * page
         except (OSError, ValueError, IndexError):
             continue
-        todo += _children(current)
+        todo += child_pids(current)
     return total
 
 
