@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,16 @@ class ServerProcess:
         self.proc.wait()
 
 
+@contextmanager
+def running(srv: ServerProcess) -> Iterator[ServerProcess]:
+    """Start the server, and stop it (by PID) however the block ends."""
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
 def make_server(root: Path, **env: str) -> ServerProcess:
     home = root / "server-home"
     home.mkdir(parents=True, exist_ok=True)
@@ -111,21 +122,15 @@ def make_server(root: Path, **env: str) -> ServerProcess:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServerProcess]:
     srv = make_server(tmp_path)
-    srv.start()
-    try:
+    with running(srv):
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")
 def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     srv = make_server(tmp_path_factory.mktemp("shared-server"))
-    srv.start()
-    try:
+    with running(srv):
         yield srv
-    finally:
-        srv.stop()
 
 
 @dataclass

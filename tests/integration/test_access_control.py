@@ -22,7 +22,7 @@ from modelhub.domain.auth import PERMISSIONS, READ_ACTIONS, Action, Role
 from modelhub.errors import PermissionDenied
 from modelhub.samples import write_mlp_safetensors
 from modelhub.settings import Settings
-from tests.integration.conftest import ServerProcess, clean_env, make_server
+from tests.integration.conftest import ServerProcess, clean_env, make_server, running
 
 DOC_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 PATH_VALUES = {
@@ -78,11 +78,8 @@ def test_every_route_declares_exactly_one_permission(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def matrix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     srv = make_server(tmp_path_factory.mktemp("matrix"), MODELHUB_AUTH_FAILURE_LIMIT="100000")
-    srv.start()
-    try:
+    with running(srv):
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")

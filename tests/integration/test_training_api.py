@@ -16,7 +16,7 @@ import pytest
 from modelhub import Client
 from modelhub.domain.records import Dataset
 from modelhub.domain.runs import RunStatus
-from tests.integration.conftest import Cli, ServerProcess, make_server
+from tests.integration.conftest import Cli, ServerProcess, make_server, running
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -71,11 +71,8 @@ def trainer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
         MODELHUB_TRAIN_WARM_WORKERS="1",
         MODELHUB_TRAIN_MAX_RUNNING="1",
     )
-    srv.start()
-    try:
+    with running(srv):
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")
