@@ -260,28 +260,45 @@ class TrainingService:
         )
 
     def cancel(self, caller: Caller, run_id: int) -> Run:
+        """A queued or pending run is cancelled at once; a running one is asked to stop.
+
+        The scheduler may claim a queued run while this runs: the status check and
+        the update are one compare-and-set, and a lost race is retried as a cancel
+        of a running run.
+        """
         run = self.metadata.get_run(run_id)
         self.auth.authorize_owned(caller, Action.RUNS_MANAGE, run.created_by, "runs")
-        audit = AuditDraft(caller.name, "runs.cancel", str(run_id), {"was": run.status.value})
-        if run.status in FINAL:
-            raise IllegalTransition(
-                f"run {run_id} is {run.status.value}; there is nothing to cancel",
-                {"run": run_id, "status": run.status.value},
-            )
-        if run.status is RunStatus.RUNNING:
-            run = self.metadata.move_run(run_id, [RunStatus.RUNNING], audit, cancel_requested=True)
-        else:
-            run = self.metadata.move_run(
-                run_id,
-                [RunStatus.QUEUED, RunStatus.PENDING],
-                audit,
-                event={"status": RunStatus.CANCELLED.value, "reason": "cancelled by request"},
-                status=RunStatus.CANCELLED,
-                cancel_requested=True,
-                finished_at=_now(),
-            )
-        self.notify()
-        return run
+        for _ in range(3):
+            if run.status in FINAL:
+                raise IllegalTransition(
+                    f"run {run_id} is {run.status.value}; there is nothing to cancel",
+                    {"run": run_id, "status": run.status.value},
+                )
+            audit = AuditDraft(caller.name, "runs.cancel", str(run_id), {"was": run.status.value})
+            try:
+                if run.status is RunStatus.RUNNING:
+                    run = self.metadata.move_run(
+                        run_id, [RunStatus.RUNNING], audit, cancel_requested=True
+                    )
+                else:
+                    run = self.metadata.move_run(
+                        run_id,
+                        [RunStatus.QUEUED, RunStatus.PENDING],
+                        audit,
+                        event={
+                            "status": RunStatus.CANCELLED.value,
+                            "reason": "cancelled by request",
+                        },
+                        status=RunStatus.CANCELLED,
+                        cancel_requested=True,
+                        finished_at=_now(),
+                    )
+            except IllegalTransition:
+                run = self.metadata.get_run(run_id)  # the scheduler moved it meanwhile
+                continue
+            self.notify()
+            return run
+        raise IllegalTransition(f"run {run_id} keeps changing status; try again", {"run": run_id})
 
     def resume(self, caller: Caller, run_id: int) -> Run:
         """Queue a failed or cancelled run again; it continues from its newest checkpoint."""
