@@ -390,3 +390,33 @@ def test_a_rejected_base_version_is_refused_at_creation_and_at_start(tmp_path: P
         with pytest.raises(InvalidInput, match="base_model: encoder@1 is rejected"):
             services.training.create_pipeline(ADMIN, spec)
         assert services.metadata.list_runs() == []
+
+
+DIVERGING_SCRIPT = """
+import json
+from safetensors.torch import save_file
+import torch
+
+
+def train(ctx):
+    losses = [1.0, 0.8, 0.6, 0.5, 0.4, 0.35, 3.0, 9.0]
+    for step, loss in enumerate(losses, start=1):
+        ctx.log("loss", loss, step)
+        ctx.progress(step, len(losses))
+    save_file({"w": torch.zeros(1)}, str(ctx.output_dir / "model.safetensors"))
+    (ctx.output_dir / "config.json").write_text(json.dumps({"kind": "toy"}))
+    return {"loss": losses[-1]}
+"""
+
+
+def test_a_diverging_loss_raises_a_warning_and_the_run_goes_on(tmp_path: Path) -> None:
+    with engine(tmp_path) as services:
+        with_blobs(services, tmp_path, rows=20)
+        spec = tabular_spec("wobbly", trainer="script", script="{path: train.py}")
+        services.training.create_pipeline(ADMIN, spec, {"train.py": DIVERGING_SCRIPT.encode()})
+        scheduler = services.training.build_scheduler()
+        run = finished(services, services.training.start(ADMIN, "wobbly").id, scheduler=scheduler)
+        assert run.status is RunStatus.COMPLETED, run.error
+        alerts = services.training.alerts(ADMIN, run.id)
+        assert [(a.rule, a.severity) for a in alerts] == [("diverging_loss", "warning")]
+        assert "over 4x its best 0.35" in alerts[0].message
