@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 from datetime import timedelta
 from pathlib import Path
@@ -420,3 +421,34 @@ def test_a_diverging_loss_raises_a_warning_and_the_run_goes_on(tmp_path: Path) -
         alerts = services.training.alerts(ADMIN, run.id)
         assert [(a.rule, a.severity) for a in alerts] == [("diverging_loss", "warning")]
         assert "over 4x its best 0.35" in alerts[0].message
+
+
+def test_a_run_whose_folder_lost_its_checkpoints_resumes_from_the_artifact_store(
+    tmp_path: Path,
+) -> None:
+    every = 50
+    with engine(tmp_path) as services:
+        with_blobs(services, tmp_path, rows=8_000)
+        spec = tabular_spec(
+            "restored",
+            max_epochs=2,
+            hyperparameters="{batch_size: 8, log_every: 1}",
+            checkpoint=f"{{every_steps: {every}}}",
+        )
+        services.training.create_pipeline(ADMIN, spec)
+        scheduler = services.training.build_scheduler()
+        run = services.training.start(ADMIN, "restored")
+        wait_for(lambda: services.metadata.get_run(run.id).step > 3 * every, scheduler=scheduler)
+        os.killpg(scheduler.active[run.id].handle.pid, signal.SIGKILL)
+        wait_for(
+            lambda: services.metadata.get_run(run.id).status is RunStatus.PENDING,
+            scheduler=scheduler,
+        )
+        stored = {c.step for c in services.metadata.list_checkpoints(run.id)}
+        shutil.rmtree(services.training.run_dir(run.id) / "checkpoints")  # as on another host
+
+        run = finished(services, run.id, timeout=180, scheduler=scheduler)
+        assert run.status is RunStatus.COMPLETED, run.error
+        steps = _loss_steps(services.training.run_dir(run.id))
+        restart = next(i for i in range(1, len(steps)) if steps[i] <= steps[i - 1])
+        assert steps[restart] - 1 == max(stored)  # resumed from the newest stored checkpoint
