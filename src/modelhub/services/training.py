@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 from modelhub.domain.auth import Action, Caller
 from modelhub.domain.enums import Approval
 from modelhub.domain.pipelines import PipelineSpec, Priority, parse_memory
-from modelhub.domain.records import Lineage, ModelVersion
+from modelhub.domain.records import Dataset, Lineage, ModelVersion
 from modelhub.domain.runs import (
     ACTIVE,
     FINAL,
@@ -53,6 +53,33 @@ DEFAULT_SAMPLES_PER_S: dict[str, float] = {
     "script": 1_000.0,
 }
 LOG_CHUNK = 64 * 1024
+
+
+@dataclass
+class Inputs:
+    """What a spec's names resolve to today: dataset versions and the base version."""
+
+    datasets: list[Dataset] = field(default_factory=list)
+    base: ModelVersion | None = None
+
+
+def _pinned(inputs: Inputs) -> dict[str, Any]:
+    """The run's record of its inputs, so a retry or resume reads the same bytes."""
+    pinned: dict[str, Any] = {
+        "datasets": [
+            {
+                "name": d.name,
+                "version": d.version,
+                "digest": d.digest,
+                "format": d.format.value,
+                "rows": d.rows,
+            }
+            for d in inputs.datasets
+        ]
+    }
+    if inputs.base is not None:
+        pinned["base_version"] = f"{inputs.base.name}@{inputs.base.version}"
+    return pinned
 
 
 @dataclass(frozen=True)
@@ -90,7 +117,7 @@ class TrainingService:
         """
         self.auth.authorize(caller, Action.PIPELINES_WRITE)
         spec = parse_spec(text)
-        problems = self._reference_problems(spec)
+        inputs, problems = self._resolve(spec)
         script = None
         if spec.script is not None:
             script = (files or {}).get(spec.script.path)
@@ -98,7 +125,8 @@ class TrainingService:
                 problems.append(("script.path", f"{spec.script.path} was not sent or not found"))
         if problems:
             raise spec_error(problems)
-        digest = self.artifacts.put_stream([script]).digest if script is not None else None
+        blob = self.artifacts.put_stream([script]) if script is not None else None
+        digest = blob.digest if blob is not None else None
         draft = PipelineDraft(
             name=spec.name,
             type=spec.type.value,
@@ -108,24 +136,40 @@ class TrainingService:
             created_by=caller.name,
             script_digest=digest,
         )
-        pipeline = self.metadata.save_pipeline(
-            draft, AuditDraft(caller.name, "pipelines.save", spec.name, {"trainer": draft.trainer})
-        )
-        return CreatedPipeline(pipeline, self.estimate(spec))
+        try:
+            pipeline = self.metadata.save_pipeline(
+                draft,
+                AuditDraft(caller.name, "pipelines.save", spec.name, {"trainer": draft.trainer}),
+            )
+        except BaseException:
+            if blob is not None and blob.created:
+                self.artifacts.delete(blob.digest)  # a new blob nothing refers to yet
+            raise
+        return CreatedPipeline(pipeline, self.estimate(spec, inputs))
 
-    def _reference_problems(self, spec: PipelineSpec) -> list[tuple[str, str]]:
-        problems = []
+    def _resolve(
+        self, spec: PipelineSpec, collect: bool = True
+    ) -> tuple[Inputs, list[tuple[str, str]]]:
+        """The datasets and base version the spec names, and a problem for each missing one.
+
+        With `collect` false the first problem is raised as it comes (NotFound, ...).
+        """
+        inputs, problems = Inputs(), []
         for index, ref in enumerate(spec.datasets):
             try:
-                self.metadata.get_dataset(ref.name, ref.version)
+                inputs.datasets.append(self.metadata.get_dataset(ref.name, ref.version))
             except NotFound as exc:
+                if not collect:
+                    raise
                 problems.append((f"datasets[{index}]", exc.message))
         if spec.base_model is not None:
             try:
-                self._base_version(spec.base_model)
+                inputs.base = self._base_version(spec.base_model)
             except ModelhubError as exc:
+                if not collect:
+                    raise
                 problems.append(("base_model", exc.message))
-        return problems
+        return inputs, problems
 
     def _base_version(self, ref: str) -> ModelVersion:
         version = self.registry.get(ref)
@@ -136,13 +180,12 @@ class TrainingService:
             )
         return version
 
-    def estimate(self, spec: PipelineSpec) -> Estimate:
+    def estimate(self, spec: PipelineSpec, inputs: Inputs) -> Estimate:
         rows, columns = 0, dict[str, str]()
-        for ref in spec.datasets:
-            dataset = self.metadata.get_dataset(ref.name, ref.version)
+        for dataset in inputs.datasets:
             rows += dataset.rows
             columns |= dataset.columns
-        base = self._base_version(spec.base_model).parameters if spec.base_model else None
+        base = inputs.base.parameters if inputs.base is not None else None
         parameters = guess_parameters(spec, columns, base)
         speed, measured = self._measured_speed(spec.trainer.value)
         result = estimate(spec, parameters, "fp32", rows, speed, self.settings)
@@ -188,8 +231,9 @@ class TrainingService:
             cpus=spec.resources.cpus, memory=spec.resources.memory, gpus=spec.resources.gpus
         )
         self._check_fits(resources)
-        inputs = self._pin_inputs(spec)
-        inputs["estimate"] = asdict(self.estimate(spec))
+        resolved, _ = self._resolve(spec, collect=False)
+        inputs = _pinned(resolved)
+        inputs["estimate"] = asdict(self.estimate(spec, resolved))
         if pipeline.script_digest:
             inputs["script_digest"] = pipeline.script_digest
         chosen = priority or spec.priority
@@ -219,25 +263,6 @@ class TrainingService:
                 f"{have.memory / 2**30:.2f} GiB and {have.gpus} gpus",
                 {"field": "resources"},
             )
-
-    def _pin_inputs(self, spec: PipelineSpec) -> dict[str, Any]:
-        datasets = []
-        for ref in spec.datasets:
-            found = self.metadata.get_dataset(ref.name, ref.version)
-            datasets.append(
-                {
-                    "name": found.name,
-                    "version": found.version,
-                    "digest": found.digest,
-                    "format": found.format.value,
-                    "rows": found.rows,
-                }
-            )
-        pinned: dict[str, Any] = {"datasets": datasets}
-        if spec.base_model is not None:
-            base = self._base_version(spec.base_model)
-            pinned["base_version"] = f"{base.name}@{base.version}"
-        return pinned
 
     def notify(self) -> None:
         if self.scheduler is not None:

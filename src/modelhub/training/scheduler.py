@@ -34,7 +34,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from modelhub.domain.pipelines import Priority
 from modelhub.domain.runs import (
     Checkpoint,
     MetricPoint,
@@ -189,7 +188,7 @@ class Scheduler:
             time.sleep(0.05)
         for run_id, active in list(self.active.items()):
             active.handle.kill()
-            self._observe(active)
+            self._flush(active)
             (active.run_dir / "STOP").unlink(missing_ok=True)
             self._requeue(run_id, "interrupted: the server stopped")
         self.active.clear()
@@ -718,6 +717,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-__all__ = ["Capacity", "Priority", "Scheduler", "SchedulerConfig", "host_capacity"]
