@@ -73,6 +73,16 @@ class TrainingDiverged(ModelhubError):
     code = "training_diverged"
 
 
+class PayloadTooLarge(ModelhubError):
+    code = "payload_too_large"
+
+
+class InferenceFailed(ModelhubError):
+    """The model raised while computing one request: that request fails, nothing else."""
+
+    code = "inference_failed"
+
+
 ERRORS_BY_CODE: dict[str, type[ModelhubError]] = {
     cls.code: cls
     for cls in (
@@ -88,6 +98,8 @@ ERRORS_BY_CODE: dict[str, type[ModelhubError]] = {
         Unavailable,
         RateLimited,
         TrainingDiverged,
+        PayloadTooLarge,
+        InferenceFailed,
     )
 }
 

@@ -22,6 +22,8 @@ HTTP_STATUS: dict[str, int] = {
     "unavailable": 503,
     "rate_limited": 429,
     "training_diverged": 422,
+    "payload_too_large": 413,
+    "inference_failed": 500,
     "error": 500,
 }
 
@@ -32,7 +34,7 @@ HTTP_CODE_NAMES: dict[int, str] = {
     404: "not_found",
     405: "invalid_input",
     409: "conflict",
-    413: "invalid_input",
+    413: "payload_too_large",
     415: "invalid_input",
     429: "rate_limited",
 }

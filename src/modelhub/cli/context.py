@@ -25,6 +25,8 @@ EXIT_CODES: dict[str, int] = {
     "unavailable": 9,
     "rate_limited": 10,
     "training_diverged": 11,
+    "payload_too_large": 2,
+    "inference_failed": 12,
 }
 
 
