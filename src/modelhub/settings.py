@@ -104,6 +104,54 @@ class Settings(BaseSettings):
         description="Worker processes kept started with torch imported, so a run starts "
         "in well under a second; 0 starts a fresh process per attempt.",
     )
+    serve_supervisor: bool = Field(
+        default=True,
+        description="Whether `modelhub server` runs the deployments' replica processes. "
+        "Off, deployments are recorded but nothing serves them.",
+    )
+    serve_memory: str | None = Field(
+        default=None,
+        description="Memory budget of the models one replica keeps loaded (e.g. 2GiB); "
+        "beyond it the least recently used model is unloaded. Unset: no limit.",
+    )
+    serve_max_batch_size: int = Field(
+        default=32, ge=1, description="Most rows one dynamic batch holds."
+    )
+    serve_max_wait_ms: float = Field(
+        default=0.0,
+        ge=0,
+        le=1000,
+        description="How long a batch waits for more rows. 0 batches what arrived in the "
+        "same event-loop turn and adds no wait.",
+    )
+    serve_max_body_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="Largest inference request body."
+    )
+    serve_threads: int = Field(
+        default=1, ge=1, description="Compute threads per replica process (torch, ONNX)."
+    )
+    serve_health_seconds: float = Field(
+        default=0.5, gt=0, description="How often replicas are checked for life and death."
+    )
+    serve_usage_seconds: float = Field(
+        default=2.0, gt=0, description="How often usage is collected from replicas and stored."
+    )
+    serve_ready_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="How long a new replica may take to load its models."
+    )
+    serve_drain_seconds: float = Field(
+        default=30.0, ge=0, description="How long a replaced version may finish its requests."
+    )
+    serve_scale_up_seconds: float = Field(
+        default=3.0,
+        ge=0,
+        description="How long in-flight load must stay above target before a replica is added.",
+    )
+    serve_scale_down_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long load must stay below target before a replica is removed.",
+    )
     run_job: Path | None = Field(
         default=None,
         description="Set by the executor inside a training process: the job file that "
@@ -134,6 +182,11 @@ class Settings(BaseSettings):
     @property
     def key_file(self) -> Path:
         return self.home / "server.key"
+
+    @property
+    def serving_dir(self) -> Path:
+        """Verified copies of deployed versions' files, one folder per version digest."""
+        return self.home / "serving"
 
     @property
     def runs_dir(self) -> Path:

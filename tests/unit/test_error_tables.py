@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modelhub.api.errors import HTTP_STATUS
+from modelhub.api.status import HTTP_STATUS
 from modelhub.cli.context import EXIT_CODES
 from modelhub.errors import ERRORS_BY_CODE, error_from_dict
 

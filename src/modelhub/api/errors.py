@@ -8,24 +8,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelhub.api.security import record_denial
+from modelhub.api.status import HTTP_STATUS
 from modelhub.errors import ModelhubError, PermissionDenied, RateLimited, Unauthenticated
 
-HTTP_STATUS: dict[str, int] = {
-    "invalid_input": 400,
-    "unsafe_model": 400,
-    "unauthenticated": 401,
-    "permission_denied": 403,
-    "not_found": 404,
-    "conflict": 409,
-    "illegal_transition": 409,
-    "integrity_error": 500,
-    "unavailable": 503,
-    "rate_limited": 429,
-    "training_diverged": 422,
-    "payload_too_large": 413,
-    "inference_failed": 500,
-    "error": 500,
-}
 
 HTTP_CODE_NAMES: dict[int, str] = {
     400: "invalid_input",

@@ -1,0 +1,242 @@
+"""The data plane: a bare ASGI app over a ModelHost, built for requests per second.
+
+It speaks the Open Inference Protocol V2 (REST) and the OpenAI-style
+`/v1/embeddings` and `/v1/completions`. No framework sits between the socket and
+the model: routing is string work, bodies are parsed once, tensors go straight to
+the batcher. The control plane (FastAPI, `/api/v1`) is elsewhere.
+
+Replica administration (`/_replica/...`: what to serve, usage) answers only on the
+replica's private port and only with the supervisor's secret.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from modelhub.api.dataplane import openai
+from modelhub.api.status import HTTP_STATUS
+from modelhub.errors import InvalidInput, ModelhubError, NotFound, PayloadTooLarge
+from modelhub.serving.codec import decode_request, encode_response, model_metadata
+from modelhub.serving.host import ModelHost, ServedModel, Slot
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+JSON_HEADERS = [(b"content-type", b"application/json")]
+MODELS_PREFIX = "/v2/models/"
+SERVER_NAME = "modelhub"
+
+
+def _json(payload: object) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def error_payload(exc: ModelhubError) -> bytes:
+    return _json({"error": exc.to_dict()})
+
+
+class DataPlane:
+    def __init__(
+        self,
+        host: ModelHost,
+        max_body_bytes: int,
+        private_port: int | None = None,
+        secret: str | None = None,
+        version: str = "",
+    ) -> None:
+        self.host = host
+        self.max_body = max_body_bytes
+        self.private_port = private_port
+        self.secret = secret.encode() if secret else None
+        self.version = version
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        try:
+            status, payload = await self._route(scope, receive)
+        except ModelhubError as exc:
+            status, payload = HTTP_STATUS.get(exc.code, 500), error_payload(exc)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*JSON_HEADERS, (b"content-length", str(len(payload)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _route(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if path.startswith(MODELS_PREFIX):
+            return await self._model_route(scope, receive, path[len(MODELS_PREFIX) :], method)
+        if method == "POST" and path == "/v1/embeddings":
+            return 200, await openai.embeddings(self, scope, await self.body(scope, receive))
+        if method == "POST" and path == "/v1/completions":
+            return 200, await openai.completions(self, scope, await self.body(scope, receive))
+        if method == "GET":
+            if path == "/v2/health/live":
+                return 200, b'{"live":true}'
+            if path == "/v2/health/ready":
+                ready = self.host.ready
+                return (200 if ready else 503), _json({"ready": ready})
+            if path == "/v2":
+                return 200, _json({"name": SERVER_NAME, "version": self.version, "extensions": []})
+            if path == "/metrics":
+                from modelhub.api.dataplane.metrics import render_metrics
+
+                return 200, render_metrics(self.host)
+        if path.startswith("/_replica/"):
+            return await self._admin(scope, receive, path, method)
+        raise NotFound(f"no route {method} {path}", {"path": path})
+
+    # -- /v2/models/... ---------------------------------------------------------
+
+    async def _model_route(
+        self, scope: Scope, receive: Receive, rest: str, method: str
+    ) -> tuple[int, bytes]:
+        parts = rest.split("/")
+        name = parts[0]
+        version: int | None = None
+        action = ""
+        if len(parts) >= 3 and parts[1] == "versions":
+            version = _version_number(parts[2])
+            action = "/".join(parts[3:])
+        else:
+            action = "/".join(parts[1:])
+        if action == "infer" and method == "POST":
+            body = await self.body(scope, receive)
+            return 200, await self.infer(scope, name, version, body)
+        if method != "GET" or action not in ("", "ready"):
+            raise NotFound(f"no route {method} {scope['path']}", {"path": scope["path"]})
+        if action == "ready":
+            slot = self.host.pick(name, version)
+            ready = slot.runtime is not None
+            return (200 if ready else 503), _json({"name": name, "ready": ready})
+        return 200, await self._metadata(name, version)
+
+    async def _metadata(self, name: str, version: int | None) -> bytes:
+        slots = self.host.versions(name)
+        slot = self.host.pick(name, version) if version is not None else slots[0]
+        runtime = await self.host.runtime(slot)
+        served = [str(s.version) for s in slots]
+        return _json(model_metadata(name, served, runtime.info.runtime, runtime.info.signature))
+
+    async def infer(self, scope: Scope, name: str, version: int | None, body: bytes) -> bytes:
+        started = time.perf_counter()
+        slot = self.host.pick(name, version)
+        self.host.enter(slot)
+        ok = False
+        rows = 0
+        try:
+            runtime = await self.host.runtime(slot)
+            info = runtime.info
+            request = decode_request(body, info.signature, info.parameters)
+            rows = request.rows
+            outputs = await self.host.infer(slot, request.inputs, rows, request.parameters)
+            payload = encode_response(name, str(slot.version), request.id, outputs, request.outputs)
+            ok = True
+            return payload
+        finally:
+            self.host.leave(slot, started, ok, rows, caller_of(scope))
+
+    async def run_rows(
+        self, scope: Scope, slot: Slot, inputs: dict[str, Any], rows: int, parameters: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Run already-decoded rows through a slot, counted like an infer request."""
+        started = time.perf_counter()
+        self.host.enter(slot)
+        ok = False
+        try:
+            outputs = await self.host.infer(slot, inputs, rows, parameters)
+            ok = True
+            return outputs
+        finally:
+            self.host.leave(slot, started, ok, rows, caller_of(scope))
+
+    # -- bodies -----------------------------------------------------------------
+
+    async def body(self, scope: Scope, receive: Receive) -> bytes:
+        for key, value in scope["headers"]:
+            if key == b"content-length" and int(value) > self.max_body:
+                raise self._too_large()
+        message = await receive()
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body"):
+            if len(body) > self.max_body:
+                raise self._too_large()
+            return body
+        chunks = [body]
+        size = len(body)
+        while message.get("more_body"):
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                raise self._too_large()
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(
+            f"request body is larger than the {self.max_body} bytes this server accepts",
+            {"limit": self.max_body},
+        )
+
+    # -- replica administration -------------------------------------------------
+
+    async def _admin(
+        self, scope: Scope, receive: Receive, path: str, method: str
+    ) -> tuple[int, bytes]:
+        if not self._is_admin(scope):
+            raise NotFound(f"no route {method} {path}", {"path": path})
+        if path == "/_replica/load" and method == "GET":
+            host = self.host
+            return 200, _json(
+                {"in_flight": host.in_flight, "ready": host.ready, "draining": host.draining}
+            )
+        if path == "/_replica/stats" and method == "GET":
+            return 200, _json(self.host.stats())
+        if path == "/_replica/models" and method == "PUT":
+            try:
+                wanted = json.loads(await self.body(scope, receive))
+                models = [ServedModel.from_json(item) for item in wanted["models"]]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise InvalidInput(f"bad model list: {exc}") from exc
+            self.host.apply(models)
+            await self.host.preload()
+            return 200, _json(self.host.stats())
+        raise NotFound(f"no route {method} {path}", {"path": path})
+
+    def _is_admin(self, scope: Scope) -> bool:
+        server = scope.get("server")
+        if self.secret is None or server is None or server[1] != self.private_port:
+            return False
+        for key, value in scope["headers"]:
+            if key == b"x-replica-secret":
+                return hmac.compare_digest(value, self.secret)
+        return False
+
+
+def caller_of(scope: Scope) -> str | None:
+    """Who asked: the control plane names the caller it authenticated; else the client host."""
+    for key, value in scope["headers"]:
+        if key == b"x-modelhub-caller":
+            return str(value.decode("latin-1"))
+    client = scope.get("client")
+    return f"host:{client[0]}" if client else None
+
+
+def _version_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInput(
+            f"version must be a number, not {text!r}", {"field": "version", "value": text}
+        ) from None

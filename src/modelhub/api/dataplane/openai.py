@@ -1,0 +1,134 @@
+"""OpenAI-style `/v1/embeddings` and `/v1/completions`, so a persona calls its model
+with the client it already has. Both translate to rows for the same batcher the
+Open Inference Protocol uses.
+
+Token counts in `usage`: for the character-level language model a token is a
+character, so completions count exactly; embeddings count whitespace-separated
+words, which is an approximation of the encoder's word pieces.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modelhub.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from modelhub.api.dataplane.app import DataPlane, Scope
+
+EMBEDDING_RUNTIMES = ("sentence_embeddings",)
+GENERATION_RUNTIMES = ("text_generation",)
+COMPLETION_PARAMETERS = {"max_tokens", "temperature", "top_k", "seed"}
+IGNORED_COMPLETION_FIELDS = {"model", "prompt", "n", "stream", "user", "echo", "logprobs", "stop"}
+
+
+def _object(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise InvalidInput(f"body is not valid JSON: {exc}", {"field": "body"}) from None
+    if not isinstance(data, dict):
+        raise InvalidInput("body must be a JSON object", {"field": "body"})
+    return data
+
+
+def _texts(value: object, field: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
+        return list(value)
+    raise InvalidInput(f"{field} must be a string or a non-empty list of strings", {"field": field})
+
+
+def _model_name(data: dict[str, Any]) -> str:
+    model = data.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidInput("model is required: the name of a served model", {"field": "model"})
+    return model
+
+
+async def embeddings(plane: DataPlane, scope: Scope, body: bytes) -> bytes:
+    data = _object(body)
+    name = _model_name(data)
+    texts = _texts(data.get("input"), "input")
+    encoding = data.get("encoding_format", "float")
+    if encoding != "float":
+        raise InvalidInput("only encoding_format 'float' is served", {"field": "encoding_format"})
+    slot = plane.host.pick(name)
+    runtime = await plane.host.runtime(slot)
+    if runtime.info.runtime not in EMBEDDING_RUNTIMES:
+        raise InvalidInput(
+            f"{name} is a {runtime.info.runtime} model, not an embedding model",
+            {"field": "model"},
+        )
+    inputs = {"text": np.array(texts, dtype=object)}
+    outputs = await plane.run_rows(scope, slot, inputs, len(texts), {})
+    vectors = outputs["embedding"]
+    words = sum(len(text.split()) for text in texts)
+    return json.dumps(
+        {
+            "object": "list",
+            "model": name,
+            "data": [
+                {"object": "embedding", "index": i, "embedding": vector.tolist()}
+                for i, vector in enumerate(vectors)
+            ],
+            "usage": {"prompt_tokens": words, "total_tokens": words},
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+async def completions(plane: DataPlane, scope: Scope, body: bytes) -> bytes:
+    data = _object(body)
+    name = _model_name(data)
+    prompts = _texts(data.get("prompt"), "prompt")
+    if data.get("stream"):
+        raise InvalidInput("streaming completions are not served", {"field": "stream"})
+    if data.get("n", 1) != 1:
+        raise InvalidInput("n must be 1", {"field": "n"})
+    unknown = set(data) - COMPLETION_PARAMETERS - IGNORED_COMPLETION_FIELDS
+    if unknown:
+        field = sorted(unknown)[0]
+        raise InvalidInput(f"unknown field {field!r}", {"field": field})
+    parameters = {key: data[key] for key in COMPLETION_PARAMETERS if data.get(key) is not None}
+    parameters.setdefault("max_tokens", 16)
+    slot = plane.host.pick(name)
+    runtime = await plane.host.runtime(slot)
+    if runtime.info.runtime not in GENERATION_RUNTIMES:
+        raise InvalidInput(
+            f"{name} is a {runtime.info.runtime} model, not a text generation model",
+            {"field": "model"},
+        )
+    inputs = {"text": np.array(prompts, dtype=object)}
+    outputs = await plane.run_rows(scope, slot, inputs, len(prompts), parameters)
+    texts = [str(text) for text in outputs["text"]]
+    prompt_tokens = sum(len(prompt) for prompt in prompts)
+    completion_tokens = sum(len(text) for text in texts)
+    stop = data.get("stop")
+    choices = []
+    for index, text in enumerate(texts):
+        reason = "length"
+        if isinstance(stop, str) and stop and stop in text:
+            text, reason = text[: text.index(stop)], "stop"
+        choices.append({"text": text, "index": index, "logprobs": None, "finish_reason": reason})
+    return json.dumps(
+        {
+            "id": f"cmpl-{uuid.uuid4().hex[:24]}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": name,
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        },
+        separators=(",", ":"),
+    ).encode()

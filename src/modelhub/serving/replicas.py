@@ -1,0 +1,353 @@
+"""A replica group: one deployment's endpoint socket and the processes that serve it.
+
+The group binds the endpoint (127.0.0.1:port) once and hands the listening socket to
+every replica it starts, so replicas come and go (a restart, a scale step) while the
+port stays open and the kernel's accept queue keeps waiting connections. Each
+replica also gets a private socket where the group probes and administers it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from modelhub.errors import Unavailable
+from modelhub.serving.host import ServedModel
+
+REPLICA_MODULE = "modelhub.api.dataplane.replica"
+SECRET_ENV = "MODELHUB_REPLICA_SECRET"
+BACKLOG = 4096
+LIVENESS_FAILURES = 3
+LOG_TAIL_BYTES = 2000
+
+
+@dataclass(frozen=True)
+class ReplicaSettings:
+    workdir: Path
+    memory_budget: int | None = None
+    max_batch_size: int = 32
+    max_wait_ms: float = 0.0
+    max_body_bytes: int = 16 * 1024 * 1024
+    threads: int = 1
+    ready_timeout: float = 120.0
+    drain_seconds: float = 30.0
+    bind_host: str = "127.0.0.1"
+    python: str = field(default_factory=lambda: sys.executable)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(BACKLOG)
+    sock.set_inheritable(True)
+    return sock
+
+
+def log_tail(path: Path) -> str:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, path.stat().st_size - LOG_TAIL_BYTES))
+            return handle.read().decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+class Replica:
+    def __init__(self, process: subprocess.Popen[bytes], private_port: int, log: Path) -> None:
+        self.process = process
+        self.private_port = private_port
+        self.log = log
+        self.started = time.monotonic()
+        self.ready = False
+        self.probe_failures = 0
+        self.in_flight = 0
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.private_port}"
+
+    def exited(self) -> int | None:
+        return self.process.poll()
+
+    def terminate(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
+class ReplicaGroup:
+    """Processes serving the same models on one shared endpoint socket."""
+
+    def __init__(
+        self,
+        name: str,
+        models: list[ServedModel],
+        settings: ReplicaSettings,
+        port: int | None = None,
+    ) -> None:
+        self.name = name
+        self.models = models
+        self.settings = settings
+        self.secret = secrets.token_hex(16)
+        self.lock = threading.RLock()
+        self.replicas: list[Replica] = []
+        self.restarts = 0
+        self.last_exit: str | None = None
+        self.folder = settings.workdir / name
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._spawned = 0
+        self._socket = self._bind(port)
+        self.port: int = self._socket.getsockname()[1]
+        self._http = httpx.Client(timeout=httpx.Timeout(5.0, connect=1.0), trust_env=False)
+
+    def _bind(self, port: int | None) -> socket.socket:
+        if port:
+            with contextlib.suppress(OSError):
+                return _listen(self.settings.bind_host, port)
+        return _listen(self.settings.bind_host, 0)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.settings.bind_host}:{self.port}"
+
+    # -- processes ------------------------------------------------------------
+
+    def _models_file(self) -> Path:
+        path = self.folder / "models.json"
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(
+            __import__("json").dumps([model.to_json() for model in self.models])
+        )
+        temporary.replace(path)
+        return path
+
+    def spawn(self) -> Replica:
+        settings = self.settings
+        private = _listen("127.0.0.1", 0)
+        self._spawned += 1
+        log = self.folder / f"replica-{self._spawned}.log"
+        command = [
+            settings.python, "-m", REPLICA_MODULE,
+            "--shared-fd", str(self._socket.fileno()),
+            "--private-fd", str(private.fileno()),
+            "--models", str(self._models_file()),
+            "--memory", str(settings.memory_budget or 0),
+            "--max-batch-size", str(settings.max_batch_size),
+            "--max-wait-ms", str(settings.max_wait_ms),
+            "--max-body-bytes", str(settings.max_body_bytes),
+            "--threads", str(settings.threads),
+        ]  # fmt: skip
+        env = {**os.environ, SECRET_ENV: self.secret}
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                pass_fds=(self._socket.fileno(), private.fileno()),
+                env=env,
+                start_new_session=True,
+            )
+        port = private.getsockname()[1]
+        private.close()
+        replica = Replica(process, port, log)
+        self.replicas.append(replica)
+        return replica
+
+    def start(self, count: int) -> None:
+        """Start `count` replicas and wait until all serve, or raise with the reason."""
+        with self.lock:
+            fresh = [self.spawn() for _ in range(count)]
+            self.wait_ready(fresh)
+
+    def wait_ready(self, replicas: list[Replica]) -> None:
+        deadline = time.monotonic() + self.settings.ready_timeout
+        waiting = list(replicas)
+        while waiting:
+            for replica in list(waiting):
+                self._raise_if_dead(replica)
+                stats = self._stats(replica)
+                if stats is None:
+                    continue
+                failed = [m for m in stats["models"] if m["state"] == "failed"]
+                if failed:
+                    first = failed[0]
+                    raise Unavailable(
+                        f"{first['name']} version {first['version']} failed to load: "
+                        f"{first['error']}",
+                        {"reason": first["error"], "version": first["version"]},
+                    )
+                if stats["ready"]:
+                    replica.ready = True
+                    waiting.remove(replica)
+            if waiting and time.monotonic() > deadline:
+                raise Unavailable(
+                    f"replicas of {self.name} were not ready after "
+                    f"{self.settings.ready_timeout:g} s",
+                    {"deployment": self.name},
+                )
+            if waiting:
+                time.sleep(0.02)
+
+    def _raise_if_dead(self, replica: Replica) -> None:
+        code = replica.exited()
+        if code is None:
+            return
+        self.replicas = [r for r in self.replicas if r is not replica]
+        tail = log_tail(replica.log).splitlines()
+        reason = tail[-1] if tail else f"exit code {code}"
+        raise Unavailable(
+            f"a replica of {self.name} exited with code {code}: {reason}",
+            {"exit_code": code, "log": "\n".join(tail[-20:])},
+        )
+
+    def _stats(self, replica: Replica) -> dict[str, Any] | None:
+        return self._get(replica, "/_replica/stats")
+
+    def _get(self, replica: Replica, path: str) -> dict[str, Any] | None:
+        try:
+            response = self._http.get(
+                replica.url + path, headers={"x-replica-secret": self.secret}
+            )
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None
+        data: dict[str, Any] = response.json()
+        return data
+
+    # -- changes --------------------------------------------------------------
+
+    def apply(self, models: list[ServedModel]) -> None:
+        """Serve `models` on every replica; returns once all have loaded them."""
+        import json
+
+        with self.lock:
+            self.models = models
+            self._models_file()
+            body = json.dumps({"models": [model.to_json() for model in models]})
+            for replica in list(self.replicas):
+                try:
+                    response = self._http.put(
+                        replica.url + "/_replica/models",
+                        content=body,
+                        headers={"x-replica-secret": self.secret},
+                        timeout=self.settings.ready_timeout,
+                    )
+                except httpx.HTTPError:
+                    self._raise_if_dead(replica)
+                    raise
+                stats = response.json()
+                failed = [m for m in stats.get("models", []) if m["state"] == "failed"]
+                if failed:
+                    first = failed[0]
+                    raise Unavailable(
+                        f"{first['name']} version {first['version']} failed to load: "
+                        f"{first['error']}",
+                        {"reason": first["error"], "version": first["version"]},
+                    )
+
+    def wait_drained(self) -> bool:
+        """True once no replica holds a retired version with requests still inside."""
+        deadline = time.monotonic() + self.settings.drain_seconds
+        while time.monotonic() < deadline:
+            loads = [self._get(r, "/_replica/load") for r in list(self.replicas)]
+            if all(load is None or load["draining"] == 0 for load in loads):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def scale(self, count: int) -> None:
+        with self.lock:
+            if count > len(self.replicas):
+                self.start(count - len(self.replicas))
+                return
+            surplus = sorted(self.replicas, key=lambda r: r.in_flight)[: len(self.replicas) - count]
+            for replica in surplus:
+                self.replicas.remove(replica)
+            self._stop_all(surplus)
+
+    # -- watching -------------------------------------------------------------
+
+    def check(self) -> list[str]:
+        """Restart replicas that died or stopped answering; returns what happened."""
+        events: list[str] = []
+        with self.lock:
+            for replica in list(self.replicas):
+                code = replica.exited()
+                if code is None:
+                    load = self._get(replica, "/_replica/load")
+                    if load is not None:
+                        replica.probe_failures = 0
+                        replica.in_flight = int(load["in_flight"])
+                        replica.ready = bool(load["ready"])
+                        continue
+                    starting = time.monotonic() - replica.started < self.settings.ready_timeout
+                    replica.probe_failures += 1
+                    if starting or replica.probe_failures < LIVENESS_FAILURES:
+                        continue
+                    replica.kill()
+                    code = replica.exited()
+                    events.append(f"replica {replica.pid} stopped answering and was killed")
+                self.replicas.remove(replica)
+                self.restarts += 1
+                self.last_exit = f"replica {replica.pid} exited with code {code}"
+                events.append(f"{self.last_exit}; restarted")
+                self.spawn()
+        return events
+
+    def in_flight(self) -> int:
+        return sum(replica.in_flight for replica in self.replicas)
+
+    def stats(self) -> list[tuple[int, dict[str, Any]]]:
+        found = []
+        for replica in list(self.replicas):
+            stats = self._stats(replica)
+            if stats is not None:
+                found.append((replica.pid, stats))
+        return found
+
+    # -- the end --------------------------------------------------------------
+
+    def _stop_all(self, replicas: list[Replica]) -> None:
+        for replica in replicas:
+            replica.terminate()
+        deadline = time.monotonic() + self.settings.drain_seconds
+        for replica in replicas:
+            remaining = max(0.0, deadline - time.monotonic())
+            try:
+                replica.process.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                replica.kill()
+
+    def stop(self) -> None:
+        with self.lock:
+            replicas, self.replicas = self.replicas, []
+            self._stop_all(replicas)
+            self._socket.close()
+            self._http.close()
