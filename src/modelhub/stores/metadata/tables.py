@@ -289,7 +289,7 @@ deployments = Table(
     Column("traffic", JSON, nullable=False),
     Column("previous_version", Integer, nullable=True),
     Column("replicas", Integer, nullable=False),
-    Column("autoscale", JSON, nullable=True),
+    Column("autoscale", JSON(none_as_null=True), nullable=True),
     Column("load_balancing", String(32), nullable=False),
     Column("resources", JSON, nullable=False),
     Column("status", String(16), nullable=False),
