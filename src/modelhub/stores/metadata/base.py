@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from modelhub.domain.auth import Principal, Role, Scope, TokenInfo
+from modelhub.domain.deployments import Deployment, DeploymentStatus, Environment, UsageRecord
 from modelhub.domain.enums import DatasetFormat, Framework, ModelStatus, ModelType, Precision, Stage
 from modelhub.domain.names import ModelRef
 from modelhub.domain.pipelines import Priority
@@ -147,6 +148,26 @@ class Progress(NamedTuple):
     values: dict[str, Any]
     points: Sequence[MetricPoint] = ()
     events: Sequence[tuple[str, dict[str, Any]]] = ()
+
+
+@dataclass(frozen=True)
+class UsageDelta:
+    """What one version of one deployment served since the supervisor's last flush.
+
+    Counts and sums add to the stored totals; `latency_buckets` adds per bucket
+    (empty, or one count per bound of LATENCY_BOUNDS_MS plus one for slower);
+    `active_callers` replaces the stored value; `last_used` keeps the later one.
+    """
+
+    deployment: str
+    version: int
+    requests: int = 0
+    errors: int = 0
+    rows: int = 0
+    latency_ms_sum: float = 0.0
+    latency_buckets: tuple[int, ...] = ()
+    active_callers: int = 0
+    last_used: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -374,6 +395,61 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     def list_alerts(self, subject: str | None = None, firing_only: bool = False) -> list[Alert]: ...
+
+    # -- deployments --------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_deployment(self, deployment: Deployment, audit: AuditDraft) -> Deployment:
+        """Store a new deployment as given.
+
+        A stopped or failed deployment of the same name is replaced, its usage
+        forgotten, in the same transaction. Raises Conflict when one of that name
+        is still deploying, running or updating.
+        """
+
+    @abc.abstractmethod
+    def get_deployment(self, name: str) -> Deployment:
+        """Raises NotFound naming the deployment."""
+
+    @abc.abstractmethod
+    def list_deployments(
+        self,
+        environment: Environment | None = None,
+        model: str | None = None,
+        include_stopped: bool = False,
+    ) -> list[Deployment]:
+        """By name; stopped deployments only when asked for (failed ones always show)."""
+
+    @abc.abstractmethod
+    def update_deployment(
+        self,
+        name: str,
+        changes: dict[str, Any],
+        expected_status: DeploymentStatus | None = None,
+        audit: AuditDraft | None = None,
+    ) -> Deployment:
+        """Change fields of a deployment (keys are Deployment field names); sets updated_at.
+
+        A "status" change is checked with check_deployment_move, so even setting
+        the current status raises IllegalTransition: leave it out to keep it.
+        With `expected_status` the change applies only while the deployment is in
+        that status (a compare-and-set), else Conflict. Audited when `audit` is
+        given; supervisor telemetry (health, status) goes without. Raises
+        NotFound, InvalidInput for an unknown or fixed field (name, created_by,
+        created_at, updated_at) or a value the record refuses.
+        """
+
+    @abc.abstractmethod
+    def add_usage(self, deltas: Sequence[UsageDelta]) -> None:
+        """Add the deltas to the usage totals, all in one transaction (not audited).
+
+        Raises NotFound when a delta names no deployment, InvalidInput when its
+        latency buckets do not match LATENCY_BOUNDS_MS; then nothing is added.
+        """
+
+    @abc.abstractmethod
+    def deployment_usage(self, name: str) -> list[UsageRecord]:
+        """Usage per version of the deployment, by version; NotFound if it does not exist."""
 
     @abc.abstractmethod
     def ping(self) -> None:

@@ -80,6 +80,15 @@ class SqlStoreBase:
             yield conn
             self._append_audit(conn, head.last_id, head.last_hash, audit)
 
+    @contextmanager
+    def _write_plain(self) -> Iterator[Connection]:
+        """A write transaction without an audit event, for telemetry (runs, deployments)."""
+        with (
+            self.engine.connect().execution_options(sqlite_write=True) as conn,
+            conn.begin(),
+        ):
+            yield conn
+
     def _append_audit(
         self, conn: Connection, last_id: int, prev_hash: str, audit: AuditDraft
     ) -> None:

@@ -8,8 +8,7 @@ event feed is its history.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -115,15 +114,6 @@ def _alert(row: Row[Any]) -> Alert:
 
 
 class RunQueries(SqlStoreBase):
-    @contextmanager
-    def _write_plain(self) -> Iterator[Connection]:
-        """A write transaction without an audit event, for scheduler telemetry."""
-        with (
-            self.engine.connect().execution_options(sqlite_write=True) as conn,
-            conn.begin(),
-        ):
-            yield conn
-
     # -- pipelines -----------------------------------------------------------
 
     def save_pipeline(self, draft: PipelineDraft, audit: AuditDraft) -> Pipeline:

@@ -277,3 +277,46 @@ alerts = Table(
     Column("resolved_at", DateTime(timezone=True), nullable=True),
     Index("ix_alerts_subject", "subject", "state"),
 )
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("model", String(100), nullable=False),
+    Column("environment", String(16), nullable=False),
+    # [{"version", "percent"}, ...]: one share, or two during a rollout or a canary.
+    Column("traffic", JSON, nullable=False),
+    Column("previous_version", Integer, nullable=True),
+    Column("replicas", Integer, nullable=False),
+    Column("autoscale", JSON(none_as_null=True), nullable=True),
+    Column("load_balancing", String(32), nullable=False),
+    Column("resources", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("endpoint", String(256), nullable=True),
+    Column("health", JSON, nullable=False),
+    Column("approval_override", Boolean, nullable=False, default=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_deployments_status", "status"),
+)
+
+# Keyed by deployment name, not id: a stopped deployment replaced under the same
+# name starts from no usage (its rows are deleted with it), and the supervisor,
+# the only writer, knows deployments by name.
+deployment_usage = Table(
+    "deployment_usage",
+    metadata,
+    Column("deployment", String(100), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("requests", BigInteger, nullable=False),
+    Column("errors", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("latency_ms_sum", Float, nullable=False),
+    # Counts per upper bound of LATENCY_BOUNDS_MS, the last one everything slower.
+    Column("latency_buckets", JSON, nullable=False),
+    Column("active_callers", Integer, nullable=False),
+    Column("last_used", DateTime(timezone=True), nullable=True),
+)
