@@ -23,6 +23,8 @@ from modelhub.api import (
     routes_audit,
     routes_auth,
     routes_datasets,
+    routes_deployments,
+    routes_inference,
     routes_models,
     routes_training,
     routes_uploads,
@@ -50,9 +52,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         scheduler = live.training.build_scheduler() if settings.train_scheduler else None
         if scheduler is not None:
             scheduler.start()
+        if settings.serve_supervisor:
+            live.deployments.start_serving()
         try:
             yield
         finally:
+            client = getattr(app.state, "inference_client", None)
+            if client is not None:
+                await client.aclose()
+            if settings.serve_supervisor:
+                live.deployments.stop_serving()
             if scheduler is not None:
                 scheduler.stop()
             if owned:
@@ -74,6 +83,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         routes_uploads,
         routes_datasets,
         routes_training,
+        routes_deployments,
+        routes_inference,
         routes_auth,
         routes_audit,
     ):

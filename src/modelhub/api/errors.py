@@ -11,7 +11,6 @@ from modelhub.api.security import record_denial
 from modelhub.api.status import HTTP_STATUS
 from modelhub.errors import ModelhubError, PermissionDenied, RateLimited, Unauthenticated
 
-
 HTTP_CODE_NAMES: dict[int, str] = {
     400: "invalid_input",
     401: "unauthenticated",

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelhub.domain.auth import TokenInfo
+from modelhub.domain.deployments import (
+    Autoscale,
+    Deployment,
+    Environment,
+    LoadBalancing,
+    UsageRecord,
+)
 from modelhub.domain.pipelines import Priority
 from modelhub.domain.records import Lineage, ModelVersion
 from modelhub.domain.runs import Pipeline
@@ -128,3 +137,34 @@ class PipelineCreated(BaseModel):
 
 class StartBody(Body):
     priority: Priority | None = Field(default=None, description="Default: the spec's.")
+
+
+class DeployBody(Body):
+    model: str = Field(description="What to serve: NAME, NAME@VERSION or NAME@ALIAS.")
+    environment: Environment = Environment.DEVELOPMENT
+    replicas: int | None = Field(default=None, description="Default 1, or autoscale's minimum.")
+    autoscale: Autoscale | None = None
+    name: str | None = Field(
+        default=None, description="Default: the model's name in production, NAME-ENV elsewhere."
+    )
+    load_balancing: LoadBalancing = LoadBalancing.ROUND_ROBIN
+    resources: dict[str, Any] = Field(default_factory=dict)
+    override_approval: bool = Field(
+        default=False, description="Serve an unapproved version in production (admins only)."
+    )
+
+
+class ScaleBody(Body):
+    replicas: int
+
+
+class UpdateBody(Body):
+    version: str = Field(description="A version number or alias of the deployed model.")
+    canary: int | None = Field(
+        default=None, description="Percent of requests the new version takes first (1-99)."
+    )
+
+
+class DeploymentDetail(BaseModel):
+    deployment: Deployment
+    usage: list[UsageRecord]

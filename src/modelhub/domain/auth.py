@@ -48,6 +48,10 @@ class Action(StrEnum):
     PIPELINES_WRITE = "pipelines.write"
     RUNS_START = "runs.start"
     RUNS_MANAGE = "runs.manage"
+    DEPLOYMENTS_READ = "deployments.read"
+    DEPLOYMENTS_WRITE = "deployments.write"
+    DEPLOYMENTS_OVERRIDE = "deployments.override"
+    INFERENCE = "inference"
 
 
 ALL_ROLES = frozenset(Role)
@@ -74,6 +78,10 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.PIPELINES_WRITE: WRITERS,
     Action.RUNS_START: WRITERS,
     Action.RUNS_MANAGE: WRITERS,
+    Action.DEPLOYMENTS_READ: ALL_ROLES,
+    Action.DEPLOYMENTS_WRITE: WRITERS,
+    Action.DEPLOYMENTS_OVERRIDE: ADMINS,
+    Action.INFERENCE: ALL_ROLES,
 }
 
 # Developers may take these actions only on models they own (they registered the
@@ -84,6 +92,7 @@ OWNER_ONLY_FOR: dict[Action, frozenset[Role]] = {
     Action.MODELS_STAGE: frozenset({Role.DEVELOPER}),
     Action.MODELS_DELETE: frozenset({Role.DEVELOPER}),
     Action.RUNS_MANAGE: frozenset({Role.DEVELOPER}),
+    Action.DEPLOYMENTS_WRITE: frozenset({Role.DEVELOPER}),
 }
 
 READ_ACTIONS = frozenset(
@@ -93,6 +102,8 @@ READ_ACTIONS = frozenset(
         Action.DATASETS_READ,
         Action.AUTH_SELF,
         Action.TRAINING_READ,
+        Action.DEPLOYMENTS_READ,
+        Action.INFERENCE,
     }
 )
 

@@ -8,6 +8,7 @@ from modelhub.domain.auth import Caller
 from modelhub.services.audit import AuditService
 from modelhub.services.auth import AuthService, load_or_create_key
 from modelhub.services.datasets import DatasetService
+from modelhub.services.deployments import DeploymentService
 from modelhub.services.guarded import GuardedRegistry
 from modelhub.services.registry import RegistryService
 from modelhub.services.training import TrainingService
@@ -28,6 +29,7 @@ class Services:
     audit: AuditService
     datasets: DatasetService
     training: TrainingService
+    deployments: DeploymentService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -57,6 +59,8 @@ def build_services(settings: Settings) -> Services:
     audit = AuditService(metadata, auth)
     datasets = DatasetService(metadata, artifacts, uploads, auth)
     training = TrainingService(settings, metadata, artifacts, registry, auth)
+    deployments = DeploymentService(settings, metadata, artifacts, registry, auth)
     return Services(
-        settings, metadata, artifacts, registry, uploads, auth, audit, datasets, training
-    )
+        settings, metadata, artifacts, registry, uploads, auth, audit, datasets, training,
+        deployments,
+    )  # fmt: skip

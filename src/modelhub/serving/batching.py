@@ -75,9 +75,7 @@ class Batcher:
     async def submit(self, inputs: Arrays, rows: int, parameters: dict[str, Any]) -> Arrays:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Arrays] = loop.create_future()
-        self._queue.append(
-            _Pending(inputs, rows, parameters, _parameters_key(parameters), future)
-        )
+        self._queue.append(_Pending(inputs, rows, parameters, _parameters_key(parameters), future))
         self._queued_rows += rows
         if self._queued_rows >= self.max_batch_size and not self._running:
             self._cancel_timer()
@@ -152,7 +150,7 @@ class Batcher:
             joined = concat_rows([item.inputs for item in batch])
             outputs = self.runtime.infer(joined, batch[0].parameters)
             return list(split_rows(outputs, [item.rows for item in batch]))
-        except Exception:  # noqa: BLE001 - find the request at fault by running each alone
+        except Exception:
             return [self._infer_one(item) for item in batch]
 
     def _infer_one(self, item: _Pending) -> Arrays | BaseException:
@@ -160,7 +158,7 @@ class Batcher:
             return self.runtime.infer(item.inputs, item.parameters)
         except ModelhubError as exc:
             return exc
-        except Exception as exc:  # noqa: BLE001 - a model's own failure fails its request
+        except Exception as exc:
             return InferenceFailed(
                 f"the model failed on this request: {type(exc).__name__}: {exc}",
                 {"exception": type(exc).__name__},

@@ -211,9 +211,7 @@ class ModelHost:
 
     @property
     def ready(self) -> bool:
-        return all(
-            slot.state is SlotState.READY for slot in self._slots.values() if slot.preload
-        )
+        return all(slot.state is SlotState.READY for slot in self._slots.values() if slot.preload)
 
     @property
     def draining(self) -> int:
@@ -311,13 +309,14 @@ class ModelHost:
         loop = asyncio.get_running_loop()
         try:
             runtime = await loop.run_in_executor(self._loader, load_runtime, slot.path)
-        except Exception as exc:  # noqa: BLE001 - a bad model fails alone, with its reason
+        except Exception as exc:
             slot.state = SlotState.FAILED
             slot.error = str(getattr(exc, "message", None) or exc) or type(exc).__name__
             return
         finally:
             slot.loading = None
-        if slot.state is SlotState.RETIRED or self._slots.get((slot.name, slot.version)) is not slot:
+        current = self._slots.get((slot.name, slot.version))
+        if slot.state is SlotState.RETIRED or current is not slot:
             runtime.unload()
             return
         slot.runtime = runtime

@@ -140,9 +140,7 @@ class ReplicaGroup:
     def _models_file(self) -> Path:
         path = self.folder / "models.json"
         temporary = path.with_suffix(".tmp")
-        temporary.write_text(
-            __import__("json").dumps([model.to_json() for model in self.models])
-        )
+        temporary.write_text(__import__("json").dumps([model.to_json() for model in self.models]))
         temporary.replace(path)
         return path
 
@@ -231,9 +229,7 @@ class ReplicaGroup:
 
     def _get(self, replica: Replica, path: str) -> dict[str, Any] | None:
         try:
-            response = self._http.get(
-                replica.url + path, headers={"x-replica-secret": self.secret}
-            )
+            response = self._http.get(replica.url + path, headers={"x-replica-secret": self.secret})
         except httpx.HTTPError:
             return None
         if response.status_code != 200:

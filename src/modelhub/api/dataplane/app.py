@@ -147,7 +147,12 @@ class DataPlane:
             self.host.leave(slot, started, ok, rows, caller_of(scope))
 
     async def run_rows(
-        self, scope: Scope, slot: Slot, inputs: dict[str, Any], rows: int, parameters: dict[str, Any]
+        self,
+        scope: Scope,
+        slot: Slot,
+        inputs: dict[str, Any],
+        rows: int,
+        parameters: dict[str, Any],
     ) -> dict[str, Any]:
         """Run already-decoded rows through a slot, counted like an infer request."""
         started = time.perf_counter()

@@ -1,0 +1,135 @@
+"""Inference through the platform server: `/v2/...`, `/v1/embeddings`, `/v1/completions`.
+
+These routes authenticate the caller, find the deployment (by its name, or by a
+model's name), pick one of its replicas by the deployment's load-balancing strategy
+and forward the request untouched, trying the next replica when one is gone. The
+deployment's own endpoint serves the same protocol without this hop, and faster;
+this route is the one with auth, per-request balancing and failover.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from modelhub import __version__
+from modelhub.api.deps import ServicesDep
+from modelhub.api.security import InferenceCaller, Public
+from modelhub.domain.auth import Caller
+from modelhub.errors import InvalidInput, Unavailable
+from modelhub.services import Services
+from modelhub.services.deployments import Route
+from modelhub.serving.balancer import Balancer
+
+router = APIRouter(tags=["inference"])
+JSON = "application/json"
+
+
+@router.get("/v2/health/live")
+def live(_: Public) -> dict[str, bool]:
+    return {"live": True}
+
+
+@router.get("/v2/health/ready")
+def ready(services: ServicesDep, _: Public) -> dict[str, bool]:
+    services.metadata.ping()
+    return {"ready": True}
+
+
+@router.get("/v2")
+def server_metadata(_: Public) -> dict[str, Any]:
+    return {"name": "modelhub", "version": __version__, "extensions": []}
+
+
+@router.get("/v2/models/{name}")
+async def model_metadata(name: str, request: Request, caller: InferenceCaller) -> Response:
+    return await _forward_model(request, caller, name, "")
+
+
+@router.api_route("/v2/models/{name}/{rest:path}", methods=["GET", "POST"])
+async def model_call(name: str, rest: str, request: Request, caller: InferenceCaller) -> Response:
+    return await _forward_model(request, caller, name, rest)
+
+
+@router.post("/v1/embeddings")
+async def embeddings(request: Request, caller: InferenceCaller) -> Response:
+    return await _forward_openai(request, caller, "/v1/embeddings")
+
+
+@router.post("/v1/completions")
+async def completions(request: Request, caller: InferenceCaller) -> Response:
+    return await _forward_openai(request, caller, "/v1/completions")
+
+
+async def _forward_model(request: Request, caller: Caller, name: str, rest: str) -> Response:
+    route = await _route(request, name)
+    path = f"/v2/models/{route.deployment}" + (f"/{rest}" if rest else "")
+    body = await request.body() if request.method == "POST" else None
+    return await _send(request, caller, route, request.method, path, body)
+
+
+async def _forward_openai(request: Request, caller: Caller, path: str) -> Response:
+    raw = await request.body()
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"body is not valid JSON: {exc}", {"field": "body"}) from None
+    model = data.get("model") if isinstance(data, dict) else None
+    if not isinstance(model, str) or not model:
+        raise InvalidInput("model is required: the name of a served model", {"field": "model"})
+    route = await _route(request, model)
+    if route.deployment != model:
+        data["model"] = route.deployment
+        raw = json.dumps(data).encode()
+    return await _send(request, caller, route, "POST", path, raw)
+
+
+async def _route(request: Request, target: str) -> Route:
+    services: Services = request.app.state.services
+    return await run_in_threadpool(services.deployments.route, target)
+
+
+def _client(request: Request) -> httpx.AsyncClient:
+    client: httpx.AsyncClient | None = getattr(request.app.state, "inference_client", None)
+    if client is None:
+        client = httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=2.0), trust_env=False)
+        request.app.state.inference_client = client
+    return client
+
+
+def _balancer(request: Request) -> Balancer:
+    balancer: Balancer | None = getattr(request.app.state, "balancer", None)
+    if balancer is None:
+        balancer = Balancer()
+        request.app.state.balancer = balancer
+    return balancer
+
+
+async def _send(
+    request: Request, caller: Caller, route: Route, method: str, path: str, body: bytes | None
+) -> Response:
+    balancer = _balancer(request)
+    candidates = balancer.order(route.deployment, route.replicas, route.load_balancing)
+    candidates.append(route.endpoint)  # the shared endpoint: any live replica answers
+    headers = {"content-type": JSON, "x-modelhub-caller": caller.name}
+    last_error: Exception | None = None
+    for base in candidates:
+        balancer.begin(base)
+        try:
+            reply = await _client(request).request(
+                method, base + path, content=body, headers=headers
+            )
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            last_error = exc  # that replica is gone; the request never ran there
+            continue
+        finally:
+            balancer.end(base)
+        return Response(reply.content, reply.status_code, media_type=JSON)
+    raise Unavailable(
+        f"no replica of {route.deployment} answered: {last_error}",
+        {"deployment": route.deployment},
+    )

@@ -1,0 +1,284 @@
+"""The replica supervisor: every deployment's replica group, watched from one thread.
+
+It launches groups, restarts replicas that die or stop answering, scales groups
+whose autoscaling says so, and turns the replicas' cumulative usage counters into
+deltas for the listener (the deployment service, which stores them). It never
+touches the metadata store itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from modelhub.errors import NotFound
+from modelhub.serving.autoscale import ScalePolicy, Scaler
+from modelhub.serving.host import BATCH_BOUNDS, ServedModel
+from modelhub.serving.replicas import ReplicaGroup, ReplicaSettings
+
+log = logging.getLogger("modelhub.serving")
+
+
+@dataclass(frozen=True)
+class UsageSample:
+    """What one version of one deployment served since the previous sample."""
+
+    deployment: str
+    version: int
+    requests: int
+    errors: int
+    rows: int
+    latency_ms_sum: float
+    latency_buckets: tuple[int, ...]
+    active_callers: int
+    last_used: datetime | None
+
+
+@dataclass(frozen=True)
+class ReplicaState:
+    pid: int
+    port: int
+    live: bool
+    ready: bool
+
+
+class SupervisorListener(Protocol):
+    def replicas_changed(
+        self, name: str, replicas: list[ReplicaState], restarts: int, note: str | None
+    ) -> None: ...
+
+    def usage_sampled(self, samples: list[UsageSample]) -> None: ...
+
+
+@dataclass
+class _Totals:
+    """Batch-size histogram per deployment version, summed over replicas' lifetimes."""
+
+    batches: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    rows: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+def _minus(now: list[int], before: list[int] | None) -> list[int]:
+    if before is None or len(before) != len(now):
+        return list(now)
+    return [a - b for a, b in zip(now, before, strict=True)]
+
+
+class Supervisor:
+    def __init__(
+        self,
+        settings: ReplicaSettings,
+        listener: SupervisorListener,
+        health_seconds: float = 0.5,
+        usage_seconds: float = 2.0,
+        scale_up_seconds: float = 3.0,
+        scale_down_seconds: float = 30.0,
+    ) -> None:
+        self.settings = settings
+        self.listener = listener
+        self.health_seconds = health_seconds
+        self.usage_seconds = usage_seconds
+        self.scale_up_seconds = scale_up_seconds
+        self.scale_down_seconds = scale_down_seconds
+        self.groups: dict[str, ReplicaGroup] = {}
+        self.scalers: dict[str, Scaler] = {}
+        self.totals = _Totals()
+        self._seen: dict[tuple[int, str, int], dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- groups -----------------------------------------------------------------
+
+    def launch(
+        self, name: str, models: list[ServedModel], replicas: int, port: int | None = None
+    ) -> ReplicaGroup:
+        """Start a group and wait until every replica serves; on failure nothing is left."""
+        group = ReplicaGroup(name, models, self.settings, port)
+        try:
+            group.start(replicas)
+        except BaseException:
+            group.stop()
+            raise
+        with self._lock:
+            old = self.groups.pop(name, None)
+            self.groups[name] = group
+        if old is not None:
+            old.stop()
+        self._report(group, None)
+        return group
+
+    def group(self, name: str) -> ReplicaGroup:
+        with self._lock:
+            group = self.groups.get(name)
+        if group is None:
+            raise NotFound(f"deployment {name} has no running replicas", {"deployment": name})
+        return group
+
+    def has(self, name: str) -> bool:
+        with self._lock:
+            return name in self.groups
+
+    def set_autoscale(self, name: str, bounds: tuple[int, int, float] | None) -> None:
+        with self._lock:
+            if bounds is None:
+                self.scalers.pop(name, None)
+                return
+            low, high, target = bounds
+            self.scalers[name] = Scaler(
+                ScalePolicy(low, high, target, self.scale_up_seconds, self.scale_down_seconds)
+            )
+
+    def scale(self, name: str, replicas: int) -> None:
+        group = self.group(name)
+        group.scale(replicas)
+        self._report(group, f"scaled to {replicas}")
+
+    def retire(self, name: str) -> None:
+        with self._lock:
+            group = self.groups.pop(name, None)
+            self.scalers.pop(name, None)
+        if group is not None:
+            group.stop()
+
+    def _report(self, group: ReplicaGroup, note: str | None) -> None:
+        states = [
+            ReplicaState(r.pid, r.private_port, r.exited() is None, r.ready)
+            for r in list(group.replicas)
+        ]
+        self.listener.replicas_changed(group.name, states, group.restarts, note)
+
+    # -- the watch thread ---------------------------------------------------------
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._watch, name="replica-supervisor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        with self._lock:
+            groups, self.groups = list(self.groups.values()), {}
+        for group in groups:
+            group.stop()
+
+    def _watch(self) -> None:
+        next_usage = time.monotonic() + self.usage_seconds
+        while not self._stop.wait(self.health_seconds):
+            self._guarded(self.check_health)
+            if time.monotonic() >= next_usage:
+                next_usage = time.monotonic() + self.usage_seconds
+                self._guarded(self.collect_usage)
+
+    @staticmethod
+    def _guarded(step: Callable[[], None]) -> None:
+        try:
+            step()
+        except Exception:
+            log.exception("replica supervisor tick failed")
+
+    def check_health(self) -> None:
+        with self._lock:
+            groups = list(self.groups.values())
+        for group in groups:
+            if not group.lock.acquire(blocking=False):
+                continue  # a launch, update or scale holds it; look next tick
+            try:
+                before = [(r.pid, r.ready) for r in group.replicas]
+                events = group.check()
+                if events or before != [(r.pid, r.ready) for r in group.replicas]:
+                    self._report(group, "; ".join(events) or None)
+                self._autoscale(group)
+            finally:
+                group.lock.release()
+
+    def _autoscale(self, group: ReplicaGroup) -> None:
+        scaler = self.scalers.get(group.name)
+        if scaler is None:
+            return
+        current = len(group.replicas)
+        wanted = scaler.observe(time.monotonic(), current, group.in_flight())
+        if wanted != current:
+            group.scale(wanted)
+            self._report(group, f"autoscaled from {current} to {wanted}")
+
+    # -- usage ------------------------------------------------------------------
+
+    def collect_usage(self) -> None:
+        with self._lock:
+            groups = list(self.groups.values())
+        samples: list[UsageSample] = []
+        for group in groups:
+            samples.extend(self._group_usage(group))
+        if samples:
+            self.listener.usage_sampled(samples)
+
+    def _group_usage(self, group: ReplicaGroup) -> list[UsageSample]:
+        merged: dict[int, dict[str, Any]] = {}
+        for pid, stats in group.stats():
+            for entry in stats["models"]:
+                version = int(entry["version"])
+                usage = entry["usage"]
+                key = (pid, group.name, version)
+                before = self._seen.get(key)
+                if before is not None and usage["requests"] < before["requests"]:
+                    before = None  # the slot was rebuilt: its counters began again
+                self._seen[key] = usage
+                into = merged.setdefault(version, {"callers": set(), "last_used": None})
+                for counter in ("requests", "errors", "rows"):
+                    into[counter] = (
+                        into.get(counter, 0) + usage[counter] - (before[counter] if before else 0)
+                    )
+                into["latency_ms_sum"] = (
+                    into.get("latency_ms_sum", 0.0)
+                    + usage["latency_ms_sum"]
+                    - (before["latency_ms_sum"] if before else 0.0)
+                )
+                latency = _minus(
+                    usage["latency_buckets"], before["latency_buckets"] if before else None
+                )
+                summed = into.get("latency_buckets", [0] * len(latency))
+                into["latency_buckets"] = [a + b for a, b in zip(summed, latency, strict=True)]
+                batches = _minus(
+                    usage["batch_buckets"], before["batch_buckets"] if before else None
+                )
+                total = self.totals.batches.setdefault(
+                    (group.name, version), [0] * (len(BATCH_BOUNDS) + 1)
+                )
+                for index, count in enumerate(batches):
+                    total[index] += count
+                into["callers"].update(usage["callers"])
+                if usage["last_used"] is not None:
+                    into["last_used"] = max(into["last_used"] or 0.0, usage["last_used"])
+        samples = []
+        for version, data in merged.items():
+            if not data.get("requests"):
+                continue
+            last = data["last_used"]
+            samples.append(
+                UsageSample(
+                    deployment=group.name,
+                    version=version,
+                    requests=data["requests"],
+                    errors=data["errors"],
+                    rows=data["rows"],
+                    latency_ms_sum=data["latency_ms_sum"],
+                    latency_buckets=tuple(data["latency_buckets"]),
+                    active_callers=len(data["callers"]),
+                    last_used=datetime.fromtimestamp(last, UTC) if last else None,
+                )
+            )
+        return samples
+
+    def forget_usage(self, name: str) -> None:
+        with contextlib.suppress(KeyError):
+            for key in [k for k in self._seen if k[1] == name]:
+                del self._seen[key]
