@@ -146,6 +146,26 @@ class DeploymentService:
                     return deployment
         raise NotFound(f"nothing named {target!r} is deployed", {"deployment": target})
 
+    def predict_here(
+        self, caller: Caller, target: str, body: bytes, version: int | None = None
+    ) -> bytes:
+        """Answer one inference request in this process (local mode: no server running).
+
+        `target` is a deployment or a model name, as for the server's routes; the
+        version is the deployment's main one unless `version` pins another it serves."""
+        from modelhub.serving.oneshot import infer_once
+
+        self.auth.authorize(caller, Action.INFERENCE)
+        deployment = self.resolve(target)
+        chosen = deployment.primary_version if version is None else version
+        if chosen not in deployment.versions:
+            raise NotFound(
+                f"deployment {deployment.name} does not serve version {chosen}",
+                {"deployment": deployment.name, "version": chosen},
+            )
+        served = self.registry.get(f"{deployment.model}@{chosen}")
+        return infer_once(deployment.name, chosen, self.materialize(served), body)
+
     # -- deploying ----------------------------------------------------------------
 
     def deploy(self, caller: Caller, request: DeployRequest) -> Deployment:

@@ -1,0 +1,28 @@
+"""One inference request in this process, with no server: what local mode uses."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from modelhub.serving.codec import decode_request, encode_response
+from modelhub.serving.host import ModelHost, ServedModel, ServedVersion
+
+
+def infer_once(name: str, version: int, path: Path, body: bytes) -> bytes:
+    """Load the model at `path`, answer one Open Inference Protocol request, unload."""
+    host = ModelHost()
+    host.apply([ServedModel(name, (ServedVersion(version, path, 100),))])
+
+    async def answer() -> bytes:
+        slot = host.pick(name)
+        runtime = await host.runtime(slot)
+        info = runtime.info
+        request = decode_request(body, info.signature, info.parameters)
+        outputs = await host.infer(slot, request.inputs, request.rows, request.parameters)
+        return encode_response(name, str(version), request.id, outputs, request.outputs)
+
+    try:
+        return asyncio.run(answer())
+    finally:
+        host.close()
