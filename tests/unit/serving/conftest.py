@@ -40,6 +40,14 @@ def char_lm_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="package")
+def onnx_file(tabular_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from modelhub.serving.export import export_onnx
+
+    # a target without .onnx is a folder to hold model.onnx
+    return export_onnx(tabular_folder, tmp_path_factory.mktemp("onnx") / "exported")
+
+
+@pytest.fixture(scope="package")
 def minilm() -> Path:
     from modelhub.samples import minilm_folder
 

@@ -38,6 +38,7 @@ def refusal(path: Path) -> InvalidInput:
     [
         ("tabular_folder", "tabular_classifier"),
         ("char_lm_folder", "text_generation"),
+        ("onnx_file", "onnx"),
     ],
 )
 def test_each_kind_of_model_gets_its_runtime(
@@ -109,7 +110,7 @@ def test_a_damaged_trainer_folder_is_not_a_crash(tabular_folder: Path, tmp_path:
 
 def test_importing_the_codec_and_runtimes_stays_light() -> None:
     code = (
-        "import sys, modelhub.serving.codec, modelhub.serving.runtimes;"
+        "import sys, modelhub.serving.codec, modelhub.serving.runtimes, modelhub.serving.export;"
         "heavy = {'torch', 'onnxruntime', 'sentence_transformers'} & set(sys.modules);"
         "print(sorted(heavy))"
     )
