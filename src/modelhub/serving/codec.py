@@ -116,7 +116,7 @@ class RequestDecoder:
         """Parse and check one request body; raises InvalidInput naming the offending field."""
         try:
             payload = json.loads(body)
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        except (ValueError, RecursionError) as exc:  # ValueError: JSONDecodeError, UnicodeError
             raise _fail(f"body is not valid JSON: {exc}", "body") from exc
         if type(payload) is not dict:
             raise _fail("body must be a JSON object", "body")

@@ -41,22 +41,25 @@ def export_onnx(folder: Path, target: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     example = torch.zeros(2, int(config["input_dim"]))
-    with warnings.catch_warnings():
-        # onnxscript still asks torch's pytree about LeafSpec, which torch deprecates.
-        warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
-        torch.onnx.export(
-            _with_probabilities(model),
-            (example,),
-            str(partial),
-            input_names=[INPUT],
-            output_names=["logits", "probabilities"],
-            dynamic_shapes=({0: torch.export.Dim("batch")},),
-            opset_version=OPSET,
-            dynamo=True,
-            external_data=False,
-            verbose=False,
-        )
-    os.replace(partial, path)
+    try:
+        with warnings.catch_warnings():
+            # onnxscript still asks torch's pytree about LeafSpec, which torch deprecates.
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+            torch.onnx.export(
+                _with_probabilities(model),
+                (example,),
+                str(partial),
+                input_names=[INPUT],
+                output_names=["logits", "probabilities"],
+                dynamic_shapes=({0: torch.export.Dim("batch")},),
+                opset_version=OPSET,
+                dynamo=True,
+                external_data=False,
+                verbose=False,
+            )
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     return path
 
 

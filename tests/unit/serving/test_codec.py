@@ -322,3 +322,7 @@ def test_a_single_request_passes_through_untouched() -> None:
 def test_split_refuses_outputs_that_lost_rows() -> None:
     with pytest.raises(ValueError, match="rows"):
         split_rows({"x": np.zeros((2, 1))}, [2, 1])
+
+
+def test_absurdly_nested_json_is_invalid_not_a_crash() -> None:
+    assert refused(b"[" * 100_000 + b"]" * 100_000).details["field"] == "body"

@@ -32,6 +32,8 @@ MAX_TOP_K = 2**31 - 1  # above the vocabulary size it just means "every token"
 
 
 class TextGenerationRuntime:
+    """The continuation (never the prompt) of each row's text."""
+
     def __init__(self, folder: Path) -> None:
         from modelhub.training.trainers import char_lm
 

@@ -48,12 +48,17 @@ def _spec(node: Any, role: str, path: Path) -> TensorSpec:
 
 
 class OnnxRuntime:
+    """Feeds inputs by name, returns every graph output by name.
+
+    `in_folder`: the graph sits in a model folder, whose other files (external
+    weights) count towards its memory.
+    """
+
     def __init__(self, path: Path, in_folder: bool = False) -> None:
         import onnxruntime as ort
         from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
         self._invalid_argument = (InvalidArgument, ValueError)
-
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
