@@ -38,6 +38,7 @@ from modelhub.domain.records import ModelVersion
 from modelhub.errors import (
     Conflict,
     IllegalTransition,
+    IntegrityError,
     InvalidInput,
     ModelhubError,
     NotFound,
@@ -437,6 +438,9 @@ class DeploymentService:
         try:
             models = self._served(deployment, deployment.traffic)
             group = self.supervisor.launch(name, models, deployment.replicas, port)
+        except IntegrityError as exc:
+            self._fail(deployment, f"an artifact failed its integrity check: {exc.message}")
+            return
         except ModelhubError as exc:
             self._fail(deployment, exc.message)
             return

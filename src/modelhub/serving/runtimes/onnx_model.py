@@ -90,7 +90,11 @@ class OnnxRuntime:
             raise unloaded(RUNTIME)
         try:
             results = session.run(self._output_names, inputs)
-        except self._invalid_argument as exc:  # a missing input, a wrong dtype or shape
+        except self._invalid_argument as exc:
+            if "while running" in str(exc):
+                # A node failed on these values: the model's own failure, not the caller's.
+                raise
+            # Refused before running: a missing input, a wrong dtype or shape.
             raise InvalidInput(
                 f"ONNX Runtime refused the inputs: {exc}", {"field": "inputs"}
             ) from exc
