@@ -1,0 +1,196 @@
+"""Every runtime serves a real model through a real deployment, over HTTP on loopback:
+safetensors (model A), ONNX (its export), MiniLM sentence embeddings (OIP and
+/v1/embeddings), the char-level language model (OIP and /v1/completions), and a text
+classifier over MiniLM. And autoscaling follows load."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from modelhub import Client
+from tests.integration.conftest import ServerProcess, make_server, running
+from tests.integration.serving_helpers import (
+    deploy,
+    oip_body,
+    reference_logits,
+    wait_for,
+    write_model_a,
+)
+from tests.unit.serving.builders import write_char_lm, write_text_classifier
+
+
+def _minilm() -> Path:
+    from modelhub.training.trainers.text_classifier import minilm_path
+
+    return minilm_path()
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    import torch
+
+    from modelhub.serving.export import export_onnx
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("runtimes")
+    model_a = write_model_a(root / "a")
+    onnx_file = export_onnx(model_a, root / "a-onnx" / "model.onnx")
+    char_lm = write_char_lm(root / "char")
+    prototypes = np.eye(2, 384, dtype=np.float32)
+    classifier = write_text_classifier(root / "classifier", prototypes, ["greeting", "farewell"])
+    server = make_server(
+        root,
+        HF_HUB_OFFLINE="1",
+        MODELHUB_SERVE_HEALTH_SECONDS="0.2",
+        MODELHUB_SERVE_SCALE_UP_SECONDS="1",
+        MODELHUB_SERVE_SCALE_DOWN_SECONDS="2",
+    )
+    with running(server), Client(server.url, server.token) as client:
+        client.register(model_a, "model-a", type="classification")
+        client.register(onnx_file.parent, "model-a-onnx", type="classification")
+        client.register(_minilm(), "minilm", type="embedding_model")
+        client.register(char_lm, "chars", type="generation")
+        client.register(classifier, "topics", type="classification")
+        server.env["MODEL_A"] = str(model_a)
+        yield server
+
+
+@pytest.fixture
+def http(srv: ServerProcess) -> Iterator[httpx.Client]:
+    with srv.http(timeout=120) as client:
+        yield client
+
+
+def _infer(endpoint: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    reply = httpx.post(f"{endpoint}/v2/models/{name}/infer", json=body, timeout=60)
+    assert reply.status_code == 200, reply.text
+    data: dict[str, Any] = reply.json()
+    return {output["name"]: output for output in data["outputs"]}
+
+
+def _texts(*values: str) -> dict[str, Any]:
+    return {"inputs": [{"name": "text", "shape": [len(values)], "datatype": "BYTES", "data": list(values)}]}
+
+
+def test_safetensors_and_onnx_serve_the_same_logits(srv: ServerProcess, http: httpx.Client) -> None:
+    rows = np.random.default_rng(0).normal(size=(4, 32)).astype(np.float32)
+    expected = reference_logits(Path(srv.env["MODEL_A"]), rows)
+    for model in ("model-a", "model-a-onnx"):
+        deployment = deploy(http, model=f"{model}@1", name=model)
+        assert deployment["status"] == "running", deployment
+        logits = _infer(deployment["endpoint"], model, oip_body(rows))["logits"]
+        got = np.array(logits["data"], np.float32).reshape(logits["shape"])
+        np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert http.get("/v2/models/model-a-onnx").json()["platform"] == "onnx"
+
+
+def test_minilm_serves_embeddings_over_both_protocols(http: httpx.Client) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    deployment = deploy(http, model="minilm@1", name="minilm")
+    assert deployment["status"] == "running", deployment
+    sentences = ["the persona greets the user", "a model server answers quickly"]
+    expected = SentenceTransformer(str(_minilm()), device="cpu").encode(sentences)
+    oip = _infer(deployment["endpoint"], "minilm", _texts(*sentences))["embedding"]
+    assert oip["shape"] == [2, 384]
+    np.testing.assert_allclose(np.array(oip["data"]).reshape(2, 384), expected, atol=1e-4)
+    reply = httpx.post(
+        f"{deployment['endpoint']}/v1/embeddings", json={"model": "minilm", "input": sentences}
+    )
+    assert reply.status_code == 200, reply.text
+    data = reply.json()
+    assert data["object"] == "list" and [d["index"] for d in data["data"]] == [0, 1]
+    np.testing.assert_allclose(
+        np.array([d["embedding"] for d in data["data"]]), expected, atol=1e-4
+    )
+    # Through the platform, by the model's name, as a persona's OpenAI client would call it.
+    platform = http.post("/v1/embeddings", json={"model": "minilm", "input": "hello"})
+    assert platform.status_code == 200 and len(platform.json()["data"][0]["embedding"]) == 384
+    wrong = http.post("/v1/completions", json={"model": "minilm", "prompt": "hi"})
+    assert wrong.status_code == 400 and "not a text generation model" in wrong.text
+
+
+def test_the_char_language_model_completes_text(http: httpx.Client) -> None:
+    from modelhub.training.trainers import char_lm
+
+    deployment = deploy(http, model="chars@1", name="chars")
+    assert deployment["status"] == "running", deployment
+    reply = httpx.post(
+        f"{deployment['endpoint']}/v1/completions",
+        json={"model": "chars", "prompt": ["abc", "hgf"], "max_tokens": 12, "temperature": 0},
+    )
+    assert reply.status_code == 200, reply.text
+    data = reply.json()
+    assert data["object"] == "text_completion"
+    assert [len(c["text"]) for c in data["choices"]] == [12, 12]
+    assert data["usage"] == {"prompt_tokens": 6, "completion_tokens": 24, "total_tokens": 30}
+    folder = Path(http.get("/api/v1/deployments/chars").json()["deployment"]["name"])  # noqa: F841
+    served = _infer(
+        deployment["endpoint"],
+        "chars",
+        {**_texts("abc"), "parameters": {"max_tokens": 12, "temperature": 0}},
+    )["text"]["data"][0]
+    assert served == data["choices"][0]["text"]
+    assert set(served) <= set(char_lm.CharLMConfig.from_json(
+        {"vocab": "abcdefgh ", "context_length": 16, "d_model": 16, "n_layers": 1, "n_heads": 2}
+    ).vocab) | {char_lm.UNKNOWN_CHAR}
+    bad = httpx.post(
+        f"{deployment['endpoint']}/v1/completions",
+        json={"model": "chars", "prompt": "abc", "max_tokens": 0},
+    )
+    assert bad.status_code == 400 and "max_tokens" in bad.text
+
+
+def test_a_text_classifier_labels_text(http: httpx.Client) -> None:
+    deployment = deploy(http, model="topics@1", name="topics")
+    assert deployment["status"] == "running", deployment
+    outputs = _infer(deployment["endpoint"], "topics", _texts("hello there", "goodbye"))
+    assert outputs["probabilities"]["shape"] == [2, 2]
+    assert set(outputs["label"]["data"]) <= {"greeting", "farewell"}
+    rows = np.array(outputs["probabilities"]["data"]).reshape(2, 2)
+    np.testing.assert_allclose(rows.sum(axis=1), [1.0, 1.0], atol=1e-5)
+
+
+def test_autoscaling_adds_a_replica_under_load_and_removes_it_after(http: httpx.Client) -> None:
+    deployment = deploy(
+        http,
+        model="chars@1",
+        name="busy",
+        autoscale={"min_replicas": 1, "max_replicas": 2, "target_in_flight": 1},
+    )
+    assert deployment["replicas"] == 1
+    url = f"{deployment['endpoint']}/v1/completions"
+    stop = threading.Event()
+
+    def generate() -> None:
+        with httpx.Client(timeout=120) as client:
+            while not stop.is_set():
+                client.post(url, json={"model": "busy", "prompt": "abc", "max_tokens": 400})
+
+    workers = [threading.Thread(target=generate, daemon=True) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    try:
+        wait_for(
+            lambda: len(http.get("/api/v1/deployments/busy").json()["deployment"]["health"]) == 2,
+            timeout=60,
+        )
+        assert http.get("/api/v1/deployments/busy").json()["deployment"]["replicas"] == 2
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=120)
+    wait_for(
+        lambda: http.get("/api/v1/deployments/busy").json()["deployment"]["replicas"] == 1,
+        timeout=60,
+    )
+    time.sleep(0.5)
+    assert len(http.get("/api/v1/deployments/busy").json()["deployment"]["health"]) == 1
