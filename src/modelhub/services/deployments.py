@@ -550,7 +550,7 @@ class DeploymentService:
 
     def build_supervisor(self) -> Supervisor:
         from modelhub.domain.pipelines import parse_memory
-        from modelhub.serving.replicas import ReplicaSettings
+        from modelhub.serving.launcher import ReplicaSettings
         from modelhub.serving.supervisor import Supervisor
 
         settings = self.settings
@@ -563,6 +563,8 @@ class DeploymentService:
             threads=settings.serve_threads,
             ready_timeout=settings.serve_ready_timeout_seconds,
             drain_seconds=settings.serve_drain_seconds,
+            warm_spares=settings.serve_warm_spares,
+            warm_imports=tuple(settings.serve_warm_imports),
         )
         self.supervisor = Supervisor(
             replica_settings,

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 SCALE_DOWN_HEADROOM = 0.7
-SMOOTHING = 0.3
+SMOOTHING = 0.5
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,14 @@ replica also gets a private socket where the group probes and administers it.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,39 +24,10 @@ import httpx
 
 from modelhub.errors import Unavailable
 from modelhub.serving.host import ServedModel
+from modelhub.serving.launcher import ReplicaLauncher, Started, listen
 
-REPLICA_MODULE = "modelhub.api.dataplane.replica"
-SECRET_ENV = "MODELHUB_REPLICA_SECRET"
-BACKLOG = 4096
 LIVENESS_FAILURES = 3
 LOG_TAIL_BYTES = 2000
-
-
-@dataclass(frozen=True)
-class ReplicaSettings:
-    workdir: Path
-    memory_budget: int | None = None
-    max_batch_size: int = 32
-    max_wait_ms: float = 0.0
-    max_body_bytes: int = 16 * 1024 * 1024
-    threads: int = 1
-    ready_timeout: float = 120.0
-    drain_seconds: float = 30.0
-    bind_host: str = "127.0.0.1"
-    python: str = field(default_factory=lambda: sys.executable)
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    sock.listen(BACKLOG)
-    sock.set_inheritable(True)
-    return sock
 
 
 def log_tail(path: Path) -> str:
@@ -70,10 +40,10 @@ def log_tail(path: Path) -> str:
 
 
 class Replica:
-    def __init__(self, process: subprocess.Popen[bytes], private_port: int, log: Path) -> None:
-        self.process = process
-        self.private_port = private_port
-        self.log = log
+    def __init__(self, started: Started) -> None:
+        self.process = started.process
+        self.private_port = started.private_port
+        self.log = started.log
         self.started = time.monotonic()
         self.ready = False
         self.probe_failures = 0
@@ -107,9 +77,11 @@ class ReplicaGroup:
         self,
         name: str,
         models: list[ServedModel],
-        settings: ReplicaSettings,
+        launcher: ReplicaLauncher,
         port: int | None = None,
     ) -> None:
+        settings = launcher.settings
+        self.launcher = launcher
         self.name = name
         self.models = models
         self.settings = settings
@@ -120,7 +92,6 @@ class ReplicaGroup:
         self.last_exit: str | None = None
         self.folder = settings.workdir / name
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._spawned = 0
         self._socket = self._bind(port)
         self.port: int = self._socket.getsockname()[1]
         self._http = httpx.Client(timeout=httpx.Timeout(5.0, connect=1.0), trust_env=False)
@@ -128,8 +99,8 @@ class ReplicaGroup:
     def _bind(self, port: int | None) -> socket.socket:
         if port:
             with contextlib.suppress(OSError):
-                return _listen(self.settings.bind_host, port)
-        return _listen(self.settings.bind_host, 0)
+                return listen(self.settings.bind_host, port)
+        return listen(self.settings.bind_host, 0)
 
     @property
     def endpoint(self) -> str:
@@ -140,40 +111,13 @@ class ReplicaGroup:
     def _models_file(self) -> Path:
         path = self.folder / "models.json"
         temporary = path.with_suffix(".tmp")
-        temporary.write_text(__import__("json").dumps([model.to_json() for model in self.models]))
+        temporary.write_text(json.dumps([model.to_json() for model in self.models]))
         temporary.replace(path)
         return path
 
     def spawn(self) -> Replica:
-        settings = self.settings
-        private = _listen("127.0.0.1", 0)
-        self._spawned += 1
-        log = self.folder / f"replica-{self._spawned}.log"
-        command = [
-            settings.python, "-m", REPLICA_MODULE,
-            "--shared-fd", str(self._socket.fileno()),
-            "--private-fd", str(private.fileno()),
-            "--models", str(self._models_file()),
-            "--memory", str(settings.memory_budget or 0),
-            "--max-batch-size", str(settings.max_batch_size),
-            "--max-wait-ms", str(settings.max_wait_ms),
-            "--max-body-bytes", str(settings.max_body_bytes),
-            "--threads", str(settings.threads),
-        ]  # fmt: skip
-        env = {**os.environ, SECRET_ENV: self.secret}
-        with log.open("ab") as out:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                pass_fds=(self._socket.fileno(), private.fileno()),
-                env=env,
-                start_new_session=True,
-            )
-        port = private.getsockname()[1]
-        private.close()
-        replica = Replica(process, port, log)
+        started = self.launcher.launch(self._socket, self._models_file(), self.secret, self.folder)
+        replica = Replica(started)
         self.replicas.append(replica)
         return replica
 
@@ -241,8 +185,6 @@ class ReplicaGroup:
 
     def apply(self, models: list[ServedModel]) -> None:
         """Serve `models` on every replica; returns once all have loaded them."""
-        import json
-
         with self.lock:
             self.models = models
             self._models_file()

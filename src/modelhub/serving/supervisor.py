@@ -20,7 +20,8 @@ from typing import Any, Protocol
 from modelhub.errors import NotFound
 from modelhub.serving.autoscale import ScalePolicy, Scaler
 from modelhub.serving.host import BATCH_BOUNDS, ServedModel
-from modelhub.serving.replicas import ReplicaGroup, ReplicaSettings
+from modelhub.serving.launcher import ReplicaLauncher, ReplicaSettings
+from modelhub.serving.replicas import ReplicaGroup
 
 log = logging.getLogger("modelhub.serving")
 
@@ -81,6 +82,7 @@ class Supervisor:
         scale_down_seconds: float = 30.0,
     ) -> None:
         self.settings = settings
+        self.launcher = ReplicaLauncher(settings)
         self.listener = listener
         self.health_seconds = health_seconds
         self.usage_seconds = usage_seconds
@@ -100,7 +102,7 @@ class Supervisor:
         self, name: str, models: list[ServedModel], replicas: int, port: int | None = None
     ) -> ReplicaGroup:
         """Start a group and wait until every replica serves; on failure nothing is left."""
-        group = ReplicaGroup(name, models, self.settings, port)
+        group = ReplicaGroup(name, models, self.launcher, port)
         try:
             group.start(replicas)
         except BaseException:
@@ -157,6 +159,7 @@ class Supervisor:
     # -- the watch thread ---------------------------------------------------------
 
     def start(self) -> None:
+        self.launcher.fill()
         self._stop.clear()
         self._thread = threading.Thread(target=self._watch, name="replica-supervisor", daemon=True)
         self._thread.start()
@@ -169,6 +172,7 @@ class Supervisor:
             groups, self.groups = list(self.groups.values()), {}
         for group in groups:
             group.stop()
+        self.launcher.close()
 
     def _watch(self) -> None:
         next_usage = time.monotonic() + self.usage_seconds

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol, TypeVar
+from typing import IO, Protocol
 
-T = TypeVar("T")
+from modelhub.processes import Spawner
 
 
 @dataclass(frozen=True)
@@ -124,38 +122,6 @@ class LocalHandle:
         return tree_memory(self.process.pid)
 
 
-class _Spawner:
-    """Starts every worker process from one long-lived thread.
-
-    Linux sends a child its parent-death signal when the *thread* that forked it
-    ends, not the process. Workers forked from short-lived threads would die
-    with them, so all forks happen here, on a thread that lasts as long as the
-    executor.
-    """
-
-    def __init__(self) -> None:
-        self._jobs: queue.Queue[tuple[Callable[[], Any], Future[Any]] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._serve, name="modelhub-spawner", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            make, future = job
-            try:
-                future.set_result(make())
-            except BaseException as exc:  # handed to the caller, who raises it
-                future.set_exception(exc)
-
-    def call(self, make: Callable[[], T]) -> Future[T]:
-        future: Future[T] = Future()
-        self._jobs.put((make, future))
-        return future
-
-    def close(self) -> None:
-        self._jobs.put(None)
-        self._thread.join()
-
-
 @dataclass
 class LocalExecutor:
     """Worker processes on this host; `warm` of them wait with torch imported.
@@ -171,7 +137,7 @@ class LocalExecutor:
     _pool: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _closed: bool = False
-    _spawner: _Spawner = field(default_factory=_Spawner)
+    _spawner: Spawner = field(default_factory=Spawner)
 
     def __post_init__(self) -> None:
         self._refill()

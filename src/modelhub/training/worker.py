@@ -16,28 +16,16 @@ a signal included, is a crash that a retry may survive.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import signal
 import sys
 import traceback
 from pathlib import Path
 from typing import Any
 
+from modelhub.processes import die_with_parent
+
 FAILED = 3
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent: int) -> None:
-    """Ask Linux to SIGKILL this process when its parent goes (best effort elsewhere)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the parent went before prctl took effect
-        os._exit(1)
 
 
 def warm_up() -> None:

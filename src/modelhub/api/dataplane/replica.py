@@ -1,8 +1,13 @@
 """One replica process: a ModelHost behind the data plane, on uvicorn (uvloop + httptools).
 
-Started by the replica supervisor, never by hand:
+Started by the replica supervisor, never by hand, in one of two ways:
 
     python -m modelhub.api.dataplane.replica --shared-fd 5 --private-fd 6 --models FILE
+    python -m modelhub.api.dataplane.replica --assignment-fd 5 --private-fd 6 --warm torch
+
+The second is a warm spare: it imports the heavy libraries first, then waits on its
+assignment channel for the endpoint socket (passed as a file descriptor) and the
+models to serve. A deployment that takes a spare skips seconds of imports.
 
 The shared socket is the deployment's endpoint: every replica of a deployment accepts
 on the same listening socket, so the kernel spreads connections over them and no
@@ -14,31 +19,49 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
+import contextlib
+import importlib
 import json
 import os
-import signal
 import socket
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-PR_SET_PDEATHSIG = 1
+from modelhub.processes import die_with_parent
+
 SECRET_ENV = "MODELHUB_REPLICA_SECRET"
+PARENT_ENV = "MODELHUB_REPLICA_PARENT"
 
 
-def _die_with_parent() -> None:
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:  # not Linux: the supervisor stops replicas itself
-        pass
+@dataclass(frozen=True)
+class Assignment:
+    shared: socket.socket
+    models: Path
+    secret: str | None
+
+
+def _await_assignment(channel_fd: int, warm: list[str]) -> Assignment:
+    for module in warm:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+    importlib.import_module("modelhub.serving.runtimes")
+    channel = socket.socket(fileno=channel_fd)
+    message, fds, _, _ = socket.recv_fds(channel, 65536, 1)
+    channel.close()
+    if not message or not fds:  # the supervisor closed the channel: nothing to serve
+        sys.exit(0)
+    data = json.loads(message)
+    return Assignment(socket.socket(fileno=fds[0]), Path(data["models"]), data["secret"])
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="modelhub-replica")
-    parser.add_argument("--shared-fd", type=int, required=True)
+    parser.add_argument("--shared-fd", type=int)
+    parser.add_argument("--assignment-fd", type=int)
+    parser.add_argument("--warm", action="append", default=[])
     parser.add_argument("--private-fd", type=int, required=True)
-    parser.add_argument("--models", type=Path, required=True)
+    parser.add_argument("--models", type=Path)
     parser.add_argument("--memory", type=int, default=0, help="bytes; 0 = no budget")
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--max-wait-ms", type=float, default=0.0)
@@ -49,10 +72,16 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = _arguments(argv)
-    _die_with_parent()
+    die_with_parent(int(os.environ.get(PARENT_ENV, os.getppid())))
     # Before torch or onnxruntime load: one replica per core beats threads fighting.
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = str(args.threads)
+    if args.assignment_fd is not None:
+        assignment = _await_assignment(args.assignment_fd, args.warm)
+    else:
+        assignment = Assignment(
+            socket.socket(fileno=args.shared_fd), args.models, os.environ.get(SECRET_ENV)
+        )
 
     import uvicorn
 
@@ -60,10 +89,10 @@ def main(argv: list[str] | None = None) -> None:
     from modelhub.api.dataplane.app import DataPlane
     from modelhub.serving.host import ModelHost, ServedModel
 
-    shared = socket.socket(fileno=args.shared_fd)
+    shared = assignment.shared
     private = socket.socket(fileno=args.private_fd)
     private_port = private.getsockname()[1]
-    models = [ServedModel.from_json(item) for item in json.loads(args.models.read_text())]
+    models = [ServedModel.from_json(item) for item in json.loads(assignment.models.read_text())]
     host = ModelHost(
         memory_budget=args.memory or None,
         max_batch_size=args.max_batch_size,
@@ -74,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         host,
         max_body_bytes=args.max_body_bytes,
         private_port=private_port,
-        secret=os.environ.get(SECRET_ENV),
+        secret=assignment.secret,
         version=modelhub.__version__,
     )
     config = uvicorn.Config(

@@ -1,0 +1,215 @@
+"""Starting replica processes: from a warm spare when one waits, else a fresh one.
+
+Every fork happens on one long-lived spawner thread, because Linux delivers a child's
+parent-death signal when the *thread* that forked it ends. A warm spare has already
+imported torch and friends and waits on a Unix socket for its assignment: the
+deployment's listening socket (sent as a file descriptor) and the models file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelhub.processes import Spawner
+
+REPLICA_MODULE = "modelhub.api.dataplane.replica"
+SECRET_ENV = "MODELHUB_REPLICA_SECRET"
+PARENT_ENV = "MODELHUB_REPLICA_PARENT"
+BACKLOG = 4096
+
+
+@dataclass(frozen=True)
+class ReplicaSettings:
+    workdir: Path
+    memory_budget: int | None = None
+    max_batch_size: int = 32
+    max_wait_ms: float = 0.0
+    max_body_bytes: int = 16 * 1024 * 1024
+    threads: int = 1
+    ready_timeout: float = 120.0
+    drain_seconds: float = 30.0
+    bind_host: str = "127.0.0.1"
+    warm_spares: int = 0
+    warm_imports: tuple[str, ...] = ()
+    python: str = field(default_factory=lambda: sys.executable)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(BACKLOG)
+    sock.set_inheritable(True)
+    return sock
+
+
+@dataclass
+class Started:
+    process: subprocess.Popen[bytes]
+    private_port: int
+    log: Path
+
+
+@dataclass
+class _Spare:
+    started: Started
+    channel: socket.socket
+
+
+class ReplicaLauncher:
+    def __init__(self, settings: ReplicaSettings) -> None:
+        self.settings = settings
+        self.spares_dir = settings.workdir / "spares"
+        self._spawner = Spawner()
+        self._spares: list[_Spare] = []
+        self._lock = threading.Lock()
+        self._counter = 0
+        self._closed = False
+
+    def _options(self) -> list[str]:
+        s = self.settings
+        return [
+            "--memory", str(s.memory_budget or 0),
+            "--max-batch-size", str(s.max_batch_size),
+            "--max-wait-ms", str(s.max_wait_ms),
+            "--max-body-bytes", str(s.max_body_bytes),
+            "--threads", str(s.threads),
+        ]  # fmt: skip
+
+    def _popen(
+        self, extra: list[str], pass_fds: tuple[int, ...], log: Path, secret: str | None
+    ) -> subprocess.Popen[bytes]:
+        env = {**os.environ, PARENT_ENV: str(os.getpid())}
+        if secret is not None:
+            env[SECRET_ENV] = secret
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            return subprocess.Popen(
+                [self.settings.python, "-m", REPLICA_MODULE, *extra, *self._options()],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                pass_fds=pass_fds,
+                env=env,
+                start_new_session=True,
+            )
+
+    def _next_log(self, folder: Path) -> Path:
+        with self._lock:
+            self._counter += 1
+            return folder / f"replica-{self._counter}.log"
+
+    # -- spares ---------------------------------------------------------------
+
+    def fill(self) -> None:
+        """Start spares (in the background) until `warm_spares` wait."""
+        with self._lock:
+            missing = self.settings.warm_spares - len(self._spares)
+        for _ in range(max(0, missing)):
+            self._spawner.call(self._make_spare)
+
+    def _make_spare(self) -> None:
+        if self._closed:
+            return
+        private = listen("127.0.0.1", 0)
+        ours, theirs = socket.socketpair()
+        log = self._next_log(self.spares_dir)
+        warm = [option for module in self.settings.warm_imports for option in ("--warm", module)]
+        try:
+            process = self._popen(
+                [
+                    "--assignment-fd",
+                    str(theirs.fileno()),
+                    "--private-fd",
+                    str(private.fileno()),
+                    *warm,
+                ],
+                (theirs.fileno(), private.fileno()),
+                log,
+                None,
+            )
+            started = Started(process, private.getsockname()[1], log)
+        finally:
+            theirs.close()
+            private.close()
+        with self._lock:
+            if self._closed:
+                ours.close()
+                return
+            self._spares.append(_Spare(started, ours))
+
+    def _take_spare(self) -> _Spare | None:
+        with self._lock:
+            while self._spares:
+                spare = self._spares.pop(0)
+                if spare.started.process.poll() is None:
+                    return spare
+                spare.channel.close()
+        return None
+
+    # -- launching ------------------------------------------------------------
+
+    def launch(
+        self, shared: socket.socket, models_file: Path, secret: str, folder: Path
+    ) -> Started:
+        """A replica serving `models_file` on `shared`: a spare if one waits, else fresh."""
+        spare = self._take_spare()
+        if spare is not None:
+            message = json.dumps({"models": str(models_file), "secret": secret}).encode()
+            try:
+                socket.send_fds(spare.channel, [message], [shared.fileno()])
+                spare.channel.close()
+                self.fill()
+                return spare.started
+            except OSError:
+                spare.channel.close()
+        self.fill()
+        return self._spawner.call(lambda: self._fresh(shared, models_file, secret, folder)).result()
+
+    def _fresh(
+        self, shared: socket.socket, models_file: Path, secret: str, folder: Path
+    ) -> Started:
+        private = listen("127.0.0.1", 0)
+        log = self._next_log(folder)
+        try:
+            process = self._popen(
+                [
+                    "--shared-fd",
+                    str(shared.fileno()),
+                    "--private-fd",
+                    str(private.fileno()),
+                    "--models",
+                    str(models_file),
+                ],
+                (shared.fileno(), private.fileno()),
+                log,
+                secret,
+            )
+            return Started(process, private.getsockname()[1], log)
+        finally:
+            private.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            spares, self._spares = self._spares, []
+        for spare in spares:
+            spare.channel.close()  # the spare reads end-of-file and exits
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                spare.started.process.wait(timeout=5)
+            if spare.started.process.poll() is None:
+                spare.started.process.kill()
+                spare.started.process.wait()
+        self._spawner.close()
