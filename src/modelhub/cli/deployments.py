@@ -9,13 +9,13 @@ this process.
 
 from __future__ import annotations
 
-import json as jsonlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from modelhub.cli.context import client_session
+from modelhub.cli.deployment_input import parse_autoscale, read_request
 from modelhub.cli.render import console, err_console, print_json
 
 if TYPE_CHECKING:
@@ -36,54 +36,6 @@ LOCAL_NOTE = (
     "local mode runs no replicas: `modelhub server` on this home serves it when it starts; "
     "meanwhile `modelhub predict {name} --input ...` answers in this process"
 )
-
-
-# -- parsing ----------------------------------------------------------------------
-
-
-def parse_autoscale(text: str | None) -> tuple[int, int] | None:
-    """`MIN:MAX` replicas as typed after --autoscale; InvalidInput naming the option."""
-    from modelhub.errors import InvalidInput
-
-    if text is None:
-        return None
-    low, sep, high = text.partition(":")
-    try:
-        bounds = (int(low), int(high)) if sep else None
-    except ValueError:
-        bounds = None
-    if bounds is None or min(bounds) < 1:
-        raise InvalidInput(
-            f"--autoscale wants MIN:MAX replicas (two whole numbers from 1, e.g. 1:4), "
-            f"not {text!r}",
-            {"field": "autoscale", "value": text},
-        )
-    return bounds
-
-
-def read_request(input: str | None, file: Path | None) -> bytes:
-    """The inference request from --input (JSON text) or --file (a JSON file), checked to
-    be a JSON object so a typo is named here rather than by the model server."""
-    from modelhub.errors import InvalidInput
-
-    if (input is None) == (file is None):
-        raise InvalidInput(
-            "give the request with either --input JSON or --file PATH (one of them)",
-            {"field": "input"},
-        )
-    if file is not None:
-        option, raw = f"--file {file}", file.read_bytes()
-    else:
-        option, raw = "--input", (input or "").encode()
-    try:
-        parsed = jsonlib.loads(raw)
-    except ValueError as exc:
-        raise InvalidInput(f"{option} is not valid JSON: {exc}", {"field": "input"}) from None
-    if not isinstance(parsed, dict):
-        raise InvalidInput(
-            f'{option} must be a JSON object such as {{"inputs": [...]}}', {"field": "input"}
-        )
-    return raw
 
 
 # -- waiting and reporting ------------------------------------------------------------
