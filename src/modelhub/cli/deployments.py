@@ -75,7 +75,8 @@ def _report(client: RegistryClient, d: Deployment, waited: bool) -> None:
             highlight=False,
         )
         return
-    line = f"deployment {d.name}: {d.status.value}, {traffic_text(d)}, {d.replicas} replicas"
+    replicas = f"{d.replicas} replica" + ("" if d.replicas == 1 else "s")
+    line = f"deployment {d.name}: {d.status.value}, {traffic_text(d)}, {replicas}"
     if d.status.value == "updating" and len(d.traffic) == 2:
         line += f" (a canary: modelhub deployments promote|rollback {d.name})"
     if not waited:
@@ -219,9 +220,8 @@ def scale(
         print_json(changed)
         return
     note = "" if serves else "; " + LOCAL_NOTE.format(name=name)
-    console.print(
-        f"deployment {name}: {changed.replicas} replicas{note}", markup=False, highlight=False
-    )
+    replicas = f"{changed.replicas} replica" + ("" if changed.replicas == 1 else "s")
+    console.print(f"deployment {name}: {replicas}{note}", markup=False, highlight=False)
 
 
 @app.command()
