@@ -44,10 +44,18 @@ LOCAL_NOTE = (
 def _settle(
     client: RegistryClient, name: str, doing: str, quiet: bool, canary_settles: bool = True
 ) -> Deployment:
-    if quiet:
-        return client.wait_deployment(name, WAIT_SECONDS, canary_settles)
-    with console.status(f"{doing} {name} ...", spinner="dots"):
-        return client.wait_deployment(name, WAIT_SECONDS, canary_settles)
+    try:
+        if quiet:
+            return client.wait_deployment(name, WAIT_SECONDS, canary_settles)
+        with console.status(f"{doing} {name} ...", spinner="dots"):
+            return client.wait_deployment(name, WAIT_SECONDS, canary_settles)
+    except KeyboardInterrupt:
+        err_console.print(
+            f"stopped waiting: the server goes on (modelhub deployments show {name})",
+            markup=False,
+            highlight=False,
+        )
+        raise
 
 
 def _check_outcome(settled: Deployment, before: list[int], what: str) -> None:
@@ -64,6 +72,10 @@ def _check_outcome(settled: Deployment, before: list[int], what: str) -> None:
         raise ModelhubError(f"the {what} of deployment {settled.name} did not take: {reason}")
 
 
+def _replicas(count: int) -> str:
+    return f"{count} replica" + ("" if count == 1 else "s")
+
+
 def _report(client: RegistryClient, d: Deployment, waited: bool) -> None:
     from modelhub.cli.deployment_view import curl_line, traffic_text
 
@@ -75,8 +87,7 @@ def _report(client: RegistryClient, d: Deployment, waited: bool) -> None:
             highlight=False,
         )
         return
-    replicas = f"{d.replicas} replica" + ("" if d.replicas == 1 else "s")
-    line = f"deployment {d.name}: {d.status.value}, {traffic_text(d)}, {replicas}"
+    line = f"deployment {d.name}: {d.status.value}, {traffic_text(d)}, {_replicas(d.replicas)}"
     if d.status.value == "updating" and len(d.traffic) == 2:
         line += f" (a canary: modelhub deployments promote|rollback {d.name})"
     if not waited:
@@ -220,8 +231,9 @@ def scale(
         print_json(changed)
         return
     note = "" if serves else "; " + LOCAL_NOTE.format(name=name)
-    replicas = f"{changed.replicas} replica" + ("" if changed.replicas == 1 else "s")
-    console.print(f"deployment {name}: {replicas}{note}", markup=False, highlight=False)
+    console.print(
+        f"deployment {name}: {_replicas(changed.replicas)}{note}", markup=False, highlight=False
+    )
 
 
 @app.command()
