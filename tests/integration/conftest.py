@@ -113,8 +113,11 @@ def make_server(root: Path, **env: str) -> ServerProcess:
     return ServerProcess(
         home=home,
         port=free_port(),
-        # No warm training worker unless a test asks: each costs a torch import.
-        env=clean_env(MODELHUB_HOME=str(home), **{"MODELHUB_TRAIN_WARM_WORKERS": "0", **env}),
+        # No warm training worker or serving spare unless a test asks: each costs imports.
+        env=clean_env(
+            MODELHUB_HOME=str(home),
+            **{"MODELHUB_TRAIN_WARM_WORKERS": "0", "MODELHUB_SERVE_WARM_SPARES": "0", **env},
+        ),
         log=root / "server.log",
     )
 
