@@ -59,7 +59,6 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("deployments-cli")
     srv = make_server(
         root,
-        MODELHUB_SERVE_WARM_SPARES="0",  # no idle torch process beside the replicas
         MODELHUB_SERVE_USAGE_SECONDS="0.5",
         MODELHUB_SERVE_DRAIN_SECONDS="2",
         OMP_NUM_THREADS="1",
