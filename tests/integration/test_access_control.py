@@ -34,6 +34,7 @@ PATH_VALUES = {
     "path": "w.bin",
     "token_id": "0" * 16,
     "run_id": "1",  # no run exists on the matrix server: allowed callers get 404
+    "rest": "infer",  # /v2/models/{name}/{rest}: nothing is deployed, allowed callers get 404
 }
 
 
@@ -58,7 +59,11 @@ def api_routes(tmp_path: Path) -> list[tuple[str, str, Action]]:
             p for d in route.dependant.dependencies if (p := permission_of(d.call)) is not None
         ]
         assert len(permissions) == 1, f"{route.path} declares {permissions}"
-        path = route.path.replace("{path:path}", "{path}").format(**PATH_VALUES)
+        path = (
+            route.path.replace("{path:path}", "{path}")
+            .replace("{rest:path}", "{rest}")
+            .format(**PATH_VALUES)
+        )
         for method in sorted(route.methods):
             found.append((method, path, permissions[0]))
     return found

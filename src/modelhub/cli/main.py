@@ -8,7 +8,7 @@ from typing import Annotated
 import click
 import typer
 
-from modelhub.cli import auth, datasets, models, runs, training
+from modelhub.cli import auth, datasets, deployments, models, runs, training
 from modelhub.cli.context import EXIT_CODES
 from modelhub.errors import ModelhubError
 
@@ -22,6 +22,9 @@ app.add_typer(datasets.app, name="datasets")
 app.add_typer(training.pipelines, name="pipelines")
 app.add_typer(runs.app, name="runs")
 app.command()(training.train)
+app.command()(deployments.deploy)
+app.add_typer(deployments.app, name="deployments")
+app.command()(deployments.predict)
 app.add_typer(auth.app, name="auth")
 app.add_typer(auth.audit, name="audit")
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from modelhub.domain.auth import Principal, TokenInfo
+from modelhub.domain.deployments import Autoscale, Deployment, UsageRecord
 from modelhub.domain.records import (
     AuditEvent,
     Dataset,
@@ -199,6 +200,81 @@ class RegistryClient(Protocol):
         Kinds: status, progress, metrics, checkpoint, alert, preprocessing, and log
         (data {"text", "offset"}: new log text from byte `log_offset` on).
         """
+        ...
+
+    # -- deployments and inference ---------------------------------------------------
+
+    @property
+    def serves_deployments(self) -> bool:
+        """True when something runs the replicas of what is deployed (a server does).
+
+        Local mode only records deployments: a `modelhub server` on the same home
+        serves them when it starts; `predict` answers in-process meanwhile.
+        """
+        ...
+
+    def deploy(
+        self,
+        ref: str,
+        environment: str = "development",
+        replicas: int | None = None,
+        autoscale: tuple[int, int] | Autoscale | None = None,
+        name: str | None = None,
+        load_balancing: str = "round_robin",
+        override_approval: bool = False,
+    ) -> Deployment:
+        """Serve a version (`NAME`, `NAME@3`, `NAME@ALIAS`) in an environment.
+
+        Returns at once with the deployment `deploying`; `wait_deployment` follows it.
+        `autoscale` is (min, max) replicas. Production serves approved versions only:
+        IllegalTransition otherwise, unless an admin passes `override_approval`.
+        """
+        ...
+
+    def list_deployments(
+        self,
+        environment: str | None = None,
+        model: str | None = None,
+        include_stopped: bool = False,
+    ) -> list[Deployment]: ...
+
+    def get_deployment(self, name: str) -> tuple[Deployment, list[UsageRecord]]:
+        """The deployment and its usage per served version; NotFound if none."""
+        ...
+
+    def scale_deployment(self, name: str, replicas: int) -> Deployment:
+        """A fixed replica count (autoscaling, if on, is turned off)."""
+        ...
+
+    def update_deployment(
+        self, name: str, version: int | str, canary: int | None = None
+    ) -> Deployment:
+        """Roll out another version of the model: all at once, or `canary` percent first."""
+        ...
+
+    def promote_deployment(self, name: str) -> Deployment:
+        """Send all traffic to the canary; IllegalTransition when there is none."""
+        ...
+
+    def rollback_deployment(self, name: str) -> Deployment:
+        """Drop a canary, or go back to the version served before the last rollout."""
+        ...
+
+    def stop_deployment(self, name: str) -> Deployment: ...
+
+    def wait_deployment(self, name: str, timeout: float, canary_settles: bool = True) -> Deployment:
+        """Poll until the deployment settles: running, failed or stopped, an error
+        reported, or (unless `canary_settles` is False) a canary in place.
+
+        Raises Unavailable after `timeout` seconds. Local mode returns at once.
+        """
+        ...
+
+    def predict(
+        self, target: str, body: bytes | dict[str, Any], version: int | None = None
+    ) -> dict[str, Any]:
+        """One Open Inference Protocol request to a deployment (or a model's live
+        deployment); the response as JSON. Local mode answers in this process."""
         ...
 
     def close(self) -> None: ...

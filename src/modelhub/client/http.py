@@ -14,6 +14,7 @@ import httpx
 from modelhub.client.base import Progress
 from modelhub.client.credentials import DEFAULT_URL, resolve_token
 from modelhub.client.errors import raise_for_error
+from modelhub.client.http_deployments import DeploymentCalls
 from modelhub.client.http_training import TrainingCalls
 from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.names import check_model_name
@@ -32,7 +33,7 @@ from modelhub.settings import Settings
 CHUNK = 1024 * 1024
 
 
-class Client(TrainingCalls):
+class Client(TrainingCalls, DeploymentCalls):
     """Talk to a running modelhub server.
 
     `transport` lets tests and embedders inject an httpx transport (an ASGI app, a

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from modelhub.client.base import Progress
+from modelhub.client.local_deployments import LocalDeploymentCalls
 from modelhub.client.local_training import LocalTrainingCalls
 from modelhub.domain.auth import Caller, Principal, Role, TokenInfo
 from modelhub.domain.records import (
@@ -21,7 +22,7 @@ from modelhub.services.registry import RegisterRequest, SearchRequest
 from modelhub.settings import Settings
 
 
-class LocalClient(LocalTrainingCalls):
+class LocalClient(LocalTrainingCalls, LocalDeploymentCalls):
     """Same methods and errors as `Client`, served by the services in this process."""
 
     def __init__(self, settings: Settings, actor: str) -> None:

@@ -1,0 +1,54 @@
+"""What the deployments CLI reads from its options: autoscale bounds, inference requests.
+
+Kept apart from the Typer commands so it is plain functions over text and files.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+from pathlib import Path
+
+
+def parse_autoscale(text: str | None) -> tuple[int, int] | None:
+    """`MIN:MAX` replicas as typed after --autoscale; InvalidInput naming the option."""
+    from modelhub.errors import InvalidInput
+
+    if text is None:
+        return None
+    low, sep, high = text.partition(":")
+    try:
+        bounds = (int(low), int(high)) if sep else None
+    except ValueError:
+        bounds = None
+    if bounds is None or min(bounds) < 1:
+        raise InvalidInput(
+            f"--autoscale wants MIN:MAX replicas (two whole numbers from 1, e.g. 1:4), "
+            f"not {text!r}",
+            {"field": "autoscale", "value": text},
+        )
+    return bounds
+
+
+def read_request(input: str | None, file: Path | None) -> bytes:
+    """The inference request from --input (JSON text) or --file (a JSON file), checked to
+    be a JSON object so a typo is named here rather than by the model server."""
+    from modelhub.errors import InvalidInput
+
+    if (input is None) == (file is None):
+        raise InvalidInput(
+            "give the request with either --input JSON or --file PATH (one of them)",
+            {"field": "input"},
+        )
+    if file is not None:
+        option, raw = f"--file {file}", file.read_bytes()
+    else:
+        option, raw = "--input", (input or "").encode()
+    try:
+        parsed = jsonlib.loads(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"{option} is not valid JSON: {exc}", {"field": "input"}) from None
+    if not isinstance(parsed, dict):
+        raise InvalidInput(
+            f'{option} must be a JSON object such as {{"inputs": [...]}}', {"field": "input"}
+        )
+    return raw

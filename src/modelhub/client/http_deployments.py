@@ -1,0 +1,108 @@
+"""The deployments half of `modelhub.Client`: /api/v1/deployments and inference over /v2."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from modelhub.client.deployment_wait import as_autoscale, poll_until_settled
+from modelhub.domain.deployments import Autoscale, Deployment, UsageRecord
+from modelhub.domain.names import check_model_name
+
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+class DeploymentCalls:
+    """Mixed into `Client`, which provides the connection and `_request`."""
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    # The server runs the replicas of what it is asked to deploy.
+    serves_deployments = True
+
+    def deploy(
+        self,
+        ref: str,
+        environment: str = "development",
+        replicas: int | None = None,
+        autoscale: tuple[int, int] | Autoscale | None = None,
+        name: str | None = None,
+        load_balancing: str = "round_robin",
+        override_approval: bool = False,
+    ) -> Deployment:
+        bounds = as_autoscale(autoscale)
+        body = {
+            "model": ref,
+            "environment": environment,
+            "replicas": replicas,
+            "autoscale": bounds.model_dump(mode="json") if bounds else None,
+            "name": name,
+            "load_balancing": load_balancing,
+            "override_approval": override_approval,
+        }
+        return Deployment.model_validate(self._request("POST", "/api/v1/deployments", json=body))
+
+    def list_deployments(
+        self,
+        environment: str | None = None,
+        model: str | None = None,
+        include_stopped: bool = False,
+    ) -> list[Deployment]:
+        params: dict[str, str | bool] = {"all": include_stopped}
+        if environment:
+            params["environment"] = environment
+        if model:
+            params["model"] = model
+        data = self._request("GET", "/api/v1/deployments", params=params)
+        return [Deployment.model_validate(d) for d in data]
+
+    def get_deployment(self, name: str) -> tuple[Deployment, list[UsageRecord]]:
+        data = self._request("GET", _deployment_path(name))
+        usage = [UsageRecord.model_validate(u) for u in data["usage"]]
+        return Deployment.model_validate(data["deployment"]), usage
+
+    def scale_deployment(self, name: str, replicas: int) -> Deployment:
+        body = {"replicas": replicas}
+        return self._change(name, "scale", body)
+
+    def update_deployment(
+        self, name: str, version: int | str, canary: int | None = None
+    ) -> Deployment:
+        return self._change(name, "update", {"version": str(version), "canary": canary})
+
+    def promote_deployment(self, name: str) -> Deployment:
+        return self._change(name, "promote")
+
+    def rollback_deployment(self, name: str) -> Deployment:
+        return self._change(name, "rollback")
+
+    def stop_deployment(self, name: str) -> Deployment:
+        return self._change(name, "stop")
+
+    def wait_deployment(self, name: str, timeout: float, canary_settles: bool = True) -> Deployment:
+        return poll_until_settled(
+            lambda: self.get_deployment(name)[0], timeout, canary_settles=canary_settles
+        )
+
+    def predict(
+        self, target: str, body: bytes | dict[str, Any], version: int | None = None
+    ) -> dict[str, Any]:
+        path = f"/v2/models/{quote(check_model_name(target), safe='')}"
+        if version is not None:
+            path += f"/versions/{int(version)}"
+        content = body if isinstance(body, bytes) else json.dumps(body).encode()
+        answer: dict[str, Any] = self._request(
+            "POST", f"{path}/infer", content=content, headers=JSON_HEADERS
+        )
+        return answer
+
+    def _change(self, name: str, verb: str, body: dict[str, Any] | None = None) -> Deployment:
+        data = self._request("POST", f"{_deployment_path(name)}/{verb}", json=body or {})
+        return Deployment.model_validate(data)
+
+
+def _deployment_path(name: str) -> str:
+    # Checked here too: an encoded '/' in a name would reach a different route.
+    return f"/api/v1/deployments/{quote(check_model_name(name), safe='')}"

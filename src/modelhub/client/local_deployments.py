@@ -1,0 +1,97 @@
+"""The deployments half of `LocalClient`: deployment records on the local home.
+
+Local mode runs no replica processes: `deploy`, `scale`, `update` and the rest
+record the change, and a `modelhub server` on the same home serves it when it
+starts (`serves_deployments` tells the CLI to say so). `predict` answers in this
+process: it loads the deployed version, runs one request and unloads it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from modelhub.client.deployment_wait import as_autoscale
+from modelhub.domain.auth import Caller
+from modelhub.domain.deployments import (
+    Autoscale,
+    Deployment,
+    Environment,
+    LoadBalancing,
+    UsageRecord,
+)
+from modelhub.domain.enums import parse_enum
+from modelhub.services import Services
+from modelhub.services.deployments import DeployRequest
+
+
+class LocalDeploymentCalls:
+    """Mixed into `LocalClient`, which provides the services and the caller."""
+
+    services: Services
+    caller: Caller
+
+    serves_deployments = False
+
+    def deploy(
+        self,
+        ref: str,
+        environment: str = "development",
+        replicas: int | None = None,
+        autoscale: tuple[int, int] | Autoscale | None = None,
+        name: str | None = None,
+        load_balancing: str = "round_robin",
+        override_approval: bool = False,
+    ) -> Deployment:
+        request = DeployRequest(
+            ref=ref,
+            environment=parse_enum(Environment, environment, "environment"),
+            replicas=replicas,
+            autoscale=as_autoscale(autoscale),
+            name=name,
+            load_balancing=parse_enum(LoadBalancing, load_balancing, "load_balancing"),
+            override_approval=override_approval,
+        )
+        return self.services.deployments.deploy(self.caller, request)
+
+    def list_deployments(
+        self,
+        environment: str | None = None,
+        model: str | None = None,
+        include_stopped: bool = False,
+    ) -> list[Deployment]:
+        chosen = parse_enum(Environment, environment, "environment") if environment else None
+        return self.services.deployments.list_all(self.caller, chosen, model, include_stopped)
+
+    def get_deployment(self, name: str) -> tuple[Deployment, list[UsageRecord]]:
+        deployments = self.services.deployments
+        return deployments.get(self.caller, name), deployments.usage(self.caller, name)
+
+    def scale_deployment(self, name: str, replicas: int) -> Deployment:
+        return self.services.deployments.scale(self.caller, name, replicas)
+
+    def update_deployment(
+        self, name: str, version: int | str, canary: int | None = None
+    ) -> Deployment:
+        return self.services.deployments.update(self.caller, name, str(version), canary)
+
+    def promote_deployment(self, name: str) -> Deployment:
+        return self.services.deployments.promote(self.caller, name)
+
+    def rollback_deployment(self, name: str) -> Deployment:
+        return self.services.deployments.rollback(self.caller, name)
+
+    def stop_deployment(self, name: str) -> Deployment:
+        return self.services.deployments.stop(self.caller, name)
+
+    def wait_deployment(self, name: str, timeout: float, canary_settles: bool = True) -> Deployment:
+        """At once: nothing in local mode changes a deployment after the call returns."""
+        return self.services.deployments.get(self.caller, name)
+
+    def predict(
+        self, target: str, body: bytes | dict[str, Any], version: int | None = None
+    ) -> dict[str, Any]:
+        content = body if isinstance(body, bytes) else json.dumps(body).encode()
+        answer = self.services.deployments.predict_here(self.caller, target, content, version)
+        decoded: dict[str, Any] = json.loads(answer)
+        return decoded

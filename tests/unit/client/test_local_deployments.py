@@ -1,0 +1,68 @@
+"""LocalClient's deployment calls on a real home: recorded, never waited on, gated alike."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modelhub.client.local import LocalClient
+from modelhub.domain.deployments import Autoscale, DeploymentStatus
+from modelhub.errors import IllegalTransition, InvalidInput, NotFound
+from modelhub.samples import write_mlp_safetensors
+from modelhub.settings import Settings
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[LocalClient]:
+    local = LocalClient(Settings(home=tmp_path / "home"), actor="ada")
+    local.register(write_mlp_safetensors(tmp_path / "w.safetensors"), "intents", type="custom")
+    yield local
+    local.close()
+
+
+def test_deploy_records_and_nothing_runs_it(client: LocalClient) -> None:
+    assert client.serves_deployments is False
+    created = client.deploy("intents@1", environment="staging", autoscale=(1, 3))
+    assert (created.name, created.model, created.versions) == ("intents-staging", "intents", [1])
+    assert created.status is DeploymentStatus.DEPLOYING and created.created_by == "ada"
+    assert created.autoscale == Autoscale(min_replicas=1, max_replicas=3)
+    started = time.monotonic()
+    assert client.wait_deployment("intents-staging", 60).status is DeploymentStatus.DEPLOYING
+    assert time.monotonic() - started < 5  # local mode never waits for replicas
+    deployment, usage = client.get_deployment("intents-staging")
+    assert deployment == created and usage == []
+    assert [d.name for d in client.list_deployments(environment="staging")] == ["intents-staging"]
+    assert client.list_deployments(environment="production") == []
+    assert [d.name for d in client.list_deployments(model="intents")] == ["intents-staging"]
+
+
+def test_scale_and_stop(client: LocalClient) -> None:
+    client.deploy("intents", name="ranker", autoscale=(1, 4))
+    scaled = client.scale_deployment("ranker", 3)
+    assert scaled.replicas == 3 and scaled.autoscale is None
+    assert client.stop_deployment("ranker").status is DeploymentStatus.STOPPED
+    assert client.list_deployments() == []
+    assert [d.name for d in client.list_deployments(include_stopped=True)] == ["ranker"]
+    with pytest.raises(IllegalTransition):
+        client.scale_deployment("ranker", 2)
+
+
+def test_bad_requests(client: LocalClient) -> None:
+    with pytest.raises(NotFound):
+        client.get_deployment("nothing-here")
+    with pytest.raises(InvalidInput, match="unknown environment"):
+        client.deploy("intents", environment="moon")
+    with pytest.raises(InvalidInput, match="unknown load_balancing"):
+        client.deploy("intents", load_balancing="random")
+
+
+def test_production_gate_and_its_override(client: LocalClient) -> None:
+    with pytest.raises(IllegalTransition, match="not approved"):
+        client.deploy("intents@1", environment="production")
+    forced = client.deploy("intents@1", environment="production", override_approval=True)
+    assert forced.approval_override and forced.name == "intents"
+    events = client.audit_events(action="deployments.create")
+    assert events[0].details["approval_override"] == "pending"
