@@ -139,6 +139,7 @@ def test_bad_requests_get_errors_that_name_the_problem(http: httpx.Client) -> No
     error(http.post("/v2/models/nope/infer", json=body), 404)
     big = oip_body(np.zeros((MAX_BODY // 32, 32)))
     assert error(httpx.post(url, json=big), 413)["code"] == "payload_too_large"
+    assert error(http.post("/v2/models/strict/infer", json=big), 413)["code"] == "payload_too_large"
     # After all that, the deployment still answers.
     assert httpx.post(url, json=oip_body(np.ones((2, 32)))).status_code == 200
     _stop(http, "strict")
@@ -366,3 +367,42 @@ def test_a_server_restart_brings_deployments_back_on_their_port(
         wait_for(answers, timeout=60)
         back = http.get("/api/v1/deployments/again").json()["deployment"]
         assert back["status"] == "running" and back["endpoint"] == first["endpoint"]
+
+
+def test_changes_recorded_with_no_server_are_carried_out_when_one_starts(
+    tmp_path: Path, models: dict[str, Path]
+) -> None:
+    from modelhub.client.local import LocalClient
+    from modelhub.settings import Settings
+
+    server = make_server(tmp_path, MODELHUB_SERVE_HEALTH_SECONDS="0.2")
+    local = LocalClient(Settings(home=server.home), actor="ada")
+    try:
+        local.register(models["a1"], "offline", type="classification")
+        local.register(models["a2"], "offline")
+        recorded = local.deploy("offline@1", name="offline")
+        assert recorded.status.value == "deploying"
+        failed = local.deploy("offline@2", name="doomed", replicas=1)
+        local.services.metadata.update_deployment("doomed", {"status": "failed", "error": "x"})
+        assert local.stop_deployment(failed.name).status.value == "stopped"
+    finally:
+        local.close()
+    with running(server), server.http(timeout=60) as http:
+        served = settled(http, "offline")
+        assert served["status"] == "running" and served["traffic"][0]["version"] == 1
+        # An update recorded while no server runs is finished by the next server.
+        assert http.post("/api/v1/deployments/offline/update", json={"version": "2"}).is_success
+        assert settled(http, "offline")["traffic"] == [{"version": 2, "percent": 100}]
+    local = LocalClient(Settings(home=server.home), actor="ada")
+    try:
+        changed = local.rollback_deployment("offline")
+        assert changed.status.value == "updating" and changed.rollout is not None
+    finally:
+        local.close()
+    with running(server), server.http(timeout=60) as http:
+        back = settled(http, "offline")
+        assert back["traffic"] == [{"version": 1, "percent": 100}] and back["rollout"] is None
+        reply = httpx.post(
+            f"{back['endpoint']}/v2/models/offline/infer", json=oip_body(np.ones((1, 32)))
+        )
+        assert reply.json()["model_version"] == "1"

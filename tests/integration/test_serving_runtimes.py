@@ -77,7 +77,11 @@ def _infer(endpoint: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _texts(*values: str) -> dict[str, Any]:
-    return {"inputs": [{"name": "text", "shape": [len(values)], "datatype": "BYTES", "data": list(values)}]}
+    return {
+        "inputs": [
+            {"name": "text", "shape": [len(values)], "datatype": "BYTES", "data": list(values)}
+        ]
+    }
 
 
 def test_safetensors_and_onnx_serve_the_same_logits(srv: ServerProcess, http: httpx.Client) -> None:
@@ -139,9 +143,11 @@ def test_the_char_language_model_completes_text(http: httpx.Client) -> None:
         {**_texts("abc"), "parameters": {"max_tokens": 12, "temperature": 0}},
     )["text"]["data"][0]
     assert served == data["choices"][0]["text"]
-    assert set(served) <= set(char_lm.CharLMConfig.from_json(
-        {"vocab": "abcdefgh ", "context_length": 16, "d_model": 16, "n_layers": 1, "n_heads": 2}
-    ).vocab) | {char_lm.UNKNOWN_CHAR}
+    assert set(served) <= set(
+        char_lm.CharLMConfig.from_json(
+            {"vocab": "abcdefgh ", "context_length": 16, "d_model": 16, "n_layers": 1, "n_heads": 2}
+        ).vocab
+    ) | {char_lm.UNKNOWN_CHAR}
     bad = httpx.post(
         f"{deployment['endpoint']}/v1/completions",
         json={"model": "chars", "prompt": "abc", "max_tokens": 0},

@@ -56,7 +56,9 @@ def scale(
 def update(
     name: str, body: UpdateBody, services: ServicesDep, caller: DeploymentWriter
 ) -> Deployment:
-    return services.deployments.update(caller, name, body.version, body.canary)
+    return services.deployments.update(
+        caller, name, body.version, body.canary, body.override_approval
+    )
 
 
 @router.post("/deployments/{name}/promote", response_model=Deployment, status_code=202)

@@ -20,7 +20,7 @@ from modelhub import __version__
 from modelhub.api.deps import ServicesDep
 from modelhub.api.security import InferenceCaller, Public
 from modelhub.domain.auth import Caller
-from modelhub.errors import InvalidInput, Unavailable
+from modelhub.errors import InvalidInput, PayloadTooLarge, Unavailable
 from modelhub.services import Services
 from modelhub.services.deployments import Route
 from modelhub.serving.balancer import Balancer
@@ -68,12 +68,12 @@ async def completions(request: Request, caller: InferenceCaller) -> Response:
 async def _forward_model(request: Request, caller: Caller, name: str, rest: str) -> Response:
     route = await _route(request, name)
     path = f"/v2/models/{route.deployment}" + (f"/{rest}" if rest else "")
-    body = await request.body() if request.method == "POST" else None
+    body = await _body(request) if request.method == "POST" else None
     return await _send(request, caller, route, request.method, path, body)
 
 
 async def _forward_openai(request: Request, caller: Caller, path: str) -> Response:
-    raw = await request.body()
+    raw = await _body(request)
     try:
         data = json.loads(raw)
     except ValueError as exc:
@@ -86,6 +86,29 @@ async def _forward_openai(request: Request, caller: Caller, path: str) -> Respon
         data["model"] = route.deployment
         raw = json.dumps(data).encode()
     return await _send(request, caller, route, "POST", path, raw)
+
+
+async def _body(request: Request) -> bytes:
+    """The request body, refused with 413 before it is held when it is over the limit."""
+    services: Services = request.app.state.services
+    limit = services.settings.serve_max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"request body is larger than the {limit} bytes this server accepts", {"limit": limit}
+    )
 
 
 async def _route(request: Request, target: str) -> Route:

@@ -163,6 +163,9 @@ class UpdateBody(Body):
     canary: int | None = Field(
         default=None, description="Percent of requests the new version takes first (1-99)."
     )
+    override_approval: bool = Field(
+        default=False, description="Roll out an unapproved version in production (admins only)."
+    )
 
 
 class DeploymentDetail(BaseModel):

@@ -246,12 +246,18 @@ def update(
         int | None,
         typer.Option(help="Send this percent of requests (1-99) to it first.", metavar="PERCENT"),
     ] = None,
+    override_approval: Annotated[
+        bool,
+        typer.Option(
+            "--override-approval", help="Roll out an unapproved version in production (admins)."
+        ),
+    ] = False,
     no_wait: NoWaitOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Roll out another version of the deployed model: all at once, or as a canary."""
     with client_session() as client:
-        changed = client.update_deployment(name, version, canary)
+        changed = client.update_deployment(name, version, canary, override_approval)
         _changed(client, changed, changed.versions, "update", no_wait, json)
 
 

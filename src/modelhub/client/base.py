@@ -247,9 +247,15 @@ class RegistryClient(Protocol):
         ...
 
     def update_deployment(
-        self, name: str, version: int | str, canary: int | None = None
+        self,
+        name: str,
+        version: int | str,
+        canary: int | None = None,
+        override_approval: bool = False,
     ) -> Deployment:
-        """Roll out another version of the model: all at once, or `canary` percent first."""
+        """Roll out another version of the model: all at once, or `canary` percent first.
+
+        In production an unapproved version needs `override_approval` (admins only)."""
         ...
 
     def promote_deployment(self, name: str) -> Deployment:

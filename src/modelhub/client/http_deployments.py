@@ -68,9 +68,14 @@ class DeploymentCalls:
         return self._change(name, "scale", body)
 
     def update_deployment(
-        self, name: str, version: int | str, canary: int | None = None
+        self,
+        name: str,
+        version: int | str,
+        canary: int | None = None,
+        override_approval: bool = False,
     ) -> Deployment:
-        return self._change(name, "update", {"version": str(version), "canary": canary})
+        body = {"version": str(version), "canary": canary, "override_approval": override_approval}
+        return self._change(name, "update", body)
 
     def promote_deployment(self, name: str) -> Deployment:
         return self._change(name, "promote")

@@ -71,9 +71,15 @@ class LocalDeploymentCalls:
         return self.services.deployments.scale(self.caller, name, replicas)
 
     def update_deployment(
-        self, name: str, version: int | str, canary: int | None = None
+        self,
+        name: str,
+        version: int | str,
+        canary: int | None = None,
+        override_approval: bool = False,
     ) -> Deployment:
-        return self.services.deployments.update(self.caller, name, str(version), canary)
+        return self.services.deployments.update(
+            self.caller, name, str(version), canary, override_approval
+        )
 
     def promote_deployment(self, name: str) -> Deployment:
         return self.services.deployments.promote(self.caller, name)

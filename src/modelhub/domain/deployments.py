@@ -87,6 +87,17 @@ class Autoscale(Record):
     target_in_flight: float = Field(default=4.0, gt=0)
 
 
+class Rollout(Record):
+    """A version change in progress: what it goes from and to, and the canary share.
+
+    Kept on the deployment so that a server restart (or a change recorded while no
+    server ran) finishes the change instead of forgetting it."""
+
+    from_version: int
+    to_version: int
+    canary: int | None = None
+
+
 class ReplicaHealth(Record):
     pid: int | None = None
     port: int | None = None
@@ -102,6 +113,7 @@ class Deployment(Record):
     environment: Environment
     traffic: list[TrafficShare]
     previous_version: int | None = None
+    rollout: Rollout | None = None
     replicas: int = Field(ge=0)
     autoscale: Autoscale | None = None
     load_balancing: LoadBalancing = LoadBalancing.ROUND_ROBIN

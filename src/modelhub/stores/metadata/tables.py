@@ -290,6 +290,7 @@ deployments = Table(
     Column("previous_version", Integer, nullable=True),
     Column("replicas", Integer, nullable=False),
     Column("autoscale", JSON(none_as_null=True), nullable=True),
+    Column("rollout", JSON(none_as_null=True), nullable=True),
     Column("load_balancing", String(32), nullable=False),
     Column("resources", JSON, nullable=False),
     Column("status", String(16), nullable=False),

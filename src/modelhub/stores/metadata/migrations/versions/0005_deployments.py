@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("previous_version", sa.Integer(), nullable=True),
         sa.Column("replicas", sa.Integer(), nullable=False),
         sa.Column("autoscale", sa.JSON(), nullable=True),
+        sa.Column("rollout", sa.JSON(), nullable=True),
         sa.Column("load_balancing", sa.String(length=32), nullable=False),
         sa.Column("resources", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),

@@ -1,0 +1,346 @@
+"""The background half of deployments: launching, scaling and version changes.
+
+The deployment service records what a person asked for (a new deployment, a
+`rollout` in progress, a replica count) and returns at once; the jobs here make the
+replicas match, one job at a time per deployment, and record how it ended. They also
+take the supervisor's reports (replica health, usage) into the store.
+
+A version change keeps its `rollout` on the record until it is done, so a server
+restart, or a change recorded while no server ran, finishes it instead of losing it:
+
+    loading   new version loads beside the old; the old keeps all traffic
+    canary    both serve, by the recorded split, until promote or rollback
+    done      only the new version serves; the old one drained; rollout cleared
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelhub.domain.deployments import (
+    Autoscale,
+    Deployment,
+    DeploymentStatus,
+    ReplicaHealth,
+    TrafficShare,
+    check_traffic,
+)
+from modelhub.domain.records import ModelVersion
+from modelhub.errors import IntegrityError, ModelhubError, NotFound
+from modelhub.services.manifest import safe_target, write_verified_stream
+from modelhub.serving.host import ServedModel, ServedVersion
+from modelhub.stores.metadata.base import UsageDelta
+
+if TYPE_CHECKING:
+    from modelhub.services.registry import RegistryService
+    from modelhub.serving.replicas import ReplicaGroup
+    from modelhub.serving.supervisor import ReplicaState, Supervisor, UsageSample
+    from modelhub.settings import Settings
+    from modelhub.stores.artifacts.base import ArtifactStore
+    from modelhub.stores.metadata.base import MetadataStore
+
+log = logging.getLogger("modelhub.deployments")
+
+
+def split_of(old: int, new: int, canary: int) -> list[TrafficShare]:
+    return check_traffic(
+        [TrafficShare(version=old, percent=100 - canary), TrafficShare(version=new, percent=canary)]
+    )
+
+
+class Rollouts:
+    def __init__(
+        self,
+        settings: Settings,
+        metadata: MetadataStore,
+        artifacts: ArtifactStore,
+        registry: RegistryService,
+    ) -> None:
+        self.settings = settings
+        self.metadata = metadata
+        self.artifacts = artifacts
+        self.registry = registry
+        self.supervisor: Supervisor | None = None
+        self._jobs = ThreadPoolExecutor(max_workers=4, thread_name_prefix="deploy")
+        self._pending: dict[str, Future[None]] = {}
+
+    @property
+    def serving(self) -> bool:
+        """True when this process runs replicas (a server), False in local mode."""
+        return self.supervisor is not None
+
+    # -- jobs -----------------------------------------------------------------
+
+    def submit(self, name: str, work: Callable[[str], None]) -> None:
+        """Run `work(name)` after the deployment's previous job, off the caller's thread.
+
+        In local mode (no replicas here) it runs at once and only updates the record:
+        the server that starts on this home later serves what the record says."""
+        if self.supervisor is None:
+            work(name)
+            return
+        before = self._pending.get(name)
+
+        def run() -> None:
+            if before is not None:
+                before.exception()
+            try:
+                work(name)
+            except Exception:
+                log.exception("deployment job for %s failed", name)
+
+        self._pending[name] = self._jobs.submit(run)
+
+    def wait_idle(self, name: str, timeout: float | None = None) -> None:
+        pending = self._pending.get(name)
+        if pending is not None:
+            pending.exception(timeout=timeout)
+
+    def _group(self, name: str) -> ReplicaGroup:
+        assert self.supervisor is not None
+        return self.supervisor.group(name)
+
+    def _apply(self, deployment: Deployment, traffic: list[TrafficShare]) -> None:
+        """Have every replica serve `traffic` (files checked even with none running)."""
+        models = self.served(deployment, traffic)
+        if self.supervisor is not None:
+            self._group(deployment.name).apply(models)
+
+    def launch(self, name: str) -> None:
+        """Start the deployment's replicas as recorded, then go on with its rollout."""
+        if self.supervisor is None:
+            return
+        deployment = self.metadata.get_deployment(name)
+        try:
+            models = self.served(deployment, deployment.traffic)
+            group = self.supervisor.launch(
+                name, models, deployment.replicas, _port_of(deployment.endpoint)
+            )
+        except IntegrityError as exc:
+            self._fail(name, f"an artifact failed its integrity check: {exc.message}")
+            return
+        except ModelhubError as exc:
+            self._fail(name, exc.message)
+            return
+        except OSError as exc:
+            self._fail(name, f"replicas could not start: {exc}")
+            return
+        self.supervisor.set_autoscale(name, _bounds(deployment.autoscale))
+        changes: dict[str, Any] = {"endpoint": group.endpoint, "error": None}
+        if deployment.rollout is None and deployment.status is not DeploymentStatus.RUNNING:
+            changes["status"] = DeploymentStatus.RUNNING
+        self.metadata.update_deployment(name, changes)
+        if deployment.rollout is not None and len(deployment.traffic) == 1:
+            self.roll(name)  # it was loading when the server stopped: carry on
+
+    def _fail(self, name: str, reason: str) -> None:
+        log.warning("deployment %s failed: %s", name, reason)
+        self.metadata.update_deployment(
+            name, {"status": DeploymentStatus.FAILED, "error": reason, "health": []}
+        )
+
+    def scale(self, name: str) -> None:
+        if self.supervisor is None:
+            return
+        deployment = self.metadata.get_deployment(name)
+        self.supervisor.set_autoscale(name, _bounds(deployment.autoscale))
+        try:
+            self.supervisor.scale(name, deployment.replicas)
+        except ModelhubError as exc:
+            self.metadata.update_deployment(name, {"error": f"scaling failed: {exc.message}"})
+
+    def roll(self, name: str) -> None:
+        """Load the rollout's new version beside the old, then shift traffic."""
+        deployment = self.metadata.get_deployment(name)
+        rollout = deployment.rollout
+        if rollout is None:
+            return
+        old, new = rollout.from_version, rollout.to_version
+        both = [TrafficShare(version=old, percent=100), TrafficShare(version=new, percent=0)]
+        try:
+            self._apply(deployment, both)
+        except ModelhubError as exc:
+            self._settle(name, old, f"the change to version {new} failed: {exc.message}")
+            return
+        if rollout.canary is None:
+            self.finish(name)
+            return
+        split = split_of(old, new, rollout.canary)
+        try:
+            self._apply(deployment, split)
+        except ModelhubError as exc:
+            self._settle(name, old, f"the canary of version {new} failed: {exc.message}")
+            return
+        self.metadata.update_deployment(name, {"traffic": split})
+
+    def finish(self, name: str) -> None:
+        """All traffic to the rollout's new version; the old one drains, then unloads."""
+        deployment = self.metadata.get_deployment(name)
+        if deployment.rollout is None:
+            return
+        self._settle(name, deployment.rollout.to_version, None)
+
+    def abandon(self, name: str) -> None:
+        """All traffic back to the version served before the rollout."""
+        deployment = self.metadata.get_deployment(name)
+        if deployment.rollout is None:
+            return
+        self._settle(name, deployment.rollout.from_version, None)
+
+    def _settle(self, name: str, version: int, error: str | None) -> None:
+        deployment = self.metadata.get_deployment(name)
+        only = [TrafficShare(version=version, percent=100)]
+        rollout = deployment.rollout
+        changes: dict[str, Any] = {"traffic": only, "rollout": None}
+        if self.supervisor is not None:
+            try:
+                group = self._group(name)
+                group.apply(self.served(deployment, only))
+                if not group.wait_drained() and error is None:
+                    error = "the replaced version was still busy when its drain time ran out"
+            except ModelhubError as exc:
+                # Nothing changed on the replicas: the record keeps the rollout, so
+                # promote or rollback can be tried again.
+                self.metadata.update_deployment(
+                    name, {"error": f"serving only version {version} failed: {exc.message}"}
+                )
+                return
+        if rollout is not None and version == rollout.to_version:
+            changes["previous_version"] = rollout.from_version
+        changes["error"] = error
+        if deployment.status is not DeploymentStatus.RUNNING:
+            changes["status"] = DeploymentStatus.RUNNING
+        self.metadata.update_deployment(name, changes)
+
+    # -- files ----------------------------------------------------------------
+
+    def served(self, deployment: Deployment, traffic: list[TrafficShare]) -> list[ServedModel]:
+        versions = []
+        for share in traffic:
+            version = self.registry.get(f"{deployment.model}@{share.version}")
+            versions.append(ServedVersion(share.version, self.materialize(version), share.percent))
+        return [ServedModel(deployment.name, tuple(versions), preload=True)]
+
+    def materialize(self, version: ModelVersion) -> Path:
+        """The version's files in a local folder, verified against their digests once.
+
+        A damaged blob raises IntegrityError and leaves nothing behind."""
+        folder = self.settings.serving_dir / "models" / version.digest
+        if (folder / ".verified").exists():
+            return folder
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            for entry in version.files:
+                write_verified_stream(
+                    self.artifacts.open_chunks(entry.digest),
+                    safe_target(partial, entry.path),
+                    digest=entry.digest,
+                )
+            (partial / ".verified").touch()
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        shutil.rmtree(folder, ignore_errors=True)
+        partial.rename(folder)
+        return folder
+
+    # -- the supervisor's reports -------------------------------------------------
+
+    def replicas_changed(
+        self, name: str, replicas: list[ReplicaState], restarts: int, note: str | None
+    ) -> None:
+        health = [
+            ReplicaHealth(pid=r.pid, port=r.port, live=r.live, ready=r.ready, restarts=restarts)
+            for r in replicas
+        ]
+        changes: dict[str, Any] = {"health": health}
+        if note and note.startswith("autoscaled"):
+            changes["replicas"] = len(replicas)
+        if note:
+            log.info("deployment %s: %s", name, note)
+        with contextlib.suppress(NotFound):
+            self.metadata.update_deployment(name, changes)
+
+    def usage_sampled(self, samples: list[UsageSample]) -> None:
+        deltas = [
+            UsageDelta(
+                deployment=s.deployment,
+                version=s.version,
+                requests=s.requests,
+                errors=s.errors,
+                rows=s.rows,
+                latency_ms_sum=s.latency_ms_sum,
+                latency_buckets=s.latency_buckets,
+                active_callers=s.active_callers,
+                last_used=s.last_used,
+            )
+            for s in samples
+        ]
+        try:
+            self.metadata.add_usage(deltas)
+        except NotFound:
+            log.info("usage for a deployment that is gone was dropped")
+
+    # -- the serving lifecycle ------------------------------------------------------
+
+    def build_supervisor(self) -> Supervisor:
+        from modelhub.domain.pipelines import parse_memory
+        from modelhub.serving.launcher import ReplicaSettings
+        from modelhub.serving.supervisor import Supervisor
+
+        settings = self.settings
+        replica_settings = ReplicaSettings(
+            workdir=settings.serving_dir / "replicas",
+            memory_budget=parse_memory(settings.serve_memory) if settings.serve_memory else None,
+            max_batch_size=settings.serve_max_batch_size,
+            max_wait_ms=settings.serve_max_wait_ms,
+            max_body_bytes=settings.serve_max_body_bytes,
+            threads=settings.serve_threads,
+            ready_timeout=settings.serve_ready_timeout_seconds,
+            drain_seconds=settings.serve_drain_seconds,
+            warm_spares=settings.serve_warm_spares,
+            warm_imports=tuple(settings.serve_warm_imports),
+        )
+        self.supervisor = Supervisor(
+            replica_settings,
+            self,
+            health_seconds=settings.serve_health_seconds,
+            usage_seconds=settings.serve_usage_seconds,
+            scale_up_seconds=settings.serve_scale_up_seconds,
+            scale_down_seconds=settings.serve_scale_down_seconds,
+        )
+        return self.supervisor
+
+    def stop(self, name: str) -> None:
+        """Stop serving `name` (after its pending job), here and now."""
+        self.wait_idle(name)
+        if self.supervisor is not None:
+            self.supervisor.retire(name)
+            self.supervisor.forget_usage(name)
+
+    def close(self) -> None:
+        self._jobs.shutdown(wait=True, cancel_futures=True)
+        if self.supervisor is not None:
+            self.supervisor.stop()
+
+
+def _port_of(endpoint: str | None) -> int | None:
+    if not endpoint:
+        return None
+    try:
+        return int(endpoint.rsplit(":", 1)[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def _bounds(autoscale: Autoscale | None) -> tuple[int, int, float] | None:
+    if autoscale is None:
+        return None
+    return (autoscale.min_replicas, autoscale.max_replicas, autoscale.target_in_flight)
