@@ -137,6 +137,12 @@ def write_intents(path: Path) -> Path:
     return path
 
 
+def texts_body(*texts: str) -> str:
+    """An Open Inference Protocol request carrying text (BYTES) rows."""
+    tensor = {"name": "text", "shape": [len(texts)], "datatype": "BYTES", "data": list(texts)}
+    return json.dumps({"inputs": [tensor]})
+
+
 def run_tour(env: dict[str, str], files: Path, home: Path) -> None:
     step("first start: the server made an admin and saved its token")
     print(f"  {home / 'admin.token'} (mode 0600); the CLI finds it there, or set MODELHUB_TOKEN")
@@ -191,6 +197,15 @@ def run_tour(env: dict[str, str], files: Path, home: Path) -> None:
     cli(env, "runs", "show", "1")
     cli(env, "runs", "plot", "1", "-o", str(files / "loss.png"))
     cli(env, "models", "show", "persona-intents-text@latest")
+
+    step("serving the persona: deploy its models, then call them")
+    cli(env, "deploy", "persona-intents-text@latest", "--env", "staging")
+    greetings = texts_body("hi, nice to meet you", "will it rain?")
+    cli(env, "predict", "persona-intents-text", "--input", greetings)
+    cli(env, "deploy", "minilm-embeddings", "--name", "embedder", "--replicas", "2")
+    cli(env, "predict", "embedder", "--input", texts_body("personas answer through models"))
+    cli(env, "deployments", "list")
+    cli(env, "deployments", "show", "persona-intents-text-staging")
 
     step("the audit log: who did what, hash-chained")
     cli(env, "audit", "list", "--limit", "6")
