@@ -406,3 +406,12 @@ def test_changes_recorded_with_no_server_are_carried_out_when_one_starts(
             f"{back['endpoint']}/v2/models/offline/infer", json=oip_body(np.ones((1, 32)))
         )
         assert reply.json()["model_version"] == "1"
+
+
+def test_a_served_version_cannot_be_deleted(http: httpx.Client) -> None:
+    deploy(http, model="intents@1", name="kept")
+    refused = http.delete("/api/v1/models/intents/versions/1")
+    assert refused.status_code == 409, refused.text
+    assert "deployment kept" in refused.json()["error"]["message"]
+    assert http.delete("/api/v1/models/intents").status_code == 409
+    _stop(http, "kept")

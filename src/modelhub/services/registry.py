@@ -27,7 +27,7 @@ from modelhub.domain.names import (
     parse_ref,
 )
 from modelhub.domain.records import FileEntry, Lineage, ModelVersion, Page, RegisteredModel
-from modelhub.errors import InvalidInput, ModelhubError, NotFound, UnsafeModel
+from modelhub.errors import Conflict, InvalidInput, ModelhubError, NotFound, UnsafeModel
 from modelhub.inspect import inspect_model
 from modelhub.services.manifest import (
     safe_target,
@@ -364,12 +364,14 @@ class RegistryService:
             doomed = [f.digest for v in existing for f in v.files]
             if any(v.stage == Stage.PRODUCTION for v in existing):
                 raise InvalidInput(f"model {name!r} has a version in production; move it out first")
+            self._refuse_if_deployed(name, None)
             self.metadata.delete_model(name, AuditDraft(actor, "models.delete", name))
             target = name
         else:
             version = self.get(ref)
             if version.stage == Stage.PRODUCTION:
                 raise InvalidInput(f"{ref} is in production; move it out of production first")
+            self._refuse_if_deployed(version.name, version.version)
             doomed = [f.digest for f in version.files]
             target = f"{version.name}@{version.version}"
             self.metadata.delete_version(
@@ -377,6 +379,23 @@ class RegistryService:
             )
         self._drop_unreferenced(doomed)
         return target
+
+    def _refuse_if_deployed(self, name: str, version: int | None) -> None:
+        """A version a live deployment serves, rolls out or may roll back to stays."""
+        from modelhub.domain.deployments import LIVE
+
+        for deployment in self.metadata.list_deployments(model=name):
+            if deployment.status not in LIVE:
+                continue
+            needed = set(deployment.versions) | {deployment.previous_version}
+            if deployment.rollout is not None:
+                needed |= {deployment.rollout.from_version, deployment.rollout.to_version}
+            if version is None or version in needed:
+                what = name if version is None else f"{name}@{version}"
+                raise Conflict(
+                    f"{what} is used by deployment {deployment.name}; stop it first",
+                    {"deployment": deployment.name},
+                )
 
     # -- files --------------------------------------------------------------
 
