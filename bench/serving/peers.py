@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -41,6 +42,7 @@ HERE = Path(__file__).resolve().parent
 CACHE = BENCH_DIR / ".cache" / "serving"
 TORCH = "torch==2.13.0"  # first, alone: the local CPU wheel (else pip pulls a GPU build)
 MLSERVER_MODEL = "model-a"
+DEFAULT_MLSERVER_WORKERS = 1  # mlserver.settings.DEFAULT_PARALLEL_WORKERS (1.7)
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,35 @@ def child_server(
             log(f"stopped pid={proc.pid} (its whole process group)")
 
 
+# -- peer configurations, by name ----------------------------------------------------
+
+PEER_NAME = re.compile(r"^(mlflow)(?:-w(\d+))?$|^(mlserver)(?:-pw(\d+))?(-batch)?$")
+
+
+@dataclass(frozen=True)
+class PeerConfig:
+    """`mlflow[-wN]`: `mlflow models serve` (-w N; none: its default, 1 worker).
+    `mlserver[-pwN][-batch]`: MLServer with parallel_workers N (none: its default, 1;
+    0 runs inference on the server's own event loop), adaptive batching with `-batch`."""
+
+    name: str
+    peer: str  # "mlflow" or "mlserver"
+    workers: int | None  # mlflow -w / MLServer parallel_workers; None: the peer's default
+    batching: bool = False
+
+
+def parse_peer(name: str) -> PeerConfig:
+    match = PEER_NAME.match(name)
+    if match is None:
+        raise ValueError(
+            f"unknown peer configuration {name!r}: mlflow[-wN] or mlserver[-pwN][-batch]"
+        )
+    if match.group(1):
+        return PeerConfig(name, "mlflow", int(match.group(2)) if match.group(2) else None)
+    workers = int(match.group(4)) if match.group(4) else None
+    return PeerConfig(name, "mlserver", workers, batching=bool(match.group(5)))
+
+
 # -- MLflow ----------------------------------------------------------------------------
 
 
@@ -247,8 +278,9 @@ def mlflow_server(
     ]  # fmt: skip
     if workers is not None:
         argv += ["-w", str(workers)]
-    # it runs `uvicorn` through bash, found on PATH
-    env = {"PATH": f"{venv.bin}:{os.environ.get('PATH', '')}"}
+    # it runs `uvicorn` through bash, found on PATH; uvicorn reads its options from
+    # UVICORN_* too: no access log line per request (MLServer runs with debug off alike)
+    env = {"PATH": f"{venv.bin}:{os.environ.get('PATH', '')}", "UVICORN_ACCESS_LOG": "false"}
     with child_server(argv, f"http://127.0.0.1:{port}/ping", env, work / f"{name}.log", cwd=work):
         yield Endpoint(
             name=name,
@@ -258,6 +290,7 @@ def mlflow_server(
             config={
                 "server": "mlflow models serve (uvicorn)",
                 "workers": workers if workers is not None else "default (1)",
+                "access_log": False,
                 "mlflow": venv.versions.get("mlflow"),
                 "torch": venv.versions.get("torch"),
                 "logged_as": "mlflow.pytorch.log_model, input example batch 2 "
@@ -273,7 +306,7 @@ def write_mlserver_repo(
     model: ModelA,
     folder: Path,
     batching: bool,
-    parallel_workers: int,
+    parallel_workers: int | None,
     max_batch_size: int,
     max_batch_time: float,
 ) -> tuple[int, dict[str, Any], dict[str, Any]]:
@@ -288,8 +321,11 @@ def write_mlserver_repo(
         "http_port": http_port,
         "grpc_port": free_port(),
         "metrics_port": free_port(),
-        "parallel_workers": parallel_workers,
+        # MLServer's default (debug: true) logs every request: off, as in production
+        "debug": False,
     }
+    if parallel_workers is not None:
+        settings["parallel_workers"] = parallel_workers
     model_settings: dict[str, Any] = {
         "name": MLSERVER_MODEL,
         "implementation": "peer_mlserver_runtime.ModelARuntime",
@@ -312,7 +348,7 @@ def mlserver_server(
     work: Path,
     name: str,
     batching: bool,
-    parallel_workers: int,
+    parallel_workers: int | None,
     max_batch_size: int = 32,
     max_batch_time: float = 0.002,
 ) -> Iterator[Endpoint]:
@@ -333,7 +369,12 @@ def mlserver_server(
             protocol="oip",
             config={
                 "server": "mlserver start (custom runtime, torch Sequential, 1 torch thread)",
-                "parallel_workers": parallel_workers,
+                "debug": False,
+                "parallel_workers": (
+                    parallel_workers
+                    if parallel_workers is not None
+                    else f"default ({DEFAULT_MLSERVER_WORKERS})"
+                ),
                 "adaptive_batching": (
                     {"max_batch_size": max_batch_size, "max_batch_time_s": max_batch_time}
                     if batching

@@ -2,6 +2,8 @@
 
     python bench/serving/run.py [--quick] [--skip-peers] [--out DIR]
                                 [--target-url URL --target-name NAME]
+                                [--seconds S] [--rounds N] [--concurrency 1,32,512]
+                                [--peers mlflow,mlflow-w2,mlserver,...]
 
 In one run, on one machine:
 
@@ -9,22 +11,27 @@ In one run, on one machine:
    trainer folder (safetensors + config.json) and as ONNX, with the request bodies;
 2. the physical limit (`raw.py`): the forward pass in process, torch and ONNX Runtime,
    one thread, batch 1 and 32, median µs per call;
-3. every server under test, each checked with one real prediction (atol 1e-4 against
-   torch) and then loaded by wrk (`loadgen.py`: a warm-up run, then the measured run)
-   at each concurrency (1, 32, 512 by default), one JSON line per point:
+3. every server under test is started (each on a free 127.0.0.1 port, in its own
+   process group) and checked with one real prediction (atol 1e-4 against torch):
    - modelhub's own server, through the hook `measure_modelhub` (skipped while it
      returns None);
    - `--target-url`: any other Open Inference Protocol V2 endpoint already running;
    - the peers (`peers.py`, unless `--skip-peers`), each in a venv the benchmark makes
-     under bench/.cache/serving: `mlflow models serve` with its default worker count
-     (1) and with `-w 2`; MLServer with a custom runtime, without and with adaptive
-     batching;
-4. one summary JSON line (last): the raw figures, each server's throughput and
+     once under bench/.cache/serving: `mlflow models serve` with its default worker
+     count (1) and with `-w 2`; MLServer with a custom runtime, with its default
+     parallel_workers (1) without and with adaptive batching, and with
+     parallel_workers 0 (inference on the server's event loop, no IPC);
+4. wrk (`loadgen.py`: a warm-up run, then the measured run) loads each server at each
+   concurrency (1, 32, 512 by default), in rounds: every round measures every
+   concurrency and, within it, every server in turn, the order rotated by round, so
+   that drift on a shared machine hits all servers alike; one JSON line per server
+   and concurrency, with the medians over the rounds;
+5. one summary JSON line (last): the raw figures, each server's throughput and
    latency, and for ours (modelhub, else the target) the ratios the issue's goals name:
-   throughput at concurrency 32 against the best MLflow (goal >= 3x) and the best
-   MLServer configuration (goal >= 1.5x), p99 at 512 over p99 at 1 (goal <= 3), and
-   the p50 at concurrency 1 added over the raw forward pass;
-5. `serving-results.json` and the chart `serving-latency.png` in `--out`
+   throughput at concurrency 32 against the best MLflow configuration (goal >= 3x) and
+   the best MLServer configuration (goal >= 1.5x), p99 at 512 over p99 at 1 (goal
+   <= 3), and the p50 at concurrency 1 added over the raw forward pass;
+6. `serving-results.json` and the chart `serving-latency.png` in `--out`
    (default bench/results/, ignored by git).
 
 Progress goes to stderr; stdout carries only the JSON lines. wrk and the servers share
@@ -36,13 +43,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import statistics
 import subprocess
 import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,74 +78,134 @@ GOAL_VS_MLFLOW = 3.0
 GOAL_VS_MLSERVER = 1.5
 GOAL_P99_GROWTH = 3.0
 GOAL_AT = 32  # the throughput goals are judged at this concurrency
-PEERS = ("mlflow", "mlflow-w2", "mlserver", "mlserver-batch")
+PEERS = ("mlflow", "mlflow-w2", "mlserver", "mlserver-batch", "mlserver-pw0")
 
-Measure = Callable[[Endpoint], list[LoadResult]]
+ServerFactory = Callable[[], AbstractContextManager[Endpoint]]
 
 
-def measure_modelhub(model: ModelA, work: Path, measure: Measure) -> list[LoadResult] | None:
+def measure_modelhub(model: ModelA, work: Path) -> ServerFactory | None:
     """Hook for modelhub's own model server: None until it exists (the runner skips it).
 
-    To fill in: start modelhub's server on model A (`model.trainer_dir` holds
-    model.safetensors + config.json in the tabular trainer's format; `model.onnx` the
-    ONNX export) as a child process on a free 127.0.0.1 port (`peers.child_server`
-    starts one in its own process group, waits for a ready URL and stops the whole
-    group), register/deploy it under a name, then return
-    `measure(Endpoint("modelhub", f"http://127.0.0.1:{port}/v2/models/NAME/infer",
-    model.oip_body, "oip", {...how it was run...}))`; `measure` checks one prediction
-    against torch's logits and runs every concurrency point. `work` is a scratch
-    folder for homes and logs.
+    To fill in: return a factory of a context manager that starts modelhub's server
+    on model A (`model.trainer_dir` holds model.safetensors + config.json in the
+    tabular trainer's format; `model.onnx` the ONNX export) as a child process on a
+    free 127.0.0.1 port, deploys it under a name, yields
+    `Endpoint("modelhub", f"http://127.0.0.1:{port}/v2/models/NAME/infer",
+    model.oip_body, "oip", {...how it was run: workers, batching, runtime...})`,
+    and stops the server (its whole process group) on exit. `peers.child_server`
+    does the start/ready/stop part. The runner checks one prediction against torch's
+    logits, then measures it interleaved with the peers. `work` is a scratch folder
+    (homes, logs), kept after the run.
     """
-    del model, work, measure
+    del model, work
     return None
 
 
 @dataclass
+class Server:
+    endpoint: Endpoint
+    samples: dict[int, list[LoadResult]] = field(default_factory=dict)
+
+
+@dataclass
 class Run:
+    """Every server is started first and checked; then the points are measured in
+    rounds, each round every concurrency and, within it, every server in turn (the
+    order rotates by round), so that drift on a shared machine hits all alike."""
+
     model: ModelA
     concurrency: tuple[int, ...]
     seconds: float
     warmup_s: float
-    points: list[LoadResult]
-    configs: dict[str, dict[str, Any]]
-    errors: dict[str, str]
+    rounds: int
+    servers: list[Server] = field(default_factory=list)
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
 
-    def measure(self, endpoint: Endpoint) -> list[LoadResult]:
-        logits = check_prediction(endpoint, self.model)
+    def start(self, name: str, factory: ServerFactory, stack: ExitStack) -> None:
+        """Start one server (stopped when `stack` closes) and check one prediction."""
+        try:
+            endpoint = stack.enter_context(factory())
+            logits = check_prediction(endpoint, self.model)
+        except Exception as exc:
+            log(f"{name} FAILED: {exc}\n{traceback.format_exc()}")
+            self.errors[name] = str(exc)[:2000]
+            return
         log(f"{endpoint.name}: prediction matches torch (first logit {logits[0]:.6f})")
         self.configs[endpoint.name] = {
             "url": endpoint.url,
             "protocol": endpoint.protocol,
             **endpoint.config,
         }
-        results: list[LoadResult] = []
-        for concurrency in self.concurrency:
-            result = measure_point(
-                endpoint.name,
-                endpoint.url,
-                endpoint.body,
-                concurrency,
-                self.seconds,
-                self.warmup_s,
-            )
-            results.append(result)
-            self.points.append(result)
-            emit(point_line(result))
-            log(
-                f"{endpoint.name:>15} c={concurrency:<4} {result.rps:>9,.0f} req/s  "
-                f"p50 {result.p50_us / 1000:8.2f} ms  p99 {result.p99_us / 1000:8.2f} ms"
-                + (f"  FAILED {result.failed}" if result.failed else "")
-            )
-        return results
+        self.servers.append(Server(endpoint))
 
-    def serve(self, name: str, server: Callable[[], AbstractContextManager[Endpoint]]) -> None:
-        """Start one server, measure it, stop it; a failure is recorded, not fatal."""
-        try:
-            with server() as endpoint:
-                self.measure(endpoint)
-        except Exception as exc:
-            log(f"{name} FAILED: {exc}\n{traceback.format_exc()}")
-            self.errors[name] = str(exc)[:2000]
+    def measure_all(self) -> None:
+        for round_ in range(self.rounds):
+            shift = round_ % max(1, len(self.servers))
+            order = self.servers[shift:] + self.servers[:shift]
+            for concurrency in self.concurrency:
+                for server in order:
+                    name = server.endpoint.name
+                    if name in self.errors:
+                        continue
+                    try:
+                        result = measure_point(
+                            name,
+                            server.endpoint.url,
+                            server.endpoint.body,
+                            concurrency,
+                            self.seconds,
+                            self.warmup_s,
+                        )
+                    except Exception as exc:
+                        log(f"{name} c={concurrency} FAILED: {exc}")
+                        self.errors[name] = str(exc)[:2000]
+                        continue
+                    server.samples.setdefault(concurrency, []).append(result)
+                    log(
+                        f"round {round_ + 1}/{self.rounds} {name:>15} c={concurrency:<4} "
+                        f"{result.rps:>9,.0f} req/s  p50 {result.p50_us / 1000:8.2f} ms  "
+                        f"p99 {result.p99_us / 1000:8.2f} ms"
+                        + (f"  FAILED {result.failed}" if result.failed else "")
+                    )
+
+    def points(self) -> list[LoadResult]:
+        """One result per server and concurrency: medians over the rounds."""
+        return [
+            combine(server.samples[c])
+            for server in self.servers
+            for c in self.concurrency
+            if server.samples.get(c)
+        ]
+
+
+def combine(samples: list[LoadResult]) -> LoadResult:
+    """Median rps and latency percentiles over rounds; counts summed; max of the max."""
+    first = samples[0]
+    errors: dict[str, int] = {}
+    for sample in samples:
+        for key, value in sample.errors.items():
+            errors[key] = errors.get(key, 0) + value
+    return LoadResult(
+        server=first.server,
+        concurrency=first.concurrency,
+        threads=first.threads,
+        duration_s=round(sum(s.duration_s for s in samples), 3),
+        requests=sum(s.requests for s in samples),
+        rps=round(statistics.median(s.rps for s in samples), 1),
+        errors=errors,
+        non_2xx=sum(s.non_2xx for s in samples),
+        p50_us=round(statistics.median(s.p50_us for s in samples)),
+        p90_us=round(statistics.median(s.p90_us for s in samples)),
+        p99_us=round(statistics.median(s.p99_us for s in samples)),
+        max_us=max(s.max_us for s in samples),
+        mean_us=round(statistics.median(s.mean_us for s in samples), 1),
+        extra={
+            "rounds": len(samples),
+            "rps_by_round": [s.rps for s in samples],
+            "p99_ms_by_round": [round(s.p99_us / 1000, 3) for s in samples],
+        },
+    )
 
 
 def point_line(result: LoadResult) -> dict[str, Any]:
@@ -161,6 +229,7 @@ def point_line(result: LoadResult) -> dict[str, Any]:
         "errors": result.errors,
         "non_2xx": result.non_2xx,
         "failed": result.failed,
+        **result.extra,
     }
 
 
@@ -176,11 +245,7 @@ def _at(points: list[LoadResult], server: str, concurrency: int) -> LoadResult |
 
 def _best(points: list[LoadResult], prefix: str, concurrency: int) -> LoadResult | None:
     """The peer configuration (name starting with `prefix`) with the most requests/s."""
-    mine = [
-        p
-        for p in points
-        if p.concurrency == concurrency and p.server.split("-")[0] == prefix and not p.failed
-    ]
+    mine = [p for p in points if p.concurrency == concurrency and p.server.split("-")[0] == prefix]
     return max(mine, key=lambda p: p.rps, default=None)
 
 
@@ -193,9 +258,12 @@ def _ratio(a: float | None, b: float | None, digits: int = 2) -> float | None:
 
 
 def summary(
-    run: Run, raw_results: list[raw.RawResult], ours: str | None, extra: dict[str, Any]
+    run: Run,
+    points: list[LoadResult],
+    raw_results: list[raw.RawResult],
+    ours: str | None,
+    extra: dict[str, Any],
 ) -> dict[str, Any]:
-    points = run.points
     raw_us = {
         f"{'ort' if r.engine == 'onnxruntime' else r.engine}_b{r.batch}": r.median_us
         for r in raw_results
@@ -280,12 +348,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="3 s per point, 1 s warm-up")
+    parser.add_argument("--quick", action="store_true", help="1 round, 3 s per point, 1 s warm-up")
     parser.add_argument("--skip-peers", action="store_true", help="no MLflow, no MLServer")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results and chart")
     parser.add_argument("--target-url", help="an extra OIP V2 infer URL to measure")
     parser.add_argument("--target-name", default="target", help="its name in the results")
-    parser.add_argument("--seconds", type=float, help="per point (default 10, quick 3)")
+    parser.add_argument("--seconds", type=float, help="per point and round (default 10, quick 3)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3, quick 1)")
     parser.add_argument("--warmup", type=float, help="warm-up per point (default 2, quick 1)")
     parser.add_argument(
         "--concurrency", type=parse_concurrency, default=CONCURRENCY, help="e.g. 1,8,32,128,512"
@@ -293,10 +362,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--peers",
         default=",".join(PEERS),
-        help=f"which peer configurations, comma-separated (default {','.join(PEERS)})",
-    )
-    parser.add_argument(
-        "--mlserver-workers", type=int, default=1, help="MLServer parallel_workers (default 1)"
+        help="peer configurations, comma-separated: mlflow[-wN] (N uvicorn workers), "
+        "mlserver[-pwN][-batch] (parallel_workers N, adaptive batching); "
+        f"default {','.join(PEERS)}",
     )
     parser.add_argument(
         "--mlserver-batch-time",
@@ -307,9 +375,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.target_url and not args.target_url.startswith("http"):
         parser.error("--target-url must be an http URL")
-    unknown = set(args.peers.split(",")) - set(PEERS) - {""}
-    if unknown:
-        parser.error(f"unknown peers {sorted(unknown)}; choose from {PEERS}")
+    try:
+        args.peer_configs = [peers.parse_peer(p) for p in args.peers.split(",") if p]
+    except ValueError as exc:
+        parser.error(str(exc))
     return args
 
 
@@ -318,9 +387,54 @@ def external(name: str, url: str, model: ModelA) -> Iterator[Endpoint]:
     yield Endpoint(name, url, model.oip_body, "oip", {"server": "external (--target-url)"})
 
 
+def start_peers(
+    run: Run, model: ModelA, work: Path, args: argparse.Namespace, stack: ExitStack
+) -> None:
+    """Make the peers' venvs (cached), log the MLflow model, start every peer server."""
+    chosen: list[peers.PeerConfig] = [] if args.skip_peers else args.peer_configs
+    if any(c.peer == "mlflow" for c in chosen):
+        try:
+            venv = peers.ensure_venv(peers.mlflow_spec())
+            logged = peers.log_mlflow_model(venv, model, work)
+        except Exception as exc:
+            log(f"MLflow setup FAILED: {exc}")
+            run.errors["mlflow-setup"] = str(exc)[:2000]
+        else:
+            for config in (c for c in chosen if c.peer == "mlflow"):
+                run.start(
+                    config.name,
+                    lambda c=config: peers.mlflow_server(
+                        venv, model, logged, work, c.workers, c.name
+                    ),
+                    stack,
+                )
+    if any(c.peer == "mlserver" for c in chosen):
+        try:
+            mls_venv = peers.ensure_venv(peers.mlserver_spec())
+        except Exception as exc:
+            log(f"MLServer setup FAILED: {exc}")
+            run.errors["mlserver-setup"] = str(exc)[:2000]
+        else:
+            for config in (c for c in chosen if c.peer == "mlserver"):
+                run.start(
+                    config.name,
+                    lambda c=config: peers.mlserver_server(
+                        mls_venv,
+                        model,
+                        work,
+                        c.name,
+                        batching=c.batching,
+                        parallel_workers=c.workers,
+                        max_batch_time=args.mlserver_batch_time,
+                    ),
+                    stack,
+                )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     seconds = args.seconds or (3.0 if args.quick else 10.0)
+    rounds = args.rounds or (1 if args.quick else 3)
     warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
     version = wrk_version()  # fails loudly, with the install command, when wrk is missing
     nofile = raise_nofile_limit(max(args.concurrency) + 1024)
@@ -336,57 +450,37 @@ def main(argv: list[str] | None = None) -> int:
         emit({"bench": "serving", "model": "A", "server": "raw", **r.as_dict()})
         log(f"raw {r.engine:>11} batch {r.batch:>2}: {r.median_us:8.2f} µs per call")
 
-    run = Run(model, args.concurrency, seconds, warmup, [], {}, {})
+    run = Run(model, args.concurrency, seconds, warmup, rounds)
     ours: str | None = None
-    try:
-        if measure_modelhub(model, work, run.measure) is not None:
-            ours = "modelhub"
-    except Exception as exc:
-        log(f"modelhub FAILED: {exc}\n{traceback.format_exc()}")
-        run.errors["modelhub"] = str(exc)[:2000]
-    if args.target_url:
-        run.serve(args.target_name, lambda: external(args.target_name, args.target_url, model))
-        if ours is None and args.target_name not in run.errors:
-            ours = args.target_name
-
-    chosen = [p for p in args.peers.split(",") if p] if not args.skip_peers else []
-    if any(p.startswith("mlflow") for p in chosen):
+    with ExitStack() as stack:
         try:
-            venv = peers.ensure_venv(peers.mlflow_spec())
-            logged = peers.log_mlflow_model(venv, model, work)
+            modelhub = measure_modelhub(model, work)
         except Exception as exc:
-            log(f"MLflow setup FAILED: {exc}")
-            run.errors["mlflow-setup"] = str(exc)[:2000]
-        else:
-            for name, workers in (("mlflow", None), ("mlflow-w2", 2)):
-                if name in chosen:
-                    run.serve(
-                        name,
-                        lambda n=name, w=workers: peers.mlflow_server(
-                            venv, model, logged, work, w, n
-                        ),
-                    )
-    if any(p.startswith("mlserver") for p in chosen):
-        try:
-            mls_venv = peers.ensure_venv(peers.mlserver_spec())
-        except Exception as exc:
-            log(f"MLServer setup FAILED: {exc}")
-            run.errors["mlserver-setup"] = str(exc)[:2000]
-        else:
-            for name, batching in (("mlserver", False), ("mlserver-batch", True)):
-                if name in chosen:
-                    run.serve(
-                        name,
-                        lambda n=name, b=batching: peers.mlserver_server(
-                            mls_venv,
-                            model,
-                            work,
-                            n,
-                            batching=b,
-                            parallel_workers=args.mlserver_workers,
-                            max_batch_time=args.mlserver_batch_time,
-                        ),
-                    )
+            log(f"modelhub FAILED: {exc}\n{traceback.format_exc()}")
+            run.errors["modelhub"] = str(exc)[:2000]
+            modelhub = None
+        if modelhub is not None:
+            run.start("modelhub", modelhub, stack)
+        if args.target_url:
+            run.start(
+                args.target_name,
+                lambda: external(args.target_name, args.target_url, model),
+                stack,
+            )
+        for name in ("modelhub", args.target_name if args.target_url else None):
+            if (
+                name is not None
+                and ours is None
+                and any(s.endpoint.name == name for s in run.servers)
+            ):
+                ours = name
+        start_peers(run, model, work, args, stack)
+        if not run.servers:
+            log("no server to measure")
+        run.measure_all()
+    points = run.points()
+    for point in points:
+        emit(point_line(point))
 
     extra = {
         "load_generator": f"{version}; wrk -t min(2,C) -c C -d {seconds:g}s --timeout "
@@ -394,16 +488,19 @@ def main(argv: list[str] | None = None) -> int:
         f"{warmup:g} s warm-up per point",
         "concurrency": list(args.concurrency),
         "seconds_per_point": seconds,
+        "rounds": rounds,
+        "order": "all servers up at once; each round: every concurrency, every server in "
+        "turn (order rotated by round); figures are medians over the rounds",
         "open_files_limit": nofile,
         "wall_s": round(time.time() - started, 1),
         "errors": run.errors,
     }
-    result = summary(run, raw_results, ours, extra)
-    points = [point_line(p) for p in run.points]
+    result = summary(run, points, raw_results, ours, extra)
+    lines = [point_line(p) for p in points]
     results_path = out / "serving-results.json"
-    results_path.write_text(json.dumps({"summary": result, "points": points}, indent=2))
-    if points:
-        chart = write_chart(points, out / "serving-latency.png", result["raw_us"].get("torch_b1"))
+    results_path.write_text(json.dumps({"summary": result, "points": lines}, indent=2))
+    if lines:
+        chart = write_chart(lines, out / "serving-latency.png", result["raw_us"].get("torch_b1"))
         result["chart"] = str(chart)
     result["results_file"] = str(results_path)
     emit(result)
