@@ -25,6 +25,7 @@ def write_chart(
     raw_b1_us: float | None = None,
     title: str = "Model A (32 -> 64 -> 10 MLP), wrk on 127.0.0.1",
     bar_concurrency: int = BAR_CONCURRENCY,
+    highlight: str | None = None,
 ) -> Path:
     """Draw the chart from the per-point result dicts (server, concurrency, rps, p50_ms...)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -87,7 +88,9 @@ def main(argv: list[str]) -> None:
     results = json.loads(Path(argv[0]).read_text())
     out = Path(argv[1]) if len(argv) > 1 else Path(argv[0]).with_suffix(".png")
     raw = results.get("summary", {}).get("raw_us", {})
-    write_chart(results["points"], out, raw.get("torch_b1"))
+    write_chart(
+        results["points"], out, raw.get("torch_b1"), highlight=results["summary"].get("ours")
+    )
     print(out)
 
 

@@ -500,7 +500,9 @@ def main(argv: list[str] | None = None) -> int:
     results_path = out / "serving-results.json"
     results_path.write_text(json.dumps({"summary": result, "points": lines}, indent=2))
     if lines:
-        chart = write_chart(lines, out / "serving-latency.png", result["raw_us"].get("torch_b1"))
+        chart = write_chart(
+            lines, out / "serving-latency.png", result["raw_us"].get("torch_b1"), highlight=ours
+        )
         result["chart"] = str(chart)
     result["results_file"] = str(results_path)
     emit(result)
