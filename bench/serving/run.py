@@ -59,7 +59,7 @@ if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
 from benchlib import emit, log  # noqa: E402
-from serving import model_a, peers, raw  # noqa: E402
+from serving import model_a, ours, peers, raw  # noqa: E402
 from serving.chart import write_chart  # noqa: E402
 from serving.common import Endpoint, check_prediction  # noqa: E402
 from serving.loadgen import (  # noqa: E402
@@ -81,24 +81,6 @@ GOAL_AT = 32  # the throughput goals are judged at this concurrency
 PEERS = ("mlflow", "mlflow-w2", "mlserver", "mlserver-batch", "mlserver-pw0")
 
 ServerFactory = Callable[[], AbstractContextManager[Endpoint]]
-
-
-def measure_modelhub(model: ModelA, work: Path) -> ServerFactory | None:
-    """Hook for modelhub's own model server: None until it exists (the runner skips it).
-
-    To fill in: return a factory of a context manager that starts modelhub's server
-    on model A (`model.trainer_dir` holds model.safetensors + config.json in the
-    tabular trainer's format; `model.onnx` the ONNX export) as a child process on a
-    free 127.0.0.1 port, deploys it under a name, yields
-    `Endpoint("modelhub", f"http://127.0.0.1:{port}/v2/models/NAME/infer",
-    model.oip_body, "oip", {...how it was run: workers, batching, runtime...})`,
-    and stops the server (its whole process group) on exit. `peers.child_server`
-    does the start/ready/stop part. The runner checks one prediction against torch's
-    logits, then measures it interleaved with the peers. `work` is a scratch folder
-    (homes, logs), kept after the run.
-    """
-    del model, work
-    return None
 
 
 @dataclass
@@ -350,6 +332,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="1 round, 3 s per point, 1 s warm-up")
     parser.add_argument("--skip-peers", action="store_true", help="no MLflow, no MLServer")
+    parser.add_argument("--skip-modelhub", action="store_true", help="peers only")
+    parser.add_argument(
+        "--skip-extras",
+        action="store_true",
+        help="no deploy-time, thousand-model or rolling-update measurements",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results and chart")
     parser.add_argument("--target-url", help="an extra OIP V2 infer URL to measure")
     parser.add_argument("--target-name", default="target", help="its name in the results")
@@ -431,6 +419,29 @@ def start_peers(
                 )
 
 
+def measure_extras(
+    model: ModelA, work: Path, quick: bool, errors: dict[str, str]
+) -> dict[str, Any]:
+    """What only modelhub is measured on: deploy -> first prediction (model A and
+    MiniLM, warm spare against a fresh process), a thousand copies of model A in one
+    replica, and a rolling update under wrk load."""
+    found: dict[str, Any] = {}
+    steps = (
+        ("deploy_to_first_prediction", lambda: ours.deploy_times(model, work, 1 if quick else 3)),
+        ("many_models", lambda: ours.many_models(work, 100 if quick else 1000)),
+        ("rolling_update_under_load", lambda: ours.rolling_update(model, work, 4 if quick else 12)),
+    )
+    for name, measure in steps:
+        try:
+            found[name] = measure()
+        except Exception as exc:
+            log(f"{name} FAILED: {exc}\n{traceback.format_exc()}")
+            errors[name] = str(exc)[:2000]
+            continue
+        emit({"bench": "serving", "measure": name, **found[name]})
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     seconds = args.seconds or (3.0 if args.quick else 10.0)
@@ -451,29 +462,30 @@ def main(argv: list[str] | None = None) -> int:
         log(f"raw {r.engine:>11} batch {r.batch:>2}: {r.median_us:8.2f} µs per call")
 
     run = Run(model, args.concurrency, seconds, warmup, rounds)
-    ours: str | None = None
+    ours_name: str | None = None
     with ExitStack() as stack:
-        try:
-            modelhub = measure_modelhub(model, work)
-        except Exception as exc:
-            log(f"modelhub FAILED: {exc}\n{traceback.format_exc()}")
-            run.errors["modelhub"] = str(exc)[:2000]
-            modelhub = None
-        if modelhub is not None:
-            run.start("modelhub", modelhub, stack)
+        if not args.skip_modelhub:
+            try:
+                deployed = ours.endpoints(model, work, stack)
+            except Exception as exc:
+                log(f"modelhub FAILED: {exc}\n{traceback.format_exc()}")
+                run.errors["modelhub"] = str(exc)[:2000]
+                deployed = []
+            for endpoint in deployed:
+                run.start(endpoint.name, lambda e=endpoint: contextlib.nullcontext(e), stack)
         if args.target_url:
             run.start(
                 args.target_name,
                 lambda: external(args.target_name, args.target_url, model),
                 stack,
             )
-        for name in ("modelhub", args.target_name if args.target_url else None):
+        for name in ("modelhub", args.target_name if args.target_url else None):  # ours
             if (
                 name is not None
-                and ours is None
+                and ours_name is None
                 and any(s.endpoint.name == name for s in run.servers)
             ):
-                ours = name
+                ours_name = name
         start_peers(run, model, work, args, stack)
         if not run.servers:
             log("no server to measure")
@@ -495,13 +507,18 @@ def main(argv: list[str] | None = None) -> int:
         "wall_s": round(time.time() - started, 1),
         "errors": run.errors,
     }
-    result = summary(run, points, raw_results, ours, extra)
+    result = summary(run, points, raw_results, ours_name, extra)
+    if not args.skip_modelhub and not args.skip_extras:
+        result["extras"] = measure_extras(model, work, args.quick, run.errors)
     lines = [point_line(p) for p in points]
     results_path = out / "serving-results.json"
     results_path.write_text(json.dumps({"summary": result, "points": lines}, indent=2))
     if lines:
         chart = write_chart(
-            lines, out / "serving-latency.png", result["raw_us"].get("torch_b1"), highlight=ours
+            lines,
+            out / "serving-latency.png",
+            result["raw_us"].get("torch_b1"),
+            highlight=ours_name,
         )
         result["chart"] = str(chart)
     result["results_file"] = str(results_path)
