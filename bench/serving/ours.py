@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import statistics
 import sys
 import threading
@@ -117,6 +118,7 @@ def _cpu_busy(pid: int, window: float = 0.3) -> bool:
 @contextlib.contextmanager
 def platform(work: Path, name: str, **env: str) -> Iterator[Platform]:
     home = work / f"{name}-home"
+    shutil.rmtree(home, ignore_errors=True)  # every run starts from an empty platform
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     server_env = {"MODELHUB_HOME": str(home), **SERVE_ENV, **env}

@@ -91,3 +91,26 @@ def test_scheduler_quick() -> None:
     for key in ("max_active_seen", "max_concurrent_workers", "max_concurrent_run_events"):
         assert result[key] <= result["max_running"], key
     assert isinstance(result["overhead_per_run_ms"], float)
+
+
+@pytest.mark.timeout(900)
+def test_serving_quick() -> None:
+    """Our server only (the peers' venvs take minutes and GBs): every line parses, the
+    summary comes last, and the extras measured what they name."""
+    out = BENCH / "results" / "smoke"
+    command = [sys.executable, str(BENCH / "serving" / "run.py"), "--quick", "--skip-peers"]
+    done = subprocess.run(
+        [*command, "--concurrency", "1,32", "--out", str(out)],
+        cwd=BENCH,
+        stdout=subprocess.PIPE,
+        timeout=900,
+        check=True,
+    )
+    lines = [json.loads(line) for line in done.stdout.decode().strip().splitlines()]
+    summary = lines[-1]
+    assert summary["kind"] == "summary" and summary["ours"] == "modelhub"
+    assert set(summary["servers"]) == {"modelhub", "modelhub-onnx"}
+    extras = summary["extras"]
+    assert extras["rolling_update_under_load"]["failed"] == 0
+    assert extras["many_models"]["models"] == 100
+    assert isinstance(extras["deploy_to_first_prediction"]["model_a_warm_spare_s"], float)

@@ -8,7 +8,6 @@ deployment's listening socket (sent as a file descriptor) and the models file.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
@@ -206,10 +205,8 @@ class ReplicaLauncher:
             self._closed = True
             spares, self._spares = self._spares, []
         for spare in spares:
-            spare.channel.close()  # the spare reads end-of-file and exits
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                spare.started.process.wait(timeout=5)
-            if spare.started.process.poll() is None:
-                spare.started.process.kill()
-                spare.started.process.wait()
+            # A spare holds nothing yet: no need to wait for it to finish importing.
+            spare.channel.close()
+            spare.started.process.kill()
+            spare.started.process.wait()
         self._spawner.close()
