@@ -227,7 +227,11 @@ class Supervisor:
 
     def _group_usage(self, group: ReplicaGroup) -> list[UsageSample]:
         merged: dict[int, dict[str, Any]] = {}
-        for pid, stats in group.stats():
+        reports = group.stats()
+        alive = {replica.pid for replica in list(group.replicas)}
+        for key in [k for k in self._seen if k[1] == group.name and k[0] not in alive]:
+            del self._seen[key]  # a replica that is gone: its counters went with it
+        for pid, stats in reports:
             for entry in stats["models"]:
                 version = int(entry["version"])
                 usage = entry["usage"]
