@@ -28,6 +28,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
+METRICS_HEADERS = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
 MODELS_PREFIX = "/v2/models/"
 SERVER_NAME = "modelhub"
 
@@ -58,15 +59,21 @@ class DataPlane:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        headers = JSON_HEADERS
         try:
-            status, payload = await self._route(scope, receive)
+            if scope["path"] == "/metrics" and scope["method"] == "GET":
+                from modelhub.api.dataplane.metrics import render_metrics
+
+                status, payload, headers = 200, render_metrics(self.host), METRICS_HEADERS
+            else:
+                status, payload = await self._route(scope, receive)
         except ModelhubError as exc:
             status, payload = HTTP_STATUS.get(exc.code, 500), error_payload(exc)
         await send(
             {
                 "type": "http.response.start",
                 "status": status,
-                "headers": [*JSON_HEADERS, (b"content-length", str(len(payload)).encode())],
+                "headers": [*headers, (b"content-length", str(len(payload)).encode())],
             }
         )
         await send({"type": "http.response.body", "body": payload})
@@ -88,10 +95,6 @@ class DataPlane:
                 return (200 if ready else 503), _json({"ready": ready})
             if path == "/v2":
                 return 200, _json({"name": SERVER_NAME, "version": self.version, "extensions": []})
-            if path == "/metrics":
-                from modelhub.api.dataplane.metrics import render_metrics
-
-                return 200, render_metrics(self.host)
         if path.startswith("/_replica/"):
             return await self._admin(scope, receive, path, method)
         raise NotFound(f"no route {method} {path}", {"path": path})
