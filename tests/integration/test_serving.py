@@ -340,6 +340,10 @@ def test_usage_is_recorded_per_deployment_and_version(http: httpx.Client) -> Non
     assert sum(usage["latency_buckets"]) == 27 and usage["latency_ms_sum"] > 0
     assert usage["active_callers"] == 2  # this test's host, and admin through the platform
     assert usage["last_used"] is not None
+    metrics = http.get("/metrics").text
+    assert 'modelhub_deployment_requests_total{deployment="counted",version="1"} 27.0' in metrics
+    assert 'modelhub_deployment_replicas{deployment="counted"} 1.0' in metrics
+    assert 'modelhub_deployment_batch_rows_count{deployment="counted",version="1"}' in metrics
     _stop(http, "counted")
 
 

@@ -31,6 +31,7 @@ from modelhub.api import (
 )
 from modelhub.api.errors import install_error_handlers
 from modelhub.api.security import FailureLimiter, Public
+from modelhub.api.serving_metrics import ServingCollector
 from modelhub.domain import context
 from modelhub.services import Services, build_services
 from modelhub.settings import Settings
@@ -170,6 +171,7 @@ class RequestContext:
 
 def _install_request_context(app: FastAPI) -> None:
     registry = CollectorRegistry()
+    registry.register(ServingCollector(app.state))
     app.add_middleware(RequestContext, registry=registry)
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)

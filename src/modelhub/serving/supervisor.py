@@ -58,11 +58,20 @@ class SupervisorListener(Protocol):
 
 
 @dataclass
-class _Totals:
-    """Batch-size histogram per deployment version, summed over replicas' lifetimes."""
+class Totals:
+    """What each deployment version served since this supervisor started, summed over
+    its replicas (also those restarted): the platform's /metrics exports it."""
 
-    batches: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    requests: dict[tuple[str, int], int] = field(default_factory=dict)
+    errors: dict[tuple[str, int], int] = field(default_factory=dict)
     rows: dict[tuple[str, int], int] = field(default_factory=dict)
+    batches: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+
+    def add(self, sample: UsageSample) -> None:
+        key = (sample.deployment, sample.version)
+        self.requests[key] = self.requests.get(key, 0) + sample.requests
+        self.errors[key] = self.errors.get(key, 0) + sample.errors
+        self.rows[key] = self.rows.get(key, 0) + sample.rows
 
 
 def _minus(now: list[int], before: list[int] | None) -> list[int]:
@@ -90,7 +99,7 @@ class Supervisor:
         self.scale_down_seconds = scale_down_seconds
         self.groups: dict[str, ReplicaGroup] = {}
         self.scalers: dict[str, Scaler] = {}
-        self.totals = _Totals()
+        self.totals = Totals()
         self._seen: dict[tuple[int, str, int], dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -266,7 +275,7 @@ class Supervisor:
                 into["callers"].update(usage["callers"])
                 if usage["last_used"] is not None:
                     into["last_used"] = max(into["last_used"] or 0.0, usage["last_used"])
-        samples = []
+        samples: list[UsageSample] = []
         for version, data in merged.items():
             if not data.get("requests"):
                 continue
@@ -284,6 +293,7 @@ class Supervisor:
                     last_used=datetime.fromtimestamp(last, UTC) if last else None,
                 )
             )
+            self.totals.add(samples[-1])
         return samples
 
     def forget_usage(self, name: str) -> None:
