@@ -30,6 +30,16 @@ LIVENESS_FAILURES = 3
 LOG_TAIL_BYTES = 2000
 
 
+def _raise_load_failure(stats: dict[str, Any]) -> None:
+    failed = [m for m in stats["models"] if m["state"] == "failed"]
+    if failed:
+        first = failed[0]
+        raise Unavailable(
+            f"{first['name']} version {first['version']} failed to load: {first['error']}",
+            {"reason": first["error"], "version": first["version"]},
+        )
+
+
 def log_tail(path: Path) -> str:
     try:
         with path.open("rb") as handle:
@@ -136,14 +146,7 @@ class ReplicaGroup:
                 stats = self._stats(replica)
                 if stats is None:
                     continue
-                failed = [m for m in stats["models"] if m["state"] == "failed"]
-                if failed:
-                    first = failed[0]
-                    raise Unavailable(
-                        f"{first['name']} version {first['version']} failed to load: "
-                        f"{first['error']}",
-                        {"reason": first["error"], "version": first["version"]},
-                    )
+                _raise_load_failure(stats)
                 if stats["ready"]:
                     replica.ready = True
                     waiting.remove(replica)
@@ -197,18 +200,19 @@ class ReplicaGroup:
                         headers={"x-replica-secret": self.secret},
                         timeout=self.settings.ready_timeout,
                     )
-                except httpx.HTTPError:
+                except httpx.HTTPError as exc:
                     self._raise_if_dead(replica)
-                    raise
-                stats = response.json()
-                failed = [m for m in stats.get("models", []) if m["state"] == "failed"]
-                if failed:
-                    first = failed[0]
                     raise Unavailable(
-                        f"{first['name']} version {first['version']} failed to load: "
-                        f"{first['error']}",
-                        {"reason": first["error"], "version": first["version"]},
+                        f"replica {replica.pid} of {self.name} did not take the change: {exc}",
+                        {"deployment": self.name},
+                    ) from exc
+                if response.status_code != 200:
+                    raise Unavailable(
+                        f"replica {replica.pid} of {self.name} refused the change: "
+                        f"{response.text[:500]}",
+                        {"deployment": self.name},
                     )
+                _raise_load_failure(response.json())
 
     def wait_drained(self) -> bool:
         """True once no replica holds a retired version with requests still inside."""
