@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -31,6 +32,7 @@ from pathlib import Path
 from modelhub.processes import die_with_parent
 
 SECRET_ENV = "MODELHUB_REPLICA_SECRET"
+GC_THRESHOLD = 20_000
 PARENT_ENV = "MODELHUB_REPLICA_PARENT"
 
 
@@ -117,6 +119,12 @@ def main(argv: list[str] | None = None) -> None:
         timeout_graceful_shutdown=30,
     )
     server = uvicorn.Server(config)
+
+    # What is loaded so far lives as long as the process: keep the collector off it,
+    # and collect young objects less often (a request makes many short-lived ones).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 20, 50)
 
     async def serve() -> None:
         preload = asyncio.ensure_future(host.preload())
