@@ -10,6 +10,7 @@ this route is the one with auth, per-request balancing and failover.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -111,9 +112,24 @@ def _too_large(limit: int) -> PayloadTooLarge:
     )
 
 
+ROUTE_TTL_SECONDS = 1.0
+
+
 async def _route(request: Request, target: str) -> Route:
+    """Where `target` goes, remembered for a second: a replica that went meanwhile is
+    skipped by the failover in `_send`, and a change of version happens inside the
+    replicas, so a slightly old route still reaches the right model."""
+    cache: dict[str, tuple[float, Route]] | None = getattr(request.app.state, "routes", None)
+    if cache is None:
+        cache = request.app.state.routes = {}
+    now = time.monotonic()
+    hit = cache.get(target)
+    if hit is not None and hit[0] > now:
+        return hit[1]
     services: Services = request.app.state.services
-    return await run_in_threadpool(services.deployments.route, target)
+    route = await run_in_threadpool(services.deployments.route, target)
+    cache[target] = (now + ROUTE_TTL_SECONDS, route)
+    return route
 
 
 def _client(request: Request) -> httpx.AsyncClient:
