@@ -419,3 +419,14 @@ def test_a_served_version_cannot_be_deleted(http: httpx.Client) -> None:
     assert "deployment kept" in refused.json()["error"]["message"]
     assert http.delete("/api/v1/models/intents").status_code == 409
     _stop(http, "kept")
+
+
+def test_the_platform_route_fails_over_when_a_replica_dies(http: httpx.Client) -> None:
+    deployment = deploy(http, model="intents@1", name="failover", replicas=2)
+    body = oip_body(np.ones((1, 32)))
+    for _ in range(10):  # both replicas now hold pooled connections from the platform
+        assert http.post("/v2/models/failover/infer", json=body).status_code == 200
+    os.kill(deployment["health"][0]["pid"], signal.SIGKILL)
+    replies = [http.post("/v2/models/failover/infer", json=body) for _ in range(40)]
+    assert [r.status_code for r in replies] == [200] * 40, [r.text for r in replies][:3]
+    _stop(http, "failover")

@@ -58,9 +58,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         try:
             yield
         finally:
-            client = getattr(app.state, "inference_client", None)
-            if client is not None:
-                await client.aclose()
+            forwarder = getattr(app.state, "forwarder", None)
+            if forwarder is not None:
+                await forwarder.close()
             if settings.serve_supervisor:
                 live.deployments.stop_serving()
             if scheduler is not None:

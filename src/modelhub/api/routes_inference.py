@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
+from urllib.parse import quote
 
-import httpx
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from modelhub import __version__
 from modelhub.api.deps import ServicesDep
+from modelhub.api.forwarder import Forwarder, ReplicaGone
 from modelhub.api.security import InferenceCaller, Public
 from modelhub.domain.auth import Caller
 from modelhub.errors import InvalidInput, PayloadTooLarge, Unavailable
@@ -132,12 +133,11 @@ async def _route(request: Request, target: str) -> Route:
     return route
 
 
-def _client(request: Request) -> httpx.AsyncClient:
-    client: httpx.AsyncClient | None = getattr(request.app.state, "inference_client", None)
-    if client is None:
-        client = httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=2.0), trust_env=False)
-        request.app.state.inference_client = client
-    return client
+def _forwarder(request: Request) -> Forwarder:
+    forwarder: Forwarder | None = getattr(request.app.state, "forwarder", None)
+    if forwarder is None:
+        forwarder = request.app.state.forwarder = Forwarder()
+    return forwarder
 
 
 def _balancer(request: Request) -> Balancer:
@@ -155,19 +155,18 @@ async def _send(
     candidates = balancer.order(route.deployment, route.replicas, route.load_balancing)
     candidates.append(route.endpoint)  # the shared endpoint: any live replica answers
     headers = {"content-type": JSON, "x-modelhub-caller": caller.name}
+    target = quote(path, safe="/")
     last_error: Exception | None = None
     for base in candidates:
         balancer.begin(base)
         try:
-            reply = await _client(request).request(
-                method, base + path, content=body, headers=headers
-            )
-        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            status, content = await _forwarder(request).send(base, method, target, body, headers)
+        except ReplicaGone as exc:
             last_error = exc  # that replica is gone; the request never ran there
             continue
         finally:
             balancer.end(base)
-        return Response(reply.content, reply.status_code, media_type=JSON)
+        return Response(content, status, media_type=JSON)
     raise Unavailable(
         f"no replica of {route.deployment} answered: {last_error}",
         {"deployment": route.deployment},
