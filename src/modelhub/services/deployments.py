@@ -10,7 +10,6 @@ background job, so a request returns at once with the deployment `deploying` or
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -47,8 +46,6 @@ if TYPE_CHECKING:
     from modelhub.settings import Settings
     from modelhub.stores.artifacts.base import ArtifactStore
     from modelhub.stores.metadata.base import MetadataStore
-
-log = logging.getLogger("modelhub.deployments")
 
 MAX_REPLICAS = 64
 ENVIRONMENT_PREFERENCE = (Environment.PRODUCTION, Environment.STAGING, Environment.DEVELOPMENT)
@@ -93,9 +90,7 @@ class DeploymentService:
         registry: RegistryService,
         auth: AuthService,
     ) -> None:
-        self.settings = settings
         self.metadata = metadata
-        self.artifacts = artifacts
         self.registry = registry
         self.auth = auth
         self.rollouts = Rollouts(settings, metadata, artifacts, registry)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from modelhub.domain.deployments import LIVE
 from modelhub.domain.enums import (
     Approval,
     Framework,
@@ -382,8 +383,6 @@ class RegistryService:
 
     def _refuse_if_deployed(self, name: str, version: int | None) -> None:
         """A version a live deployment serves, rolls out or may roll back to stays."""
-        from modelhub.domain.deployments import LIVE
-
         for deployment in self.metadata.list_deployments(model=name):
             if deployment.status not in LIVE:
                 continue

@@ -18,7 +18,9 @@ import asyncio
 import bisect
 import random
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -71,6 +73,13 @@ class ServedModel:
                 for v in self.versions
             ],
         }
+
+
+@dataclass
+class Tally:
+    """What a request turned out to carry, for its usage record."""
+
+    rows: int = 0
 
 
 class SlotState(StrEnum):
@@ -272,6 +281,33 @@ class ModelHost:
         await self.runtime(slot)
         assert slot.batcher is not None
         return await slot.batcher.submit(inputs, rows, parameters)
+
+    async def answer(self, slot: Slot, body: bytes, tally: Tally) -> bytes:
+        """One Open Inference Protocol request: decode against the slot's signature,
+        run it through the batcher, encode the reply."""
+        from modelhub.serving.codec import decode_request, encode_response
+
+        runtime = await self.runtime(slot)
+        info = runtime.info
+        request = decode_request(body, info.signature, info.parameters)
+        tally.rows = request.rows
+        assert slot.batcher is not None
+        outputs = await slot.batcher.submit(request.inputs, request.rows, request.parameters)
+        return encode_response(slot.name, str(slot.version), request.id, outputs, request.outputs)
+
+    @contextmanager
+    def counted(self, slot: Slot, caller: str | None) -> Iterator[Tally]:
+        """Count one request against `slot`: in flight while inside, then its usage
+        (failed when the block raises)."""
+        started = time.perf_counter()
+        self.enter(slot)
+        tally = Tally()
+        ok = False
+        try:
+            yield tally
+            ok = True
+        finally:
+            self.leave(slot, started, ok, tally.rows, caller)
 
     def enter(self, slot: Slot) -> None:
         slot.in_flight += 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from modelhub.serving.codec import decode_request, encode_response
 from modelhub.serving.host import ModelHost, ServedModel, ServedVersion
 
 
@@ -16,11 +15,8 @@ def infer_once(name: str, version: int, path: Path, body: bytes) -> bytes:
 
     async def answer() -> bytes:
         slot = host.pick(name)
-        runtime = await host.runtime(slot)
-        info = runtime.info
-        request = decode_request(body, info.signature, info.parameters)
-        outputs = await host.infer(slot, request.inputs, request.rows, request.parameters)
-        return encode_response(name, str(version), request.id, outputs, request.outputs)
+        with host.counted(slot, None) as tally:
+            return await host.answer(slot, body, tally)
 
     try:
         return asyncio.run(answer())

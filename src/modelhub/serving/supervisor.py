@@ -8,7 +8,6 @@ touches the metadata store itself.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -297,6 +296,5 @@ class Supervisor:
         return samples
 
     def forget_usage(self, name: str) -> None:
-        with contextlib.suppress(KeyError):
-            for key in [k for k in self._seen if k[1] == name]:
-                del self._seen[key]
+        for key in [k for k in self._seen if k[1] == name]:
+            del self._seen[key]

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import hmac
 import json
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from modelhub.api.dataplane import openai
 from modelhub.api.status import HTTP_STATUS
 from modelhub.errors import InvalidInput, ModelhubError, NotFound, PayloadTooLarge
-from modelhub.serving.codec import decode_request, encode_response, model_metadata
+from modelhub.serving.codec import model_metadata
 from modelhub.serving.host import ModelHost, ServedModel, Slot
 
 Scope = dict[str, Any]
@@ -132,22 +131,9 @@ class DataPlane:
         return _json(model_metadata(name, served, runtime.info.runtime, runtime.info.signature))
 
     async def infer(self, scope: Scope, name: str, version: int | None, body: bytes) -> bytes:
-        started = time.perf_counter()
         slot = self.host.pick(name, version)
-        self.host.enter(slot)
-        ok = False
-        rows = 0
-        try:
-            runtime = await self.host.runtime(slot)
-            info = runtime.info
-            request = decode_request(body, info.signature, info.parameters)
-            rows = request.rows
-            outputs = await self.host.infer(slot, request.inputs, rows, request.parameters)
-            payload = encode_response(name, str(slot.version), request.id, outputs, request.outputs)
-            ok = True
-            return payload
-        finally:
-            self.host.leave(slot, started, ok, rows, caller_of(scope))
+        with self.host.counted(slot, caller_of(scope)) as tally:
+            return await self.host.answer(slot, body, tally)
 
     async def run_rows(
         self,
@@ -158,15 +144,9 @@ class DataPlane:
         parameters: dict[str, Any],
     ) -> dict[str, Any]:
         """Run already-decoded rows through a slot, counted like an infer request."""
-        started = time.perf_counter()
-        self.host.enter(slot)
-        ok = False
-        try:
-            outputs = await self.host.infer(slot, inputs, rows, parameters)
-            ok = True
-            return outputs
-        finally:
-            self.host.leave(slot, started, ok, rows, caller_of(scope))
+        with self.host.counted(slot, caller_of(scope)) as tally:
+            tally.rows = rows
+            return await self.host.infer(slot, inputs, rows, parameters)
 
     # -- bodies -----------------------------------------------------------------
 

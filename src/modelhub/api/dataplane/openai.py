@@ -52,6 +52,26 @@ def _model_name(data: dict[str, Any]) -> str:
     return model
 
 
+async def _run_texts(
+    plane: DataPlane,
+    scope: Scope,
+    name: str,
+    texts: list[str],
+    parameters: dict[str, Any],
+    runtimes: tuple[str, ...],
+    kind: str,
+) -> dict[str, Any]:
+    """Rows of text through the model `name`, which must be served by one of `runtimes`."""
+    slot = plane.host.pick(name)
+    runtime = await plane.host.runtime(slot)
+    if runtime.info.runtime not in runtimes:
+        raise InvalidInput(
+            f"{name} is a {runtime.info.runtime} model, not {kind} model", {"field": "model"}
+        )
+    inputs = {"text": np.array(texts, dtype=object)}
+    return await plane.run_rows(scope, slot, inputs, len(texts), parameters)
+
+
 async def embeddings(plane: DataPlane, scope: Scope, body: bytes) -> bytes:
     data = _object(body)
     name = _model_name(data)
@@ -59,15 +79,7 @@ async def embeddings(plane: DataPlane, scope: Scope, body: bytes) -> bytes:
     encoding = data.get("encoding_format", "float")
     if encoding != "float":
         raise InvalidInput("only encoding_format 'float' is served", {"field": "encoding_format"})
-    slot = plane.host.pick(name)
-    runtime = await plane.host.runtime(slot)
-    if runtime.info.runtime not in EMBEDDING_RUNTIMES:
-        raise InvalidInput(
-            f"{name} is a {runtime.info.runtime} model, not an embedding model",
-            {"field": "model"},
-        )
-    inputs = {"text": np.array(texts, dtype=object)}
-    outputs = await plane.run_rows(scope, slot, inputs, len(texts), {})
+    outputs = await _run_texts(plane, scope, name, texts, {}, EMBEDDING_RUNTIMES, "an embedding")
     vectors = outputs["embedding"]
     words = sum(len(text.split()) for text in texts)
     return json.dumps(
@@ -98,15 +110,9 @@ async def completions(plane: DataPlane, scope: Scope, body: bytes) -> bytes:
         raise InvalidInput(f"unknown field {field!r}", {"field": field})
     parameters = {key: data[key] for key in COMPLETION_PARAMETERS if data.get(key) is not None}
     parameters.setdefault("max_tokens", 16)
-    slot = plane.host.pick(name)
-    runtime = await plane.host.runtime(slot)
-    if runtime.info.runtime not in GENERATION_RUNTIMES:
-        raise InvalidInput(
-            f"{name} is a {runtime.info.runtime} model, not a text generation model",
-            {"field": "model"},
-        )
-    inputs = {"text": np.array(prompts, dtype=object)}
-    outputs = await plane.run_rows(scope, slot, inputs, len(prompts), parameters)
+    outputs = await _run_texts(
+        plane, scope, name, prompts, parameters, GENERATION_RUNTIMES, "a text generation"
+    )
     texts = [str(text) for text in outputs["text"]]
     prompt_tokens = sum(len(prompt) for prompt in prompts)
     completion_tokens = sum(len(text) for text in texts)
