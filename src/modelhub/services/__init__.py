@@ -59,7 +59,7 @@ def build_services(settings: Settings) -> Services:
     audit = AuditService(metadata, auth)
     datasets = DatasetService(metadata, artifacts, uploads, auth)
     training = TrainingService(settings, metadata, artifacts, registry, auth)
-    deployments = DeploymentService(settings, metadata, artifacts, registry, auth)
+    deployments = DeploymentService(settings, metadata, registry, auth)
     return Services(
         settings, metadata, artifacts, registry, uploads, auth, audit, datasets, training,
         deployments,

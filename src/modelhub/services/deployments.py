@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from modelhub.services.auth import AuthService
     from modelhub.services.registry import RegistryService
     from modelhub.settings import Settings
-    from modelhub.stores.artifacts.base import ArtifactStore
     from modelhub.stores.metadata.base import MetadataStore
 
 MAX_REPLICAS = 64
@@ -86,14 +85,13 @@ class DeploymentService:
         self,
         settings: Settings,
         metadata: MetadataStore,
-        artifacts: ArtifactStore,
         registry: RegistryService,
         auth: AuthService,
     ) -> None:
         self.metadata = metadata
         self.registry = registry
         self.auth = auth
-        self.rollouts = Rollouts(settings, metadata, artifacts, registry)
+        self.rollouts = Rollouts(settings, metadata, registry)
 
     # -- reading ----------------------------------------------------------------
 

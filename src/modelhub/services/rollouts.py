@@ -33,7 +33,6 @@ from modelhub.domain.deployments import (
 )
 from modelhub.domain.records import ModelVersion
 from modelhub.errors import IntegrityError, ModelhubError, NotFound
-from modelhub.services.manifest import safe_target, write_verified_stream
 from modelhub.serving.host import ServedModel, ServedVersion
 from modelhub.stores.metadata.base import UsageDelta
 
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
     from modelhub.serving.replicas import ReplicaGroup
     from modelhub.serving.supervisor import ReplicaState, Supervisor, UsageSample
     from modelhub.settings import Settings
-    from modelhub.stores.artifacts.base import ArtifactStore
     from modelhub.stores.metadata.base import MetadataStore
 
 log = logging.getLogger("modelhub.deployments")
@@ -59,12 +57,10 @@ class Rollouts:
         self,
         settings: Settings,
         metadata: MetadataStore,
-        artifacts: ArtifactStore,
         registry: RegistryService,
     ) -> None:
         self.settings = settings
         self.metadata = metadata
-        self.artifacts = artifacts
         self.registry = registry
         self.supervisor: Supervisor | None = None
         self._jobs = ThreadPoolExecutor(max_workers=4, thread_name_prefix="deploy")
@@ -237,12 +233,7 @@ class Rollouts:
         partial = folder.with_name(folder.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         try:
-            for entry in version.files:
-                write_verified_stream(
-                    self.artifacts.open_chunks(entry.digest),
-                    safe_target(partial, entry.path),
-                    digest=entry.digest,
-                )
+            self.registry.download(f"{version.name}@{version.version}", partial)
             (partial / ".verified").touch()
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
