@@ -12,6 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests are reproducible and bounded: the same examples on every run, no
+# per-example deadline (the machine is shared and noisy), a budget set per test.
+settings.register_profile(
+    "modelhub",
+    derandomize=True,
+    deadline=None,
+    max_examples=200,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.load_profile("modelhub")
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PG_HOST = "postgres@127.0.0.1:5432"
