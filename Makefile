@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install demo test lint typecheck bench fuzz clean
 
 install: $(VENV)/.installed
 
@@ -30,5 +30,18 @@ test: lint typecheck
 bench: install
 	bash bench/run_all.sh
 
+# Coverage-guided fuzzing of every parser family (atheris), FUZZ_SECONDS each; not part of
+# `make test`. New inputs that grow coverage go to .fuzz/, the committed seeds stay as they are.
+FUZZ_SECONDS ?= 60
+fuzz: install
+	$(BIN)/python -m pip install --quiet -e '.[fuzz]'
+	@set -e; for harness in fuzz/fuzz_*.py; do \
+		family=$$(basename $$harness .py | sed 's/^fuzz_//'); \
+		mkdir -p .fuzz/$$family; \
+		echo "== $$family"; \
+		$(BIN)/python $$harness .fuzz/$$family fuzz/corpus/$$family \
+			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1; \
+	done
+
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .demo .fuzz .pytest_cache .mypy_cache .ruff_cache .hypothesis
