@@ -38,7 +38,7 @@ class AuditService:
         self.auth.authorize(caller, Action.AUDIT_READ)
         if not 1 <= limit <= MAX_EVENTS:
             raise InvalidInput(f"limit must be 1-{MAX_EVENTS}", {"field": "limit"})
-        start = datetime.now(UTC) - parse_duration(since) if since else None
+        start = datetime.now(UTC) - parse_duration(since, "since") if since else None
         query = AuditQuery(actor=actor, action=action, target=target, since=start, limit=limit)
         return self.metadata.list_audit(query)
 
