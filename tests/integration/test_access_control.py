@@ -394,7 +394,7 @@ def test_audit_verify_names_the_tampered_event(tmp_path: Path) -> None:
     broken = cli("audit", "verify")
     assert broken.returncode == 8
     assert broken.stderr.strip() == (
-        "error: audit log broken at event 2: it was edited, deleted or reordered"
+        "error: audit log tampered with: event 2 does not match its hash: it was edited"
     )
 
 
