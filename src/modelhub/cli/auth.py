@@ -85,7 +85,10 @@ def list_users(json: JsonOpt = False) -> None:
 @tokens.command("create")
 def create_token(
     user: Annotated[str | None, typer.Option(help="For this user (admins); default you.")] = None,
-    expires: Annotated[str | None, typer.Option(help="Lifetime, e.g. 30d or 12h.")] = None,
+    expires: Annotated[
+        str | None,
+        typer.Option(help="Lifetime, e.g. 30d or 12h; default MODELHUB_TOKEN_DEFAULT_TTL."),
+    ] = None,
     scope: Annotated[str, typer.Option(help="read or write.")] = "write",
     description: Annotated[str, typer.Option(help="What the token is for.")] = "",
     json: JsonOpt = False,
