@@ -90,7 +90,7 @@ def test_a_read_token_can_neither_create_nor_revoke_tokens(hub: Services, admin:
     assert all(t.revoked_at is None for t in hub.auth.list_tokens(admin))
 
 
-@hypothesis_settings(max_examples=300)
+@hypothesis_settings(max_examples=150)
 @given(st.text(max_size=30) | st.from_regex(r"[0-9]{1,20}[dhmsDHMS]", fullmatch=True))
 def test_a_duration_is_bounded_or_refused(text: str) -> None:
     try:
