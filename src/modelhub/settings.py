@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from modelhub.domain.auth import parse_duration
+from modelhub.errors import InvalidInput
 
 
 class Settings(BaseSettings):
@@ -47,11 +52,27 @@ class Settings(BaseSettings):
         description="How long a verified token is trusted without rereading it; "
         "a revocation on another server process takes effect within this time.",
     )
+    token_default_ttl: timedelta = Field(
+        default=timedelta(days=30),
+        description="Lifetime of a new token when its creator names none (e.g. 30d, 12h); "
+        "never beyond the creating token's own end.",
+    )
+    token_max_ttl: timedelta = Field(
+        default=timedelta(days=365),
+        description="The longest a token may live (e.g. 365d); also the first admin's token.",
+    )
     auth_failure_limit: int = Field(
         default=10, description="Failed authentications per client before it is slowed down."
     )
     auth_failure_window_seconds: float = Field(
         default=60.0, description="The window the failure limit counts over."
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Addresses or networks (comma-separated, e.g. 127.0.0.1,10.0.0.0/8) of "
+        "reverse proxies whose X-Forwarded-For names the real client, on the API server and "
+        "the replicas alike. Empty (the default): the header is ignored and the client is "
+        "the peer of the connection.",
     )
     gc_grace_seconds: int = Field(
         default=3600,
@@ -170,11 +191,39 @@ class Settings(BaseSettings):
         "`modelhub.training.context()` reads.",
     )
 
-    @field_validator("serve_warm_imports", mode="before")
+    @field_validator("serve_warm_imports", "trusted_proxies", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("token_default_ttl", "token_max_ttl", mode="before")
+    @classmethod
+    def _duration(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, str):
+            try:
+                return parse_duration(value, info.field_name or "")
+            except InvalidInput as exc:
+                raise ValueError(exc.message) from None
+        return value
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> Settings:
+        if self.token_default_ttl > self.token_max_ttl:
+            raise ValueError("token_default_ttl is longer than token_max_ttl")
+        return self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (e.g. 10.0.0.0/8)"
+                ) from None
         return value
 
     @property

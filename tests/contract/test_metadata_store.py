@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 from modelhub.domain.enums import Framework, ModelType, Precision, Stage
 from modelhub.domain.names import ModelRef
 from modelhub.domain.records import FileEntry, Lineage, Signature, TensorSpec
-from modelhub.errors import NotFound
+from modelhub.errors import IntegrityError, NotFound
 from modelhub.stores.metadata.base import (
     AuditDraft,
     AuditQuery,
@@ -173,7 +173,7 @@ def test_missing_things_raise_not_found_on_every_method(store: SqlMetadataStore)
             call()
     # A failed mutation records nothing.
     assert len(store.list_audit(AuditQuery(limit=1000))) == before
-    assert store.verify_audit() is None
+    assert store.verify_audit().intact
 
 
 # -- search -----------------------------------------------------------------
@@ -400,7 +400,7 @@ def test_every_mutation_appends_one_event(store: SqlMetadataStore) -> None:
         assert newest.details["i"] == i
     first = store.list_audit(AuditQuery(action="create"))[0]
     assert first.details == {"i": 1, "version": 1}
-    assert store.verify_audit() is None
+    assert store.verify_audit().intact
     assert [e.action for e in store.list_audit(AuditQuery(actor="actor3"))] == ["update_version"]
     assert len(store.list_audit(AuditQuery(target="m", limit=3))) == 3
 
@@ -409,7 +409,7 @@ def _five_events(store: SqlMetadataStore) -> list[int]:
     for seed in range(1, 6):
         add(store, "m", seed)
     ids = sorted(e.id for e in store.list_audit(AuditQuery(limit=100)))
-    assert len(ids) == 5 and store.verify_audit() is None
+    assert len(ids) == 5 and store.verify_audit().intact
     return ids
 
 
@@ -418,19 +418,19 @@ def test_verify_audit_finds_an_edited_event(store: SqlMetadataStore, column: str
     ids = _five_events(store)
     value = '{"version": 99}' if column == "details" else "mallory"
     raw(store, f"UPDATE audit_events SET {column} = :v WHERE id = :id", v=value, id=ids[2])
-    assert store.verify_audit() == ids[2]
+    assert store.verify_audit().first_broken_id == ids[2]
 
 
 def test_verify_audit_finds_a_deleted_middle_event(store: SqlMetadataStore) -> None:
     ids = _five_events(store)
     raw(store, "DELETE FROM audit_events WHERE id = :id", id=ids[2])
-    assert store.verify_audit() == ids[3]
+    assert store.verify_audit().first_broken_id == ids[3]
 
 
 def test_verify_audit_finds_a_deleted_last_event(store: SqlMetadataStore) -> None:
     ids = _five_events(store)
     raw(store, "DELETE FROM audit_events WHERE id = :id", id=ids[4])
-    assert store.verify_audit() == ids[4]
+    assert store.verify_audit().first_broken_id == ids[4]
 
 
 def test_verify_audit_finds_reordered_ids(store: SqlMetadataStore) -> None:
@@ -439,7 +439,76 @@ def test_verify_audit_finds_reordered_ids(store: SqlMetadataStore) -> None:
     raw(store, "UPDATE audit_events SET id = -1 WHERE id = :a", a=a)
     raw(store, "UPDATE audit_events SET id = :a WHERE id = :b", a=a, b=b)
     raw(store, "UPDATE audit_events SET id = :b WHERE id = -1", b=b)
-    assert store.verify_audit() == a
+    assert store.verify_audit().first_broken_id == a
+
+
+def test_verify_audit_reports_a_missing_head_and_refuses_writes(store: SqlMetadataStore) -> None:
+    _five_events(store)
+    raw(store, "DELETE FROM audit_head")
+    verdict = store.verify_audit()
+    assert not verdict.intact and verdict.events == 5
+    assert verdict.problems == [
+        "the audit_head row is missing: the end of the chain cannot be checked"
+    ]
+    with pytest.raises(IntegrityError, match="head row is missing"):
+        add(store, "m", 6)
+    assert store.verify_audit().events == 5
+
+
+def test_verify_audit_reports_a_second_head_row(store: SqlMetadataStore) -> None:
+    _five_events(store)
+    raw(store, "INSERT INTO audit_head (id, last_id, last_hash) VALUES (2, 9, :h)", h="f" * 64)
+    verdict = store.verify_audit()
+    assert not verdict.intact
+    assert verdict.problems == [
+        "audit_head holds 2 row(s) (id 1, 2) where there is exactly one, id 1: "
+        "a head was added or replaced"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "problem"),
+    [
+        ("details", "{not json", "its details are not JSON"),
+        ("at", "yesterday-ish", "its time 'yesterday-ish' does not parse"),
+    ],
+)
+def test_verify_audit_reports_an_unreadable_event(
+    store: SqlMetadataStore, column: str, value: str, problem: str
+) -> None:
+    if not store.url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's json and timestamptz columns refuse such a value")
+    ids = _five_events(store)
+    raw(store, f"UPDATE audit_events SET {column} = :v WHERE id = :id", v=value, id=ids[2])
+    verdict = store.verify_audit()
+    assert verdict.first_broken_id == ids[2]
+    assert verdict.problems == [f"event {ids[2]}: {problem}"]
+    assert verdict.events == 5 and verdict.head_id == ids[4]
+
+
+def test_an_expected_head_catches_a_truncated_tail_and_a_rewound_head(
+    store: SqlMetadataStore,
+) -> None:
+    ids = _five_events(store)
+    kept = store.verify_audit().head_hash
+    # A head recorded earlier passes while the chain grows past it.
+    add(store, "m", 6)
+    grown = store.verify_audit(kept)
+    assert grown.intact and grown.head_id == ids[4] + 1 and grown.head_hash != kept
+    raw(store, "DELETE FROM audit_events WHERE id > :id", id=ids[2])
+    raw(
+        store,
+        "UPDATE audit_head SET last_id = :id, "
+        "last_hash = (SELECT hash FROM audit_events WHERE id = :id)",
+        id=ids[2],
+    )
+    assert store.verify_audit().intact  # consistent on its own ...
+    verdict = store.verify_audit(kept)  # ... but not with what was kept elsewhere
+    assert not verdict.intact and verdict.head_id == ids[2]
+    assert verdict.problems == [
+        f"the expected head {kept} is not in the chain: events up to it were deleted or "
+        "rewritten since it was recorded"
+    ]
 
 
 # -- concurrency and migrations -----------------------------------------------
@@ -464,7 +533,7 @@ def test_concurrent_create_version_numbers_consecutively(store: SqlMetadataStore
         t.join(timeout=120)
     assert errors == []
     assert [v.version for v in store.list_versions("busy")] == list(range(1, 41))
-    assert store.verify_audit() is None
+    assert store.verify_audit().intact
     assert len(store.list_audit(AuditQuery(limit=100))) == 40
 
 

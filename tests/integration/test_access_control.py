@@ -148,13 +148,18 @@ def test_viewer_changes_nothing(matrix_server: ServerProcess, tmp_path: Path) ->
         admin.add_user("v2", "viewer")
         viewer_token = admin.create_token("v2")[1]
         before = admin.versions("matrix-model")
+        # Everything but reading, and the viewer's own tokens, is closed to them.
+        closed = [
+            (method, path)
+            for method, path, action in api_routes(tmp_path)
+            if action not in READ_ACTIONS and Role.VIEWER not in PERMISSIONS[action]
+        ]
         with httpx.Client(base_url=matrix_server.url) as http:
-            for method, path, action in api_routes(tmp_path):
-                if action not in READ_ACTIONS:
-                    assert send(http, method, path, viewer_token).status_code == 403, path
+            for method, path in closed:
+                assert send(http, method, path, viewer_token).status_code == 403, path
         assert admin.versions("matrix-model") == before
         denials = admin.audit_events(actor="v2", action="auth.denied", limit=1000)
-        assert len(denials) == len([r for r in api_routes(tmp_path) if r[2] not in READ_ACTIONS])
+        assert len(denials) == len(closed)
         assert all(e.request_id for e in denials)
 
 
@@ -195,11 +200,23 @@ def test_bad_tokens_are_401_alike_and_audited(server: ServerProcess) -> None:
                 "message": BAD_TOKEN,
                 "details": {},
             }, case
-        wrong_scope = http.post("/api/v1/uploads", headers={"authorization": f"Bearer {reader}"})
+        as_reader = {"authorization": f"Bearer {reader}"}
+        wrong_scope = http.post("/api/v1/uploads", headers=as_reader)
         assert wrong_scope.status_code == 403 and "read-only token" in wrong_scope.text
+        # A read-only token neither mints tokens (not even read ones) nor revokes them.
+        for scope in ("read", "write"):
+            minted = http.post("/api/v1/auth/tokens", json={"scope": scope}, headers=as_reader)
+            assert minted.status_code == 403 and "read-only token" in minted.text
+        reader_id = reader.split("_")[1]
+        unrevoked = http.delete(f"/api/v1/auth/tokens/{reader_id}", headers=as_reader)
+        assert unrevoked.status_code == 403
+        huge = http.post(
+            "/api/v1/auth/tokens", json={"expires": "9999999d"}, headers=server.headers
+        )
+        assert huge.status_code == 400 and huge.json()["error"]["details"]["field"] == "expires"
     with Client(server.url, token=server.token) as admin:
         denied = admin.audit_events(action="auth.denied", limit=100)
-    assert len(denied) == 2 + len(cases) + 1
+    assert len(denied) == 2 + len(cases) + 1 + 3
     assert {e.actor for e in denied} == {"anonymous", "alice"}
 
 
@@ -211,7 +228,14 @@ def test_failed_authentication_is_rate_limited(tmp_path: Path) -> None:
             good = {"authorization": f"Bearer {srv.token}"}
             assert http.get("/api/v1/models", headers=good).status_code == 200
             bad = {"authorization": "Bearer mh_0000000000000000_nope"}
-            codes = [http.get("/api/v1/models", headers=bad).status_code for _ in range(8)]
+            # No proxy is trusted by default: naming another address on each try
+            # neither escapes the limit nor aims it at someone else.
+            codes = [
+                http.get(
+                    "/api/v1/models", headers={**bad, "x-forwarded-for": f"203.0.113.{i}"}
+                ).status_code
+                for i in range(8)
+            ]
             assert codes[:5] == [401] * 5 and codes[5:] == [429] * 3
             limited = http.get("/api/v1/models", headers=bad)
             assert limited.json()["error"]["code"] == "rate_limited"
@@ -221,6 +245,23 @@ def test_failed_authentication_is_rate_limited(tmp_path: Path) -> None:
             assert http.get("/api/v1/models", headers=good).status_code == 200
     finally:
         srv.stop()
+
+
+def test_forwarded_for_names_the_client_only_behind_a_trusted_proxy(tmp_path: Path) -> None:
+    srv = make_server(
+        tmp_path, MODELHUB_AUTH_FAILURE_LIMIT="2", MODELHUB_TRUSTED_PROXIES="127.0.0.1"
+    )
+    bad = {"authorization": "Bearer mh_0000000000000000_nope"}
+    with running(srv), httpx.Client(base_url=srv.url) as http:
+
+        def status(client: str) -> int:
+            headers = {**bad, "x-forwarded-for": client}
+            return http.get("/api/v1/models", headers=headers).status_code
+
+        assert [status("198.51.100.7") for _ in range(3)] == [401, 401, 429]
+        # The proxy (127.0.0.1) is trusted: another client behind it is not held back.
+        assert status("198.51.100.8") == 401
+        assert http.get("/api/v1/models", headers=bad).status_code == 401
 
 
 def test_first_start_writes_the_admin_token_once(tmp_path: Path) -> None:
@@ -353,7 +394,7 @@ def test_audit_verify_names_the_tampered_event(tmp_path: Path) -> None:
     broken = cli("audit", "verify")
     assert broken.returncode == 8
     assert broken.stderr.strip() == (
-        "error: audit log broken at event 2: it was edited, deleted or reordered"
+        "error: audit log tampered with: event 2 does not match its hash: it was edited"
     )
 
 

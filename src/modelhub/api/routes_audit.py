@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from modelhub.api.deps import ServicesDep
-from modelhub.api.schemas import VerifyResult
 from modelhub.api.security import AuditReader
-from modelhub.domain.records import AuditEvent
+from modelhub.domain.records import AuditEvent, AuditVerdict
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -25,7 +24,9 @@ def list_events(
     return services.audit.list(caller, actor, action, target, since, limit)
 
 
-@router.get("/verify", response_model=VerifyResult)
-def verify(services: ServicesDep, caller: AuditReader) -> VerifyResult:
-    report = services.audit.verify(caller)
-    return VerifyResult(intact=report.intact, first_broken_id=report.first_broken_id)
+@router.get("/verify", response_model=AuditVerdict)
+def verify(
+    services: ServicesDep, caller: AuditReader, expect_head: str | None = None
+) -> AuditVerdict:
+    """200 whatever it finds: check `intact`, and `problems` for what is wrong."""
+    return services.audit.verify(caller, expect_head)

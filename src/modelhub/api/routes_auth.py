@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from modelhub.api.deps import ServicesDep
 from modelhub.api.schemas import TokenBody, TokenCreated, UserBody, UserPatchBody
-from modelhub.api.security import Self, UserManager
+from modelhub.api.security import Self, TokenManager, UserManager
 from modelhub.domain.auth import Principal, TokenInfo
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -35,7 +35,7 @@ def update_user(
 
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201)
-def create_token(body: TokenBody, services: ServicesDep, caller: Self) -> TokenCreated:
+def create_token(body: TokenBody, services: ServicesDep, caller: TokenManager) -> TokenCreated:
     info, token = services.auth.create_token(
         caller, body.user, expires=body.expires, scope=body.scope, description=body.description
     )
@@ -48,5 +48,5 @@ def list_tokens(services: ServicesDep, caller: Self, user: str | None = None) ->
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenInfo)
-def revoke_token(token_id: str, services: ServicesDep, caller: Self) -> TokenInfo:
+def revoke_token(token_id: str, services: ServicesDep, caller: TokenManager) -> TokenInfo:
     return services.auth.revoke_token(caller, token_id)

@@ -97,7 +97,8 @@ class UserPatchBody(Body):
 class TokenBody(Body):
     user: str | None = None
     expires: str | None = Field(
-        default=None, description="Lifetime such as 30d, 12h; none = no expiry."
+        default=None,
+        description="Lifetime such as 30d, 12h; default MODELHUB_TOKEN_DEFAULT_TTL.",
     )
     scope: str = Field(default="write", description="read or write")
     description: str = ""
@@ -106,11 +107,6 @@ class TokenBody(Body):
 class TokenCreated(BaseModel):
     token: str = Field(description="The secret; shown this once, never stored.")
     info: TokenInfo
-
-
-class VerifyResult(BaseModel):
-    intact: bool
-    first_broken_id: int | None
 
 
 class DatasetBody(Body):

@@ -85,7 +85,10 @@ def list_users(json: JsonOpt = False) -> None:
 @tokens.command("create")
 def create_token(
     user: Annotated[str | None, typer.Option(help="For this user (admins); default you.")] = None,
-    expires: Annotated[str | None, typer.Option(help="Lifetime, e.g. 30d or 12h.")] = None,
+    expires: Annotated[
+        str | None,
+        typer.Option(help="Lifetime, e.g. 30d or 12h; default MODELHUB_TOKEN_DEFAULT_TTL."),
+    ] = None,
     scope: Annotated[str, typer.Option(help="read or write.")] = "write",
     description: Annotated[str, typer.Option(help="What the token is for.")] = "",
     json: JsonOpt = False,
@@ -170,18 +173,34 @@ def audit_list(
 
 
 @audit.command("verify")
-def audit_verify(json: JsonOpt = False) -> None:
-    """Check the hash chain; exit 8 naming the first edited, deleted or reordered event."""
+def audit_verify(
+    expect_head: Annotated[
+        str | None,
+        typer.Option(help="A head hash recorded earlier: the chain must still contain it."),
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Check the hash chain and its head; exit 8 naming what was tampered with.
+
+    Prints the head (newest event id and hash): keep it somewhere the database's
+    writers cannot reach and pass it back with --expect-head.
+    """
     with client_session() as client:
-        intact, broken = client.audit_verify()
+        verdict = client.audit_verify(expect_head)
     if json:
-        print_json({"intact": intact, "first_broken_id": broken})
-    elif intact:
-        console.print("audit log intact: every event matches its hash chain")
-    if not intact:
+        print_json(verdict)
+    elif verdict.intact:
+        console.print(
+            f"audit log intact: {verdict.events} events match their hash chain\n"
+            f"head: {verdict.head_id} {verdict.head_hash}",
+            highlight=False,
+        )
+    if not verdict.intact:
         from modelhub.errors import IntegrityError
 
+        problems = verdict.problems
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         raise IntegrityError(
-            f"audit log broken at event {broken}: it was edited, deleted or reordered",
-            {"first_broken_id": broken},
+            f"audit log tampered with: {problems[0]}{more}",
+            verdict.model_dump(mode="json"),
         )

@@ -45,6 +45,7 @@ def server(
     import uvicorn
 
     from modelhub.api.app import create_app
+    from modelhub.api.proxies import proxy_options
     from modelhub.errors import InvalidInput
     from modelhub.settings import Settings
 
@@ -67,6 +68,7 @@ def server(
         access_log=False,
         # Open run event streams would otherwise hold a stopping server until their run ends.
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        **proxy_options(settings.trusted_proxies),
     )
 
 

@@ -11,6 +11,7 @@ from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.deployments import Autoscale, Deployment, UsageRecord
 from modelhub.domain.records import (
     AuditEvent,
+    AuditVerdict,
     Dataset,
     Lineage,
     ModelVersion,
@@ -140,7 +141,9 @@ class RegistryClient(Protocol):
         limit: int = 100,
     ) -> list[AuditEvent]: ...
 
-    def audit_verify(self) -> tuple[bool, int | None]: ...
+    def audit_verify(self, expect_head: str | None = None) -> AuditVerdict:
+        """The audit chain checked; tampering is `intact=False` with `problems`, not a raise."""
+        ...
 
     # -- training ------------------------------------------------------------------
 

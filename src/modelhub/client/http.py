@@ -20,6 +20,7 @@ from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.names import check_model_name
 from modelhub.domain.records import (
     AuditEvent,
+    AuditVerdict,
     Dataset,
     Lineage,
     ModelVersion,
@@ -360,6 +361,7 @@ class Client(TrainingCalls, DeploymentCalls):
         data = self._request("GET", "/api/v1/audit", params=params)
         return [AuditEvent.model_validate(e) for e in data]
 
-    def audit_verify(self) -> tuple[bool, int | None]:
-        data = self._request("GET", "/api/v1/audit/verify")
-        return bool(data["intact"]), data["first_broken_id"]
+    def audit_verify(self, expect_head: str | None = None) -> AuditVerdict:
+        params = {"expect_head": expect_head} if expect_head is not None else {}
+        data = self._request("GET", "/api/v1/audit/verify", params=params)
+        return AuditVerdict.model_validate(data)

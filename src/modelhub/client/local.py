@@ -10,6 +10,7 @@ from modelhub.client.local_training import LocalTrainingCalls
 from modelhub.domain.auth import Caller, Principal, Role, TokenInfo
 from modelhub.domain.records import (
     AuditEvent,
+    AuditVerdict,
     Dataset,
     Lineage,
     ModelVersion,
@@ -215,6 +216,5 @@ class LocalClient(LocalTrainingCalls, LocalDeploymentCalls):
     ) -> list[AuditEvent]:
         return self.services.audit.list(self.caller, actor, action, target, since, limit)
 
-    def audit_verify(self) -> tuple[bool, int | None]:
-        report = self.services.audit.verify(self.caller)
-        return report.intact, report.first_broken_id
+    def audit_verify(self, expect_head: str | None = None) -> AuditVerdict:
+        return self.services.audit.verify(self.caller, expect_head)

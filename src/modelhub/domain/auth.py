@@ -42,6 +42,7 @@ class Action(StrEnum):
     DATASETS_READ = "datasets.read"
     DATASETS_REGISTER = "datasets.register"
     AUTH_SELF = "auth.self"
+    TOKENS_MANAGE = "tokens.manage"
     USERS_MANAGE = "users.manage"
     AUDIT_READ = "audit.read"
     TRAINING_READ = "training.read"
@@ -72,6 +73,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.DATASETS_READ: ALL_ROLES,
     Action.DATASETS_REGISTER: WRITERS,
     Action.AUTH_SELF: ALL_ROLES,
+    Action.TOKENS_MANAGE: ALL_ROLES,
     Action.USERS_MANAGE: ADMINS,
     Action.AUDIT_READ: ADMINS,
     Action.TRAINING_READ: ALL_ROLES,
@@ -122,6 +124,8 @@ class Caller(Record):
     role: Role
     scopes: frozenset[Scope] = Field(default_factory=lambda: frozenset(Scope))
     token_id: str | None = None
+    # When the token in use stops working; None for local mode and tokens made without one.
+    token_expires_at: datetime | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -152,18 +156,46 @@ def needs_ownership(caller: Caller, action: Action) -> bool:
     return caller.role in OWNER_ONLY_FOR.get(action, frozenset())
 
 
-def parse_duration(text: str) -> timedelta:
-    """`30d`, `12h`, `90m`, `45s` as a timedelta; anything else is InvalidInput."""
+# Longer than any token or look-back needs, and far from datetime's year 9999.
+MAX_DURATION = timedelta(days=36500)
+DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(text: str, field: str = "expires") -> timedelta:
+    """`30d`, `12h`, `90m`, `45s` as a timedelta of at most MAX_DURATION.
+
+    Anything else, a huge number included, is InvalidInput naming `field`.
+    """
     from modelhub.errors import InvalidInput
 
-    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
     value, unit = text[:-1], text[-1:].lower()
-    if unit not in units or not value.isascii() or not value.isdigit() or int(value) <= 0:
+    if unit not in DURATION_UNITS or not value.isascii() or not value.isdigit():
         raise InvalidInput(
             f"invalid duration {text!r}: use a positive number with d, h, m or s (e.g. 30d)",
-            {"field": "expires", "value": text},
+            {"field": field, "value": text},
         )
-    return timedelta(seconds=int(value) * units[unit])
+    # Compared as text first: int() of thousands of digits is itself refused.
+    seconds = int(value) * DURATION_UNITS[unit] if len(value) <= 12 else None
+    if seconds is None or seconds > MAX_DURATION.total_seconds():
+        raise InvalidInput(
+            f"duration {text!r} is too long: at most {MAX_DURATION.days}d",
+            {"field": field, "value": text},
+        )
+    if seconds <= 0:
+        raise InvalidInput(
+            f"invalid duration {text!r}: use a positive number with d, h, m or s (e.g. 30d)",
+            {"field": field, "value": text},
+        )
+    return timedelta(seconds=seconds)
+
+
+def format_duration(span: timedelta) -> str:
+    """The largest whole unit that reads back as `span` or less (`29d`, `5h`)."""
+    seconds = max(int(span.total_seconds()), 0)
+    for unit, size in DURATION_UNITS.items():
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return "0s"
 
 
 USER_NAME = re.compile(r"[a-z][a-z0-9_.-]{0,63}\Z")

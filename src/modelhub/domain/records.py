@@ -143,6 +143,21 @@ class AuditEvent(Record):
     request_id: str | None = None
 
 
+class AuditVerdict(Record):
+    """What checking the audit log found: each problem named, never an exception.
+
+    `head_id`/`head_hash` are the end of the chain as read (0 and 64 zeros when
+    empty): keep them elsewhere and pass the hash back as `expect_head` later.
+    """
+
+    intact: bool
+    first_broken_id: int | None = None
+    problems: list[str] = Field(default_factory=list)
+    events: int = 0
+    head_id: int = 0
+    head_hash: str = "0" * 64
+
+
 class Page(Record):
     """A slice of a listing plus the total that matched."""
 

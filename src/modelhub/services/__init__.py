@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from modelhub.domain.auth import Caller
 from modelhub.services.audit import AuditService
-from modelhub.services.auth import AuthService, load_or_create_key
+from modelhub.services.auth import AuthService, TokenLifetimes, load_or_create_key
 from modelhub.services.datasets import DatasetService
 from modelhub.services.deployments import DeploymentService
 from modelhub.services.guarded import GuardedRegistry
@@ -54,7 +54,10 @@ def build_services(settings: Settings) -> Services:
     registry = RegistryService(metadata, artifacts, settings.gc_grace_seconds)
     uploads = UploadService(settings.staging_dir, registry)
     auth = AuthService(
-        metadata, load_or_create_key(settings.key_file), settings.token_cache_seconds
+        metadata,
+        load_or_create_key(settings.key_file),
+        settings.token_cache_seconds,
+        TokenLifetimes(default=settings.token_default_ttl, longest=settings.token_max_ttl),
     )
     audit = AuditService(metadata, auth)
     datasets = DatasetService(metadata, artifacts, uploads, auth)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 from datetime import UTC, datetime
 
 from modelhub.domain.auth import Action, Caller, parse_duration
-from modelhub.domain.records import AuditEvent
+from modelhub.domain.records import AuditEvent, AuditVerdict
 from modelhub.errors import InvalidInput
 from modelhub.services.auth import AuthService
 from modelhub.stores.metadata.base import AuditQuery, MetadataStore
@@ -14,10 +14,7 @@ from modelhub.stores.metadata.base import AuditQuery, MetadataStore
 MAX_EVENTS = 10_000
 
 
-@dataclass(frozen=True)
-class VerifyReport:
-    intact: bool
-    first_broken_id: int | None
+HEAD_HASH = re.compile(r"[0-9a-f]{64}\Z")
 
 
 class AuditService:
@@ -38,11 +35,24 @@ class AuditService:
         self.auth.authorize(caller, Action.AUDIT_READ)
         if not 1 <= limit <= MAX_EVENTS:
             raise InvalidInput(f"limit must be 1-{MAX_EVENTS}", {"field": "limit"})
-        start = datetime.now(UTC) - parse_duration(since) if since else None
+        start = datetime.now(UTC) - parse_duration(since, "since") if since else None
         query = AuditQuery(actor=actor, action=action, target=target, since=start, limit=limit)
         return self.metadata.list_audit(query)
 
-    def verify(self, caller: Caller) -> VerifyReport:
+    def verify(self, caller: Caller, expect_head: str | None = None) -> AuditVerdict:
+        """The chain checked end to end; tampering is a verdict, not an exception.
+
+        `expect_head` is a head hash recorded earlier (from a verdict, kept where the
+        database's writers cannot reach): a chain that no longer contains it was
+        truncated or rewritten, however consistent it looks now.
+        """
         self.auth.authorize(caller, Action.AUDIT_READ)
-        broken = self.metadata.verify_audit()
-        return VerifyReport(intact=broken is None, first_broken_id=broken)
+        if expect_head is not None:
+            expect_head = expect_head.strip().lower()
+            if not HEAD_HASH.match(expect_head):
+                raise InvalidInput(
+                    "expect_head must be an event hash: 64 hex digits, as `audit verify` "
+                    "prints after 'head'",
+                    {"field": "expect_head", "value": expect_head[:80]},
+                )
+        return self.metadata.verify_audit(expect_head)

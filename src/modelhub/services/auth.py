@@ -20,6 +20,7 @@ from modelhub.domain.auth import (
     Scope,
     TokenInfo,
     check_user_name,
+    format_duration,
     needs_ownership,
     parse_duration,
     role_allows,
@@ -54,6 +55,14 @@ def write_secret_file(path: Path, text: str) -> None:
 
 
 @dataclass(frozen=True)
+class TokenLifetimes:
+    """How long a new token lives when nobody says (`default`), and at most (`longest`)."""
+
+    default: timedelta = timedelta(days=30)
+    longest: timedelta = timedelta(days=365)
+
+
+@dataclass(frozen=True)
 class _Cached:
     secret_hash: str
     caller: Caller
@@ -69,8 +78,15 @@ class AuthService:
     once; another server process sees a revocation within `cache_seconds`.
     """
 
-    def __init__(self, metadata: MetadataStore, key: bytes, cache_seconds: float = 10.0) -> None:
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        key: bytes,
+        cache_seconds: float = 10.0,
+        lifetimes: TokenLifetimes | None = None,
+    ) -> None:
         self.metadata = metadata
+        self.lifetimes = lifetimes or TokenLifetimes()
         self._key = key
         self._cache_seconds = cache_seconds
         self._cache: dict[str, _Cached] = {}
@@ -126,6 +142,7 @@ class AuthService:
             role=principal.role,
             scopes=frozenset(token.scopes),
             token_id=token.id,
+            token_expires_at=token.expires_at,
         )
         entry = _Cached(secret_hash, caller, token.expires_at, time.monotonic())
         with self._lock:
@@ -167,7 +184,11 @@ class AuthService:
     # -- principals and tokens --------------------------------------------------
 
     def bootstrap(self, token_file: Path) -> str | None:
-        """On a store with no users: make the first admin, write its token (0600)."""
+        """On a store with no users: make the first admin, write its token (0600).
+
+        The token lives as long as tokens may (`lifetimes.longest`); before it ends, an
+        admin on the server's host makes the next one in local mode.
+        """
         if self.metadata.count_principals() > 0:
             return None
         system = Caller(name="system", role=Role.ADMIN)
@@ -176,7 +197,10 @@ class AuthService:
             Role.ADMIN,
             AuditDraft("system", "users.add", BOOTSTRAP_ADMIN, {"role": Role.ADMIN.value}),
         )
-        _, token = self.create_token(system, BOOTSTRAP_ADMIN, description="first admin token")
+        _, token = self._issue(
+            system, BOOTSTRAP_ADMIN, [Scope.READ, Scope.WRITE], self.lifetimes.longest,
+            description="first admin token",
+        )  # fmt: skip
         write_secret_file(token_file, token)
         return token
 
@@ -222,31 +246,74 @@ class AuthService:
         scope: str = "write",
         description: str = "",
     ) -> tuple[TokenInfo, str]:
-        """A new token; the secret string is returned this once and never stored."""
+        """A new token; the secret string is returned this once and never stored.
+
+        A token never grants more than the one that makes it: no scope it lacks, no
+        life beyond its own end (PermissionDenied). `expires` is at most
+        `lifetimes.longest` (InvalidInput); left out, the token lives
+        `lifetimes.default`, or until the caller's token ends if that is sooner.
+        """
         user = check_user_name(user) if user else caller.name
-        if user != caller.name:
-            self.authorize(caller, Action.USERS_MANAGE)
-        else:
-            self.authorize(caller, Action.AUTH_SELF)
+        self.authorize(caller, Action.USERS_MANAGE if user != caller.name else Action.TOKENS_MANAGE)
         wanted = parse_enum(Scope, scope, "scope")
-        if wanted == Scope.WRITE and Scope.WRITE not in caller.scopes:
-            raise PermissionDenied("a read-only token cannot create a write token")
         scopes = [Scope.READ, Scope.WRITE] if wanted == Scope.WRITE else [Scope.READ]
-        lifetime: timedelta | None = parse_duration(expires) if expires else None
+        if not set(scopes) <= caller.scopes:
+            raise PermissionDenied(
+                f"a {'read-only ' if Scope.WRITE not in caller.scopes else ''}token cannot "
+                f"create a {wanted.value} token",
+                {"field": "scope", "value": wanted.value},
+            )
+        return self._issue(caller, user, scopes, self._lifetime(caller, expires), description)
+
+    def _lifetime(self, caller: Caller, expires: str | None) -> timedelta:
+        left = caller.token_expires_at - datetime.now(UTC) if caller.token_expires_at else None
+        if not expires:
+            default = self.lifetimes.default
+            return default if left is None else max(min(default, left), timedelta(seconds=1))
+        wanted = parse_duration(expires)
+        if wanted > self.lifetimes.longest:
+            longest = format_duration(self.lifetimes.longest)
+            raise InvalidInput(
+                f"expires {expires!r} is longer than a token may live: at most {longest} "
+                "(MODELHUB_TOKEN_MAX_TTL)",
+                {"field": "expires", "value": expires, "max": longest},
+            )
+        if left is not None and wanted > left:
+            most = format_duration(left)
+            raise PermissionDenied(
+                f"a token cannot outlive the token that creates it: {expires} asked, "
+                f"yours ends sooner; ask for at most {most}",
+                {"field": "expires", "value": expires, "max": most},
+            )
+        return wanted
+
+    def _issue(
+        self,
+        caller: Caller,
+        user: str,
+        scopes: list[Scope],
+        lifetime: timedelta,
+        description: str = "",
+    ) -> tuple[TokenInfo, str]:
         token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32).replace("_", "-")
+        expires_at = datetime.now(UTC) + lifetime
         draft = TokenDraft(
             id=token_id,
             principal=user,
             secret_hash=self._hash(secret),
             scopes=scopes,
             description=description,
-            expires_at=datetime.now(UTC) + lifetime if lifetime else None,
+            expires_at=expires_at,
         )
         audit = AuditDraft(
             caller.name,
             "tokens.create",
             user,
-            {"token": token_id, "scopes": [s.value for s in scopes], "expires": expires},
+            {
+                "token": token_id,
+                "scopes": [s.value for s in scopes],
+                "expires_at": expires_at.isoformat(timespec="seconds"),
+            },
         )
         info = self.metadata.create_token(draft, audit)
         return info, f"{TOKEN_PREFIX}_{token_id}_{secret}"
@@ -268,7 +335,7 @@ class AuthService:
         if token.principal != caller.name:
             self.authorize(caller, Action.USERS_MANAGE)
         else:
-            self.authorize(caller, Action.AUTH_SELF)
+            self.authorize(caller, Action.TOKENS_MANAGE)
         audit = AuditDraft(caller.name, "tokens.revoke", token.principal, {"token": token_id})
         revoked = self.metadata.revoke_token(token_id, audit)
         self._forget(token_id)

@@ -298,6 +298,7 @@ class Rollouts:
             drain_seconds=settings.serve_drain_seconds,
             warm_spares=settings.serve_warm_spares,
             warm_imports=tuple(settings.serve_warm_imports),
+            trusted_proxies=tuple(settings.trusted_proxies),
         )
         self.supervisor = Supervisor(
             replica_settings,

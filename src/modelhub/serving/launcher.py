@@ -38,6 +38,7 @@ class ReplicaSettings:
     bind_host: str = "127.0.0.1"
     warm_spares: int = 0
     warm_imports: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
     python: str = field(default_factory=lambda: sys.executable)
 
 
@@ -85,6 +86,7 @@ class ReplicaLauncher:
             "--max-wait-ms", str(s.max_wait_ms),
             "--max-body-bytes", str(s.max_body_bytes),
             "--threads", str(s.threads),
+            *(option for proxy in s.trusted_proxies for option in ("--trusted-proxy", proxy)),
         ]  # fmt: skip
 
     def _popen(

@@ -551,7 +551,7 @@ def test_concurrent_registration_of_a_new_name(
     results = _register_twice_at_once(any_db_services, [safetensors_file, onnx_file])
     assert sorted(v.version for v in results) == [1, 2]
     assert [v.version for v in any_db_services.registry.versions("race")] == [1, 2]
-    assert any_db_services.metadata.verify_audit() is None
+    assert any_db_services.metadata.verify_audit().intact
 
 
 # -- uploads ------------------------------------------------------------------------

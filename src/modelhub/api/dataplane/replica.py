@@ -69,6 +69,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-wait-ms", type=float, default=0.0)
     parser.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--trusted-proxy", action="append", default=[])
     return parser.parse_args(argv)
 
 
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import modelhub
     from modelhub.api.dataplane.app import DataPlane
+    from modelhub.api.proxies import proxy_options
     from modelhub.serving.host import ModelHost, ServedModel
 
     shared = assignment.shared
@@ -117,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         log_level="warning",
         timeout_keep_alive=75,
         timeout_graceful_shutdown=30,
+        **proxy_options(args.trusted_proxy),
     )
     server = uvicorn.Server(config)
 

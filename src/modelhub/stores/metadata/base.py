@@ -15,6 +15,7 @@ from modelhub.domain.names import ModelRef
 from modelhub.domain.pipelines import Priority
 from modelhub.domain.records import (
     AuditEvent,
+    AuditVerdict,
     Dataset,
     FileEntry,
     Lineage,
@@ -308,8 +309,10 @@ class MetadataStore(abc.ABC):
     def list_audit(self, query: AuditQuery) -> list[AuditEvent]: ...
 
     @abc.abstractmethod
-    def verify_audit(self) -> int | None:
-        """Walk the hash chain; return the id of the first broken event, None if intact."""
+    def verify_audit(self, expect_head: str | None = None) -> AuditVerdict:
+        """Walk the hash chain and compare its end with the head row (and `expect_head`,
+        a hash recorded elsewhere, which the chain must still contain). Never raises on
+        what it finds: every problem is named in the verdict."""
 
     # -- pipelines and runs -------------------------------------------------------
 

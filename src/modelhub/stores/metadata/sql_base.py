@@ -7,13 +7,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Text, bindparam, cast, insert, select, update
 from sqlalchemy import exc as sa_exc
 
 from modelhub.domain import context
-from modelhub.domain.records import AuditEvent
-from modelhub.errors import Unavailable
-from modelhub.stores.metadata.audit_chain import GENESIS, event_hash, utc_naive
+from modelhub.domain.records import AuditEvent, AuditVerdict
+from modelhub.errors import IntegrityError, Unavailable
+from modelhub.stores.metadata.audit_chain import (
+    StoredEvent,
+    StoredHead,
+    check_chain,
+    event_hash,
+    utc_naive,
+)
 from modelhub.stores.metadata.base import AuditDraft, AuditQuery
 from modelhub.stores.metadata.engine import make_engine
 from modelhub.stores.metadata.migrate import upgrade
@@ -76,7 +82,12 @@ class SqlStoreBase:
             self.engine.connect().execution_options(sqlite_write=True) as conn,
             conn.begin(),
         ):
-            head = conn.execute(LOCK_AUDIT_HEAD).one()
+            head = conn.execute(LOCK_AUDIT_HEAD).one_or_none()
+            if head is None:
+                raise IntegrityError(
+                    "the audit log's head row is missing, so no change can be recorded: "
+                    "run `modelhub audit verify` and restore the database"
+                )
             yield conn
             self._append_audit(conn, head.last_id, head.last_hash, audit)
 
@@ -134,6 +145,13 @@ class SqlStoreBase:
         if query.since:
             stmt = stmt.where(audit_events.c.at >= utc_naive(query.since))
         with self._read() as conn:
+            try:
+                rows = conn.execute(stmt).all()
+            except ValueError:  # a time or details edited into something that does not parse
+                raise IntegrityError(
+                    "the audit log holds an event that does not parse: "
+                    "`modelhub audit verify` names it"
+                ) from None
             return [
                 AuditEvent(
                     id=row.id,
@@ -144,30 +162,25 @@ class SqlStoreBase:
                     details=row.details,
                     request_id=row.request_id,
                 )
-                for row in conn.execute(stmt).all()
+                for row in rows
             ]
 
-    def verify_audit(self) -> int | None:
-        prev = GENESIS
+    def verify_audit(self, expect_head: str | None = None) -> AuditVerdict:
+        # Time and details are read as text: a value that no longer parses is a
+        # finding to report, not an exception halfway through the walk.
+        columns = audit_events.c
+        stmt = select(
+            columns.id,
+            columns.actor,
+            columns.action,
+            columns.target,
+            cast(columns.at, Text),
+            cast(columns.details, Text),
+            columns.request_id,
+            columns.prev_hash,
+            columns.hash,
+        ).order_by(columns.id)
         with self._read() as conn:
-            head = conn.execute(select(audit_head).where(audit_head.c.id == 1)).one()
-            last_id = 0
-            for row in conn.execute(select(audit_events).order_by(audit_events.c.id)):
-                expected = event_hash(
-                    prev,
-                    row.id,
-                    row.actor,
-                    row.action,
-                    row.target,
-                    row.at,
-                    row.details,
-                    row.request_id,
-                )
-                if row.prev_hash != prev or row.hash != expected:
-                    return int(row.id)
-                prev = row.hash
-                last_id = row.id
-            if head.last_hash != prev or head.last_id != last_id:
-                # The newest events were deleted: the head remembers what the chain was.
-                return int(last_id + 1)
-        return None
+            heads = [StoredHead(*row) for row in conn.execute(select(audit_head))]
+            events = (StoredEvent(*row) for row in conn.execute(stmt))
+            return check_chain(events, heads, expect_head)
