@@ -169,7 +169,8 @@ class UploadService:
             parts.mkdir(exist_ok=True)
             return StagedFile(target, relative, parts / uuid.uuid4().hex, on_close)
         except FileNotFoundError as exc:  # discarded between the check and here
-            on_close(None)
+            with self._lock:
+                self._uploads.pop(upload_id, None)
             raise NotFound(f"upload {upload_id} does not exist (finished or expired)") from exc
         except BaseException:
             on_close(None)

@@ -82,6 +82,7 @@ def test_a_staged_file_changed_after_it_arrived_is_refused_and_poisons_nothing(
 
     with pytest.raises(IntegrityError) as refused:
         services.uploads.register(upload_id, request("m"), OWNER)
+    assert refused.value.details["path"] == "model.safetensors"
     assert sha(evil) in refused.value.message and sha(genuine) in refused.value.message
     assert version_count(services) == 0 and list(services.artifacts.list_blobs()) == []
 
