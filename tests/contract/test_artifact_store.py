@@ -452,7 +452,7 @@ def test_local_move_of_a_symlink_stores_the_target_bytes(tmp_path: Path) -> None
     assert not link.exists() and target.exists()
 
 
-def test_put_file_with_a_known_digest_is_not_read_again(
+def test_put_file_with_a_known_digest_stores_the_bytes(
     store: ArtifactStore, tmp_path: Path
 ) -> None:
     data = os.urandom(3 * KiB)
@@ -461,3 +461,66 @@ def test_put_file_with_a_known_digest_is_not_read_again(
     info = store.put_file(source, move=True, known_digest=sha(data))
     assert info.digest == sha(data) and read_all(store, info.digest) == data
     assert not source.exists()
+
+
+@pytest.mark.parametrize("move", [False, True])
+def test_a_known_digest_is_checked_never_trusted(
+    backend: Backend, store: ArtifactStore, tmp_path: Path, move: bool
+) -> None:
+    """A staged file rewritten after its digest was taken is refused, not stored under it."""
+    genuine, rewritten = b"the genuine model", b"the attacker's bytes"
+    source = tmp_path / "staged.bin"
+    source.write_bytes(rewritten)
+    with pytest.raises(IntegrityError) as refused:
+        store.put_file(source, move=move, known_digest=sha(genuine))
+    assert sha(rewritten) in refused.value.message
+    assert source.read_bytes() == rewritten
+    assert list(store.list_blobs()) == [] and not store.exists(sha(genuine))
+    assert backend.temporary_count(store) == 0
+    # The genuine bytes, put later, are stored as themselves.
+    source.write_bytes(genuine)
+    assert store.put_file(source, move=move, known_digest=sha(genuine)).created
+    assert read_all(store, sha(genuine)) == genuine
+
+
+def test_a_known_digest_that_contradicts_the_expected_one_is_refused(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "staged.bin"
+    source.write_bytes(b"bytes")
+    with pytest.raises(IntegrityError):
+        store.put_file(source, expected_digest=sha(b"bytes"), known_digest=sha(b"other"))
+    assert list(store.list_blobs()) == []
+
+
+def test_materialize_writes_a_private_verified_copy(store: ArtifactStore, tmp_path: Path) -> None:
+    data = os.urandom(200 * KiB)
+    digest = store.put_stream(io.BytesIO(data)).digest
+    target = tmp_path / "run" / "data" / "train.csv"
+    info = store.materialize(digest, target)
+    assert info.digest == digest and target.read_bytes() == data
+    assert stat.S_IMODE(target.stat().st_mode) & 0o222 == 0  # read-only, like the blob
+    target.chmod(0o644)
+    target.write_bytes(b"changed by the run")  # a copy: the store does not change
+    assert read_all(store, digest) == data
+    store.materialize(digest, target)  # replaces what an earlier attempt left
+    assert target.read_bytes() == data
+
+
+def test_materialize_of_a_corrupted_blob_leaves_nothing(
+    backend: Backend, store: ArtifactStore, tmp_path: Path
+) -> None:
+    data = os.urandom(200 * KiB)
+    digest = store.put_stream(io.BytesIO(data)).digest
+    backend.overwrite_blob(store, digest, data[:-1] + bytes([data[-1] ^ 1]))
+    folder = tmp_path / "run" / "data"
+    with pytest.raises(IntegrityError) as refused:
+        store.materialize(digest, folder / "train.csv")
+    assert digest in refused.value.message
+    assert list(folder.iterdir()) == []
+
+
+def test_materialize_of_a_missing_blob_is_not_found(store: ArtifactStore, tmp_path: Path) -> None:
+    with pytest.raises(NotFound):
+        store.materialize(sha(b"absent"), tmp_path / "x")
+    assert not (tmp_path / "x").exists()

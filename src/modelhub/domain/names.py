@@ -20,6 +20,7 @@ RESERVED_ALIASES = frozenset({"latest"} | {s.value for s in Stage})
 MAX_TAG_VALUE = 256
 MAX_LABEL = 64
 MAX_LICENSE = 128
+MAX_PATH_COMPONENT_BYTES = 255  # NAME_MAX on Linux, macOS and Windows file systems
 
 
 def check_model_name(name: str) -> str:
@@ -97,6 +98,14 @@ def check_relative_path(path: str) -> str:
     if bad or not parts or any(part in ("..", ".", "") for part in parts) or len(path) > 1024:
         raise InvalidInput(
             f"unsafe file path {path!r}: paths must be relative and stay inside the version",
+            {"field": "path", "value": path},
+        )
+    # Every file system we write to (staging, downloads, run folders) caps a name here.
+    long = next((part for part in parts if len(part.encode()) > MAX_PATH_COMPONENT_BYTES), None)
+    if long is not None:
+        raise InvalidInput(
+            f"file path {path!r} has a component of {len(long.encode())} bytes; "
+            f"the limit is {MAX_PATH_COMPONENT_BYTES}",
             {"field": "path", "value": path},
         )
     return str(PurePosixPath(path))

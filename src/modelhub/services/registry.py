@@ -28,7 +28,14 @@ from modelhub.domain.names import (
     parse_ref,
 )
 from modelhub.domain.records import FileEntry, Lineage, ModelVersion, Page, RegisteredModel
-from modelhub.errors import Conflict, InvalidInput, ModelhubError, NotFound, UnsafeModel
+from modelhub.errors import (
+    Conflict,
+    IntegrityError,
+    InvalidInput,
+    ModelhubError,
+    NotFound,
+    UnsafeModel,
+)
 from modelhub.inspect import inspect_model
 from modelhub.services.manifest import (
     safe_target,
@@ -208,7 +215,13 @@ class RegistryService:
         try:
             for relative, path in files_on_disk:
                 known = known_digests.get(path)
-                blob = self.artifacts.put_file(path, move=move, known_digest=known)
+                try:
+                    blob = self.artifacts.put_file(path, move=move, known_digest=known)
+                except IntegrityError as exc:  # changed since it was hashed: name the file
+                    raise IntegrityError(
+                        f"{relative!r} changed before it was stored: {exc.message}",
+                        exc.details | {"path": relative},
+                    ) from exc
                 if blob.created:
                     added.append(blob.digest)
                 entries.append(FileEntry(path=relative, digest=blob.digest, size=blob.size))

@@ -9,7 +9,6 @@ and `register_result`; it never sees the registry itself.
 
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
 from dataclasses import asdict, dataclass, field
@@ -420,8 +419,9 @@ class TrainingService:
         datasets = {}
         for pinned in run.inputs["datasets"]:
             target = data_dir / f"{pinned['name']}.{pinned['format']}"
-            if not target.exists():
-                self._materialize(pinned["digest"], target)
+            # Every attempt gets a fresh, verified copy: never a link into the store,
+            # never a file an earlier attempt's code could have changed.
+            self.artifacts.materialize(pinned["digest"], target)
             datasets[pinned["name"]] = target
         if len(datasets) > 1 and spec.trainer.value != "script":
             datasets = self._combine(run, datasets, data_dir)
@@ -454,9 +454,7 @@ class TrainingService:
         if spec.script is not None:
             name = PurePosixPath(spec.script.path).name
             script = run_dir / "script" / name
-            if not script.exists():
-                script.parent.mkdir(parents=True, exist_ok=True)
-                self._materialize(run.inputs["script_digest"], script)
+            self.artifacts.materialize(run.inputs["script_digest"], script)
             job["script"] = {"path": str(script), "entrypoint": spec.script.entrypoint}
         return job
 
@@ -472,15 +470,6 @@ class TrainingService:
             sources = [(d["name"], datasets[d["name"]], DatasetFormat(d["format"])) for d in pinned]
             combine(sources, target)
         return {name: target}
-
-    def _materialize(self, digest: str, target: Path) -> None:
-        partial = target.with_name(target.name + ".partial")
-        with self.artifacts.local_path(digest) as path:
-            try:
-                os.link(path, partial)
-            except OSError:
-                shutil.copyfile(path, partial)
-        partial.rename(target)
 
     def _preprocess(
         self, run: Run, spec: PipelineSpec, datasets: dict[str, Path], run_dir: Path

@@ -377,8 +377,7 @@ class Scheduler:
         folder.mkdir(parents=True, exist_ok=True)
         for checkpoint in stored:
             name = "best.pt" if checkpoint.best else f"step-{checkpoint.step:09d}.pt"
-            with self.artifacts.local_path(checkpoint.digest) as path:
-                shutil.copyfile(path, folder / name)
+            self.artifacts.materialize(checkpoint.digest, folder / name)
 
     # -- watching ----------------------------------------------------------------
 

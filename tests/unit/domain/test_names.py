@@ -136,6 +136,8 @@ def test_parse_tags_needs_an_equals_sign() -> None:
         ("a/./b", "a/b"),
         ("a//b", "a/b"),
         ("a/", "a"),
+        ("a" * 255, "a" * 255),
+        ("d/" + "é" * 127, "d/" + "é" * 127),
     ],
 )
 def test_valid_relative_paths(path: str, expected: str) -> None:
@@ -160,6 +162,9 @@ def test_valid_relative_paths(path: str, expected: str) -> None:
         "./",
         "a" * 1025,
         "x\n/../..",
+        "a" * 256,
+        "d/" + "b" * 256,
+        "é" * 128,
     ],
 )
 def test_unsafe_relative_paths(path: str) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
@@ -20,6 +21,8 @@ DEFAULT_CHUNK_SIZE = 8 * MiB
 COPY_BUFFER_SIZE = 16 * MiB
 # Buffers in flight: one being read or written while the others are being hashed.
 PIPELINE_BUFFERS = 3
+# Files handed out of the store (a run's inputs) are read-only, like the blobs.
+MATERIALIZED_MODE = 0o444
 
 
 class OverlappedHasher:
@@ -176,3 +179,44 @@ def verified_chunks(chunks: Iterable[bytes], digest: str) -> Iterator[bytes]:
         raise corrupted(digest, actual)
     if pending is not None:
         yield pending
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+@contextmanager
+def new_file_beside(target: Path) -> Iterator[tuple[Path, int]]:
+    """A fresh hidden file in target's folder, for writing then renaming onto target.
+
+    Removed on exit unless the caller renamed it away; the descriptor is closed.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name[:64]}.", suffix=".part", dir=target.parent)
+    try:
+        yield Path(name), fd
+    finally:
+        os.close(fd)
+        with suppress(FileNotFoundError):
+            os.unlink(name)
+
+
+def materialize_chunks(chunks: Iterable[bytes], target: Path) -> None:
+    """Write verified chunks to target, which appears only once they all arrived.
+
+    `chunks` must raise before its last chunk when the bytes do not match (as
+    `verified_chunks` does): then nothing is left at target.
+    """
+    with new_file_beside(target) as (tmp, fd):
+        for chunk in chunks:
+            write_all(fd, chunk)
+        put_in_place(fd, tmp, target)
+
+
+def put_in_place(fd: int, tmp: Path, target: Path) -> None:
+    """Rename a finished copy onto target, read-only like the blob it copies."""
+    os.fchmod(fd, MATERIALIZED_MODE)
+    os.replace(tmp, target)

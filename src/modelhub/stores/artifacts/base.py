@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from modelhub.errors import InvalidInput
+from modelhub.stores.artifacts._hashing import check_expected, materialize_chunks
 
 DIGEST = re.compile(r"^[0-9a-f]{64}\Z")
 
@@ -20,6 +21,16 @@ def check_digest(digest: str) -> str:
     if not DIGEST.match(digest):
         raise InvalidInput(f"invalid sha256 digest {digest!r}", {"field": "digest"})
     return digest
+
+
+def required_digest(expected_digest: str | None, known_digest: str | None) -> str | None:
+    """The digest a put's bytes must hash to: a known digest is checked, never trusted."""
+    for given in (expected_digest, known_digest):
+        if given is not None:
+            check_digest(given)
+    if expected_digest is not None and known_digest is not None:
+        check_expected(known_digest, expected_digest)
+    return expected_digest or known_digest
 
 
 @dataclass(frozen=True)
@@ -65,9 +76,10 @@ class ArtifactStore(abc.ABC):
     ) -> BlobInfo:
         """Store a local file. With move=True the store may take the file over (rename).
 
-        `known_digest` is for callers that hashed the bytes as they wrote them,
-        fsynced the file and let nothing write since (a staged upload): the store
-        trusts it instead of reading the file again. `expected_digest` is checked.
+        The store hashes the bytes it stores, whatever the caller says: a blob's
+        bytes always hash to its name. `expected_digest` and `known_digest` (what a
+        caller saw while writing the file, e.g. a staged upload) are both checked:
+        IntegrityError, and nothing stored, when the bytes differ.
         """
 
     @abc.abstractmethod
@@ -77,6 +89,18 @@ class ArtifactStore(abc.ABC):
     @abc.abstractmethod
     def local_path(self, digest: str) -> AbstractContextManager[Path]:
         """A readable local file with the blob's bytes, for as long as the context lasts."""
+
+    def materialize(self, digest: str, target: Path) -> BlobInfo:
+        """Write the blob's bytes to a new file at `target` (replacing it), hashed as copied.
+
+        For inputs handed to code that must not touch the store (a run's datasets,
+        script, checkpoints): the file is a private copy, never a link to the blob,
+        and appears only once its bytes hash to `digest`. Raises NotFound, or
+        IntegrityError naming the digest (nothing is left at target) for a blob
+        whose bytes no longer match.
+        """
+        materialize_chunks(self.open_chunks(digest), target)
+        return self.info(digest)
 
     @abc.abstractmethod
     def exists(self, digest: str) -> bool: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import os
 import shutil
 import stat
@@ -14,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from modelhub.errors import InvalidInput, NotFound
+from modelhub.errors import IntegrityError, InvalidInput, NotFound
 from modelhub.stores.artifacts._hashing import (
     COPY_BUFFER_SIZE,
     DEFAULT_CHUNK_SIZE,
@@ -24,11 +25,20 @@ from modelhub.stores.artifacts._hashing import (
     corrupted,
     iter_file_views,
     iter_source,
+    new_file_beside,
     open_regular_file,
+    put_in_place,
     sha256_file,
     verified_chunks,
+    write_all,
 )
-from modelhub.stores.artifacts.base import DIGEST, ArtifactStore, BlobInfo, check_digest
+from modelhub.stores.artifacts.base import (
+    DIGEST,
+    ArtifactStore,
+    BlobInfo,
+    check_digest,
+    required_digest,
+)
 
 BLOB_MODE = 0o444
 WRITEBACK_BYTES = 64 * 1024 * 1024
@@ -83,20 +93,20 @@ class LocalArtifactStore(ArtifactStore):
         move: bool = False,
         known_digest: str | None = None,
     ) -> BlobInfo:
-        """Store a local file.
+        """Store a local file, hashing exactly the bytes that become the blob.
 
         move=False copies the file, hashing the very bytes it writes (one read).
-        move=True hashes the file in place (one read), then renames it into the
-        store when it is a plain file with one link on the same filesystem (else it
-        is copied); on success the source path is gone (renamed, or removed when
-        the blob was already stored). The caller must not modify the file during
-        the call. On IntegrityError the source is left untouched, nothing stored.
+        move=True first renames the file into root/tmp, so no later open of `path`
+        reaches it, then hashes it there (one read) and renames it into the store;
+        a symlink, a hard-linked file or another filesystem is copied instead. On
+        success the source path is gone. A file written to while it was hashed, or
+        whose bytes do not match `expected_digest` or `known_digest`, raises
+        IntegrityError: nothing is stored and the source is put back.
         """
-        if expected_digest is not None:
-            check_digest(expected_digest)
+        expected = required_digest(expected_digest, known_digest)
         path = Path(path)
         if move:
-            return self._move_file(path, expected_digest, known_digest)
+            return self._move_file(path, expected)
         with open_regular_file(path) as src:
             _check_regular(path, src.fileno())
             advise_sequential(src.fileno())
@@ -104,50 +114,50 @@ class LocalArtifactStore(ArtifactStore):
             with self._temp_file() as (tmp_path, fd), OverlappedHasher(inline=small) as hasher:
                 _hash_and_write(iter_file_views(src, COPY_BUFFER_SIZE), hasher, fd)
                 digest = hasher.hexdigest()
-                check_expected(digest, expected_digest)
+                check_expected(digest, expected)
                 os.fsync(fd)
                 return self._commit(tmp_path, digest)
 
-    def _move_file(
-        self, path: Path, expected_digest: str | None, known_digest: str | None = None
-    ) -> BlobInfo:
+    def _move_file(self, path: Path, expected: str | None) -> BlobInfo:
         try:
             st = os.lstat(path)
         except FileNotFoundError as exc:
             raise NotFound(f"file {str(path)!r} does not exist", {"path": str(path)}) from exc
-        renamable = (
-            stat.S_ISREG(st.st_mode)
-            and st.st_nlink == 1
-            and st.st_dev == os.stat(self._blobs).st_dev
-        )
-        if not renamable:  # a symlink, a hard-linked file or another filesystem: copy
-            info = self.put_file(path, expected_digest)
-            path.unlink()
-            return info
-        digest = check_digest(known_digest) if known_digest else sha256_file(path)[0]
-        check_expected(digest, expected_digest)
-        blob = self._blob_path(digest)
-        if blob.exists():
-            info = self._touch(digest)
-            path.unlink()
-            return info
-        if known_digest is None:  # a caller with a known digest wrote and synced the file
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-        self._ensure_shard(blob.parent)
-        original_mode = stat.S_IMODE(os.stat(path).st_mode)
-        os.chmod(path, BLOB_MODE)
+        if not (_single_regular(st) and st.st_dev == os.stat(self._blobs).st_dev):
+            return self._copy_and_remove(path, path, expected)
+        claimed = self._tmp / f"{uuid.uuid4().hex}.part"
         try:
-            os.replace(path, blob)
+            os.rename(path, claimed)  # from here on, nobody opening `path` reaches these bytes
         except OSError as exc:
-            with suppress(OSError):
-                os.chmod(path, original_mode)
             if exc.errno != errno.EXDEV:
                 raise
-            info = self.put_file(path, digest)
-            path.unlink()
-            return info
+            return self._copy_and_remove(path, path, expected)
+        try:
+            digest = _hash_in_place(claimed, path)
+            check_expected(digest, expected)
+            blob = self._blob_path(digest)
+            if blob.exists():
+                claimed.unlink()
+                return self._touch(digest)
+            self._ensure_shard(blob.parent)
+            os.chmod(claimed, BLOB_MODE)
+            os.replace(claimed, blob)
+        except _NotMovable:  # replaced by a link between the lstat and the rename
+            return self._copy_and_remove(claimed, path, expected)
+        except BaseException:
+            _put_back(claimed, path)
+            raise
         return self._finish(blob, digest)
+
+    def _copy_and_remove(self, source: Path, original: Path, expected: str | None) -> BlobInfo:
+        try:
+            info = self.put_file(source, expected)
+        except BaseException:
+            if source != original:
+                _put_back(source, original)
+            raise
+        source.unlink()
+        return info
 
     @contextmanager
     def _temp_file(self) -> Iterator[tuple[Path, int]]:
@@ -204,6 +214,21 @@ class LocalArtifactStore(ArtifactStore):
         actual, _ = sha256_file(self._existing_blob(digest))
         if actual != digest:
             raise corrupted(digest, actual)
+        return self.info(digest)
+
+    def materialize(self, digest: str, target: Path) -> BlobInfo:
+        """Copy the blob to `target`, hashing while copying (one read, one write)."""
+        with open_regular_file(self._existing_blob(digest)) as src:
+            advise_sequential(src.fileno())
+            small = os.fstat(src.fileno()).st_size <= COPY_BUFFER_SIZE
+            with new_file_beside(target) as (tmp, fd), OverlappedHasher(inline=small) as hasher:
+                for view in iter_file_views(src, COPY_BUFFER_SIZE):
+                    hasher.update(view)
+                    write_all(fd, view)
+                actual = hasher.hexdigest()
+                if actual != digest:
+                    raise corrupted(digest, actual)
+                put_in_place(fd, tmp, target)
         return self.info(digest)
 
     def exists(self, digest: str) -> bool:
@@ -281,6 +306,58 @@ def _missing(digest: str) -> NotFound:
     return NotFound(f"blob sha256:{digest} is not in the artifact store", {"digest": digest})
 
 
+class _NotMovable(Exception):
+    """The claimed file is not one plain file with one name: copy it instead."""
+
+
+def _single_regular(st: os.stat_result) -> bool:
+    return stat.S_ISREG(st.st_mode) and st.st_nlink == 1
+
+
+def _hash_in_place(claimed: Path, original: Path) -> str:
+    """Digest of a claimed file; IntegrityError when it changed while being read.
+
+    Changes through a descriptor opened before the claim show in its size or times.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(claimed, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a symlink
+            raise _NotMovable from exc
+        raise
+    with io.FileIO(fd, "rb") as handle:
+        before = os.fstat(fd)
+        if not _single_regular(before):
+            raise _NotMovable
+        advise_sequential(fd)
+        with OverlappedHasher(inline=before.st_size <= COPY_BUFFER_SIZE) as hasher:
+            for view in iter_file_views(handle, COPY_BUFFER_SIZE):
+                hasher.update(view)
+            digest = hasher.hexdigest()
+            size = hasher.size
+        os.fsync(fd)
+        after = os.fstat(fd)
+    if size != after.st_size or _change_marks(before) != _change_marks(after):
+        raise IntegrityError(
+            f"{str(original)!r} was written to while it was being stored; nothing was stored",
+            {"path": str(original)},
+        )
+    return digest
+
+
+def _change_marks(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_nlink
+
+
+def _put_back(claimed: Path, original: Path) -> None:
+    """Return a claimed file to its name, unless something new took the name meanwhile."""
+    # When the name is taken again, or its folder is gone, the claimed bytes go.
+    with suppress(OSError):
+        os.link(claimed, original, follow_symlinks=False)
+    claimed.unlink(missing_ok=True)
+
+
 def _check_regular(path: Path, fd: int) -> None:
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         raise InvalidInput(f"{str(path)!r} is not a regular file", {"path": str(path)})
@@ -298,7 +375,7 @@ def _hash_and_write(
     written = flushed = 0
     for chunk in chunks:
         hasher.update(chunk)
-        _write_all(fd, chunk)
+        write_all(fd, chunk)
         written += len(chunk)
         if written - flushed >= WRITEBACK_BYTES:
             _start_writeback(fd, flushed, written - flushed)
@@ -309,13 +386,6 @@ def _start_writeback(fd: int, offset: int, length: int) -> None:
     if hasattr(os, "posix_fadvise"):
         with suppress(OSError):
             os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
-
-
-def _write_all(fd: int, data: bytes | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
 
 
 def _fsync_dir(path: Path) -> None:

@@ -25,7 +25,13 @@ from modelhub.stores.artifacts._hashing import (
     sha256_file,
     verified_chunks,
 )
-from modelhub.stores.artifacts.base import DIGEST, ArtifactStore, BlobInfo, check_digest
+from modelhub.stores.artifacts.base import (
+    DIGEST,
+    ArtifactStore,
+    BlobInfo,
+    check_digest,
+    required_digest,
+)
 
 MIN_PART_SIZE = 8 * MiB  # S3 wants parts of at least 5 MiB, except the last
 PARTS_PER_SIZE_STEP = 1000  # part size doubles every 1000 parts: S3 allows 10,000 parts
@@ -91,14 +97,14 @@ class S3ArtifactStore(ArtifactStore):
     ) -> BlobInfo:
         """Hash the file first (one local read) so a stored blob costs no upload.
 
-        With move=True the source file is removed once the blob is stored; on
-        IntegrityError it is left untouched.
+        A `known_digest` is checked like `expected_digest`, never trusted: the file
+        is hashed, and hashed again as it uploads. With move=True the source file
+        is removed once the blob is stored; on IntegrityError it is left untouched.
         """
-        if expected_digest is not None:
-            check_digest(expected_digest)
+        expected = required_digest(expected_digest, known_digest)
         path = Path(path)
-        digest = check_digest(known_digest) if known_digest else sha256_file(path)[0]
-        check_expected(digest, expected_digest)
+        digest = sha256_file(path)[0]
+        check_expected(digest, expected)
         if self.exists(digest):
             info = self.info(digest)
         else:
