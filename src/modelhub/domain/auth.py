@@ -202,7 +202,7 @@ def check_not_own_approval(caller: str, version_author: str, ref: str) -> None:
 
     if caller == version_author:
         raise PermissionDenied(
-            f"{caller} may not approve {ref}: nobody approves a version they created "
+            f"you may not approve {ref}: nobody approves a version they created "
             "(an admin may move it past the gate with the audited override)",
             {"action": Action.MODELS_APPROVE.value, "rule": "no_self_approval", "author": caller},
         )
