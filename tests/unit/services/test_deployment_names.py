@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelhub.domain.deployments import Deployment, DeploymentStatus, Environment, TrafficShare
-from modelhub.errors import NotFound
+from modelhub.errors import Conflict, NotFound
 from modelhub.services import Services
 from modelhub.services.registry import RegisterRequest
 from modelhub.stores.metadata.base import AuditDraft
@@ -63,3 +63,15 @@ def test_deployments_are_still_found_by_their_own_names(two_models: Services) ->
     assert two_models.deployments.resolve("squatter-prod").model == "squatter"
     assert two_models.deployments.resolve("squatter").name == "squatter-prod"
     assert two_models.deployments.resolve("victim").name == "victim"
+
+
+def test_a_new_model_cannot_take_a_live_deployments_name(
+    two_models: Services, safetensors_file: Path
+) -> None:
+    live(two_models, "embedder", "squatter", Environment.PRODUCTION)
+    with pytest.raises(Conflict, match="'embedder' is the name of a live deployment of squatter"):
+        two_models.registry.register(
+            RegisterRequest(name="embedder", type="classification"), safetensors_file, "carol"
+        )
+    assert two_models.registry.model_owner("embedder") is None
+    assert two_models.deployments.resolve("embedder").model == "squatter"
