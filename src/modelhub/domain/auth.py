@@ -184,6 +184,18 @@ def check_user_name(name: str) -> str:
             "starting with a letter",
             {"field": "user", "value": name},
         )
+    return name
+
+
+def check_new_user_name(name: str) -> str:
+    """A name a new user may take: well formed and not one the platform acts under.
+
+    Lookups use check_user_name alone, so a user made before a name was reserved
+    can still be disabled.
+    """
+    from modelhub.errors import InvalidInput
+
+    check_user_name(name)
     if name in RESERVED_USER_NAMES:
         raise InvalidInput(
             f"user name {name!r} is reserved: the platform acts under it",

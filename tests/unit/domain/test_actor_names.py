@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelhub.domain.auth import check_user_name
+from modelhub.domain.auth import check_new_user_name, check_user_name
 from modelhub.domain.context import REQUEST_ID, accept_request_id
 from modelhub.errors import InvalidInput
 
@@ -14,13 +14,16 @@ from modelhub.errors import InvalidInput
 @pytest.mark.parametrize("name", ["anonymous", "system"])
 def test_reserved_actor_names_are_refused(name: str) -> None:
     with pytest.raises(InvalidInput, match=f"user name '{name}' is reserved") as exc:
-        check_user_name(name)
+        check_new_user_name(name)
     assert exc.value.details == {"field": "user", "value": name}
+    assert check_user_name(name) == name  # an existing one can still be looked up
 
 
 def test_names_that_merely_contain_a_reserved_one_are_fine() -> None:
-    assert check_user_name("system-ops") == "system-ops"
-    assert check_user_name("anonymous2") == "anonymous2"
+    assert check_new_user_name("system-ops") == "system-ops"
+    assert check_new_user_name("anonymous2") == "anonymous2"
+    with pytest.raises(InvalidInput, match="invalid user name"):
+        check_new_user_name("System")
 
 
 @pytest.mark.parametrize(
