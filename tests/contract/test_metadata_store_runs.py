@@ -224,3 +224,34 @@ def test_an_alert_fires_once_until_resolved(store: SqlMetadataStore) -> None:
     assert store.resolve_alerts("run:1", "stalled") == 1
     assert store.list_alerts("run:1", firing_only=True) == []
     assert store.fire_alert("run:1", "stalled", "warning", "later").id != first.id
+
+
+def test_upgrading_from_0005_names_the_owner_as_author_of_existing_pipelines(
+    metadata_url: str,
+) -> None:
+    from sqlalchemy import text
+
+    from modelhub.stores.metadata.engine import make_engine
+    from modelhub.stores.metadata.migrate import upgrade
+
+    engine = make_engine(metadata_url)
+    try:
+        upgrade(engine, "0005")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO pipelines (name, version, type, trainer, priority, spec,"
+                    " created_by, created_at, updated_at) VALUES ('old', 3, 'pre_training',"
+                    " 'tabular_classifier', 'normal', '{}', 'alice', :at, :at)"
+                ),
+                {"at": NOW},
+            )
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    store = SqlMetadataStore(metadata_url)
+    try:
+        old = store.get_pipeline("old")
+        assert (old.version, old.created_by, old.updated_by) == (3, "alice", "alice")
+    finally:
+        store.close()
