@@ -8,10 +8,18 @@ from datetime import UTC, datetime
 
 import pytest
 
+from modelhub.domain.enums import DatasetFormat
 from modelhub.domain.pipelines import Priority
 from modelhub.domain.runs import Checkpoint, MetricPoint, RunResources, RunStatus
-from modelhub.errors import IllegalTransition, NotFound
-from modelhub.stores.metadata.base import AuditDraft, PipelineDraft, Progress, RunDraft
+from modelhub.errors import Conflict, IllegalTransition, NotFound
+from modelhub.stores.metadata.base import (
+    AuditDraft,
+    AuditQuery,
+    DatasetDraft,
+    PipelineDraft,
+    Progress,
+    RunDraft,
+)
 from modelhub.stores.metadata.sql import SqlMetadataStore
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -28,7 +36,13 @@ def audit(action: str, target: str = "p") -> AuditDraft:
     return AuditDraft("alice", action, target, {})
 
 
-def pipeline(store: SqlMetadataStore, name: str = "p", script: str | None = None) -> None:
+def pipeline(
+    store: SqlMetadataStore,
+    name: str = "p",
+    script: str | None = None,
+    author: str = "alice",
+    replaces: int | None = None,
+) -> None:
     store.save_pipeline(
         PipelineDraft(
             name=name,
@@ -36,8 +50,9 @@ def pipeline(store: SqlMetadataStore, name: str = "p", script: str | None = None
             trainer="tabular_classifier",
             priority=Priority.NORMAL,
             spec={"name": name},
-            created_by="alice",
+            created_by=author,
             script_digest=script,
+            replaces=replaces,
         ),
         audit("pipelines.save", name),
     )
@@ -70,6 +85,61 @@ def test_pipelines_are_versioned_by_name(store: SqlMetadataStore) -> None:
     assert "a" * 64 in store.referenced_digests()
     with pytest.raises(NotFound):
         store.get_pipeline("q")
+
+
+def test_a_pipeline_keeps_its_owner_and_names_the_author_of_its_version(
+    store: SqlMetadataStore,
+) -> None:
+    pipeline(store, author="alice", replaces=0)
+    first = store.get_pipeline("p")
+    assert (first.version, first.created_by, first.updated_by) == (1, "alice", "alice")
+    pipeline(store, author="dora", replaces=1)
+    second = store.get_pipeline("p")
+    assert (second.version, second.created_by, second.updated_by) == (2, "alice", "dora")
+
+
+@pytest.mark.parametrize("seen", [0, 1, 3])
+def test_a_save_that_saw_another_version_changes_nothing(
+    store: SqlMetadataStore, seen: int
+) -> None:
+    pipeline(store, author="alice")
+    pipeline(store, author="alice")
+    events = len(store.list_audit(AuditQuery(limit=100)))
+    with pytest.raises(Conflict, match="changed while it was being saved"):
+        pipeline(store, author="mallory", replaces=seen)
+    kept = store.get_pipeline("p")
+    assert (kept.version, kept.updated_by) == (2, "alice")
+    assert len(store.list_audit(AuditQuery(limit=100))) == events
+
+
+def dataset(store: SqlMetadataStore, author: str, replaces: int | None = None) -> int:
+    draft = DatasetDraft(
+        name="d",
+        format=DatasetFormat.CSV,
+        digest="b" * 64,
+        size=10,
+        rows=2,
+        columns={"a": "int"},
+        created_by=author,
+        replaces=replaces,
+    )
+    return store.create_dataset(draft, audit("datasets.register", "d")).version
+
+
+def test_a_dataset_version_that_saw_another_newest_one_changes_nothing(
+    store: SqlMetadataStore,
+) -> None:
+    assert dataset(store, "alice", replaces=0) == 1
+    assert dataset(store, "dora") == 2  # no expectation: appended as before
+    with pytest.raises(Conflict, match="changed while it was being added"):
+        dataset(store, "mallory", replaces=1)
+    with pytest.raises(Conflict):
+        dataset(store, "mallory", replaces=0)
+    assert [(d.version, d.created_by) for d in store.list_datasets("d")] == [
+        (1, "alice"),
+        (2, "dora"),
+    ]
+    assert dataset(store, "alice", replaces=2) == 3
 
 
 def test_runs_move_only_from_the_status_they_are_expected_in(store: SqlMetadataStore) -> None:
@@ -154,3 +224,34 @@ def test_an_alert_fires_once_until_resolved(store: SqlMetadataStore) -> None:
     assert store.resolve_alerts("run:1", "stalled") == 1
     assert store.list_alerts("run:1", firing_only=True) == []
     assert store.fire_alert("run:1", "stalled", "warning", "later").id != first.id
+
+
+def test_upgrading_from_0005_names_the_owner_as_author_of_existing_pipelines(
+    metadata_url: str,
+) -> None:
+    from sqlalchemy import text
+
+    from modelhub.stores.metadata.engine import make_engine
+    from modelhub.stores.metadata.migrate import upgrade
+
+    engine = make_engine(metadata_url)
+    try:
+        upgrade(engine, "0005")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO pipelines (name, version, type, trainer, priority, spec,"
+                    " created_by, created_at, updated_at) VALUES ('old', 3, 'pre_training',"
+                    " 'tabular_classifier', 'normal', '{}', 'alice', :at, :at)"
+                ),
+                {"at": NOW},
+            )
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    store = SqlMetadataStore(metadata_url)
+    try:
+        old = store.get_pipeline("old")
+        assert (old.version, old.created_by, old.updated_by) == (3, "alice", "alice")
+    finally:
+        store.close()

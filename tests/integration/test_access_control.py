@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import stat
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from modelhub import Client
 from modelhub.api.app import create_app
 from modelhub.api.security import permission_of
 from modelhub.domain.auth import PERMISSIONS, READ_ACTIONS, Action, Role
-from modelhub.errors import PermissionDenied
+from modelhub.errors import Conflict, IllegalTransition, PermissionDenied
 from modelhub.samples import write_mlp_safetensors
 from modelhub.settings import Settings
 from tests.integration.conftest import ServerProcess, clean_env, make_server, running
@@ -161,6 +163,161 @@ def test_viewer_changes_nothing(matrix_server: ServerProcess, tmp_path: Path) ->
         denials = admin.audit_events(actor="v2", action="auth.denied", limit=1000)
         assert len(denials) == len(closed)
         assert all(e.request_id for e in denials)
+
+
+OWNED_SPEC = """
+name: owned-pipe
+type: pre_training
+trainer: tabular_classifier
+datasets: [owned-data]
+max_epochs: {epochs}
+result_model: {{name: owned-pipe-clf}}
+"""
+
+
+def owned_csv(tmp_path: Path, rows: int) -> Path:
+    csv = tmp_path / f"owned-{rows}.csv"
+    csv.write_text("a,b,label\n" + "".join(f"{i},{-i},{i % 2}\n" for i in range(rows)))
+    return csv
+
+
+def test_only_owners_data_scientists_and_admins_add_versions(
+    matrix_server: ServerProcess, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    with Client(matrix_server.url, token=matrix_server.token) as admin:
+        admin.add_user("dev-b", "developer")
+        intruder_token = admin.create_token("dev-b")[1]
+    with Client(matrix_server.url, token=tokens["developer"]) as owner:
+        owner.register_dataset(owned_csv(tmp_path, 20), "owned-data")
+        owner.create_pipeline(OWNED_SPEC.format(epochs=1))
+    with Client(matrix_server.url, token=intruder_token) as intruder:
+        refused = r"dev-b may pipelines\.write only pipelines they own \(owner: u-developer\)"
+        with pytest.raises(PermissionDenied, match=refused):
+            intruder.create_pipeline(OWNED_SPEC.format(epochs=500))
+        refused = r"dev-b may datasets\.register only datasets they own \(owner: u-developer\)"
+        with pytest.raises(PermissionDenied, match=refused):
+            intruder.register_dataset(owned_csv(tmp_path, 30), "owned-data")
+        kept = intruder.get_pipeline("owned-pipe")
+        assert (kept.version, kept.spec["max_epochs"], kept.updated_by) == (1, 1, "u-developer")
+        assert [d.version for d in intruder.list_datasets("owned-data")] == [1]
+    with Client(matrix_server.url, token=tokens["data_scientist"]) as ds:
+        saved, _ = ds.create_pipeline(OWNED_SPEC.format(epochs=2))
+        assert (saved.version, saved.created_by, saved.updated_by) == (
+            2,
+            "u-developer",
+            "u-data_scientist",
+        )
+        added = ds.register_dataset(owned_csv(tmp_path, 30), "owned-data")
+        assert (added.version, added.created_by) == (2, "u-data_scientist")
+    with Client(matrix_server.url, token=tokens["developer"]) as owner:
+        assert owner.create_pipeline(OWNED_SPEC.format(epochs=3))[0].updated_by == "u-developer"
+        assert owner.register_dataset(owned_csv(tmp_path, 40), "owned-data").version == 3
+    with Client(matrix_server.url, token=matrix_server.token) as admin:
+        saves = admin.audit_events(action="pipelines.save", target="owned-pipe", limit=10)
+        assert sorted(e.actor for e in saves) == ["u-data_scientist", "u-developer", "u-developer"]
+        denied = admin.audit_events(actor="dev-b", action="auth.denied", limit=10)
+        assert len(denied) == 2
+
+
+def test_a_deployment_cannot_answer_for_another_users_model(
+    matrix_server: ServerProcess, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    weights = write_mlp_safetensors(tmp_path / "w.safetensors")
+    with Client(matrix_server.url, token=matrix_server.token) as admin:
+        admin.add_user("squatter", "developer")
+        squatter_token = admin.create_token("squatter")[1]
+    with Client(matrix_server.url, token=tokens["developer"]) as owner:
+        owner.register(weights, "victim-model", type="custom")
+    with Client(matrix_server.url, token=squatter_token) as squatter:
+        squatter.register(weights, "squatter-model", type="custom")
+        with pytest.raises(Conflict, match="'victim-model' is the name of another model"):
+            squatter.deploy("squatter-model@1", name="victim-model")
+        assert squatter.list_deployments(include_stopped=True) == []
+
+
+@pytest.mark.parametrize("name", ["anonymous", "system"])
+def test_reserved_actor_names_are_not_user_names(matrix_server: ServerProcess, name: str) -> None:
+    with httpx.Client(base_url=matrix_server.url) as http:
+        response = http.post(
+            "/api/v1/auth/users",
+            json={"name": name, "role": "admin"},
+            headers={"authorization": f"Bearer {matrix_server.token}"},
+        )
+    assert response.status_code == 400
+    assert f"user name {name!r} is reserved" in response.json()["error"]["message"]
+
+
+SERVER_REQUEST_ID = re.compile(r"[0-9a-f]{16}")
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"x" * 65, b"tab\tinside", b"caf\xc3\xa9", b"\xff\xfe", b"-leading-dash", b"a;b=c"],
+    ids=["too-long", "tab", "utf8", "latin1", "leading-dash", "separators"],
+)
+def test_a_hostile_request_id_is_replaced_by_the_servers(
+    matrix_server: ServerProcess, sent: bytes
+) -> None:
+    user = f"rid-{zlib.crc32(sent):08x}"
+    with httpx.Client(base_url=matrix_server.url) as http:
+        response = http.post(
+            "/api/v1/auth/users",
+            json={"name": user, "role": "viewer"},
+            headers={"authorization": f"Bearer {matrix_server.token}", "x-request-id": sent},
+        )
+    assert response.status_code == 201, response.text
+    given = response.headers["x-request-id"]
+    assert SERVER_REQUEST_ID.fullmatch(given), given
+    with Client(matrix_server.url, token=matrix_server.token) as admin:
+        event = admin.audit_events(action="users.add", target=user, limit=1)[0]
+    assert event.request_id == given
+
+
+def test_a_plain_request_id_is_kept(matrix_server: ServerProcess) -> None:
+    with httpx.Client(base_url=matrix_server.url) as http:
+        response = http.post(
+            "/api/v1/auth/users",
+            json={"name": "rid-kept", "role": "viewer"},
+            headers={
+                "authorization": f"Bearer {matrix_server.token}",
+                "x-request-id": "deploy-42.a:b_c",
+            },
+        )
+    assert response.headers["x-request-id"] == "deploy-42.a:b_c"
+    with Client(matrix_server.url, token=matrix_server.token) as admin:
+        event = admin.audit_events(action="users.add", target="rid-kept", limit=1)[0]
+    assert event.request_id == "deploy-42.a:b_c"
+
+
+def test_nobody_approves_their_own_version(
+    matrix_server: ServerProcess, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    weights = write_mlp_safetensors(tmp_path / "w.safetensors")
+    with Client(matrix_server.url, token=tokens["data_scientist"]) as ds:
+        ds.register(weights, "ds-own-model", type="custom")
+        ds.set_stage("ds-own-model", 1, "staging")
+        with pytest.raises(PermissionDenied, match="nobody approves a version they created") as exc:
+            ds.approve("ds-own-model", 1, "mine, and good")
+        assert exc.value.details["rule"] == "no_self_approval"
+        assert ds.get("ds-own-model@1").approval.value == "pending"
+        with pytest.raises(IllegalTransition, match="approved before production"):
+            ds.set_stage("ds-own-model", 1, "production")
+    with Client(matrix_server.url, token=matrix_server.token) as admin:
+        assert admin.approve("ds-own-model", 1, "reviewed").approval.value == "approved"
+        admin.register(weights, "admin-own-model", type="custom")
+        admin.set_stage("admin-own-model", 1, "staging")
+        with pytest.raises(PermissionDenied, match="nobody approves a version they created"):
+            admin.approve("admin-own-model", 1)
+        forced = admin.set_stage("admin-own-model", 1, "production", force=True)
+        assert (forced.stage.value, forced.approval.value) == ("production", "pending")
+        event = admin.audit_events(action="models.stage", target="admin-own-model@1", limit=1)[0]
+        assert (event.actor, event.details["override"]) == ("admin", "approval was pending")
+        reasons = [
+            e.details["reason"]
+            for e in admin.audit_events(action="auth.denied", limit=1000)
+            if e.actor in ("admin", "u-data_scientist")
+        ]
+        assert sum("nobody approves a version they created" in r for r in reasons) == 2
 
 
 BAD_TOKEN = "invalid, expired or revoked token"

@@ -77,9 +77,10 @@ def test_stages_aliases_and_approval_gate(cli: Cli, tmp_path: Path) -> None:
     )
     assert cli.json("models", "show", "ada@1")["stage"] == "staging"
 
-    approved = cli.json("models", "approve", "ada", "1", "--note", "accuracy 0.94")
-    assert (approved["approval"], approved["approval_note"]) == ("approved", "accuracy 0.94")
-    assert cli.json("models", "stage", "ada", "1", "production")["stage"] == "production"
+    own = cli.run("models", "approve", "ada", "1", "--note", "accuracy 0.94", ok=False)
+    assert own.returncode == 6 and "nobody approves a version they created" in own.stderr
+    forced = cli.json("models", "stage", "ada", "1", "production", "--force")
+    assert (forced["stage"], forced["approval"]) == ("production", "pending")
     assert cli.json("models", "show", "ada@production")["version"] == 1
 
     illegal = cli.run("models", "stage", "ada", "1", "development", ok=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -146,8 +145,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"")[:64]
-        request_id = incoming.decode("latin-1") or secrets.token_hex(8)
+        request_id = context.accept_request_id(dict(scope["headers"]).get(b"x-request-id"))
         context.request_id.set(request_id)
         status = 500
 
@@ -156,7 +154,7 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                headers.append((b"x-request-id", request_id.encode("ascii")))
                 message["headers"] = headers
             await send(message)
 

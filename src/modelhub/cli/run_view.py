@@ -60,7 +60,7 @@ def duration(seconds: float | None) -> str:
 def pipelines_table(pipelines: list[Pipeline]) -> Table:
     table = Table()
     table.add_column("pipeline", no_wrap=True, style="bold")
-    for column in ("ver", "type", "trainer", "priority", "result model", "updated"):
+    for column in ("ver", "type", "trainer", "priority", "result model", "owner", "updated"):
         table.add_column(column)
     for p in pipelines:
         table.add_row(
@@ -70,7 +70,8 @@ def pipelines_table(pipelines: list[Pipeline]) -> Table:
             p.trainer,
             p.priority.value,
             str(p.spec.get("result_model", {}).get("name", "-")),
-            f"{p.updated_at:%Y-%m-%d %H:%M} by {p.created_by}",
+            p.created_by,
+            f"{p.updated_at:%Y-%m-%d %H:%M} by {p.updated_by}",
         )
     return table
 

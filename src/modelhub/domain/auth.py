@@ -86,10 +86,13 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.INFERENCE: ALL_ROLES,
 }
 
-# Developers may take these actions only on models they own (they registered the
-# first version); admins and data scientists may take them on any model.
+# Developers may take these actions only on what they own (they made the first
+# version of the model, dataset or pipeline, or started the run); admins and data
+# scientists may take them on anything.
 OWNER_ONLY_FOR: dict[Action, frozenset[Role]] = {
     Action.MODELS_REGISTER: frozenset({Role.DEVELOPER}),
+    Action.DATASETS_REGISTER: frozenset({Role.DEVELOPER}),
+    Action.PIPELINES_WRITE: frozenset({Role.DEVELOPER}),
     Action.MODELS_UPDATE: frozenset({Role.DEVELOPER}),
     Action.MODELS_STAGE: frozenset({Role.DEVELOPER}),
     Action.MODELS_DELETE: frozenset({Role.DEVELOPER}),
@@ -199,6 +202,9 @@ def format_duration(span: timedelta) -> str:
 
 
 USER_NAME = re.compile(r"[a-z][a-z0-9_.-]{0,63}\Z")
+# Names the platform itself acts under (a request without a token, the first start):
+# a user by one of these names could pass for the platform in the audit log.
+RESERVED_USER_NAMES = frozenset({"anonymous", "system"})
 
 
 def check_user_name(name: str) -> str:
@@ -211,3 +217,36 @@ def check_user_name(name: str) -> str:
             {"field": "user", "value": name},
         )
     return name
+
+
+def check_new_user_name(name: str) -> str:
+    """A name a new user may take: well formed and not one the platform acts under.
+
+    Lookups use check_user_name alone, so a user made before a name was reserved
+    can still be disabled.
+    """
+    from modelhub.errors import InvalidInput
+
+    check_user_name(name)
+    if name in RESERVED_USER_NAMES:
+        raise InvalidInput(
+            f"user name {name!r} is reserved: the platform acts under it",
+            {"field": "user", "value": name},
+        )
+    return name
+
+
+def check_not_own_approval(caller: str, version_author: str, ref: str) -> None:
+    """Separation of duties: nobody approves a version they made, admins included.
+
+    An admin who must ship their own version uses the production gate's override
+    (`models.override_gate`), which the audit log records as such.
+    """
+    from modelhub.errors import PermissionDenied
+
+    if caller == version_author:
+        raise PermissionDenied(
+            f"you may not approve {ref}: nobody approves a version they created "
+            "(an admin may move it past the gate with the audited override)",
+            {"action": Action.MODELS_APPROVE.value, "rule": "no_self_approval", "author": caller},
+        )

@@ -2,8 +2,31 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 from contextvars import ContextVar
 
 # Set by the API for each request; the audit log records it with every event so an
 # event can be matched to the request (and its logs) that caused it.
 request_id: ContextVar[str | None] = ContextVar("modelhub_request_id", default=None)
+
+# What a client may choose as its request id: it is echoed in a response header and
+# stored in the audit log, so only short plain tokens (no spaces, controls or
+# non-ASCII) are kept; anything else is replaced by one the server makes.
+REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(8)
+
+
+def accept_request_id(sent: bytes | None) -> str:
+    """The client's X-Request-ID when it matches REQUEST_ID, else a new server one."""
+    if sent:
+        try:
+            text = sent.decode("ascii")
+        except UnicodeDecodeError:
+            return new_request_id()
+        if REQUEST_ID.fullmatch(text):
+            return text
+    return new_request_id()

@@ -86,7 +86,8 @@ class Pipeline(Record):
     priority: Priority
     spec: dict[str, Any]
     script_digest: str | None = None
-    created_by: str
+    created_by: str = Field(description="who made the pipeline: its owner")
+    updated_by: str = Field(description="who wrote the current version")
     created_at: datetime
     updated_at: datetime
 

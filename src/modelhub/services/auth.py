@@ -19,6 +19,7 @@ from modelhub.domain.auth import (
     Role,
     Scope,
     TokenInfo,
+    check_new_user_name,
     check_user_name,
     format_duration,
     needs_ownership,
@@ -208,7 +209,7 @@ class AuthService:
         self.authorize(caller, Action.USERS_MANAGE)
         parsed = parse_enum(Role, role, "role")
         audit = AuditDraft(caller.name, "users.add", name, {"role": parsed.value})
-        return self.metadata.create_principal(check_user_name(name), parsed, audit)
+        return self.metadata.create_principal(check_new_user_name(name), parsed, audit)
 
     def set_user(
         self, caller: Caller, name: str, role: str | None = None, disabled: bool | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from modelhub.datasets.profile import profile_dataset
-from modelhub.domain.auth import Action, Caller
+from modelhub.domain.auth import Action, Caller, needs_ownership
 from modelhub.domain.names import check_model_name
 from modelhub.domain.records import Dataset
 from modelhub.errors import InvalidInput
@@ -51,7 +51,7 @@ class DatasetService:
     ) -> Dataset:
         """Check every row (a bad one is named by its line), then store and record it."""
         self.auth.authorize(caller, Action.DATASETS_REGISTER)
-        check_model_name(name)
+        latest = self._owned_latest(caller, check_model_name(name))
         if not source.is_file():
             raise InvalidInput(
                 f"a dataset is one file; {source} is not a file", {"path": str(source)}
@@ -67,6 +67,7 @@ class DatasetService:
             columns=profile.columns,
             created_by=caller.name,
             description=description,
+            replaces=latest,
         )
         audit = AuditDraft(
             caller.name, "datasets.register", name, {"digest": blob.digest, "rows": profile.rows}
@@ -77,6 +78,23 @@ class DatasetService:
             if blob.created and blob.digest not in self.metadata.referenced_digests():
                 self.artifacts.delete(blob.digest)
             raise
+
+    def _owned_latest(self, caller: Caller, name: str) -> int | None:
+        """For a caller bound to what they own: the newest version (0: a new name),
+        once checked that they own it; None for callers who may add to any dataset.
+
+        The author of version 1 owns the dataset. Developers add versions only to
+        datasets they own, since every pipeline naming one trains on its newest
+        version; the store refuses the write if another version came meanwhile.
+        """
+        if not needs_ownership(caller, Action.DATASETS_REGISTER):
+            return None
+        versions = self.metadata.list_datasets(name)
+        if not versions:
+            return 0
+        owner = versions[0].created_by
+        self.auth.authorize_owned(caller, Action.DATASETS_REGISTER, owner, "datasets")
+        return versions[-1].version
 
     def register_upload(
         self,

@@ -115,10 +115,17 @@ class DeploymentService:
 
     def resolve(self, target: str) -> Deployment:
         """A live deployment by its name, or else the live deployment of a model by the
-        model's name (production first, then staging, then development)."""
+        model's name (production first, then staging, then development).
+
+        A model's name reaches only that model's deployments: a deployment named
+        after another model (made before that model was registered) is not found
+        by that name, so it cannot answer the other model's traffic.
+        """
         try:
             found = self.metadata.get_deployment(target)
-            if found.status in LIVE:
+            if found.status in LIVE and (
+                found.model == target or self.registry.model_owner(target) is None
+            ):
                 return found
         except NotFound:
             pass
@@ -161,6 +168,7 @@ class DeploymentService:
             caller, version, request.environment, request.override_approval
         )
         name = check_model_name(request.name or default_name(version.name, request.environment))
+        self._check_name_is_not_another_model(name, version.name)
         replicas = self._replicas(request.replicas, request.autoscale)
         now = _now()
         deployment = Deployment(
@@ -191,6 +199,19 @@ class DeploymentService:
         )
         self.rollouts.submit(name, self.rollouts.launch)
         return created
+
+    def _check_name_is_not_another_model(self, name: str, model: str) -> None:
+        """A deployment may take a model's name only when it serves that model:
+        requests for a model by name must never reach another model's deployment."""
+        if name == model:
+            return
+        owner = self.registry.model_owner(name)
+        if owner is not None:
+            raise Conflict(
+                f"deployment name {name!r} is the name of another model (owner: {owner}); "
+                f"a deployment of {model} cannot take it",
+                {"field": "name", "deployment": name, "model": model},
+            )
 
     def _check_servable(
         self, caller: Caller, version: ModelVersion, environment: Environment, override: bool

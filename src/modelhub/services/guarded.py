@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from modelhub.domain.auth import Action, Caller
+from modelhub.domain.auth import Action, Caller, check_not_own_approval
 from modelhub.domain.names import parse_ref
 from modelhub.domain.records import FileEntry, ModelVersion, Page, RegisteredModel
 from modelhub.services.auth import AuthService
@@ -76,6 +76,8 @@ class GuardedRegistry:
 
     def approve(self, name: str, version: int, note: str | None) -> ModelVersion:
         self._check(Action.MODELS_APPROVE)
+        current = self.registry.get(f"{name}@{version}")
+        check_not_own_approval(self.caller.name, current.created_by, f"{name}@{version}")
         return self.registry.approve(name, version, note, self.caller.name)
 
     def reject(self, name: str, version: int, note: str | None) -> ModelVersion:

@@ -121,6 +121,8 @@ class RegistryService:
         """
         name = check_model_name(request.name)
         existing = self._find_model(name)
+        if existing is None:
+            self._check_no_deployment_has(name)
         model_type = self._model_type(request.type, existing)
         framework = (
             parse_enum(Framework, request.framework, "framework") if request.framework else None
@@ -185,6 +187,21 @@ class RegistryService:
             return self.metadata.get_model(name)
         except NotFound:
             return None
+
+    def _check_no_deployment_has(self, name: str) -> None:
+        """A new model may not take the name of a live deployment of another model:
+        a model's name is how its callers reach it, and that deployment answers
+        to it today."""
+        try:
+            deployment = self.metadata.get_deployment(name)
+        except NotFound:
+            return
+        if deployment.status in LIVE and deployment.model != name:
+            raise Conflict(
+                f"{name!r} is the name of a live deployment of {deployment.model}; "
+                "choose another model name",
+                {"field": "name", "deployment": name, "model": deployment.model},
+            )
 
     @staticmethod
     def _model_type(given: str | None, existing: RegisteredModel | None) -> ModelType:

@@ -116,6 +116,7 @@ class TrainingService:
         """
         self.auth.authorize(caller, Action.PIPELINES_WRITE)
         spec = parse_spec(text)
+        current = self._current_version(caller, spec.name)
         inputs, problems = self._resolve(spec)
         script = None
         if spec.script is not None:
@@ -134,6 +135,7 @@ class TrainingService:
             spec=spec.model_dump(mode="json"),
             created_by=caller.name,
             script_digest=digest,
+            replaces=current,
         )
         try:
             pipeline = self.metadata.save_pipeline(
@@ -145,6 +147,19 @@ class TrainingService:
                 self.artifacts.delete(blob.digest)  # a new blob nothing refers to yet
             raise
         return CreatedPipeline(pipeline, self.estimate(spec, inputs))
+
+    def _current_version(self, caller: Caller, name: str) -> int:
+        """The version a new one replaces (0: a new name), once the caller may replace it.
+
+        Developers add versions only to pipelines they made: whoever writes the spec
+        decides what the owner's next run executes.
+        """
+        try:
+            current = self.metadata.get_pipeline(name)
+        except NotFound:
+            return 0
+        self.auth.authorize_owned(caller, Action.PIPELINES_WRITE, current.created_by, "pipelines")
+        return current.version
 
     def _resolve(
         self, spec: PipelineSpec, collect: bool = True

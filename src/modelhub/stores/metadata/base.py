@@ -116,6 +116,9 @@ class DatasetDraft:
     columns: dict[str, str]
     created_by: str
     description: str = ""
+    # The newest version the author saw (0: none). When set, finding another one is
+    # a Conflict: the ownership the author was checked against may have changed.
+    replaces: int | None = None
 
 
 @dataclass(frozen=True)
@@ -125,8 +128,11 @@ class PipelineDraft:
     trainer: str
     priority: Priority
     spec: dict[str, Any]
-    created_by: str
+    created_by: str  # the author of this version; also the owner when the name is new
     script_digest: str | None = None
+    # The version the author saw (0: no pipeline by that name). When set, a save
+    # that finds another version is a Conflict: the author checked the wrong owner.
+    replaces: int | None = None
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,11 @@ class DatasetQueries(SqlStoreBase):
         try:
             with self._write(audit) as conn:
                 number = int(conn.execute(NEXT_NUMBER, {"name": draft.name}).scalar_one())
+                if draft.replaces is not None and number != draft.replaces + 1:
+                    raise Conflict(
+                        f"dataset {draft.name!r} changed while it was being added; try again",
+                        {"dataset": draft.name, "version": number - 1},
+                    )
                 conn.execute(
                     insert(datasets).values(
                         name=draft.name,

@@ -56,6 +56,7 @@ def _pipeline(row: Row[Any]) -> Pipeline:
         spec=row.spec,
         script_digest=row.script_digest,
         created_by=row.created_by,
+        updated_by=row.updated_by,
         created_at=_aware(row.created_at),
         updated_at=_aware(row.updated_at),
     )
@@ -125,12 +126,18 @@ class RunQueries(SqlStoreBase):
             "priority": draft.priority.value,
             "spec": draft.spec,
             "script_digest": draft.script_digest,
+            "updated_by": draft.created_by,
             "updated_at": now,
         }
         with self._write(audit) as conn:
             found = conn.execute(
                 select(pipelines.c.version).where(pipelines.c.name == draft.name)
             ).scalar()
+            if draft.replaces is not None and (found or 0) != draft.replaces:
+                raise Conflict(
+                    f"pipeline {draft.name!r} changed while it was being saved; try again",
+                    {"pipeline": draft.name, "version": found or 0},
+                )
             if found is None:
                 conn.execute(
                     insert(pipelines).values(

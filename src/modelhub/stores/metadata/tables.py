@@ -186,7 +186,9 @@ pipelines = Table(
     Column("priority", String(16), nullable=False),
     Column("spec", JSON, nullable=False),
     Column("script_digest", String(64), nullable=True),
+    # created_by made the pipeline (its owner); updated_by wrote the current version.
     Column("created_by", String(128), nullable=False),
+    Column("updated_by", String(128), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
