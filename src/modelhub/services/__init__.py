@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from modelhub.domain.auth import Caller
+from modelhub.domain.auth import Caller, permission_table
 from modelhub.services.audit import AuditService
 from modelhub.services.auth import AuthService, load_or_create_key
 from modelhub.services.datasets import DatasetService
@@ -54,7 +54,10 @@ def build_services(settings: Settings) -> Services:
     registry = RegistryService(metadata, artifacts, settings.gc_grace_seconds)
     uploads = UploadService(settings.staging_dir, registry)
     auth = AuthService(
-        metadata, load_or_create_key(settings.key_file), settings.token_cache_seconds
+        metadata,
+        load_or_create_key(settings.key_file),
+        settings.token_cache_seconds,
+        permission_table(frozenset(settings.code_runners)),
     )
     audit = AuditService(metadata, auth)
     datasets = DatasetService(metadata, artifacts, uploads, auth)

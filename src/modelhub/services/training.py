@@ -117,6 +117,8 @@ class TrainingService:
         """
         self.auth.authorize(caller, Action.PIPELINES_WRITE)
         spec = parse_spec(text)
+        if spec.trainer.value == "script":
+            self.auth.authorize(caller, Action.CODE_RUN)
         inputs, problems = self._resolve(spec)
         script = None
         if spec.script is not None:
@@ -225,6 +227,8 @@ class TrainingService:
         self.auth.authorize(caller, Action.RUNS_START)
         pipeline = self.metadata.get_pipeline(name)
         spec = PipelineSpec.model_validate(pipeline.spec)
+        if spec.trainer.value == "script":  # someone else's script runs as the server too
+            self.auth.authorize(caller, Action.CODE_RUN)
         result_owner = self.registry.model_owner(spec.result_model.name)
         self.auth.authorize_owned(caller, Action.MODELS_REGISTER, result_owner)
         resources = RunResources(
