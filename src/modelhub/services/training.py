@@ -9,6 +9,7 @@ and `register_result`; it never sees the registry itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import statistics
@@ -419,13 +420,16 @@ class TrainingService:
     def prepare(self, run: Run, run_dir: Path) -> dict[str, Any]:
         """Put the run's inputs in its folder and describe the job for the worker."""
         spec = PipelineSpec.model_validate(run.spec)
+        # A script may write anywhere in its run folder: it gets copies, never hard
+        # links into the artifact store, whose blobs it could otherwise rewrite.
+        scripted = spec.trainer.value == "script"
         data_dir = run_dir / "data"
         data_dir.mkdir(parents=True, exist_ok=True)
         datasets = {}
         for pinned in run.inputs["datasets"]:
             target = data_dir / f"{pinned['name']}.{pinned['format']}"
             if not target.exists():
-                self._materialize(pinned["digest"], target)
+                self._materialize(pinned["digest"], target, link=not scripted)
             datasets[pinned["name"]] = target
         if len(datasets) > 1 and spec.trainer.value != "script":
             datasets = self._combine(run, datasets, data_dir)
@@ -460,8 +464,9 @@ class TrainingService:
             script = run_dir / "script" / name
             if not script.exists():
                 script.parent.mkdir(parents=True, exist_ok=True)
-                self._materialize(run.inputs["script_digest"], script)
+                self._materialize(run.inputs["script_digest"], script, link=False)
             job["script"] = {"path": str(script), "entrypoint": spec.script.entrypoint}
+            job["sandbox"] = self._sandbox()
         return job
 
     def _combine(self, run: Run, datasets: dict[str, Path], data_dir: Path) -> dict[str, Path]:
@@ -477,14 +482,30 @@ class TrainingService:
             combine(sources, target)
         return {name: target}
 
-    def _materialize(self, digest: str, target: Path) -> None:
+    def _materialize(self, digest: str, target: Path, link: bool = True) -> None:
         partial = target.with_name(target.name + ".partial")
         with self.artifacts.local_path(digest) as path:
-            try:
-                os.link(path, partial)
-            except OSError:
+            linked = False
+            if link:
+                with contextlib.suppress(OSError):
+                    os.link(path, partial)
+                    linked = True
+            if not linked:
                 shutil.copyfile(path, partial)
         partial.rename(target)
+
+    def _sandbox(self) -> dict[str, Any]:
+        """How a script run confines itself (modelhub.training.sandbox), from the settings."""
+        from modelhub.training.sandbox import job_section
+
+        s = self.settings
+        return job_section(
+            s.home,
+            s.resolved_artifacts,
+            s.train_script_user,
+            s.train_script_require_landlock,
+            s.train_script_network,
+        )
 
     def _preprocess(
         self, run: Run, spec: PipelineSpec, datasets: dict[str, Path], run_dir: Path

@@ -23,6 +23,7 @@ from typing import Any, TypeVar, cast
 
 from modelhub.errors import InvalidInput, ModelhubError
 from modelhub.training.context import LocalContext, TrainResult
+from modelhub.training.sandbox import confine, policy_for
 
 T = TypeVar("T")
 PR_SET_PDEATHSIG = 1
@@ -141,7 +142,7 @@ def _error_for(exc: BaseException) -> dict[str, Any]:
     }
 
 
-def run(job_file: Path) -> dict[str, float]:
+def run(job_file: Path, run_dir: Path) -> dict[str, float]:
     """Import the script named in the job file, call its entrypoint, return the metrics.
 
     Raises `_Failed` (already reported on stderr) when anything goes wrong.
@@ -153,6 +154,12 @@ def run(job_file: Path) -> dict[str, float]:
         if not script.get("path"):
             raise InvalidInput(f"the job file {job_file} names no script", {"job": str(job_file)})
         path = Path(script["path"])
+        if not path.resolve().is_relative_to(run_dir.resolve()):
+            raise InvalidInput(
+                f"the training script {path} lies outside the run folder {run_dir}, "
+                "where a script can read nothing",
+                {"script": str(path)},
+            )
         if not path.is_file():
             raise InvalidInput(f"the training script {path} does not exist", {"script": str(path)})
         return path, str(script.get("entrypoint") or "train")
@@ -178,9 +185,12 @@ def main(argv: list[str]) -> int:
         print("usage: python -m modelhub.training.script_runner JOB_FILE", file=sys.stderr)
         return 2
     job_file = Path(argv[0])
-    run_dir = Path(json.loads(job_file.read_text())["run_dir"])
+    job = json.loads(job_file.read_text())
+    run_dir = Path(job["run_dir"])
     try:
-        metrics = run(job_file)
+        for note in _ours(lambda: confine(policy_for(run_dir, job.get("sandbox")))):
+            print(note, file=sys.stderr, flush=True)
+        metrics = run(job_file, run_dir)
     except _Failed as failed:
         write_result(run_dir, {"error": failed.error})
         return 1

@@ -44,6 +44,15 @@ if TYPE_CHECKING:
     import torch
 
 POLL_SECONDS = 0.2
+# What of the worker's environment a script sees: devices and thread counts it set.
+CHILD_VARIABLES = (
+    "CUDA_VISIBLE_DEVICES",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+)
 TERMINATE_GRACE_SECONDS = 10.0
 
 
@@ -78,7 +87,7 @@ def train(ctx: LocalContext) -> TrainResult:
     child = subprocess.Popen(
         [sys.executable, "-m", "modelhub.training.script_runner", str(ctx.job_file)],
         cwd=ctx.run_dir,
-        env=_child_environment(ctx.job_file),
+        env=_child_environment(ctx.run_dir, ctx.job_file),
     )
     returncode = _wait(child)
     result = json.loads(result_file.read_text()) if result_file.exists() else {}
@@ -100,17 +109,30 @@ def train(ctx: LocalContext) -> TrainResult:
     return TrainResult(metrics=metrics, output_dir=ctx.output_dir)
 
 
-def _child_environment(job_file: Path) -> dict[str, str]:
-    """This process's environment for the child, plus the job and this modelhub on its path.
+def _child_environment(run_dir: Path, job_file: Path) -> dict[str, str]:
+    """The child's whole environment: the run's own variables, never the server's.
 
-    The child must import the same modelhub as the worker even when that comes from
-    a source tree named by a relative PYTHONPATH (the child runs in the run folder),
-    so the folder holding this modelhub is added after the inherited entries.
+    No MODELHUB_* setting, database URL or token reaches a script: only a PATH, the
+    job file, a home and temporary folder inside the run folder, the devices and
+    thread counts the worker chose, and a PYTHONPATH that finds this modelhub even
+    when it comes from a source tree named by a relative path (the child runs in
+    the run folder), added after the inherited entries.
     """
     source_root = str(Path(modelhub.__file__).resolve().parent.parent)
     inherited = os.environ.get("PYTHONPATH")
     python_path = f"{inherited}{os.pathsep}{source_root}" if inherited else source_root
-    return {**os.environ, "MODELHUB_RUN_JOB": str(job_file), "PYTHONPATH": python_path}
+    tmp = run_dir / "tmp"
+    tmp.mkdir(exist_ok=True)
+    passed = {name: os.environ[name] for name in CHILD_VARIABLES if name in os.environ}
+    return passed | {
+        "PATH": os.pathsep.join(
+            [str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]
+        ),
+        "HOME": str(run_dir),
+        "TMPDIR": str(tmp),
+        "MODELHUB_RUN_JOB": str(job_file),
+        "PYTHONPATH": python_path,
+    }
 
 
 def _wait(child: subprocess.Popen[bytes]) -> int:
