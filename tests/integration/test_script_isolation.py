@@ -25,6 +25,7 @@ SECRET = "mh_adm1n_s3cret"
 PROBE = """
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import save_file
@@ -43,7 +44,7 @@ def read(path):
 
 
 def train(ctx):
-    home = ctx.run_dir.parent.parent
+    home = Path(os.getcwd()).parent.parent  # ctx.run_dir is /proc/self/cwd
     found = {
         "admin_token": attempt(read(home / "admin.token")),
         "server_key": attempt(read(home / "server.key")),

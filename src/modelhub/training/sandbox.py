@@ -12,7 +12,9 @@ what it starts later). In order:
    also refuses TCP connect/bind (unless the network is allowed) and signals or
    abstract unix sockets to processes outside the sandbox;
 3. where the process is root: switch to the configured unprivileged user if that
-   user can reach the interpreter and the run folder, else drop every capability
+   user can reach the interpreter, its standard library and modelhub (the run
+   folder is handed to it; it reaches it as its working directory, the home above
+   stays closed), else drop every capability and forbid chmod/chown
    (uid 0 without capabilities cannot override file permissions, and Landlock still
    holds it to the paths above); the returned notes say which, for the run log.
 
@@ -210,7 +212,7 @@ def confine(policy: Policy) -> list[str]:
             _forbid_permission_changes(libc)
             notes.append(
                 "sandbox: uid 0 with every capability dropped and chmod/chown disabled "
-                f"({policy.user or 'no user'} cannot reach the interpreter or run folder)"
+                f"({policy.user or 'no user'} cannot reach the interpreter or modelhub)"
             )
     return notes
 
@@ -302,7 +304,9 @@ def _target_user(policy: Policy) -> pwd.struct_passwd | None:
         return None
     if user.pw_uid == 0:
         return None
-    needed = [Path(sys.executable), Path(os.__file__), policy.run_dir.parent]
+    import modelhub
+
+    needed = [Path(sys.executable), Path(os.__file__), Path(modelhub.__file__)]
     if all(_reachable(path, user) for path in needed):
         return user
     return None

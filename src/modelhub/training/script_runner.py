@@ -1,10 +1,11 @@
 """The child process of the script trainer: `python -m modelhub.training.script_runner JOB`.
 
-It imports the user's script by path, calls its entrypoint with the run's context
-and writes `result.json` in the run folder: `{"metrics": {...}}` on success, or
-`{"error": {"code", "message", "details"}}` when it fails. Tracebacks go to
-stderr, which the executor keeps in the run log. The exit status is 0 only on
-success. See `modelhub.training.trainers.script` for the parent's side.
+It confines itself first (`modelhub.training.sandbox`: what the script can reach
+and as which user), then imports the user's script by path, calls its entrypoint
+with the run's context and writes `result.json` in the run folder:
+`{"metrics": {...}}` on success, or `{"error": {"code", "message", "details"}}`
+when it fails. Tracebacks go to stderr, which the executor keeps in the run log.
+The exit status is 0 only on success. See `modelhub.training.trainers.script` for the parent's side.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from types import ModuleType
 from typing import Any, TypeVar, cast
 
 from modelhub.errors import InvalidInput, ModelhubError
-from modelhub.training.context import LocalContext, TrainResult
+from modelhub.training.context import LocalContext, TrainResult, in_run_folder
 from modelhub.training.sandbox import confine, policy_for
 
 T = TypeVar("T")
@@ -142,24 +143,29 @@ def _error_for(exc: BaseException) -> dict[str, Any]:
     }
 
 
-def run(job_file: Path, run_dir: Path) -> dict[str, float]:
+def run(job_file: Path) -> dict[str, float]:
     """Import the script named in the job file, call its entrypoint, return the metrics.
 
+    Paths are taken relative to the job file's folder, the run folder (see
+    `LocalContext.from_job`): a script that became another user reaches its run
+    folder only through its working directory.
     Raises `_Failed` (already reported on stderr) when anything goes wrong.
     """
     import modelhub.training
 
     def script_of_job() -> tuple[Path, str]:
-        script = json.loads(job_file.read_text()).get("script") or {}
+        job = json.loads(job_file.read_text())
+        script = job.get("script") or {}
         if not script.get("path"):
             raise InvalidInput(f"the job file {job_file} names no script", {"job": str(job_file)})
-        path = Path(script["path"])
-        if not path.resolve().is_relative_to(run_dir.resolve()):
+        written = Path(script["path"])
+        if written.is_absolute() and not written.is_relative_to(job["run_dir"]):
             raise InvalidInput(
-                f"the training script {path} lies outside the run folder {run_dir}, "
-                "where a script can read nothing",
-                {"script": str(path)},
+                f"the training script {written} lies outside the run folder "
+                f"{job['run_dir']}, where a script can read nothing",
+                {"script": str(written)},
             )
+        path = in_run_folder(str(written), Path(job["run_dir"]), job_file.parent)
         if not path.is_file():
             raise InvalidInput(f"the training script {path} does not exist", {"script": str(path)})
         return path, str(script.get("entrypoint") or "train")
@@ -186,11 +192,12 @@ def main(argv: list[str]) -> int:
         return 2
     job_file = Path(argv[0])
     job = json.loads(job_file.read_text())
-    run_dir = Path(job["run_dir"])
+    run_dir = job_file.parent  # as this process reaches it: its working directory
     try:
-        for note in _ours(lambda: confine(policy_for(run_dir, job.get("sandbox")))):
+        policy = policy_for(Path(job["run_dir"]), job.get("sandbox"))
+        for note in _ours(lambda: confine(policy)):
             print(note, file=sys.stderr, flush=True)
-        metrics = run(job_file, run_dir)
+        metrics = run(job_file)
     except _Failed as failed:
         write_result(run_dir, {"error": failed.error})
         return 1

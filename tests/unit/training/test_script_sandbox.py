@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import socket
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,6 +67,14 @@ def train(ctx):
 """
 
 SECRET = "mh_secret_admin_token"
+WORKER = (
+    "import sys; from pathlib import Path;"
+    "from modelhub.training.context import LocalContext;"
+    "from modelhub.training.trainers import script;"
+    "script.train(LocalContext.from_job(Path(sys.argv[1])))"
+)
+# An interpreter every user may run (the test machine's own lives under a closed /root).
+SYSTEM_PYTHON = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
 
 
 @pytest.fixture
@@ -89,7 +99,10 @@ def server_home(tmp_path: Path) -> Path:
     return home
 
 
-def probe_run(tmp_path: Path, port: int) -> tuple[LocalContext, dict[str, Any]]:
+def probe_run(
+    tmp_path: Path, port: int, worker: Path | None = None
+) -> tuple[LocalContext, dict[str, Any]]:
+    """Run PROBE as a script run of a server home; in a worker on `worker` if given."""
     home = server_home(tmp_path)
     ctx = LocalContext(home / "runs" / "2")
     source = ctx.run_dir / "script" / "probe.py"
@@ -113,7 +126,20 @@ def probe_run(tmp_path: Path, port: int) -> tuple[LocalContext, dict[str, Any]]:
         script={"path": str(source), "entrypoint": "train"},
         sandbox=job_section(home, str(home / "artifacts"), "nobody", True, False),
     )
-    script.train(ctx)
+    if worker is None:
+        script.train(ctx)
+    else:
+        # This interpreter's packages and modelhub, the other interpreter's stdlib.
+        ours = [entry for entry in sys.path if entry and not entry.startswith(sys.base_prefix)]
+        paths = os.pathsep.join(ours)
+        done = subprocess.run(
+            [str(worker), "-c", WORKER, str(ctx.job_file)],
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": paths},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
     return ctx, json.loads((ctx.output_dir / "config.json").read_text())
 
 
@@ -158,3 +184,17 @@ def test_a_script_outside_its_run_folder_is_refused(tmp_path: Path) -> None:
     ctx.write_job(trainer="script", script={"path": str(source)})
     with pytest.raises(InvalidInput, match="lies outside the run folder"):
         script.train(ctx)
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not SYSTEM_PYTHON.exists(),
+    reason="needs root, and this Python version installed where other users can run it",
+)
+def test_as_root_a_script_runs_as_the_unprivileged_user(tmp_path: Path, listener: int) -> None:
+    ctx, found = probe_run(tmp_path, listener, worker=SYSTEM_PYTHON)
+    assert found["uid"] == pwd.getpwnam("nobody").pw_uid
+    for attempt in ("admin_token", "server_key", "database", "blob", "other_run", "chmod_token"):
+        assert found[attempt] == "PermissionError", attempt
+    assert found["connect"] == "PermissionError"
+    assert found["cwd"] == str(ctx.run_dir)
+    assert (ctx.run_dir / "output").stat().st_uid == found["uid"]  # handed over to it

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     import torch
 
 POLL_SECONDS = 0.2
+CHILD_RUN_FOLDER = Path("/proc/self/cwd")
 # What of the worker's environment a script sees: devices and thread counts it set.
 CHILD_VARIABLES = (
     "CUDA_VISIBLE_DEVICES",
@@ -85,9 +86,9 @@ def train(ctx: LocalContext) -> TrainResult:
     sys.stdout.flush()  # keep the run log in order: ours, then the child's
     sys.stderr.flush()
     child = subprocess.Popen(
-        [sys.executable, "-m", "modelhub.training.script_runner", str(ctx.job_file)],
+        [sys.executable, "-m", "modelhub.training.script_runner", str(_job_of_child(ctx))],
         cwd=ctx.run_dir,
-        env=_child_environment(ctx.run_dir, ctx.job_file),
+        env=_child_environment(ctx.run_dir, _job_of_child(ctx)),
     )
     returncode = _wait(child)
     result = json.loads(result_file.read_text()) if result_file.exists() else {}
@@ -107,6 +108,18 @@ def train(ctx: LocalContext) -> TrainResult:
         )
     metrics = {str(k): float(v) for k, v in result["metrics"].items()}
     return TrainResult(metrics=metrics, output_dir=ctx.output_dir)
+
+
+def _job_of_child(ctx: LocalContext) -> Path:
+    """The job file as the child names it: through its working directory on Linux.
+
+    A script that runs as another user cannot walk down to its run folder from /
+    (the home above it is closed to it); /proc/self/cwd takes it there directly,
+    and `LocalContext.from_job` makes every path of the run folder start there too.
+    """
+    if sys.platform.startswith("linux"):
+        return CHILD_RUN_FOLDER / ctx.job_file.name
+    return ctx.job_file
 
 
 def _child_environment(run_dir: Path, job_file: Path) -> dict[str, str]:
