@@ -59,8 +59,11 @@ def train(ctx):
     }
     with open(ctx.dataset(), "a") as data:  # its own copy: the stored blob stays intact
         data.write("tampered\\n")
-    (ctx.output_dir / "config.json").write_text(json.dumps(found))
+    (ctx.run_dir / "found.json").write_text(json.dumps(found))
     save_file({"w": np.zeros(1, np.float32)}, str(ctx.output_dir / "model.safetensors"))
+    # Last try: make the output a link to the home, to have it registered as a model.
+    os.rename("output", "output.real")
+    os.symlink(str(home), "output")
     return {"probed": 1.0}
 """
 
@@ -87,10 +90,11 @@ def test_a_script_run_reaches_nothing_of_the_server(
             scheduler = services.training.build_scheduler()
             run = services.training.start(ADMIN, "probe")
             run = finished(services, run.id, scheduler=scheduler)
-            assert run.status is RunStatus.COMPLETED, run.error
             assert blob.read_bytes() == stored
+        assert run.status is RunStatus.FAILED, "a link to the home was registered"
+        assert services.registry.model_owner("probe-model") is None  # nothing registered
         run_dir = services.training.run_dir(run.id)
-        found = json.loads((run_dir / "output" / "config.json").read_text())
+        found = json.loads((run_dir / "found.json").read_text())
         for target in ("admin_token", "server_key", "database", "blob", "artifacts", "other_run"):
             assert found[target] == "PermissionError", target
         assert found["dataset_rows"] == 21

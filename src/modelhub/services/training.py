@@ -534,7 +534,23 @@ class TrainingService:
         return done
 
     def register_result(self, run: Run, output_dir: Path, metrics: dict[str, float]) -> int:
-        """The run's output becomes the next version of its result model, in development."""
+        """The run's output becomes the next version of its result model, in development.
+
+        Only the run folder's own `output/` is registered: a script can write its run
+        folder, and an output that is a link (or a result naming another folder)
+        would otherwise register whatever it points at, the home included.
+        """
+        expected = self.run_dir(run.id) / "output"
+        try:
+            own = not output_dir.is_symlink() and os.path.samefile(output_dir, expected)
+        except OSError:
+            own = False
+        if not own:
+            raise InvalidInput(
+                f"the run's output must be the folder {expected} itself, not {output_dir} "
+                "or a link",
+                {"output_dir": str(output_dir)},
+            )
         spec = PipelineSpec.model_validate(run.spec)
         finite = {k: v for k, v in metrics.items() if v == v and abs(v) != float("inf")}
         request = RegisterRequest(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from modelhub.domain.auth import Caller, Role
-from modelhub.errors import PermissionDenied
+from modelhub.errors import InvalidInput, PermissionDenied
 from modelhub.services import Services, build_services
 from modelhub.settings import Settings
 
@@ -61,3 +61,13 @@ def test_code_runners_is_configurable(tmp_path: Path) -> None:
         assert services.training.start(DEV, "scripted").created_by == "dev"
     finally:
         services.close()
+
+
+def test_only_the_runs_own_output_folder_is_registered(services: Services, tmp_path: Path) -> None:
+    """result.json lies in a folder the script writes: the output_dir it names is not trusted."""
+    services.training.create_pipeline(SCIENTIST, SCRIPT_SPEC, SCRIPT)
+    run = services.training.start(SCIENTIST, "scripted")
+    elsewhere = tmp_path / "home"  # the server's home, say, with its token and key
+    with pytest.raises(InvalidInput, match="the run's output must be the folder"):
+        services.training.register_result(run, elsewhere, {"loss": 1.0})
+    assert services.registry.model_owner("scripted") is None
