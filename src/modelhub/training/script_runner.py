@@ -10,10 +10,12 @@ The exit status is 0 only on success. See `modelhub.training.trainers.script` fo
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib.util
 import json
 import numbers
+import os
 import signal
 import sys
 import traceback
@@ -28,6 +30,7 @@ from modelhub.training.sandbox import confine, policy_for
 
 T = TypeVar("T")
 PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
 RESULT_FILE = "result.json"
 
 
@@ -193,16 +196,42 @@ def main(argv: list[str]) -> int:
     job_file = Path(argv[0])
     job = json.loads(job_file.read_text())
     run_dir = job_file.parent  # as this process reaches it: its working directory
+    adopt_orphans()
     try:
         policy = policy_for(Path(job["run_dir"]), job.get("sandbox"))
         for note in _ours(lambda: confine(policy)):
             print(note, file=sys.stderr, flush=True)
         metrics = run(job_file)
     except _Failed as failed:
+        end_descendants()
         write_result(run_dir, {"error": failed.error})
         return 1
+    end_descendants()
     write_result(run_dir, {"metrics": metrics})
     return 0
+
+
+def adopt_orphans() -> None:
+    """Become the parent of every process the script starts, even one that detaches."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def end_descendants() -> None:
+    """SIGKILL what the script started and left running, so nothing of it outlives the run.
+
+    Their own children come back to this process (`adopt_orphans`) and go next.
+    """
+    from modelhub.training.executor import child_pids
+
+    while pids := child_pids(os.getpid()):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in pids:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
 
 
 if __name__ == "__main__":

@@ -198,3 +198,33 @@ def test_as_root_a_script_runs_as_the_unprivileged_user(tmp_path: Path, listener
     assert found["connect"] == "PermissionError"
     assert found["cwd"] == str(ctx.run_dir)
     assert (ctx.run_dir / "output").stat().st_uid == found["uid"]  # handed over to it
+
+
+LINGERS = """
+import subprocess
+import sys
+
+
+def train(ctx):
+    detached = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True
+    )
+    (ctx.run_dir / "lingering.pid").write_text(str(detached.pid))
+    (ctx.output_dir / "config.json").write_text("{}")
+    return {}
+"""
+
+
+def test_nothing_a_script_started_outlives_it(tmp_path: Path) -> None:
+    ctx = LocalContext(tmp_path / "runs" / "1")
+    source = ctx.run_dir / "script" / "lingers.py"
+    source.parent.mkdir()
+    source.write_text(LINGERS)
+    ctx.write_job(trainer="script", script={"path": str(source)})
+    script.train(ctx)
+    pid = int((ctx.run_dir / "lingering.pid").read_text())
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        state = "gone"
+    assert state in ("gone", "Z", "X"), f"process {pid} still runs"
