@@ -84,7 +84,9 @@ ETC_FILES = (
     "pki",
     "matplotlibrc",
 )
-SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/opt", "/sys")
+SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/opt")
+# Hardware a library may probe: CPU topology, cgroup limits, PCI and GPU devices.
+SYS_READ = ("/sys/devices", "/sys/bus", "/sys/class", "/sys/fs/cgroup", "/sys/module")
 DEVICES_RW = ("/dev/null", "/dev/zero", "/dev/full", "/dev/shm", "/dev/dri")
 DEVICES_READ = ("/dev/random", "/dev/urandom", "/proc/cpuinfo", "/proc/meminfo", "/proc/stat")
 
@@ -135,7 +137,7 @@ def policy_for(run_dir: Path, section: dict[str, Any] | None) -> Policy:
     protect = [Path(p).resolve() for p in section.get("protect") or []]
     protect.append(run_dir.parent)  # other runs' folders
     read = [Path(p) for p in python_paths()]
-    read += [Path(p) for p in SYSTEM_READ]
+    read += [Path(p) for p in (*SYSTEM_READ, *SYS_READ)]
     read += [Path("/etc") / name for name in ETC_FILES]
     read += [Path(p) for p in DEVICES_READ]
     read += [Path(f"/proc/{os.getpid()}"), Path("/proc/driver")]
