@@ -31,6 +31,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Li
 PROBE = """
 import json
 import os
+import tempfile
 import socket
 import sys
 
@@ -57,6 +58,7 @@ def train(ctx):
     found["signal_parent"] = attempt(lambda: os.kill(os.getppid(), 0))
     found["parent_environ"] = attempt(read(f"/proc/{os.getppid()}/environ"))
     found["cwd"] = os.getcwd()
+    found["tmp"] = attempt(lambda: tempfile.TemporaryFile().close())
     found["environ"] = sorted(os.environ)
     found["environ_text"] = " ".join(os.environ.values())
     found["uid"] = os.geteuid()
@@ -157,6 +159,7 @@ def test_a_script_reaches_neither_secrets_nor_database_nor_other_runs(
     assert found["signal_parent"] == "PermissionError"
     assert found["parent_environ"] == "PermissionError"
     assert found["cwd"] == str(ctx.run_dir)
+    assert found["tmp"] == "allowed"  # its own temporary folder, in the run folder
     if os.geteuid() == 0:  # root keeps no capability (or became another user)
         assert found["uid"] != 0 or set(found["caps"].values()) == {"0000000000000000"}
 
@@ -197,6 +200,7 @@ def test_as_root_a_script_runs_as_the_unprivileged_user(tmp_path: Path, listener
         assert found[attempt] == "PermissionError", attempt
     assert found["connect"] == "PermissionError"
     assert found["cwd"] == str(ctx.run_dir)
+    assert found["tmp"] == "allowed"
     assert (ctx.run_dir / "output").stat().st_uid == found["uid"]  # handed over to it
 
 

@@ -86,9 +86,14 @@ def train(ctx: LocalContext) -> TrainResult:
     sys.stdout.flush()  # keep the run log in order: ours, then the child's
     sys.stderr.flush()
     child = subprocess.Popen(
-        [sys.executable, "-m", "modelhub.training.script_runner", str(_job_of_child(ctx))],
+        [
+            sys.executable,
+            "-m",
+            "modelhub.training.script_runner",
+            str(_child_run_folder(ctx) / ctx.job_file.name),
+        ],
         cwd=ctx.run_dir,
-        env=_child_environment(ctx.run_dir, _job_of_child(ctx)),
+        env=_child_environment(ctx),
     )
     returncode = _wait(child)
     result = json.loads(result_file.read_text()) if result_file.exists() else {}
@@ -110,19 +115,17 @@ def train(ctx: LocalContext) -> TrainResult:
     return TrainResult(metrics=metrics, output_dir=ctx.output_dir)
 
 
-def _job_of_child(ctx: LocalContext) -> Path:
-    """The job file as the child names it: through its working directory on Linux.
+def _child_run_folder(ctx: LocalContext) -> Path:
+    """The run folder as the child names it: through its working directory on Linux.
 
     A script that runs as another user cannot walk down to its run folder from /
     (the home above it is closed to it); /proc/self/cwd takes it there directly,
     and `LocalContext.from_job` makes every path of the run folder start there too.
     """
-    if sys.platform.startswith("linux"):
-        return CHILD_RUN_FOLDER / ctx.job_file.name
-    return ctx.job_file
+    return CHILD_RUN_FOLDER if sys.platform.startswith("linux") else ctx.run_dir
 
 
-def _child_environment(run_dir: Path, job_file: Path) -> dict[str, str]:
+def _child_environment(ctx: LocalContext) -> dict[str, str]:
     """The child's whole environment: the run's own variables, never the server's.
 
     No MODELHUB_* setting, database URL or token reaches a script: only a PATH, the
@@ -134,16 +137,16 @@ def _child_environment(run_dir: Path, job_file: Path) -> dict[str, str]:
     source_root = str(Path(modelhub.__file__).resolve().parent.parent)
     inherited = os.environ.get("PYTHONPATH")
     python_path = f"{inherited}{os.pathsep}{source_root}" if inherited else source_root
-    tmp = run_dir / "tmp"
-    tmp.mkdir(exist_ok=True)
+    (ctx.run_dir / "tmp").mkdir(exist_ok=True)
+    folder = _child_run_folder(ctx)
     passed = {name: os.environ[name] for name in CHILD_VARIABLES if name in os.environ}
     return passed | {
         "PATH": os.pathsep.join(
             [str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]
         ),
-        "HOME": str(run_dir),
-        "TMPDIR": str(tmp),
-        "MODELHUB_RUN_JOB": str(job_file),
+        "HOME": str(folder),
+        "TMPDIR": str(folder / "tmp"),
+        "MODELHUB_RUN_JOB": str(folder / ctx.job_file.name),
         "PYTHONPATH": python_path,
     }
 
