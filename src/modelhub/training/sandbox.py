@@ -14,9 +14,13 @@ what it starts later). In order:
 3. where the process is root: switch to the configured unprivileged user if that
    user can reach the interpreter, its standard library and modelhub (the run
    folder is handed to it; it reaches it as its working directory, the home above
-   stays closed), else drop every capability and forbid chmod/chown
-   (uid 0 without capabilities cannot override file permissions, and Landlock still
-   holds it to the paths above); the returned notes say which, for the run log.
+   stays closed), else drop every capability (uid 0 without capabilities cannot
+   override file permissions, and Landlock still holds it to the paths above);
+4. a script that keeps the server's uid (root without capabilities, or a server
+   not running as root) gets a seccomp filter that makes chmod a no-op and
+   refuses chown and setxattr: that uid owns the home.
+
+The returned notes say which, for the run log.
 
 Where Landlock is missing, `SandboxUnavailable` is raised unless the job allows
 running without it (MODELHUB_TRAIN_SCRIPT_REQUIRE_LANDLOCK=false).
@@ -205,17 +209,22 @@ def confine(policy: Policy) -> list[str]:
         notes.append("sandbox: Landlock unavailable: the script can read every file its user can")
     else:
         notes += _landlock(libc, abi, policy)
+    if user is not None:
+        _become(libc, user)
+        notes.append(f"sandbox: running as {user.pw_name} (uid {user.pw_uid})")
+        return notes
+    # The script keeps the server's uid, which owns the home: it may not change modes.
+    _forbid_permission_changes(libc)
     if os.geteuid() == 0:
-        if user is not None:
-            _become(libc, user)
-            notes.append(f"sandbox: running as {user.pw_name} (uid {user.pw_uid})")
-        else:
-            _drop_capabilities(libc, cap_last)
-            _forbid_permission_changes(libc)
-            notes.append(
-                "sandbox: uid 0 with every capability dropped and chmod/chown disabled "
-                f"({policy.user or 'no user'} cannot reach the interpreter or modelhub)"
-            )
+        _drop_capabilities(libc, cap_last)
+        notes.append(
+            "sandbox: uid 0 with every capability dropped and chmod/chown disabled "
+            f"({policy.user or 'no user'} cannot reach the interpreter or modelhub)"
+        )
+    else:
+        notes.append(
+            f"sandbox: running as this server's user (uid {os.geteuid()}), chmod/chown disabled"
+        )
     return notes
 
 
@@ -371,7 +380,7 @@ def _drop_capabilities(libc: ctypes.CDLL, cap_last: int) -> None:
     _check(libc.capset(ctypes.byref(header), data), "capset")
 
 
-# -- seccomp: uid 0 owns the server's files, so it may not change their modes ----------
+# -- seccomp: the server's uid owns its files, so a script may not change their modes --
 
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
@@ -401,9 +410,10 @@ class _SockFprog(ctypes.Structure):
 def _forbid_permission_changes(libc: ctypes.CDLL) -> None:
     """A seccomp filter: chmod succeeds without effect, chown and setxattr fail.
 
-    A root process without capabilities still owns every root-owned file, and
-    Landlock does not cover mode changes: without this a script could make the
-    home's token readable to every local user. chmod is a no-op rather than an
+    A script that keeps the server's uid (0 without capabilities, or the server's
+    own user) still owns the home's files, and Landlock does not cover mode
+    changes: without this it could make the home's token readable to every local
+    user. chmod is a no-op rather than an
     error so that shutil.copy and friends keep working inside the run folder.
     Other architectures' syscalls (i386 on x86_64, x32) are refused outright.
     """
