@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from modelhub.domain.auth import parse_duration
+from modelhub.domain.auth import CODE_RUNNERS, Role, parse_duration
 from modelhub.errors import InvalidInput
 
 
@@ -73,6 +73,12 @@ class Settings(BaseSettings):
         "reverse proxies whose X-Forwarded-For names the real client, on the API server and "
         "the replicas alike. Empty (the default): the header is ignored and the client is "
         "the peer of the connection.",
+    )
+    code_runners: Annotated[list[Role], NoDecode] = Field(
+        default=sorted(CODE_RUNNERS),
+        description="Roles that may make the server run their own code (`code.run`: "
+        "pipelines with the script trainer), comma-separated in the environment, e.g. "
+        "admin,data_scientist,developer.",
     )
     gc_grace_seconds: int = Field(
         default=3600,
@@ -185,13 +191,30 @@ class Settings(BaseSettings):
         ge=0,
         description="How long load must stay below target before a replica is removed.",
     )
+    train_script_user: str = Field(
+        default="nobody",
+        description="Where the server runs as root: the unprivileged user a script run "
+        "switches to, when that user can reach the interpreter; otherwise the script "
+        "keeps uid 0 with every capability dropped (the run log says which).",
+    )
+    train_script_require_landlock: bool = Field(
+        default=True,
+        description="Refuse to run training scripts where Landlock (Linux 5.13+) is "
+        "missing. False runs them there with only the environment, user and "
+        "capability limits (the run log says so).",
+    )
+    train_script_network: bool = Field(
+        default=False,
+        description="Let training scripts open TCP connections (downloads ...). Off, "
+        "Landlock (Linux 6.7+) refuses TCP connect and bind in a script.",
+    )
     run_job: Path | None = Field(
         default=None,
         description="Set by the executor inside a training process: the job file that "
         "`modelhub.training.context()` reads.",
     )
 
-    @field_validator("serve_warm_imports", "trusted_proxies", mode="before")
+    @field_validator("serve_warm_imports", "trusted_proxies", "code_runners", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

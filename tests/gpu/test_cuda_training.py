@@ -72,3 +72,32 @@ def test_the_scheduler_gives_a_run_that_asks_for_a_gpu_its_gpu(tmp_path: Path) -
         assert run.status is RunStatus.COMPLETED, run.error
         log = services.training.logs(ADMIN, run.id).decode()
         assert "training on cuda" in log
+
+
+CUDA_SCRIPT = """
+import json
+
+import torch
+
+
+def train(ctx):
+    x = torch.ones(256, 256, device=ctx.device)
+    total = float((x @ x).sum().item())
+    (ctx.output_dir / "config.json").write_text(json.dumps({"device": ctx.device}))
+    return {"sum": total, "gpus": float(torch.cuda.device_count())}
+"""
+
+
+def test_a_confined_script_trains_on_cuda(tmp_path: Path) -> None:
+    """The sandbox leaves a script its GPU: /dev/nvidia*, the driver's /proc and /sys."""
+    from modelhub.training.context import LocalContext
+    from modelhub.training.trainers import script
+
+    ctx = LocalContext(run_dir=tmp_path / "runs" / "1", device="cuda")
+    source = ctx.run_dir / "script" / "cuda_train.py"
+    source.parent.mkdir()
+    source.write_text(CUDA_SCRIPT)
+    ctx.write_job(trainer="script", script={"path": str(source)})
+    result = script.train(ctx)
+    assert result.metrics["sum"] == 256.0**3
+    assert result.metrics["gpus"] >= 1

@@ -475,6 +475,15 @@ def test_developers_change_only_their_own_models(server: ServerProcess, tmp_path
         assert any("may not models.override_gate" in r for r in reasons)
 
 
+SCRIPT_SPEC = """
+name: {name}
+type: pre_training
+trainer: script
+script: {{path: train.py}}
+datasets: [blobs]
+result_model: {{name: {name}-model}}
+"""
+SCRIPT_FILES = {"train.py": b"def train(ctx):\n    return {}\n"}
 RUN_SPEC = """
 name: {name}
 type: pre_training
@@ -493,6 +502,7 @@ def test_developers_manage_only_their_own_runs(server: ServerProcess, tmp_path: 
         admin.register_dataset(csv, "blobs")
         admin.create_pipeline(RUN_SPEC.format(name="admins", epochs=1))
         admins_run = admin.start_run("admins")
+        admin.create_pipeline(SCRIPT_SPEC.format(name="scripted"), SCRIPT_FILES)
         admin.add_user("dev", "developer")
         admin.add_user("vera", "viewer")
         dev_token, viewer_token = admin.create_token("dev")[1], admin.create_token("vera")[1]
@@ -509,6 +519,11 @@ def test_developers_manage_only_their_own_runs(server: ServerProcess, tmp_path: 
             dev.cancel_run(admins_run.id)
         with pytest.raises(PermissionDenied, match=r"runs\.manage only runs they own"):
             dev.resume_run(admins_run.id)
+        # A script runs as the server: saving or starting one needs code.run.
+        with pytest.raises(PermissionDenied, match=r"may not code\.run"):
+            dev.create_pipeline(SCRIPT_SPEC.format(name="dev-script"), SCRIPT_FILES)
+        with pytest.raises(PermissionDenied, match=r"may not code\.run"):
+            dev.start_run("scripted")
         dev.create_pipeline(RUN_SPEC.format(name="devs", epochs=1000))
         own = dev.start_run("devs")
         assert own.created_by == "dev"

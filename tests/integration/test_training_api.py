@@ -145,6 +145,14 @@ def test_a_run_streams_its_events_to_the_end(trainer: ServerProcess, dataset: Da
         streamed = list(client.run_events(run_id))
         assert [e.kind for e in streamed if e.kind != "log"] == [m[1] for m in messages if m[0]]
 
+    # What the server wrote is its own: the home and a run folder closed to other
+    # users, the database, the run's log and the workers' log readable by it only.
+    home = trainer.home
+    assert home.stat().st_mode & 0o777 == 0o700
+    assert (home / "runs" / str(run_id)).stat().st_mode & 0o777 == 0o700
+    for written in ("modelhub.db", f"runs/{run_id}/logs.txt", "runs/workers.log", "admin.token"):
+        assert (home / written).stat().st_mode & 0o077 == 0, written
+
 
 def test_cancel_and_resume(trainer: ServerProcess, dataset: Dataset) -> None:
     with Client(trainer.url, token=trainer.token) as client:

@@ -30,6 +30,7 @@ app.add_typer(auth.audit, name="audit")
 
 LOOPBACK = ("127.", "localhost", "::1")
 SHUTDOWN_GRACE_SECONDS = 5
+PRIVATE_UMASK = 0o077
 
 
 @app.command()
@@ -42,7 +43,13 @@ def server(
     ] = False,
 ) -> None:
     """Run the API server (REST, docs at /docs, metrics at /metrics)."""
+    import os
+
     import uvicorn
+
+    # What the server and its workers and replicas write (database, runs, logs,
+    # artifacts) is readable by this user only.
+    os.umask(PRIVATE_UMASK)
 
     from modelhub.api.app import create_app
     from modelhub.api.proxies import proxy_options

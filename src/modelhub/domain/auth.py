@@ -49,6 +49,7 @@ class Action(StrEnum):
     PIPELINES_WRITE = "pipelines.write"
     RUNS_START = "runs.start"
     RUNS_MANAGE = "runs.manage"
+    CODE_RUN = "code.run"
     DEPLOYMENTS_READ = "deployments.read"
     DEPLOYMENTS_WRITE = "deployments.write"
     DEPLOYMENTS_OVERRIDE = "deployments.override"
@@ -58,6 +59,9 @@ class Action(StrEnum):
 ALL_ROLES = frozenset(Role)
 WRITERS = frozenset({Role.ADMIN, Role.DATA_SCIENTIST, Role.DEVELOPER})
 ADMINS = frozenset({Role.ADMIN})
+# Who may make the server run their own code (a script trainer): by default those who
+# may also accept a pickle's code or approve models. MODELHUB_CODE_RUNNERS changes it.
+CODE_RUNNERS = frozenset({Role.ADMIN, Role.DATA_SCIENTIST})
 
 PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.PUBLIC: frozenset(),
@@ -80,6 +84,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.PIPELINES_WRITE: WRITERS,
     Action.RUNS_START: WRITERS,
     Action.RUNS_MANAGE: WRITERS,
+    Action.CODE_RUN: CODE_RUNNERS,
     Action.DEPLOYMENTS_READ: ALL_ROLES,
     Action.DEPLOYMENTS_WRITE: WRITERS,
     Action.DEPLOYMENTS_OVERRIDE: ADMINS,
@@ -146,13 +151,23 @@ class TokenInfo(Record):
     last_used_at: datetime | None = None
 
 
-def role_allows(caller: Caller, action: Action) -> bool:
-    """The table's answer for a role and a token scope; ownership is checked apart."""
+def role_allows(
+    caller: Caller, action: Action, table: dict[Action, frozenset[Role]] | None = None
+) -> bool:
+    """The table's answer for a role and a token scope; ownership is checked apart.
+
+    `table` is PERMISSIONS as this server configured it (see `permission_table`).
+    """
     if action == Action.PUBLIC:
         return True
     if action not in READ_ACTIONS and Scope.WRITE not in caller.scopes:
         return False
-    return caller.role in PERMISSIONS[action]
+    return caller.role in (table or PERMISSIONS)[action]
+
+
+def permission_table(code_runners: frozenset[Role] = CODE_RUNNERS) -> dict[Action, frozenset[Role]]:
+    """PERMISSIONS with `code.run` granted to `code_runners` (the one configurable row)."""
+    return PERMISSIONS | {Action.CODE_RUN: code_runners}
 
 
 def needs_ownership(caller: Caller, action: Action) -> bool:

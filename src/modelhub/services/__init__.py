@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
-from modelhub.domain.auth import Caller
+from modelhub.domain.auth import Caller, permission_table
 from modelhub.services.audit import AuditService
 from modelhub.services.auth import AuthService, TokenLifetimes, load_or_create_key
 from modelhub.services.datasets import DatasetService
@@ -44,7 +45,11 @@ def build_services(settings: Settings) -> Services:
     from modelhub.stores.artifacts.factory import open_artifact_store
     from modelhub.stores.metadata.factory import open_metadata_store
 
-    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # The home holds the admin token, the key and the database: no other local user
+    # may even list it. Where it is not ours to change, its owner decides.
+    with contextlib.suppress(PermissionError):
+        settings.home.chmod(0o700)
     metadata = open_metadata_store(settings.resolved_database_url)
     artifacts = open_artifact_store(
         settings.resolved_artifacts,
@@ -58,6 +63,7 @@ def build_services(settings: Settings) -> Services:
         load_or_create_key(settings.key_file),
         settings.token_cache_seconds,
         TokenLifetimes(default=settings.token_default_ttl, longest=settings.token_max_ttl),
+        permission_table(frozenset(settings.code_runners)),
     )
     audit = AuditService(metadata, auth)
     datasets = DatasetService(metadata, artifacts, uploads, auth)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from modelhub.domain.auth import (
+    PERMISSIONS,
     Action,
     Caller,
     Principal,
@@ -85,9 +86,11 @@ class AuthService:
         key: bytes,
         cache_seconds: float = 10.0,
         lifetimes: TokenLifetimes | None = None,
+        permissions: dict[Action, frozenset[Role]] | None = None,
     ) -> None:
         self.metadata = metadata
         self.lifetimes = lifetimes or TokenLifetimes()
+        self.permissions = permissions or PERMISSIONS
         self._key = key
         self._cache_seconds = cache_seconds
         self._cache: dict[str, _Cached] = {}
@@ -161,7 +164,7 @@ class AuthService:
     # -- authorization --------------------------------------------------------
 
     def authorize(self, caller: Caller, action: Action) -> None:
-        if not role_allows(caller, action):
+        if not role_allows(caller, action, self.permissions):
             raise PermissionDenied(
                 f"{caller.name} ({caller.role.value}) may not {action.value}"
                 + ("" if Scope.WRITE in caller.scopes else " with a read-only token"),

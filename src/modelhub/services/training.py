@@ -9,6 +9,7 @@ and `register_result`; it never sees the registry itself.
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 from dataclasses import asdict, dataclass, field
@@ -116,6 +117,8 @@ class TrainingService:
         """
         self.auth.authorize(caller, Action.PIPELINES_WRITE)
         spec = parse_spec(text)
+        if spec.trainer.value == "script":
+            self.auth.authorize(caller, Action.CODE_RUN)
         current = self._current_version(caller, spec.name)
         inputs, problems = self._resolve(spec)
         script = None
@@ -239,6 +242,8 @@ class TrainingService:
         self.auth.authorize(caller, Action.RUNS_START)
         pipeline = self.metadata.get_pipeline(name)
         spec = PipelineSpec.model_validate(pipeline.spec)
+        if spec.trainer.value == "script":  # someone else's script runs as the server too
+            self.auth.authorize(caller, Action.CODE_RUN)
         result_owner = self.registry.model_owner(spec.result_model.name)
         self.auth.authorize_owned(caller, Action.MODELS_REGISTER, result_owner)
         resources = RunResources(
@@ -471,6 +476,7 @@ class TrainingService:
             script = run_dir / "script" / name
             self.artifacts.materialize(run.inputs["script_digest"], script)
             job["script"] = {"path": str(script), "entrypoint": spec.script.entrypoint}
+            job["sandbox"] = self._sandbox()
         return job
 
     def _combine(self, run: Run, datasets: dict[str, Path], data_dir: Path) -> dict[str, Path]:
@@ -485,6 +491,19 @@ class TrainingService:
             sources = [(d["name"], datasets[d["name"]], DatasetFormat(d["format"])) for d in pinned]
             combine(sources, target)
         return {name: target}
+
+    def _sandbox(self) -> dict[str, Any]:
+        """How a script run confines itself (modelhub.training.sandbox), from the settings."""
+        from modelhub.training.sandbox import job_section
+
+        s = self.settings
+        return job_section(
+            s.home,
+            s.resolved_artifacts,
+            s.train_script_user,
+            s.train_script_require_landlock,
+            s.train_script_network,
+        )
 
     def _preprocess(
         self, run: Run, spec: PipelineSpec, datasets: dict[str, Path], run_dir: Path
@@ -513,7 +532,23 @@ class TrainingService:
         return done
 
     def register_result(self, run: Run, output_dir: Path, metrics: dict[str, float]) -> int:
-        """The run's output becomes the next version of its result model, in development."""
+        """The run's output becomes the next version of its result model, in development.
+
+        Only the run folder's own `output/` is registered: a script can write its run
+        folder, and an output that is a link (or a result naming another folder)
+        would otherwise register whatever it points at, the home included.
+        """
+        expected = self.run_dir(run.id) / "output"
+        try:
+            own = not output_dir.is_symlink() and os.path.samefile(output_dir, expected)
+        except OSError:
+            own = False
+        if not own:
+            raise InvalidInput(
+                f"the run's output must be the folder {expected} itself, not {output_dir} "
+                "or a link",
+                {"output_dir": str(output_dir)},
+            )
         spec = PipelineSpec.model_validate(run.spec)
         finite = {k: v for k, v in metrics.items() if v == v and abs(v) != float("inf")}
         request = RegisterRequest(

@@ -56,14 +56,24 @@ class LocalContext:
 
     @classmethod
     def from_job(cls, job_file: Path) -> LocalContext:
-        """The context an executor described in a job file (see `write_job`)."""
+        """The context an executor described in a job file (see `write_job`).
+
+        The job file lies in the run folder, and paths in that folder are taken
+        relative to where the job file is: a script, which reaches its run folder
+        through its working directory and `job.json`, gets paths relative to it.
+        """
         job = json.loads(job_file.read_text())
         best = job.get("keep_best")
+        written_in = Path(job["run_dir"])
+        base = in_run_folder(job["base_model"], written_in, job_file.parent)
         return cls(
-            run_dir=Path(job["run_dir"]),
+            run_dir=job_file.parent,
             hyperparameters=dict(job.get("hyperparameters", {})),
-            datasets={name: Path(path) for name, path in job.get("datasets", {}).items()},
-            base_model=Path(job["base_model"]) if job.get("base_model") else None,
+            datasets={
+                name: in_run_folder(path, written_in, job_file.parent)
+                for name, path in job.get("datasets", {}).items()
+            },
+            base_model=base if job.get("base_model") else None,
             seed=int(job.get("seed", 0)),
             validation_split=float(job.get("validation_split", 0.2)),
             device=str(job.get("device", "cpu")),
@@ -234,6 +244,14 @@ class LocalContext:
 
     def should_stop(self) -> bool:
         return self.stop_requested or (self.run_dir / "STOP").exists()
+
+
+def in_run_folder(path: str | None, written_in: Path, run_dir: Path) -> Path:
+    """`path` from a job written for the run folder `written_in`, reached now as `run_dir`."""
+    found = Path(path or "")
+    if found.is_absolute() and found.is_relative_to(written_in):
+        return run_dir / found.relative_to(written_in)
+    return found
 
 
 def _save_atomically(payload: dict[str, Any], path: Path) -> None:

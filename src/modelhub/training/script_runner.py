@@ -1,18 +1,21 @@
 """The child process of the script trainer: `python -m modelhub.training.script_runner JOB`.
 
-It imports the user's script by path, calls its entrypoint with the run's context
-and writes `result.json` in the run folder: `{"metrics": {...}}` on success, or
-`{"error": {"code", "message", "details"}}` when it fails. Tracebacks go to
-stderr, which the executor keeps in the run log. The exit status is 0 only on
-success. See `modelhub.training.trainers.script` for the parent's side.
+It confines itself first (`modelhub.training.sandbox`: what the script can reach
+and as which user), then imports the user's script by path, calls its entrypoint
+with the run's context and writes `result.json` in the run folder:
+`{"metrics": {...}}` on success, or `{"error": {"code", "message", "details"}}`
+when it fails. Tracebacks go to stderr, which the executor keeps in the run log.
+The exit status is 0 only on success. See `modelhub.training.trainers.script` for the parent's side.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib.util
 import json
 import numbers
+import os
 import signal
 import sys
 import traceback
@@ -22,10 +25,12 @@ from types import ModuleType
 from typing import Any, TypeVar, cast
 
 from modelhub.errors import InvalidInput, ModelhubError
-from modelhub.training.context import LocalContext, TrainResult
+from modelhub.training.context import LocalContext, TrainResult, in_run_folder
+from modelhub.training.sandbox import confine, policy_for
 
 T = TypeVar("T")
 PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
 RESULT_FILE = "result.json"
 
 
@@ -144,15 +149,26 @@ def _error_for(exc: BaseException) -> dict[str, Any]:
 def run(job_file: Path) -> dict[str, float]:
     """Import the script named in the job file, call its entrypoint, return the metrics.
 
+    Paths are taken relative to the job file's folder, the run folder (see
+    `LocalContext.from_job`): a script that became another user reaches its run
+    folder only through its working directory.
     Raises `_Failed` (already reported on stderr) when anything goes wrong.
     """
     import modelhub.training
 
     def script_of_job() -> tuple[Path, str]:
-        script = json.loads(job_file.read_text()).get("script") or {}
+        job = json.loads(job_file.read_text())
+        script = job.get("script") or {}
         if not script.get("path"):
             raise InvalidInput(f"the job file {job_file} names no script", {"job": str(job_file)})
-        path = Path(script["path"])
+        written = Path(script["path"])
+        if written.is_absolute() and not written.is_relative_to(job["run_dir"]):
+            raise InvalidInput(
+                f"the training script {written} lies outside the run folder "
+                f"{job['run_dir']}, where a script can read nothing",
+                {"script": str(written)},
+            )
+        path = in_run_folder(str(written), Path(job["run_dir"]), job_file.parent)
         if not path.is_file():
             raise InvalidInput(f"the training script {path} does not exist", {"script": str(path)})
         return path, str(script.get("entrypoint") or "train")
@@ -178,14 +194,44 @@ def main(argv: list[str]) -> int:
         print("usage: python -m modelhub.training.script_runner JOB_FILE", file=sys.stderr)
         return 2
     job_file = Path(argv[0])
-    run_dir = Path(json.loads(job_file.read_text())["run_dir"])
+    job = json.loads(job_file.read_text())
+    run_dir = job_file.parent  # as this process reaches it: its working directory
+    adopt_orphans()
     try:
+        policy = policy_for(Path(job["run_dir"]), job.get("sandbox"))
+        for note in _ours(lambda: confine(policy)):
+            print(note, file=sys.stderr, flush=True)
         metrics = run(job_file)
     except _Failed as failed:
+        end_descendants()
         write_result(run_dir, {"error": failed.error})
         return 1
+    end_descendants()
     write_result(run_dir, {"metrics": metrics})
     return 0
+
+
+def adopt_orphans() -> None:
+    """Become the parent of every process the script starts, even one that detaches."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def end_descendants() -> None:
+    """SIGKILL what the script started and left running, so nothing of it outlives the run.
+
+    Their own children come back to this process (`adopt_orphans`) and go next.
+    """
+    from modelhub.training.executor import child_pids
+
+    while pids := child_pids(os.getpid()):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in pids:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ def test_the_route_table_names_only_real_actions() -> None:
         for line in section.splitlines()
         if line.startswith("| ") and not line.startswith(("| route", "| ---"))
     }
-    # Trust and the gate override are flags on routes guarded by other actions.
-    flags = {Action.MODELS_TRUST.value, Action.MODELS_OVERRIDE_GATE.value}
+    # Trust, the gate override and running code are checks on routes guarded by other
+    # actions (a flag, or the script trainer in a pipeline).
+    flags = {Action.MODELS_TRUST.value, Action.MODELS_OVERRIDE_GATE.value, Action.CODE_RUN.value}
     assert named == {a.value for a in Action} - flags

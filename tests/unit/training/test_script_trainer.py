@@ -83,7 +83,8 @@ def script_run(
     **context: Any,
 ) -> LocalContext:
     """A run folder whose job file names `source`, as the executor writes it."""
-    path = tmp_path / f"{run}_train.py"
+    path = tmp_path / run / "script" / f"{run}_train.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(source)
     ctx = LocalContext(tmp_path / run, **context)
     ctx.write_job(trainer="script", script={"path": str(path), "entrypoint": entrypoint})
@@ -179,7 +180,8 @@ def train(ctx):
 
 
 def test_a_script_imports_its_sibling_files(tmp_path: Path) -> None:
-    (tmp_path / "features.py").write_text("COLUMNS = ['rooms', 'area']\n")
+    (tmp_path / "run" / "script").mkdir(parents=True)
+    (tmp_path / "run" / "script" / "features.py").write_text("COLUMNS = ['rooms', 'area']\n")
     source = """
 import json
 

@@ -44,6 +44,16 @@ if TYPE_CHECKING:
     import torch
 
 POLL_SECONDS = 0.2
+CHILD_RUN_FOLDER = Path("/proc/self/cwd")
+# What of the worker's environment a script sees: devices and thread counts it set.
+CHILD_VARIABLES = (
+    "CUDA_VISIBLE_DEVICES",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+)
 TERMINATE_GRACE_SECONDS = 10.0
 
 
@@ -76,9 +86,14 @@ def train(ctx: LocalContext) -> TrainResult:
     sys.stdout.flush()  # keep the run log in order: ours, then the child's
     sys.stderr.flush()
     child = subprocess.Popen(
-        [sys.executable, "-m", "modelhub.training.script_runner", str(ctx.job_file)],
+        [
+            sys.executable,
+            "-m",
+            "modelhub.training.script_runner",
+            str(_child_run_folder(ctx) / ctx.job_file.name),
+        ],
         cwd=ctx.run_dir,
-        env=_child_environment(ctx.job_file),
+        env=_child_environment(ctx),
     )
     returncode = _wait(child)
     result = json.loads(result_file.read_text()) if result_file.exists() else {}
@@ -100,17 +115,40 @@ def train(ctx: LocalContext) -> TrainResult:
     return TrainResult(metrics=metrics, output_dir=ctx.output_dir)
 
 
-def _child_environment(job_file: Path) -> dict[str, str]:
-    """This process's environment for the child, plus the job and this modelhub on its path.
+def _child_run_folder(ctx: LocalContext) -> Path:
+    """The run folder as the child names it: through its working directory on Linux.
 
-    The child must import the same modelhub as the worker even when that comes from
-    a source tree named by a relative PYTHONPATH (the child runs in the run folder),
-    so the folder holding this modelhub is added after the inherited entries.
+    A script that runs as another user cannot walk down to its run folder from /
+    (the home above it is closed to it); /proc/self/cwd takes it there directly,
+    and `LocalContext.from_job` makes every path of the run folder start there too.
+    """
+    return CHILD_RUN_FOLDER if sys.platform.startswith("linux") else ctx.run_dir
+
+
+def _child_environment(ctx: LocalContext) -> dict[str, str]:
+    """The child's whole environment: the run's own variables, never the server's.
+
+    No MODELHUB_* setting, database URL or token reaches a script: only a PATH, the
+    job file, a home and temporary folder inside the run folder, the devices and
+    thread counts the worker chose, and a PYTHONPATH that finds this modelhub even
+    when it comes from a source tree named by a relative path (the child runs in
+    the run folder), added after the inherited entries.
     """
     source_root = str(Path(modelhub.__file__).resolve().parent.parent)
     inherited = os.environ.get("PYTHONPATH")
     python_path = f"{inherited}{os.pathsep}{source_root}" if inherited else source_root
-    return {**os.environ, "MODELHUB_RUN_JOB": str(job_file), "PYTHONPATH": python_path}
+    (ctx.run_dir / "tmp").mkdir(exist_ok=True)
+    folder = _child_run_folder(ctx)
+    passed = {name: os.environ[name] for name in CHILD_VARIABLES if name in os.environ}
+    return passed | {
+        "PATH": os.pathsep.join(
+            [str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]
+        ),
+        "HOME": str(folder),
+        "TMPDIR": str(folder / "tmp"),
+        "MODELHUB_RUN_JOB": str(folder / ctx.job_file.name),
+        "PYTHONPATH": python_path,
+    }
 
 
 def _wait(child: subprocess.Popen[bytes]) -> int:
