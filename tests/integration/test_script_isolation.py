@@ -57,8 +57,9 @@ def train(ctx):
         "environ": sorted(os.environ),
         "environ_text": " ".join(os.environ.values()),
     }
-    with open(ctx.dataset(), "a") as data:  # its own copy: the stored blob stays intact
-        data.write("tampered\\n")
+    # Its dataset is a read-only private copy: writing it is refused, and the stored
+    # blob stays intact either way.
+    found["dataset_write"] = attempt(lambda: open(ctx.dataset(), "a").write("tampered"))
     (ctx.run_dir / "found.json").write_text(json.dumps(found))
     save_file({"w": np.zeros(1, np.float32)}, str(ctx.output_dir / "model.safetensors"))
     # Last try: make the output a link to the home, to have it registered as a model.
@@ -98,6 +99,7 @@ def test_a_script_run_reaches_nothing_of_the_server(
         for target in ("admin_token", "server_key", "database", "blob", "artifacts", "other_run"):
             assert found[target] == "PermissionError", target
         assert found["dataset_rows"] == 21
+        assert found["dataset_write"] == "PermissionError"
         assert found["cwd"] == str(run_dir)
         assert [n for n in found["environ"] if n.startswith("MODELHUB_")] == ["MODELHUB_RUN_JOB"]
         assert SECRET not in found["environ_text"]
