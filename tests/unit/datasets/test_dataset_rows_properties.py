@@ -131,7 +131,7 @@ def check_file(content: bytes, suffix: str, specs: list[dict[str, Any]]) -> None
                     assert row[name] is None or math.isfinite(row[name]), line
 
 
-@settings(max_examples=120)
+@settings(max_examples=80)
 @given(jsonl_files(), st.lists(step_specs, min_size=1, max_size=3))
 def test_jsonl_rows_profile_and_preprocess_sensibly_or_are_invalid_input(
     content: bytes, specs: list[dict[str, Any]]
@@ -139,7 +139,7 @@ def test_jsonl_rows_profile_and_preprocess_sensibly_or_are_invalid_input(
     check_file(content, ".jsonl", specs)
 
 
-@settings(max_examples=120)
+@settings(max_examples=80)
 @given(csv_files(), st.lists(step_specs, min_size=1, max_size=3))
 def test_csv_rows_profile_and_preprocess_sensibly_or_are_invalid_input(
     content: bytes, specs: list[dict[str, Any]]
