@@ -80,6 +80,7 @@ class _InputSpec:
     kinds: frozenset[str]  # empty for BYTES
     limits: tuple[int, int] | None  # integer range of the dtype
     float_max: float  # the largest finite value of a float dtype narrower than FP64, else 0
+    float_max_squared: float
 
 
 def _input_spec(name: str, datatype: str, shape: list[int | str]) -> _InputSpec:
@@ -100,7 +101,7 @@ def _input_spec(name: str, datatype: str, shape: list[int | str]) -> _InputSpec:
         limits = (int(info.min), int(info.max))
     elif dtype.kind == "b":
         kinds = _BOOL_KINDS
-    return _InputSpec(name, datatype, dtype, dims, kinds, limits, float_max)
+    return _InputSpec(name, datatype, dtype, dims, kinds, limits, float_max, float_max**2)
 
 
 def _fail(message: str, field: str, **details: Any) -> InvalidInput:
@@ -341,7 +342,18 @@ def _to_array(data: list[Any], shape: tuple[int, ...], spec: _InputSpec, index: 
                     f"holds values outside {spec.datatype} ({low}..{high})", spec, index
                 )
         if array.dtype != spec.dtype:
-            if spec.float_max and _overflows(array, spec):
+            # Narrowing FP64 (what JSON numbers parse to) to FP32 or FP16, the hot path:
+            # one vdot clears it when the sum of squares stays within the datatype's
+            # largest value squared (vdot flattens, and does not warn when a huge value
+            # overflows the sum; NaN or Infinity, which pass as themselves, fail it).
+            if (
+                spec.float_max
+                and (
+                    array.dtype.kind != "f"
+                    or not float(np.vdot(array, array)) <= spec.float_max_squared
+                )
+                and _overflows(array, spec)
+            ):
                 raise _data_error(
                     f"holds values beyond {spec.datatype}'s range (±{spec.float_max:.6g})",
                     spec,
@@ -359,29 +371,12 @@ def _to_array(data: list[Any], shape: tuple[int, ...], spec: _InputSpec, index: 
 def _overflows(source: np.ndarray, spec: _InputSpec) -> bool:
     """Whether casting to the spec's narrower float turns a finite value into inf
     (1e300 as FP32 or FP16, 70000 as FP16), which the model would silently run on.
-
-    FP64 to FP32, the hot path, costs one multiply and one dot product: when the sum
-    of squares of the values scaled by 2**-600 (so that no square can overflow or
-    warn) stays within FP32's largest value scaled alike, every value fits. Anything
-    else, or a body holding huge values, NaN or Infinity (which pass through as
-    themselves), takes the exact test.
-    """
+    The exact test, for what `_to_array`'s one-`vdot` probe could not clear."""
     if not source.size or (source.dtype.kind != "f" and spec.dtype.itemsize > 2):
         return False  # every 64-bit integer fits FP32 and FP64
-    if source.dtype.kind == "f":
-        if source.dtype.itemsize <= spec.dtype.itemsize:
-            return False
-        if spec.dtype.itemsize == 4:
-            scaled = (source * _PROBE_SCALE).ravel()
-            if float(scaled.dot(scaled)) <= _FP32_PROBE_LIMIT:
-                return False
     with np.errstate(over="ignore"):
         cast = source.astype(spec.dtype)
     return bool((np.isfinite(source) & np.isinf(cast)).any())
-
-
-_PROBE_SCALE = 2.0**-600
-_FP32_PROBE_LIMIT = (float(np.finfo(np.float32).max) * _PROBE_SCALE) ** 2
 
 
 def _integer_array(data: list[Any], spec: _InputSpec, index: int) -> np.ndarray:
