@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from modelhub.domain.bounded_json import loads
+from modelhub.domain.bounded_json import parse_error
 from modelhub.domain.records import Signature
 from modelhub.errors import InvalidInput
 
@@ -126,7 +126,10 @@ class RequestDecoder:
 
     def decode(self, body: bytes) -> InferRequest:
         """Parse and check one request body; raises InvalidInput naming the offending field."""
-        payload = loads(body)  # deep nesting is an InvalidInput; nothing below recurses
+        try:  # deep nesting is an InvalidInput too; nothing below recurses into the body
+            payload = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise parse_error(exc) from None
         if type(payload) is not dict:
             raise _fail("body must be a JSON object", "body")
         raw_inputs = payload.get("inputs")
