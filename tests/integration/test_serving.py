@@ -145,6 +145,16 @@ def test_bad_requests_get_errors_that_name_the_problem(http: httpx.Client) -> No
     _stop(http, "strict")
 
 
+def test_hostile_bodies_on_the_platform_routes_are_400s(http: httpx.Client) -> None:
+    deep = b"[" * 30_000 + b"]" * 30_000  # under MAX_BODY, far past any recursion limit
+    nested = b'{"model": "strict", "input": ' + b"[" * 65 + b"]" * 65 + b"}"
+    for path in ("/v1/embeddings", "/v1/completions"):
+        for raw in (deep, nested):
+            reply = http.post(path, content=raw, headers=_json())
+            assert reply.status_code == 400, reply.text
+            assert reply.json()["error"]["details"]["field"] == "body"
+
+
 def _json() -> dict[str, str]:
     return {"content-type": "application/json"}
 

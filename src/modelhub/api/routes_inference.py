@@ -22,6 +22,7 @@ from modelhub.api.deps import ServicesDep
 from modelhub.api.forwarder import Forwarder, ReplicaGone
 from modelhub.api.security import InferenceCaller, Public
 from modelhub.domain.auth import Caller
+from modelhub.domain.bounded_json import MAX_JSON_DEPTH, loads
 from modelhub.errors import InvalidInput, PayloadTooLarge, Unavailable
 from modelhub.services import Services
 from modelhub.services.deployments import Route
@@ -76,10 +77,8 @@ async def _forward_model(request: Request, caller: Caller, name: str, rest: str)
 
 async def _forward_openai(request: Request, caller: Caller, path: str) -> Response:
     raw = await _body(request)
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidInput(f"body is not valid JSON: {exc}", {"field": "body"}) from None
+    # bounded depth: the body may be encoded again below, which recurses
+    data = loads(raw, max_depth=MAX_JSON_DEPTH)
     model = data.get("model") if isinstance(data, dict) else None
     if not isinstance(model, str) or not model:
         raise InvalidInput("model is required: the name of a served model", {"field": "model"})

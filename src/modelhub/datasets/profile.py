@@ -7,12 +7,13 @@ file instead of guessing. Files are streamed; only the column types are kept.
 from __future__ import annotations
 
 import csv
-import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelhub.domain.bounded_json import MAX_JSON_DEPTH, loads
 from modelhub.domain.enums import DatasetFormat, parse_enum
 from modelhub.errors import InvalidInput
 
@@ -73,13 +74,29 @@ def _value_type(value: object) -> str:
 
 
 def _text_type(text: str) -> str:
-    for cast, name in ((int, "int"), (float, "float")):
-        try:
-            cast(text)
-        except ValueError:
-            continue
-        return name
-    return "string"
+    number = number_of_text(text)
+    if number is None:
+        return "string"
+    return "int" if type(number) is int else "float"
+
+
+def number_of_text(text: str) -> int | float | None:
+    """The number a CSV cell spells, or None when it spells none.
+
+    Too many digits for an int, or a float beyond its range ("1e400"), is text, not a
+    silent inf; "inf" and "nan" spelled out stay the floats they name.
+    """
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    if math.isinf(number) and "inf" not in text.lower():
+        return None
+    return number
 
 
 def _merge(types: dict[str, str], column: str, found: str) -> None:
@@ -100,7 +117,8 @@ def csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     Shared with preprocessing so that both name a bad row the same way.
     """
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name
+        with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
             if not header or any(not name.strip() for name in header):
@@ -127,10 +145,11 @@ def jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
-            try:
-                record = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise _bad_row(path, number, f"not valid JSON ({exc})") from exc
+            try:  # bounded: deep nesting or a 5,000-digit int is this line's error
+                record = loads(raw, f"line {number}", max_depth=MAX_JSON_DEPTH)
+            except InvalidInput as exc:
+                problem = exc.message.removeprefix(f"line {number} is ")
+                raise _bad_row(path, number, problem) from None
             if not isinstance(record, dict):
                 raise _bad_row(path, number, "each line must be a JSON object")
             yield number, record

@@ -95,16 +95,23 @@ def normalize(table: Table, spec: Normalize) -> dict[str, Any]:
     for column in columns:
         values = _numbers(table, column)
         low, high = min(values.values()), max(values.values())
+        # Work on values divided by a power of two near the largest magnitude (exact, so
+        # ordinary data gives the same bits), so that no sum, difference or square of
+        # finite numbers up to 1.8e308 overflows to inf or nan.
+        scale = math.ldexp(1.0, math.frexp(max(abs(low), abs(high)))[1] - 1)
         if spec.method == "minmax":
-            span = high - low
+            span = high / scale - low / scale
             for index, x in values.items():
-                table.rows[index][column] = (x - low) / span if span else 0.0
+                table.rows[index][column] = (x / scale - low / scale) / span if span else 0.0
             used[column] = {"min": low, "max": high}
         else:
-            mean = low if low == high else math.fsum(values.values()) / len(values)
-            std = math.sqrt(math.fsum((x - mean) ** 2 for x in values.values()) / len(values))
+            scaled = [x / scale for x in values.values()]
+            mean = low if low == high else math.fsum(scaled) / len(scaled) * scale
+            center = mean / scale
+            spread = math.sqrt(math.fsum((x - center) ** 2 for x in scaled) / len(scaled))
+            std = spread * scale
             for index, x in values.items():
-                table.rows[index][column] = (x - mean) / std if std else x - mean
+                table.rows[index][column] = (x / scale - center) / spread if spread else x - mean
             used[column] = {"mean": mean, "std": std}
         table.float_columns.add(column)
     return {"method": spec.method, "columns": used}
@@ -116,7 +123,10 @@ def dedupe(table: Table, spec: Dedupe) -> dict[str, Any]:
     seen: set[tuple[Any, ...]] = set()
     kept: list[int] = []
     for index in order if spec.keep == "first" else reversed(order):
-        key = tuple(_hashable(table.rows[index].get(c)) for c in columns)
+        try:
+            key = tuple(_hashable(table.rows[index].get(c)) for c in columns)
+        except RecursionError:  # JSON lines nest <= 64 levels, Parquet <= 100: a backstop
+            raise _failed(table, index, "*", "holds a value nested too deeply") from None
         if key not in seen:
             seen.add(key)
             kept.append(index)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from modelhub.datasets.profile import csv_rows, jsonl_rows
+from modelhub.datasets.profile import csv_rows, jsonl_rows, number_of_text
 from modelhub.domain.enums import DatasetFormat
 from modelhub.errors import InvalidInput
 
@@ -95,14 +95,7 @@ def _read_csv(path: Path) -> Table:
 
 
 def _number(text: str | None) -> int | float | None:
-    if text is None:
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            continue
-    return None
+    return None if text is None else number_of_text(text)
 
 
 def _read_jsonl(path: Path) -> Table:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from modelhub.domain.bounded_json import parse_error
 from modelhub.domain.records import Signature
 from modelhub.errors import InvalidInput
 
@@ -43,6 +44,12 @@ _FLOAT_KINDS = frozenset("fiu")
 _INT_KINDS = frozenset("iu")
 _BOOL_KINDS = frozenset("b")
 _DECODER_CACHE_SIZE = 256
+# Bounds a shape must keep before anything is allocated: numpy, ONNX Runtime and torch
+# all index with 64-bit integers and cap the rank, and no model takes more than this.
+MAX_TENSOR_RANK = 32
+MAX_TENSOR_ELEMENTS = 2**31 - 1  # counting a 0 dimension as 1: [0, 2**62] is refused too
+# Parameters are scalars (OIP); an integer one fits 64 bits, a number one is finite.
+_PARAMETER_INT_RANGE = (-(2**63), 2**64 - 1)
 
 
 def datatype_of(array: np.ndarray) -> str:
@@ -72,6 +79,8 @@ class _InputSpec:
     shape: tuple[int, ...] | None  # None: any rank; -1: any size on that axis
     kinds: frozenset[str]  # empty for BYTES
     limits: tuple[int, int] | None  # integer range of the dtype
+    float_max: float  # the largest finite value of a float dtype narrower than FP64, else 0
+    float_max_squared: float
 
 
 def _input_spec(name: str, datatype: str, shape: list[int | str]) -> _InputSpec:
@@ -81,15 +90,18 @@ def _input_spec(name: str, datatype: str, shape: list[int | str]) -> _InputSpec:
     dims = tuple(d if isinstance(d, int) and d >= 0 else -1 for d in shape) if shape else None
     kinds: frozenset[str] = frozenset()
     limits = None
+    float_max = 0.0
     if dtype.kind == "f":
         kinds = _FLOAT_KINDS
+        if dtype.itemsize < 8:
+            float_max = float(np.finfo(dtype).max)
     elif dtype.kind in "iu":
         kinds = _INT_KINDS
         info = np.iinfo(dtype)
         limits = (int(info.min), int(info.max))
     elif dtype.kind == "b":
         kinds = _BOOL_KINDS
-    return _InputSpec(name, datatype, dtype, dims, kinds, limits)
+    return _InputSpec(name, datatype, dtype, dims, kinds, limits, float_max, float_max**2)
 
 
 def _fail(message: str, field: str, **details: Any) -> InvalidInput:
@@ -114,10 +126,10 @@ class RequestDecoder:
 
     def decode(self, body: bytes) -> InferRequest:
         """Parse and check one request body; raises InvalidInput naming the offending field."""
-        try:
+        try:  # deep nesting is an InvalidInput too; nothing below recurses into the body
             payload = json.loads(body)
-        except (ValueError, RecursionError) as exc:  # ValueError: JSONDecodeError, UnicodeError
-            raise _fail(f"body is not valid JSON: {exc}", "body") from exc
+        except (ValueError, RecursionError) as exc:
+            raise parse_error(exc) from None
         if type(payload) is not dict:
             raise _fail("body must be a JSON object", "body")
         raw_inputs = payload.get("inputs")
@@ -200,13 +212,14 @@ class RequestDecoder:
         )
 
     def _check_parameters(self, parameters: dict[str, Any]) -> None:
-        for key in parameters:
+        for key, value in parameters.items():
             if key not in self.accepted_parameters:
                 accepted = ", ".join(sorted(self.accepted_parameters)) or "none"
                 raise _fail(
                     f"unknown parameter {key!r} (this model accepts: {accepted})",
                     f"parameters.{key}",
                 )
+            check_parameter_value(value, f"parameters.{key}")
 
     def _wanted(self, outputs: Any) -> list[str]:
         if type(outputs) is not list:
@@ -227,6 +240,29 @@ class RequestDecoder:
         return wanted
 
 
+def check_parameter_value(value: Any, field: str) -> None:
+    """A request parameter is a scalar: text, a boolean, null, an integer that fits 64
+    bits or a finite number. Raises InvalidInput naming `field` otherwise, so nothing
+    downstream (batching keys, runtimes) meets a nested or unbounded value."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return
+    if kind is int:
+        low, high = _PARAMETER_INT_RANGE
+        if low <= value <= high:
+            return
+        problem = "an integer beyond 64 bits"
+    elif kind is float:
+        if math.isfinite(value):
+            return
+        problem = f"{value!r}"
+    else:
+        problem = "a list" if kind is list else "an object" if kind is dict else kind.__name__
+    raise _fail(
+        f"parameter {field} must be a string, boolean or finite number, not {problem}", field
+    )
+
+
 def _wrong_datatype(datatype: Any, spec: _InputSpec, index: int) -> None:
     field = f"inputs[{index}].datatype"
     if datatype is None:
@@ -245,6 +281,14 @@ def _checked_shape(value: Any, spec: _InputSpec, index: int) -> tuple[int, ...]:
             f"inputs[{index}].shape",
             input=spec.name,
         )
+    if len(value) > MAX_TENSOR_RANK:
+        raise _fail(
+            f"shape of input {spec.name!r} has {len(value)} dimensions;"
+            f" at most {MAX_TENSOR_RANK} are served",
+            f"inputs[{index}].shape",
+            input=spec.name,
+        )
+    elements = 1
     for dim in value:
         if type(dim) is not int or dim < 0:
             raise _fail(
@@ -252,6 +296,15 @@ def _checked_shape(value: Any, spec: _InputSpec, index: int) -> tuple[int, ...]:
                 f"inputs[{index}].shape",
                 input=spec.name,
             )
+        if dim > 1:
+            elements *= dim
+            if elements > MAX_TENSOR_ELEMENTS:
+                raise _fail(
+                    f"shape of input {spec.name!r} is too large: {value!r} spans more than"
+                    f" {MAX_TENSOR_ELEMENTS} values",
+                    f"inputs[{index}].shape",
+                    input=spec.name,
+                )
     expected = spec.shape
     if expected is None:
         return tuple(value)
@@ -277,8 +330,14 @@ def _to_array(data: list[Any], shape: tuple[int, ...], spec: _InputSpec, index: 
         except (ValueError, OverflowError) as exc:  # ragged nesting, huge integers
             raise _data_error(f"is not a {spec.datatype} tensor: {exc}", spec, index) from exc
         if array.dtype.kind not in spec.kinds and array.size:
-            found = _KIND_NAMES.get(array.dtype.kind, "other values")
-            raise _data_error(f"holds values that are not {spec.datatype} ({found})", spec, index)
+            if spec.limits is None or array.dtype.kind not in "fO":
+                found = _KIND_NAMES.get(array.dtype.kind, "other values")
+                raise _data_error(
+                    f"holds values that are not {spec.datatype} ({found})", spec, index
+                )
+            # numpy found no integer dtype for them all ([-1, 2**64 - 1], 2**70): check
+            # each value as a Python int, the slow path that only such bodies take.
+            array = _integer_array(data, spec, index)
         if spec.limits is not None and array.size:
             low, high = spec.limits
             if int(array.min()) < low or int(array.max()) > high:
@@ -286,6 +345,23 @@ def _to_array(data: list[Any], shape: tuple[int, ...], spec: _InputSpec, index: 
                     f"holds values outside {spec.datatype} ({low}..{high})", spec, index
                 )
         if array.dtype != spec.dtype:
+            # Narrowing FP64 (what JSON numbers parse to) to FP32 or FP16, the hot path:
+            # one vdot clears it when the sum of squares stays within the datatype's
+            # largest value squared (vdot flattens, and does not warn when a huge value
+            # overflows the sum; NaN or Infinity, which pass as themselves, fail it).
+            if (
+                spec.float_max
+                and (
+                    array.dtype.kind != "f"
+                    or not float(np.vdot(array, array)) <= spec.float_max_squared
+                )
+                and _overflows(array, spec)
+            ):
+                raise _data_error(
+                    f"holds values beyond {spec.datatype}'s range (±{spec.float_max:.6g})",
+                    spec,
+                    index,
+                )
             array = array.astype(spec.dtype)
     size = math.prod(shape)
     if array.size != size:
@@ -293,6 +369,32 @@ def _to_array(data: list[Any], shape: tuple[int, ...], spec: _InputSpec, index: 
             f"holds {array.size} values, its shape {list(shape)} needs {size}", spec, index
         )
     return array.reshape(shape)
+
+
+def _overflows(source: np.ndarray, spec: _InputSpec) -> bool:
+    """Whether casting to the spec's narrower float turns a finite value into inf
+    (1e300 as FP32 or FP16, 70000 as FP16), which the model would silently run on.
+    The exact test, for what `_to_array`'s one-`vdot` probe could not clear."""
+    if not source.size or (source.dtype.kind != "f" and spec.dtype.itemsize > 2):
+        return False  # every 64-bit integer fits FP32 and FP64
+    with np.errstate(over="ignore"):
+        cast = source.astype(spec.dtype)
+    return bool((np.isfinite(source) & np.isinf(cast)).any())
+
+
+def _integer_array(data: list[Any], spec: _InputSpec, index: int) -> np.ndarray:
+    try:
+        values = np.array(data, dtype=object)
+    except ValueError as exc:
+        raise _data_error(f"is not a {spec.datatype} tensor: {exc}", spec, index) from exc
+    low, high = spec.limits or (0, 0)
+    for value in values.flat:
+        if type(value) is not int:
+            found = "fractions" if type(value) is float else "mixed or null values"
+            raise _data_error(f"holds values that are not {spec.datatype} ({found})", spec, index)
+        if not low <= value <= high:
+            raise _data_error(f"holds values outside {spec.datatype} ({low}..{high})", spec, index)
+    return values.astype(spec.dtype)
 
 
 def _data_error(problem: str, spec: _InputSpec, index: int) -> InvalidInput:

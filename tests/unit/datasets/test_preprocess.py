@@ -425,3 +425,60 @@ def test_the_source_is_never_overwritten(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="would overwrite its source"):
         preprocess(source, DatasetFormat.JSONL, steps({"step": "dedupe"}), tmp_path)
     assert source.read_bytes() == before
+
+
+# --- hostile values (issue 19): bounded, never an overflow, a nan or a crash ---------
+
+
+@pytest.mark.parametrize(
+    ("method", "expected"),
+    [("standard", [1.5**0.5, -(1.5**0.5), 0.0]), ("minmax", [1.0, 0.0, 0.5])],
+)
+def test_normalize_handles_values_near_the_float_limit(
+    tmp_path: Path, method: str, expected: list[float]
+) -> None:
+    source = write(tmp_path / "d.jsonl", [{"x": 1e308}, {"x": -1e308}, {"x": 0.0}])
+    result = run(source, {"step": "normalize", "method": method})
+    got = [row["x"] for row in read(result.path)]
+    assert got == pytest.approx(expected)
+    used = only_report(result)["columns"]["x"]
+    assert all(abs(v) < float("inf") for v in used.values())
+
+
+def test_normalize_gives_ordinary_data_the_same_values_as_before(tmp_path: Path) -> None:
+    source = write(tmp_path / "d.jsonl", [{"x": 1}, {"x": 2}, {"x": 4}])
+    result = run(source, {"step": "normalize"})
+    mean = 7 / 3
+    std = (((1 - mean) ** 2 + (2 - mean) ** 2 + (4 - mean) ** 2) / 3) ** 0.5
+    assert [row["x"] for row in read(result.path)] == [(x - mean) / std for x in (1, 2, 4)]
+
+
+def test_dedupe_on_deeply_nested_values_is_refused_when_read(tmp_path: Path) -> None:
+    deep = "[" * 900 + "]" * 900
+    source = tmp_path / "d.jsonl"
+    source.write_text(f'{{"x": 1}}\n{{"x": {deep}}}\n')
+    with pytest.raises(InvalidInput) as caught:
+        run(source, {"step": "dedupe"})
+    assert caught.value.message.startswith("d.jsonl line 2: nested more than 64 levels")
+
+
+def test_dedupe_still_compares_nested_values_by_content(tmp_path: Path) -> None:
+    nested = {"a": [1, {"b": [2, 3]}]}
+    source = write(tmp_path / "d.jsonl", [{"x": nested}, {"x": nested}, {"x": [nested]}])
+    assert only_report(run(source, {"step": "dedupe"}))["removed"] == 1
+
+
+def test_a_csv_number_beyond_float_range_stays_text(tmp_path: Path) -> None:
+    source = tmp_path / "d.csv"
+    source.write_text("x,y\n1e400,1\n2,inf\n")
+    with pytest.raises(InvalidInput, match="holds the text '1e400', not a number"):
+        run(source, {"step": "normalize", "columns": ["x"]})
+    with pytest.raises(InvalidInput, match="holds the number inf, not a finite number"):
+        run(source, {"step": "normalize", "columns": ["y"]})
+
+
+def test_a_csv_with_a_byte_order_mark_keeps_its_first_column_name(tmp_path: Path) -> None:
+    source = tmp_path / "d.csv"
+    source.write_bytes(b"\xef\xbb\xbfa,b\n1,x\n1,x\n")
+    result = run(source, {"step": "dedupe", "columns": ["a"]})
+    assert read(result.path) == [{"a": "1", "b": "x"}]

@@ -84,3 +84,42 @@ def test_declared_format_wins_and_unknown_is_refused(tmp_path: Path) -> None:
     assert profile_dataset(path, "jsonl").rows == 1
     with pytest.raises(InvalidInput, match="unknown format 'xml'"):
         profile_dataset(path, "xml")
+
+
+# --- hostile files (issue 19): every one is an InvalidInput naming its line ----------
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"a": ' + "9" * 5000 + "}", "d.jsonl line 2: not valid JSON"),
+        ('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}", "d.jsonl line 2: nested too deeply"),
+        ('{"a": ' + "[" * 65 + "]" * 65 + "}", "d.jsonl line 2: nested more than 64 levels"),
+    ],
+    ids=["5000-digit-int", "100000-deep", "65-deep"],
+)
+def test_hostile_jsonl_lines_are_named(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"a": 1}\n' + line + "\n")
+    with pytest.raises(InvalidInput) as caught:
+        profile_dataset(path)
+    assert caught.value.message.startswith(message)
+    assert caught.value.details["line"] == 2
+
+
+def test_jsonl_at_the_depth_limit_and_with_long_ints_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"a": ' + "[" * 63 + "]" * 63 + ', "n": ' + "9" * 400 + "}\n")
+    assert profile_dataset(path).columns == {"a": "list", "n": "int"}
+
+
+def test_a_csv_byte_order_mark_is_not_part_of_the_first_column(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbfa,b\n1,x\n")
+    assert profile_dataset(path).columns == {"a": "int", "b": "string"}
+
+
+def test_a_csv_cell_beyond_float_range_is_text(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("big,inf,nan\n1e400,inf,nan\n")
+    assert profile_dataset(path).columns == {"big": "string", "inf": "float", "nan": "float"}

@@ -326,3 +326,95 @@ def test_split_refuses_outputs_that_lost_rows() -> None:
 
 def test_absurdly_nested_json_is_invalid_not_a_crash() -> None:
     assert refused(b"[" * 100_000 + b"]" * 100_000).details["field"] == "body"
+
+
+# -- hostile bodies: bounded before anything is allocated (issue 19) ------------------
+
+OPEN = Signature(
+    inputs=[TensorSpec(name="x", dtype="FP32", shape=[-1, -1])],
+    outputs=[TensorSpec(name="y", dtype="FP32", shape=[-1])],
+)
+
+
+def one_tensor(datatype: str, shape: list[int], data: list[Any], name: str = "x") -> bytes:
+    return body({"inputs": [{"name": name, "shape": shape, "datatype": datatype, "data": data}]})
+
+
+def typed(datatype: str) -> Signature:
+    return Signature(
+        inputs=[TensorSpec(name="x", dtype=datatype, shape=[-1])],
+        outputs=[TensorSpec(name="y", dtype="FP32", shape=[-1])],
+    )
+
+
+@pytest.mark.parametrize("shape", [[0, 2**62], [0, 2**31], [2**40, 2**40, 0], [0, 2**63], [1] * 33])
+def test_a_shape_too_large_on_an_open_dimension_is_refused_before_allocating(
+    shape: list[int],
+) -> None:
+    error = refused(one_tensor("FP32", shape, []), OPEN)
+    assert error.details["field"] == "inputs[0].shape"
+
+
+def test_an_empty_tensor_with_a_sensible_shape_still_decodes() -> None:
+    request = decode_request(one_tensor("FP32", [0, 7], []), OPEN, ())
+    assert request.inputs["x"].shape == (0, 7)
+
+
+def test_uint64_max_is_an_integer_not_a_fraction() -> None:
+    data = [0, 2**64 - 1, 2**63]
+    request = decode_request(one_tensor("UINT64", [3], data), typed("UINT64"), ())
+    assert request.inputs["x"].dtype == np.uint64
+    assert request.inputs["x"].tolist() == data
+
+
+@pytest.mark.parametrize(
+    ("datatype", "data", "words"),
+    [
+        ("UINT64", [-1, 2**64 - 1], "outside UINT64"),
+        ("UINT64", [2**64], "outside UINT64"),
+        ("INT64", [1, 2**63], "outside INT64"),
+        ("INT64", [2**70], "outside INT64"),
+        ("UINT64", [0.5, 2**64 - 1], "fractions"),
+        ("UINT64", [None, 2**64 - 1], "mixed or null"),
+    ],
+)
+def test_integers_beyond_64_bits_are_named_as_such(
+    datatype: str, data: list[Any], words: str
+) -> None:
+    error = refused(one_tensor(datatype, [len(data)], data), typed(datatype))
+    assert words in error.message and error.details["field"] == "inputs[0].data"
+
+
+@pytest.mark.parametrize(
+    ("datatype", "value"), [("FP16", 1e300), ("FP16", 70000), ("FP32", 1e300), ("FP32", -1e39)]
+)
+def test_a_number_beyond_the_datatype_is_refused_not_made_inf(datatype: str, value: Any) -> None:
+    error = refused(one_tensor(datatype, [2], [1.0, value]), typed(datatype))
+    assert f"beyond {datatype}" in error.message and error.details["field"] == "inputs[0].data"
+
+
+def test_nan_and_infinity_sent_as_such_pass_through() -> None:
+    raw = b'{"inputs":[{"name":"x","shape":[3],"datatype":"FP16","data":[NaN,Infinity,65504]}]}'
+    values = decode_request(raw, typed("FP16"), ()).inputs["x"]
+    assert np.isnan(values[0]) and np.isinf(values[1]) and values[2] == 65504
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        pytest.param(10**400, "beyond 64 bits", id="400-digits"),
+        pytest.param([1, 2], "a list", id="list"),
+        pytest.param({"a": 1}, "an object", id="object"),
+        pytest.param(float("inf"), "inf", id="infinity"),
+    ],
+)
+def test_a_parameter_must_be_a_bounded_scalar(value: Any, words: str) -> None:
+    inputs = json.loads(tabular_body())["inputs"]
+    raw = body({"inputs": inputs, "parameters": {"temperature": value}})
+    error = refused(raw, TABULAR, GENERATION)
+    assert words in error.message and error.details["field"] == "parameters.temperature"
+
+
+def test_a_huge_integer_parameter_string_is_invalid_json_not_a_crash() -> None:
+    raw = tabular_body()[:-1] + b', "parameters": {"temperature": ' + b"9" * 5000 + b"}}"
+    assert refused(raw, TABULAR, GENERATION).details["field"] == "body"

@@ -98,3 +98,10 @@ def test_an_unloaded_runtime_says_so(char_lm_folder: Path) -> None:
     runtime.unload()
     with pytest.raises(Unavailable):
         runtime.infer({"text": texts("a")}, {})
+
+
+def test_a_temperature_beyond_float_range_is_invalid_input(runtime: Runtime) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        runtime.infer({"text": texts("ab")}, {"temperature": 10**400})
+    assert caught.value.details["field"] == "parameters.temperature"
+    assert len(caught.value.message) < 120  # the 400 digits are cut short

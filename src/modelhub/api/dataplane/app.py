@@ -18,6 +18,7 @@ from typing import Any
 
 from modelhub.api.dataplane import openai
 from modelhub.api.status import HTTP_STATUS
+from modelhub.domain.bounded_json import MAX_JSON_DEPTH, loads
 from modelhub.errors import InvalidInput, ModelhubError, NotFound, PayloadTooLarge
 from modelhub.serving.codec import model_metadata
 from modelhub.serving.host import ModelHost, ServedModel, Slot
@@ -192,8 +193,8 @@ class DataPlane:
         if path == "/_replica/stats" and method == "GET":
             return 200, _json(self.host.stats())
         if path == "/_replica/models" and method == "PUT":
+            wanted = loads(await self.body(scope, receive), max_depth=MAX_JSON_DEPTH)
             try:
-                wanted = json.loads(await self.body(scope, receive))
                 models = [ServedModel.from_json(item) for item in wanted["models"]]
             except (ValueError, KeyError, TypeError) as exc:
                 raise InvalidInput(f"bad model list: {exc}") from exc

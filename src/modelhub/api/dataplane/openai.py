@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from modelhub.domain.bounded_json import loads
 from modelhub.errors import InvalidInput
+from modelhub.serving.codec import check_parameter_value
 
 if TYPE_CHECKING:
     from modelhub.api.dataplane.app import DataPlane, Scope
@@ -28,10 +30,7 @@ IGNORED_COMPLETION_FIELDS = {"model", "prompt", "n", "stream", "user", "echo", "
 
 
 def _object(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise InvalidInput(f"body is not valid JSON: {exc}", {"field": "body"}) from None
+    data = loads(body)  # nothing below recurses into the body: texts must be strings
     if not isinstance(data, dict):
         raise InvalidInput("body must be a JSON object", {"field": "body"})
     return data
@@ -109,6 +108,8 @@ async def completions(plane: DataPlane, scope: Scope, body: bytes) -> bytes:
         field = sorted(unknown)[0]
         raise InvalidInput(f"unknown field {field!r}", {"field": field})
     parameters = {key: data[key] for key in COMPLETION_PARAMETERS if data.get(key) is not None}
+    for key, value in parameters.items():
+        check_parameter_value(value, key)
     parameters.setdefault("max_tokens", 16)
     outputs = await _run_texts(
         plane, scope, name, prompts, parameters, GENERATION_RUNTIMES, "a text generation"

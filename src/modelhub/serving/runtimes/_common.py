@@ -48,7 +48,7 @@ def int_parameter(
         return default
     if type(value) is not int or not low <= value <= high:
         raise InvalidInput(
-            f"parameter {name} must be an integer from {low} to {high}, got {value!r}",
+            f"parameter {name} must be an integer from {low} to {high}, got {_shown(value)}",
             {"field": f"parameters.{name}"},
         )
     return value
@@ -59,12 +59,21 @@ def float_parameter(parameters: dict[str, Any], name: str, default: float, low: 
     value = parameters.get(name)
     if value is None:
         return default
-    if type(value) not in (int, float) or not math.isfinite(value) or value < low:
+    # an int beyond float's range (400 digits) is refused here, not an OverflowError
+    number = float(value) if type(value) is float or _fits_float(value) else math.nan
+    if not math.isfinite(number) or number < low:
         raise InvalidInput(
-            f"parameter {name} must be a number >= {low}, got {value!r}",
+            f"parameter {name} must be a number >= {low}, got {_shown(value)}",
             {"field": f"parameters.{name}"},
         )
-    return float(value)
+    return number
+
+
+def _fits_float(value: Any) -> bool:
+    return type(value) is int and -_FLOAT_INT_LIMIT < value < _FLOAT_INT_LIMIT
+
+
+_FLOAT_INT_LIMIT = 2**1023  # every int of smaller magnitude converts to a finite float
 
 
 def torch_memory_bytes(module: Any) -> int:
@@ -80,3 +89,8 @@ def torch_memory_bytes(module: Any) -> int:
 
 def unloaded(runtime: str) -> Unavailable:
     return Unavailable(f"the {runtime} runtime was unloaded", {"runtime": runtime})
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
