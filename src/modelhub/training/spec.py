@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from modelhub.domain.limits import load_yaml
 from modelhub.domain.pipelines import (
     CheckpointPolicy,
     KeepBest,
@@ -54,7 +55,7 @@ def named_script(text: str) -> str | None:
     spec is checked, and the check then reports every problem, this one included.
     """
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError:
         return None
     script = data.get("script") if isinstance(data, Mapping) else None
@@ -65,7 +66,7 @@ def named_script(text: str) -> str | None:
 def parse_spec(text: str) -> PipelineSpec:
     """Parse and validate YAML text, never taken for a file name (what a server receives)."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise spec_error([("", _yaml_message(exc))]) from None
     if not isinstance(data, Mapping):
