@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from modelhub.domain.auth import TokenInfo
 from modelhub.domain.deployments import (
@@ -14,6 +14,7 @@ from modelhub.domain.deployments import (
     LoadBalancing,
     UsageRecord,
 )
+from modelhub.domain.limits import PositiveInt64, unencodable_text
 from modelhub.domain.pipelines import Priority
 from modelhub.domain.records import Lineage, ModelVersion
 from modelhub.domain.runs import Pipeline
@@ -21,7 +22,17 @@ from modelhub.training.estimate import Estimate
 
 
 class Body(BaseModel):
+    """A request body: unknown fields and text no database can store are refused."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        where = unencodable_text(data)
+        if where is not None:
+            raise ValueError(f"{where}: text holds a lone surrogate, which is not valid Unicode")
+        return data
 
 
 class RegisterBody(Body):
@@ -48,7 +59,7 @@ class NoteBody(Body):
 
 
 class AliasBody(Body):
-    version: int = Field(ge=1)
+    version: PositiveInt64
 
 
 class ArchiveBody(Body):

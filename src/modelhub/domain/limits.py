@@ -68,7 +68,9 @@ Text = Annotated[str, AfterValidator(_encodable)]
 
 
 def unencodable_text(value: object, path: str = "") -> str | None:
-    """The path of the first string in a JSON-like value that UTF-8 cannot encode, or None.
+    """Where the first string in a JSON-like value that UTF-8 cannot encode is, or None.
+
+    The path itself is printable: a bad character in a key is shown as `\\udXXX`.
 
     Keys and values of mappings, items of lists and tuples are walked; anything
     else is ignored. Used by the API's request bodies to refuse all such text at once.
@@ -77,7 +79,7 @@ def unencodable_text(value: object, path: str = "") -> str | None:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            return path or "value"
+            return (path or "value").encode("utf-8", "backslashreplace").decode("utf-8")
         return None
     if isinstance(value, dict):
         for key, item in value.items():
