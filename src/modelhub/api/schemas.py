@@ -14,7 +14,7 @@ from modelhub.domain.deployments import (
     LoadBalancing,
     UsageRecord,
 )
-from modelhub.domain.limits import PositiveInt64, unencodable_text
+from modelhub.domain.limits import MAX_YAML_CHARS, PositiveInt64, unencodable_text
 from modelhub.domain.pipelines import Priority
 from modelhub.domain.records import Lineage, ModelVersion
 from modelhub.domain.runs import Pipeline
@@ -133,7 +133,7 @@ class DatasetBody(Body):
 
 
 class PipelineBody(Body):
-    spec: str = Field(description="pipeline.yaml, as text.")
+    spec: str = Field(description="pipeline.yaml, as text.", max_length=MAX_YAML_CHARS)
     files: dict[str, str] = Field(
         default_factory=dict,
         description="Files the spec names, by path relative to pipeline.yaml: "

@@ -124,6 +124,10 @@ def test_an_error_quoting_a_lone_surrogate_is_still_sent(http: TestClient) -> No
     assert_invalid(response)
 
 
+def test_a_ten_megabyte_spec_is_400(http: TestClient) -> None:
+    assert_invalid(http.post("/api/v1/pipelines", json={"spec": "x" * 10_000_000}))
+
+
 def test_bounded_values_still_work(http: TestClient) -> None:
     assert http.get(f"/api/v1/runs/{2**63 - 1}").status_code == 404
     assert http.get(f"/api/v1/models?offset={2**63 - 1}").status_code == 200

@@ -15,7 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelhub.domain.auth import parse_duration
 from modelhub.domain.limits import INT64_MAX
 from modelhub.domain.names import (
     check_alias,
@@ -54,7 +53,6 @@ CHECKS: list[Callable[[str], Any]] = [
     parse_ref,
     parse_version_number,
     parse_dataset_ref,
-    parse_duration,
     lambda text: parse_tags([text]),
 ]
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from modelhub.errors import InvalidInput
 from modelhub.training.estimate import Prices, estimate, guess_parameters
-from modelhub.training.spec import named_script, parse_spec
+from modelhub.training.spec import load_spec, named_script, parse_spec, read_spec_file
 
 BASE = """\
 name: p
@@ -160,3 +162,20 @@ def test_the_estimate_counts_whole_parameters_from_the_typed_architecture() -> N
     assert isinstance(count, int) and count == 12 * 32 * 32 + (100 + 64) * 32 + 100 * 32
     result = estimate(lm, count, "fp32", 1000, 100.0, Prices())
     assert result.memory_bytes > 0 and result.cost >= 0
+
+
+def test_a_spec_file_too_large_to_be_one_is_refused_unread(tmp_path: Path) -> None:
+    huge = tmp_path / "pipeline.yaml"
+    with huge.open("wb") as out:
+        out.truncate(10 * 1024 * 1024 * 1024)  # 10 GiB, sparse: read_text would fill memory
+    with pytest.raises(InvalidInput, match="too large"):
+        read_spec_file(huge)
+    with pytest.raises(InvalidInput, match="too large"):
+        load_spec(huge)
+
+
+def test_a_spec_file_that_is_not_utf8_is_invalid_input(tmp_path: Path) -> None:
+    bad = tmp_path / "pipeline.yaml"
+    bad.write_bytes(b"name: \xff\xfe\n")
+    with pytest.raises(InvalidInput, match="cannot read"):
+        read_spec_file(bad)
