@@ -34,6 +34,12 @@ def error_body(code: str, message: str, details: object = None) -> dict[str, obj
     return {"error": _storable(body["error"])} if unencodable_text(body) else body
 
 
+def _problem(loc: tuple[int | str, ...], message: str) -> str:
+    where = ".".join(str(part) for part in loc if part != "body")
+    message = message.removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
 def _storable(value: Any) -> Any:
     """An error may quote hostile input; a lone surrogate in it cannot be sent as UTF-8."""
     if isinstance(value, str):
@@ -58,9 +64,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
-        ]
+        problems = [_problem(e["loc"], e["msg"]) for e in exc.errors()]
         message = "invalid request: " + "; ".join(problems)
         return JSONResponse(error_body("invalid_input", message, {"errors": problems}), 400)
 

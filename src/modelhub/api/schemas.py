@@ -14,7 +14,12 @@ from modelhub.domain.deployments import (
     LoadBalancing,
     UsageRecord,
 )
-from modelhub.domain.limits import MAX_YAML_CHARS, PositiveInt64, unencodable_text
+from modelhub.domain.limits import (
+    MAX_YAML_CHARS,
+    PositiveInt64,
+    non_finite_number,
+    unencodable_text,
+)
 from modelhub.domain.pipelines import Priority
 from modelhub.domain.records import Lineage, ModelVersion
 from modelhub.domain.runs import Pipeline
@@ -22,16 +27,19 @@ from modelhub.training.estimate import Estimate
 
 
 class Body(BaseModel):
-    """A request body: unknown fields and text no database can store are refused."""
+    """A request body: unknown fields, and text or numbers no database can store, are refused."""
 
     model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
-    def _storable_text(cls, data: Any) -> Any:
+    def _storable(cls, data: Any) -> Any:
         where = unencodable_text(data)
         if where is not None:
             raise ValueError(f"{where}: text holds a lone surrogate, which is not valid Unicode")
+        where = non_finite_number(data)
+        if where is not None:
+            raise ValueError(f"{where}: numbers must be finite (no NaN or Infinity)")
         return data
 
 

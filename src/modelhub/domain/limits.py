@@ -95,6 +95,26 @@ def unencodable_text(value: object, path: str = "") -> str | None:
     return None
 
 
+def non_finite_number(value: object, path: str = "") -> str | None:
+    """Where the first NaN or infinity in a JSON-like value is, or None.
+
+    Python's JSON reader takes `NaN`, `Infinity` and `1e999`; PostgreSQL's JSON refuses them.
+    """
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path or "value")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = non_finite_number(item, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = non_finite_number(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
 class LimitError(yaml.MarkedYAMLError):  # type: ignore[misc]  # PyYAML ships no types
     """A YAML document broke one of the bounds above."""
 

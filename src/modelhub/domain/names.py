@@ -20,6 +20,7 @@ SEMVER = re.compile(
 )
 RESERVED_ALIASES = frozenset({"latest"} | {s.value for s in Stage})
 MAX_TAG_VALUE = 256
+MAX_TAGS = 64  # a model's, or a search's filters: each is a join in SQL
 MAX_LABEL = 64
 MAX_LICENSE = 128
 
@@ -78,6 +79,9 @@ def parse_tags(pairs: list[str]) -> dict[str, str]:
 
 
 def check_tags(tags: dict[str, str]) -> dict[str, str]:
+    """Tags of a model or a search: at most MAX_TAGS, keys by TAG_KEY, values storable."""
+    if len(tags) > MAX_TAGS:
+        raise InvalidInput(f"at most {MAX_TAGS} tags", {"field": "tag"})
     for key, value in tags.items():
         if not TAG_KEY.match(key):
             raise InvalidInput(f"invalid tag key {key!r}", {"field": "tag", "value": key})

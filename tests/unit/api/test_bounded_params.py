@@ -124,6 +124,22 @@ def test_an_error_quoting_a_lone_surrogate_is_still_sent(http: TestClient) -> No
     assert_invalid(response)
 
 
+def test_a_thousand_tag_filters_are_400_not_a_sqlite_expression_error(http: TestClient) -> None:
+    tags = [("tag", f"k{i}=v") for i in range(1000)]
+    assert_invalid(http.get("/api/v1/models", params=tags))
+    assert http.get("/api/v1/models", params=tags[:64]).status_code == 200
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_finite_numbers_in_bodies_are_400(http: TestClient, number: str) -> None:
+    raw = '{"upload_id": "u", "metrics": {"loss": NUMBER}}'.replace("NUMBER", number)
+    response = http.post(
+        "/api/v1/models/m/versions", content=raw, headers={"content-type": "application/json"}
+    )
+    assert_invalid(response)
+    assert "metrics.loss: numbers must be finite" in response.json()["error"]["message"]
+
+
 def test_a_ten_megabyte_spec_is_400(http: TestClient) -> None:
     assert_invalid(http.post("/api/v1/pipelines", json={"spec": "x" * 10_000_000}))
 

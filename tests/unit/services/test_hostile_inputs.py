@@ -21,6 +21,8 @@ def test_search_text_with_a_lone_surrogate_is_invalid_input(services: Services) 
         services.registry.search(SearchRequest(text="caf\udce9"))
     with pytest.raises(InvalidInput):
         services.registry.search(SearchRequest(tags={"team": "\udce9"}))
+    with pytest.raises(InvalidInput, match="at most 64 tags"):
+        services.registry.search(SearchRequest(tags={f"k{i}": "v" for i in range(1000)}))
 
 
 def test_search_offset_beyond_64_bits_is_invalid_input(services: Services) -> None:
