@@ -13,11 +13,11 @@ reports it like any other YAML mistake.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import yaml
 from annotated_types import Ge, Le
-from pydantic import AfterValidator
 
 from modelhub.errors import InvalidInput
 
@@ -52,66 +52,48 @@ def check_text(value: str, field: str) -> str:
     return value
 
 
-def _encodable(value: str) -> str:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(
-            f"text holds a character that is not valid Unicode (a lone surrogate at "
-            f"position {exc.start})"
-        ) from None
-    return value
+def _walk(value: object) -> Iterator[tuple[str, object]]:
+    """(path, item) for a JSON-like value and everything inside it, keys included.
+
+    Iterative, so a deeply nested request body cannot exhaust the interpreter's stack.
+    """
+    stack: list[tuple[str, object]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        yield path, item
+        if isinstance(item, dict):
+            for key, child in reversed(item.items()):
+                where = f"{path}.{key}" if path else str(key)
+                stack.append((where, child))
+                stack.append((where, key))
+        elif isinstance(item, list | tuple):
+            stack.extend((f"{path}[{i}]", child) for i, child in reversed(list(enumerate(item))))
 
 
-Text = Annotated[str, AfterValidator(_encodable)]
-"""A string that UTF-8 (and so every database) can store."""
-
-
-def unencodable_text(value: object, path: str = "") -> str | None:
+def unencodable_text(value: object) -> str | None:
     """Where the first string in a JSON-like value that UTF-8 cannot encode is, or None.
 
-    The path itself is printable: a bad character in a key is shown as `\\udXXX`.
-
-    Keys and values of mappings, items of lists and tuples are walked; anything
-    else is ignored. Used by the API's request bodies to refuse all such text at once.
+    Keys and values of mappings and items of lists are looked at. The path returned
+    is printable: a bad character in a key is shown as `\\udXXX`. Used by the API's
+    request bodies to refuse all such text at once.
     """
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return (path or "value").encode("utf-8", "backslashreplace").decode("utf-8")
-        return None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            found = unencodable_text(key, where) or unencodable_text(item, where)
-            if found:
-                return found
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            found = unencodable_text(item, f"{path}[{index}]")
-            if found:
-                return found
+    for path, item in _walk(value):
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return (path or "value").encode("utf-8", "backslashreplace").decode("utf-8")
     return None
 
 
-def non_finite_number(value: object, path: str = "") -> str | None:
+def non_finite_number(value: object) -> str | None:
     """Where the first NaN or infinity in a JSON-like value is, or None.
 
     Python's JSON reader takes `NaN`, `Infinity` and `1e999`; PostgreSQL's JSON refuses them.
     """
-    if isinstance(value, float):
-        return None if math.isfinite(value) else (path or "value")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = non_finite_number(item, f"{path}.{key}" if path else str(key))
-            if found:
-                return found
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            found = non_finite_number(item, f"{path}[{index}]")
-            if found:
-                return found
+    for path, item in _walk(value):
+        if isinstance(item, float) and not math.isfinite(item):
+            return path or "value"
     return None
 
 

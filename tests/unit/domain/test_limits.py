@@ -11,6 +11,7 @@ from modelhub.domain.limits import (
     MAX_YAML_NODES,
     check_text,
     load_yaml,
+    non_finite_number,
     unencodable_text,
 )
 from modelhub.domain.names import (
@@ -67,6 +68,16 @@ def test_lone_surrogates_are_refused_by_every_text_check(text: str) -> None:
 def test_encodable_text_passes() -> None:
     assert check_text("héllo ✓ 😀", "search") == "héllo ✓ 😀"
     assert unencodable_text({"a": ["é", 1, None]}) is None
+
+
+def test_body_walkers_find_non_finite_numbers_at_any_depth() -> None:
+    assert non_finite_number({"metrics": {"loss": float("nan")}}) == "metrics.loss"
+    assert non_finite_number([1.0, {"a": [float("-inf")]}]) == "[1].a[0]"
+    assert non_finite_number({"a": 1e308, "b": [0.5]}) is None
+    deep: list[object] = ["\ud800"]
+    for _ in range(100_000):  # deeper than any recursion limit
+        deep = [deep]
+    assert unencodable_text(deep) is not None and non_finite_number(deep) is None
 
 
 def test_load_yaml_refuses_what_safe_load_would_build() -> None:
