@@ -21,5 +21,5 @@ with warnings.catch_warnings():  # typer still imports click's deprecated get_bi
 @pytest.mark.parametrize("run_id", [str(2**63), "9" * 5000, "0"])
 def test_a_run_id_outside_1_to_2_63_is_a_usage_error(command: str, run_id: str) -> None:
     cli = typer.main.get_command(app)
-    with pytest.raises(click.BadParameter, match="not in the range|not a valid integer"):
+    with pytest.raises(click.BadParameter, match=r"not in the range|not a valid integer"):
         cli.main(["runs", command, run_id], prog_name="modelhub", standalone_mode=False)
