@@ -2,6 +2,10 @@
 
     python fuzz/fuzz_names_and_queries.py fuzz/corpus/names_and_queries/ -max_total_time=60
 
+libFuzzer adds what it finds to the first folder it is given; to keep the committed
+seeds small, name a scratch folder first:
+`... /tmp/names_and_queries fuzz/corpus/names_and_queries/ ...`.
+
 The first byte picks a parser; the rest is its text (decoded with surrogateescape,
 as a command-line argument is). The search runs on a real registry over a SQLite
 file in a temporary folder. Anything but a result or a ModelhubError is a crash.

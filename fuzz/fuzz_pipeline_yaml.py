@@ -2,6 +2,9 @@
 
     python fuzz/fuzz_pipeline_yaml.py fuzz/corpus/pipeline_yaml/ -max_total_time=60
 
+libFuzzer adds what it finds to the first folder it is given; to keep the committed
+seeds small, name a scratch folder first: `... /tmp/pipeline_yaml fuzz/corpus/pipeline_yaml/ ...`.
+
 The contract: parse_spec returns a PipelineSpec that the estimate can price, or raises
 modelhub.errors.ModelhubError. Any other exception is a crash that libFuzzer saves.
 Bytes are decoded with surrogateescape, so undecodable input becomes lone surrogates,
