@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -9,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelhub.api.security import record_denial
 from modelhub.api.status import HTTP_STATUS
+from modelhub.domain.limits import unencodable_text
 from modelhub.errors import ModelhubError, PermissionDenied, RateLimited, Unauthenticated
 
 HTTP_CODE_NAMES: dict[int, str] = {
@@ -25,7 +28,27 @@ HTTP_CODE_NAMES: dict[int, str] = {
 
 
 def error_body(code: str, message: str, details: object = None) -> dict[str, object]:
-    return {"error": {"code": code, "message": message, "details": details or {}}}
+    body: dict[str, object] = {
+        "error": {"code": code, "message": message, "details": details or {}}
+    }
+    return {"error": _storable(body["error"])} if unencodable_text(body) else body
+
+
+def _problem(loc: tuple[int | str, ...], message: str) -> str:
+    where = ".".join(str(part) for part in loc if part != "body")
+    message = message.removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def _storable(value: Any) -> Any:
+    """An error may quote hostile input; a lone surrogate in it cannot be sent as UTF-8."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -41,9 +64,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}" for e in exc.errors()
-        ]
+        problems = [_problem(e["loc"], e["msg"]) for e in exc.errors()]
         message = "invalid request: " + "; ".join(problems)
         return JSONResponse(error_body("invalid_input", message, {"errors": problems}), 400)
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from modelhub.api.deps import ServicesDep
 from modelhub.api.security import AuditReader
+from modelhub.domain.limits import PositiveInt64
 from modelhub.domain.records import AuditEvent, AuditVerdict
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -19,7 +20,7 @@ def list_events(
     action: str | None = None,
     target: str | None = None,
     since: str | None = None,
-    limit: int = 100,
+    limit: PositiveInt64 = 100,
 ) -> list[AuditEvent]:
     return services.audit.list(caller, actor, action, target, since, limit)
 

@@ -31,6 +31,7 @@ from modelhub.api.security import (
     Stager,
     Updater,
 )
+from modelhub.domain.limits import NonNegativeInt64, PositiveInt64
 from modelhub.domain.names import parse_tags
 from modelhub.domain.records import ModelVersion, RegisteredModel
 from modelhub.errors import IntegrityError
@@ -52,8 +53,8 @@ def search_models(
     name: str | None = None,
     all_versions: bool = False,
     include_archived: bool = False,
-    limit: int = 100,
-    offset: int = 0,
+    limit: PositiveInt64 = 100,
+    offset: NonNegativeInt64 = 0,
 ) -> VersionList:
     request = SearchRequest(
         name=name,
@@ -132,21 +133,21 @@ def delete_version(name: str, selector: str, services: ServicesDep, caller: Dele
 
 @router.post("/models/{name}/versions/{version}/stage", response_model=ModelVersion)
 def set_stage(
-    name: str, version: int, body: StageBody, services: ServicesDep, caller: Stager
+    name: str, version: PositiveInt64, body: StageBody, services: ServicesDep, caller: Stager
 ) -> ModelVersion:
     return services.registry_for(caller).set_stage(name, version, body.stage, force=body.force)
 
 
 @router.post("/models/{name}/versions/{version}/approve", response_model=ModelVersion)
 def approve(
-    name: str, version: int, body: NoteBody, services: ServicesDep, caller: Approver
+    name: str, version: PositiveInt64, body: NoteBody, services: ServicesDep, caller: Approver
 ) -> ModelVersion:
     return services.registry_for(caller).approve(name, version, body.note)
 
 
 @router.post("/models/{name}/versions/{version}/reject", response_model=ModelVersion)
 def reject(
-    name: str, version: int, body: NoteBody, services: ServicesDep, caller: Approver
+    name: str, version: PositiveInt64, body: NoteBody, services: ServicesDep, caller: Approver
 ) -> ModelVersion:
     return services.registry_for(caller).reject(name, version, body.note)
 
@@ -209,7 +210,7 @@ def _logging_damage(chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
 def collect_garbage(
     services: ServicesDep,
     caller: Collector,
-    grace_seconds: int | None = Query(default=None, ge=0),
+    grace_seconds: Annotated[NonNegativeInt64 | None, Query()] = None,
 ) -> GcResult:
     report = services.registry_for(caller).gc(grace_seconds)
     return GcResult(

@@ -12,6 +12,7 @@ from modelhub.api import sse
 from modelhub.api.deps import ServicesDep
 from modelhub.api.schemas import PipelineBody, PipelineCreated, StartBody
 from modelhub.api.security import PipelineWriter, RunManager, RunStarter, TrainingReader
+from modelhub.domain.limits import INT64_MAX, MAX_INT_DIGITS, NonNegativeInt64, PositiveInt64
 from modelhub.domain.runs import Alert, Checkpoint, MetricPoint, Pipeline, Run, RunStatus
 from modelhub.errors import InvalidInput
 from modelhub.services.run_feed import RunFeed
@@ -57,34 +58,36 @@ def list_runs(
 
 
 @router.get("/runs/{run_id}", response_model=Run)
-def get_run(run_id: int, services: ServicesDep, caller: TrainingReader) -> Run:
+def get_run(run_id: PositiveInt64, services: ServicesDep, caller: TrainingReader) -> Run:
     return services.training.get_run(caller, run_id)
 
 
 @router.post("/runs/{run_id}/cancel", response_model=Run)
-def cancel_run(run_id: int, services: ServicesDep, caller: RunManager) -> Run:
+def cancel_run(run_id: PositiveInt64, services: ServicesDep, caller: RunManager) -> Run:
     return services.training.cancel(caller, run_id)
 
 
 @router.post("/runs/{run_id}/resume", response_model=Run)
-def resume_run(run_id: int, services: ServicesDep, caller: RunManager) -> Run:
+def resume_run(run_id: PositiveInt64, services: ServicesDep, caller: RunManager) -> Run:
     return services.training.resume(caller, run_id)
 
 
 @router.get("/runs/{run_id}/metrics", response_model=list[MetricPoint])
 def run_metrics(
-    run_id: int, services: ServicesDep, caller: TrainingReader, name: str | None = None
+    run_id: PositiveInt64, services: ServicesDep, caller: TrainingReader, name: str | None = None
 ) -> list[MetricPoint]:
     return services.training.metrics(caller, run_id, name)
 
 
 @router.get("/runs/{run_id}/checkpoints", response_model=list[Checkpoint])
-def run_checkpoints(run_id: int, services: ServicesDep, caller: TrainingReader) -> list[Checkpoint]:
+def run_checkpoints(
+    run_id: PositiveInt64, services: ServicesDep, caller: TrainingReader
+) -> list[Checkpoint]:
     return services.training.checkpoints(caller, run_id)
 
 
 @router.get("/runs/{run_id}/alerts", response_model=list[Alert])
-def run_alerts(run_id: int, services: ServicesDep, caller: TrainingReader) -> list[Alert]:
+def run_alerts(run_id: PositiveInt64, services: ServicesDep, caller: TrainingReader) -> list[Alert]:
     return services.training.alerts(caller, run_id)
 
 
@@ -94,10 +97,10 @@ def run_alerts(run_id: int, services: ServicesDep, caller: TrainingReader) -> li
     responses={200: {"content": {"text/plain": {}}, "description": "Log bytes from offset"}},
 )
 def run_logs(
-    run_id: int,
+    run_id: PositiveInt64,
     services: ServicesDep,
     caller: TrainingReader,
-    offset: int = Query(default=0, ge=0),
+    offset: Annotated[NonNegativeInt64, Query()] = 0,
     limit: int = Query(default=LOG_CHUNK, ge=1, le=MAX_LOG_CHUNK),
 ) -> Response:
     chunk = services.training.logs(caller, run_id, offset, limit)
@@ -114,11 +117,13 @@ def run_logs(
     responses={200: {"content": {sse.MEDIA_TYPE: {}}, "description": "Server-Sent Events"}},
 )
 async def run_events(
-    run_id: int,
+    run_id: PositiveInt64,
     services: ServicesDep,
     caller: TrainingReader,
-    after: Annotated[int | None, Query(ge=0, description="Resume after this event id.")] = None,
-    log_offset: Annotated[int, Query(ge=0, description="Send the log from this byte.")] = 0,
+    after: Annotated[
+        NonNegativeInt64 | None, Query(description="Resume after this event id.")
+    ] = None,
+    log_offset: Annotated[NonNegativeInt64, Query(description="Send the log from this byte.")] = 0,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     resume_after = _resume_point(after, last_event_id)
@@ -132,8 +137,10 @@ def _resume_point(after: int | None, last_event_id: str | None) -> int:
         return after
     if last_event_id is None or not last_event_id.strip():
         return 0
-    if not last_event_id.strip().isdigit():
+    text = last_event_id.strip()
+    digits = text.isascii() and text.isdigit() and len(text) <= MAX_INT_DIGITS
+    if not digits or int(text) > INT64_MAX:
         raise InvalidInput(
-            f"Last-Event-ID {last_event_id!r} is not an event id", {"field": "Last-Event-ID"}
+            f"Last-Event-ID {last_event_id[:40]!r} is not an event id", {"field": "Last-Event-ID"}
         )
-    return int(last_event_id)
+    return int(text)

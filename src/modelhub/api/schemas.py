@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from modelhub.domain.auth import TokenInfo
 from modelhub.domain.deployments import (
@@ -14,6 +14,12 @@ from modelhub.domain.deployments import (
     LoadBalancing,
     UsageRecord,
 )
+from modelhub.domain.limits import (
+    MAX_YAML_CHARS,
+    PositiveInt64,
+    non_finite_number,
+    unencodable_text,
+)
 from modelhub.domain.pipelines import Priority
 from modelhub.domain.records import Lineage, ModelVersion
 from modelhub.domain.runs import Pipeline
@@ -21,7 +27,20 @@ from modelhub.training.estimate import Estimate
 
 
 class Body(BaseModel):
+    """A request body: unknown fields, and text or numbers no database can store, are refused."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        where = unencodable_text(data)
+        if where is not None:
+            raise ValueError(f"{where}: text holds a lone surrogate, which is not valid Unicode")
+        where = non_finite_number(data)
+        if where is not None:
+            raise ValueError(f"{where}: numbers must be finite (no NaN or Infinity)")
+        return data
 
 
 class RegisterBody(Body):
@@ -48,7 +67,7 @@ class NoteBody(Body):
 
 
 class AliasBody(Body):
-    version: int = Field(ge=1)
+    version: PositiveInt64
 
 
 class ArchiveBody(Body):
@@ -118,7 +137,7 @@ class DatasetBody(Body):
 
 
 class PipelineBody(Body):
-    spec: str = Field(description="pipeline.yaml, as text.")
+    spec: str = Field(description="pipeline.yaml, as text.", max_length=MAX_YAML_CHARS)
     files: dict[str, str] = Field(
         default_factory=dict,
         description="Files the spec names, by path relative to pipeline.yaml: "

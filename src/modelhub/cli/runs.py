@@ -20,11 +20,12 @@ from modelhub.cli.run_view import (
     run_details,
     runs_table,
 )
+from modelhub.domain.limits import INT64_MAX
 
 app = typer.Typer(help="Follow, inspect, cancel and resume training runs.", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-RunArg = Annotated[int, typer.Argument(help="The run's id.", metavar="RUN")]
+RunArg = Annotated[int, typer.Argument(help="The run's id.", metavar="RUN", min=1, max=INT64_MAX)]
 LOG_POLL_SECONDS = 0.5
 FINAL = ("completed", "failed", "cancelled")
 

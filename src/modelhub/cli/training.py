@@ -42,9 +42,9 @@ PriorityOpt = Annotated[
 
 def read_pipeline(path: Path) -> tuple[str, dict[str, bytes]]:
     """The spec's text and the script it names, read from the spec's folder (not beyond it)."""
-    from modelhub.training.spec import named_script
+    from modelhub.training.spec import named_script, read_spec_file
 
-    text = path.read_text(encoding="utf-8")
+    text = read_spec_file(path)
     files = {}
     script = named_script(text)
     if script is not None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from modelhub.domain.enums import Stage
+from modelhub.domain.limits import INT64_MAX, MAX_INT_DIGITS
 from modelhub.errors import InvalidInput
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
@@ -14,10 +15,12 @@ ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,63}\Z")
 TAG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.:/-]{0,63}\Z")
 SEMVER = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?\Z"
+    r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?\Z",
+    re.ASCII,  # \d alone would take '٣' and other non-ASCII digits
 )
 RESERVED_ALIASES = frozenset({"latest"} | {s.value for s in Stage})
 MAX_TAG_VALUE = 256
+MAX_TAGS = 64  # a model's, or a search's filters: each is a join in SQL
 MAX_LABEL = 64
 MAX_LICENSE = 128
 MAX_PATH_COMPONENT_BYTES = 255  # NAME_MAX on Linux, macOS and Windows file systems
@@ -58,7 +61,7 @@ def check_label(label: str) -> str:
 
 
 def check_license(license: str) -> str:
-    if len(license) > MAX_LICENSE or "\x00" in license:
+    if len(license) > MAX_LICENSE or "\x00" in license or not _encodable(license):
         raise InvalidInput(
             f"invalid license: at most {MAX_LICENSE} characters", {"field": "license"}
         )
@@ -77,10 +80,13 @@ def parse_tags(pairs: list[str]) -> dict[str, str]:
 
 
 def check_tags(tags: dict[str, str]) -> dict[str, str]:
+    """Tags of a model or a search: at most MAX_TAGS, keys by TAG_KEY, values storable."""
+    if len(tags) > MAX_TAGS:
+        raise InvalidInput(f"at most {MAX_TAGS} tags", {"field": "tag"})
     for key, value in tags.items():
         if not TAG_KEY.match(key):
             raise InvalidInput(f"invalid tag key {key!r}", {"field": "tag", "value": key})
-        if len(value) > MAX_TAG_VALUE or "\x00" in value:
+        if len(value) > MAX_TAG_VALUE or "\x00" in value or not _encodable(value):
             raise InvalidInput(f"invalid value for tag {key!r}", {"field": "tag", "value": key})
     return tags
 
@@ -90,6 +96,7 @@ def check_relative_path(path: str) -> str:
     bad = (
         not path
         or "\x00" in path
+        or not _encodable(path)
         or "\\" in path
         or path.startswith("/")
         or (len(path) > 1 and path[1] == ":")
@@ -131,6 +138,25 @@ def _is_number(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def parse_version_number(text: str, field: str = "version") -> int:
+    """A version number typed as text: ASCII digits, 1 to 2**63 - 1 (what a database holds)."""
+    if not _is_number(text):
+        raise InvalidInput(f"invalid version number {text!r}", {"field": field})
+    if len(text.lstrip("0")) > MAX_INT_DIGITS or not 1 <= int(text) <= INT64_MAX:
+        raise InvalidInput(
+            f"version number {text[:30]!r} is out of range (1 to 2**63 - 1)", {"field": field}
+        )
+    return int(text)
+
+
 def parse_ref(text: str, default: str = "latest") -> ModelRef:
     name, sep, selector = text.partition("@")
     check_model_name(name)
@@ -139,6 +165,6 @@ def parse_ref(text: str, default: str = "latest") -> ModelRef:
     selector = selector or default
     if not _is_number(selector) and not ALIAS.match(selector):
         raise InvalidInput(f"invalid version selector {selector!r}", {"field": "ref"})
-    if _is_number(selector) and int(selector) < 1:
-        raise InvalidInput("version numbers start at 1", {"field": "ref"})
+    if _is_number(selector):
+        selector = str(parse_version_number(selector, "ref"))
     return ModelRef(name, selector)

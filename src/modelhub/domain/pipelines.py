@@ -19,13 +19,20 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from modelhub.domain.enums import ModelType
-from modelhub.domain.names import check_model_name, check_relative_path, parse_ref
+from modelhub.domain.limits import INT64_MAX
+from modelhub.domain.names import (
+    check_model_name,
+    check_relative_path,
+    parse_ref,
+    parse_version_number,
+)
 from modelhub.errors import InvalidInput
 
 E = TypeVar("E", bound=StrEnum)
@@ -109,7 +116,9 @@ _UNITS = {
     "TI": 1024**4,
     "TIB": 1024**4,
 }
-_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$", re.ASCII)
+MAX_MEMORY = 1024**5  # 1 PiB: more than any one host; a bound before the arithmetic
+MAX_SEED = 2**32 - 1  # every random generator the trainers use takes it
 
 
 def parse_memory(value: object) -> int:
@@ -121,19 +130,24 @@ def parse_memory(value: object) -> int:
     if isinstance(value, bool):
         raise ValueError("expected a size such as 512MiB or 2GiB")
     if isinstance(value, int):
-        if value <= 0:
-            raise ValueError("memory must be positive")
-        return value
+        return _bounded_memory(value)
     if not isinstance(value, str):
         raise ValueError("expected a size such as 512MiB or 2GiB")
     match = _MEMORY.match(value)
     unit = match.group(2).upper() if match else None
     if match is None or unit not in _UNITS:
         raise ValueError(f"unreadable size {value!r}: use a number with B, KiB, MiB, GiB, G ...")
-    size = int(float(match.group(1)) * _UNITS[unit])
-    if size <= 0:
+    if len(match.group(1)) > 32:
+        raise ValueError(f"memory must be at most {MAX_MEMORY} bytes (1 PiB)")
+    return _bounded_memory(float(match.group(1)) * _UNITS[unit])
+
+
+def _bounded_memory(size: float) -> int:
+    if not size > 0:
         raise ValueError("memory must be positive")
-    return size
+    if size > MAX_MEMORY:
+        raise ValueError(f"memory must be at most {MAX_MEMORY} bytes (1 PiB)")
+    return max(1, int(size))
 
 
 Memory = Annotated[int, BeforeValidator(parse_memory)]
@@ -147,7 +161,7 @@ class DatasetRef(SpecModel):
     """A registered dataset: `name` (latest), `name@latest` or `name@3`."""
 
     name: str
-    version: int | None = Field(default=None, ge=1, description="None means latest.")
+    version: int | None = Field(default=None, ge=1, le=INT64_MAX, description="None: latest.")
 
     @model_validator(mode="before")
     @classmethod
@@ -157,9 +171,13 @@ class DatasetRef(SpecModel):
         name, _, selector = value.partition("@")
         if selector in ("", "latest"):
             return {"name": name}
-        if not (selector.isascii() and selector.isdigit()) or int(selector) < 1:
-            raise ValueError(f"invalid dataset version {selector!r}: use a number or latest")
-        return {"name": name, "version": int(selector)}
+        try:
+            return {"name": name, "version": parse_version_number(selector, "datasets")}
+        except InvalidInput:
+            shown = selector if len(selector) <= 30 else selector[:30] + "..."
+            raise ValueError(
+                f"invalid dataset version {shown!r}: use a number (1 to 2**63 - 1) or latest"
+            ) from None
 
     @field_validator("name")
     @classmethod
@@ -262,6 +280,54 @@ class Script(SpecModel):
         return checked
 
 
+# The hyperparameters that shape a built-in trainer's network, typed: the estimate
+# counts parameters from them, so they are checked when the spec is, not at run time.
+MAX_WIDTH = 65_536
+Width = Annotated[int, Field(strict=True, ge=1, le=MAX_WIDTH)]
+
+
+class Architecture(BaseModel):
+    """Base of the typed view; other hyperparameters pass through unchecked here."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+
+class TabularArchitecture(Architecture):
+    label: str = "label"
+    features: list[str] | None = Field(default=None, min_length=1)
+    hidden: list[Width] = Field(default_factory=lambda: [64], min_length=1, max_length=64)
+
+    @field_validator("hidden", mode="before")
+    @classmethod
+    def _one_layer(cls, value: Any) -> Any:
+        return [value] if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class CharLMArchitecture(Architecture):
+    d_model: Width = 64
+    n_layers: int = Field(default=2, strict=True, ge=1, le=256)
+    n_heads: int = Field(default=4, strict=True, ge=1, le=256)
+    context_length: Width = 64
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> CharLMArchitecture:
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model ({self.d_model}) must be a multiple of n_heads")
+        return self
+
+
+class TextClassifierArchitecture(Architecture):
+    hidden: int = Field(default=0, strict=True, ge=0, le=MAX_WIDTH)
+
+
+ARCHITECTURES: dict[TrainerName, type[Architecture]] = {
+    TrainerName.TABULAR_CLASSIFIER: TabularArchitecture,
+    TrainerName.TEXT_CLASSIFIER: TextClassifierArchitecture,
+    TrainerName.CHAR_LM: CharLMArchitecture,
+    TrainerName.SCRIPT: Architecture,
+}
+
+
 class PipelineSpec(SpecModel):
     """A training recipe, as written in pipeline.yaml."""
 
@@ -273,7 +339,7 @@ class PipelineSpec(SpecModel):
     datasets: list[DatasetRef] = Field(min_length=1)
     preprocessing: list[PreprocessingStep] = Field(default_factory=list)
     validation_split: float = Field(default=0.2, gt=0, lt=1)
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     augmentation: dict[str, Any] | None = None
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     max_epochs: int = Field(default=10, ge=1, le=100_000)
@@ -302,10 +368,16 @@ class PipelineSpec(SpecModel):
         if (
             isinstance(result, Mapping)
             and result.get("type") is None
+            and isinstance(trainer, str)
             and trainer in set(TrainerName)
         ):
-            return {**data, "result_model": {**result, "type": DEFAULT_RESULT_TYPE[trainer]}}
+            kind = DEFAULT_RESULT_TYPE[TrainerName(trainer)]
+            return {**data, "result_model": {**result, "type": kind}}
         return data
+
+    def architecture(self) -> Architecture:
+        """The hyperparameters as the trainer's typed model (checked when the spec was)."""
+        return ARCHITECTURES[self.trainer].model_validate(self.hyperparameters)
 
     @model_validator(mode="after")
     def _rules(self) -> PipelineSpec:
@@ -344,8 +416,34 @@ def spec_problems(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     elif trainer not in (None, TrainerName.SCRIPT) and data.get("script") is not None:
         problems.append(("script", f"only the script trainer takes a script, not {trainer}"))
     problems += _dataset_problems(data.get("datasets"))
-    problems += _hyperparameter_problems(data.get("hyperparameters"))
+    hps = data.get("hyperparameters", {})
+    plain = _hyperparameter_problems(hps)
+    problems += plain
+    if trainer is not None and isinstance(hps, Mapping):
+        reported = {path for path, _ in plain}
+        problems += [
+            (path, message)
+            for path, message in _architecture_problems(ARCHITECTURES[trainer], hps)
+            if path.partition("[")[0] not in reported
+        ]
     return problems
+
+
+def _architecture_problems(
+    model: type[Architecture], hps: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    try:
+        model.model_validate(dict(hps))
+    except ValidationError as exc:
+        return [
+            (
+                "hyperparameters"
+                + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]),
+                error["msg"].removeprefix("Value error, "),
+            )
+            for error in exc.errors()
+        ]
+    return []
 
 
 def _dataset_problems(datasets: object) -> list[tuple[str, str]]:

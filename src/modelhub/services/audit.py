@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 
 from modelhub.domain.auth import Action, Caller, parse_duration
+from modelhub.domain.limits import check_text
 from modelhub.domain.records import AuditEvent, AuditVerdict
 from modelhub.errors import InvalidInput
 from modelhub.services.auth import AuthService
@@ -35,8 +36,12 @@ class AuditService:
         self.auth.authorize(caller, Action.AUDIT_READ)
         if not 1 <= limit <= MAX_EVENTS:
             raise InvalidInput(f"limit must be 1-{MAX_EVENTS}", {"field": "limit"})
-        start = datetime.now(UTC) - parse_duration(since, "since") if since else None
-        query = AuditQuery(actor=actor, action=action, target=target, since=start, limit=limit)
+        for field, text in (("actor", actor), ("action", action), ("target", target)):
+            if text is not None:
+                check_text(text, field)
+        query = AuditQuery(
+            actor=actor, action=action, target=target, since=_start(since), limit=limit
+        )
         return self.metadata.list_audit(query)
 
     def verify(self, caller: Caller, expect_head: str | None = None) -> AuditVerdict:
@@ -56,3 +61,10 @@ class AuditService:
                     {"field": "expect_head", "value": expect_head[:80]},
                 )
         return self.metadata.verify_audit(expect_head)
+
+
+def _start(since: str | None) -> datetime | None:
+    """The time `since` (a bounded duration: see parse_duration) reaches back to."""
+    if not since:
+        return None
+    return datetime.now(UTC) - parse_duration(since, "since")

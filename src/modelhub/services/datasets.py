@@ -6,7 +6,7 @@ from pathlib import Path
 
 from modelhub.datasets.profile import profile_dataset
 from modelhub.domain.auth import Action, Caller, needs_ownership
-from modelhub.domain.names import check_model_name
+from modelhub.domain.names import check_model_name, parse_version_number
 from modelhub.domain.records import Dataset
 from modelhub.errors import InvalidInput
 from modelhub.services.auth import AuthService
@@ -21,9 +21,14 @@ def parse_dataset_ref(ref: str) -> tuple[str, int | None]:
     check_model_name(name)
     if selector in ("", "latest"):
         return name, None
-    if not (selector.isascii() and selector.isdigit()) or int(selector) < 1:
-        raise InvalidInput(f"invalid dataset version {selector!r}: use a number or latest")
-    return name, int(selector)
+    try:
+        return name, parse_version_number(selector)
+    except InvalidInput:
+        shown = selector if len(selector) <= 30 else selector[:30] + "..."
+        raise InvalidInput(
+            f"invalid dataset version {shown!r}: use a number (1 to 2**63 - 1) or latest",
+            {"field": "version"},
+        ) from None
 
 
 class DatasetService:

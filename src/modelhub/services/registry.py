@@ -18,6 +18,7 @@ from modelhub.domain.enums import (
     parse_enum,
 )
 from modelhub.domain.lifecycle import check_approval_move, check_stage_move
+from modelhub.domain.limits import INT64_MAX, check_text
 from modelhub.domain.names import (
     check_alias,
     check_label,
@@ -53,6 +54,7 @@ from modelhub.stores.metadata.base import (
 )
 
 MAX_PAGE = 1000
+MAX_GC_GRACE = 100 * 365 * 86400  # seconds; a timedelta much longer overflows the clock
 
 
 @dataclass(frozen=True)
@@ -272,15 +274,17 @@ class RegistryService:
 
     def search(self, request: SearchRequest) -> Page:
         r = request
-        if not 1 <= r.limit <= MAX_PAGE or r.offset < 0:
-            raise InvalidInput(f"limit must be 1-{MAX_PAGE} and offset >= 0", {"field": "limit"})
+        if not 1 <= r.limit <= MAX_PAGE or not 0 <= r.offset <= INT64_MAX:
+            raise InvalidInput(
+                f"limit must be 1-{MAX_PAGE} and offset 0 to 2**63 - 1", {"field": "limit"}
+            )
         query = VersionQuery(
             name=check_model_name(r.name) if r.name else None,
             type=parse_enum(ModelType, r.type, "type") if r.type else None,
             framework=parse_enum(Framework, r.framework, "framework") if r.framework else None,
             stage=parse_enum(Stage, r.stage, "stage") if r.stage else None,
             tags=check_tags(dict(r.tags)),
-            text=r.text or None,
+            text=check_text(r.text, "search") if r.text else None,
             include_archived=r.include_archived,
             latest_only=not r.all_versions,
             limit=r.limit,
@@ -456,6 +460,10 @@ class RegistryService:
     # -- garbage collection ---------------------------------------------------
 
     def gc(self, grace_seconds: int | None = None) -> GcReport:
+        if grace_seconds is not None and not 0 <= grace_seconds <= MAX_GC_GRACE:
+            raise InvalidInput(
+                f"grace_seconds must be 0 to {MAX_GC_GRACE} (100 years)", {"field": "grace_seconds"}
+            )
         grace = self.gc_grace if grace_seconds is None else timedelta(seconds=grace_seconds)
         cutoff = datetime.now(UTC) - grace
         referenced = self.metadata.referenced_digests()

@@ -53,6 +53,7 @@ DEFAULT_SAMPLES_PER_S: dict[str, float] = {
     "script": 1_000.0,
 }
 LOG_CHUNK = 64 * 1024
+MAX_RUNS_PAGE = 1000
 
 
 @dataclass
@@ -299,6 +300,8 @@ class TrainingService:
         limit: int = 100,
     ) -> list[Run]:
         self.auth.authorize(caller, Action.TRAINING_READ)
+        if not 1 <= limit <= MAX_RUNS_PAGE:
+            raise InvalidInput(f"limit must be 1-{MAX_RUNS_PAGE}", {"field": "limit"})
         return self.metadata.list_runs(
             [status] if status is not None else None, pipeline=pipeline, limit=limit
         )

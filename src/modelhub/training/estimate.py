@@ -20,7 +20,12 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from modelhub.domain.enums import Precision, parse_enum
-from modelhub.domain.pipelines import PipelineSpec
+from modelhub.domain.pipelines import (
+    CharLMArchitecture,
+    PipelineSpec,
+    TabularArchitecture,
+    TextClassifierArchitecture,
+)
 from modelhub.errors import InvalidInput
 
 MiB = 1024**2
@@ -193,25 +198,19 @@ def guess_parameters(
     """
     if base_parameters:
         return base_parameters
-    hp = spec.hyperparameters
-    trainer = spec.trainer.value
-    if trainer == "tabular_classifier":
-        label = hp.get("label", "label")
-        features = hp.get("features") or [
+    arch = spec.architecture()
+    if isinstance(arch, TabularArchitecture):
+        features = arch.features or [
             name
             for name, kind in columns.items()
-            if name != label and any(t in str(kind).lower() for t in NUMERIC_TYPES)
+            if name != arch.label and any(t in str(kind).lower() for t in NUMERIC_TYPES)
         ]
-        hidden = hp.get("hidden", [64])
-        widths = [max(len(features), 1), *(hidden if isinstance(hidden, list) else [hidden])]
-        widths.append(GUESSED_CLASSES)
+        widths = [max(len(features), 1), *arch.hidden, GUESSED_CLASSES]
         return sum(a * b + b for a, b in itertools.pairwise(widths))
-    if trainer == "text_classifier":
+    if isinstance(arch, TextClassifierArchitecture):
         return MINILM_PARAMETERS + MINILM_WIDTH * GUESSED_CLASSES + GUESSED_CLASSES
-    if trainer == "char_lm":
-        width = int(hp.get("d_model", 64))
-        layers = int(hp.get("n_layers", 2))
-        context = int(hp.get("context_length", 64))
+    if isinstance(arch, CharLMArchitecture):
+        width, layers, context = arch.d_model, arch.n_layers, arch.context_length
         vocab = 100
         return layers * 12 * width * width + (vocab + context) * width + vocab * width
     return 1_000_000  # a script's model is unknown until it runs

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from modelhub.domain.limits import MAX_YAML_CHARS, load_yaml
 from modelhub.domain.pipelines import (
     CheckpointPolicy,
     KeepBest,
@@ -54,7 +55,7 @@ def named_script(text: str) -> str | None:
     spec is checked, and the check then reports every problem, this one included.
     """
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError:
         return None
     script = data.get("script") if isinstance(data, Mapping) else None
@@ -65,7 +66,7 @@ def named_script(text: str) -> str | None:
 def parse_spec(text: str) -> PipelineSpec:
     """Parse and validate YAML text, never taken for a file name (what a server receives)."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise spec_error([("", _yaml_message(exc))]) from None
     if not isinstance(data, Mapping):
@@ -84,11 +85,18 @@ def _read(source: str | Path) -> str:
     if isinstance(source, Path) or (
         "\n" not in source and source.endswith((".yaml", ".yml")) and Path(source).is_file()
     ):
-        try:
-            return Path(source).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"cannot read {source}: {exc}", {"path": str(source)}) from None
+        return read_spec_file(Path(source))
     return source
+
+
+def read_spec_file(path: Path) -> str:
+    """A pipeline.yaml's text; InvalidInput when it cannot be read or is too large to be one."""
+    try:
+        if path.stat().st_size > 4 * MAX_YAML_CHARS:  # UTF-8 takes at most 4 bytes a character
+            raise InvalidInput(f"{path} is too large for a pipeline spec", {"path": str(path)})
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}", {"path": str(path)}) from None
 
 
 def _yaml_message(exc: yaml.YAMLError) -> str:
