@@ -2,12 +2,16 @@
 
 A state dict (possibly nested under "state_dict" or "model") is summarised like a
 safetensors header. A file that needs arbitrary globals to load is never loaded: it is
-scanned with picklescan and reported as requiring trust.
+scanned with picklescan and reported as requiring trust. A file whose archive or
+pickle is malformed (torch's own reader then raises anything from KeyError to
+struct.error) is refused as invalid, and so is an object graph deeper than
+MAX_DEPTH or larger than MAX_ENTRIES (a list that contains itself is both).
 """
 
 from __future__ import annotations
 
 import pickle
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,33 +24,78 @@ from modelhub.inspect.tensors import TensorSummary
 
 WHAT = "PyTorch file"
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "module")
+MAX_DEPTH = 64  # containers within containers; a checkpoint nests a few
+MAX_ENTRIES = 1_000_000  # containers and leaves visited; shared sub-lists count each time
+MAX_ZIP_ENTRIES = 1_000_000
+_SUPPORTED_COMPRESSION = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+
+# What the archive reader and the weights-only unpickler raise on malformed bytes.
+_ZIP_ERRORS = (zipfile.BadZipFile, ValueError, NotImplementedError, EOFError, OSError)
+_LOAD_ERRORS = (
+    RuntimeError,
+    ValueError,
+    EOFError,
+    OSError,
+    IndexError,
+    KeyError,
+    struct.error,
+    TypeError,
+    AssertionError,
+    AttributeError,
+    NotImplementedError,
+    OverflowError,
+    RecursionError,
+    MemoryError,
+)
+
+
+class _TooLarge(Exception):
+    pass
 
 
 def inspect_torch_zip(path: Path) -> Inspection:
     """Inspect a torch.save zip archive without executing pickled code."""
     import torch
 
-    if not _is_torch_archive(path):
+    if not any(n.endswith("data.pkl") for n in _archive_names(path)):
         raise invalid(path, WHAT, "zip archive without a pickled data.pkl record")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as exc:
         return _requires_trust(path, exc)
-    except (RuntimeError, ValueError, EOFError, OSError) as exc:
-        raise invalid(path, WHAT, _first_line(exc)) from exc
-    return _describe(obj, torch)
+    except _LOAD_ERRORS as exc:
+        problem = f"its pickled data is malformed ({type(exc).__name__}: {_first_line(exc)})"
+        raise invalid(path, WHAT, problem) from exc
+    return _describe(path, obj, torch)
 
 
-def _is_torch_archive(path: Path) -> bool:
+def _archive_names(path: Path) -> list[str]:
+    """The entry names of a zip that every reader after this one can open."""
     try:
         with zipfile.ZipFile(path) as archive:
-            return any(n.endswith("data.pkl") for n in archive.namelist())
+            entries = archive.infolist()
     except zipfile.BadZipFile:
-        return False
+        return []  # not an archive at all: the caller says what it lacks
+    except UnicodeDecodeError as exc:
+        raise invalid(path, WHAT, "its zip entry names are not valid UTF-8") from exc
+    except _ZIP_ERRORS as exc:
+        problem = f"unreadable zip archive ({type(exc).__name__}: {_first_line(exc)})"
+        raise invalid(path, WHAT, problem) from exc
+    if len(entries) > MAX_ZIP_ENTRIES:
+        raise invalid(path, WHAT, f"its zip archive has more than {MAX_ZIP_ENTRIES} entries")
+    for entry in entries:
+        if entry.compress_type not in _SUPPORTED_COMPRESSION or entry.flag_bits & 0x1:
+            raise invalid(
+                path,
+                WHAT,
+                f"zip entry {entry.filename[:100]!r} is encrypted or uses "
+                "an unsupported compression method",
+            )
+    return [entry.filename for entry in entries]
 
 
 def _requires_trust(path: Path, exc: BaseException) -> Inspection:
-    report = scan(path)
+    report = scan(path, WHAT)
     return Inspection(
         framework=Framework.PYTORCH,
         requires_trust=True,
@@ -59,10 +108,14 @@ def _requires_trust(path: Path, exc: BaseException) -> Inspection:
     )
 
 
-def _describe(obj: Any, torch: Any) -> Inspection:
+def _describe(path: Path, obj: Any, torch: Any) -> Inspection:
     state, wrapper = _unwrap(obj)
     summary = TensorSummary()
-    skipped = _collect(state, "", summary, torch)
+    budget = [MAX_ENTRIES]
+    try:
+        skipped = _collect(state, "", summary, torch, 0, budget)
+    except _TooLarge as exc:
+        raise invalid(path, WHAT, str(exc)) from None
     precision, precision_details = summary.precision()
     details: dict[str, Any] = {"format": "torch_zip", **precision_details}
     if wrapper:
@@ -90,8 +143,13 @@ def _unwrap(obj: Any) -> tuple[Any, str | None]:
     return obj, None
 
 
-def _collect(obj: Any, prefix: str, summary: TensorSummary, torch: Any) -> int:
+def _collect(
+    obj: Any, prefix: str, summary: TensorSummary, torch: Any, depth: int, budget: list[int]
+) -> int:
     """Add every tensor under `obj` to `summary`; return how many other leaves were skipped."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooLarge(f"its object graph has more than {MAX_ENTRIES} entries")
     if isinstance(obj, torch.Tensor):
         dtype = str(obj.dtype).removeprefix("torch.")
         summary.add(prefix or "tensor", dtype, tuple(obj.shape))
@@ -102,7 +160,11 @@ def _collect(obj: Any, prefix: str, summary: TensorSummary, torch: Any) -> int:
         items = ((f"{prefix}.{i}" if prefix else str(i), v) for i, v in enumerate(obj))
     else:
         return 1
-    return sum(_collect(value, name, summary, torch) for name, value in items)
+    if depth >= MAX_DEPTH:
+        raise _TooLarge(
+            f"its objects nest deeper than {MAX_DEPTH} levels (or a list contains itself)"
+        )
+    return sum(_collect(value, name, summary, torch, depth + 1, budget) for name, value in items)
 
 
 def _first_line(exc: BaseException) -> str:
