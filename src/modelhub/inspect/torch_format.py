@@ -5,7 +5,8 @@ safetensors header. A file that needs arbitrary globals to load is never loaded:
 scanned with picklescan and reported as requiring trust. A file whose archive or
 pickle is malformed (torch's own reader then raises anything from KeyError to
 struct.error) is refused as invalid, and so is an object graph deeper than
-MAX_DEPTH or larger than MAX_ENTRIES (a list that contains itself is both).
+MAX_DEPTH or one that contains itself. A container shared by several parents is
+walked once, so a pickle of a few bytes cannot make the walk exponential.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from modelhub.inspect.tensors import TensorSummary
 WHAT = "PyTorch file"
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "module")
 MAX_DEPTH = 64  # containers within containers; a checkpoint nests a few
-MAX_ENTRIES = 1_000_000  # containers and leaves visited; shared sub-lists count each time
 MAX_ZIP_ENTRIES = 1_000_000
 _SUPPORTED_COMPRESSION = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
@@ -111,9 +111,8 @@ def _requires_trust(path: Path, exc: BaseException) -> Inspection:
 def _describe(path: Path, obj: Any, torch: Any) -> Inspection:
     state, wrapper = _unwrap(obj)
     summary = TensorSummary()
-    budget = [MAX_ENTRIES]
     try:
-        skipped = _collect(state, "", summary, torch, 0, budget)
+        skipped = _collect(state, "", summary, torch, [], set())
     except _TooLarge as exc:
         raise invalid(path, WHAT, str(exc)) from None
     precision, precision_details = summary.precision()
@@ -144,12 +143,14 @@ def _unwrap(obj: Any) -> tuple[Any, str | None]:
 
 
 def _collect(
-    obj: Any, prefix: str, summary: TensorSummary, torch: Any, depth: int, budget: list[int]
+    obj: Any,
+    prefix: str,
+    summary: TensorSummary,
+    torch: Any,
+    ancestors: list[int],
+    walked: set[int],
 ) -> int:
     """Add every tensor under `obj` to `summary`; return how many other leaves were skipped."""
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise _TooLarge(f"its object graph has more than {MAX_ENTRIES} entries")
     if isinstance(obj, torch.Tensor):
         dtype = str(obj.dtype).removeprefix("torch.")
         summary.add(prefix or "tensor", dtype, tuple(obj.shape))
@@ -160,11 +161,17 @@ def _collect(
         items = ((f"{prefix}.{i}" if prefix else str(i), v) for i, v in enumerate(obj))
     else:
         return 1
-    if depth >= MAX_DEPTH:
-        raise _TooLarge(
-            f"its objects nest deeper than {MAX_DEPTH} levels (or a list contains itself)"
-        )
-    return sum(_collect(value, name, summary, torch, depth + 1, budget) for name, value in items)
+    if id(obj) in ancestors:
+        raise _TooLarge(f"{prefix} refers back to an object that contains it (a cycle)")
+    if id(obj) in walked:
+        return 0  # shared with an earlier parent: its tensors are counted already
+    if len(ancestors) >= MAX_DEPTH:
+        raise _TooLarge(f"its objects nest deeper than {MAX_DEPTH} levels")
+    walked.add(id(obj))
+    ancestors.append(id(obj))
+    skipped = sum(_collect(value, name, summary, torch, ancestors, walked) for name, value in items)
+    ancestors.pop()
+    return skipped
 
 
 def _first_line(exc: BaseException) -> str:
