@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import pickle
 import struct
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,10 @@ def inspect_torch_zip(path: Path) -> Inspection:
     if not any(n.endswith("data.pkl") for n in _archive_names(path)):
         raise invalid(path, WHAT, "zip archive without a pickled data.pkl record")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        with warnings.catch_warnings():
+            # torch warns about the pickle protocol an upload used; not the user's concern here
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as exc:
         return _requires_trust(path, exc)
     except _LOAD_ERRORS as exc:

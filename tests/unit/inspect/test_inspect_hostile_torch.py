@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pickle
 import struct
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -143,3 +144,11 @@ def test_pickle_scanner_bad_zip(tmp_path: Path) -> None:
     path.write_bytes(b"\x80\x02}q\x00." + end_record)
     with pytest.raises(InvalidInput, match=r"pickle scanner cannot read it \(BadZipFile"):
         inspect_model(path)
+
+
+def test_another_pickle_protocol_is_no_error(tmp_path: Path) -> None:
+    # torch warns about protocols other than 2; a warning is not an answer.
+    path = torch_zip_with_pickle(tmp_path / "model.pt", pickle.dumps({"epoch": 1}, protocol=3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert inspect_model(path).details["non_tensor_entries"] == 1
