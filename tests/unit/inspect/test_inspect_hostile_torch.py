@@ -27,6 +27,8 @@ MALFORMED = {
     "IndexError": b"\x80\x02)R.",
     # BININT cut short.
     "error": b"\x80\x02J\x00",
+    # A persistent id that is an int, not a tuple.
+    "AssertionError": b"\x80\x02K\x05Q.",
     # OrderedDict(*5).
     "TypeError": b"\x80\x02ccollections\nOrderedDict\nK\x05R.",
     # A persistent id whose storage type is an int.
