@@ -2,11 +2,19 @@
 
 `inspect_model` is the one entry point: it detects the format from content, checks it
 against what the user declared, and adds a serving-resource estimate.
+
+Every reader bounds what it parses (JSON depth and integer digits, object graphs,
+zip entries, pickle lengths) and translates its third-party parser's errors into
+InvalidInput naming the file and format. This boundary adds two things: an error
+names paths relative to what was inspected (an upload's files, never the server's
+folders), and the answer fits what the registry stores.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 from modelhub.domain.enums import Framework
 from modelhub.domain.records import Inspection
@@ -18,6 +26,10 @@ from modelhub.inspect.resources import estimate
 from modelhub.inspect.trained_format import inspect_trained, is_trained_folder
 
 __all__ = ["inspect_model"]
+
+MAX_ARCHITECTURE_CHARS = 128  # the registry's column
+MAX_CONTEXT_LENGTH = 2**31 - 1
+MAX_PARAMETERS = 2**63 - 1
 
 # Detected framework -> the declarations that do not contradict it.
 _ACCEPTS: dict[Framework, frozenset[Framework]] = {
@@ -41,7 +53,18 @@ def inspect_model(path: Path, framework: Framework | None = None) -> Inspection:
     """
     path = Path(path)
     if not path.exists():
-        raise InvalidInput(f"no such file or directory: {path}", {"path": str(path)})
+        raise InvalidInput(f"no such file or directory: {path.name}", {"path": path.name})
+    root = path if path.is_dir() else path.parent
+    try:
+        return _checked(_inspect(path, framework))
+    except InvalidInput as exc:
+        raise InvalidInput(
+            _strip_root(exc.message, root),
+            {key: _relative(value, root) for key, value in exc.details.items()},
+        ) from exc
+
+
+def _inspect(path: Path, framework: Framework | None) -> Inspection:
     if path.is_dir():
         if is_trained_folder(path):
             inspection = inspect_trained(path)
@@ -58,6 +81,46 @@ def inspect_model(path: Path, framework: Framework | None = None) -> Inspection:
     inspection = _reconcile(path, inspection, framework)
     resources = estimate(inspection.parameters, inspection.precision, size)
     return inspection.model_copy(update={"resources": resources})
+
+
+def _checked(inspection: Inspection) -> Inspection:
+    """Refuse an answer the registry could not store (numbers come from the file)."""
+    architecture = inspection.architecture
+    if architecture is not None and len(architecture) > MAX_ARCHITECTURE_CHARS:
+        raise InvalidInput(
+            f"architecture name {architecture[:40]!r}... is longer than "
+            f"{MAX_ARCHITECTURE_CHARS} characters",
+            {"field": "architecture"},
+        )
+    context = inspection.context_length
+    if context is not None and not 1 <= context <= MAX_CONTEXT_LENGTH:
+        raise InvalidInput(
+            f"context length {context} is not between 1 and {MAX_CONTEXT_LENGTH}",
+            {"field": "context_length"},
+        )
+    parameters = inspection.parameters
+    if parameters is not None and not 0 <= parameters <= MAX_PARAMETERS:
+        raise InvalidInput(
+            f"the file claims {parameters} parameters, more than any model has",
+            {"field": "parameters"},
+        )
+    return inspection
+
+
+def _relative(value: Any, root: Path) -> Any:
+    """A path inside `root` as the upload names it; any other absolute path as its name."""
+    if not isinstance(value, str) or not os.path.isabs(value):
+        return value
+    path = Path(value)
+    if path == root:
+        return "."
+    if path.is_relative_to(root):
+        return path.relative_to(root).as_posix()
+    return path.name
+
+
+def _strip_root(message: str, root: Path) -> str:
+    return message.replace(str(root) + os.sep, "").replace(str(root), root.name)
 
 
 def _reconcile(path: Path, inspection: Inspection, declared: Framework | None) -> Inspection:

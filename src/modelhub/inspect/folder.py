@@ -30,7 +30,17 @@ def inspect_folder(folder: Path) -> Inspection:
             "(.safetensors, .onnx, .pt/.pth/.bin/.ckpt, .pkl/.pickle/.joblib)",
             {"path": str(folder)},
         )
-    return combine(folder, [(p, inspect_file(p)) for p in files])
+    # ONNX models first: the external data files they name (often *.bin) are theirs,
+    # not PyTorch files of their own.
+    parts: list[tuple[Path, Inspection]] = []
+    external: set[Path] = set()
+    for path in sorted(files, key=lambda p: p.suffix.lower() != ".onnx"):
+        if path in external:
+            continue
+        inspection = inspect_file(path)
+        external.update(path.parent / f for f in inspection.details.get("external_data", []))
+        parts.append((path, inspection))
+    return combine(folder, parts)
 
 
 def combine(folder: Path, parts: list[tuple[Path, Inspection]]) -> Inspection:

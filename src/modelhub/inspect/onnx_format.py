@@ -1,14 +1,23 @@
-"""Read an ONNX model's graph (never run it): signature, opsets, parameters, op families."""
+"""Read an ONNX model's graph (never run it): signature, opsets, parameters, op families.
+
+External data is resolved against the model file's own folder and must stay inside
+it; its files are checked to exist and hold the bytes the tensors claim, but never
+read. Strings the protobuf runtime could not decode as UTF-8 (it hands them over as
+bytes) and element types this onnx release does not know are refused.
+"""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from modelhub.domain.enums import Framework
 from modelhub.domain.records import Inspection, Signature, TensorSpec
+from modelhub.errors import InvalidInput
+from modelhub.inspect.paths import inside
 from modelhub.inspect.sniff import invalid
 from modelhub.inspect.tensors import precision_of
 
@@ -40,6 +49,7 @@ _MLP_OPS = _DENSE_OPS | {
 
 
 def dtype_name(elem_type: int) -> str:
+    """The numpy-style name of an ONNX element type; ValueError for a number onnx lacks."""
     import onnx
 
     name: str = onnx.TensorProto.DataType.Name(elem_type)
@@ -49,43 +59,92 @@ def dtype_name(elem_type: int) -> str:
 def inspect_onnx(path: Path) -> Inspection:
     """Load (without external data), check and describe an ONNX model."""
     import onnx
+    from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
     try:
         model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # protobuf raises DecodeError and others on arbitrary bytes
+    except (DecodeError, ValueError, RuntimeError, OSError, MemoryError, RecursionError) as exc:
         problem = f"cannot be parsed as ONNX protobuf ({_first_line(exc)})"
         raise invalid(path, WHAT, problem) from exc
+    external = _check_external_data(path, model)
     try:
-        onnx.checker.check_model(model)
-    except (onnx.checker.ValidationError, ValueError, RuntimeError) as exc:
+        # By path, so the checker resolves external data beside the file, not in the cwd.
+        onnx.checker.check_model(str(path))
+    except (onnx.checker.ValidationError, ValueError, RuntimeError, MemoryError) as exc:
         raise invalid(path, WHAT, f"checker failed: {_first_line(exc)}") from exc
+    inspection = _describe(path, model)
+    if external:
+        inspection.details["external_data"] = external
+    return inspection
+
+
+def _describe(path: Path, model: Any) -> Inspection:
+    def text(value: str | bytes, what: str) -> str:
+        if isinstance(value, bytes):  # upb hands over undecodable strings as bytes
+            raise invalid(path, WHAT, f"{what} is not valid UTF-8")
+        return value
+
+    def dtype(elem_type: int, what: str) -> str:
+        try:
+            return dtype_name(elem_type)
+        except ValueError:
+            raise invalid(path, WHAT, f"{what} has unknown element type {elem_type}") from None
 
     graph = model.graph
     params_by_dtype: Counter[str] = Counter()
     initializer_names = set()
     for init in graph.initializer:
-        initializer_names.add(init.name)
-        params_by_dtype[dtype_name(init.data_type)] += math.prod(init.dims)
+        name = text(init.name, "an initializer name")
+        initializer_names.add(name)
+        params_by_dtype[dtype(init.data_type, f"initializer {name!r}")] += math.prod(init.dims)
     for sparse in graph.sparse_initializer:
-        initializer_names.add(sparse.values.name)
-        params_by_dtype[dtype_name(sparse.values.data_type)] += math.prod(sparse.dims)
+        name = text(sparse.values.name, "a sparse initializer name")
+        initializer_names.add(name)
+        params_by_dtype[dtype(sparse.values.data_type, f"initializer {name!r}")] += math.prod(
+            sparse.dims
+        )
     precision, precision_details = precision_of(params_by_dtype)
-    op_types = Counter(node.op_type for node in graph.node)
+    op_types = Counter(text(node.op_type, "an operator type") for node in graph.node)
 
-    signature = Signature(
-        inputs=[_spec(v) for v in graph.input if v.name not in initializer_names],
-        outputs=[_spec(v) for v in graph.output],
+    def spec(value: Any) -> TensorSpec:
+        name = text(value.name, "a graph input or output name")
+        kind = value.type.WhichOneof("value")
+        if kind != "tensor_type":
+            return TensorSpec(name=name, dtype=kind or "unknown")
+        tensor = value.type.tensor_type
+        shape: list[int | str] = []
+        if tensor.HasField("shape"):
+            for dim in tensor.shape.dim:
+                if dim.HasField("dim_value"):
+                    shape.append(int(dim.dim_value))
+                elif dim.HasField("dim_param"):
+                    shape.append(text(dim.dim_param, f"a dimension of {name!r}"))
+                else:
+                    shape.append(-1)
+        return TensorSpec(name=name, dtype=dtype(tensor.elem_type, repr(name)), shape=shape)
+
+    inputs = [v for v in graph.input if v.name not in initializer_names]
+    signature = Signature(inputs=[spec(v) for v in inputs], outputs=[spec(v) for v in graph.output])
+    producer = (
+        text(model.producer_name, "producer_name"),
+        text(model.producer_version, "producer_version"),
     )
     details: dict[str, Any] = {
         "format": "onnx",
         "ir_version": int(model.ir_version),
-        "opsets": {(o.domain or "ai.onnx"): int(o.version) for o in model.opset_import},
-        "producer": " ".join(p for p in (model.producer_name, model.producer_version) if p),
+        "opsets": {
+            (text(o.domain, "an opset domain") or "ai.onnx"): int(o.version)
+            for o in model.opset_import
+        },
+        "producer": " ".join(p for p in producer if p),
         "op_types": dict(op_types.most_common()),
         **precision_details,
     }
     if model.metadata_props:
-        details["metadata"] = {p.key: p.value for p in model.metadata_props}
+        details["metadata"] = {
+            text(p.key, "a metadata key"): text(p.value, "a metadata value")
+            for p in model.metadata_props
+        }
     return Inspection(
         framework=Framework.ONNX,
         architecture=guess_from_ops(set(op_types)),
@@ -111,21 +170,54 @@ def guess_from_ops(ops: set[str]) -> str | None:
     return None
 
 
-def _spec(value: Any) -> TensorSpec:
-    kind = value.type.WhichOneof("value")
-    if kind != "tensor_type":
-        return TensorSpec(name=value.name, dtype=kind or "unknown")
-    tensor = value.type.tensor_type
-    shape: list[int | str] = []
-    if tensor.HasField("shape"):
-        for dim in tensor.shape.dim:
-            if dim.HasField("dim_value"):
-                shape.append(int(dim.dim_value))
-            elif dim.HasField("dim_param"):
-                shape.append(str(dim.dim_param))
-            else:
-                shape.append(-1)
-    return TensorSpec(name=value.name, dtype=dtype_name(tensor.elem_type), shape=shape)
+def _check_external_data(path: Path, model: Any) -> list[str]:
+    """Every external tensor names a file beside `path` (never outside its folder) that
+    holds the bytes it claims. Nothing is read from those files. Returns their paths,
+    relative to the model file's folder."""
+    import onnx
+
+    files: set[str] = set()
+    for tensor in _all_tensors(model.graph):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        name = tensor.name if isinstance(tensor.name, str) else repr(tensor.name)
+        where = f"{path.name}: tensor {name[:100]!r} external data location"
+        info = {entry.key: entry.value for entry in tensor.external_data}
+        try:
+            target = inside(path.parent, info.get("location"), where)
+        except InvalidInput as exc:
+            raise InvalidInput(exc.message, {"path": str(path), **exc.details}) from exc
+        if not target.is_file():
+            raise invalid(path, WHAT, f"external data file {info['location']!r} is missing")
+        offset, length = (info.get("offset", "0"), info.get("length"))
+        if not offset.isdigit() or (length is not None and not length.isdigit()):
+            raise invalid(path, WHAT, f"tensor {name[:100]!r} has a malformed external offset")
+        end = int(offset) + int(length or 0)
+        if end > target.stat().st_size:
+            raise invalid(
+                path,
+                WHAT,
+                f"tensor {name[:100]!r} reads past the end of {info['location']!r}",
+            )
+        files.add(target.relative_to(path.parent).as_posix())
+    return sorted(files)
+
+
+def _all_tensors(graph: Any) -> Iterator[Any]:
+    """Every tensor of a graph: initializers and node attributes, subgraphs included."""
+    graphs = [graph]
+    while graphs:
+        current = graphs.pop()
+        yield from current.initializer
+        yield from (sparse.values for sparse in current.sparse_initializer)
+        for node in current.node:
+            for attribute in node.attribute:
+                if attribute.HasField("t"):
+                    yield attribute.t
+                yield from attribute.tensors
+                if attribute.HasField("g"):
+                    graphs.append(attribute.g)
+                graphs.extend(attribute.graphs)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -6,12 +6,16 @@ requires trust; the findings tell the admin what the file would import.
 
 from __future__ import annotations
 
+import io
+import struct
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from modelhub.domain.enums import Framework
 from modelhub.domain.records import Inspection
+from modelhub.inspect.sniff import invalid
 
 _SKLEARN_MODULES = ("sklearn", "joblib", "xgboost", "lightgbm")
 _TORCH_MODULES = ("torch",)
@@ -33,11 +37,51 @@ class ScanReport:
         }
 
 
-def scan(path: Path) -> ScanReport:
-    """List the globals `path` imports, each as "<safety>: module.name"; dangerous first."""
-    from picklescan.scanner import SafetyLevel, scan_file_path
+# What picklescan lets escape on hostile bytes, beyond what it reports as scan errors.
+_SCANNER_ERRORS = (
+    ValueError,  # numpy headers, STACK_GLOBAL operands, UnicodeDecodeError in names
+    zipfile.BadZipFile,
+    NotImplementedError,  # zip entries of an unsupported version or compression
+    EOFError,
+    struct.error,
+    OSError,
+    MemoryError,
+    RecursionError,
+)
 
-    result = scan_file_path(str(path))
+
+class _ClampedReader(io.BufferedReader):
+    """A file whose read(n) never asks for more than the bytes left in it.
+
+    A pickle's length fields can claim 2^54 bytes in an 11-byte file; a plain file
+    object allocates the buffer before finding out there is nothing to fill it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(io.FileIO(path, "rb"))
+        self.total = path.stat().st_size
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is not None and size > 0:
+            size = min(size, max(self.total - self.tell(), 0))
+            if size == 0:
+                return b""
+        return super().read(size)
+
+
+def scan(path: Path, what: str = "pickle") -> ScanReport:
+    """List the globals `path` imports, each as "<safety>: module.name"; dangerous first.
+
+    Raises InvalidInput when the scanner cannot read the file at all.
+    """
+    from picklescan.scanner import SafetyLevel, scan_bytes
+
+    try:
+        with _ClampedReader(path) as data:
+            result = scan_bytes(data, path.name, path.suffix)
+    except _SCANNER_ERRORS as exc:
+        problem = f"the pickle scanner cannot read it ({type(exc).__name__}: {_first_line(exc)})"
+        raise invalid(path, what, problem) from exc
     order = {SafetyLevel.Dangerous: 0, SafetyLevel.Suspicious: 1, SafetyLevel.Innocuous: 2}
     report = ScanReport(scan_error=bool(result.scan_err))
     seen: set[tuple[str, str, str]] = set()
@@ -63,6 +107,11 @@ def framework_from(report: ScanReport, path: Path) -> Framework:
     if _imports(report, _TORCH_MODULES):
         return Framework.PYTORCH
     return Framework.CUSTOM
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]
 
 
 def _imports(report: ScanReport, roots: tuple[str, ...]) -> bool:

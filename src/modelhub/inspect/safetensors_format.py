@@ -18,11 +18,14 @@ from pydantic import ValidationError
 
 from modelhub.domain.enums import Framework
 from modelhub.domain.records import Inspection, Signature
+from modelhub.inspect.bounded_json import JsonRefused, loads_bounded
 from modelhub.inspect.sniff import invalid
 from modelhub.inspect.tensors import TensorSummary
 
 WHAT = "safetensors file"
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors library refuses bigger headers too
+MAX_RANK = 64  # dimensions per tensor; real ones have at most a handful
+MAX_U64 = 2**64 - 1  # the format stores shapes and offsets as u64
 
 # Bits per element, so the sub-byte float formats are exact too.
 _BITS: dict[str, int] = {
@@ -66,9 +69,9 @@ def read_header(path: Path) -> Header:
             raise invalid(path, WHAT, f"header length {header_len} is implausibly large")
         raw = f.read(header_len)
     try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise invalid(path, WHAT, f"header is not valid JSON ({exc})") from exc
+        header = loads_bounded(raw)
+    except JsonRefused as exc:
+        raise invalid(path, WHAT, f"header {exc}") from exc
     if not isinstance(header, dict):
         raise invalid(path, WHAT, "header is not a JSON object")
     data_bytes = size - 8 - header_len
@@ -127,7 +130,7 @@ def _entry(path: Path, name: str, entry: Any) -> tuple[str, list[int], int, int]
     dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
     if not isinstance(dtype, str) or dtype not in _BITS:
         raise invalid(path, WHAT, f"tensor {name!r} has unknown dtype {dtype!r}")
-    if not isinstance(shape, list) or not all(_natural(d) for d in shape):
+    if not isinstance(shape, list) or len(shape) > MAX_RANK or not all(_natural(d) for d in shape):
         raise invalid(path, WHAT, f"tensor {name!r} has a malformed shape {shape!r}")
     if (
         not isinstance(offsets, list)
@@ -140,7 +143,7 @@ def _entry(path: Path, name: str, entry: Any) -> tuple[str, list[int], int, int]
 
 
 def _natural(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_U64
 
 
 def inspect_safetensors(path: Path) -> Inspection:

@@ -12,7 +12,7 @@ from typing import Any
 from modelhub.domain.enums import Framework
 from modelhub.domain.records import Inspection
 from modelhub.errors import InvalidInput
-from modelhub.inspect.huggingface_format import read_json
+from modelhub.inspect.huggingface_format import positive, read_json, typed
 from modelhub.inspect.safetensors_format import inspect_safetensors
 
 SUMMARY_KEYS = ("classes", "features", "label", "hidden", "context_length", "d_model",
@@ -26,24 +26,24 @@ def is_trained_folder(folder: Path) -> bool:
 
 def inspect_trained(folder: Path) -> Inspection:
     config = read_json(folder / "config.json")
+    trainer = typed(config, "trainer", str, "config.json")
     weights_file = folder / "model.safetensors"
     if not weights_file.is_file():
         raise InvalidInput(
-            f"{folder.name} names trainer {config['trainer']!r} but holds no model.safetensors",
+            f"{folder.name} names trainer {trainer!r} but holds no model.safetensors",
             {"path": str(folder)},
         )
     weights = inspect_safetensors(weights_file)
     details: dict[str, Any] = {
         "format": "modelhub",
-        "trainer": str(config["trainer"]),
+        "trainer": trainer,
         **{key: config[key] for key in SUMMARY_KEYS if key in config},
     }
-    context = config.get("context_length")
     return weights.model_copy(
         update={
             "framework": Framework.SAFETENSORS,
-            "architecture": str(config["trainer"]),
-            "context_length": context if isinstance(context, int) else None,
+            "architecture": trainer,
+            "context_length": positive(config, "context_length", "config.json"),
             "details": details,
         }
     )

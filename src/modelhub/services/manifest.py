@@ -14,24 +14,29 @@ from modelhub.errors import IntegrityError, InvalidInput
 
 
 def source_files(source: Path) -> list[tuple[str, Path]]:
-    """(path inside the version, path on disk) for every file; symlinks are refused."""
+    """(path inside the version, path on disk) for every file; symlinks are refused.
+
+    Errors name paths as the version would (relative to `source`), never where the
+    server keeps them.
+    """
     if source.is_symlink():
         source = source.resolve()
     if source.is_file():
         return [(check_relative_path(source.name), source)]
     if not source.is_dir():
-        raise InvalidInput(f"no such file or directory: {source}", {"path": str(source)})
+        raise InvalidInput(f"no such file or directory: {source.name}", {"path": source.name})
     found: list[tuple[str, Path]] = []
     for path in sorted(source.rglob("*")):
         if path.is_symlink():
+            relative = path.relative_to(source).as_posix()
             raise InvalidInput(
-                f"{path} is a symbolic link; copy the file into the folder instead",
-                {"path": str(path)},
+                f"{relative} is a symbolic link; copy the file into the folder instead",
+                {"path": relative},
             )
         if path.is_file():
             found.append((check_relative_path(path.relative_to(source).as_posix()), path))
     if not found:
-        raise InvalidInput(f"folder {source} holds no files", {"path": str(source)})
+        raise InvalidInput(f"folder {source.name} holds no files", {"path": "."})
     return found
 
 

@@ -86,3 +86,29 @@ class Evil:
 
     def __reduce__(self) -> tuple[Any, tuple[str]]:
         return (os.system, (f"touch {self.marker}",))
+
+
+def torch_zip_with_pickle(
+    path: Path, data_pkl: bytes, extra: dict[str, bytes] | None = None
+) -> Path:
+    """A real torch.save archive whose data.pkl is replaced by `data_pkl` (and more entries)."""
+    import zipfile
+
+    import torch
+
+    template = path.with_name(path.name + ".template")
+    torch.save({"w": torch.zeros(2)}, template)
+    with zipfile.ZipFile(template) as source, zipfile.ZipFile(path, "w") as out:
+        for name in source.namelist():
+            out.writestr(name, data_pkl if name.endswith("data.pkl") else source.read(name))
+        prefix = source.namelist()[0].split("/")[0]
+        for name, data in (extra or {}).items():
+            out.writestr(f"{prefix}/{name}", data)
+    template.unlink()
+    return path
+
+
+def pickle_unicode(text: str) -> bytes:
+    """The BINUNICODE opcode pushing `text`."""
+    raw = text.encode()
+    return b"X" + struct.pack("<I", len(raw)) + raw

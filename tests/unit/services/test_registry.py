@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import pickle
 import shutil
 import threading
@@ -244,6 +245,17 @@ def test_bad_input_is_refused_and_leaves_nothing(
     assert version_count(services) == versions
     assert len(services.metadata.list_audit(AuditQuery(limit=1000))) == events
     assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_refusals_name_no_server_path(
+    services: Services, tmp_path: Path, onnx_file: Path, case: str
+) -> None:
+    request, source, error = _bad_inputs(tmp_path, onnx_file)[case]
+    with pytest.raises(error) as info:
+        services.registry.register(request, source, "alice")
+    assert str(tmp_path) not in info.value.message
+    assert str(tmp_path) not in json.dumps(info.value.details)
 
 
 def test_trusted_pickle_is_accepted_and_marked(services: Services, tmp_path: Path) -> None:

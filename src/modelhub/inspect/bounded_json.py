@@ -1,0 +1,71 @@
+"""JSON from model files, parsed with bounds: nesting depth, integer digits, no NaN.
+
+Model files carry JSON written by whoever uploaded them (safetensors headers, Hugging
+Face configs, shard indexes). The standard parser turns a 4,301-digit integer into a
+ValueError about interpreter limits and a 100,000-deep array into a RecursionError;
+here both, and everything else a JSON document could do to us, become one
+`JsonRefused` (a ValueError) whose message is a predicate ("is not valid JSON (...)",
+"nests deeper than 64 levels") that each reader puts after the file it read.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+MAX_DEPTH = 64  # a real config nests a handful of levels; a safetensors header three
+MAX_INT_DIGITS = 40  # u64 offsets need 20; anything near the 4,300 limit is an attack
+
+
+class JsonRefused(ValueError):
+    """The text is not JSON, or is JSON beyond the bounds a model file needs."""
+
+
+def loads_bounded(
+    text: str | bytes, *, max_depth: int = MAX_DEPTH, max_int_digits: int = MAX_INT_DIGITS
+) -> Any:
+    """Parse `text` as JSON within the bounds; raise JsonRefused naming what broke them."""
+
+    def parse_int(digits: str) -> int:
+        if len(digits.lstrip("-")) > max_int_digits:
+            raise JsonRefused(
+                f"holds an integer of {len(digits)} digits (at most {max_int_digits})"
+            )
+        return int(digits)
+
+    def parse_constant(name: str) -> Any:
+        raise JsonRefused(f"holds {name}, which is not a JSON number")
+
+    try:
+        value = json.loads(text, parse_int=parse_int, parse_constant=parse_constant)
+    except RecursionError as exc:  # the C scanner's own guard, far beyond max_depth
+        raise JsonRefused(f"nests deeper than {max_depth} levels") from exc
+    except JsonRefused:
+        raise
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise JsonRefused(f"is not valid JSON ({_first_line(exc)})") from exc
+    check_depth(value, max_depth)
+    return value
+
+
+def check_depth(value: Any, max_depth: int = MAX_DEPTH) -> None:
+    """Raise JsonRefused when lists/objects in `value` nest deeper than `max_depth`."""
+    level: list[Any] = [value]
+    depth = 0
+    while level:
+        containers = [v for v in level if isinstance(v, dict | list)]
+        if not containers:
+            return
+        depth += 1
+        if depth > max_depth:
+            raise JsonRefused(f"nests deeper than {max_depth} levels")
+        level = [
+            child
+            for container in containers
+            for child in (container.values() if isinstance(container, dict) else container)
+        ]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]
