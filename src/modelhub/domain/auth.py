@@ -186,23 +186,26 @@ def parse_duration(text: str, field: str = "expires") -> timedelta:
     """
     from modelhub.errors import InvalidInput
 
+    shown = text if len(text) <= 24 else text[:20] + "..."  # never echo a huge input whole
     value, unit = text[:-1], text[-1:].lower()
     if unit not in DURATION_UNITS or not value.isascii() or not value.isdigit():
         raise InvalidInput(
-            f"invalid duration {text!r}: use a positive number with d, h, m or s (e.g. 30d)",
-            {"field": field, "value": text},
+            f"invalid {field} duration {shown!r}: use a positive number with d, h, m or s "
+            "(e.g. 30d)",
+            {"field": field, "value": shown},
         )
     # Compared as text first: int() of thousands of digits is itself refused.
     seconds = int(value) * DURATION_UNITS[unit] if len(value) <= 12 else None
     if seconds is None or seconds > MAX_DURATION.total_seconds():
         raise InvalidInput(
-            f"duration {text!r} is too long: at most {MAX_DURATION.days}d",
-            {"field": field, "value": text},
+            f"{field} duration {shown!r} is too long: at most {MAX_DURATION.days}d",
+            {"field": field, "value": shown},
         )
     if seconds <= 0:
         raise InvalidInput(
-            f"invalid duration {text!r}: use a positive number with d, h, m or s (e.g. 30d)",
-            {"field": field, "value": text},
+            f"invalid {field} duration {shown!r}: use a positive number with d, h, m or s "
+            "(e.g. 30d)",
+            {"field": field, "value": shown},
         )
     return timedelta(seconds=seconds)
 
