@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -99,6 +99,19 @@ class Settings(BaseSettings):
     train_stall_seconds: float = Field(
         default=600.0, gt=0, description="A running run with no progress this long is alerted."
     )
+    train_lease_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A running run is held by its server's lease this long past the last "
+        "heartbeat; after a server dies its runs resume elsewhere (or after its restart) "
+        "within this time.",
+    )
+    train_heartbeat_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often a server renews its runs' leases and sweeps expired ones; "
+        "must be under train_lease_seconds.",
+    )
     train_warm_workers: int = Field(
         default=1,
         ge=0,
@@ -176,6 +189,16 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> Settings:
+        if self.train_heartbeat_seconds >= self.train_lease_seconds:
+            raise ValueError(
+                f"train_heartbeat_seconds ({self.train_heartbeat_seconds:g}) must be under "
+                f"train_lease_seconds ({self.train_lease_seconds:g}), or leases lapse between "
+                "heartbeats"
+            )
+        return self
 
     @property
     def resolved_database_url(self) -> str:
