@@ -390,6 +390,11 @@ class Scheduler:
             started=time.monotonic(),
             start_step=run.step,
         )
+        # The file keeps earlier attempts' lines: those past the last step on record
+        # were never read (their scheduler died first) and are recorded now, once.
+        unread = [p for p in self._new_points(active) if p.step > run.step]
+        if unread:
+            self.metadata.record_progress(run.id, {}, unread)
         active.checkpoints_seen = {
             p.name: p.stat().st_mtime for p in (run_dir / "checkpoints").glob("*.pt")
         }
