@@ -39,14 +39,19 @@ class Observed:
     resumed_steps: list[int] = field(default_factory=list)  # steps logged after that
     health: list[list[dict[str, Any]]] = field(default_factory=list)
     endpoint: list[str] = field(default_factory=list)  # "refused", "hung" or a status
+    platform: list[str] = field(default_factory=list)  # the same through the server
 
 
-def _watch_endpoint(url: str, seen: list[str], stop: threading.Event) -> None:
+def _watch(url: str, seen: list[str], stop: threading.Event, token: str = "") -> None:
     timeout = httpx.Timeout(HANG_SECONDS, connect=HANG_SECONDS)
+    headers = {"authorization": f"Bearer {token}"} if token else {}
     while not stop.is_set():
         try:
-            reply = httpx.post(url, json=oip_body(np.ones((1, 32))), timeout=timeout)
-            seen.append(str(reply.status_code))
+            reply = httpx.post(
+                url, json=oip_body(np.ones((1, 32))), headers=headers, timeout=timeout
+            )
+            retry = "+retry-after" if reply.headers.get("retry-after") else ""
+            seen.append(f"{reply.status_code}{retry}")
             if reply.status_code == 200:
                 return
         except httpx.ConnectError:
@@ -103,16 +108,23 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
             checkpoint_step=max(c.step for c in services.metadata.list_checkpoints(run.id)),
         )
         stop = threading.Event()
-        watcher = threading.Thread(
-            target=_watch_endpoint,
-            args=(f"{served['endpoint']}/v2/models/kept/infer", seen.endpoint, stop),
-        )
+        watchers = [
+            threading.Thread(
+                target=_watch,
+                args=(f"{served['endpoint']}/v2/models/kept/infer", seen.endpoint, stop),
+            ),
+            threading.Thread(
+                target=_watch,
+                args=(f"{server.url}/v2/models/kept/infer", seen.platform, stop, server.token),
+            ),
+        ]
 
         assert old is not None
         assert services.metadata.get_run(run.id).status is RunStatus.RUNNING
         killed = datetime.now(UTC)
         old.kill()  # not reaped: the pid stays taken (a zombie) through the restart
-        watcher.start()
+        for watcher in watchers:
+            watcher.start()
         server.start()
         seen.start_seconds = (datetime.now(UTC) - killed).total_seconds()
         with server.http() as http:
@@ -124,7 +136,8 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
 
             # Each test below asserts its own part: record, do not fail, here.
             _polled(a_replica_ready, timeout=60)
-        watcher.join(timeout=30)
+        for watcher in watchers:
+            watcher.join(timeout=30)
         stop.set()
 
         def next_attempt() -> bool:
@@ -183,4 +196,12 @@ def test_the_endpoint_refuses_or_answers_but_never_holds_a_request_after_a_resta
 ) -> None:
     assert observed.endpoint and observed.endpoint[-1] == "200", observed.endpoint
     assert "hung" not in observed.endpoint, observed.endpoint
-    assert set(observed.endpoint) <= {"refused", "503", "200"}, observed.endpoint
+    assert set(observed.endpoint) <= {"refused", "503+retry-after", "200"}, observed.endpoint
+
+
+def test_the_platform_route_answers_503_with_retry_after_until_a_replica_is_ready(
+    observed: Observed,
+) -> None:
+    assert observed.platform and observed.platform[-1] == "200", observed.platform
+    # Refused while the server itself starts; then 503 + Retry-After, never a hang.
+    assert set(observed.platform) <= {"refused", "503+retry-after", "200"}, observed.platform

@@ -49,9 +49,15 @@ class ReplicaSettings:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to (host, port), not yet listening: its replica listens on it."""
+    """A TCP socket bound to (host, port), not yet listening: its replica listens on it.
+
+    Only a given port (a deployment's, again after a restart) is bound with
+    SO_REUSEADDR, to get past connections in TIME_WAIT. Two sockets that both set it
+    may share a port while neither listens, so a port the kernel picks (0) is bound
+    without it: that one stays ours alone, and a given port already held fails here."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
     except OSError:

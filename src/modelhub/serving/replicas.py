@@ -196,6 +196,10 @@ class ReplicaGroup:
             self._models_file()
             body = json.dumps({"models": [model.to_json() for model in models]})
             for replica in list(self.replicas):
+                if not replica.ready:
+                    # Restarted and still loading: it listens (and can take the change)
+                    # once loaded; a change sent before would be refused, not queued.
+                    self.wait_ready([replica])
                 try:
                     response = self._http.put(
                         replica.url + "/_replica/models",

@@ -371,6 +371,8 @@ class Scheduler:
             tmp.write_text(json.dumps(job, indent=2))
             tmp.replace(job_file)
             log_file = run_dir / "logs.txt"
+            if run.id not in self.metadata.renew_leases(self.owner, self._lease_until()):
+                return  # preparing outlasted the lease and another scheduler took the run
             with open(log_file, "a") as out:
                 began = f"{_now():%Y-%m-%d %H:%M:%S}Z"
                 out.write(f"--- attempt {number} of {run.max_attempts} at {began} ---\n")
