@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from modelhub.processes import Spawner
 
+WARM = b"w"  # a spare's word on its channel: imports done (see the replica module)
 REPLICA_MODULE = "modelhub.api.dataplane.replica"
 SECRET_ENV = "MODELHUB_REPLICA_SECRET"
 PARENT_ENV = "MODELHUB_REPLICA_PARENT"
@@ -78,6 +80,14 @@ class Started:
 class _Spare:
     started: Started
     channel: socket.socket
+    warm: bool = False  # it said so on its channel: its imports are done
+
+    def is_warm(self) -> bool:
+        """Whether the spare finished importing; a cold one is slower than a fresh
+        process (it imports every warm library before its models), so it waits."""
+        if not self.warm and select.select([self.channel], [], [], 0)[0]:
+            self.warm = self.channel.recv(1) == WARM
+        return self.warm
 
 
 class ReplicaLauncher:
@@ -181,12 +191,15 @@ class ReplicaLauncher:
             self._spares.append(_Spare(started, ours))
 
     def _take_spare(self) -> _Spare | None:
+        """The first warm spare, if any; dead ones are dropped, cold ones kept."""
         with self._lock:
-            while self._spares:
-                spare = self._spares.pop(0)
-                if spare.started.process.poll() is None:
+            for spare in list(self._spares):
+                if spare.started.process.poll() is not None:
+                    self._spares.remove(spare)
+                    spare.channel.close()
+                elif spare.is_warm():
+                    self._spares.remove(spare)
                     return spare
-                spare.channel.close()
         return None
 
     # -- launching ------------------------------------------------------------

@@ -39,6 +39,7 @@ from modelhub.processes import die_with_parent
 SECRET_ENV = "MODELHUB_REPLICA_SECRET"
 GC_THRESHOLD = 20_000
 BACKLOG = 4096
+WARM = b"w"  # what a spare sends on its channel once its imports are done
 PARENT_ENV = "MODELHUB_REPLICA_PARENT"
 
 
@@ -55,6 +56,8 @@ def _await_assignment(channel_fd: int, warm: list[str]) -> Assignment:
             importlib.import_module(module)
     importlib.import_module("modelhub.serving.runtimes")
     channel = socket.socket(fileno=channel_fd)
+    with contextlib.suppress(OSError):  # tell the launcher this spare is warm now
+        channel.sendall(WARM)
     message, fds, _, _ = socket.recv_fds(channel, 65536, 1)
     channel.close()
     if not message or not fds:  # the supervisor closed the channel: nothing to serve
