@@ -41,6 +41,7 @@ import contextlib
 import hashlib
 import itertools
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -381,6 +382,7 @@ def main() -> None:
         resumed = resume_report(store, after_kill)
     finally:
         store.close()
+        shutil.rmtree(work, ignore_errors=True)
     endpoint = [s for load in loads[:4] for s in load.samples]
     routed = [s for load in loads[4:] for s in load.samples]
     killed_at, back = after_kill["killed_at"], after_kill["all_back_at"] or end
