@@ -126,6 +126,19 @@ class Settings(BaseSettings):
     train_stall_seconds: float = Field(
         default=600.0, gt=0, description="A running run with no progress this long is alerted."
     )
+    train_lease_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A running run is held by its server's lease this long past the last "
+        "heartbeat; after a server dies its runs resume elsewhere (or after its restart) "
+        "within this time.",
+    )
+    train_heartbeat_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often a server renews its runs' leases and sweeps expired ones; "
+        "must be under train_lease_seconds.",
+    )
     train_warm_workers: int = Field(
         default=1,
         ge=0,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -157,6 +157,40 @@ def test_runs_move_only_from_the_status_they_are_expected_in(store: SqlMetadataS
         store.move_run(999, [RunStatus.QUEUED], status=RunStatus.RUNNING)
     statuses = [e.data["status"] for e in store.run_events(run_id) if e.kind == "status"]
     assert statuses == ["queued", "running"]
+
+
+def claim(store: SqlMetadataStore, run_id: int, owner: str, until: datetime) -> None:
+    store.move_run(
+        run_id, [RunStatus.QUEUED], status=RunStatus.RUNNING, owner=owner, lease_expires_at=until
+    )
+
+
+def test_a_lease_renewed_in_time_keeps_its_run_and_an_expired_one_is_requeued_once(
+    store: SqlMetadataStore,
+) -> None:
+    pipeline(store)
+    kept, lapsed, legacy = start(store), start(store), start(store)
+    claim(store, kept, "host:1:alive", NOW + timedelta(seconds=10))
+    claim(store, lapsed, "host:1:dead", NOW + timedelta(seconds=10))
+    store.move_run(legacy, [RunStatus.QUEUED], status=RunStatus.RUNNING, owner="host:7")
+    assert store.get_run(kept).lease_expires_at == NOW + timedelta(seconds=10)
+    later = NOW + timedelta(seconds=15)
+    assert store.renew_leases("host:1:alive", later + timedelta(seconds=10)) == {kept}
+    # Two servers sweep at the same moment: each run is requeued by exactly one of them.
+    first = store.requeue_expired(later, "lease expired")
+    second = store.requeue_expired(later, "lease expired")
+    assert sorted(first) == sorted([lapsed, legacy]) and second == []
+    assert store.get_run(kept).status is RunStatus.RUNNING
+    back = store.get_run(lapsed)
+    assert (back.status, back.owner, back.lease_expires_at) == (RunStatus.QUEUED, None, None)
+    reasons = [e.data.get("reason") for e in store.run_events(lapsed) if e.kind == "status"]
+    assert reasons[-1] == "lease expired"
+    # The owner that lost it holds nothing: no renewal, and no move it makes lands.
+    assert store.renew_leases("host:1:dead", later) == set()
+    claim(store, lapsed, "host:2:new", later + timedelta(seconds=10))
+    with pytest.raises(IllegalTransition, match="no longer held by host:1:dead"):
+        store.move_run(lapsed, [RunStatus.RUNNING], held_by="host:1:dead", status="failed")
+    assert store.get_run(lapsed).status is RunStatus.RUNNING
 
 
 def test_the_queue_listing_holds_only_queued_runs(store: SqlMetadataStore) -> None:

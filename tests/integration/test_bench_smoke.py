@@ -114,3 +114,10 @@ def test_serving_quick() -> None:
     assert extras["rolling_update_under_load"]["failed"] == 0
     assert extras["many_models"]["models"] == 100
     assert isinstance(extras["deploy_to_first_prediction"]["model_a_warm_spare_s"], float)
+
+
+@pytest.mark.timeout(900)
+def test_chaos_quick() -> None:
+    result = run_bench("bench_chaos.py")
+    assert result["bench"] == "chaos" and result["mode"] == "quick"
+    assert result["requests"] and result["versions"]["acknowledged"]  # type: ignore[index]

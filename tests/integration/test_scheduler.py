@@ -237,7 +237,8 @@ def test_nan_loss_fails_the_run_with_the_reason_and_an_alert(tmp_path: Path) -> 
 
 
 def test_runs_left_running_by_a_stopped_scheduler_resume_under_the_next(tmp_path: Path) -> None:
-    with engine(tmp_path, train_max_running=2) as services:
+    lease = {"train_lease_seconds": 1.0, "train_heartbeat_seconds": 0.2}
+    with engine(tmp_path, train_max_running=2, **lease) as services:
         with_blobs(services, tmp_path, rows=8_000)
         services.training.create_pipeline(
             ADMIN,
@@ -263,7 +264,14 @@ def test_runs_left_running_by_a_stopped_scheduler_resume_under_the_next(tmp_path
         ]
 
         second = services.training.build_scheduler()
-        assert sorted(second.recover()) == sorted(r.id for r in runs[:2])
+        assert second.owner != first.owner  # same host and pid, another start
+        recovered: set[int] = set()
+
+        def both_taken_over() -> bool:
+            recovered.update(second.recover())
+            return recovered == {r.id for r in runs[:2]}
+
+        wait_for(both_taken_over, timeout=30)
         for run in runs:
             done = finished(services, run.id, timeout=240, scheduler=second)
             assert done.status is RunStatus.COMPLETED, done.error

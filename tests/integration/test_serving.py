@@ -419,6 +419,12 @@ def test_changes_recorded_with_no_server_are_carried_out_when_one_starts(
     with running(server), server.http(timeout=60) as http:
         back = settled(http, "offline")
         assert back["traffic"] == [{"version": 1, "percent": 100}] and back["rollout"] is None
+
+        def serving() -> bool:  # health says when this server's replica answers
+            health = http.get("/api/v1/deployments/offline").json()["deployment"]["health"]
+            return any(h["ready"] for h in health)
+
+        wait_for(serving, timeout=60)
         reply = httpx.post(
             f"{back['endpoint']}/v2/models/offline/infer", json=oip_body(np.ones((1, 32)))
         )

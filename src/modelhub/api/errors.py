@@ -12,7 +12,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from modelhub.api.security import record_denial
 from modelhub.api.status import HTTP_STATUS
 from modelhub.domain.limits import unencodable_text
-from modelhub.errors import ModelhubError, PermissionDenied, RateLimited, Unauthenticated
+from modelhub.errors import (
+    ModelhubError,
+    PermissionDenied,
+    RateLimited,
+    Unauthenticated,
+    Unavailable,
+)
 
 HTTP_CODE_NAMES: dict[int, str] = {
     400: "invalid_input",
@@ -57,7 +63,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, Unauthenticated | PermissionDenied):
             await record_denial(request, exc.message)
         headers = {}
-        if isinstance(exc, RateLimited):
+        if isinstance(exc, RateLimited | Unavailable):
+            # Unavailable is a 503: say when to try again (a replica loading, a restart).
             headers["retry-after"] = str(max(1, int(exc.details.get("retry_after", 1))))
         body = error_body(exc.code, exc.message, exc.details)
         return JSONResponse(body, HTTP_STATUS[exc.code], headers=headers)

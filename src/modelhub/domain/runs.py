@@ -125,7 +125,11 @@ class Run(Record):
     error: str | None = None
     error_code: str | None = None
     cancel_requested: bool = False
-    owner: str | None = None
+    owner: str | None = Field(
+        default=None,
+        description="The server start (host:pid:instance) holding the running run's lease.",
+    )
+    lease_expires_at: datetime | None = None
     worker_pid: int | None = None
     spec: dict[str, Any] = Field(default_factory=dict)
     inputs: dict[str, Any] = Field(

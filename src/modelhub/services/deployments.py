@@ -427,8 +427,15 @@ class DeploymentService:
     # -- serving lifecycle (the server calls these) ------------------------------------
 
     def start_serving(self) -> None:
-        """Start the supervisor and bring back every deployment that should be live."""
+        """Start the supervisor and bring back every deployment that should be live.
+
+        Replica health on record describes the processes of the server that ran
+        before (killed, maybe): it is cleared first, so until a replica answers this
+        server a deployment shows none, never a dead process as live and ready."""
         supervisor = self.rollouts.supervisor or self.rollouts.build_supervisor()
+        for deployment in self.metadata.list_deployments():
+            if deployment.health:
+                self.metadata.update_deployment(deployment.name, {"health": []})
         supervisor.start()
         for deployment in self.metadata.list_deployments():
             if deployment.status in LIVE:

@@ -420,6 +420,8 @@ class TrainingService:
             backoff_seconds=s.train_retry_backoff_seconds,
             aging_seconds=s.train_aging_seconds,
             stall_seconds=s.train_stall_seconds,
+            lease_seconds=s.train_lease_seconds,
+            heartbeat_seconds=s.train_heartbeat_seconds,
         )
         scheduler = Scheduler(
             self.metadata,

@@ -3,13 +3,22 @@
 Every fork happens on one long-lived spawner thread, because Linux delivers a child's
 parent-death signal when the *thread* that forked it ends. A warm spare has already
 imported torch and friends and waits on a Unix socket for its assignment: the
-deployment's listening socket (sent as a file descriptor) and the models file.
+deployment's endpoint socket (sent as a file descriptor) and the models file.
+
+Sockets handed to a replica are bound here but not listening: the replica starts
+listening once its preloaded models answer, so until a replica of a deployment is
+ready its port refuses connections at once instead of queueing them unanswered
+(after a server restart, say), and a probe of a replica still loading fails fast.
+
+`warm_spares` is a ceiling: spares being started count as well as those waiting,
+so however often `fill` is called (once per launched replica) no more run.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -19,10 +28,10 @@ from pathlib import Path
 
 from modelhub.processes import Spawner
 
+WARM = b"w"  # a spare's word on its channel: imports done (see the replica module)
 REPLICA_MODULE = "modelhub.api.dataplane.replica"
 SECRET_ENV = "MODELHUB_REPLICA_SECRET"
 PARENT_ENV = "MODELHUB_REPLICA_PARENT"
-BACKLOG = 4096
 
 
 @dataclass(frozen=True)
@@ -42,15 +51,21 @@ class ReplicaSettings:
     python: str = field(default_factory=lambda: sys.executable)
 
 
-def listen(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to (host, port), not yet listening: its replica listens on it.
+
+    Only a given port (a deployment's, again after a restart) is bound with
+    SO_REUSEADDR, to get past connections in TIME_WAIT. Two sockets that both set it
+    may share a port while neither listens, so a port the kernel picks (0) is bound
+    without it: that one stays ours alone, and a given port already held fails here."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
     except OSError:
         sock.close()
         raise
-    sock.listen(BACKLOG)
     sock.set_inheritable(True)
     return sock
 
@@ -66,6 +81,14 @@ class Started:
 class _Spare:
     started: Started
     channel: socket.socket
+    warm: bool = False  # it said so on its channel: its imports are done
+
+    def is_warm(self) -> bool:
+        """Whether the spare finished importing; a cold one is slower than a fresh
+        process (it imports every warm library before its models), so it waits."""
+        if not self.warm and select.select([self.channel], [], [], 0)[0]:
+            self.warm = self.channel.recv(1) == WARM
+        return self.warm
 
 
 class ReplicaLauncher:
@@ -74,6 +97,7 @@ class ReplicaLauncher:
         self.spares_dir = settings.workdir / "spares"
         self._spawner = Spawner()
         self._spares: list[_Spare] = []
+        self._starting = 0  # spares asked of the spawner, not yet in _spares
         self._lock = threading.Lock()
         self._counter = 0
         self._closed = False
@@ -115,16 +139,33 @@ class ReplicaLauncher:
     # -- spares ---------------------------------------------------------------
 
     def fill(self) -> None:
-        """Start spares (in the background) until `warm_spares` wait."""
+        """Start spares (in the background) until `warm_spares` wait or are starting."""
         with self._lock:
-            missing = self.settings.warm_spares - len(self._spares)
-        for _ in range(max(0, missing)):
+            missing = max(0, self.settings.warm_spares - len(self._spares) - self._starting)
+            self._starting += missing
+        for _ in range(missing):
             self._spawner.call(self._make_spare)
 
+    def spares(self) -> list[int]:
+        """Process ids of the spares waiting for an assignment."""
+        with self._lock:
+            return [s.started.process.pid for s in self._spares if s.started.process.poll() is None]
+
+    def settle(self) -> None:
+        """Wait until the spares asked for so far have started (or failed to)."""
+        self._spawner.call(lambda: None).result()
+
     def _make_spare(self) -> None:
+        try:
+            self._start_spare()
+        finally:
+            with self._lock:
+                self._starting -= 1
+
+    def _start_spare(self) -> None:
         if self._closed:
             return
-        private = listen("127.0.0.1", 0)
+        private = bind("127.0.0.1", 0)
         ours, theirs = socket.socketpair()
         log = self._next_log(self.spares_dir)
         warm = [option for module in self.settings.warm_imports for option in ("--warm", module)]
@@ -152,12 +193,15 @@ class ReplicaLauncher:
             self._spares.append(_Spare(started, ours))
 
     def _take_spare(self) -> _Spare | None:
+        """The first warm spare, if any; dead ones are dropped, cold ones kept."""
         with self._lock:
-            while self._spares:
-                spare = self._spares.pop(0)
-                if spare.started.process.poll() is None:
+            for spare in list(self._spares):
+                if spare.started.process.poll() is not None:
+                    self._spares.remove(spare)
+                    spare.channel.close()
+                elif spare.is_warm():
+                    self._spares.remove(spare)
                     return spare
-                spare.channel.close()
         return None
 
     # -- launching ------------------------------------------------------------
@@ -182,7 +226,7 @@ class ReplicaLauncher:
     def _fresh(
         self, shared: socket.socket, models_file: Path, secret: str, folder: Path
     ) -> Started:
-        private = listen("127.0.0.1", 0)
+        private = bind("127.0.0.1", 0)
         log = self._next_log(folder)
         try:
             process = self._popen(

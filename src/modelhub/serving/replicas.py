@@ -1,8 +1,11 @@
 """A replica group: one deployment's endpoint socket and the processes that serve it.
 
-The group binds the endpoint (127.0.0.1:port) once and hands the listening socket to
-every replica it starts, so replicas come and go (a restart, a scale step) while the
-port stays open and the kernel's accept queue keeps waiting connections. Each
+The group binds the endpoint (127.0.0.1:port) once and hands the socket to every
+replica it starts. The first replica to be ready opens it (listens); from then on
+replicas come and go (a restart, a scale step) while the port stays open and the
+kernel's accept queue keeps waiting connections. Before any replica is ready (a
+deployment starting, or coming back after a server restart) the port refuses
+connections at once rather than holding them unanswered. Each
 replica also gets a private socket where the group probes and administers it.
 """
 
@@ -24,7 +27,7 @@ import httpx
 
 from modelhub.errors import Unavailable
 from modelhub.serving.host import ServedModel
-from modelhub.serving.launcher import ReplicaLauncher, Started, listen
+from modelhub.serving.launcher import ReplicaLauncher, Started, bind
 
 LIVENESS_FAILURES = 3
 LOG_TAIL_BYTES = 2000
@@ -109,8 +112,8 @@ class ReplicaGroup:
     def _bind(self, port: int | None) -> socket.socket:
         if port:
             with contextlib.suppress(OSError):
-                return listen(self.settings.bind_host, port)
-        return listen(self.settings.bind_host, 0)
+                return bind(self.settings.bind_host, port)
+        return bind(self.settings.bind_host, 0)
 
     @property
     def endpoint(self) -> str:
@@ -193,6 +196,10 @@ class ReplicaGroup:
             self._models_file()
             body = json.dumps({"models": [model.to_json() for model in models]})
             for replica in list(self.replicas):
+                if not replica.ready:
+                    # Restarted and still loading: it listens (and can take the change)
+                    # once loaded; a change sent before would be refused, not queued.
+                    self.wait_ready([replica])
                 try:
                     response = self._http.put(
                         replica.url + "/_replica/models",

@@ -13,8 +13,18 @@ restarted scheduler picks up where the last one stopped:
   registers it); a crash is retried with exponential backoff, resuming from the
   newest checkpoint; a trainer's own error fails the run with its reason.
 
-Workers die with the scheduler's process (PDEATHSIG), so after a kill -9 of the
-server nothing is left training unseen: `recover` requeues the runs it owned.
+Ownership is a lease. Each scheduler start has its own owner id (host, pid and a
+random instance id, so a restarted server on the same host with a recycled or
+not-yet-reaped pid is still someone else). Claiming a run sets its owner and a lease
+expiry; every `heartbeat_seconds` the scheduler extends the lease of the runs it
+holds and sweeps for running runs whose lease ran out (`recover`), which it queues
+again with a compare-and-set, so of several servers on one database exactly one
+takes each. Workers die with the scheduler's process (PDEATHSIG), so after a kill -9
+of the server nothing trains unseen, and its runs resume from their newest
+checkpoint within `lease_seconds`, whatever the timing of the restart. A scheduler
+that finds it lost a lease (its heartbeat stalled past the expiry) kills its worker
+and leaves the run to its new owner; every move it makes on a run requires that it
+still holds it.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import json
 import logging
 import math
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -109,6 +120,8 @@ class SchedulerConfig:
     stall_seconds: float = 600.0
     tick_seconds: float = 0.1
     watch_seconds: float = 0.25  # how often running attempts' files are read
+    lease_seconds: float = 10.0  # a run whose owner stops renewing is requeued after this
+    heartbeat_seconds: float = 2.0  # how often leases are renewed and expired ones swept
 
 
 @dataclass
@@ -155,12 +168,13 @@ class Scheduler:
         self.config = config
         self.prepare = prepare
         self.on_result = on_result
-        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(6)}"
         self.active: dict[int, Active] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_watch = 0.0
+        self._next_heartbeat = 0.0
         self._alerted: set[int] = set()  # runs this scheduler raised an alert on
 
     # -- life cycle -------------------------------------------------------------
@@ -204,21 +218,29 @@ class Scheduler:
             self._wake.clear()
 
     def recover(self) -> list[int]:
-        """Requeue runs left running by a scheduler of this host that is gone."""
-        host = socket.gethostname()
-        recovered = []
-        for run in self.metadata.list_runs([RunStatus.RUNNING]):
-            owner_host, _, owner_pid = (run.owner or "").rpartition(":")
-            if run.owner and owner_host != host:
-                continue  # another host's scheduler; it recovers its own
-            alive = run.owner and owner_pid.isdigit() and _alive(int(owner_pid))
-            if alive and run.owner != self.owner:
-                continue  # a scheduler that is still running here
-            (self.run_dir(run.id) / "STOP").unlink(missing_ok=True)
-            if self._requeue(run.id, "interrupted: the scheduler that ran it stopped"):
-                self.metadata.resolve_alerts(f"run:{run.id}", "stalled")
-                recovered.append(run.id)
+        """Requeue running runs whose lease expired: their scheduler is gone or stuck."""
+        reason = "interrupted: the scheduler that ran it stopped renewing its lease"
+        recovered = self.metadata.requeue_expired(_now(), reason)
+        for run_id in recovered:
+            (self.run_dir(run_id) / "STOP").unlink(missing_ok=True)
+            self.metadata.resolve_alerts(f"run:{run_id}", "stalled")
         return recovered
+
+    def heartbeat(self) -> list[int]:
+        """Renew the leases of the runs this scheduler runs, then sweep expired ones.
+
+        A run whose lease another scheduler took over (this one stalled past the
+        expiry) is no longer ours: its worker is killed and the run left alone.
+        Returns the ids of runs requeued by the sweep."""
+        if self.active:
+            held = self.metadata.renew_leases(self.owner, self._lease_until())
+            for run_id in [r for r in self.active if r not in held]:
+                log.warning("run %s: lease lost to another scheduler; stopping its worker", run_id)
+                self.active.pop(run_id).handle.kill()
+        return self.recover()
+
+    def _lease_until(self) -> datetime:
+        return _now() + timedelta(seconds=self.config.lease_seconds)
 
     def _requeue(self, run_id: int, reason: str) -> bool:
         try:
@@ -226,9 +248,11 @@ class Scheduler:
                 run_id,
                 [RunStatus.RUNNING],
                 event={"status": RunStatus.QUEUED.value, "reason": reason},
+                held_by=self.owner,
                 status=RunStatus.QUEUED,
                 queued_at=_now(),
                 owner=None,
+                lease_expires_at=None,
                 worker_pid=None,
             )
         except IllegalTransition:
@@ -248,6 +272,10 @@ class Scheduler:
                 self._flush(active)
                 del self.active[run_id]
                 self._finish(active, code)
+        now = time.monotonic()
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + self.config.heartbeat_seconds
+            self.heartbeat()
         self._release_backoffs()
         self._admit()
         now = time.monotonic()
@@ -322,6 +350,7 @@ class Scheduler:
                 attempts=number,
                 started_at=queued.started_at or _now(),
                 owner=self.owner,
+                lease_expires_at=self._lease_until(),
                 cancel_requested=False,
                 error=None,
                 error_code=None,
@@ -342,6 +371,8 @@ class Scheduler:
             tmp.write_text(json.dumps(job, indent=2))
             tmp.replace(job_file)
             log_file = run_dir / "logs.txt"
+            if run.id not in self.metadata.renew_leases(self.owner, self._lease_until()):
+                return  # preparing outlasted the lease and another scheduler took the run
             with open(log_file, "a") as out:
                 began = f"{_now():%Y-%m-%d %H:%M:%S}Z"
                 out.write(f"--- attempt {number} of {run.max_attempts} at {began} ---\n")
@@ -361,6 +392,11 @@ class Scheduler:
             started=time.monotonic(),
             start_step=run.step,
         )
+        # The file keeps earlier attempts' lines: those past the last step on record
+        # were never read (their scheduler died first) and are recorded now, once.
+        unread = [p for p in self._new_points(active) if p.step > run.step]
+        if unread:
+            self.metadata.record_progress(run.id, {}, unread)
         active.checkpoints_seen = {
             p.name: p.stat().st_mtime for p in (run_dir / "checkpoints").glob("*.pt")
         }
@@ -624,6 +660,8 @@ class Scheduler:
     def _complete(self, run: Run, run_dir: Path, result: dict[str, Any]) -> None:
         metrics = {k: float(v) for k, v in result["metrics"].items()}
         output = Path(result.get("output_dir") or run_dir / "output")
+        if run.id not in self.metadata.renew_leases(self.owner, self._lease_until()):
+            return  # taken over while its worker finished: its new owner completes it
         try:
             version = self.on_result(run, output, metrics)
         except ModelhubError as exc:
@@ -655,7 +693,9 @@ class Scheduler:
                 next_attempt_at=_now() + timedelta(seconds=wait),
                 error=f"{detail}; retrying in {wait:g} s",
                 error_code="unavailable",
+                held_by=self.owner,
                 owner=None,
+                lease_expires_at=None,
                 worker_pid=None,
             )
         except IllegalTransition:
@@ -679,7 +719,9 @@ class Scheduler:
                 event=event,
                 status=status,
                 finished_at=_now(),
+                held_by=self.owner,
                 owner=None,
+                lease_expires_at=None,
                 worker_pid=None,
                 **values,
             )
@@ -706,13 +748,3 @@ def _last_log_line(path: Path, limit: int = 300) -> str:
     except OSError:
         return ""
     return lines[-1][:limit] if lines and not lines[-1].startswith("--- attempt") else ""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,20 @@ def test_resume_continues_after_the_last_checkpoint(tmp_path: Path) -> None:
     assert steps_after == list(range(17, 33))
     assert len(logged(second, "val_accuracy")) == 4
     assert result.metrics["val_accuracy"] > 0.9
+
+
+def test_resuming_from_the_final_checkpoint_reports_the_train_loss_it_logged(
+    tmp_path: Path,
+) -> None:
+    # A server killed after the last step but before the run was recorded complete:
+    # the next attempt trains nothing, and must not report train_loss as NaN (JSON
+    # carries it as null, which no client can read back as a number).
+    data = blobs(tmp_path / "d.csv")
+    run = tmp_path / "run"
+    done = tabular.train(context(run, data, epochs=2, log_every=1))
+    again = tabular.train(context(run, data, epochs=2, log_every=1))
+    assert math.isfinite(again.metrics["train_loss"])
+    assert again.metrics["train_loss"] == done.metrics["train_loss"]
 
 
 def test_resume_mid_epoch_skips_trained_batches(tmp_path: Path) -> None:

@@ -13,6 +13,11 @@ The shared socket is the deployment's endpoint: every replica of a deployment ac
 on the same listening socket, so the kernel spreads connections over them and no
 proxy sits in the request path. The private socket is this replica's own: the
 supervisor probes and administers it there. The process dies with its supervisor.
+
+Both sockets arrive bound but not listening. The replica loads its preloaded models
+first and only then listens on both: a deployment's port refuses connections until
+one of its replicas can answer them, and a probe of a replica still loading fails
+at once instead of waiting on an accept queue nobody reads.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from modelhub.processes import die_with_parent
 
 SECRET_ENV = "MODELHUB_REPLICA_SECRET"
 GC_THRESHOLD = 20_000
+BACKLOG = 4096
+WARM = b"w"  # what a spare sends on its channel once its imports are done
 PARENT_ENV = "MODELHUB_REPLICA_PARENT"
 
 
@@ -49,6 +56,8 @@ def _await_assignment(channel_fd: int, warm: list[str]) -> Assignment:
             importlib.import_module(module)
     importlib.import_module("modelhub.serving.runtimes")
     channel = socket.socket(fileno=channel_fd)
+    with contextlib.suppress(OSError):  # tell the launcher this spare is warm now
+        channel.sendall(WARM)
     message, fds, _, _ = socket.recv_fds(channel, 65536, 1)
     channel.close()
     if not message or not fds:  # the supervisor closed the channel: nothing to serve
@@ -120,6 +129,7 @@ def main(argv: list[str] | None = None) -> None:
         timeout_keep_alive=75,
         timeout_graceful_shutdown=30,
         **proxy_options(args.trusted_proxy),
+        backlog=BACKLOG,
     )
     server = uvicorn.Server(config)
 
@@ -130,11 +140,12 @@ def main(argv: list[str] | None = None) -> None:
     gc.set_threshold(GC_THRESHOLD, 20, 50)
 
     async def serve() -> None:
-        preload = asyncio.ensure_future(host.preload())
         try:
-            await server.serve(sockets=[shared, private])
+            await host.preload()  # failures are kept on their slots; stats report them
+            gc.collect()
+            gc.freeze()
+            await server.serve(sockets=[shared, private])  # listening starts here
         finally:
-            preload.cancel()
             host.close()
 
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:

@@ -355,9 +355,20 @@ class MetadataStore(abc.ABC):
         expected: Sequence[RunStatus],
         audit: AuditDraft | None = None,
         event: dict[str, Any] | None = None,
+        held_by: str | None = None,
         **values: Any,
     ) -> Run:
-        """Set `values` only if the run's status is in `expected`; else IllegalTransition."""
+        """Set `values` only if the run's status is in `expected` (and, with `held_by`,
+        its owner is `held_by`); else IllegalTransition."""
+
+    @abc.abstractmethod
+    def renew_leases(self, owner: str, until: datetime) -> set[int]:
+        """Extend the lease of every running run `owner` holds to `until`; their ids."""
+
+    @abc.abstractmethod
+    def requeue_expired(self, now: datetime, reason: str) -> list[int]:
+        """Queue again the running runs whose lease expired before `now` (a
+        compare-and-set each: one of several servers wins); the ids requeued."""
 
     @abc.abstractmethod
     def record_progress(

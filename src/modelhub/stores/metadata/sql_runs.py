@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, or_, select, update
 from sqlalchemy import exc as sa_exc
 
 from modelhub.domain.pipelines import Priority
@@ -91,6 +91,7 @@ def _run(row: Row[Any]) -> Run:
         error_code=row.error_code,
         cancel_requested=row.cancel_requested,
         owner=row.owner,
+        lease_expires_at=_maybe(row.lease_expires_at),
         worker_pid=row.worker_pid,
         spec=row.spec,
         inputs=row.inputs,
@@ -266,13 +267,16 @@ class RunQueries(SqlStoreBase):
         expected: Sequence[RunStatus],
         audit: AuditDraft | None = None,
         event: dict[str, Any] | None = None,
+        held_by: str | None = None,
         **values: Any,
     ) -> Run:
         """Update a run only while its status is one of `expected` (a compare-and-set).
 
         The scheduler claims a queued run this way, so two schedulers over one
-        database never start the same run. Raises IllegalTransition when the run
-        has moved on meanwhile.
+        database never start the same run. With `held_by`, the run must also still
+        be held by that owner: a scheduler whose lease was taken over cannot end or
+        requeue the run its successor now runs. Raises IllegalTransition when the
+        run has moved on meanwhile.
         """
         if "status" in values and isinstance(values["status"], RunStatus):
             values["status"] = values["status"].value
@@ -281,11 +285,20 @@ class RunQueries(SqlStoreBase):
             .where(runs.c.id == run_id, runs.c.status.in_([s.value for s in expected]))
             .values(**values)
         )
+        if held_by is not None:
+            statement = statement.where(runs.c.owner == held_by)
         with self._write(audit) if audit else self._write_plain() as conn:
             if conn.execute(statement).rowcount != 1:
-                row = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).first()
+                row = conn.execute(
+                    select(runs.c.status, runs.c.owner).where(runs.c.id == run_id)
+                ).first()
                 if row is None:
                     raise NotFound(f"run {run_id} does not exist", {"run": run_id})
+                if held_by is not None and row.owner != held_by:
+                    raise IllegalTransition(
+                        f"run {run_id} is no longer held by {held_by}",
+                        {"run": run_id, "status": row.status, "owner": row.owner},
+                    )
                 raise IllegalTransition(
                     f"run {run_id} is {row.status}, not {' or '.join(expected)}",
                     {"run": run_id, "status": row.status},
@@ -293,6 +306,48 @@ class RunQueries(SqlStoreBase):
             if event is not None:
                 self._event(conn, run_id, "status", event, _now())
             return _run(conn.execute(select(runs).where(runs.c.id == run_id)).one())
+
+    def renew_leases(self, owner: str, until: datetime) -> set[int]:
+        """Extend `owner`'s lease on every running run it holds; the ids it still holds."""
+        held = (runs.c.owner == owner, runs.c.status == RunStatus.RUNNING.value)
+        with self._write_plain() as conn:
+            conn.execute(update(runs).where(*held).values(lease_expires_at=until))
+            return set(conn.execute(select(runs.c.id).where(*held)).scalars())
+
+    def requeue_expired(self, now: datetime, reason: str) -> list[int]:
+        """Queue again every running run whose lease ran out before `now`; their ids.
+
+        Each run is taken with a compare-and-set on its status, owner and expired
+        lease, so of several servers sweeping at once exactly one requeues it, and a
+        lease renewed meanwhile keeps its run.
+        """
+        expired = (
+            runs.c.status == RunStatus.RUNNING.value,
+            or_(runs.c.lease_expires_at.is_(None), runs.c.lease_expires_at < now),
+        )
+        taken = []
+        with self._write_plain() as conn:
+            candidates = conn.execute(select(runs.c.id, runs.c.owner).where(*expired)).all()
+            for row in candidates:
+                same_owner = (
+                    runs.c.owner.is_(None) if row.owner is None else runs.c.owner == row.owner
+                )
+                statement = (
+                    update(runs)
+                    .where(runs.c.id == row.id, same_owner, *expired)
+                    .values(
+                        status=RunStatus.QUEUED.value,
+                        queued_at=now,
+                        owner=None,
+                        lease_expires_at=None,
+                        worker_pid=None,
+                    )
+                )
+                if conn.execute(statement).rowcount == 1:
+                    event = {"status": RunStatus.QUEUED.value, "reason": reason}
+                    self._event(conn, row.id, "status", event, now)
+                    taken.append(row.id)
+        return taken
 
     def record_progress(
         self,

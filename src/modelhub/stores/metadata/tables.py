@@ -223,6 +223,7 @@ runs = Table(
     Column("error_code", String(32), nullable=True),
     Column("cancel_requested", Boolean, nullable=False, default=False),
     Column("owner", String(200), nullable=True),
+    Column("lease_expires_at", DateTime(timezone=True), nullable=True),
     Column("worker_pid", Integer, nullable=True),
     Column("spec", JSON, nullable=False),
     Column("inputs", JSON, nullable=False),

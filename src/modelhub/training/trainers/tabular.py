@@ -222,6 +222,8 @@ def train(ctx: LocalContext) -> TrainResult:
 
     if math.isnan(val_loss):
         val_loss, val_accuracy = _evaluate(model, x_val, y_val)
+    if math.isnan(train_loss):  # resumed from the final checkpoint: no epoch trained here
+        train_loss = logged_at(ctx, step, ("train_loss",)).get("train_loss", train_loss)
     metrics = {"val_accuracy": val_accuracy, "val_loss": val_loss, "train_loss": train_loss}
     best = best_state(ctx, step)
     if best is not None:
