@@ -250,6 +250,16 @@ class Settings(BaseSettings):
             raise ValueError("token_default_ttl is longer than token_max_ttl")
         return self
 
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> Settings:
+        if self.train_heartbeat_seconds >= self.train_lease_seconds:
+            raise ValueError(
+                f"train_heartbeat_seconds ({self.train_heartbeat_seconds:g}) must be under "
+                f"train_lease_seconds ({self.train_lease_seconds:g}), or leases lapse between "
+                "heartbeats"
+            )
+        return self
+
     @field_validator("trusted_proxies")
     @classmethod
     def _addresses(cls, value: list[str]) -> list[str]:

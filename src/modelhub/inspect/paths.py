@@ -10,10 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelhub.domain.names import check_relative_path
+from modelhub.domain.names import MAX_PATH_COMPONENT_BYTES, check_relative_path
 from modelhub.errors import InvalidInput
-
-MAX_COMPONENT_BYTES = 255  # what every common filesystem allows for one name
 
 
 def inside(root: Path, relative: Any, where: str) -> Path:
@@ -28,6 +26,15 @@ def inside(root: Path, relative: Any, where: str) -> Path:
             f"{where} must be a relative path, not {type(relative).__name__}",
             {"field": where},
         )
+    # Said apart from the other path rules, so the message names what is wrong.
+    if any(
+        len(part.encode(errors="surrogatepass")) > MAX_PATH_COMPONENT_BYTES
+        for part in relative.split("/")
+    ):
+        raise InvalidInput(
+            f"{where} {relative[:100]!r} has a name longer than {MAX_PATH_COMPONENT_BYTES} bytes",
+            {"field": where},
+        )
     try:
         clean = check_relative_path(relative)
     except InvalidInput as exc:
@@ -35,11 +42,6 @@ def inside(root: Path, relative: Any, where: str) -> Path:
             f"{where} {relative[:100]!r} must be a relative path inside the model folder",
             {"field": where},
         ) from exc
-    if any(len(part.encode()) > MAX_COMPONENT_BYTES for part in clean.split("/")):
-        raise InvalidInput(
-            f"{where} {relative[:100]!r} has a name longer than {MAX_COMPONENT_BYTES} bytes",
-            {"field": where},
-        )
     target = root / clean
     base = root.resolve()
     if not target.resolve().is_relative_to(base):
