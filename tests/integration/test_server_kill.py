@@ -94,7 +94,9 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
         services.datasets.register(ADMIN, write_blobs(root / "blobs.csv", 2_400), "blobs")
         spec = tabular_spec(
             "interrupted",
-            max_epochs=2,
+            # Long enough that the kill, at the first stored checkpoint, lands mid-run
+            # even when a loaded machine stores that checkpoint late.
+            max_epochs=8,
             hyperparameters="{batch_size: 8}",
             checkpoint="{every_steps: 50}",
         )
