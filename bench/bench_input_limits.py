@@ -7,7 +7,7 @@ against a baseline revision, in the same run.
 The goal: "Depth and size limits must not slow the hot path: deployment-endpoint
 throughput within 2 % of before, measured in the same run."
 
-1. The baseline (default: the merge-base of HEAD with main) is checked out with
+1. The baseline (default: main just before issue 19's limits landed) is checked out with
    `git worktree add --detach` into a temporary folder, removed at the end.
 2. Micro-benchmark, in process: the decode path of one request, ours against the
    baseline, each in its own child process that imports that tree's `modelhub` (so
@@ -123,6 +123,10 @@ def run_micro(tree: Path, oip_body: Path, iterations: int) -> dict[str, Any]:
     return result
 
 
+# main's last commit before issue 19's input limits: the "before" of "within 2 % of before".
+BEFORE_LIMITS = "a3e00b87d145a68a75ebc6c5e9ac83fa7816c0a1"
+
+
 # -- the baseline tree --------------------------------------------------------------
 
 
@@ -172,7 +176,11 @@ def deployment(tree: Path, label: str, work: Path, model: Any, replicas: int) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--baseline", help="git revision (default: merge-base HEAD main)")
+    parser.add_argument(
+        "--baseline",
+        default=BEFORE_LIMITS,
+        help=f"git revision (default {BEFORE_LIMITS[:8]}: main before the limits landed)",
+    )
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--seconds", type=float)
     parser.add_argument("--warmup", type=float)
@@ -199,7 +207,7 @@ def main() -> None:
     concurrency = [int(c) for c in (args.concurrency or ("32" if quick else "1,32")).split(",")]
     iterations = args.micro_iterations or (2_000 if quick else 40_000)
     raise_nofile_limit(max(concurrency) + 1024)
-    rev = args.baseline or git("merge-base", "HEAD", "main")
+    rev = args.baseline
     baseline_rev = git("rev-parse", rev)
     ours_rev = git("rev-parse", "HEAD") + ("+dirty" if git("status", "--porcelain", "src") else "")
     ours_tree = REPO_ROOT
