@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from modelhub.domain.bounded_json import nesting_exceeds
+
 MAX_DEPTH = 64  # a real config nests a handful of levels; a safetensors header three
 MAX_INT_DIGITS = 40  # u64 offsets need 20; anything near the 4,300 limit is an attack
 
@@ -44,26 +46,9 @@ def loads_bounded(
         raise
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         raise JsonRefused(f"is not valid JSON ({_first_line(exc)})") from exc
-    check_depth(value, max_depth)
+    if nesting_exceeds(value, max_depth):
+        raise JsonRefused(f"nests deeper than {max_depth} levels")
     return value
-
-
-def check_depth(value: Any, max_depth: int = MAX_DEPTH) -> None:
-    """Raise JsonRefused when lists/objects in `value` nest deeper than `max_depth`."""
-    level: list[Any] = [value]
-    depth = 0
-    while level:
-        containers = [v for v in level if isinstance(v, dict | list)]
-        if not containers:
-            return
-        depth += 1
-        if depth > max_depth:
-            raise JsonRefused(f"nests deeper than {max_depth} levels")
-        level = [
-            child
-            for container in containers
-            for child in (container.values() if isinstance(container, dict) else container)
-        ]
 
 
 def _first_line(exc: BaseException) -> str:
