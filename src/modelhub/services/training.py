@@ -118,8 +118,7 @@ class TrainingService:
         """
         self.auth.authorize(caller, Action.PIPELINES_WRITE)
         spec = parse_spec(text)
-        if spec.trainer.value == "script":
-            self.auth.authorize(caller, Action.CODE_RUN)
+        self._authorize_code(caller, spec)
         current = self._current_version(caller, spec.name)
         inputs, problems = self._resolve(spec)
         script = None
@@ -151,6 +150,12 @@ class TrainingService:
                 self.artifacts.delete(blob.digest)  # a new blob nothing refers to yet
             raise
         return CreatedPipeline(pipeline, self.estimate(spec, inputs))
+
+    def _authorize_code(self, caller: Caller, spec: PipelineSpec) -> None:
+        """A script pipeline runs its author's code on the server: saving or starting
+        one needs `code.run` on top of the pipeline and run permissions."""
+        if spec.trainer.value == "script":
+            self.auth.authorize(caller, Action.CODE_RUN)
 
     def _current_version(self, caller: Caller, name: str) -> int:
         """The version a new one replaces (0: a new name), once the caller may replace it.
@@ -243,8 +248,7 @@ class TrainingService:
         self.auth.authorize(caller, Action.RUNS_START)
         pipeline = self.metadata.get_pipeline(name)
         spec = PipelineSpec.model_validate(pipeline.spec)
-        if spec.trainer.value == "script":  # someone else's script runs as the server too
-            self.auth.authorize(caller, Action.CODE_RUN)
+        self._authorize_code(caller, spec)  # someone else's script runs as the server too
         result_owner = self.registry.model_owner(spec.result_model.name)
         self.auth.authorize_owned(caller, Action.MODELS_REGISTER, result_owner)
         resources = RunResources(
