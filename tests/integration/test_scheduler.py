@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -158,25 +159,34 @@ def test_a_killed_worker_resumes_from_its_last_checkpoint(tmp_path: Path) -> Non
         wait_for(lambda: services.metadata.get_run(run.id).step > 3 * every, scheduler=scheduler)
         pid = scheduler.active[run.id].handle.pid
         os.killpg(pid, signal.SIGKILL)
+        killed = time.time()
 
         run = finished(services, run.id, timeout=180, scheduler=scheduler)
         assert run.status is RunStatus.COMPLETED, run.error
         assert run.attempts == 2
-        steps = _loss_steps(services.training.run_dir(run.id))
-        restart = next(i for i in range(1, len(steps)) if steps[i] <= steps[i - 1])
-        killed_at, resumed_from = steps[restart - 1], steps[restart] - 1
+        before, after = _loss_steps_around(services.training.run_dir(run.id), killed)
+        killed_at, resumed_from = before[-1], after[0] - 1
         assert resumed_from % every == 0 and resumed_from > 0
         assert killed_at - resumed_from <= every  # lost at most one checkpoint interval
         total = 3 * (8_000 * 4 // 5 // 8)  # epochs x batches of the training split
-        assert steps[-1] == total and run.step == total
+        assert after[-1] == total and run.step == total
         events = services.metadata.run_events(run.id, limit=1_000_000)
         statuses = [e.data["status"] for e in events if e.kind == "status"]
         assert statuses == ["queued", "running", "pending", "queued", "running", "completed"]
 
 
-def _loss_steps(run_dir: Path) -> list[int]:
+def _loss_steps_around(run_dir: Path, killed: float) -> tuple[list[int], list[int]]:
+    """The loss steps logged before a kill at `killed` (epoch seconds) and after it.
+
+    Told apart by each line's time, not by a step going back: a kill that lands just
+    after a checkpoint and before the next line resumes at the very next step.
+    """
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    return [item["step"] for item in map(json.loads, lines) if item["name"] == "loss"]
+    losses = [item for item in map(json.loads, lines) if item["name"] == "loss"]
+    return (
+        [item["step"] for item in losses if item["at"] <= killed],
+        [item["step"] for item in losses if item["at"] > killed],
+    )
 
 
 def test_a_run_that_keeps_crashing_fails_when_its_attempts_are_spent(tmp_path: Path) -> None:
@@ -448,6 +458,7 @@ def test_a_run_whose_folder_lost_its_checkpoints_resumes_from_the_artifact_store
         run = services.training.start(ADMIN, "restored")
         wait_for(lambda: services.metadata.get_run(run.id).step > 3 * every, scheduler=scheduler)
         os.killpg(scheduler.active[run.id].handle.pid, signal.SIGKILL)
+        killed = time.time()
         wait_for(
             lambda: services.metadata.get_run(run.id).status is RunStatus.PENDING,
             scheduler=scheduler,
@@ -457,6 +468,5 @@ def test_a_run_whose_folder_lost_its_checkpoints_resumes_from_the_artifact_store
 
         run = finished(services, run.id, timeout=180, scheduler=scheduler)
         assert run.status is RunStatus.COMPLETED, run.error
-        steps = _loss_steps(services.training.run_dir(run.id))
-        restart = next(i for i in range(1, len(steps)) if steps[i] <= steps[i - 1])
-        assert steps[restart] - 1 == max(stored)  # resumed from the newest stored checkpoint
+        _, after = _loss_steps_around(services.training.run_dir(run.id), killed)
+        assert after[0] - 1 == max(stored)  # resumed from the newest stored checkpoint
