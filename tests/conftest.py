@@ -66,7 +66,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     reason = postgres_unreachable()
     if reason is not None:
-        pytest.exit(f"MODELHUB_REQUIRE_POSTGRES=1 and {reason}", returncode=3)
+        pytest.exit(
+            f"MODELHUB_REQUIRE_POSTGRES=1 and {reason}", returncode=pytest.ExitCode.TESTS_FAILED
+        )
 
 
 @pytest.fixture(scope="session")
