@@ -19,7 +19,7 @@ from tests.integration.conftest import ServerProcess, make_server, running
 
 schemathesis = pytest.importorskip("schemathesis")
 
-EXAMPLES_PER_OPERATION = 8
+EXAMPLES_PER_OPERATION = 5
 USERS = "/api/v1/auth/users/{name}"
 
 
