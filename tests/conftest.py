@@ -1,7 +1,14 @@
-"""Fixtures every test area shares: real PostgreSQL and S3-compatible servers."""
+"""Fixtures every test area shares: real PostgreSQL and S3-compatible servers.
+
+PostgreSQL tests skip, with the reason, where no server answers (a laptop without
+one). CI sets MODELHUB_REQUIRE_POSTGRES=1: then a run that selects any of them and
+finds no server stops at once with one line saying so, instead of skipping them.
+MODELHUB_TEST_POSTGRES_URL points the tests at another server (default below).
+"""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -10,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -26,8 +34,41 @@ settings.register_profile(
 )
 settings.load_profile("modelhub")
 
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
-PG_HOST = "postgres@127.0.0.1:5432"
+PG_ADMIN_URL = os.environ.get(
+    "MODELHUB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+PG_HOST = urlsplit(PG_ADMIN_URL).netloc
+REQUIRE_POSTGRES = os.environ.get("MODELHUB_REQUIRE_POSTGRES", "") not in ("", "0")
+
+
+def postgres_unreachable() -> str | None:
+    """Why the PostgreSQL server cannot be reached, or None when it answers."""
+    import psycopg
+
+    try:
+        psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3).close()
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"PostgreSQL not reachable at {PG_HOST.rpartition('@')[2]}: {reason}"
+    return None
+
+
+def needs_postgres(item: pytest.Item) -> bool:
+    fixtures = getattr(item, "fixturenames", ())
+    return item.get_closest_marker("postgres") is not None or "pg_url" in fixtures
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under MODELHUB_REQUIRE_POSTGRES, stop before the first test if the server is away."""
+    if not REQUIRE_POSTGRES or session.config.option.collectonly:
+        return
+    if not any(needs_postgres(item) for item in session.items):
+        return
+    reason = postgres_unreachable()
+    if reason is not None:
+        pytest.exit(
+            f"MODELHUB_REQUIRE_POSTGRES=1 and {reason}", returncode=pytest.ExitCode.TESTS_FAILED
+        )
 
 
 @pytest.fixture(scope="session")
@@ -35,11 +76,12 @@ def pg_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for this test session, dropped at the end."""
     import psycopg
 
-    try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {reason}")
+    reason = postgres_unreachable()
+    if reason is not None:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"MODELHUB_REQUIRE_POSTGRES=1 and {reason}", pytrace=False)
+        pytest.skip(reason)
+    admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
     name = f"modelhub_test_{uuid.uuid4().hex[:12]}"
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')

@@ -34,7 +34,7 @@ def write_model_a(folder: Path, seed: int = 0) -> Path:
         y=np.zeros(1, np.int64),
         classes=list(CLASSES_A),
     )
-    tabular._write_output(folder, model, data, [64], np.zeros(32), np.ones(32))
+    tabular.write_output(folder, model, data, [64], np.zeros(32), np.ones(32))
     return folder
 
 

@@ -1,8 +1,8 @@
 """Each benchmark runs end to end with --quick and prints one JSON line.
 
-Benchmarks never run in CI: these are marked slow and skipped unless asked for
-with `pytest -m slow`. Without bench/.venv-mlflow (bench/setup_peers.sh) the
-MLflow reference is left out.
+Benchmarks never run in CI: these are marked slow, which `addopts` in
+pyproject.toml deselects unless asked for with `pytest -m slow`. Without
+bench/.venv-mlflow (bench/setup_peers.sh) the MLflow reference is left out.
 """
 
 from __future__ import annotations
@@ -18,12 +18,6 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 HAS_MLFLOW = (BENCH / ".venv-mlflow" / "bin" / "python").exists()
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def only_when_asked(request: pytest.FixtureRequest) -> None:
-    if "slow" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("benchmark smoke test: run with -m slow")
 
 
 def run_bench(script: str, *args: str) -> dict[str, object]:

@@ -31,24 +31,29 @@ def _wait(handle: object, timeout: float = 120) -> int:
     return int(code)
 
 
+def wait_for_warm_workers(executor: LocalExecutor, timeout: float = 10) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while not (workers := executor.warm_workers()):
+        assert time.monotonic() < deadline, "no warm worker alive"
+        time.sleep(0.01)
+    return workers
+
+
 def test_warm_workers_run_jobs_and_the_pool_refills_with_live_ones(tmp_path: Path) -> None:
     executor = LocalExecutor(warm=1)
     try:
-        deadline = time.monotonic() + 10
-        while not executor._pool and time.monotonic() < deadline:
-            time.sleep(0.01)
-        warm_pid = executor._pool[0].pid
+        [warm_pid] = wait_for_warm_workers(executor)
         first = executor.start(_attempt(tmp_path, "a"))
         assert first.pid == warm_pid  # the job went to the waiting worker
         assert _wait(first) == 0
         assert json.loads((tmp_path / "a" / "result.json").read_text())["metrics"]
         assert "training on cpu" in (tmp_path / "a" / "logs.txt").read_text()
 
-        # The replacement was forked from a thread that lives on, so it is still there
-        # (a worker forked from a short-lived thread dies with that thread).
-        time.sleep(1.0)
-        assert len(executor._pool) == 1 and executor._pool[0].poll() is None
-        refill_pid = executor._pool[0].pid
+        # The replacement was forked from a thread that lives on, so it is still alive
+        # now that the first job has trained (a worker forked from a short-lived thread
+        # dies with that thread, and nothing would refill the pool).
+        [refill_pid] = wait_for_warm_workers(executor)
+        assert refill_pid != warm_pid
         second = executor.start(_attempt(tmp_path, "b"))
         assert second.pid == refill_pid and _wait(second) == 0
     finally:

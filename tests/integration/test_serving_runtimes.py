@@ -6,7 +6,6 @@ classifier over MiniLM. And autoscaling follows load."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -194,9 +193,9 @@ def test_autoscaling_adds_a_replica_under_load_and_removes_it_after(http: httpx.
         stop.set()
         for worker in workers:
             worker.join(timeout=120)
-    wait_for(
-        lambda: http.get("/api/v1/deployments/busy").json()["deployment"]["replicas"] == 1,
-        timeout=60,
-    )
-    time.sleep(0.5)
-    assert len(http.get("/api/v1/deployments/busy").json()["deployment"]["health"]) == 1
+
+    def scaled_back_to_one() -> bool:
+        found = http.get("/api/v1/deployments/busy").json()["deployment"]
+        return bool(found["replicas"] == 1 and len(found["health"]) == 1)
+
+    wait_for(scaled_back_to_one, timeout=60)

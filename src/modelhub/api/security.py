@@ -1,8 +1,9 @@
 """Authentication and authorization for every route, declared per route.
 
 Each route depends on exactly one `requires(action)`; a test walks the app and
-fails on any route without one. Failed authentication is counted per client and
-answered with 429 once a client fails too often.
+fails on any route without one. Failed authentication is counted per client
+address; once an address fails too often its further failures are answered 429,
+but a request with a valid token is never refused for anyone's failures.
 """
 
 from __future__ import annotations
@@ -77,19 +78,18 @@ def requires(action: Action) -> Callable[[Request], Awaitable[Caller]]:
             return UNAUTHENTICATED_ADMIN
         limiter: FailureLimiter = request.app.state.auth_limiter
         client = request.client.host if request.client else "unknown"
-        bearer = _bearer(request)
-        wait = limiter.retry_after(client)
-        if wait is not None:
-            # Over the limit only tokens already known to be good get through.
-            known = services.auth.authenticate_cached(bearer)
-            if known is None:
+        try:
+            caller = services.auth.authenticate(_bearer(request))
+        except Unauthenticated:
+            # Only failures are held back: a client that fails too often gets 429
+            # for each further failure, while a valid token from the same address
+            # (behind one proxy or NAT, someone else's) always goes through.
+            wait = limiter.retry_after(client)
+            if wait is not None:
                 raise RateLimited(
                     f"too many failed authentications; try again in {wait:.0f}s",
                     {"retry_after": round(wait)},
-                )
-        try:
-            caller = services.auth.authenticate(bearer)
-        except Unauthenticated:
+                ) from None
             limiter.fail(client)
             raise
         request.state.caller = caller  # names the actor if a later check refuses

@@ -60,9 +60,15 @@ def read_table(path: Path, fmt: DatasetFormat) -> Table:
     return table
 
 
-def write_table(table: Table, path: Path) -> None:
-    """Write to a temporary name beside `path`, then rename: never a half-written file."""
-    writers: dict[DatasetFormat, Callable[[Table, IO[bytes]], None]] = {
+TableWriter = Callable[[Table, IO[bytes]], None]
+
+
+def write_table(table: Table, path: Path, writer: TableWriter | None = None) -> None:
+    """Write to a temporary name beside `path`, then rename: never a half-written file.
+
+    `writer` encodes the rows; by default the one for the table's format.
+    """
+    writers: dict[DatasetFormat, TableWriter] = {
         DatasetFormat.CSV: _write_csv,
         DatasetFormat.JSONL: _write_jsonl,
         DatasetFormat.PARQUET: _write_parquet,
@@ -70,7 +76,7 @@ def write_table(table: Table, path: Path) -> None:
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(handle, "wb") as out:
-            writers[table.format](table, out)
+            (writer or writers[table.format])(table, out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temp, path)

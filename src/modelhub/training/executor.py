@@ -188,6 +188,11 @@ class LocalExecutor:
             raise
         return LocalHandle(process, log)
 
+    def warm_workers(self) -> list[int]:
+        """The process ids of the warm workers alive now, waiting for a job."""
+        with self._lock:
+            return [worker.pid for worker in self._pool if worker.poll() is None]
+
     def _take_warm(self) -> subprocess.Popen[bytes] | None:
         with self._lock:
             while self._pool:

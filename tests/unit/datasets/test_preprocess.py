@@ -4,15 +4,15 @@ import csv
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pydantic import TypeAdapter
 
-from modelhub.datasets import table as table_module
 from modelhub.datasets.preprocess import PreprocessResult, preprocess
+from modelhub.datasets.table import Table, read_table, write_table
 from modelhub.domain.enums import DatasetFormat
 from modelhub.domain.pipelines import PreprocessingStep
 from modelhub.errors import InvalidInput
@@ -398,18 +398,18 @@ def test_a_step_that_removes_every_row_fails_and_writes_nothing(tmp_path: Path) 
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_a_failed_write_leaves_no_file_behind(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def half_then_fail(table: table_module.Table, out: Any) -> None:
+def test_a_failed_write_leaves_no_file_behind(tmp_path: Path) -> None:
+    def half_then_fail(table: Table, out: IO[bytes]) -> None:
         out.write(b'{"partial": ')
         raise OSError("disk full")
 
-    monkeypatch.setattr(table_module, "_write_jsonl", half_then_fail)
     source = write(tmp_path / "d.jsonl", [{"a": 1}, {"a": 1}])
+    table = read_table(source, DatasetFormat.JSONL)
+    folder = tmp_path / "out"
+    folder.mkdir(exist_ok=True)
     with pytest.raises(OSError, match="disk full"):
-        run(source, {"step": "dedupe"})
-    assert list((tmp_path / "out").iterdir()) == []
+        write_table(table, folder / "d.jsonl", writer=half_then_fail)
+    assert list(folder.iterdir()) == []
 
 
 def test_a_bad_row_is_named_by_its_line(tmp_path: Path) -> None:

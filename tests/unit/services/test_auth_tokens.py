@@ -12,9 +12,11 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from modelhub.domain.auth import MAX_DURATION, Caller, Role, parse_duration
-from modelhub.errors import InvalidInput, PermissionDenied
+from modelhub.errors import InvalidInput, PermissionDenied, Unauthenticated
 from modelhub.services import Services, build_services
+from modelhub.services.auth import BAD_TOKEN, AuthService
 from modelhub.settings import Settings
+from modelhub.stores.metadata.factory import open_metadata_store
 
 
 @pytest.fixture
@@ -88,6 +90,46 @@ def test_a_read_token_can_neither_create_nor_revoke_tokens(hub: Services, admin:
         hub.auth.revoke_token(reader, reader.token_id)
     assert hub.auth.list_tokens(reader)  # reading its own tokens stays allowed
     assert all(t.revoked_at is None for t in hub.auth.list_tokens(admin))
+
+
+class Clock:
+    """Wall-clock time that moves only when the test says."""
+
+    def __init__(self) -> None:
+        self.time = datetime(2030, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.time
+
+
+def test_a_token_ends_when_its_lifetime_has_passed_on_the_clock(tmp_path: Path) -> None:
+    clock = Clock()
+    metadata = open_metadata_store(f"sqlite:///{tmp_path / 'metadata.db'}")
+    try:
+        auth = AuthService(metadata, b"k" * 32, cache_seconds=60, clock=clock)
+        first = auth.bootstrap(tmp_path / "admin.token")
+        assert first is not None
+        _, token = auth.create_token(auth.authenticate(first), expires="1s")
+        assert auth.authenticate(token).token_expires_at == clock.time + timedelta(seconds=1)
+        clock.time += timedelta(milliseconds=999)
+        assert auth.authenticate(token).name == "admin"  # cached, and not yet expired
+        clock.time += timedelta(milliseconds=1)
+        with pytest.raises(Unauthenticated) as refused:
+            auth.authenticate(token)
+        assert refused.value.message == BAD_TOKEN  # the same answer as any bad token
+        assert auth.authenticate(first).name == "admin"
+    finally:
+        metadata.close()
+
+
+def test_an_empty_user_patch_is_invalid_and_changes_nothing(hub: Services, admin: Caller) -> None:
+    hub.auth.add_user(admin, "vera", "viewer")
+    before = hub.audit.list(admin)
+    with pytest.raises(InvalidInput, match="nothing to change") as refused:
+        hub.auth.set_user(admin, "vera")
+    assert refused.value.details == {"fields": ["role", "disabled"]}
+    assert [u.role.value for u in hub.auth.list_users(admin) if u.name == "vera"] == ["viewer"]
+    assert hub.audit.list(admin) == before
 
 
 @hypothesis_settings(max_examples=150)

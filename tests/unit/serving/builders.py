@@ -46,7 +46,7 @@ def no_unpickling() -> Iterator[None]:
 
 
 def write_tabular(folder: Path, seed: int = 0) -> Path:
-    """A tabular_classifier output folder, as `tabular._write_output` writes it."""
+    """A tabular_classifier output folder, as `tabular.write_output` writes it."""
     from modelhub.training.trainers import tabular
     from modelhub.training.trainers.tabular_data import TabularData
 
@@ -60,12 +60,12 @@ def write_tabular(folder: Path, seed: int = 0) -> Path:
         y=np.zeros(1, np.int64),
         classes=CLASSES,
     )
-    tabular._write_output(folder, model, data, HIDDEN, np.array(MEAN), np.array(STD))
+    tabular.write_output(folder, model, data, HIDDEN, np.array(MEAN), np.array(STD))
     return folder
 
 
 def write_char_lm(folder: Path, seed: int = 0) -> Path:
-    """A char_lm output folder, as `char_lm._write_output` writes it."""
+    """A char_lm output folder, as `char_lm.write_output` writes it."""
     from modelhub.training.trainers import char_lm
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -73,7 +73,7 @@ def write_char_lm(folder: Path, seed: int = 0) -> Path:
     config = char_lm.CharLMConfig(
         vocab="abcdefgh ", context_length=16, d_model=16, n_layers=1, n_heads=2
     )
-    char_lm._write_output(folder, char_lm.CharTransformer(config), config)
+    char_lm.write_output(folder, char_lm.CharTransformer(config), config)
     return folder
 
 

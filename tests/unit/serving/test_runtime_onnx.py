@@ -11,7 +11,8 @@ import pytest
 
 from modelhub.errors import InvalidInput, Unavailable
 from modelhub.serving.export import export_onnx
-from modelhub.serving.runtimes import load_runtime, onnx_model
+from modelhub.serving.runtimes import load_runtime
+from modelhub.serving.runtimes.onnx_model import OnnxRuntime
 from tests.unit.serving.builders import no_unpickling, texts
 
 
@@ -134,11 +135,11 @@ def test_inputs_onnx_runtime_refuses_are_invalid(onnx_file: Path) -> None:
             runtime.infer(inputs, {})
 
 
-def test_large_graphs_run_off_the_event_loop(
-    onnx_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(onnx_model, "BLOCKING_BYTES", onnx_file.stat().st_size)
-    assert load_runtime(onnx_file).info.blocking is True
+def test_large_graphs_run_off_the_event_loop(onnx_file: Path) -> None:
+    size = onnx_file.stat().st_size
+    assert load_runtime(onnx_file).info.blocking is False  # a small graph runs inline
+    assert OnnxRuntime(onnx_file, blocking_bytes=size).info.blocking is True
+    assert OnnxRuntime(onnx_file, blocking_bytes=size + 1).info.blocking is False
 
 
 def test_an_unloaded_runtime_says_so(onnx_file: Path) -> None:

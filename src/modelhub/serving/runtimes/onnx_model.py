@@ -51,10 +51,13 @@ class OnnxRuntime:
     """Feeds inputs by name, returns every graph output by name.
 
     `in_folder`: the graph sits in a model folder, whose other files (external
-    weights) count towards its memory.
+    weights) count towards its memory. A graph of `blocking_bytes` or more runs
+    off the event loop.
     """
 
-    def __init__(self, path: Path, in_folder: bool = False) -> None:
+    def __init__(
+        self, path: Path, in_folder: bool = False, blocking_bytes: int = BLOCKING_BYTES
+    ) -> None:
         import onnxruntime as ort
         from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
@@ -78,7 +81,7 @@ class OnnxRuntime:
             runtime=RUNTIME,
             signature=Signature(inputs=inputs, outputs=outputs),
             memory_bytes=size,
-            blocking=size >= BLOCKING_BYTES,
+            blocking=size >= blocking_bytes,
             details={"file": path.name},
         )
 

@@ -366,7 +366,7 @@ def _train_loop(
         metrics["stopped"] = 1.0
     if "val_loss" in metrics:
         metrics["val_perplexity"] = math.exp(metrics["val_loss"])
-    _write_output(ctx.output_dir, model, config)
+    write_output(ctx.output_dir, model, config)
     return TrainResult(metrics=metrics, output_dir=ctx.output_dir)
 
 
@@ -392,7 +392,8 @@ def _evaluate(model: CharTransformer, ids: Tensor, length: int, device: str) -> 
     return total / count
 
 
-def _write_output(folder: Path, model: CharTransformer, config: CharLMConfig) -> None:
+def write_output(folder: Path, model: CharTransformer, config: CharLMConfig) -> None:
+    """Write the folder a run registers, as `tabular.write_output` does."""
     state = {
         name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()
     }

@@ -234,15 +234,19 @@ def train(ctx: LocalContext) -> TrainResult:
             metrics = {"val_accuracy": best_accuracy, "val_loss": best_loss}
             metrics.update(logged_at(ctx, best_step, ("train_loss",)))
         metrics["best_step"] = float(best_step)
-    _write_output(ctx.output_dir, model, data, hidden, mean, std)
+    write_output(ctx.output_dir, model, data, hidden, mean, std)
     if stopped:
         metrics["stopped_at_step"] = float(step)
     return TrainResult(metrics=metrics, output_dir=ctx.output_dir)
 
 
-def _write_output(
+def write_output(
     folder: Path, model: Any, data: TabularData, hidden: list[int], mean: Any, std: Any
 ) -> None:
+    """Write the folder a run registers: model.safetensors and config.json.
+
+    Public so that tests and tools build a served model exactly as training does.
+    """
     from safetensors.torch import save_file
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
