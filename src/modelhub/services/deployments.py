@@ -26,7 +26,7 @@ from modelhub.domain.deployments import (
     TrafficShare,
     UsageRecord,
 )
-from modelhub.domain.enums import Approval, ModelStatus
+from modelhub.domain.enums import Approval, ModelStatus, parse_enum
 from modelhub.domain.names import check_model_name, parse_ref
 from modelhub.domain.records import ModelVersion
 from modelhub.errors import (
@@ -52,6 +52,13 @@ ENVIRONMENT_PREFERENCE = (Environment.PRODUCTION, Environment.STAGING, Environme
 
 @dataclass(frozen=True)
 class DeployRequest:
+    """What to serve and how; the same request from the API, the CLI and both clients.
+
+    `ref` is NAME, NAME@VERSION or NAME@ALIAS; `name` defaults to the model's in
+    production and MODEL-ENV elsewhere. `environment` and `load_balancing` also take
+    their text ("staging"); anything else is InvalidInput naming the field.
+    """
+
     ref: str
     environment: Environment = Environment.DEVELOPMENT
     replicas: int | None = None
@@ -60,6 +67,13 @@ class DeployRequest:
     load_balancing: LoadBalancing = LoadBalancing.ROUND_ROBIN
     resources: dict[str, Any] = field(default_factory=dict)
     override_approval: bool = False
+
+    def __post_init__(self) -> None:
+        # Frozen: set through object.__setattr__, once, before anyone reads them.
+        environment = parse_enum(Environment, self.environment, "environment")
+        object.__setattr__(self, "environment", environment)
+        balancing = parse_enum(LoadBalancing, self.load_balancing, "load_balancing")
+        object.__setattr__(self, "load_balancing", balancing)
 
 
 @dataclass(frozen=True)
