@@ -261,8 +261,13 @@ def update(
     json: JsonOpt = False,
 ) -> None:
     """Roll out another version of the deployed model: all at once, or as a canary."""
+    from modelhub.services.deployments import RolloutRequest
+
+    request = RolloutRequest(
+        deployment=name, version=version, canary=canary, override_approval=override_approval
+    )
     with client_session() as client:
-        changed = client.update_deployment(name, version, canary, override_approval)
+        changed = client.update_deployment(request)
         _changed(client, changed, changed.versions, "update", no_wait, json)
 
 

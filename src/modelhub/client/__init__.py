@@ -8,7 +8,14 @@ from __future__ import annotations
 from modelhub.client.contract import ModelhubClient
 from modelhub.client.http import Client
 from modelhub.domain.queries import VersionQuery
-from modelhub.services.deployments import DeployRequest
+from modelhub.services.deployments import DeployRequest, RolloutRequest
 from modelhub.services.registry import RegisterRequest
 
-__all__ = ["Client", "DeployRequest", "ModelhubClient", "RegisterRequest", "VersionQuery"]
+__all__ = [
+    "Client",
+    "DeployRequest",
+    "ModelhubClient",
+    "RegisterRequest",
+    "RolloutRequest",
+    "VersionQuery",
+]

@@ -1,7 +1,7 @@
 """The one client contract: what `Client` (HTTP) and `LocalClient` (in-process) both offer.
 
 A call with options takes the request model its service takes (`RegisterRequest`,
-`VersionQuery`, `DeployRequest`), so a new option is one field there plus the API
+`VersionQuery`, `DeployRequest`, `RolloutRequest`), so a new option is one field there plus the API
 schema; both clients pass the model on whole. mypy holds both clients to this
 Protocol (the check at the bottom of this module).
 """
@@ -25,7 +25,7 @@ from modelhub.domain.records import (
     RegisteredModel,
 )
 from modelhub.domain.runs import Alert, Checkpoint, MetricPoint, Pipeline, Run, RunEvent
-from modelhub.services.deployments import DeployRequest
+from modelhub.services.deployments import DeployRequest, RolloutRequest
 from modelhub.services.registry import RegisterRequest
 from modelhub.training.estimate import Estimate
 
@@ -227,13 +227,7 @@ class ModelhubClient(Protocol):
         """A fixed replica count (autoscaling, if on, is turned off)."""
         ...
 
-    def update_deployment(
-        self,
-        name: str,
-        version: int | str,
-        canary: int | None = None,
-        override_approval: bool = False,
-    ) -> Deployment:
+    def update_deployment(self, request: RolloutRequest) -> Deployment:
         """Roll out another version of the model: all at once, or `canary` percent first.
 
         In production an unapproved version needs `override_approval` (admins only)."""

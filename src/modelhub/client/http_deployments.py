@@ -10,7 +10,7 @@ from modelhub.client.deployment_wait import poll_until_settled
 from modelhub.client.http_connection import HttpConnection, request_body
 from modelhub.domain.deployments import Deployment, UsageRecord
 from modelhub.domain.names import check_model_name
-from modelhub.services.deployments import DeployRequest
+from modelhub.services.deployments import DeployRequest, RolloutRequest
 
 JSON_HEADERS = {"content-type": "application/json"}
 
@@ -48,15 +48,8 @@ class DeploymentCalls(HttpConnection):
         body = {"replicas": replicas}
         return self._change(name, "scale", body)
 
-    def update_deployment(
-        self,
-        name: str,
-        version: int | str,
-        canary: int | None = None,
-        override_approval: bool = False,
-    ) -> Deployment:
-        body = {"version": str(version), "canary": canary, "override_approval": override_approval}
-        return self._change(name, "update", body)
+    def update_deployment(self, request: RolloutRequest) -> Deployment:
+        return self._change(request.deployment, "update", request_body(request, "deployment"))
 
     def promote_deployment(self, name: str) -> Deployment:
         return self._change(name, "promote")

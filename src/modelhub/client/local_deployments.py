@@ -14,7 +14,7 @@ from typing import Any
 from modelhub.client.local_home import LocalHome
 from modelhub.domain.deployments import Deployment, Environment, UsageRecord
 from modelhub.domain.enums import parse_enum
-from modelhub.services.deployments import DeployRequest
+from modelhub.services.deployments import DeployRequest, RolloutRequest
 
 
 class LocalDeploymentCalls(LocalHome):
@@ -41,16 +41,8 @@ class LocalDeploymentCalls(LocalHome):
     def scale_deployment(self, name: str, replicas: int) -> Deployment:
         return self.services.deployments.scale(self.caller, name, replicas)
 
-    def update_deployment(
-        self,
-        name: str,
-        version: int | str,
-        canary: int | None = None,
-        override_approval: bool = False,
-    ) -> Deployment:
-        return self.services.deployments.update(
-            self.caller, name, str(version), canary, override_approval
-        )
+    def update_deployment(self, request: RolloutRequest) -> Deployment:
+        return self.services.deployments.update(self.caller, request)
 
     def promote_deployment(self, name: str) -> Deployment:
         return self.services.deployments.promote(self.caller, name)

@@ -77,6 +77,20 @@ class DeployRequest:
 
 
 @dataclass(frozen=True)
+class RolloutRequest:
+    """Roll out another version of a deployment's model: all at once, or `canary`
+    percent (1-99) of requests first. `version` is a number or an alias."""
+
+    deployment: str
+    version: str
+    canary: int | None = None
+    override_approval: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "version", str(self.version))  # 3 means "3"
+
+
+@dataclass(frozen=True)
 class Route:
     """Where requests for a deployment go: its endpoint and its replicas' own ports."""
 
@@ -314,15 +328,9 @@ class DeploymentService:
         self.rollouts.submit(name, self.rollouts.scale)
         return changed
 
-    def update(
-        self,
-        caller: Caller,
-        name: str,
-        version_ref: str,
-        canary: int | None = None,
-        override_approval: bool = False,
-    ) -> Deployment:
+    def update(self, caller: Caller, request: RolloutRequest) -> Deployment:
         """Roll out another version: all at once, or `canary` percent of requests first."""
+        name, canary = request.deployment, request.canary
         deployment = self._live(caller, name)
         if deployment.status is not DeploymentStatus.RUNNING:
             raise IllegalTransition(
@@ -331,14 +339,16 @@ class DeploymentService:
             )
         if canary is not None and not 1 <= canary <= 99:
             raise InvalidInput("canary share must be 1-99 percent", {"field": "canary"})
-        version = self.registry.get(f"{deployment.model}@{version_ref}")
+        version = self.registry.get(f"{deployment.model}@{request.version}")
         current = deployment.primary_version
         if version.version == current:
             raise Conflict(
                 f"deployment {name} already serves version {current}",
                 {"deployment": name, "version": current},
             )
-        override = self._check_servable(caller, version, deployment.environment, override_approval)
+        override = self._check_servable(
+            caller, version, deployment.environment, request.override_approval
+        )
         details: dict[str, Any] = {"from": current, "to": version.version, "canary": canary}
         if override:
             details["approval_override"] = version.approval.value
