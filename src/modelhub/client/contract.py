@@ -1,9 +1,9 @@
 """The one client contract: what `Client` (HTTP) and `LocalClient` (in-process) both offer.
 
 A call with options takes the request model its service takes (`RegisterRequest`,
-`VersionQuery`, `DeployRequest`, `RolloutRequest`), so a new option is one field there plus the API
-schema; both clients pass the model on whole. mypy holds both clients to this
-Protocol (the check at the bottom of this module).
+`VersionQuery`, `DeployRequest`, `RolloutRequest`), so a new option is one field
+there plus the API schema; both clients pass the model on whole. mypy holds both
+clients to this Protocol (the check at the bottom of this module).
 """
 
 from __future__ import annotations
