@@ -69,7 +69,7 @@ from benchlib import (
     wait_http,
     write_small_safetensors,
 )
-from modelhub import Client
+from modelhub.client import Client, DeployRequest, RegisterRequest
 from modelhub.domain.runs import FINAL, RunStatus
 from modelhub.stores.metadata.sql import SqlMetadataStore
 from trainlib import write_blobs_csv
@@ -276,7 +276,7 @@ class Chaos:
         write_small_safetensors(path, 64 * 1024)
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
         with self.client() as client:
-            version = client.register(path, "chaos-reg", type="custom")
+            version = client.register(RegisterRequest(name="chaos-reg", type="custom"), path)
         self.versions.append((version.version, version.digest, sha))
 
     def start_run(self) -> None:
@@ -327,9 +327,11 @@ def main() -> None:
     try:
         model = model_a.write(CACHE_DIR / "chaos-model-a")
         with chaos.client() as client:
-            client.register(model.trainer_dir, "chaos-a", type="classification")
+            client.register(
+                RegisterRequest(name="chaos-a", type="classification"), model.trainer_dir
+            )
             began = time.monotonic()
-            client.deploy("chaos-a@1", replicas=2, name="chaos")
+            client.deploy(DeployRequest(ref="chaos-a@1", replicas=2, name="chaos"))
             deployment = client.wait_deployment("chaos", timeout=180)
             replica_load_s = time.monotonic() - began
             assert deployment.endpoint, deployment

@@ -15,7 +15,7 @@ server` process on 127.0.0.1, one keep-alive httpx connection, raw GETs):
   search: "name + tag" = every version of the model with that exact name whose
           model carries tag team=t3 (50 rows), the same question as MLflow's
           search_model_versions("name='x' and tags.team='t3'"):
-          registry.search(SearchRequest(name="model-00123", tags={"team": "t3"}, all_versions=True))
+          registry.search(VersionQuery(name="model-00123", tags={"team": "t3"}, all_versions=True))
           GET /api/v1/models?name=model-00123&tag=team=t3&all_versions=true
   search_latest (extra): the same without all_versions (newest version only).
 
@@ -50,8 +50,9 @@ from benchlib import (
     time_calls,
     write_small_safetensors,
 )
+from modelhub.domain.queries import VersionQuery
 from modelhub.services import Services, build_services
-from modelhub.services.registry import RegisterRequest, SearchRequest
+from modelhub.services.registry import RegisterRequest
 from modelhub.settings import Settings
 from modelhub.stores.metadata.sql import SqlMetadataStore
 from modelhub.stores.metadata.tables import aliases, model_tags, models, version_files, versions
@@ -203,18 +204,18 @@ def main() -> None:
         registry = services.registry
         hit = registry.get(f"{name}@champion")
         assert hit.version == CHAMPION, hit
-        page = registry.search(SearchRequest(name=name, tags={"team": team}, all_versions=True))
+        page = registry.search(VersionQuery(name=name, tags={"team": team}, all_versions=True))
         assert page.total == PER_MODEL, page.total
         log(f"in-process: {args.iterations} iterations each")
         alias = time_calls(lambda: registry.get(f"{name}@champion"), args.iterations)
         search = time_calls(
             lambda: registry.search(
-                SearchRequest(name=name, tags={"team": team}, all_versions=True)
+                VersionQuery(name=name, tags={"team": team}, all_versions=True)
             ),
             args.iterations,
         )
         latest = time_calls(
-            lambda: registry.search(SearchRequest(name=name, tags={"team": team})), args.iterations
+            lambda: registry.search(VersionQuery(name=name, tags={"team": team})), args.iterations
         )
     finally:
         services.close()

@@ -149,7 +149,7 @@ def register_inproc(services: Services, name: str, path: Path) -> None:
 
 
 def rest_register(client: Client, name: str, path: Path) -> None:
-    client.register(path, name, type="custom")
+    client.register(RegisterRequest(name=name, type="custom"), path)
 
 
 def start_rest(stack: contextlib.ExitStack[bool | None], root: Path) -> Client:

@@ -76,7 +76,7 @@ def register_rest(root: Path, files: list[Path]) -> float:
     ):
         start = time.perf_counter()
         for path in files:
-            client.register(path, "bench-rest", type="custom")
+            client.register(RegisterRequest(name="bench-rest", type="custom"), path)
         return len(files) / (time.perf_counter() - start)
 
 

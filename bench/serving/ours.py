@@ -44,10 +44,10 @@ class Platform:
     http: httpx.Client
 
     def register(self, path: Path, name: str, type_: str) -> int:
-        from modelhub import Client
+        from modelhub.client import Client, RegisterRequest
 
         with Client(self.url, admin_token(self.home)) as client:
-            return client.register(path, name, type=type_).version
+            return client.register(RegisterRequest(name=name, type=type_), path).version
 
     def deploy(self, ref: str, name: str, replicas: int = REPLICAS) -> dict[str, Any]:
         reply = self.http.post(

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, text
 
 from modelhub.domain.enums import Framework, ModelType, Precision, Stage
 from modelhub.domain.names import ModelRef
+from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import FileEntry, Lineage, Signature, TensorSpec
 from modelhub.errors import IntegrityError, NotFound
 from modelhub.stores.metadata.base import (
@@ -18,7 +19,6 @@ from modelhub.stores.metadata.base import (
     AuditQuery,
     ModelDraft,
     VersionDraft,
-    VersionQuery,
 )
 from modelhub.stores.metadata.sql import SqlMetadataStore
 
@@ -230,21 +230,25 @@ def test_search_latest_only_by_default(catalogue: SqlMetadataStore) -> None:
 
 
 def test_search_all_versions(catalogue: SqlMetadataStore) -> None:
-    page = catalogue.search(VersionQuery(name="bert-base", latest_only=False))
+    page = catalogue.search(VersionQuery(name="bert-base", all_versions=True))
     assert names(page) == [("bert-base", 2), ("bert-base", 1)]
     assert page.total == 2
-    assert catalogue.search(VersionQuery(latest_only=False)).total == 6
+    assert catalogue.search(VersionQuery(all_versions=True)).total == 6
 
 
 def test_search_filters(catalogue: SqlMetadataStore) -> None:
     assert names(catalogue.search(VersionQuery(name="resnet"))) == [("resnet", 1)]
-    assert names(catalogue.search(VersionQuery(type=ModelType.EMBEDDING_MODEL))) == [("minilm", 1)]
-    assert names(catalogue.search(VersionQuery(framework=Framework.ONNX))) == [("bert-base", 2)]
+    assert names(catalogue.search(VersionQuery(type=ModelType.EMBEDDING_MODEL.value))) == [
+        ("minilm", 1)
+    ]
+    assert names(catalogue.search(VersionQuery(framework=Framework.ONNX.value))) == [
+        ("bert-base", 2)
+    ]
     # The latest version of bert-base is ONNX; its older safetensors one shows with all versions.
-    st = catalogue.search(VersionQuery(framework=Framework.SAFETENSORS, latest_only=False))
+    st = catalogue.search(VersionQuery(framework=Framework.SAFETENSORS.value, all_versions=True))
     assert ("bert-base", 1) in names(st) and ("bert-base", 2) not in names(st)
     catalogue.update_version("resnet", 1, {"stage": Stage.STAGING}, audit())
-    assert names(catalogue.search(VersionQuery(stage=Stage.STAGING))) == [("resnet", 1)]
+    assert names(catalogue.search(VersionQuery(stage=Stage.STAGING.value))) == [("resnet", 1)]
 
 
 def test_search_by_several_tags(catalogue: SqlMetadataStore) -> None:
@@ -283,19 +287,19 @@ def test_search_excludes_archived_models_and_versions(catalogue: SqlMetadataStor
     ]
     assert "old" in [m.name for m in catalogue.list_models(include_archived=True)]
     catalogue.update_version("bert-base", 2, {"status": "archived"}, audit())
-    all_bert = catalogue.search(VersionQuery(name="bert-base", latest_only=False))
+    all_bert = catalogue.search(VersionQuery(name="bert-base", all_versions=True))
     assert names(all_bert) == [("bert-base", 1)]
     with_archived = catalogue.search(
-        VersionQuery(name="bert-base", latest_only=False, include_archived=True)
+        VersionQuery(name="bert-base", all_versions=True, include_archived=True)
     )
     assert names(with_archived) == [("bert-base", 2), ("bert-base", 1)]
 
 
 def test_search_pages(catalogue: SqlMetadataStore) -> None:
-    everything = names(catalogue.search(VersionQuery(latest_only=False)))
+    everything = names(catalogue.search(VersionQuery(all_versions=True)))
     seen: list[tuple[str, int]] = []
     for offset in range(0, 6, 2):
-        page = catalogue.search(VersionQuery(latest_only=False, limit=2, offset=offset))
+        page = catalogue.search(VersionQuery(all_versions=True, limit=2, offset=offset))
         assert page.total == 6 and len(page.items) == 2
         seen += names(page)
     assert seen == everything

@@ -16,9 +16,9 @@ import pytest
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
-from modelhub import Client
 from modelhub.api.app import create_app
 from modelhub.api.security import permission_of
+from modelhub.client import Client, DeployRequest, RegisterRequest
 from modelhub.domain.auth import PERMISSIONS, READ_ACTIONS, Action, Role
 from modelhub.errors import Conflict, IllegalTransition, PermissionDenied
 from modelhub.samples import write_mlp_safetensors
@@ -145,7 +145,7 @@ def test_permission_matrix(
 def test_viewer_changes_nothing(matrix_server: ServerProcess, tmp_path: Path) -> None:
     weights = write_mlp_safetensors(tmp_path / "w.safetensors")
     with Client(matrix_server.url, token=matrix_server.token) as admin:
-        admin.register(weights, "matrix-model", type="custom")
+        admin.register(RegisterRequest(name="matrix-model", type="custom"), weights)
         admin.add_user("v2", "viewer")
         viewer_token = admin.create_token("v2")[1]
         before = admin.versions("matrix-model")
@@ -226,11 +226,11 @@ def test_a_deployment_cannot_answer_for_another_users_model(
         admin.add_user("squatter", "developer")
         squatter_token = admin.create_token("squatter")[1]
     with Client(matrix_server.url, token=tokens["developer"]) as owner:
-        owner.register(weights, "victim-model", type="custom")
+        owner.register(RegisterRequest(name="victim-model", type="custom"), weights)
     with Client(matrix_server.url, token=squatter_token) as squatter:
-        squatter.register(weights, "squatter-model", type="custom")
+        squatter.register(RegisterRequest(name="squatter-model", type="custom"), weights)
         with pytest.raises(Conflict, match="'victim-model' is the name of another model"):
-            squatter.deploy("squatter-model@1", name="victim-model")
+            squatter.deploy(DeployRequest(ref="squatter-model@1", name="victim-model"))
         assert squatter.list_deployments(include_stopped=True) == []
 
 
@@ -293,7 +293,7 @@ def test_nobody_approves_their_own_version(
 ) -> None:
     weights = write_mlp_safetensors(tmp_path / "w.safetensors")
     with Client(matrix_server.url, token=tokens["data_scientist"]) as ds:
-        ds.register(weights, "ds-own-model", type="custom")
+        ds.register(RegisterRequest(name="ds-own-model", type="custom"), weights)
         ds.set_stage("ds-own-model", 1, "staging")
         with pytest.raises(PermissionDenied, match="nobody approves a version they created") as exc:
             ds.approve("ds-own-model", 1, "mine, and good")
@@ -303,7 +303,7 @@ def test_nobody_approves_their_own_version(
             ds.set_stage("ds-own-model", 1, "production")
     with Client(matrix_server.url, token=matrix_server.token) as admin:
         assert admin.approve("ds-own-model", 1, "reviewed").approval.value == "approved"
-        admin.register(weights, "admin-own-model", type="custom")
+        admin.register(RegisterRequest(name="admin-own-model", type="custom"), weights)
         admin.set_stage("admin-own-model", 1, "staging")
         with pytest.raises(PermissionDenied, match="nobody approves a version they created"):
             admin.approve("admin-own-model", 1)
@@ -445,22 +445,25 @@ def test_first_start_writes_the_admin_token_once(tmp_path: Path) -> None:
 def test_developers_change_only_their_own_models(server: ServerProcess, tmp_path: Path) -> None:
     weights = write_mlp_safetensors(tmp_path / "w.safetensors")
     with Client(server.url, token=server.token) as admin:
-        admin.register(weights, "admins-model", type="custom")
+        admin.register(RegisterRequest(name="admins-model", type="custom"), weights)
         admin.add_user("dev", "developer")
         admin.add_user("ds", "data_scientist")
         dev_token, ds_token = admin.create_token("dev")[1], admin.create_token("ds")[1]
     with Client(server.url, token=dev_token) as dev:
-        assert dev.register(weights, "devs-model", type="custom").created_by == "dev"
+        assert (
+            dev.register(RegisterRequest(name="devs-model", type="custom"), weights).created_by
+            == "dev"
+        )
         dev.set_alias("devs-model", "champion", 1)
         dev.set_stage("devs-model", 1, "staging")
         with pytest.raises(PermissionDenied, match="only models they own"):
             dev.set_alias("admins-model", "champion", 1)
         with pytest.raises(PermissionDenied, match="only models they own"):
-            dev.register(weights, "admins-model")
+            dev.register(RegisterRequest(name="admins-model"), weights)
         with pytest.raises(PermissionDenied, match=r"may not models\.approve"):
             dev.approve("devs-model", 1)
         with pytest.raises(PermissionDenied, match=r"may not models\.trust"):
-            dev.register(weights, "devs-model", trust=True)
+            dev.register(RegisterRequest(name="devs-model", trust=True), weights)
     with Client(server.url, token=ds_token) as ds:
         ds.set_alias("admins-model", "candidate", 1)
         ds.approve("devs-model", 1, "looks good")

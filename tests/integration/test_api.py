@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from modelhub import Client
+from modelhub.client import Client, RegisterRequest, VersionQuery
 from modelhub.errors import IllegalTransition, InvalidInput, NotFound, Unavailable
 from modelhub.samples import write_mlp_safetensors, write_random_safetensors
 from tests.integration.conftest import ServerProcess
@@ -27,7 +27,7 @@ def staged(home: Path) -> list[Path]:
 
 
 def register(client: Client, path: Path, name: str, **kwargs: str) -> int:
-    return client.register(path, name, type="custom", **kwargs).version
+    return client.register(RegisterRequest(name=name, type="custom", **kwargs), path).version
 
 
 def test_errors_are_json_with_one_code(server: ServerProcess) -> None:
@@ -126,7 +126,7 @@ def test_client_raises_the_servers_errors(server: ServerProcess, tmp_path: Path)
         with pytest.raises(NotFound, match="model 'ghost' does not exist"):
             client.get("ghost@1")
         with pytest.raises(InvalidInput, match="invalid model name"):
-            client.register(weights, "../ghost", type="custom")
+            client.register(RegisterRequest(name="../ghost", type="custom"), weights)
         assert register(client, weights, "ada") == 1
         client.set_stage("ada", 1, "staging")
         with pytest.raises(IllegalTransition, match="approved before production"):
@@ -196,7 +196,7 @@ def test_kill_9_during_upload_leaves_nothing_behind(server: ServerProcess, tmp_p
     server.start()
     assert staged(server.home) == []
     with Client(server.url, token=server.token) as client:
-        assert client.search(include_archived=True, all_versions=True).total == 0
+        assert client.search(VersionQuery(include_archived=True, all_versions=True)).total == 0
         client.gc(grace_seconds=0)
     assert blobs(server.home) == []
 

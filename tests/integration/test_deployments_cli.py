@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from modelhub import Client
+from modelhub.client import Client, RegisterRequest
 from tests.integration.conftest import Cli, ServerProcess, clean_env, make_server, running
 
 FEATURES = 2
@@ -66,8 +66,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     with running(srv):
         with Client(srv.url, token=srv.token) as admin:
             for seed in (1, 2):
-                admin.register(write_tabular_folder(root / f"v{seed}", seed), "intents",
-                               type="classification")  # fmt: skip
+                request = RegisterRequest(name="intents", type="classification")
+                admin.register(request, write_tabular_folder(root / f"v{seed}", seed))
         yield srv
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from modelhub import Client
+from modelhub.client import Client, RegisterRequest, VersionQuery
 from modelhub.samples import minilm_folder, write_mlp_safetensors
 from tests.conftest import BUCKET, CREDENTIALS, s3_client
 from tests.integration.conftest import ServerProcess, make_server
@@ -54,10 +54,14 @@ def test_register_search_download_delete_on_postgres_and_s3(
     assert httpx.get(f"{server.url}/readyz").json()["database"] == "postgresql"
     weights = write_mlp_safetensors(tmp_path / "w.safetensors")
     with Client(server.url, token=server.token) as client:
-        v1 = client.register(weights, "ada", type="classification", tags={"team": "personas"})
-        folder = client.register(minilm_folder(), "minilm", type="embedding_model")
+        v1 = client.register(
+            RegisterRequest(name="ada", type="classification", tags={"team": "personas"}), weights
+        )
+        folder = client.register(
+            RegisterRequest(name="minilm", type="embedding_model"), minilm_folder()
+        )
         assert (v1.version, folder.framework.value) == (1, "huggingface")
-        assert client.search(tags={"team": "personas"}).items[0].name == "ada"
+        assert client.search(VersionQuery(tags={"team": "personas"})).items[0].name == "ada"
         assert len(s3_blob_keys(s3_endpoint, prefix)) == 1 + len(folder.files)
 
         _, files = client.download("ada@1", tmp_path / "out")

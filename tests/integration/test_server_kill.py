@@ -16,7 +16,7 @@ import httpx
 import numpy as np
 import pytest
 
-from modelhub import Client
+from modelhub.client import Client, RegisterRequest
 from modelhub.domain.runs import Run, RunStatus
 from modelhub.services import build_services
 from modelhub.settings import Settings
@@ -87,7 +87,9 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     old = server.proc
     try:
         with Client(server.url, server.token) as client:
-            client.register(write_model_a(root / "a1"), "kept", type="classification")
+            client.register(
+                RegisterRequest(name="kept", type="classification"), write_model_a(root / "a1")
+            )
         with server.http(timeout=60) as http:
             served = deploy(http, model="kept@1", name="kept", replicas=2)
         assert served["status"] == "running", served

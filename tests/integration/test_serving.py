@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
-from modelhub import Client
+from modelhub.client import Client, DeployRequest, RegisterRequest
 from tests.integration.conftest import ServerProcess, make_server, running
 from tests.integration.serving_helpers import (
     Load,
@@ -58,9 +58,9 @@ def srv(
     )
     with running(server):
         with Client(server.url, server.token) as client:
-            client.register(models["a1"], "intents", type="classification")
-            client.register(models["a2"], "intents")
-            client.register(models["raising"], "lookup", type="custom")
+            client.register(RegisterRequest(name="intents", type="classification"), models["a1"])
+            client.register(RegisterRequest(name="intents"), models["a2"])
+            client.register(RegisterRequest(name="lookup", type="custom"), models["raising"])
         yield server
 
 
@@ -291,7 +291,7 @@ def test_a_model_that_cannot_load_fails_alone(
     config["hidden"] = [65]  # the weights hold 64: loading them fails
     (folder / "config.json").write_text(json.dumps(config))
     with Client(srv.url, srv.token) as client:
-        client.register(folder, "broken", type="classification")
+        client.register(RegisterRequest(name="broken", type="classification"), folder)
     broken = deploy(http, model="broken@1")
     assert broken["status"] == "failed"
     assert "failed to load" in broken["error"] and "broken" in broken["error"]
@@ -364,7 +364,7 @@ def test_a_server_restart_brings_deployments_back_on_their_port(
     server = make_server(tmp_path, MODELHUB_SERVE_HEALTH_SECONDS="0.2")
     with running(server):
         with Client(server.url, server.token) as client:
-            client.register(models["a1"], "again", type="classification")
+            client.register(RegisterRequest(name="again", type="classification"), models["a1"])
         with server.http(timeout=60) as http:
             first = deploy(http, model="again@1", name="again")
             assert first["status"] == "running", first
@@ -393,11 +393,11 @@ def test_changes_recorded_with_no_server_are_carried_out_when_one_starts(
     server = make_server(tmp_path, MODELHUB_SERVE_HEALTH_SECONDS="0.2")
     local = LocalClient(Settings(home=server.home), actor="ada")
     try:
-        local.register(models["a1"], "offline", type="classification")
-        local.register(models["a2"], "offline")
-        recorded = local.deploy("offline@1", name="offline")
+        local.register(RegisterRequest(name="offline", type="classification"), models["a1"])
+        local.register(RegisterRequest(name="offline"), models["a2"])
+        recorded = local.deploy(DeployRequest(ref="offline@1", name="offline"))
         assert recorded.status.value == "deploying"
-        failed = local.deploy("offline@2", name="doomed", replicas=1)
+        failed = local.deploy(DeployRequest(ref="offline@2", name="doomed", replicas=1))
         local.services.metadata.update_deployment("doomed", {"status": "failed", "error": "x"})
         assert local.stop_deployment(failed.name).status.value == "stopped"
     finally:

@@ -14,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 
-from modelhub import Client
+from modelhub.client import Client, RegisterRequest
 from tests.integration.conftest import ServerProcess, make_server, running
 from tests.integration.serving_helpers import (
     deploy,
@@ -53,11 +53,13 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         MODELHUB_SERVE_SCALE_DOWN_SECONDS="2",
     )
     with running(server), Client(server.url, server.token) as client:
-        client.register(model_a, "model-a", type="classification")
-        client.register(onnx_file.parent, "model-a-onnx", type="classification")
-        client.register(_minilm(), "minilm", type="embedding_model")
-        client.register(char_lm, "chars", type="generation")
-        client.register(classifier, "topics", type="classification")
+        client.register(RegisterRequest(name="model-a", type="classification"), model_a)
+        client.register(
+            RegisterRequest(name="model-a-onnx", type="classification"), onnx_file.parent
+        )
+        client.register(RegisterRequest(name="minilm", type="embedding_model"), _minilm())
+        client.register(RegisterRequest(name="chars", type="generation"), char_lm)
+        client.register(RegisterRequest(name="topics", type="classification"), classifier)
         server.env["MODEL_A"] = str(model_a)
         yield server
 

@@ -8,7 +8,7 @@ from modelhub.api.deps import ServicesDep
 from modelhub.api.schemas import DeployBody, DeploymentDetail, ScaleBody, UpdateBody
 from modelhub.api.security import DeploymentReader, DeploymentWriter
 from modelhub.domain.deployments import Deployment, Environment
-from modelhub.services.deployments import DeployRequest
+from modelhub.services.deployments import DeployRequest, RolloutRequest
 
 router = APIRouter(prefix="/api/v1", tags=["deployments"])
 
@@ -56,9 +56,13 @@ def scale(
 def update(
     name: str, body: UpdateBody, services: ServicesDep, caller: DeploymentWriter
 ) -> Deployment:
-    return services.deployments.update(
-        caller, name, body.version, body.canary, body.override_approval
+    request = RolloutRequest(
+        deployment=name,
+        version=body.version,
+        canary=body.canary,
+        override_approval=body.override_approval,
     )
+    return services.deployments.update(caller, request)
 
 
 @router.post("/deployments/{name}/promote", response_model=Deployment, status_code=202)

@@ -33,9 +33,10 @@ from modelhub.api.security import (
 )
 from modelhub.domain.limits import NonNegativeInt64, PositiveInt64
 from modelhub.domain.names import parse_tags
+from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import ModelVersion, RegisteredModel
 from modelhub.errors import IntegrityError
-from modelhub.services.registry import RegisterRequest, SearchRequest
+from modelhub.services.registry import RegisterRequest
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
 logger = logging.getLogger("modelhub.api")
@@ -56,7 +57,7 @@ def search_models(
     limit: PositiveInt64 = 100,
     offset: NonNegativeInt64 = 0,
 ) -> VersionList:
-    request = SearchRequest(
+    query = VersionQuery(
         name=name,
         type=type,
         framework=framework,
@@ -68,7 +69,7 @@ def search_models(
         limit=limit,
         offset=offset,
     )
-    page = services.registry_for(caller).search(request)
+    page = services.registry_for(caller).search(query)
     return VersionList(items=page.items, total=page.total)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # keep `modelhub --help` fast: no pydantic or httpx at import
-    from modelhub.client.base import RegistryClient
+    from modelhub.client.contract import ModelhubClient
     from modelhub.settings import Settings
 
 EXIT_CODES: dict[str, int] = {
@@ -30,7 +30,7 @@ EXIT_CODES: dict[str, int] = {
 }
 
 
-def open_client(settings: Settings) -> RegistryClient:
+def open_client(settings: Settings) -> ModelhubClient:
     """A running server when MODELHUB_URL is set, else the local home directly."""
     if settings.url:
         from modelhub.client.credentials import resolve_token
@@ -43,7 +43,7 @@ def open_client(settings: Settings) -> RegistryClient:
 
 
 @contextmanager
-def client_session() -> Iterator[RegistryClient]:
+def client_session() -> Iterator[ModelhubClient]:
     from modelhub.settings import Settings
 
     client = open_client(Settings())

@@ -19,7 +19,7 @@ from modelhub.cli.deployment_input import parse_autoscale, read_request
 from modelhub.cli.render import console, err_console, print_json
 
 if TYPE_CHECKING:
-    from modelhub.client.base import RegistryClient
+    from modelhub.client.contract import ModelhubClient
     from modelhub.domain.deployments import Deployment
 
 app = typer.Typer(
@@ -42,7 +42,7 @@ LOCAL_NOTE = (
 
 
 def _settle(
-    client: RegistryClient, name: str, doing: str, quiet: bool, canary_settles: bool = True
+    client: ModelhubClient, name: str, doing: str, quiet: bool, canary_settles: bool = True
 ) -> Deployment:
     try:
         if quiet:
@@ -76,7 +76,7 @@ def _replicas(count: int) -> str:
     return f"{count} replica" + ("" if count == 1 else "s")
 
 
-def _report(client: RegistryClient, d: Deployment, waited: bool) -> None:
+def _report(client: ModelhubClient, d: Deployment, waited: bool) -> None:
     from modelhub.cli.deployment_view import curl_line, traffic_text
 
     if not client.serves_deployments:
@@ -104,7 +104,7 @@ def _report(client: RegistryClient, d: Deployment, waited: bool) -> None:
 
 
 def _changed(
-    client: RegistryClient,
+    client: ModelhubClient,
     d: Deployment,
     before: list[int],
     what: str,
@@ -158,17 +158,22 @@ def deploy(
     json: JsonOpt = False,
 ) -> None:
     """Serve a model version in an environment behind an inference endpoint."""
-    bounds = parse_autoscale(autoscale)
+    from modelhub.client.deployment_wait import as_autoscale
+    from modelhub.domain.deployments import Environment, LoadBalancing
+    from modelhub.domain.enums import parse_enum
+    from modelhub.services.deployments import DeployRequest
+
+    request = DeployRequest(
+        ref=ref,
+        environment=parse_enum(Environment, env, "environment"),
+        replicas=replicas,
+        autoscale=as_autoscale(parse_autoscale(autoscale)),
+        name=name,
+        load_balancing=parse_enum(LoadBalancing, load_balancing, "load_balancing"),
+        override_approval=override_approval,
+    )
     with client_session() as client:
-        created = client.deploy(
-            ref,
-            environment=env,
-            replicas=replicas,
-            autoscale=bounds,
-            name=name,
-            load_balancing=load_balancing,
-            override_approval=override_approval,
-        )
+        created = client.deploy(request)
         _changed(client, created, [], "deploying", no_wait, json)
 
 
@@ -256,8 +261,13 @@ def update(
     json: JsonOpt = False,
 ) -> None:
     """Roll out another version of the deployed model: all at once, or as a canary."""
+    from modelhub.services.deployments import RolloutRequest
+
+    request = RolloutRequest(
+        deployment=name, version=version, canary=canary, override_approval=override_approval
+    )
     with client_session() as client:
-        changed = client.update_deployment(name, version, canary, override_approval)
+        changed = client.update_deployment(request)
         _changed(client, changed, changed.versions, "update", no_wait, json)
 
 

@@ -11,6 +11,7 @@ import typer
 from modelhub.cli.context import client_session, total_size, transfer_progress
 from modelhub.cli.render import console, print_json, version_details, versions_table
 from modelhub.domain.names import parse_tags
+from modelhub.domain.queries import VersionQuery
 
 app = typer.Typer(help="Register, find, promote and retire models.", no_args_is_help=True)
 
@@ -32,15 +33,16 @@ def register(
     json: JsonOpt = False,
 ) -> None:
     """Register a file or folder as the next version of a model."""
+    from modelhub.services.registry import RegisterRequest
+
     tags = parse_tags(tag or [])
     model_card = card.read_text() if card else None
     with (
         client_session() as client,
         transfer_progress(f"register {path.name}", _size(path), not json) as progress,
     ):
-        version = client.register(
-            path,
-            name,
+        request = RegisterRequest(
+            name=name,
             type=type,
             framework=framework,
             description=description,
@@ -49,8 +51,8 @@ def register(
             label=label,
             trust=trust,
             model_card=model_card,
-            progress=progress,
         )
+        version = client.register(request, path, progress)
     if json:
         print_json(version)
     else:
@@ -78,7 +80,7 @@ def list_models(
 ) -> None:
     """List models (the newest matching version of each) with filters."""
     with client_session() as client:
-        page = client.search(
+        query = VersionQuery(
             type=type,
             framework=framework,
             stage=stage,
@@ -88,6 +90,7 @@ def list_models(
             all_versions=all_versions,
             limit=limit,
         )
+        page = client.search(query)
     if json:
         print_json({"items": [v.model_dump(mode="json") for v in page.items], "total": page.total})
     else:

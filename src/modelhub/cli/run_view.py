@@ -11,7 +11,7 @@ from rich.table import Table
 from modelhub.cli.render import console, human_size
 
 if TYPE_CHECKING:
-    from modelhub.client.base import RegistryClient
+    from modelhub.client.contract import ModelhubClient
     from modelhub.domain.runs import Alert, Checkpoint, Pipeline, Run, RunEvent
     from modelhub.errors import ModelhubError
     from modelhub.training.estimate import Estimate
@@ -205,7 +205,7 @@ def status_line(data: dict[str, Any]) -> str:
     return line
 
 
-def follow(client: RegistryClient, run_id: int, as_json: bool, show_logs: bool) -> Run:
+def follow(client: ModelhubClient, run_id: int, as_json: bool, show_logs: bool) -> Run:
     """Show the run's events (a progress bar, or JSON lines) until it ends; the final run."""
     if as_json:
         for event in client.run_events(run_id):
@@ -241,7 +241,7 @@ def follow(client: RegistryClient, run_id: int, as_json: bool, show_logs: bool) 
     return client.get_run(run_id)
 
 
-def wait(client: RegistryClient, run_id: int) -> Run:
+def wait(client: ModelhubClient, run_id: int) -> Run:
     """Follow the run silently until it ends; the final run."""
     for _ in client.run_events(run_id):
         pass

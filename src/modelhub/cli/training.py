@@ -25,7 +25,7 @@ from modelhub.cli.run_view import (
 )
 
 if TYPE_CHECKING:
-    from modelhub.client.base import RegistryClient
+    from modelhub.client.contract import ModelhubClient
     from modelhub.domain.runs import Pipeline, Run
     from modelhub.training.estimate import Estimate
 
@@ -55,7 +55,7 @@ def read_pipeline(path: Path) -> tuple[str, dict[str, bytes]]:
     return text, files
 
 
-def _create(client: RegistryClient, spec: Path) -> tuple[Pipeline, Estimate]:
+def _create(client: ModelhubClient, spec: Path) -> tuple[Pipeline, Estimate]:
     text, files = read_pipeline(spec)
     return client.create_pipeline(text, files)
 
@@ -73,12 +73,12 @@ def _created_json(pipeline: Pipeline, estimate: Estimate) -> dict[str, object]:
     return {"pipeline": pipeline.model_dump(mode="json"), "estimate": asdict(estimate)}
 
 
-def _queued_message(client: RegistryClient, run: Run) -> str:
+def _queued_message(client: ModelhubClient, run: Run) -> str:
     queued = QUEUED_ONLY if client.queues_only else "queued"
     return f"run {run.id} of {run.pipeline} (priority {run.priority.value}): {queued}"
 
 
-def _interrupted_message(client: RegistryClient, run: Run) -> str:
+def _interrupted_message(client: ModelhubClient, run: Run) -> str:
     if client.queues_only:
         return f"interrupted: run {run.id} is queued again and continues from its newest checkpoint"
     return f"stopped watching: run {run.id} goes on (modelhub runs watch {run.id})"

@@ -1,7 +1,21 @@
-"""Python clients: `Client` over HTTP, `LocalClient` in-process; the same methods."""
+"""Python clients: `Client` over HTTP, `LocalClient` in-process; one contract, `ModelhubClient`.
+
+Calls with options take the services' request models, exported here too.
+"""
 
 from __future__ import annotations
 
+from modelhub.client.contract import ModelhubClient
 from modelhub.client.http import Client
+from modelhub.domain.queries import VersionQuery
+from modelhub.services.deployments import DeployRequest, RolloutRequest
+from modelhub.services.registry import RegisterRequest
 
-__all__ = ["Client"]
+__all__ = [
+    "Client",
+    "DeployRequest",
+    "ModelhubClient",
+    "RegisterRequest",
+    "RolloutRequest",
+    "VersionQuery",
+]

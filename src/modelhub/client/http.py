@@ -6,77 +6,41 @@ import contextlib
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from modelhub.client.base import Progress
-from modelhub.client.credentials import DEFAULT_URL, resolve_token
+from modelhub.client.contract import Progress
 from modelhub.client.errors import raise_for_error
+from modelhub.client.http_connection import request_body
 from modelhub.client.http_deployments import DeploymentCalls
 from modelhub.client.http_training import TrainingCalls
 from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.names import check_model_name
+from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import (
     AuditEvent,
     AuditVerdict,
     Dataset,
-    Lineage,
     ModelVersion,
     Page,
     RegisteredModel,
 )
 from modelhub.errors import IntegrityError, Unavailable
 from modelhub.services.manifest import safe_target, source_files, write_verified_stream
-from modelhub.settings import Settings
+from modelhub.services.registry import RegisterRequest
 
 CHUNK = 1024 * 1024
 
 
 class Client(TrainingCalls, DeploymentCalls):
-    """Talk to a running modelhub server.
+    """Talk to a running modelhub server: `Client(url, token)`, or from the environment.
 
     `transport` lets tests and embedders inject an httpx transport (an ASGI app, a
     mock network); by default it is a pooled HTTP connection.
     """
 
-    def __init__(
-        self,
-        url: str | None = None,
-        token: str | None = None,
-        timeout: float = 300.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        if url is None or token is None:
-            # Unset: the same places the CLI looks (MODELHUB_URL, MODELHUB_TOKEN, home).
-            settings = Settings()
-            url = url or settings.url or DEFAULT_URL
-            token = token or resolve_token(settings)
-        headers = {"authorization": f"Bearer {token}"} if token else {}
-        self.url = url.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.url, headers=headers, timeout=timeout, transport=transport
-        )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
     # -- plumbing -------------------------------------------------------------
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise Unavailable(f"cannot reach modelhub at {self.url}: {exc}") from exc
-        raise_for_error(response)
-        return response.json()
 
     @staticmethod
     def _model_path(name: str) -> str:
@@ -86,38 +50,12 @@ class Client(TrainingCalls, DeploymentCalls):
     # -- registry -------------------------------------------------------------
 
     def register(
-        self,
-        path: Path,
-        name: str,
-        *,
-        type: str | None = None,
-        framework: str | None = None,
-        description: str = "",
-        license: str | None = None,
-        tags: dict[str, str] | None = None,
-        label: str | None = None,
-        trust: bool = False,
-        lineage: Lineage | None = None,
-        metrics: dict[str, float] | None = None,
-        model_card: str | None = None,
-        progress: Progress | None = None,
+        self, request: RegisterRequest, source: Path, progress: Progress | None = None
     ) -> ModelVersion:
-        upload_id = self._upload(Path(path), progress)
-        body = {
-            "upload_id": upload_id,
-            "type": type,
-            "framework": framework,
-            "description": description,
-            "license": license,
-            "tags": tags or {},
-            "label": label,
-            "trust": trust,
-            "lineage": lineage.model_dump(mode="json") if lineage else None,
-            "metrics": metrics or {},
-            "model_card": model_card,
-        }
-        data = self._request("POST", f"{self._model_path(name)}/versions", json=body)
-        return ModelVersion.model_validate(data)
+        url = f"{self._model_path(request.name)}/versions"
+        upload_id = self._upload(Path(source), progress)
+        body = {"upload_id": upload_id, **request_body(request, "name")}
+        return ModelVersion.model_validate(self._request("POST", url, json=body))
 
     def _upload(self, path: Path, progress: Progress | None) -> str:
         """Stream a file or folder into a new upload on the server; return its id."""
@@ -165,37 +103,24 @@ class Client(TrainingCalls, DeploymentCalls):
         data = self._request("GET", f"{self._model_path(name)}/versions")
         return [ModelVersion.model_validate(v) for v in data]
 
-    def search(
-        self,
-        *,
-        name: str | None = None,
-        type: str | None = None,
-        framework: str | None = None,
-        stage: str | None = None,
-        tags: dict[str, str] | None = None,
-        text: str | None = None,
-        include_archived: bool = False,
-        all_versions: bool = False,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> Page:
+    def search(self, query: VersionQuery) -> Page:
         params: list[tuple[str, str | int | bool]] = [
             (key, value)
             for key, value in (
-                ("name", name),
-                ("type", type),
-                ("framework", framework),
-                ("stage", stage),
-                ("search", text),
+                ("name", query.name),
+                ("type", query.type),
+                ("framework", query.framework),
+                ("stage", query.stage),
+                ("search", query.text),
             )
             if value
         ]
-        params += [("tag", f"{k}={v}") for k, v in (tags or {}).items()]
+        params += [("tag", f"{k}={v}") for k, v in query.tags.items()]
         params += [
-            ("include_archived", include_archived),
-            ("all_versions", all_versions),
-            ("limit", limit),
-            ("offset", offset),
+            ("include_archived", query.include_archived),
+            ("all_versions", query.all_versions),
+            ("limit", query.limit),
+            ("offset", query.offset),
         ]
         return Page.model_validate(self._request("GET", "/api/v1/models", params=params))
 

@@ -6,42 +6,23 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from modelhub.client.deployment_wait import as_autoscale, poll_until_settled
-from modelhub.domain.deployments import Autoscale, Deployment, UsageRecord
+from modelhub.client.deployment_wait import poll_until_settled
+from modelhub.client.http_connection import HttpConnection, request_body
+from modelhub.domain.deployments import Deployment, UsageRecord
 from modelhub.domain.names import check_model_name
+from modelhub.services.deployments import DeployRequest, RolloutRequest
 
 JSON_HEADERS = {"content-type": "application/json"}
 
 
-class DeploymentCalls:
-    """Mixed into `Client`, which provides the connection and `_request`."""
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        raise NotImplementedError
+class DeploymentCalls(HttpConnection):
+    """The deployment and inference calls of `Client`."""
 
     # The server runs the replicas of what it is asked to deploy.
     serves_deployments = True
 
-    def deploy(
-        self,
-        ref: str,
-        environment: str = "development",
-        replicas: int | None = None,
-        autoscale: tuple[int, int] | Autoscale | None = None,
-        name: str | None = None,
-        load_balancing: str = "round_robin",
-        override_approval: bool = False,
-    ) -> Deployment:
-        bounds = as_autoscale(autoscale)
-        body = {
-            "model": ref,
-            "environment": environment,
-            "replicas": replicas,
-            "autoscale": bounds.model_dump(mode="json") if bounds else None,
-            "name": name,
-            "load_balancing": load_balancing,
-            "override_approval": override_approval,
-        }
+    def deploy(self, request: DeployRequest) -> Deployment:
+        body = {"model": request.ref, **request_body(request, "ref")}
         return Deployment.model_validate(self._request("POST", "/api/v1/deployments", json=body))
 
     def list_deployments(
@@ -67,15 +48,8 @@ class DeploymentCalls:
         body = {"replicas": replicas}
         return self._change(name, "scale", body)
 
-    def update_deployment(
-        self,
-        name: str,
-        version: int | str,
-        canary: int | None = None,
-        override_approval: bool = False,
-    ) -> Deployment:
-        body = {"version": str(version), "canary": canary, "override_approval": override_approval}
-        return self._change(name, "update", body)
+    def update_deployment(self, request: RolloutRequest) -> Deployment:
+        return self._change(request.deployment, "update", request_body(request, "deployment"))
 
     def promote_deployment(self, name: str) -> Deployment:
         return self._change(name, "promote")

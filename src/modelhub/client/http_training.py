@@ -6,12 +6,12 @@ import contextlib
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from modelhub.client.errors import raise_for_error
+from modelhub.client.http_connection import HttpConnection
 from modelhub.client.sse import parse_sse
 from modelhub.domain.runs import Alert, Checkpoint, MetricPoint, Pipeline, Run, RunEvent
 from modelhub.errors import InvalidInput, Unavailable, error_from_dict
@@ -21,14 +21,8 @@ from modelhub.training.estimate import Estimate
 STREAM_READ_TIMEOUT = 60.0
 
 
-class TrainingCalls:
-    """Mixed into `Client`, which provides the connection and `_request`."""
-
-    url: str
-    _http: httpx.Client
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        raise NotImplementedError
+class TrainingCalls(HttpConnection):
+    """The pipeline and run calls of `Client`."""
 
     # Runs queued through a server are executed by that server's scheduler.
     queues_only = False

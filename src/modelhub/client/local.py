@@ -4,69 +4,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelhub.client.base import Progress
+from modelhub.client.contract import Progress
 from modelhub.client.local_deployments import LocalDeploymentCalls
 from modelhub.client.local_training import LocalTrainingCalls
-from modelhub.domain.auth import Caller, Principal, Role, TokenInfo
+from modelhub.domain.auth import Principal, TokenInfo
+from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import (
     AuditEvent,
     AuditVerdict,
     Dataset,
-    Lineage,
     ModelVersion,
     Page,
     RegisteredModel,
 )
 from modelhub.errors import InvalidInput
-from modelhub.services import Services, build_services
-from modelhub.services.registry import RegisterRequest, SearchRequest
-from modelhub.settings import Settings
+from modelhub.services.registry import RegisterRequest
 
 
 class LocalClient(LocalTrainingCalls, LocalDeploymentCalls):
     """Same methods and errors as `Client`, served by the services in this process."""
 
-    def __init__(self, settings: Settings, actor: str) -> None:
-        self.services: Services = build_services(settings)
-        # Local mode trusts whoever can read the home folder: they could open the
-        # database directly anyway. They act as an admin, under their own name.
-        self.caller = Caller(name=actor, role=Role.ADMIN)
-        self.registry = self.services.registry_for(self.caller)
-
-    def close(self) -> None:
-        self.services.close()
-
     def register(
-        self,
-        path: Path,
-        name: str,
-        *,
-        type: str | None = None,
-        framework: str | None = None,
-        description: str = "",
-        license: str | None = None,
-        tags: dict[str, str] | None = None,
-        label: str | None = None,
-        trust: bool = False,
-        lineage: Lineage | None = None,
-        metrics: dict[str, float] | None = None,
-        model_card: str | None = None,
-        progress: Progress | None = None,
+        self, request: RegisterRequest, source: Path, progress: Progress | None = None
     ) -> ModelVersion:
-        request = RegisterRequest(
-            name=name,
-            type=type,
-            framework=framework,
-            description=description,
-            license=license,
-            tags=tags,
-            label=label,
-            trust=trust,
-            lineage=lineage,
-            metrics=metrics,
-            model_card=model_card,
-        )
-        return self.registry.register(request, Path(path), progress=progress)
+        return self.registry.register(request, Path(source), progress=progress)
 
     def get(self, ref: str) -> ModelVersion:
         return self.registry.get(ref)
@@ -77,34 +38,8 @@ class LocalClient(LocalTrainingCalls, LocalDeploymentCalls):
     def versions(self, name: str) -> list[ModelVersion]:
         return self.registry.versions(name)
 
-    def search(
-        self,
-        *,
-        name: str | None = None,
-        type: str | None = None,
-        framework: str | None = None,
-        stage: str | None = None,
-        tags: dict[str, str] | None = None,
-        text: str | None = None,
-        include_archived: bool = False,
-        all_versions: bool = False,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> Page:
-        return self.registry.search(
-            SearchRequest(
-                name=name,
-                type=type,
-                framework=framework,
-                stage=stage,
-                tags=tags or {},
-                text=text,
-                include_archived=include_archived,
-                all_versions=all_versions,
-                limit=limit,
-                offset=offset,
-            )
-        )
+    def search(self, query: VersionQuery) -> Page:
+        return self.registry.search(query)
 
     def set_stage(self, name: str, version: int, stage: str, force: bool = False) -> ModelVersion:
         return self.registry.set_stage(name, version, stage, force=force)

@@ -11,47 +11,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from modelhub.client.deployment_wait import as_autoscale
-from modelhub.domain.auth import Caller
-from modelhub.domain.deployments import (
-    Autoscale,
-    Deployment,
-    Environment,
-    LoadBalancing,
-    UsageRecord,
-)
+from modelhub.client.local_home import LocalHome
+from modelhub.domain.deployments import Deployment, Environment, UsageRecord
 from modelhub.domain.enums import parse_enum
-from modelhub.services import Services
-from modelhub.services.deployments import DeployRequest
+from modelhub.services.deployments import DeployRequest, RolloutRequest
 
 
-class LocalDeploymentCalls:
-    """Mixed into `LocalClient`, which provides the services and the caller."""
-
-    services: Services
-    caller: Caller
+class LocalDeploymentCalls(LocalHome):
+    """The deployment calls of `LocalClient`."""
 
     serves_deployments = False
 
-    def deploy(
-        self,
-        ref: str,
-        environment: str = "development",
-        replicas: int | None = None,
-        autoscale: tuple[int, int] | Autoscale | None = None,
-        name: str | None = None,
-        load_balancing: str = "round_robin",
-        override_approval: bool = False,
-    ) -> Deployment:
-        request = DeployRequest(
-            ref=ref,
-            environment=parse_enum(Environment, environment, "environment"),
-            replicas=replicas,
-            autoscale=as_autoscale(autoscale),
-            name=name,
-            load_balancing=parse_enum(LoadBalancing, load_balancing, "load_balancing"),
-            override_approval=override_approval,
-        )
+    def deploy(self, request: DeployRequest) -> Deployment:
         return self.services.deployments.deploy(self.caller, request)
 
     def list_deployments(
@@ -70,16 +41,8 @@ class LocalDeploymentCalls:
     def scale_deployment(self, name: str, replicas: int) -> Deployment:
         return self.services.deployments.scale(self.caller, name, replicas)
 
-    def update_deployment(
-        self,
-        name: str,
-        version: int | str,
-        canary: int | None = None,
-        override_approval: bool = False,
-    ) -> Deployment:
-        return self.services.deployments.update(
-            self.caller, name, str(version), canary, override_approval
-        )
+    def update_deployment(self, request: RolloutRequest) -> Deployment:
+        return self.services.deployments.update(self.caller, request)
 
     def promote_deployment(self, name: str) -> Deployment:
         return self.services.deployments.promote(self.caller, name)

@@ -13,22 +13,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from modelhub.domain.auth import Caller
+from modelhub.client.local_home import LocalHome
 from modelhub.domain.enums import parse_enum
 from modelhub.domain.pipelines import Priority
 from modelhub.domain.runs import Alert, Checkpoint, MetricPoint, Pipeline, Run, RunEvent, RunStatus
-from modelhub.services import Services
 from modelhub.services.run_feed import RunFeed
 from modelhub.training.estimate import Estimate
 
 POLL_SECONDS = 0.25
 
 
-class LocalTrainingCalls:
-    """Mixed into `LocalClient`, which provides the services and the caller."""
-
-    services: Services
-    caller: Caller
+class LocalTrainingCalls(LocalHome):
+    """The pipeline and run calls of `LocalClient`."""
 
     queues_only = True
 

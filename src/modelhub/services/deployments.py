@@ -26,7 +26,7 @@ from modelhub.domain.deployments import (
     TrafficShare,
     UsageRecord,
 )
-from modelhub.domain.enums import Approval, ModelStatus
+from modelhub.domain.enums import Approval, ModelStatus, parse_enum
 from modelhub.domain.names import check_model_name, parse_ref
 from modelhub.domain.records import ModelVersion
 from modelhub.errors import (
@@ -52,6 +52,13 @@ ENVIRONMENT_PREFERENCE = (Environment.PRODUCTION, Environment.STAGING, Environme
 
 @dataclass(frozen=True)
 class DeployRequest:
+    """What to serve and how; the same request from the API, the CLI and both clients.
+
+    `ref` is NAME, NAME@VERSION or NAME@ALIAS; `name` defaults to the model's in
+    production and MODEL-ENV elsewhere. `environment` and `load_balancing` also take
+    their text ("staging"); anything else is InvalidInput naming the field.
+    """
+
     ref: str
     environment: Environment = Environment.DEVELOPMENT
     replicas: int | None = None
@@ -60,6 +67,27 @@ class DeployRequest:
     load_balancing: LoadBalancing = LoadBalancing.ROUND_ROBIN
     resources: dict[str, Any] = field(default_factory=dict)
     override_approval: bool = False
+
+    def __post_init__(self) -> None:
+        # Frozen: set through object.__setattr__, once, before anyone reads them.
+        environment = parse_enum(Environment, self.environment, "environment")
+        object.__setattr__(self, "environment", environment)
+        balancing = parse_enum(LoadBalancing, self.load_balancing, "load_balancing")
+        object.__setattr__(self, "load_balancing", balancing)
+
+
+@dataclass(frozen=True)
+class RolloutRequest:
+    """Roll out another version of a deployment's model: all at once, or `canary`
+    percent (1-99) of requests first. `version` is a number or an alias."""
+
+    deployment: str
+    version: str
+    canary: int | None = None
+    override_approval: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "version", str(self.version))  # 3 means "3"
 
 
 @dataclass(frozen=True)
@@ -300,15 +328,9 @@ class DeploymentService:
         self.rollouts.submit(name, self.rollouts.scale)
         return changed
 
-    def update(
-        self,
-        caller: Caller,
-        name: str,
-        version_ref: str,
-        canary: int | None = None,
-        override_approval: bool = False,
-    ) -> Deployment:
+    def update(self, caller: Caller, request: RolloutRequest) -> Deployment:
         """Roll out another version: all at once, or `canary` percent of requests first."""
+        name, canary = request.deployment, request.canary
         deployment = self._live(caller, name)
         if deployment.status is not DeploymentStatus.RUNNING:
             raise IllegalTransition(
@@ -317,14 +339,16 @@ class DeploymentService:
             )
         if canary is not None and not 1 <= canary <= 99:
             raise InvalidInput("canary share must be 1-99 percent", {"field": "canary"})
-        version = self.registry.get(f"{deployment.model}@{version_ref}")
+        version = self.registry.get(f"{deployment.model}@{request.version}")
         current = deployment.primary_version
         if version.version == current:
             raise Conflict(
                 f"deployment {name} already serves version {current}",
                 {"deployment": name, "version": current},
             )
-        override = self._check_servable(caller, version, deployment.environment, override_approval)
+        override = self._check_servable(
+            caller, version, deployment.environment, request.override_approval
+        )
         details: dict[str, Any] = {"from": current, "to": version.version, "canary": canary}
         if override:
             details["approval_override"] = version.approval.value

@@ -11,9 +11,10 @@ from pathlib import Path
 
 from modelhub.domain.auth import Action, Caller, check_not_own_approval
 from modelhub.domain.names import parse_ref
+from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import FileEntry, ModelVersion, Page, RegisteredModel
 from modelhub.services.auth import AuthService
-from modelhub.services.registry import GcReport, RegisterRequest, RegistryService, SearchRequest
+from modelhub.services.registry import GcReport, RegisterRequest, RegistryService
 from modelhub.services.uploads import StagedFile, UploadService
 
 
@@ -134,9 +135,9 @@ class GuardedRegistry:
         self._check(Action.MODELS_READ)
         return self.registry.versions(name)
 
-    def search(self, request: SearchRequest) -> Page:
+    def search(self, query: VersionQuery) -> Page:
         self._check(Action.MODELS_READ)
-        return self.registry.search(request)
+        return self.registry.search(query)
 
     def file_entry(self, ref: str, path: str) -> tuple[ModelVersion, FileEntry]:
         self._check(Action.MODELS_READ)

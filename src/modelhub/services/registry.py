@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from modelhub.domain.names import (
     check_tags,
     parse_ref,
 )
+from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import FileEntry, Lineage, ModelVersion, Page, RegisteredModel
 from modelhub.errors import (
     Conflict,
@@ -50,7 +52,6 @@ from modelhub.stores.metadata.base import (
     MetadataStore,
     ModelDraft,
     VersionDraft,
-    VersionQuery,
 )
 
 MAX_PAGE = 1000
@@ -72,23 +73,6 @@ class RegisterRequest:
     lineage: Lineage | None = None
     metrics: dict[str, float] | None = None
     model_card: str | None = None
-
-
-@dataclass(frozen=True)
-class SearchRequest:
-    """Filters as a user types them; each narrows. The newest match per model unless
-    all_versions."""
-
-    name: str | None = None
-    type: str | None = None
-    framework: str | None = None
-    stage: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    text: str | None = None
-    include_archived: bool = False
-    all_versions: bool = False
-    limit: int = 100
-    offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -272,25 +256,22 @@ class RegistryService:
     def versions(self, name: str) -> list[ModelVersion]:
         return self.metadata.list_versions(check_model_name(name))
 
-    def search(self, request: SearchRequest) -> Page:
-        r = request
-        if not 1 <= r.limit <= MAX_PAGE or not 0 <= r.offset <= INT64_MAX:
+    def search(self, query: VersionQuery) -> Page:
+        """The page of versions the query matches; InvalidInput names a bad filter."""
+        if not 1 <= query.limit <= MAX_PAGE or not 0 <= query.offset <= INT64_MAX:
             raise InvalidInput(
                 f"limit must be 1-{MAX_PAGE} and offset 0 to 2**63 - 1", {"field": "limit"}
             )
-        query = VersionQuery(
-            name=check_model_name(r.name) if r.name else None,
-            type=parse_enum(ModelType, r.type, "type") if r.type else None,
-            framework=parse_enum(Framework, r.framework, "framework") if r.framework else None,
-            stage=parse_enum(Stage, r.stage, "stage") if r.stage else None,
-            tags=check_tags(dict(r.tags)),
-            text=check_text(r.text, "search") if r.text else None,
-            include_archived=r.include_archived,
-            latest_only=not r.all_versions,
-            limit=r.limit,
-            offset=r.offset,
+        checked = replace(
+            query,
+            name=check_model_name(query.name) if query.name else None,
+            type=_enum_text(ModelType, query.type, "type"),
+            framework=_enum_text(Framework, query.framework, "framework"),
+            stage=_enum_text(Stage, query.stage, "stage"),
+            tags=check_tags(dict(query.tags)),
+            text=check_text(query.text, "search") if query.text else None,
         )
-        return self.metadata.search(query)
+        return self.metadata.search(checked)
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -480,4 +461,8 @@ class RegistryService:
         return GcReport(deleted, freed, young)
 
 
-__all__ = ["GcReport", "ModelhubError", "RegisterRequest", "RegistryService", "SearchRequest"]
+def _enum_text(enum: type[StrEnum], value: str | None, field: str) -> str | None:
+    return parse_enum(enum, value, field).value if value else None
+
+
+__all__ = ["GcReport", "ModelhubError", "RegisterRequest", "RegistryService"]

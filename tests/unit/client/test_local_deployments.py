@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from modelhub.client import DeployRequest, RegisterRequest
 from modelhub.client.local import LocalClient
 from modelhub.domain.deployments import Autoscale, DeploymentStatus
 from modelhub.errors import IllegalTransition, InvalidInput, NotFound
@@ -18,14 +19,23 @@ from modelhub.settings import Settings
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[LocalClient]:
     local = LocalClient(Settings(home=tmp_path / "home"), actor="ada")
-    local.register(write_mlp_safetensors(tmp_path / "w.safetensors"), "intents", type="custom")
+    local.register(
+        RegisterRequest(name="intents", type="custom"),
+        write_mlp_safetensors(tmp_path / "w.safetensors"),
+    )
     yield local
     local.close()
 
 
 def test_deploy_records_and_nothing_runs_it(client: LocalClient) -> None:
     assert client.serves_deployments is False
-    created = client.deploy("intents@1", environment="staging", autoscale=(1, 3))
+    created = client.deploy(
+        DeployRequest(
+            ref="intents@1",
+            environment="staging",
+            autoscale=Autoscale(min_replicas=1, max_replicas=3),
+        )
+    )
     assert (created.name, created.model, created.versions) == ("intents-staging", "intents", [1])
     assert created.status is DeploymentStatus.DEPLOYING and created.created_by == "ada"
     assert created.autoscale == Autoscale(min_replicas=1, max_replicas=3)
@@ -40,7 +50,11 @@ def test_deploy_records_and_nothing_runs_it(client: LocalClient) -> None:
 
 
 def test_scale_and_stop(client: LocalClient) -> None:
-    client.deploy("intents", name="ranker", autoscale=(1, 4))
+    client.deploy(
+        DeployRequest(
+            ref="intents", name="ranker", autoscale=Autoscale(min_replicas=1, max_replicas=4)
+        )
+    )
     scaled = client.scale_deployment("ranker", 3)
     assert scaled.replicas == 3 and scaled.autoscale is None
     assert client.stop_deployment("ranker").status is DeploymentStatus.STOPPED
@@ -54,15 +68,17 @@ def test_bad_requests(client: LocalClient) -> None:
     with pytest.raises(NotFound):
         client.get_deployment("nothing-here")
     with pytest.raises(InvalidInput, match="unknown environment"):
-        client.deploy("intents", environment="moon")
+        client.deploy(DeployRequest(ref="intents", environment="moon"))
     with pytest.raises(InvalidInput, match="unknown load_balancing"):
-        client.deploy("intents", load_balancing="random")
+        client.deploy(DeployRequest(ref="intents", load_balancing="random"))
 
 
 def test_production_gate_and_its_override(client: LocalClient) -> None:
     with pytest.raises(IllegalTransition, match="not approved"):
-        client.deploy("intents@1", environment="production")
-    forced = client.deploy("intents@1", environment="production", override_approval=True)
+        client.deploy(DeployRequest(ref="intents@1", environment="production"))
+    forced = client.deploy(
+        DeployRequest(ref="intents@1", environment="production", override_approval=True)
+    )
     assert forced.approval_override and forced.name == "intents"
     events = client.audit_events(action="deployments.create")
     assert events[0].details["approval_override"] == "pending"

@@ -26,10 +26,10 @@ from modelhub.domain.names import (
     parse_tags,
     parse_version_number,
 )
+from modelhub.domain.queries import VersionQuery
 from modelhub.errors import ModelhubError
 from modelhub.services import Services, build_services
 from modelhub.services.datasets import parse_dataset_ref
-from modelhub.services.registry import SearchRequest
 from modelhub.settings import Settings
 
 # Text that reaches the edge cases: digits of every script, surrogates, separators.
@@ -97,7 +97,7 @@ def test_any_search_query_keeps_the_contract(
     offset: int,
     kind: str | None,
 ) -> None:
-    request = SearchRequest(text=text, name=name, tags=tags, limit=limit, offset=offset, type=kind)
+    request = VersionQuery(text=text, name=name, tags=tags, limit=limit, offset=offset, type=kind)
     try:
         page = services.registry.search(request)
     except ModelhubError:

@@ -9,26 +9,26 @@ from __future__ import annotations
 import pytest
 
 from modelhub.domain.auth import Caller, Role
+from modelhub.domain.queries import VersionQuery
 from modelhub.errors import InvalidInput
 from modelhub.services import Services
-from modelhub.services.registry import SearchRequest
 
 ADMIN = Caller(name="admin", role=Role.ADMIN)
 
 
 def test_search_text_with_a_lone_surrogate_is_invalid_input(services: Services) -> None:
     with pytest.raises(InvalidInput, match="lone surrogate"):
-        services.registry.search(SearchRequest(text="caf\udce9"))
+        services.registry.search(VersionQuery(text="caf\udce9"))
     with pytest.raises(InvalidInput):
-        services.registry.search(SearchRequest(tags={"team": "\udce9"}))
+        services.registry.search(VersionQuery(tags={"team": "\udce9"}))
     with pytest.raises(InvalidInput, match="at most 64 tags"):
-        services.registry.search(SearchRequest(tags={f"k{i}": "v" for i in range(1000)}))
+        services.registry.search(VersionQuery(tags={f"k{i}": "v" for i in range(1000)}))
 
 
 def test_search_offset_beyond_64_bits_is_invalid_input(services: Services) -> None:
     with pytest.raises(InvalidInput, match="offset"):
-        services.registry.search(SearchRequest(offset=2**63))
-    assert services.registry.search(SearchRequest(offset=2**63 - 1)).items == []
+        services.registry.search(VersionQuery(offset=2**63))
+    assert services.registry.search(VersionQuery(offset=2**63 - 1)).items == []
 
 
 def test_gc_grace_beyond_the_calendar_is_invalid_input(services: Services) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from modelhub.domain.auth import Caller, Role
 from modelhub.domain.enums import Approval, Framework, ModelStatus, Precision, Stage
+from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import Lineage, ModelVersion
 from modelhub.errors import (
     IllegalTransition,
@@ -25,7 +26,7 @@ from modelhub.errors import (
 )
 from modelhub.services import Services, build_services
 from modelhub.services.manifest import safe_target, version_digest
-from modelhub.services.registry import RegisterRequest, SearchRequest
+from modelhub.services.registry import RegisterRequest
 from modelhub.settings import Settings
 from modelhub.stores.metadata.base import AuditQuery
 from tests.unit.inspect.builders import (
@@ -48,7 +49,7 @@ def blob_count(s: Services) -> int:
 
 
 def version_count(s: Services) -> int:
-    return s.registry.search(SearchRequest(all_versions=True, include_archived=True)).total
+    return s.registry.search(VersionQuery(all_versions=True, include_archived=True)).total
 
 
 def last_event(s: Services) -> Any:
@@ -335,15 +336,15 @@ def test_archive_and_restore_a_model(
     r.archive("m", "alice")
     assert r.get_model("m").status == ModelStatus.ARCHIVED
     assert last_event(services).action == "models.archive"
-    assert r.search(SearchRequest()).total == 0
-    assert r.search(SearchRequest(include_archived=True)).total == 1
+    assert r.search(VersionQuery()).total == 0
+    assert r.search(VersionQuery(include_archived=True)).total == 1
     blobs = blob_count(services)
     with pytest.raises(InvalidInput):
         r.register(req("m"), onnx_file, "alice")
     assert blob_count(services) == blobs and version_count(services) == 1
     r.archive("m", "alice", restore=True)
     assert last_event(services).action == "models.restore"
-    assert r.search(SearchRequest()).total == 1
+    assert r.search(VersionQuery()).total == 1
     assert r.register(req("m"), onnx_file, "alice").version == 2
 
 
@@ -353,7 +354,7 @@ def test_archive_a_version(services: Services, safetensors_file: Path, onnx_file
     r.register(req("m"), onnx_file, "alice")
     assert r.archive("m@1", "alice") == "m@1"
     assert r.get("m@1").status == ModelStatus.ARCHIVED
-    assert [v.version for v in r.search(SearchRequest(all_versions=True)).items] == [2]
+    assert [v.version for v in r.search(VersionQuery(all_versions=True)).items] == [2]
     r.archive("m@1", "alice", restore=True)
     assert r.get("m@1").status == ModelStatus.ACTIVE
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from modelhub.domain.queries import VersionQuery
 from modelhub.errors import Conflict, IntegrityError, InvalidInput
 from modelhub.services import Services
-from modelhub.services.registry import RegisterRequest, SearchRequest
+from modelhub.services.registry import RegisterRequest
 from tests.unit.inspect.builders import save_numpy_safetensors
 
 OWNER = "uploader"
@@ -46,7 +47,7 @@ def assert_every_blob_hashes_to_its_name(s: Services) -> None:
 
 
 def version_count(s: Services) -> int:
-    return s.registry.search(SearchRequest(all_versions=True, include_archived=True)).total
+    return s.registry.search(VersionQuery(all_versions=True, include_archived=True)).total
 
 
 def test_a_second_upload_of_a_path_still_arriving_blocks_registration(

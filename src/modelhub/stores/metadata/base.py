@@ -10,9 +10,10 @@ from typing import Any, NamedTuple
 
 from modelhub.domain.auth import Principal, Role, Scope, TokenInfo
 from modelhub.domain.deployments import Deployment, DeploymentStatus, Environment, UsageRecord
-from modelhub.domain.enums import DatasetFormat, Framework, ModelStatus, ModelType, Precision, Stage
+from modelhub.domain.enums import DatasetFormat, Framework, ModelStatus, ModelType, Precision
 from modelhub.domain.names import ModelRef
 from modelhub.domain.pipelines import Priority
+from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import (
     AuditEvent,
     AuditVerdict,
@@ -78,22 +79,6 @@ class VersionDraft:
     metrics: dict[str, float] = field(default_factory=dict)
     trusted: bool = False
     model_card: str | None = None
-
-
-@dataclass(frozen=True)
-class VersionQuery:
-    """Filters for a search; each one narrows. `text` matches name and description."""
-
-    name: str | None = None
-    type: ModelType | None = None
-    framework: Framework | None = None
-    stage: Stage | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    text: str | None = None
-    include_archived: bool = False
-    latest_only: bool = True
-    limit: int = 100
-    offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -486,5 +471,4 @@ __all__ = [
     "ModelDraft",
     "ModelStatus",
     "VersionDraft",
-    "VersionQuery",
 ]

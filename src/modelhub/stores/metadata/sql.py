@@ -25,6 +25,7 @@ from sqlalchemy import exc as sa_exc
 
 from modelhub.domain.enums import Stage
 from modelhub.domain.names import ModelRef
+from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import (
     FileEntry,
     Lineage,
@@ -41,7 +42,6 @@ from modelhub.stores.metadata.base import (
     MetadataStore,
     ModelDraft,
     VersionDraft,
-    VersionQuery,
 )
 from modelhub.stores.metadata.sql_auth import AuthQueries
 from modelhub.stores.metadata.sql_base import _aware, _now
@@ -126,7 +126,7 @@ class _SearchShape:
             text=bool(query.text),
             tags=len(query.tags),
             include_archived=query.include_archived,
-            latest_only=query.latest_only,
+            latest_only=not query.all_versions,
         )
 
 
@@ -485,9 +485,9 @@ class SqlMetadataStore(AuthQueries, DatasetQueries, DeploymentQueries, RunQuerie
         rows_statement, count_statement = _search_statements(_SearchShape.of(query))
         params: dict[str, Any] = {
             "name": query.name,
-            "type": query.type.value if query.type else None,
-            "framework": query.framework.value if query.framework else None,
-            "stage": query.stage.value if query.stage else None,
+            "type": query.type,
+            "framework": query.framework,
+            "stage": query.stage,
             "pattern": f"%{_escape_like(query.text.lower())}%" if query.text else None,
             "limit": query.limit,
             "offset": query.offset,

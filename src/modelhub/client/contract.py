@@ -1,48 +1,48 @@
-"""What every registry client offers, remote (HTTP) or local (in-process)."""
+"""The one client contract: what `Client` (HTTP) and `LocalClient` (in-process) both offer.
+
+A call with options takes the request model its service takes (`RegisterRequest`,
+`VersionQuery`, `DeployRequest`, `RolloutRequest`), so a new option is one field
+there plus the API schema; both clients pass the model on whole. mypy holds both
+clients to this Protocol (the check at the bottom of this module).
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from modelhub.domain.auth import Principal, TokenInfo
-from modelhub.domain.deployments import Autoscale, Deployment, UsageRecord
+from modelhub.domain.deployments import Deployment, UsageRecord
+from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import (
     AuditEvent,
     AuditVerdict,
     Dataset,
-    Lineage,
     ModelVersion,
     Page,
     RegisteredModel,
 )
 from modelhub.domain.runs import Alert, Checkpoint, MetricPoint, Pipeline, Run, RunEvent
+from modelhub.services.deployments import DeployRequest, RolloutRequest
+from modelhub.services.registry import RegisterRequest
 from modelhub.training.estimate import Estimate
+
+if TYPE_CHECKING:
+    from modelhub.client.http import Client
+    from modelhub.client.local import LocalClient
 
 Progress = Callable[[int], None]
 """Called with the number of bytes just transferred."""
 
 
-class RegistryClient(Protocol):
+class ModelhubClient(Protocol):
     def register(
-        self,
-        path: Path,
-        name: str,
-        *,
-        type: str | None = None,
-        framework: str | None = None,
-        description: str = "",
-        license: str | None = None,
-        tags: dict[str, str] | None = None,
-        label: str | None = None,
-        trust: bool = False,
-        lineage: Lineage | None = None,
-        metrics: dict[str, float] | None = None,
-        model_card: str | None = None,
-        progress: Progress | None = None,
-    ) -> ModelVersion: ...
+        self, request: RegisterRequest, source: Path, progress: Progress | None = None
+    ) -> ModelVersion:
+        """Register `source` (a file or folder) as the next version of `request.name`."""
+        ...
 
     def get(self, ref: str) -> ModelVersion: ...
 
@@ -50,20 +50,7 @@ class RegistryClient(Protocol):
 
     def versions(self, name: str) -> list[ModelVersion]: ...
 
-    def search(
-        self,
-        *,
-        name: str | None = None,
-        type: str | None = None,
-        framework: str | None = None,
-        stage: str | None = None,
-        tags: dict[str, str] | None = None,
-        text: str | None = None,
-        include_archived: bool = False,
-        all_versions: bool = False,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> Page: ...
+    def search(self, query: VersionQuery) -> Page: ...
 
     def set_stage(
         self, name: str, version: int, stage: str, force: bool = False
@@ -216,21 +203,12 @@ class RegistryClient(Protocol):
         """
         ...
 
-    def deploy(
-        self,
-        ref: str,
-        environment: str = "development",
-        replicas: int | None = None,
-        autoscale: tuple[int, int] | Autoscale | None = None,
-        name: str | None = None,
-        load_balancing: str = "round_robin",
-        override_approval: bool = False,
-    ) -> Deployment:
+    def deploy(self, request: DeployRequest) -> Deployment:
         """Serve a version (`NAME`, `NAME@3`, `NAME@ALIAS`) in an environment.
 
         Returns at once with the deployment `deploying`; `wait_deployment` follows it.
-        `autoscale` is (min, max) replicas. Production serves approved versions only:
-        IllegalTransition otherwise, unless an admin passes `override_approval`.
+        Production serves approved versions only: IllegalTransition otherwise, unless
+        an admin sets `override_approval`.
         """
         ...
 
@@ -249,13 +227,7 @@ class RegistryClient(Protocol):
         """A fixed replica count (autoscaling, if on, is turned off)."""
         ...
 
-    def update_deployment(
-        self,
-        name: str,
-        version: int | str,
-        canary: int | None = None,
-        override_approval: bool = False,
-    ) -> Deployment:
+    def update_deployment(self, request: RolloutRequest) -> Deployment:
         """Roll out another version of the model: all at once, or `canary` percent first.
 
         In production an unapproved version needs `override_approval` (admins only)."""
@@ -287,3 +259,10 @@ class RegistryClient(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+if TYPE_CHECKING:
+
+    def _both_clients_keep_the_contract(http: Client, local: LocalClient) -> list[ModelhubClient]:
+        """Never called: mypy fails here when either client drifts from the Protocol."""
+        return [http, local]

@@ -1,0 +1,82 @@
+"""Both clients, one contract: the same request models give the same answers and errors.
+
+The HTTP client talks to a real server; the local client works on its own home.
+Nothing here starts a replica: the deployment calls are ones the rules refuse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modelhub.client import (
+    Client,
+    DeployRequest,
+    ModelhubClient,
+    RegisterRequest,
+    RolloutRequest,
+    VersionQuery,
+)
+from modelhub.client.local import LocalClient
+from modelhub.errors import IllegalTransition, InvalidInput, NotFound
+from modelhub.samples import write_mlp_safetensors
+from modelhub.settings import Settings
+from tests.integration.conftest import ServerProcess
+
+
+@pytest.fixture(params=["http", "local"])
+def client(
+    request: pytest.FixtureRequest, shared_server: ServerProcess, tmp_path: Path
+) -> Iterator[ModelhubClient]:
+    opened: ModelhubClient
+    if request.param == "http":
+        opened = Client(shared_server.url, token=shared_server.token)
+    else:
+        opened = LocalClient(Settings(home=tmp_path / "home"), actor="ada")
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def test_register_and_search_take_the_same_models(
+    client: ModelhubClient, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    name = f"contract-{request.node.callspec.id}"  # the shared server outlives one test
+    weights = write_mlp_safetensors(tmp_path / "w.safetensors")
+    first = RegisterRequest(
+        name=name, type="classification", tags={"team": "contract"}, metrics={"acc": 0.5}
+    )
+    v1 = client.register(first, weights)
+    v2 = client.register(RegisterRequest(name=name, label="1.1.0"), weights)
+    assert (v1.version, v1.metrics, v2.version, v2.label) == (1, {"acc": 0.5}, 2, "1.1.0")
+
+    newest = client.search(VersionQuery(name=name, tags={"team": "contract"}))
+    assert [(v.name, v.version) for v in newest.items] == [(name, 2)] and newest.total == 1
+    every = client.search(VersionQuery(name=name, all_versions=True, limit=1, offset=1))
+    assert [v.version for v in every.items] == [1] and every.total == 2  # newest first
+    assert client.search(VersionQuery(name=name, stage="production")).total == 0
+
+    with pytest.raises(InvalidInput, match="unknown stage 'moon'"):
+        client.search(VersionQuery(stage="moon"))
+    with pytest.raises(InvalidInput, match="limit"):
+        client.search(VersionQuery(limit=0))
+
+
+def test_deployment_requests_are_refused_alike(
+    client: ModelhubClient, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    name = f"gated-{request.node.callspec.id}"
+    client.register(
+        RegisterRequest(name=name, type="custom"),
+        write_mlp_safetensors(tmp_path / "w.safetensors"),
+    )
+    with pytest.raises(IllegalTransition, match="not approved"):
+        client.deploy(DeployRequest(ref=f"{name}@1", environment="production"))
+    with pytest.raises(NotFound):
+        client.update_deployment(RolloutRequest(deployment=f"{name}-none", version=1))
+    assert client.list_deployments(model=name) == []
+    with pytest.raises(InvalidInput, match="unknown environment 'moon'"):
+        DeployRequest(ref=name, environment="moon")
