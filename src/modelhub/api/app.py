@@ -44,8 +44,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         owned = services is None
         live = services or build_services(settings)
         # Nothing is in flight yet: whatever a crash left half-written goes now.
-        live.artifacts.clean_temporary()
-        live.uploads.clean_stale()
+        live.platform.clean_leftovers()
         if settings.auth:
             announce_first_token(live)
         app.state.services = live
@@ -97,8 +96,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @app.get("/readyz", tags=["health"])
     def readyz(request: Request, _: Public) -> dict[str, str]:
         live: Services = request.app.state.services
-        live.metadata.ping()
-        return {"status": "ready", "database": live.metadata.url.split("://")[0].split("+")[0]}
+        return {"status": "ready", "database": live.platform.readiness()}
 
     return app
 

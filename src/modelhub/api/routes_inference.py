@@ -39,7 +39,7 @@ def live(_: Public) -> dict[str, bool]:
 
 @router.get("/v2/health/ready")
 def ready(services: ServicesDep, _: Public) -> dict[str, bool]:
-    services.metadata.ping()
+    services.platform.ping()
     return {"ready": True}
 
 
