@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.deployments import Autoscale, Deployment, UsageRecord
+from modelhub.domain.estimates import Estimate
 from modelhub.domain.records import (
     AuditEvent,
     AuditVerdict,
@@ -19,7 +20,6 @@ from modelhub.domain.records import (
     RegisteredModel,
 )
 from modelhub.domain.runs import Alert, Checkpoint, MetricPoint, Pipeline, Run, RunEvent
-from modelhub.training.estimate import Estimate
 
 Progress = Callable[[int], None]
 """Called with the number of bytes just transferred."""
