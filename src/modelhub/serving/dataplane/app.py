@@ -16,11 +16,11 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from modelhub.api.dataplane import openai
-from modelhub.api.status import HTTP_STATUS
 from modelhub.domain.bounded_json import MAX_JSON_DEPTH, loads
 from modelhub.errors import InvalidInput, ModelhubError, NotFound, PayloadTooLarge
+from modelhub.http_status import HTTP_STATUS
 from modelhub.serving.codec import model_metadata
+from modelhub.serving.dataplane import openai
 from modelhub.serving.host import ModelHost, ServedModel, Slot
 
 Scope = dict[str, Any]
@@ -62,7 +62,7 @@ class DataPlane:
         headers = JSON_HEADERS
         try:
             if scope["path"] == "/metrics" and scope["method"] == "GET":
-                from modelhub.api.dataplane.metrics import render_metrics
+                from modelhub.serving.dataplane.metrics import render_metrics
 
                 status, payload, headers = 200, render_metrics(self.host), METRICS_HEADERS
             else:
