@@ -18,7 +18,7 @@ from modelhub.errors import (
     Unauthenticated,
     Unavailable,
 )
-from modelhub.http_status import HTTP_STATUS
+from modelhub.web.status import HTTP_STATUS
 
 HTTP_CODE_NAMES: dict[int, str] = {
     400: "invalid_input",

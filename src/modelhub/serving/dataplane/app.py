@@ -18,10 +18,10 @@ from typing import Any
 
 from modelhub.domain.bounded_json import MAX_JSON_DEPTH, loads
 from modelhub.errors import InvalidInput, ModelhubError, NotFound, PayloadTooLarge
-from modelhub.http_status import HTTP_STATUS
 from modelhub.serving.codec import model_metadata
 from modelhub.serving.dataplane import openai
 from modelhub.serving.host import ModelHost, ServedModel, Slot
+from modelhub.web.status import HTTP_STATUS
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]

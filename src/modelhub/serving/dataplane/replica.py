@@ -98,9 +98,9 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     import modelhub
-    from modelhub.api.proxies import proxy_options
     from modelhub.serving.dataplane.app import DataPlane
     from modelhub.serving.host import ModelHost, ServedModel
+    from modelhub.web.proxies import proxy_options
 
     shared = assignment.shared
     private = socket.socket(fileno=args.private_fd)
