@@ -40,9 +40,7 @@ def server_metadata(_: Public) -> dict[str, Any]:
 
 
 @router.get("/v2/models/{name}")
-async def model_metadata(
-    name: str, request: Request, caller: InferenceCaller, inference: InferenceDep
-) -> Response:
+async def model_metadata(name: str, caller: InferenceCaller, inference: InferenceDep) -> Response:
     return _render(await inference.model(caller, name, "GET", "", None))
 
 
