@@ -70,6 +70,13 @@ def build_services(settings: Settings) -> Services:
     deployments = DeploymentService(settings, metadata, registry, auth)
     platform = PlatformService(metadata, artifacts, uploads)
     return Services(
-        settings, platform, registry, uploads, auth, audit, datasets, training,
-        deployments,
-    )  # fmt: skip
+        settings=settings,
+        platform=platform,
+        registry=registry,
+        uploads=uploads,
+        auth=auth,
+        audit=audit,
+        datasets=datasets,
+        training=training,
+        deployments=deployments,
+    )
