@@ -75,7 +75,11 @@ def micro_child(oip_body: Path, iterations: int) -> None:
     import timeit
 
     import modelhub
-    from modelhub.api.dataplane import openai
+
+    try:
+        from modelhub.serving.dataplane import openai
+    except ImportError:  # a tree from before the replica moved under serving/
+        from modelhub.api.dataplane import openai  # type: ignore[no-redef]
     from modelhub.domain.records import Signature, TensorSpec
     from modelhub.serving.codec import RequestDecoder
 

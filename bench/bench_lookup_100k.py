@@ -87,9 +87,8 @@ def schema_revision() -> str:
 
 def fill(services: Services, total: int, scratch: Path) -> None:
     """Register TEMPLATES real versions, then copy their rows into `total` versions."""
-    store = services.metadata
-    if not isinstance(store, SqlMetadataStore):
-        raise SystemExit("bulk fill needs the SQL metadata store")
+    # The services' own database, opened beside them: bulk rows go in below the services.
+    store = SqlMetadataStore(services.settings.resolved_database_url)
     for i in range(TEMPLATES):
         path = scratch / f"t{i}" / "model.safetensors"
         path.parent.mkdir(parents=True)
@@ -159,6 +158,7 @@ def fill(services: Services, total: int, scratch: Path) -> None:
     services.registry.delete("template", "bench")
     with store.engine.connect() as conn:
         conn.exec_driver_sql("ANALYZE")
+    store.close()
 
 
 def prepared_home(total: int, rebuild: bool) -> Path:

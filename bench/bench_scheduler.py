@@ -193,7 +193,7 @@ def run_event_intervals(services: Services, run_ids: list[int]) -> list[tuple[fl
     intervals = []
     for run_id in run_ids:
         began = None
-        for event in services.metadata.run_events(run_id):
+        for event in services.training.events(CALLER, run_id):
             status = event.data.get("status") if event.kind == "status" else None
             if status == RunStatus.RUNNING.value:
                 began = event.at.timestamp()
@@ -209,7 +209,10 @@ def wait_all(
     deadline = time.monotonic() + timeout
     last_log = 0.0
     while True:
-        active = {run.id for run in services.metadata.list_runs(ACTIVE)} & run_ids
+        active = {
+            r.id for r in services.training.list_runs(CALLER, limit=1000) if r.status in ACTIVE
+        }
+        active &= run_ids
         if not active:
             return
         if time.monotonic() > deadline:
@@ -273,7 +276,11 @@ def main() -> None:
             time.sleep(0.2)
             probe.close()
         run_ids = list(submitted)
-        finals = {run.id: run for run in services.metadata.list_runs() if run.id in submitted}
+        finals = {
+            run.id: run
+            for run in services.training.list_runs(CALLER, limit=1000)
+            if run.id in submitted
+        }
         statuses = Counter(run.status.value for run in finals.values())
         failures = Counter(
             run.error for run in finals.values() if run.status is not RunStatus.COMPLETED

@@ -119,7 +119,7 @@ def measure(target: Target) -> None:
         raise RuntimeError(f"{target.label} run {run.id} wrote no metric line")
     launched = next(
         e.at.timestamp()
-        for e in target.services.metadata.run_events(run.id)
+        for e in target.services.training.events(CALLER, run.id)
         if e.kind == "status" and e.data.get("status") == RunStatus.RUNNING.value
     )
     target.first_step.append(first - t0)

@@ -21,10 +21,10 @@ import atheris
 import numpy as np  # imported before instrumentation: only modelhub is instrumented
 
 with atheris.instrument_imports(include=["modelhub"]):
-    from modelhub.api.dataplane.app import DataPlane
     from modelhub.domain.records import Signature, TensorSpec
     from modelhub.errors import ModelhubError
     from modelhub.serving.codec import NUMPY_DTYPES, RequestDecoder
+    from modelhub.serving.dataplane.app import DataPlane
     from modelhub.serving.host import ModelHost
 
 DECODERS = [

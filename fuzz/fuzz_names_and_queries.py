@@ -31,10 +31,10 @@ with atheris.instrument_imports():
         parse_tags,
         parse_version_number,
     )
+    from modelhub.domain.queries import VersionQuery
     from modelhub.errors import ModelhubError
     from modelhub.services import build_services
     from modelhub.services.datasets import parse_dataset_ref
-    from modelhub.services.registry import SearchRequest
     from modelhub.settings import Settings
 
 ADMIN = Caller(name="fuzz", role=Role.ADMIN)
@@ -48,7 +48,7 @@ def search(text: str) -> object:
     for part in parts[3:5]:
         digits = part.strip()[:40]
         ints.append(int(digits) if digits.isascii() and digits.lstrip("-").isdigit() else 1)
-    request = SearchRequest(
+    request = VersionQuery(
         text=parts[0] or None,
         name=parts[1] or None,
         tags=parse_tags([parts[2]]) if parts[2] else {},

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from modelhub.domain.runs import RunStatus
 from tests.integration.training_engine import ADMIN, engine, finished, tabular_spec, write_blobs
+from tests.stores import stores_of
 
 
 def test_a_corrupted_dataset_blob_fails_the_run_and_never_reaches_it(tmp_path: Path) -> None:
@@ -14,7 +15,7 @@ def test_a_corrupted_dataset_blob_fails_the_run_and_never_reaches_it(tmp_path: P
         dataset = services.datasets.register(ADMIN, source, "blobs")
         genuine = source.read_bytes()
         tampered = genuine.replace(b",1\n", b",0\n", 5)  # still a valid CSV: wrong labels
-        with services.artifacts.local_path(dataset.digest) as blob:
+        with stores_of(services) as stores, stores.artifacts.local_path(dataset.digest) as blob:
             blob.chmod(0o644)
             blob.write_bytes(tampered)
         services.training.create_pipeline(ADMIN, tabular_spec("p"))

@@ -21,12 +21,14 @@ from modelhub.training.trainers import trainer_module
 from modelhub.training.trainers.text_classifier import minilm_path
 from tests.integration.training_engine import (
     ADMIN,
+    all_events,
     engine,
     finished,
     tabular_spec,
     wait_for,
     with_blobs,
 )
+from tests.stores import stores_of
 from tests.unit.training.test_text_classifier import intents_file
 
 
@@ -48,7 +50,7 @@ def test_a_run_trains_and_its_result_is_a_new_version_with_lineage(tmp_path: Pat
         assert version.stage is Stage.DEVELOPMENT
         assert version.lineage.source_run == str(run.id)
         assert version.lineage.pipeline == "blobs@1"
-        assert version.lineage.datasets == [services.metadata.get_dataset("blobs").digest]
+        assert version.lineage.datasets == [services.datasets.get(ADMIN, "blobs").digest]
         assert version.lineage.hyperparameters == {"batch_size": 16, "max_epochs": 2}
         assert version.metrics["val_accuracy"] == run.metrics["val_accuracy"]
 
@@ -62,14 +64,13 @@ def test_a_run_trains_and_its_result_is_a_new_version_with_lineage(tmp_path: Pat
         rows = [{"a": 3.0, "b": -3.0}, {"a": -0.5, "b": 0.2}]
         assert again.predict_proba(rows) == local.predict_proba(rows)
 
-        kinds = [event.kind for event in services.metadata.run_events(run.id)]
-        statuses = [
-            e.data["status"] for e in services.metadata.run_events(run.id) if e.kind == "status"
-        ]
+        kinds = [event.kind for event in all_events(services, run.id)]
+        statuses = [e.data["status"] for e in all_events(services, run.id) if e.kind == "status"]
         assert statuses == ["queued", "running", "completed"]
         assert {"progress", "metrics", "checkpoint"} <= set(kinds)
-        kept = services.metadata.list_checkpoints(run.id)
-        assert len(kept) == 2 and all(services.artifacts.exists(c.digest) for c in kept)
+        kept = services.training.checkpoints(ADMIN, run.id)
+        with stores_of(services) as stores:
+            assert len(kept) == 2 and all(stores.artifacts.exists(c.digest) for c in kept)
         assert "--- attempt 1 of 3" in services.training.logs(ADMIN, run.id).decode()
 
 
@@ -90,7 +91,8 @@ def test_the_queue_orders_by_priority_then_arrival_and_ages_waiting_runs(
 
         # A low run that has waited two aging periods outranks a fresh normal one.
         waited = low.created_at - timedelta(seconds=2 * scheduler.config.aging_seconds + 1)
-        services.metadata.move_run(low.id, [RunStatus.QUEUED], queued_at=waited)
+        with stores_of(services) as stores:
+            stores.metadata.move_run(low.id, [RunStatus.QUEUED], queued_at=waited)
         order = [run.id for run in scheduler.queue()]
         assert order.index(low.id) < order.index(normal_1.id)
         assert order.index(low.id) > order.index(urgent.id)
@@ -115,7 +117,7 @@ def test_admission_keeps_to_the_cpus_and_the_concurrency_cap(tmp_path: Path) -> 
             nonlocal peak
             peak = max(peak, len(scheduler.active))
             assert scheduler.free().cpus >= 0
-            runs = [services.metadata.get_run(r.id) for r in big + small]
+            runs = [services.training.get_run(ADMIN, r.id) for r in big + small]
             return all(r.status is RunStatus.COMPLETED for r in runs)
 
         wait_for(all_done, timeout=180, scheduler=scheduler)
@@ -135,7 +137,7 @@ def test_cancel_a_queued_run_and_a_running_one(tmp_path: Path) -> None:
             services.training.cancel(ADMIN, queued.id)
 
         running = services.training.start(ADMIN, "slow")
-        wait_for(lambda: services.metadata.get_run(running.id).step > 0, scheduler=scheduler)
+        wait_for(lambda: services.training.get_run(ADMIN, running.id).step > 0, scheduler=scheduler)
         services.training.cancel(ADMIN, running.id)
         run = finished(services, running.id, scheduler=scheduler)
         assert run.status is RunStatus.CANCELLED and run.result_version is None
@@ -156,7 +158,9 @@ def test_a_killed_worker_resumes_from_its_last_checkpoint(tmp_path: Path) -> Non
         services.training.create_pipeline(ADMIN, spec)
         scheduler = services.training.build_scheduler()
         run = services.training.start(ADMIN, "resumable")
-        wait_for(lambda: services.metadata.get_run(run.id).step > 3 * every, scheduler=scheduler)
+        wait_for(
+            lambda: services.training.get_run(ADMIN, run.id).step > 3 * every, scheduler=scheduler
+        )
         pid = scheduler.active[run.id].handle.pid
         os.killpg(pid, signal.SIGKILL)
         killed = time.time()
@@ -170,7 +174,7 @@ def test_a_killed_worker_resumes_from_its_last_checkpoint(tmp_path: Path) -> Non
         assert killed_at - resumed_from <= every  # lost at most one checkpoint interval
         total = 3 * (8_000 * 4 // 5 // 8)  # epochs x batches of the training split
         assert after[-1] == total and run.step == total
-        events = services.metadata.run_events(run.id, limit=1_000_000)
+        events = all_events(services, run.id)
         statuses = [e.data["status"] for e in events if e.kind == "status"]
         assert statuses == ["queued", "running", "pending", "queued", "running", "completed"]
 
@@ -203,7 +207,7 @@ def test_a_run_that_keeps_crashing_fails_when_its_attempts_are_spent(tmp_path: P
         )
         scheduler = services.training.build_scheduler()
         run = services.training.start(ADMIN, "fragile")
-        wait_for(lambda: services.metadata.get_run(run.id).step > 0, scheduler=scheduler)
+        wait_for(lambda: services.training.get_run(ADMIN, run.id).step > 0, scheduler=scheduler)
         os.killpg(scheduler.active[run.id].handle.pid, signal.SIGKILL)
         run = finished(services, run.id, scheduler=scheduler)
         assert run.status is RunStatus.FAILED
@@ -267,7 +271,7 @@ def test_runs_left_running_by_a_stopped_scheduler_resume_under_the_next(tmp_path
         for active in first.active.values():
             active.handle.kill()
         first.active.clear()
-        assert sorted(r.status for r in services.metadata.list_runs()) == [
+        assert sorted(r.status for r in services.training.list_runs(ADMIN)) == [
             RunStatus.QUEUED,
             RunStatus.RUNNING,
             RunStatus.RUNNING,
@@ -301,7 +305,7 @@ def test_pipelines_name_every_missing_reference_at_once(tmp_path: Path) -> None:
             services.training.create_pipeline(ADMIN, spec)
         fields = [e["field"] for e in caught.value.details["errors"]]
         assert fields == ["datasets[1]", "datasets[2]", "base_model"]
-        assert services.metadata.list_pipelines() == []
+        assert services.training.list_pipelines(ADMIN) == []
 
 
 def test_a_run_that_asks_for_more_than_the_host_has_is_refused(tmp_path: Path) -> None:
@@ -310,7 +314,7 @@ def test_a_run_that_asks_for_more_than_the_host_has_is_refused(tmp_path: Path) -
         services.training.create_pipeline(ADMIN, tabular_spec("huge", resources="{cpus: 64}"))
         with pytest.raises(InvalidInput, match="asks for 64 cpus"):
             services.training.start(ADMIN, "huge")
-        assert services.metadata.list_runs() == []
+        assert services.training.list_runs(ADMIN) == []
 
 
 TRAIN_SCRIPT = """
@@ -365,7 +369,9 @@ def test_a_script_pipeline_runs_keeps_its_best_checkpoint_and_a_pause_raises_sta
         scheduler = services.training.build_scheduler()
         run = services.training.start(ADMIN, "scripted")
         wait_for(
-            lambda: bool(services.metadata.list_alerts(f"run:{run.id}", firing_only=True)),
+            lambda: bool(
+                [a for a in services.training.alerts(ADMIN, run.id) if a.state == "firing"]
+            ),
             scheduler=scheduler,
         )
         run = finished(services, run.id, scheduler=scheduler)
@@ -375,7 +381,7 @@ def test_a_script_pipeline_runs_keeps_its_best_checkpoint_and_a_pause_raises_sta
         # after step 12 must, and every stall ends once progress resumes.
         alerts = services.training.alerts(ADMIN, run.id)
         assert {(a.rule, a.state) for a in alerts} == {("stalled", "resolved")}
-        feed = services.metadata.run_events(run.id, limit=100_000)
+        feed = all_events(services, run.id)
         step_12 = next(e.id for e in feed if e.kind == "progress" and e.data["step"] >= 12)
         assert any(e.kind == "alert" and e.id > step_12 for e in feed)
         best = [c for c in services.training.checkpoints(ADMIN, run.id) if c.best]
@@ -408,7 +414,7 @@ def test_a_rejected_base_version_is_refused_at_creation_and_at_start(tmp_path: P
             services.training.start(ADMIN, "ft")
         with pytest.raises(InvalidInput, match="base_model: encoder@1 is rejected"):
             services.training.create_pipeline(ADMIN, spec)
-        assert services.metadata.list_runs() == []
+        assert services.training.list_runs(ADMIN) == []
 
 
 DIVERGING_SCRIPT = """
@@ -456,14 +462,16 @@ def test_a_run_whose_folder_lost_its_checkpoints_resumes_from_the_artifact_store
         services.training.create_pipeline(ADMIN, spec)
         scheduler = services.training.build_scheduler()
         run = services.training.start(ADMIN, "restored")
-        wait_for(lambda: services.metadata.get_run(run.id).step > 3 * every, scheduler=scheduler)
+        wait_for(
+            lambda: services.training.get_run(ADMIN, run.id).step > 3 * every, scheduler=scheduler
+        )
         os.killpg(scheduler.active[run.id].handle.pid, signal.SIGKILL)
         killed = time.time()
         wait_for(
-            lambda: services.metadata.get_run(run.id).status is RunStatus.PENDING,
+            lambda: services.training.get_run(ADMIN, run.id).status is RunStatus.PENDING,
             scheduler=scheduler,
         )
-        stored = {c.step for c in services.metadata.list_checkpoints(run.id)}
+        stored = {c.step for c in services.training.checkpoints(ADMIN, run.id)}
         shutil.rmtree(services.training.run_dir(run.id) / "checkpoints")  # as on another host
 
         run = finished(services, run.id, timeout=180, scheduler=scheduler)

@@ -17,6 +17,7 @@ from tests.integration.training_engine import (
     tabular_spec,
     write_blobs,
 )
+from tests.stores import stores_of
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
@@ -79,7 +80,7 @@ def test_a_script_run_reaches_nothing_of_the_server(
         (home / "runs" / "999").mkdir(parents=True)
         (home / "runs" / "999" / "logs.txt").write_text("another run")
         dataset = services.datasets.register(ADMIN, write_blobs(tmp_path / "b.csv", 20), "blobs")
-        with services.artifacts.local_path(dataset.digest) as blob:
+        with stores_of(services) as stores, stores.artifacts.local_path(dataset.digest) as blob:
             stored = blob.read_bytes()
             spec = tabular_spec(
                 "probe",

@@ -22,7 +22,13 @@ from modelhub.services import build_services
 from modelhub.settings import Settings
 from tests.integration.conftest import make_server
 from tests.integration.serving_helpers import deploy, oip_body, write_model_a
-from tests.integration.training_engine import ADMIN, tabular_spec, wait_for, write_blobs
+from tests.integration.training_engine import (
+    ADMIN,
+    all_events,
+    tabular_spec,
+    wait_for,
+    write_blobs,
+)
 
 LEASE_SECONDS = 3.0
 HANG_SECONDS = 1.5  # an answer slower than this, while nothing serves, is a hang
@@ -106,10 +112,10 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
         with server.http() as http:
             health = http.get("/api/v1/deployments/kept").json()["deployment"]["health"]
         run = services.training.start(ADMIN, "interrupted")
-        wait_for(lambda: bool(services.metadata.list_checkpoints(run.id)), timeout=120)
+        wait_for(lambda: bool(services.training.checkpoints(ADMIN, run.id)), timeout=120)
         seen = Observed(
             old_replicas={h["pid"] for h in health},
-            checkpoint_step=max(c.step for c in services.metadata.list_checkpoints(run.id)),
+            checkpoint_step=max(c.step for c in services.training.checkpoints(ADMIN, run.id)),
         )
         stop = threading.Event()
         watchers = [
@@ -124,7 +130,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
         ]
 
         assert old is not None
-        assert services.metadata.get_run(run.id).status is RunStatus.RUNNING
+        assert services.training.get_run(ADMIN, run.id).status is RunStatus.RUNNING
         killed = datetime.now(UTC)
         old.kill()  # not reaped: the pid stays taken (a zombie) through the restart
         for watcher in watchers:
@@ -145,13 +151,13 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
         stop.set()
 
         def next_attempt() -> bool:
-            return services.metadata.get_run(run.id).attempts >= 2
+            return services.training.get_run(ADMIN, run.id).attempts >= 2
 
         final = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
         if _polled(next_attempt, timeout=LEASE_SECONDS + 20):
-            _polled(lambda: services.metadata.get_run(run.id).status in final, timeout=180)
-        seen.run = services.metadata.get_run(run.id)
-        events = services.metadata.run_events(run.id, limit=100_000)
+            _polled(lambda: services.training.get_run(ADMIN, run.id).status in final, timeout=180)
+        seen.run = services.training.get_run(ADMIN, run.id)
+        events = all_events(services, run.id)
         requeued = [i for i, e in enumerate(events) if e.data.get("status") == "queued"][-1]
         seen.requeued_for = str(events[requeued].data.get("reason"))
         seen.resumed_after = (events[requeued].at - killed).total_seconds()

@@ -28,6 +28,7 @@ from tests.integration.serving_helpers import (
     write_model_a,
     write_raising_onnx,
 )
+from tests.stores import stores_of
 
 MAX_BODY = 64 * 1024
 
@@ -398,7 +399,8 @@ def test_changes_recorded_with_no_server_are_carried_out_when_one_starts(
         recorded = local.deploy(DeployRequest(ref="offline@1", name="offline"))
         assert recorded.status.value == "deploying"
         failed = local.deploy(DeployRequest(ref="offline@2", name="doomed", replicas=1))
-        local.services.metadata.update_deployment("doomed", {"status": "failed", "error": "x"})
+        with stores_of(local.services) as stores:  # a replica that failed while no server ran
+            stores.metadata.update_deployment("doomed", {"status": "failed", "error": "x"})
         assert local.stop_deployment(failed.name).status.value == "stopped"
     finally:
         local.close()

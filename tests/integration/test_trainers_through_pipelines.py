@@ -63,7 +63,7 @@ def test_text_classifier_learns_intents_then_fine_tunes_from_its_version(
         assert version.lineage.source_run == str(second)
         tuned = text_classifier.load(services.training.run_dir(second) / "output")
         assert tuned.predict(HELD_OUT) == ["greeting", "farewell", "weather"]
-        assert services.metadata.get_run(second).metrics["val_accuracy"] >= 0.8
+        assert services.training.get_run(ADMIN, second).metrics["val_accuracy"] >= 0.8
 
 
 def test_char_lm_pretrains_then_continues_and_generates_the_same_after_reload(

@@ -10,7 +10,13 @@ from modelhub.domain.runs import RunStatus
 from modelhub.services import build_services
 from modelhub.settings import Settings
 from tests.integration.conftest import make_server
-from tests.integration.training_engine import ADMIN, tabular_spec, wait_for, write_blobs
+from tests.integration.training_engine import (
+    ADMIN,
+    all_events,
+    tabular_spec,
+    wait_for,
+    write_blobs,
+)
 
 
 def _alive(pid: int) -> bool:
@@ -45,12 +51,14 @@ def test_kill_9_of_the_server_loses_no_run_and_every_run_finishes(tmp_path: Path
         runs = [services.training.start(ADMIN, "durable") for _ in range(4)]
 
         def two_training() -> bool:
-            current = [services.metadata.get_run(r.id) for r in runs]
+            current = [services.training.get_run(ADMIN, r.id) for r in runs]
             return sum(r.status is RunStatus.RUNNING and r.step > 0 for r in current) == 2
 
         wait_for(two_training, timeout=120)
         workers = [
-            r.worker_pid for r in services.metadata.list_runs([RunStatus.RUNNING]) if r.worker_pid
+            r.worker_pid
+            for r in services.training.list_runs(ADMIN, RunStatus.RUNNING)
+            if r.worker_pid
         ]
         assert len(workers) == 2
         server.kill9()
@@ -59,20 +67,22 @@ def test_kill_9_of_the_server_loses_no_run_and_every_run_finishes(tmp_path: Path
         while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not any(_alive(pid) for pid in workers)
-        statuses = sorted(services.metadata.get_run(r.id).status for r in runs)
+        statuses = sorted(services.training.get_run(ADMIN, r.id).status for r in runs)
         assert statuses == [RunStatus.QUEUED] * 2 + [RunStatus.RUNNING] * 2
 
         server.start()
 
         def all_completed() -> bool:
-            return all(services.metadata.get_run(r.id).status is RunStatus.COMPLETED for r in runs)
+            return all(
+                services.training.get_run(ADMIN, r.id).status is RunStatus.COMPLETED for r in runs
+            )
 
         wait_for(all_completed, timeout=300)
-        done = [services.metadata.get_run(r.id) for r in runs]
+        done = [services.training.get_run(ADMIN, r.id) for r in runs]
         assert sorted(r.result_version for r in done if r.result_version) == [1, 2, 3, 4]
         assert sorted(r.attempts for r in done) == [1, 1, 2, 2]
         for run in done:
-            events = services.metadata.run_events(run.id, limit=100_000)
+            events = all_events(services, run.id)
             reasons = [e.data.get("reason", "") for e in events if e.kind == "status"]
             assert any("interrupted" in reason for reason in reasons) == (run.attempts == 2)
     finally:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from modelhub.domain.auth import Caller, Role
-from modelhub.domain.runs import FINAL, Run
+from modelhub.domain.runs import FINAL, Run, RunEvent
 from modelhub.services import Services, build_services
 from modelhub.settings import Settings
 from modelhub.training.scheduler import Scheduler
@@ -86,7 +86,15 @@ def wait_for(
 
 def finished(services: Services, run_id: int, **kwargs: Any) -> Run:
     def done() -> bool:
-        return services.metadata.get_run(run_id).status in FINAL
+        return services.training.get_run(ADMIN, run_id).status in FINAL
 
     wait_for(done, **kwargs)
-    return services.metadata.get_run(run_id)
+    return services.training.get_run(ADMIN, run_id)
+
+
+def all_events(services: Services, run_id: int) -> list[RunEvent]:
+    """Every event of the run, read page by page as a client would."""
+    events: list[RunEvent] = []
+    while page := services.training.events(ADMIN, run_id, events[-1].id if events else 0):
+        events.extend(page)
+    return events

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from modelhub.api.status import HTTP_STATUS
 from modelhub.cli.context import EXIT_CODES
 from modelhub.errors import ERRORS_BY_CODE, error_from_dict
+from modelhub.web.status import HTTP_STATUS
 
 
 def test_every_code_has_a_status_and_an_exit_code() -> None:

@@ -33,6 +33,7 @@ from modelhub.api.security import FailureLimiter, Public
 from modelhub.api.serving_metrics import ServingCollector
 from modelhub.domain import context
 from modelhub.services import Services, build_services
+from modelhub.services.inference import InferenceService
 from modelhub.settings import Settings
 
 
@@ -44,11 +45,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         owned = services is None
         live = services or build_services(settings)
         # Nothing is in flight yet: whatever a crash left half-written goes now.
-        live.artifacts.clean_temporary()
-        live.uploads.clean_stale()
+        live.platform.clean_leftovers()
         if settings.auth:
             announce_first_token(live)
         app.state.services = live
+        # One per server: its route cache, balancer counts and pooled connections.
+        inference = app.state.inference = InferenceService(live.deployments)
         scheduler = live.training.build_scheduler() if settings.train_scheduler else None
         if scheduler is not None:
             scheduler.start()
@@ -57,9 +59,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         try:
             yield
         finally:
-            forwarder = getattr(app.state, "forwarder", None)
-            if forwarder is not None:
-                await forwarder.close()
+            await inference.close()
             if settings.serve_supervisor:
                 live.deployments.stop_serving()
             if scheduler is not None:
@@ -97,8 +97,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @app.get("/readyz", tags=["health"])
     def readyz(request: Request, _: Public) -> dict[str, str]:
         live: Services = request.app.state.services
-        live.metadata.ping()
-        return {"status": "ready", "database": live.metadata.url.split("://")[0].split("+")[0]}
+        return {"status": "ready", "database": live.platform.readiness()}
 
     return app
 

@@ -10,7 +10,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelhub.api.security import record_denial
-from modelhub.api.status import HTTP_STATUS
 from modelhub.domain.limits import unencodable_text
 from modelhub.errors import (
     ModelhubError,
@@ -19,6 +18,7 @@ from modelhub.errors import (
     Unauthenticated,
     Unavailable,
 )
+from modelhub.web.status import HTTP_STATUS
 
 HTTP_CODE_NAMES: dict[int, str] = {
     400: "invalid_input",

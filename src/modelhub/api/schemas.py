@@ -14,6 +14,7 @@ from modelhub.domain.deployments import (
     LoadBalancing,
     UsageRecord,
 )
+from modelhub.domain.estimates import Estimate
 from modelhub.domain.limits import (
     MAX_YAML_CHARS,
     PositiveInt64,
@@ -23,7 +24,6 @@ from modelhub.domain.limits import (
 from modelhub.domain.pipelines import Priority
 from modelhub.domain.records import Lineage, ModelVersion
 from modelhub.domain.runs import Pipeline
-from modelhub.training.estimate import Estimate
 
 
 class Body(BaseModel):

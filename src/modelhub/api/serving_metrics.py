@@ -24,8 +24,8 @@ class ServingCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         services = getattr(self.state, "services", None)
-        supervisor = services.deployments.rollouts.supervisor if services else None
-        if supervisor is None:
+        serving = services.deployments.serving_totals() if services else None
+        if serving is None:
             return
         labels = ["deployment", "version"]
         requests = CounterMetricFamily(
@@ -37,7 +37,7 @@ class ServingCollector(Collector):
         batches = HistogramMetricFamily(
             "modelhub_deployment_batch_rows", "Rows per dynamic batch.", labels=labels
         )
-        totals = supervisor.totals
+        totals = serving.totals
         bounds = [*(str(b) for b in BATCH_BOUNDS), "+Inf"]
         for key, count in list(totals.requests.items()):
             name = [key[0], str(key[1])]
@@ -51,6 +51,6 @@ class ServingCollector(Collector):
         replicas = GaugeMetricFamily(
             "modelhub_deployment_replicas", "Live replica processes.", labels=["deployment"]
         )
-        for name, group in list(supervisor.groups.items()):
-            replicas.add_metric([name], len(group.replicas))
+        for name, count in serving.replicas.items():
+            replicas.add_metric([name], count)
         yield from (requests, errors, batches, replicas)

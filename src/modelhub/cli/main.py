@@ -52,9 +52,9 @@ def server(
     os.umask(PRIVATE_UMASK)
 
     from modelhub.api.app import create_app
-    from modelhub.api.proxies import proxy_options
     from modelhub.errors import InvalidInput
     from modelhub.settings import Settings
+    from modelhub.web.proxies import proxy_options
 
     settings = Settings()
     updates: dict[str, object] = {k: v for k, v in (("host", host), ("port", port)) if v}

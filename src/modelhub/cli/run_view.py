@@ -12,9 +12,9 @@ from modelhub.cli.render import console, human_size
 
 if TYPE_CHECKING:
     from modelhub.client.contract import ModelhubClient
+    from modelhub.domain.estimates import Estimate
     from modelhub.domain.runs import Alert, Checkpoint, Pipeline, Run, RunEvent
     from modelhub.errors import ModelhubError
-    from modelhub.training.estimate import Estimate
 
 QUEUED_ONLY = "queued; a modelhub server on this home will run it"
 HIDDEN_METRICS = ("learning_rate", "samples_per_s")  # in `runs show`, not the live line

@@ -26,8 +26,8 @@ from modelhub.cli.run_view import (
 
 if TYPE_CHECKING:
     from modelhub.client.contract import ModelhubClient
+    from modelhub.domain.estimates import Estimate
     from modelhub.domain.runs import Pipeline, Run
-    from modelhub.training.estimate import Estimate
 
 pipelines = typer.Typer(help="Create, inspect and start training pipelines.", no_args_is_help=True)
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.deployments import Deployment, UsageRecord
+from modelhub.domain.estimates import Estimate
 from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import (
     AuditEvent,
@@ -27,7 +28,6 @@ from modelhub.domain.records import (
 from modelhub.domain.runs import Alert, Checkpoint, MetricPoint, Pipeline, Run, RunEvent
 from modelhub.services.deployments import DeployRequest, RolloutRequest
 from modelhub.services.registry import RegisterRequest
-from modelhub.training.estimate import Estimate
 
 if TYPE_CHECKING:
     from modelhub.client.http import Client

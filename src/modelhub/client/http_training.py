@@ -13,9 +13,9 @@ import httpx
 from modelhub.client.errors import raise_for_error
 from modelhub.client.http_connection import HttpConnection
 from modelhub.client.sse import parse_sse
+from modelhub.domain.estimates import Estimate
 from modelhub.domain.runs import Alert, Checkpoint, MetricPoint, Pipeline, Run, RunEvent
 from modelhub.errors import InvalidInput, Unavailable, error_from_dict
-from modelhub.training.estimate import Estimate
 
 # The server sends a keep-alive comment every 15 s; this long without one, it is gone.
 STREAM_READ_TIMEOUT = 60.0

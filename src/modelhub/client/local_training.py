@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 
 from modelhub.client.local_home import LocalHome
 from modelhub.domain.enums import parse_enum
+from modelhub.domain.estimates import Estimate
 from modelhub.domain.pipelines import Priority
 from modelhub.domain.runs import Alert, Checkpoint, MetricPoint, Pipeline, Run, RunEvent, RunStatus
 from modelhub.services.run_feed import RunFeed
-from modelhub.training.estimate import Estimate
 
 POLL_SECONDS = 0.25
 

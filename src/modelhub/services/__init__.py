@@ -11,19 +11,19 @@ from modelhub.services.auth import AuthService, TokenLifetimes, load_or_create_k
 from modelhub.services.datasets import DatasetService
 from modelhub.services.deployments import DeploymentService
 from modelhub.services.guarded import GuardedRegistry
+from modelhub.services.platform import PlatformService
 from modelhub.services.registry import RegistryService
 from modelhub.services.training import TrainingService
 from modelhub.services.uploads import UploadService
 from modelhub.settings import Settings
-from modelhub.stores.artifacts.base import ArtifactStore
-from modelhub.stores.metadata.base import MetadataStore
 
 
 @dataclass
 class Services:
+    """The services, and only the services: the stores and engines stay behind them."""
+
     settings: Settings
-    metadata: MetadataStore
-    artifacts: ArtifactStore
+    platform: PlatformService
     registry: RegistryService
     uploads: UploadService
     auth: AuthService
@@ -37,8 +37,7 @@ class Services:
         return GuardedRegistry(self.registry, self.uploads, self.auth, caller)
 
     def close(self) -> None:
-        self.metadata.close()
-        self.artifacts.close()
+        self.platform.close()
 
 
 def build_services(settings: Settings) -> Services:
@@ -69,7 +68,15 @@ def build_services(settings: Settings) -> Services:
     datasets = DatasetService(metadata, artifacts, uploads, auth)
     training = TrainingService(settings, metadata, artifacts, registry, auth)
     deployments = DeploymentService(settings, metadata, registry, auth)
+    platform = PlatformService(metadata, artifacts, uploads)
     return Services(
-        settings, metadata, artifacts, registry, uploads, auth, audit, datasets, training,
-        deployments,
-    )  # fmt: skip
+        settings=settings,
+        platform=platform,
+        registry=registry,
+        uploads=uploads,
+        auth=auth,
+        audit=audit,
+        datasets=datasets,
+        training=training,
+        deployments=deployments,
+    )

@@ -43,6 +43,7 @@ from modelhub.stores.metadata.base import AuditDraft
 if TYPE_CHECKING:
     from modelhub.services.auth import AuthService
     from modelhub.services.registry import RegistryService
+    from modelhub.serving.supervisor import Totals
     from modelhub.settings import Settings
     from modelhub.stores.metadata.base import MetadataStore
 
@@ -98,6 +99,12 @@ class Route:
     endpoint: str
     replicas: list[str]
     load_balancing: LoadBalancing
+
+
+@dataclass(frozen=True)
+class ServingTotals:
+    totals: Totals
+    replicas: dict[str, int]
 
 
 def default_name(model: str, environment: Environment) -> str:
@@ -467,6 +474,15 @@ class DeploymentService:
 
     def stop_serving(self) -> None:
         self.rollouts.close()
+
+    def serving_totals(self) -> ServingTotals | None:
+        """What this server's replicas answered, summed per deployment version, and how
+        many replicas each deployment runs; None while this process serves nothing."""
+        supervisor = self.rollouts.supervisor
+        if supervisor is None:
+            return None
+        replicas = {name: len(group.replicas) for name, group in list(supervisor.groups.items())}
+        return ServingTotals(supervisor.totals, replicas)
 
     def route(self, target: str) -> Route:
         """Where a request for `target` (a deployment or a model name) should go."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from modelhub.domain.auth import Action, Caller
 from modelhub.domain.enums import Approval
+from modelhub.domain.estimates import Estimate
 from modelhub.domain.pipelines import PipelineSpec, Priority, parse_memory
 from modelhub.domain.records import Dataset, Lineage, ModelVersion
 from modelhub.domain.runs import (
@@ -41,7 +42,7 @@ from modelhub.settings import Settings
 from modelhub.stores.artifacts.base import ArtifactStore
 from modelhub.stores.metadata.base import AuditDraft, MetadataStore, PipelineDraft, RunDraft
 from modelhub.training.context import LocalContext
-from modelhub.training.estimate import Estimate, estimate, guess_parameters
+from modelhub.training.estimate import estimate, guess_parameters
 from modelhub.training.scheduler import Capacity, Scheduler, SchedulerConfig, host_capacity
 from modelhub.training.spec import parse_spec, spec_error
 

@@ -27,11 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelhub.processes import Spawner
+from modelhub.serving.dataplane import replica
 
-WARM = b"w"  # a spare's word on its channel: imports done (see the replica module)
-REPLICA_MODULE = "modelhub.api.dataplane.replica"
-SECRET_ENV = "MODELHUB_REPLICA_SECRET"
-PARENT_ENV = "MODELHUB_REPLICA_PARENT"
+# The replica process and this launcher agree on these through the replica module.
+REPLICA_MODULE = replica.__name__  # started as `python -m`; importing it here is cheap
+WARM = replica.WARM  # a spare's word on its channel: imports done
+SECRET_ENV = replica.SECRET_ENV
+PARENT_ENV = replica.PARENT_ENV
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,11 @@ Formulas (docs/pipelines.md repeats them for users):
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from modelhub.domain.enums import Precision, parse_enum
+from modelhub.domain.estimates import Estimate
 from modelhub.domain.pipelines import (
     CharLMArchitecture,
     PipelineSpec,
@@ -69,19 +70,6 @@ class Prices:
     gpu_hour_price: float = 2.5
     storage_gb_month_price: float = 0.023
     currency: str = "USD"
-
-
-@dataclass(frozen=True)
-class Estimate:
-    memory_bytes: int
-    device_class: str
-    seconds: float
-    cost: float
-    currency: str
-    breakdown: dict[str, float] = field(default_factory=dict)
-    storage_bytes: int = 0
-    warnings: list[str] = field(default_factory=list)
-    notes: str = ""
 
 
 def bytes_per_parameter(precision: Precision, optimizer: str = "adam") -> float:

@@ -10,6 +10,7 @@ import pytest
 
 from modelhub.services import Services, build_services
 from modelhub.settings import Settings
+from tests.stores import Stores, stores_of
 from tests.unit.inspect.builders import mlp_onnx_model, save_numpy_safetensors, save_onnx
 
 
@@ -37,3 +38,10 @@ def onnx_file(tmp_path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def _src_folder(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir(exist_ok=True)
+
+
+@pytest.fixture
+def stores(services: Services) -> Iterator[Stores]:
+    """The stores under `services`, for tests that check what landed in them."""
+    with stores_of(services) as opened:
+        yield opened

@@ -12,27 +12,29 @@ from modelhub.errors import Conflict, NotFound
 from modelhub.services import Services
 from modelhub.services.registry import RegisterRequest
 from modelhub.stores.metadata.base import AuditDraft
+from tests.stores import stores_of
 
 NOW = datetime(2026, 12, 6, 20, 0, tzinfo=UTC)
 
 
 def live(services: Services, name: str, model: str, environment: Environment) -> None:
     """A running deployment as the store holds it (no replicas are needed to route)."""
-    services.metadata.create_deployment(
-        Deployment(
-            name=name,
-            model=model,
-            environment=environment,
-            traffic=[TrafficShare(version=1, percent=100)],
-            replicas=1,
-            status=DeploymentStatus.RUNNING,
-            endpoint=f"http://127.0.0.1:1/{name}",
-            created_by="someone",
-            created_at=NOW,
-            updated_at=NOW,
-        ),
-        AuditDraft("someone", "deployments.create", name, {}),
-    )
+    with stores_of(services) as stores:
+        stores.metadata.create_deployment(
+            Deployment(
+                name=name,
+                model=model,
+                environment=environment,
+                traffic=[TrafficShare(version=1, percent=100)],
+                replicas=1,
+                status=DeploymentStatus.RUNNING,
+                endpoint=f"http://127.0.0.1:1/{name}",
+                created_by="someone",
+                created_at=NOW,
+                updated_at=NOW,
+            ),
+            AuditDraft("someone", "deployments.create", name, {}),
+        )
 
 
 @pytest.fixture

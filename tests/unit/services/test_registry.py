@@ -29,6 +29,7 @@ from modelhub.services.manifest import safe_target, version_digest
 from modelhub.services.registry import RegisterRequest
 from modelhub.settings import Settings
 from modelhub.stores.metadata.base import AuditQuery
+from tests.stores import Stores, stores_of
 from tests.unit.inspect.builders import (
     Evil,
     save_numpy_safetensors,
@@ -45,7 +46,8 @@ def req(name: str, type: str | None = "classification", **kw: Any) -> RegisterRe
 
 
 def blob_count(s: Services) -> int:
-    return len(list(s.artifacts.list_blobs()))
+    with stores_of(s) as stores:
+        return len(list(stores.artifacts.list_blobs()))
 
 
 def version_count(s: Services) -> int:
@@ -53,7 +55,8 @@ def version_count(s: Services) -> int:
 
 
 def last_event(s: Services) -> Any:
-    return s.metadata.list_audit(AuditQuery(limit=1))[0]
+    with stores_of(s) as stores:
+        return stores.metadata.list_audit(AuditQuery(limit=1))[0]
 
 
 def minilm_dir() -> Path:
@@ -70,7 +73,7 @@ def other_safetensors(path: Path, seed: int = 2) -> Path:
 # -- register -------------------------------------------------------------------
 
 
-def test_register_safetensors(services: Services, safetensors_file: Path) -> None:
+def test_register_safetensors(services: Services, stores: Stores, safetensors_file: Path) -> None:
     v = services.registry.register(req("st"), safetensors_file, "alice")
     assert (v.name, v.version, v.framework) == ("st", 1, Framework.SAFETENSORS)
     assert v.parameters == 15 and v.precision == Precision.FP32
@@ -82,7 +85,7 @@ def test_register_safetensors(services: Services, safetensors_file: Path) -> Non
     assert v.created_by == "alice" and v.stage == Stage.DEVELOPMENT
     assert v.approval == Approval.PENDING and v.aliases == ["latest"] and not v.trusted
     assert safetensors_file.exists()  # copied, not moved
-    assert services.artifacts.exists(v.digest)
+    assert stores.artifacts.exists(v.digest)
     assert services.registry.get_model("st").owner == "alice"
     event = last_event(services)
     assert (event.actor, event.action, event.target) == ("alice", "models.register", "st")
@@ -234,17 +237,22 @@ BAD_CASES = [
 
 @pytest.mark.parametrize("case", BAD_CASES)
 def test_bad_input_is_refused_and_leaves_nothing(
-    services: Services, tmp_path: Path, onnx_file: Path, safetensors_file: Path, case: str
+    services: Services,
+    stores: Stores,
+    tmp_path: Path,
+    onnx_file: Path,
+    safetensors_file: Path,
+    case: str,
 ) -> None:
     services.registry.register(req("existing"), safetensors_file, "alice")
     request, source, error = _bad_inputs(tmp_path, onnx_file)[case]
     blobs, versions = blob_count(services), version_count(services)
-    events = len(services.metadata.list_audit(AuditQuery(limit=1000)))
+    events = len(stores.metadata.list_audit(AuditQuery(limit=1000)))
     with pytest.raises(error):
         services.registry.register(request, source, "alice")
     assert blob_count(services) == blobs
     assert version_count(services) == versions
-    assert len(services.metadata.list_audit(AuditQuery(limit=1000))) == events
+    assert len(stores.metadata.list_audit(AuditQuery(limit=1000))) == events
     assert not (tmp_path / "pwned").exists()
 
 
@@ -378,7 +386,7 @@ def test_production_versions_cannot_be_deleted_or_archived(
 
 
 def test_delete_version_drops_only_unshared_blobs(
-    services: Services, safetensors_file: Path, onnx_file: Path, tmp_path: Path
+    services: Services, stores: Stores, safetensors_file: Path, onnx_file: Path, tmp_path: Path
 ) -> None:
     r = services.registry
     shared = r.register(req("m"), safetensors_file, "alice")
@@ -387,9 +395,9 @@ def test_delete_version_drops_only_unshared_blobs(
     assert blob_count(services) == 2
     assert r.delete("m@2", "alice") == "m@2"
     assert last_event(services).action == "models.delete"
-    assert not services.artifacts.exists(sha256(onnx_file))
+    assert not stores.artifacts.exists(sha256(onnx_file))
     assert r.delete("m@1", "alice") == "m@1"
-    assert services.artifacts.exists(shared.digest)  # "other" still uses it
+    assert stores.artifacts.exists(shared.digest)  # "other" still uses it
     r.delete("other", "alice")
     assert blob_count(services) == 0
     with pytest.raises(NotFound):
@@ -458,38 +466,38 @@ def test_download_of_a_corrupted_blob_raises_and_leaves_nothing(
 
 
 def test_gc_removes_only_old_unreferenced_blobs(
-    services: Services, safetensors_file: Path, onnx_file: Path
+    services: Services, stores: Stores, safetensors_file: Path, onnx_file: Path
 ) -> None:
     kept = services.registry.register(req("m"), safetensors_file, "alice")
-    stray = services.artifacts.put_file(onnx_file)
+    stray = stores.artifacts.put_file(onnx_file)
     report = services.registry.gc(grace_seconds=3600)
     assert (report.blobs_deleted, report.blobs_kept_young) == (0, 1)
-    assert services.artifacts.exists(stray.digest)
+    assert stores.artifacts.exists(stray.digest)
     report = services.registry.gc(grace_seconds=0)
     assert (report.blobs_deleted, report.bytes_freed) == (1, stray.size)
-    assert not services.artifacts.exists(stray.digest)
-    assert services.artifacts.exists(kept.digest)
+    assert not stores.artifacts.exists(stray.digest)
+    assert stores.artifacts.exists(kept.digest)
     assert services.registry.gc(grace_seconds=0).blobs_deleted == 0
 
 
 def test_a_failed_register_keeps_blobs_it_did_not_add(
-    services: Services, safetensors_file: Path, tmp_path: Path
+    services: Services, stores: Stores, safetensors_file: Path, tmp_path: Path
 ) -> None:
     """A blob already in the store (another client's upload in flight) survives a cancel."""
     folder = tmp_path / "src" / "folder"
     folder.mkdir()
     shutil.copy(safetensors_file, folder / "a.safetensors")
     other_safetensors(folder / "b.safetensors")
-    in_flight = services.artifacts.put_file(folder / "a.safetensors")
+    in_flight = stores.artifacts.put_file(folder / "a.safetensors")
 
     def cancel(_size: int) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         services.registry.register(req("m"), folder, "alice", progress=cancel)
-    assert services.artifacts.exists(in_flight.digest)
+    assert stores.artifacts.exists(in_flight.digest)
     assert version_count(services) == 0
-    assert [b.digest for b in services.artifacts.list_blobs()] == [in_flight.digest]
+    assert [b.digest for b in stores.artifacts.list_blobs()] == [in_flight.digest]
 
 
 def test_a_cancelled_register_removes_the_blobs_it_added(
@@ -564,7 +572,8 @@ def test_concurrent_registration_of_a_new_name(
     results = _register_twice_at_once(any_db_services, [safetensors_file, onnx_file])
     assert sorted(v.version for v in results) == [1, 2]
     assert [v.version for v in any_db_services.registry.versions("race")] == [1, 2]
-    assert any_db_services.metadata.verify_audit().intact
+    admin = Caller(name="admin", role=Role.ADMIN)
+    assert any_db_services.audit.verify(admin).intact
 
 
 # -- uploads ------------------------------------------------------------------------
@@ -578,7 +587,9 @@ def _stage(s: Services, upload_id: str, relative: str, source: Path, chunk: int 
     return staged.finish(sha256(source))
 
 
-def test_upload_register_moves_staged_files(services: Services, onnx_file: Path) -> None:
+def test_upload_register_moves_staged_files(
+    services: Services, stores: Stores, onnx_file: Path
+) -> None:
     upload_id = services.uploads.start("uploader")
     entry = _stage(services, upload_id, "mlp.onnx", onnx_file)
     assert entry.digest == sha256(onnx_file) and entry.size == onnx_file.stat().st_size
@@ -586,7 +597,7 @@ def test_upload_register_moves_staged_files(services: Services, onnx_file: Path)
     assert v.framework == Framework.ONNX and v.digest == entry.digest
     assert v.files[0].path == "mlp.onnx" and v.created_by == "uploader"
     assert not (services.settings.staging_dir / upload_id).exists()
-    assert services.artifacts.exists(v.digest)
+    assert stores.artifacts.exists(v.digest)
     assert (last_event(services).actor, last_event(services).action) == (
         "uploader",
         "models.register",
@@ -680,7 +691,9 @@ def test_someone_elses_upload_looks_missing(services: Services) -> None:
     services.uploads.discard(upload_id, "alice")
 
 
-def test_dataset_versions_and_gc_keeps_their_blobs(services: Services, tmp_path: Path) -> None:
+def test_dataset_versions_and_gc_keeps_their_blobs(
+    services: Services, stores: Stores, tmp_path: Path
+) -> None:
     admin = Caller(name="admin", role=Role.ADMIN)
     data = tmp_path / "rows.jsonl"
     data.write_text('{"text": "hi", "label": 0}\n')
@@ -688,6 +701,6 @@ def test_dataset_versions_and_gc_keeps_their_blobs(services: Services, tmp_path:
     assert (dataset.version, dataset.rows) == (1, 1)
     assert services.datasets.register(admin, data, "rows").version == 2
     services.registry.gc(grace_seconds=0)
-    assert services.artifacts.exists(dataset.digest)
+    assert stores.artifacts.exists(dataset.digest)
     assert services.datasets.get(admin, "rows@latest").version == 2
     assert [d.version for d in services.datasets.list(admin, "rows")] == [1, 2]

@@ -11,6 +11,7 @@ from modelhub.domain.runs import Run
 from modelhub.errors import InvalidInput, NotFound
 from modelhub.services import Services
 from modelhub.services.run_feed import RunFeed, whole_utf8
+from tests.stores import Stores
 
 ADMIN = Caller(name="alice", role=Role.ADMIN)
 SPEC = """
@@ -32,14 +33,16 @@ def queued_run(services: Services, tmp_path: Path) -> Run:
     return services.training.start(ADMIN, "blobs-mlp")
 
 
-def test_each_poll_hands_out_only_what_is_new(services: Services, queued_run: Run) -> None:
+def test_each_poll_hands_out_only_what_is_new(
+    services: Services, stores: Stores, queued_run: Run
+) -> None:
     feed = RunFeed(services.training, ADMIN, queued_run.id)
     first = feed.poll()
     assert [(e.kind, e.data) for e in first.events] == [("status", {"status": "queued"})]
     assert (first.log_text, first.ended) == ("", False)
     assert feed.poll().events == []
 
-    services.metadata.record_progress(
+    stores.metadata.record_progress(
         queued_run.id, {"progress": 50.0}, events=[("progress", {"progress": 50.0})]
     )
     log = services.training.run_dir(queued_run.id) / "logs.txt"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from modelhub.api.dataplane.app import DataPlane
+from modelhub.serving.dataplane.app import DataPlane
 from modelhub.serving.host import ModelHost, ServedModel, ServedVersion
 
 DEEP = b"[" * 100_000 + b"]" * 100_000

@@ -20,10 +20,10 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from modelhub.api.dataplane.app import DataPlane
 from modelhub.domain.records import Signature, TensorSpec
 from modelhub.errors import InvalidInput
 from modelhub.serving.codec import NUMPY_DTYPES, InferRequest, RequestDecoder
+from modelhub.serving.dataplane.app import DataPlane
 from modelhub.serving.host import ModelHost
 
 DATATYPES = ["BOOL", "UINT8", "UINT64", "INT8", "INT64", "FP16", "FP32", "FP64", "BYTES"]

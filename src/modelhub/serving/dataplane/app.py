@@ -16,12 +16,12 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from modelhub.api.dataplane import openai
-from modelhub.api.status import HTTP_STATUS
 from modelhub.domain.bounded_json import MAX_JSON_DEPTH, loads
 from modelhub.errors import InvalidInput, ModelhubError, NotFound, PayloadTooLarge
 from modelhub.serving.codec import model_metadata
+from modelhub.serving.dataplane import openai
 from modelhub.serving.host import ModelHost, ServedModel, Slot
+from modelhub.web.status import HTTP_STATUS
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -62,7 +62,7 @@ class DataPlane:
         headers = JSON_HEADERS
         try:
             if scope["path"] == "/metrics" and scope["method"] == "GET":
-                from modelhub.api.dataplane.metrics import render_metrics
+                from modelhub.serving.dataplane.metrics import render_metrics
 
                 status, payload, headers = 200, render_metrics(self.host), METRICS_HEADERS
             else:

@@ -21,7 +21,7 @@ from modelhub.errors import InvalidInput
 from modelhub.serving.codec import check_parameter_value
 
 if TYPE_CHECKING:
-    from modelhub.api.dataplane.app import DataPlane, Scope
+    from modelhub.serving.dataplane.app import DataPlane, Scope
 
 EMBEDDING_RUNTIMES = ("sentence_embeddings",)
 GENERATION_RUNTIMES = ("text_generation",)

@@ -2,8 +2,8 @@
 
 Started by the replica supervisor, never by hand, in one of two ways:
 
-    python -m modelhub.api.dataplane.replica --shared-fd 5 --private-fd 6 --models FILE
-    python -m modelhub.api.dataplane.replica --assignment-fd 5 --private-fd 6 --warm torch
+    python -m modelhub.serving.dataplane.replica --shared-fd 5 --private-fd 6 --models FILE
+    python -m modelhub.serving.dataplane.replica --assignment-fd 5 --private-fd 6 --warm torch
 
 The second is a warm spare: it imports the heavy libraries first, then waits on its
 assignment channel for the endpoint socket (passed as a file descriptor) and the
@@ -98,9 +98,9 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     import modelhub
-    from modelhub.api.dataplane.app import DataPlane
-    from modelhub.api.proxies import proxy_options
+    from modelhub.serving.dataplane.app import DataPlane
     from modelhub.serving.host import ModelHost, ServedModel
+    from modelhub.web.proxies import proxy_options
 
     shared = assignment.shared
     private = socket.socket(fileno=args.private_fd)

@@ -1,1 +1,0 @@
-"""The inference data plane: a bare ASGI app and the replica process that serves it."""
