@@ -423,11 +423,15 @@ def measure_extras(
     model: ModelA, work: Path, quick: bool, errors: dict[str, str]
 ) -> dict[str, Any]:
     """What only modelhub is measured on: deploy -> first prediction (model A and
-    MiniLM, warm spare against a fresh process), a thousand copies of model A in one
-    replica, and a rolling update under wrk load."""
+    MiniLM, warm spare against a fresh process; model A on a server just started), a
+    thousand copies of model A in one replica, and a rolling update under wrk load."""
     found: dict[str, Any] = {}
     steps = (
         ("deploy_to_first_prediction", lambda: ours.deploy_times(model, work, 1 if quick else 3)),
+        (
+            "first_deploy_after_start",
+            lambda: ours.first_deploy_times(model, work, 1 if quick else 3),
+        ),
         ("many_models", lambda: ours.many_models(work, 100 if quick else 1000)),
         ("rolling_update_under_load", lambda: ours.rolling_update(model, work, 4 if quick else 12)),
     )

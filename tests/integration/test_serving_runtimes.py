@@ -1,10 +1,12 @@
 """Every runtime serves a real model through a real deployment, over HTTP on loopback:
 safetensors (model A), ONNX (its export), MiniLM sentence embeddings (OIP and
-/v1/embeddings), the char-level language model (OIP and /v1/completions), and a text
-classifier over MiniLM. And autoscaling follows load."""
+/v1/embeddings, also through the official `openai` client), the char-level language
+model (OIP and /v1/completions), and a text classifier over MiniLM. And autoscaling
+follows load."""
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,13 +99,26 @@ def test_safetensors_and_onnx_serve_the_same_logits(srv: ServerProcess, http: ht
     assert http.get("/v2/models/model-a-onnx").json()["platform"] == "onnx"
 
 
-def test_minilm_serves_embeddings_over_both_protocols(http: httpx.Client) -> None:
+SENTENCES = ["the persona greets the user", "a model server answers quickly"]
+
+
+@pytest.fixture(scope="module")
+def minilm(srv: ServerProcess) -> tuple[dict[str, Any], np.ndarray]:
+    """MiniLM deployed once for the module, and its own embeddings of SENTENCES."""
     from sentence_transformers import SentenceTransformer
 
-    deployment = deploy(http, model="minilm@1", name="minilm")
+    with srv.http(timeout=120) as http:
+        deployment = deploy(http, model="minilm@1", name="minilm")
     assert deployment["status"] == "running", deployment
-    sentences = ["the persona greets the user", "a model server answers quickly"]
-    expected = SentenceTransformer(str(_minilm()), device="cpu").encode(sentences)
+    expected = SentenceTransformer(str(_minilm()), device="cpu").encode(SENTENCES)
+    return deployment, expected
+
+
+def test_minilm_serves_embeddings_over_both_protocols(
+    http: httpx.Client, minilm: tuple[dict[str, Any], np.ndarray]
+) -> None:
+    deployment, expected = minilm
+    sentences = SENTENCES
     oip = _infer(deployment["endpoint"], "minilm", _texts(*sentences))["embedding"]
     assert oip["shape"] == [2, 384]
     np.testing.assert_allclose(np.array(oip["data"]).reshape(2, 384), expected, atol=1e-4)
@@ -121,6 +136,34 @@ def test_minilm_serves_embeddings_over_both_protocols(http: httpx.Client) -> Non
     assert platform.status_code == 200 and len(platform.json()["data"][0]["embedding"]) == 384
     wrong = http.post("/v1/completions", json={"model": "minilm", "prompt": "hi"})
     assert wrong.status_code == 400 and "not a text generation model" in wrong.text
+
+
+def test_the_openai_client_gets_embeddings_as_base64_and_as_floats(
+    srv: ServerProcess, minilm: tuple[dict[str, Any], np.ndarray]
+) -> None:
+    from openai import BadRequestError, OpenAI
+
+    _, expected = minilm
+    with OpenAI(base_url=f"{srv.url}/v1", api_key=srv.token, max_retries=0) as client:
+        # Unless told otherwise the client asks for base64 and decodes it itself.
+        default = client.embeddings.create(model="minilm", input=SENTENCES)
+        assert [item.index for item in default.data] == [0, 1]
+        np.testing.assert_allclose([item.embedding for item in default.data], expected, atol=1e-4)
+        floats = client.embeddings.create(model="minilm", input=SENTENCES, encoding_format="float")
+        np.testing.assert_allclose([item.embedding for item in floats.data], expected, atol=1e-4)
+        asked = client.embeddings.create(model="minilm", input=SENTENCES, encoding_format="base64")
+        encoded = [item.embedding for item in asked.data]
+        assert all(isinstance(text, str) for text in encoded)  # asked for, so left encoded
+        vectors = [np.frombuffer(base64.b64decode(str(text)), "<f4") for text in encoded]
+        np.testing.assert_array_equal(vectors, [item.embedding for item in default.data])
+        with pytest.raises(BadRequestError) as refused:
+            client.embeddings.create(
+                model="minilm",
+                input=SENTENCES,
+                encoding_format="int8",  # type: ignore[arg-type]
+            )
+    assert refused.value.status_code == 400
+    assert "encoding_format must be 'float' or 'base64'" in str(refused.value)
 
 
 def test_the_char_language_model_completes_text(http: httpx.Client) -> None:

@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import (
@@ -36,8 +37,18 @@ from modelhub.services import Services, build_services
 from modelhub.services.inference import InferenceService
 from modelhub.settings import Settings
 
+if TYPE_CHECKING:
+    from modelhub.serving.launcher import ReplicaLauncher
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+
+def create_app(
+    settings: Settings | None = None,
+    services: Services | None = None,
+    replica_launcher: ReplicaLauncher | None = None,
+) -> FastAPI:
+    """The API app. `replica_launcher`: the one `modelhub server` starts before it
+    imports the app, so that its warm spare imports torch while the server boots; the
+    replica supervisor takes it over."""
     settings = settings or (services.settings if services else Settings())
 
     @asynccontextmanager
@@ -55,7 +66,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if scheduler is not None:
             scheduler.start()
         if settings.serve_supervisor:
-            live.deployments.start_serving()
+            live.deployments.start_serving(replica_launcher)
+        elif replica_launcher is not None:
+            replica_launcher.close()
         try:
             yield
         finally:

@@ -45,13 +45,10 @@ def server(
     """Run the API server (REST, docs at /docs, metrics at /metrics)."""
     import os
 
-    import uvicorn
-
     # What the server and its workers and replicas write (database, runs, logs,
     # artifacts) is readable by this user only.
     os.umask(PRIVATE_UMASK)
 
-    from modelhub.api.app import create_app
     from modelhub.errors import InvalidInput
     from modelhub.settings import Settings
     from modelhub.web.proxies import proxy_options
@@ -67,8 +64,21 @@ def server(
             "it could change the registry; drop --no-auth, bind 127.0.0.1, or add "
             "--force-insecure"
         )
+    launcher = None
+    if settings.serve_supervisor:
+        from modelhub.serving.launcher import ReplicaLauncher, ReplicaSettings
+
+        # Started before the server imports its app and services (seconds): the warm
+        # spare imports torch meanwhile, so the first deployment finds it (nearly) ready.
+        launcher = ReplicaLauncher(ReplicaSettings.from_settings(settings))
+        launcher.fill()
+
+    import uvicorn
+
+    from modelhub.api.app import create_app
+
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, replica_launcher=launcher),
         host=settings.host,
         port=settings.port,
         log_level="warning",

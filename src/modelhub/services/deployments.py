@@ -43,6 +43,7 @@ from modelhub.stores.metadata.base import AuditDraft
 if TYPE_CHECKING:
     from modelhub.services.auth import AuthService
     from modelhub.services.registry import RegistryService
+    from modelhub.serving.launcher import ReplicaLauncher
     from modelhub.serving.supervisor import Totals
     from modelhub.settings import Settings
     from modelhub.stores.metadata.base import MetadataStore
@@ -457,13 +458,14 @@ class DeploymentService:
 
     # -- serving lifecycle (the server calls these) ------------------------------------
 
-    def start_serving(self) -> None:
-        """Start the supervisor and bring back every deployment that should be live.
+    def start_serving(self, launcher: ReplicaLauncher | None = None) -> None:
+        """Start the supervisor (with `launcher`, if the server started one early) and
+        bring back every deployment that should be live.
 
         Replica health on record describes the processes of the server that ran
         before (killed, maybe): it is cleared first, so until a replica answers this
         server a deployment shows none, never a dead process as live and ready."""
-        supervisor = self.rollouts.supervisor or self.rollouts.build_supervisor()
+        supervisor = self.rollouts.supervisor or self.rollouts.build_supervisor(launcher)
         for deployment in self.metadata.list_deployments():
             if deployment.health:
                 self.metadata.update_deployment(deployment.name, {"health": []})

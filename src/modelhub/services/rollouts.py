@@ -38,6 +38,7 @@ from modelhub.stores.metadata.base import UsageDelta
 
 if TYPE_CHECKING:
     from modelhub.services.registry import RegistryService
+    from modelhub.serving.launcher import ReplicaLauncher
     from modelhub.serving.replicas import ReplicaGroup
     from modelhub.serving.supervisor import ReplicaState, Supervisor, UsageSample
     from modelhub.settings import Settings
@@ -281,28 +282,17 @@ class Rollouts:
 
     # -- the serving lifecycle ------------------------------------------------------
 
-    def build_supervisor(self) -> Supervisor:
-        from modelhub.domain.pipelines import parse_memory
+    def build_supervisor(self, launcher: ReplicaLauncher | None = None) -> Supervisor:
+        """The supervisor, with `launcher` when the server started one (and its spares)
+        before it had even imported its services."""
         from modelhub.serving.launcher import ReplicaSettings
         from modelhub.serving.supervisor import Supervisor
 
         settings = self.settings
-        replica_settings = ReplicaSettings(
-            workdir=settings.serving_dir / "replicas",
-            memory_budget=parse_memory(settings.serve_memory) if settings.serve_memory else None,
-            max_batch_size=settings.serve_max_batch_size,
-            max_wait_ms=settings.serve_max_wait_ms,
-            max_body_bytes=settings.serve_max_body_bytes,
-            threads=settings.serve_threads,
-            ready_timeout=settings.serve_ready_timeout_seconds,
-            drain_seconds=settings.serve_drain_seconds,
-            warm_spares=settings.serve_warm_spares,
-            warm_imports=tuple(settings.serve_warm_imports),
-            trusted_proxies=tuple(settings.trusted_proxies),
-        )
         self.supervisor = Supervisor(
-            replica_settings,
+            launcher.settings if launcher else ReplicaSettings.from_settings(settings),
             self,
+            launcher=launcher,
             health_seconds=settings.serve_health_seconds,
             usage_seconds=settings.serve_usage_seconds,
             scale_up_seconds=settings.serve_scale_up_seconds,

@@ -10,6 +10,11 @@ listening once its preloaded models answer, so until a replica of a deployment i
 ready its port refuses connections at once instead of queueing them unanswered
 (after a server restart, say), and a probe of a replica still loading fails fast.
 
+A spare still importing is taken as well (a deployment just after the server
+started): it stops importing and is ahead of a process started only then. Spares are
+refilled once the replicas they were taken for are ready, not while those load: on a
+small machine a new spare's imports would slow them down.
+
 `warm_spares` is a ceiling: spares being started count as well as those waiting,
 so however often `fill` is called (once per launched replica) no more run.
 """
@@ -25,6 +30,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modelhub.processes import Spawner
 from modelhub.serving.dataplane import replica
@@ -34,6 +40,9 @@ REPLICA_MODULE = replica.__name__  # started as `python -m`; importing it here i
 WARM = replica.WARM  # a spare's word on its channel: imports done
 SECRET_ENV = replica.SECRET_ENV
 PARENT_ENV = replica.PARENT_ENV
+
+if TYPE_CHECKING:
+    from modelhub.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,27 @@ class ReplicaSettings:
     warm_imports: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
     python: str = field(default_factory=lambda: sys.executable)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReplicaSettings:
+        memory_budget = None
+        if settings.serve_memory:
+            from modelhub.domain.pipelines import parse_memory
+
+            memory_budget = parse_memory(settings.serve_memory)
+        return cls(
+            workdir=settings.serving_dir / "replicas",
+            memory_budget=memory_budget,
+            max_batch_size=settings.serve_max_batch_size,
+            max_wait_ms=settings.serve_max_wait_ms,
+            max_body_bytes=settings.serve_max_body_bytes,
+            threads=settings.serve_threads,
+            ready_timeout=settings.serve_ready_timeout_seconds,
+            drain_seconds=settings.serve_drain_seconds,
+            warm_spares=settings.serve_warm_spares,
+            warm_imports=tuple(settings.serve_warm_imports),
+            trusted_proxies=tuple(settings.trusted_proxies),
+        )
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -86,8 +116,7 @@ class _Spare:
     warm: bool = False  # it said so on its channel: its imports are done
 
     def is_warm(self) -> bool:
-        """Whether the spare finished importing; a cold one is slower than a fresh
-        process (it imports every warm library before its models), so it waits."""
+        """Whether the spare finished importing (said so on its channel)."""
         if not self.warm and select.select([self.channel], [], [], 0)[0]:
             self.warm = self.channel.recv(1) == WARM
         return self.warm
@@ -195,34 +224,35 @@ class ReplicaLauncher:
             self._spares.append(_Spare(started, ours))
 
     def _take_spare(self) -> _Spare | None:
-        """The first warm spare, if any; dead ones are dropped, cold ones kept."""
+        """A warm spare if one waits, else the one furthest into its imports (started
+        first), else None; dead ones are dropped."""
         with self._lock:
             for spare in list(self._spares):
                 if spare.started.process.poll() is not None:
                     self._spares.remove(spare)
                     spare.channel.close()
-                elif spare.is_warm():
-                    self._spares.remove(spare)
-                    return spare
-        return None
+            alive = sorted(self._spares, key=lambda spare: not spare.is_warm())
+            if not alive:
+                return None
+            self._spares.remove(alive[0])
+            return alive[0]
 
     # -- launching ------------------------------------------------------------
 
     def launch(
         self, shared: socket.socket, models_file: Path, secret: str, folder: Path
     ) -> Started:
-        """A replica serving `models_file` on `shared`: a spare if one waits, else fresh."""
+        """A replica serving `models_file` on `shared`: a spare if one is there, else
+        fresh. Spares are not refilled here: call `fill` once the replica is ready."""
         spare = self._take_spare()
         if spare is not None:
             message = json.dumps({"models": str(models_file), "secret": secret}).encode()
             try:
                 socket.send_fds(spare.channel, [message], [shared.fileno()])
                 spare.channel.close()
-                self.fill()
                 return spare.started
             except OSError:
                 spare.channel.close()
-        self.fill()
         return self._spawner.call(lambda: self._fresh(shared, models_file, secret, folder)).result()
 
     def _fresh(

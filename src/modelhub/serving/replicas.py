@@ -137,8 +137,11 @@ class ReplicaGroup:
     def start(self, count: int) -> None:
         """Start `count` replicas and wait until all serve, or raise with the reason."""
         with self.lock:
-            fresh = [self.spawn() for _ in range(count)]
-            self.wait_ready(fresh)
+            try:
+                fresh = [self.spawn() for _ in range(count)]
+                self.wait_ready(fresh)
+            finally:
+                self.launcher.fill()  # now, not while they load (see the launcher)
 
     def wait_ready(self, replicas: list[Replica]) -> None:
         deadline = time.monotonic() + self.settings.ready_timeout
@@ -268,6 +271,8 @@ class ReplicaGroup:
                 self.last_exit = f"replica {replica.pid} exited with code {code}"
                 events.append(f"{self.last_exit}; restarted")
                 self.spawn()
+            if all(replica.ready for replica in self.replicas):
+                self.launcher.fill()  # restarted ones have loaded: replace the spares they took
         return events
 
     def in_flight(self) -> int:

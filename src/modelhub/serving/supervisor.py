@@ -88,9 +88,10 @@ class Supervisor:
         usage_seconds: float = 2.0,
         scale_up_seconds: float = 3.0,
         scale_down_seconds: float = 30.0,
+        launcher: ReplicaLauncher | None = None,
     ) -> None:
         self.settings = settings
-        self.launcher = ReplicaLauncher(settings)
+        self.launcher = launcher or ReplicaLauncher(settings)
         self.listener = listener
         self.health_seconds = health_seconds
         self.usage_seconds = usage_seconds

@@ -37,6 +37,44 @@ def test_spares_never_exceed_the_setting_however_often_they_are_refilled(
     assert len(list(launcher.spares_dir.glob("*.log"))) == 1
 
 
+def _tabular_body() -> dict[str, object]:
+    width = len(FEATURES)
+    return {
+        "inputs": [
+            {"name": "input", "shape": [1, width], "datatype": "FP32", "data": [0.0] * width}
+        ]
+    }
+
+
+def test_a_spare_still_importing_is_taken_and_refilled_once_its_replica_is_ready(
+    tmp_path: Path, tabular_folder: Path
+) -> None:
+    # Just after the server started its spare is still importing torch and friends:
+    # the first deployment takes it rather than starting a process of its own.
+    settings = ReplicaSettings(
+        workdir=tmp_path,
+        warm_spares=1,
+        ready_timeout=60,
+        warm_imports=("torch", "onnxruntime", "sentence_transformers"),
+    )
+    launcher = ReplicaLauncher(settings)
+    models = [ServedModel("m", (ServedVersion(1, tabular_folder, 100),), preload=True)]
+    group = ReplicaGroup("m", models, launcher)
+    try:
+        launcher.fill()
+        launcher.settle()
+        [spare] = launcher.spares()
+        group.start(1)
+        assert [replica.pid for replica in group.replicas] == [spare]
+        reply = httpx.post(f"{group.endpoint}/v2/models/m/infer", json=_tabular_body(), timeout=10)
+        assert reply.status_code == 200, reply.text
+        launcher.settle()  # the spare it took is replaced once the replica is ready
+        assert len(launcher.spares()) == 1 and launcher.spares() != [spare]
+    finally:
+        group.stop()
+        launcher.close()
+
+
 def _refused(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(2)
@@ -52,13 +90,7 @@ def test_the_endpoint_refuses_connections_until_a_replica_can_answer_them(
         # Bound, so the port is ours, but nobody would answer: refuse, never hold.
         assert _refused(group.port)
         group.start(1)
-        width = len(FEATURES)
-        body = {
-            "inputs": [
-                {"name": "input", "shape": [1, width], "datatype": "FP32", "data": [0.0] * width}
-            ]
-        }
-        reply = httpx.post(f"{group.endpoint}/v2/models/m/infer", json=body, timeout=10)
+        reply = httpx.post(f"{group.endpoint}/v2/models/m/infer", json=_tabular_body(), timeout=10)
         assert reply.status_code == 200, reply.text
         assert np.asarray(reply.json()["outputs"][0]["data"]).size > 0
     finally:

@@ -9,6 +9,7 @@ words, which is an approximation of the encoder's word pieces.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 EMBEDDING_RUNTIMES = ("sentence_embeddings",)
 GENERATION_RUNTIMES = ("text_generation",)
+EMBEDDING_ENCODINGS = ("float", "base64")
 COMPLETION_PARAMETERS = {"max_tokens", "temperature", "top_k", "seed"}
 IGNORED_COMPLETION_FIELDS = {"model", "prompt", "n", "stream", "user", "echo", "logprobs", "stop"}
 
@@ -76,8 +78,11 @@ async def embeddings(plane: DataPlane, scope: Scope, body: bytes) -> bytes:
     name = _model_name(data)
     texts = _texts(data.get("input"), "input")
     encoding = data.get("encoding_format", "float")
-    if encoding != "float":
-        raise InvalidInput("only encoding_format 'float' is served", {"field": "encoding_format"})
+    if encoding not in EMBEDDING_ENCODINGS:
+        raise InvalidInput(
+            "encoding_format must be 'float' or 'base64'",
+            {"field": "encoding_format"},
+        )
     outputs = await _run_texts(plane, scope, name, texts, {}, EMBEDDING_RUNTIMES, "an embedding")
     vectors = outputs["embedding"]
     words = sum(len(text.split()) for text in texts)
@@ -86,13 +91,22 @@ async def embeddings(plane: DataPlane, scope: Scope, body: bytes) -> bytes:
             "object": "list",
             "model": name,
             "data": [
-                {"object": "embedding", "index": i, "embedding": vector.tolist()}
+                {"object": "embedding", "index": i, "embedding": _encoded(vector, encoding)}
                 for i, vector in enumerate(vectors)
             ],
             "usage": {"prompt_tokens": words, "total_tokens": words},
         },
         separators=(",", ":"),
     ).encode()
+
+
+def _encoded(vector: np.ndarray, encoding: str) -> list[float] | str:
+    """A vector as a list of numbers, or as OpenAI's `base64`: little-endian float32
+    bytes, which the official client asks for unless told otherwise."""
+    if encoding == "base64":
+        return base64.b64encode(vector.astype("<f4", copy=False).tobytes()).decode("ascii")
+    values: list[float] = vector.tolist()
+    return values
 
 
 async def completions(plane: DataPlane, scope: Scope, body: bytes) -> bytes:

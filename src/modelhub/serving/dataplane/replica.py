@@ -5,9 +5,13 @@ Started by the replica supervisor, never by hand, in one of two ways:
     python -m modelhub.serving.dataplane.replica --shared-fd 5 --private-fd 6 --models FILE
     python -m modelhub.serving.dataplane.replica --assignment-fd 5 --private-fd 6 --warm torch
 
-The second is a warm spare: it imports the heavy libraries first, then waits on its
+The second is a warm spare: it imports what every replica needs and the heavy
+libraries first (torch and friends), then waits on its
 assignment channel for the endpoint socket (passed as a file descriptor) and the
-models to serve. A deployment that takes a spare skips seconds of imports.
+models to serve. A deployment that takes a spare skips seconds of imports. A spare
+can be taken before its imports are done (the first deployment after the server
+started): it then stops between two imports and goes on with its assignment, ahead
+of a process started only now.
 
 The shared socket is the deployment's endpoint: every replica of a deployment accepts
 on the same listening socket, so the kernel spreads connections over them and no
@@ -29,6 +33,7 @@ import gc
 import importlib
 import json
 import os
+import select
 import socket
 import sys
 from dataclasses import dataclass
@@ -41,6 +46,16 @@ GC_THRESHOLD = 20_000
 BACKLOG = 4096
 WARM = b"w"  # what a spare sends on its channel once its imports are done
 PARENT_ENV = "MODELHUB_REPLICA_PARENT"
+# What every replica imports whatever it serves: a spare imports these first, then
+# the libraries most models need (its --warm list).
+EVERY_REPLICA_IMPORTS = (
+    "modelhub.serving.runtimes",
+    "modelhub.serving.host",
+    f"{__package__}.app",  # the data plane, beside this module
+    "uvicorn",
+    "uvloop",
+    "httptools",
+)
 
 
 @dataclass(frozen=True)
@@ -51,13 +66,17 @@ class Assignment:
 
 
 def _await_assignment(channel_fd: int, warm: list[str]) -> Assignment:
-    for module in warm:
+    channel = socket.socket(fileno=channel_fd)
+    for module in [*EVERY_REPLICA_IMPORTS, *warm]:
+        if select.select([channel], [], [], 0)[0]:
+            # Taken before its imports were done (a deployment just after the server
+            # started): the rest is imported by the models that need it, not first.
+            break
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
-    importlib.import_module("modelhub.serving.runtimes")
-    channel = socket.socket(fileno=channel_fd)
-    with contextlib.suppress(OSError):  # tell the launcher this spare is warm now
-        channel.sendall(WARM)
+    else:
+        with contextlib.suppress(OSError):  # tell the launcher this spare is warm now
+            channel.sendall(WARM)
     message, fds, _, _ = socket.recv_fds(channel, 65536, 1)
     channel.close()
     if not message or not fds:  # the supervisor closed the channel: nothing to serve
