@@ -15,32 +15,21 @@ validation metrics measured again and `best_step` naming its step.
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from modelhub.errors import InvalidInput, TrainingDiverged
+from modelhub.networks.tabular import TRAINER as TRAINER
+from modelhub.networks.tabular import TabularPredictor as TabularPredictor
+from modelhub.networks.tabular import build_model as build_model
+from modelhub.networks.tabular import load as load
+from modelhub.networks.tabular import write_output
 from modelhub.training.context import LocalContext, TrainResult
 from modelhub.training.trainers._best import best_state, logged_at
-from modelhub.training.trainers.tabular_data import Label, TabularData, load_tabular
-
-TRAINER = "tabular_classifier"
-
-
-def build_model(input_dim: int, hidden: list[int], n_classes: int) -> Any:
-    from torch import nn
-
-    layers: list[Any] = []
-    width = input_dim
-    for size in hidden:
-        layers += [nn.Linear(width, size), nn.ReLU()]
-        width = size
-    layers.append(nn.Linear(width, n_classes))
-    return nn.Sequential(*layers)
+from modelhub.training.trainers.tabular_data import TabularData, load_tabular
 
 
 def _int_list(value: Any, name: str) -> list[int]:
@@ -234,74 +223,7 @@ def train(ctx: LocalContext) -> TrainResult:
             metrics = {"val_accuracy": best_accuracy, "val_loss": best_loss}
             metrics.update(logged_at(ctx, best_step, ("train_loss",)))
         metrics["best_step"] = float(best_step)
-    _write_output(ctx.output_dir, model, data, hidden, mean, std)
+    write_output(ctx.output_dir, model, data.features, data.label, data.classes, hidden, mean, std)
     if stopped:
         metrics["stopped_at_step"] = float(step)
     return TrainResult(metrics=metrics, output_dir=ctx.output_dir)
-
-
-def _write_output(
-    folder: Path, model: Any, data: TabularData, hidden: list[int], mean: Any, std: Any
-) -> None:
-    from safetensors.torch import save_file
-
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(folder / "model.safetensors"))
-    config = {
-        "trainer": TRAINER,
-        "features": data.features,
-        "label": data.label,
-        "classes": data.classes,
-        "hidden": hidden,
-        "mean": [float(v) for v in mean],
-        "std": [float(v) for v in std],
-        "input_dim": len(data.features),
-    }
-    (folder / "config.json").write_text(json.dumps(config, indent=2))
-
-
-class TabularPredictor:
-    """A trained tabular classifier, loaded from safetensors (no pickle), in eval mode."""
-
-    def __init__(self, config: dict[str, Any], model: Any) -> None:
-        import torch
-
-        self.config = config
-        self.features: list[str] = list(config["features"])
-        self.classes: list[Label] = list(config["classes"])
-        self.model = model.eval()
-        self._mean = torch.tensor(config["mean"], dtype=torch.float32)
-        self._std = torch.tensor(config["std"], dtype=torch.float32)
-
-    def _logits(self, rows: list[dict[str, float]]) -> Any:
-        import torch
-
-        matrix = np.empty((len(rows), len(self.features)), dtype=np.float64)
-        for r, row in enumerate(rows):
-            for c, name in enumerate(self.features):
-                if name not in row:
-                    raise InvalidInput(f"row {r} lacks feature {name!r}", {"row": r})
-                matrix[r, c] = float(row[name])
-        x = (torch.from_numpy(matrix.astype(np.float32)) - self._mean) / self._std
-        with torch.no_grad():
-            return self.model(x)
-
-    def predict_proba(self, rows: list[dict[str, float]]) -> list[list[float]]:
-        """Class probabilities per row, in the order of `self.classes`."""
-        return [[float(p) for p in row] for row in self._logits(rows).softmax(dim=1)]
-
-    def predict(self, rows: list[dict[str, float]]) -> list[Label]:
-        """The most likely class label per row."""
-        return [self.classes[int(i)] for i in self._logits(rows).argmax(dim=1)]
-
-
-def load(folder: Path) -> TabularPredictor:
-    """Load what `train` wrote; raises InvalidInput when the folder holds something else."""
-    from safetensors.torch import load_file
-
-    config = json.loads((folder / "config.json").read_text())
-    if config.get("trainer") != TRAINER:
-        raise InvalidInput(f"{folder} holds a {config.get('trainer')!r} model, not {TRAINER}")
-    model = build_model(int(config["input_dim"]), list(config["hidden"]), len(config["classes"]))
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
-    return TabularPredictor(config, model)
