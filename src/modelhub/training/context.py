@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelhub.training.metrics_writer import FLUSH_SECONDS, MetricsWriter
+
 
 @dataclass
 class TrainResult:
@@ -49,10 +51,14 @@ class LocalContext:
     keep_checkpoints: int = 3
     keep_best: tuple[str, str] | None = None
     stop_requested: bool = False
+    metrics_flush_seconds: float = FLUSH_SECONDS
     _last_logged: dict[str, tuple[int, float]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
     _best: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    _metrics_writer: MetricsWriter | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_job(cls, job_file: Path) -> LocalContext:
@@ -157,12 +163,26 @@ class LocalContext:
         return self.datasets[name]
 
     def log(self, name: str, value: float, step: int) -> None:
-        with open(self.metrics_file, "a") as out:
-            out.write(json.dumps({"name": name, "value": value, "step": step, "at": time.time()}))
-            out.write("\n")
+        """Append a metric line to metrics.jsonl; lines reach the file in batches (see
+        `flush_metrics`), at the latest `metrics_flush_seconds` after the next one."""
+        if self._metrics_writer is None:
+            self._metrics_writer = MetricsWriter(self.metrics_file, self.metrics_flush_seconds)
+        line = {"name": name, "value": value, "step": step, "at": time.time()}
+        self._metrics_writer.write(json.dumps(line))
         self._last_logged[name] = (step, float(value))
 
+    def flush_metrics(self) -> None:
+        """Write every metric logged so far into metrics.jsonl (a checkpoint does this too)."""
+        if self._metrics_writer is not None:
+            self._metrics_writer.flush()
+
+    def close(self) -> None:
+        """Flush the metrics and close their file; the process's exit does this too."""
+        if self._metrics_writer is not None:
+            self._metrics_writer.close()
+
     def metrics(self) -> list[dict[str, Any]]:
+        self.flush_metrics()
         if not self.metrics_file.exists():
             return []
         return [json.loads(line) for line in self.metrics_file.read_text().splitlines()]
@@ -185,6 +205,7 @@ class LocalContext:
         best so far; `best.json` records that value, so a resumed run keeps comparing
         against it. best.pt is not one of the K and is never pruned.
         """
+        self.flush_metrics()  # the lines up to `step` are on disk before its checkpoint is
         path = self.checkpoint_dir / f"step-{step:09d}.pt"
         _save_atomically({"step": step, "state": state}, path)
         for old in sorted(self.checkpoint_dir.glob("step-*.pt"))[: -self.keep_checkpoints]:
