@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from modelhub.errors import InvalidInput, TrainingDiverged
+from modelhub.domain.hyperparameters import CharLMHyperparameters
+from modelhub.errors import InvalidInput
 from modelhub.networks.char_lm import UNKNOWN_CHAR as UNKNOWN_CHAR
 from modelhub.networks.char_lm import UNKNOWN_ID as UNKNOWN_ID
 from modelhub.networks.char_lm import CharLM as CharLM
@@ -33,7 +33,8 @@ from modelhub.networks.char_lm import CharTransformer as CharTransformer
 from modelhub.networks.char_lm import load as load
 from modelhub.networks.char_lm import write_output
 from modelhub.training.context import LocalContext, TrainResult
-from modelhub.training.trainers._best import best_state, logged_at
+from modelhub.training.loop import TrainingLoop
+from modelhub.training.trainers._best import logged_at
 
 
 def read_corpus(path: Path) -> str:
@@ -56,32 +57,28 @@ def read_corpus(path: Path) -> str:
     return "\n".join(texts)
 
 
-def _config_for(ctx: LocalContext, text: str) -> tuple[CharLMConfig, dict[str, Tensor] | None]:
+def _config_for(
+    ctx: LocalContext, hp: CharLMHyperparameters, text: str
+) -> tuple[CharLMConfig, dict[str, Tensor] | None]:
     if ctx.base_model is not None:
         base = load(ctx.base_model)
         return base.config, base.model.state_dict()
     config = CharLMConfig(
         vocab="".join(sorted(set(text))),
-        context_length=int(ctx.hp("context_length", 64)),
-        d_model=int(ctx.hp("d_model", 64)),
-        n_layers=int(ctx.hp("n_layers", 2)),
-        n_heads=int(ctx.hp("n_heads", 4)),
-        dropout=float(ctx.hp("dropout", 0.0)),
+        context_length=hp.context_length,
+        d_model=hp.d_model,
+        n_layers=hp.n_layers,
+        n_heads=hp.n_heads,
+        dropout=hp.dropout,
     )
-    if config.d_model % config.n_heads:
-        raise InvalidInput(
-            f"d_model ({config.d_model}) must be a multiple of n_heads ({config.n_heads})",
-            {"field": "d_model"},
-        )
     return config, None
 
 
-def _learning_rate(ctx: LocalContext, step: int, total: int) -> float:
-    peak = float(ctx.hp("learning_rate", 3e-3))
-    warmup = int(ctx.hp("warmup_steps", 0))
+def _learning_rate(hp: CharLMHyperparameters, step: int, total: int) -> float:
+    peak, warmup = hp.learning_rate, hp.warmup_steps
     if warmup and step <= warmup:
         return peak * step / warmup
-    if ctx.hp("lr_schedule", "cosine") != "cosine":
+    if hp.lr_schedule != "cosine":
         return peak
     progress = (step - warmup) / max(1, total - warmup)
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
@@ -93,6 +90,7 @@ def train(ctx: LocalContext) -> TrainResult:
     Raises InvalidInput for an empty or too-short corpus or bad hyperparameters, and
     TrainingDiverged when the loss stops being finite.
     """
+    hp: CharLMHyperparameters = CharLMHyperparameters.parse(ctx.hyperparameters)
     text = read_corpus(ctx.dataset())
     if not text:
         raise InvalidInput("the corpus is empty")
@@ -101,7 +99,7 @@ def train(ctx: LocalContext) -> TrainResult:
         config = CharLMConfig.from_json(resumed[1]["config"])
         base_state = None
     else:
-        config, base_state = _config_for(ctx, text)
+        config, base_state = _config_for(ctx, hp, text)
     needed = config.context_length + 1
     if len(text) < needed:
         raise InvalidInput(
@@ -118,11 +116,12 @@ def train(ctx: LocalContext) -> TrainResult:
             {"characters": len(train_ids), "validation_split": ctx.validation_split},
         )
     with torch.random.fork_rng(devices=[]):
-        return _train_loop(ctx, config, train_ids, val_ids, base_state, resumed)
+        return _train_loop(ctx, hp, config, train_ids, val_ids, base_state, resumed)
 
 
 def _train_loop(
     ctx: LocalContext,
+    hp: CharLMHyperparameters,
     config: CharLMConfig,
     train_ids: Tensor,
     val_ids: Tensor,
@@ -133,85 +132,66 @@ def _train_loop(
     model = CharTransformer(config).to(ctx.device)
     if base_state is not None:
         model.load_state_dict(base_state)
-    batch_size = int(ctx.hp("batch_size", 32))
+    batch_size = hp.batch_size
     steps_per_epoch = max(1, len(train_ids) // (batch_size * config.context_length))
-    epochs = ctx.hp("epochs", None)
-    total = int(epochs) * steps_per_epoch if epochs is not None else int(ctx.hp("steps", 300))
-    log_every = int(ctx.hp("log_every", 10))
-    eval_every = int(ctx.hp("eval_every", 50))
-    checkpoint_every = int(ctx.hp("checkpoint_every", 100))
+    total = hp.steps if hp.steps is not None else hp.epochs * steps_per_epoch
+    log_every, eval_every, checkpoint_every = hp.log_every, hp.eval_every, hp.checkpoint_every
     optimizer = torch.optim.AdamW(
-        model.parameters(),
-        lr=float(ctx.hp("learning_rate", 3e-3)),
-        weight_decay=float(ctx.hp("weight_decay", 0.0)),
+        model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay
     )
     generator = torch.Generator().manual_seed(ctx.seed)
-    step = 0
-    if resumed is not None:
-        step, state = resumed
+
+    def restore(state: dict[str, Any]) -> None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
 
-    def save_checkpoint() -> None:
-        ctx.checkpoint(
-            {
-                "config": asdict(config),
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "generator": generator.get_state(),
-                "torch_rng": torch.get_rng_state(),
-            },
-            step,
-        )
+    loop = TrainingLoop(
+        ctx,
+        total_steps=total,
+        log_every=log_every,
+        checkpoint_every=checkpoint_every,
+        save=lambda: {
+            "config": asdict(config),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        },
+        restore=restore,
+        device=ctx.device,
+    )
+    if resumed is not None:
+        loop.resume()
 
     metrics: dict[str, float] = {}
-    window_start, window_steps = time.perf_counter(), 0
-    stopped = False
-    while step < total:
-        if ctx.should_stop():
-            stopped = True
-            break
-        step += 1
-        lr = _learning_rate(ctx, step, total)
+    while loop.step < total and not loop.should_stop():
+        step = loop.step + 1
+        lr = _learning_rate(hp, step, total)
         for group in optimizer.param_groups:
             group["lr"] = lr
         inputs, targets = _batch(train_ids, batch_size, config.context_length, generator)
         model.train()
         logits = model(inputs.to(ctx.device))
         loss = F.cross_entropy(logits.flatten(0, 1), targets.to(ctx.device).flatten())
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise TrainingDiverged(
-                f"the loss became {value} at step {step}", {"step": step, "loss": str(value)}
-            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
-        nn.utils.clip_grad_norm_(model.parameters(), float(ctx.hp("grad_clip", 1.0)))
+        nn.utils.clip_grad_norm_(model.parameters(), hp.grad_clip)
         optimizer.step()
-        window_steps += 1
-        metrics["loss"] = value
-        if step == 1 or step % log_every == 0 or step == total:
-            elapsed = max(time.perf_counter() - window_start, 1e-9)
-            ctx.log("loss", value, step)
-            ctx.log("learning_rate", lr, step)
-            ctx.log("samples_per_s", window_steps * batch_size / elapsed, step)
-            window_start, window_steps = time.perf_counter(), 0
+        loop.add(loss, batch_size)
+        if loop.window_full or step == total:
+            metrics["loss"] = loop.log_window(lr, epoch=step // steps_per_epoch)
         if len(val_ids) >= 2 and (step % eval_every == 0 or step == total):
             metrics["val_loss"] = _evaluate(model, val_ids, config.context_length, ctx.device)
-            ctx.log("val_loss", metrics["val_loss"], step)
-        ctx.progress(step, total, epoch=step // steps_per_epoch)
-        if step % checkpoint_every == 0:
-            save_checkpoint()
-    trained = step > (resumed[0] if resumed is not None else 0)
-    if trained and step % checkpoint_every != 0 and (stopped or ctx.keep_best is not None):
-        save_checkpoint()  # with keep_best, the final state competes for best too
-    best = best_state(ctx, step)
-    if best is not None:
-        best_step, best_model = best
-        if best_model is not None:
-            model.load_state_dict(best_model["model"])
+            loop.log("val_loss", metrics["val_loss"])
+        if loop.checkpoint_due:
+            loop.checkpoint()
+    loop.checkpoint_final()
+    step, stopped = loop.step, loop.stopped
+    best_step = loop.restore_best()
+    if best_step is not None:
+        if best_step != step:
             metrics = logged_at(ctx, best_step, ("loss",))
             if len(val_ids) >= 2:
                 metrics["val_loss"] = _evaluate(model, val_ids, config.context_length, ctx.device)

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelhub.domain.hyperparameters import TextClassifierHyperparameters
 from modelhub.errors import InvalidInput
 from modelhub.networks.text_classifier import MINILM as MINILM
 from modelhub.networks.text_classifier import TextClassifier as TextClassifier
@@ -35,8 +35,6 @@ from modelhub.training.context import LocalContext, TrainResult
 
 if TYPE_CHECKING:
     import torch
-
-TUNES = ("head", "last_layers")
 
 
 @dataclass
@@ -127,28 +125,9 @@ def fit(ctx: LocalContext) -> tuple[TrainResult, TextClassifier]:
 
 
 def hyperparameters(ctx: LocalContext) -> dict[str, Any]:
-    tune = ctx.hp("tune", "head")
-    if tune not in TUNES:
-        raise InvalidInput(
-            f"tune must be one of {', '.join(TUNES)}, not {tune!r}", {"field": "tune"}
-        )
-    head_mode = tune == "head"
-    values = {
-        "tune": tune,
-        "epochs": int(ctx.hp("epochs", 20 if head_mode else 3)),
-        "batch_size": int(ctx.hp("batch_size", 16)),
-        "learning_rate": float(ctx.hp("learning_rate", 1e-3 if head_mode else 2e-5)),
-        "unfreeze_layers": int(ctx.hp("unfreeze_layers", 1)),
-        "hidden": int(ctx.hp("hidden", 0)),
-        "text_field": str(ctx.hp("text_field", "text")),
-        "label_field": str(ctx.hp("label_field", "label")),
-    }
-    for name in ("epochs", "batch_size"):
-        if values[name] < 1:
-            raise InvalidInput(f"{name} must be at least 1", {"field": name})
-    if values["learning_rate"] <= 0:
-        raise InvalidInput("learning_rate must be positive", {"field": "learning_rate"})
-    return values
+    """The run's hyperparameters with defaults filled in; InvalidInput names a bad one."""
+    hp: TextClassifierHyperparameters = TextClassifierHyperparameters.parse(ctx.hyperparameters)
+    return {**hp.model_dump(), "learning_rate": hp.rate}
 
 
 def write_output(
@@ -185,7 +164,3 @@ def write_output(
     if hp["tune"] == "last_layers":
         config["unfreeze_layers"] = hp["unfreeze_layers"]
     (ctx.output_dir / "config.json").write_text(json.dumps(config, indent=2))
-
-
-def throughput(samples: int, started: float) -> float:
-    return samples / max(time.perf_counter() - started, 1e-9)
