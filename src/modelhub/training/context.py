@@ -59,6 +59,8 @@ class LocalContext:
     _metrics_writer: MetricsWriter | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    _progress: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    _progress_written_at: float = field(default=-math.inf, init=False, repr=False, compare=False)
 
     @classmethod
     def from_job(cls, job_file: Path) -> LocalContext:
@@ -172,14 +174,18 @@ class LocalContext:
         self._last_logged[name] = (step, float(value))
 
     def flush_metrics(self) -> None:
-        """Write every metric logged so far into metrics.jsonl (a checkpoint does this too)."""
+        """Write every metric logged so far into metrics.jsonl, and the newest progress into
+        progress.json (a checkpoint does this too)."""
         if self._metrics_writer is not None:
             self._metrics_writer.flush()
+        self._write_progress()
 
     def close(self) -> None:
-        """Flush the metrics and close their file; the process's exit does this too."""
+        """Flush the metrics and progress and close the metrics file; the process's exit
+        closes the metrics file too."""
         if self._metrics_writer is not None:
             self._metrics_writer.close()
+        self._write_progress()
 
     def metrics(self) -> list[dict[str, Any]]:
         self.flush_metrics()
@@ -193,9 +199,18 @@ class LocalContext:
         total_steps: int,
         epoch: int | None = None,
     ) -> None:
-        (self.run_dir / "progress.json").write_text(
-            json.dumps({"step": step, "total_steps": total_steps, "epoch": epoch})
-        )
+        """Report how far the run is; progress.json is rewritten at most every
+        `metrics_flush_seconds` (a file write per step costs more than a small step)."""
+        self._progress = {"step": step, "total_steps": total_steps, "epoch": epoch}
+        if time.monotonic() - self._progress_written_at >= self.metrics_flush_seconds:
+            self._write_progress()
+
+    def _write_progress(self) -> None:
+        if self._progress is None:
+            return
+        (self.run_dir / "progress.json").write_text(json.dumps(self._progress))
+        self._progress = None
+        self._progress_written_at = time.monotonic()
 
     def checkpoint(self, state: dict[str, Any], step: int) -> Path:
         """Save trainer state (tensors, numbers, nested dicts) at `step`; keep the newest K.

@@ -179,12 +179,15 @@ class TrainingLoop:
         if self.stopped or self.ctx.keep_best is not None:
             self.checkpoint()
 
-    def restore_best(self) -> int | None:
-        """With keep_best, put the best checkpoint's state back; its step, else None.
+    def finish(self) -> int | None:
+        """End the loop: write out what was logged, and with keep_best put the best
+        checkpoint's state back; the best step, else None.
 
         The final state must be checkpointed before (so that it competes). The state is
         left as it is when the final state is the best.
         """
+        if self.writer:
+            self.ctx.flush_metrics()
         best = best_state(self.ctx, self.step)
         if best is None:
             return None

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from modelhub.training.context import LocalContext
 from modelhub.training.metrics_writer import MetricsWriter
 
 # Logs 100 lines, checkpoints, logs 5 more, then ends as argv[2] says: "wait" (to be
@@ -88,3 +89,18 @@ def test_lines_reach_the_file_when_the_interval_has_passed(tmp_path: Path) -> No
     writer.write('{"step": 5}')  # written to after close: opened again, flushed at close
     writer.close()
     assert path.read_text().splitlines()[-1] == '{"step": 5}'
+
+
+def test_progress_is_written_at_once_then_at_most_once_an_interval(tmp_path: Path) -> None:
+    ctx = LocalContext(tmp_path / "run", metrics_flush_seconds=3600)
+    progress = ctx.run_dir / "progress.json"
+    ctx.progress(1, 10, 0)
+    assert json.loads(progress.read_text())["step"] == 1  # the first report is not held back
+    ctx.progress(2, 10, 0)
+    ctx.progress(3, 10, 0)
+    assert json.loads(progress.read_text())["step"] == 1
+    ctx.flush_metrics()
+    assert json.loads(progress.read_text()) == {"step": 3, "total_steps": 10, "epoch": 0}
+    ctx.progress(4, 10, 1)
+    ctx.close()
+    assert json.loads(progress.read_text())["step"] == 4

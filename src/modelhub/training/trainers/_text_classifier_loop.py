@@ -114,7 +114,7 @@ def run(ctx: LocalContext) -> tuple[TrainResult, TextClassifier]:
             loop.log("val_accuracy", metrics["val_accuracy"])
         loop.checkpoint(epoch=epoch + 1, batch=0)
 
-    best_step = loop.restore_best()
+    best_step = loop.finish()
     if best_step is not None:
         if best_step != loop.step:
             metrics = logged_at(ctx, best_step, ("loss", "accuracy"))

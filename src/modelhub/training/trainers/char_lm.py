@@ -8,7 +8,7 @@ training continues from a previous char_lm output and keeps its vocabulary:
 characters it never saw map to the unknown token.
 
 With `keep_best` set, the final state is checkpointed too, and the output is the
-best checkpoint's model (see `_best`) with its validation loss measured again.
+best checkpoint's model (see `TrainingLoop`) with its validation loss measured again.
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def _train_loop(
             loop.checkpoint()
     loop.checkpoint_final()
     step, stopped = loop.step, loop.stopped
-    best_step = loop.restore_best()
+    best_step = loop.finish()
     if best_step is not None:
         if best_step != step:
             metrics = logged_at(ctx, best_step, ("loss",))

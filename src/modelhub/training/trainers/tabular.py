@@ -7,7 +7,7 @@ Resumes from the newest checkpoint of the run, mid-epoch included: each epoch's
 shuffle depends only on the seed and the epoch, so the batches already trained
 are skipped, not repeated.
 
-With `keep_best` set, the output is the best checkpoint's model (see `_best`), its
+With `keep_best` set, the output is the best checkpoint's model (see `TrainingLoop`), its
 validation metrics measured again and `best_step` naming its step.
 """
 
@@ -160,7 +160,7 @@ def train(ctx: LocalContext) -> TrainResult:
     if math.isnan(train_loss):  # resumed from the final checkpoint: no epoch trained here
         train_loss = logged_at(ctx, step, ("train_loss",)).get("train_loss", train_loss)
     metrics = {"val_accuracy": val_accuracy, "val_loss": val_loss, "train_loss": train_loss}
-    best_step = loop.restore_best()
+    best_step = loop.finish()
     if best_step is not None:
         if best_step != step:
             best_loss, best_accuracy = _evaluate(model, x_val, y_val)
