@@ -11,7 +11,7 @@ name, and the spec refuses it inside `hyperparameters`. The default is the spec'
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -34,7 +34,7 @@ class Hyperparameters(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     @classmethod
-    def parse(cls, values: dict[str, Any]) -> Any:
+    def parse(cls, values: dict[str, Any]) -> Self:
         """The model of `values`; InvalidInput naming each bad key under `hyperparameters.`."""
         try:
             return cls.model_validate(values)
