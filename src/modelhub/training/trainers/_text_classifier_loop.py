@@ -86,8 +86,7 @@ def run(ctx: LocalContext) -> tuple[TrainResult, TextClassifier]:
         order = loop.order(epoch, len(train_idx), ctx.seed + epoch)
         first = start_batch if epoch == start_epoch else 0
         for number in range(first, batches_per_epoch):
-            if loop.should_stop():
-                loop.close_window()
+            if loop.should_stop():  # only ever true between windows
                 loop.checkpoint(epoch=epoch, batch=number)
                 break
             start = number * hp["batch_size"]
@@ -104,7 +103,8 @@ def run(ctx: LocalContext) -> tuple[TrainResult, TextClassifier]:
                 mean_loss = loop.log_window(optimizer.param_groups[0]["lr"], epoch)
                 metrics.update({"loss": mean_loss, "accuracy": accuracy})
             if loop.checkpoint_due and number < batches_per_epoch - 1:
-                loop.close_window()
+                if loop.window_steps:
+                    metrics["loss"] = loop.log_window(optimizer.param_groups[0]["lr"], epoch)
                 loop.checkpoint(epoch=epoch, batch=number + 1)
         if loop.stopped:
             break
