@@ -6,10 +6,10 @@ figure is end to end: wall time of `tabular.train(ctx)` including reading the CS
 normalising, per-epoch validation, a checkpoint per epoch, metric lines every
 `log_every` steps and writing model.safetensors. The plain loop starts from tensors
 already in memory and does nothing but forward/backward/step. Runs are interleaved,
-median of 3. An extra figure times the trainer with log_every=1 (three metric lines
+median of 5. An extra figure times the trainer with log_every=1 (three metric lines
 and a progress file per step) to show what per-step logging costs.
 
-    python bench/bench_trainer_overhead.py [--epochs 5] [--repeats 3]
+    python bench/bench_trainer_overhead.py [--epochs 5] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def run_torch(x: object, y: object, epochs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     isolate_from_user_env()
     import torch
@@ -110,6 +110,9 @@ def main() -> None:
     modelhub_rate = samples / median(ours)
     torch_rate = samples / median(plain)
     ratio = modelhub_rate / torch_rate
+    # Each repeat's ratio pairs runs made seconds apart, so a load change on a shared
+    # machine moves both; the goal is still judged on the ratio of the medians.
+    pair_ratios = [p / o for o, p in zip(ours, plain, strict=True)]
     emit(
         {
             "bench": "trainer_overhead",
@@ -123,6 +126,9 @@ def main() -> None:
             "features": FEATURES,
             "batch_size": BATCH,
             "epochs": args.epochs,
+            "repeats": args.repeats,
+            "ratios": [round(r, 3) for r in pair_ratios],
+            "median_pair_ratio": round(median(pair_ratios), 3),
             "torch_threads": torch.get_num_threads(),
         }
     )

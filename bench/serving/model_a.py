@@ -2,11 +2,11 @@
 
 Built deterministically (`torch.manual_seed(SEED)`) as
 `nn.Sequential(Linear(32, 64), ReLU(), Linear(64, 10))`, the exact module
-`modelhub.training.trainers.tabular.build_model(32, [64], 10)` builds, so its
+`modelhub.networks.tabular.build_model(32, [64], 10)` builds, so its
 state_dict keys are `0.weight`, `0.bias`, `2.weight`, `2.bias`. Written as:
 
 - `trainer/`: a modelhub trainer-format folder (`model.safetensors` + `config.json`
-  as `tabular._write_output` writes them; mean 0 and std 1, so the server's
+  as `modelhub.networks.tabular.write_output` writes them; mean 0 and std 1, so the server's
   normalisation is the identity and its logits equal the raw module's);
 - `model_a.onnx`: `torch.onnx.export` with a dynamic batch axis, weights inside the file;
 - the request bodies: Open Inference Protocol V2 JSON (`oip_b1.json`, input "input",
@@ -69,7 +69,7 @@ def input_row() -> list[float]:
 
 
 def trainer_config() -> dict[str, Any]:
-    """`config.json` as `modelhub.training.trainers.tabular._write_output` writes it."""
+    """`config.json` as `modelhub.networks.tabular.write_output` writes it."""
     return {
         "trainer": "tabular_classifier",
         "features": [f"f{i}" for i in range(INPUT_DIM)],
@@ -119,7 +119,7 @@ def mlflow_logits(response: Any) -> list[float]:
 def _check_keys_match_modelhub(module: Any) -> None:
     """Fail if modelhub's tabular trainer would name the weights differently."""
     try:
-        from modelhub.training.trainers.tabular import build_model
+        from modelhub.networks.tabular import build_model
     except ImportError:  # modelhub not importable here: the keys are fixed above
         return
     theirs = build_model(INPUT_DIM, [HIDDEN], CLASSES).state_dict()

@@ -249,23 +249,17 @@ def write_copy(folder: Path, seed: int) -> Path:
     import numpy as np
     import torch
 
-    from modelhub.training.trainers import tabular
-    from modelhub.training.trainers.tabular_data import TabularData
+    from modelhub.networks import tabular
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    data = TabularData(
-        features=[f"f{i}" for i in range(32)],
-        label="label",
-        x=np.zeros((1, 32), np.float32),
-        y=np.zeros(1, np.int64),
-        classes=[f"c{i}" for i in range(10)],
-    )
     module = tabular.build_model(32, [64], 10)
-    tabular._write_output(folder, module, data, [64], np.zeros(32), np.ones(32))
+    tabular.write_output(folder, module, *MODEL_A_COLUMNS, [64], np.zeros(32), np.ones(32))
     return folder
 
 
+# features, label and classes of model A
+MODEL_A_COLUMNS = ([f"f{i}" for i in range(32)], "label", [f"c{i}" for i in range(10)])
 A_BODY = {"inputs": [{"name": "input", "shape": [1, 32], "datatype": "FP32", "data": [0.5] * 32}]}
 
 
@@ -340,19 +334,18 @@ def rolling_update(model: ModelA, work: Path, seconds: float) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    from modelhub.training.trainers import tabular
-    from modelhub.training.trainers.tabular_data import TabularData
+    from modelhub.networks import tabular
 
     second = work / "model-a-v2"
     second.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(99)
-    data = TabularData(
-        features=[f"f{i}" for i in range(32)], label="label",
-        x=np.zeros((1, 32), np.float32), y=np.zeros(1, np.int64),
-        classes=[f"c{i}" for i in range(10)],
-    )  # fmt: skip
-    tabular._write_output(
-        second, tabular.build_model(32, [64], 10), data, [64], np.zeros(32), np.ones(32)
+    tabular.write_output(
+        second,
+        tabular.build_model(32, [64], 10),
+        *MODEL_A_COLUMNS,
+        [64],
+        np.zeros(32),
+        np.ones(32),
     )
     with platform(work, "rollout") as hub:
         hub.register(model.trainer_dir, "model-a", "classification")

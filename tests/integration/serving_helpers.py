@@ -21,20 +21,14 @@ def write_model_a(folder: Path, seed: int = 0) -> Path:
     """The benchmark's model A (32 -> 64 -> 10 MLP) as the tabular trainer writes it."""
     import torch
 
-    from modelhub.training.trainers import tabular
-    from modelhub.training.trainers.tabular_data import TabularData
+    from modelhub.networks import tabular
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     model = tabular.build_model(32, [64], 10)
-    data = TabularData(
-        features=FEATURES_A,
-        label="label",
-        x=np.zeros((1, 32), np.float32),
-        y=np.zeros(1, np.int64),
-        classes=list(CLASSES_A),
+    tabular.write_output(
+        folder, model, FEATURES_A, "label", list(CLASSES_A), [64], np.zeros(32), np.ones(32)
     )
-    tabular.write_output(folder, model, data, [64], np.zeros(32), np.ones(32))
     return folder
 
 

@@ -11,8 +11,6 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 import modelhub
 
 SOURCE = Path(modelhub.__file__).parent
@@ -95,10 +93,6 @@ def test_stores_and_domain_know_no_engine() -> None:
     assert _breaking({"domain"}, STORES) == []
 
 
-@pytest.mark.skipif(
-    not (SOURCE / "networks").is_dir(),
-    reason="serving's runtimes import trainers for their networks until modelhub.networks lands",
-)
 def test_serving_and_training_share_networks_and_never_import_each_other() -> None:
     assert _breaking({"serving"}, {"training"}) == []
     assert _breaking({"training"}, {"serving"}) == []

@@ -19,13 +19,19 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from modelhub.domain.enums import ModelType
+from modelhub.domain.hyperparameters import (
+    DEFAULT_EPOCHS,
+    HYPERPARAMETERS,
+    MAX_EPOCHS,
+    Hyperparameters,
+    hyperparameter_problems,
+)
 from modelhub.domain.limits import INT64_MAX
 from modelhub.domain.names import (
     check_model_name,
@@ -280,54 +286,6 @@ class Script(SpecModel):
         return checked
 
 
-# The hyperparameters that shape a built-in trainer's network, typed: the estimate
-# counts parameters from them, so they are checked when the spec is, not at run time.
-MAX_WIDTH = 65_536
-Width = Annotated[int, Field(strict=True, ge=1, le=MAX_WIDTH)]
-
-
-class Architecture(BaseModel):
-    """Base of the typed view; other hyperparameters pass through unchecked here."""
-
-    model_config = ConfigDict(frozen=True, extra="allow")
-
-
-class TabularArchitecture(Architecture):
-    label: str = "label"
-    features: list[str] | None = Field(default=None, min_length=1)
-    hidden: list[Width] = Field(default_factory=lambda: [64], min_length=1, max_length=64)
-
-    @field_validator("hidden", mode="before")
-    @classmethod
-    def _one_layer(cls, value: Any) -> Any:
-        return [value] if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-class CharLMArchitecture(Architecture):
-    d_model: Width = 64
-    n_layers: int = Field(default=2, strict=True, ge=1, le=256)
-    n_heads: int = Field(default=4, strict=True, ge=1, le=256)
-    context_length: Width = 64
-
-    @model_validator(mode="after")
-    def _heads_divide(self) -> CharLMArchitecture:
-        if self.d_model % self.n_heads:
-            raise ValueError(f"d_model ({self.d_model}) must be a multiple of n_heads")
-        return self
-
-
-class TextClassifierArchitecture(Architecture):
-    hidden: int = Field(default=0, strict=True, ge=0, le=MAX_WIDTH)
-
-
-ARCHITECTURES: dict[TrainerName, type[Architecture]] = {
-    TrainerName.TABULAR_CLASSIFIER: TabularArchitecture,
-    TrainerName.TEXT_CLASSIFIER: TextClassifierArchitecture,
-    TrainerName.CHAR_LM: CharLMArchitecture,
-    TrainerName.SCRIPT: Architecture,
-}
-
-
 class PipelineSpec(SpecModel):
     """A training recipe, as written in pipeline.yaml."""
 
@@ -342,7 +300,7 @@ class PipelineSpec(SpecModel):
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
     augmentation: dict[str, Any] | None = None
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
-    max_epochs: int = Field(default=10, ge=1, le=100_000)
+    max_epochs: int = Field(default=DEFAULT_EPOCHS, ge=1, le=MAX_EPOCHS)
     checkpoint: CheckpointPolicy = Field(default_factory=CheckpointPolicy)
     resources: Resources = Field(default_factory=Resources)
     priority: Priority = Priority.NORMAL
@@ -375,9 +333,9 @@ class PipelineSpec(SpecModel):
             return {**data, "result_model": {**result, "type": kind}}
         return data
 
-    def architecture(self) -> Architecture:
+    def trainer_hyperparameters(self) -> Hyperparameters:
         """The hyperparameters as the trainer's typed model (checked when the spec was)."""
-        return ARCHITECTURES[self.trainer].model_validate(self.hyperparameters)
+        return HYPERPARAMETERS[self.trainer].model_validate(self.hyperparameters)
 
     @model_validator(mode="after")
     def _rules(self) -> PipelineSpec:
@@ -423,27 +381,10 @@ def spec_problems(data: Mapping[str, Any]) -> list[tuple[str, str]]:
         reported = {path for path, _ in plain}
         problems += [
             (path, message)
-            for path, message in _architecture_problems(ARCHITECTURES[trainer], hps)
+            for path, message in hyperparameter_problems(HYPERPARAMETERS[trainer], dict(hps))
             if path.partition("[")[0] not in reported
         ]
     return problems
-
-
-def _architecture_problems(
-    model: type[Architecture], hps: Mapping[str, Any]
-) -> list[tuple[str, str]]:
-    try:
-        model.model_validate(dict(hps))
-    except ValidationError as exc:
-        return [
-            (
-                "hyperparameters"
-                + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]),
-                error["msg"].removeprefix("Value error, "),
-            )
-            for error in exc.errors()
-        ]
-    return []
 
 
 def _dataset_problems(datasets: object) -> list[tuple[str, str]]:

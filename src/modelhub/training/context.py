@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelhub.training.metrics_writer import FLUSH_SECONDS, MetricsWriter
+
 
 @dataclass
 class TrainResult:
@@ -49,10 +51,16 @@ class LocalContext:
     keep_checkpoints: int = 3
     keep_best: tuple[str, str] | None = None
     stop_requested: bool = False
+    metrics_flush_seconds: float = FLUSH_SECONDS
     _last_logged: dict[str, tuple[int, float]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
     _best: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    _metrics_writer: MetricsWriter | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    _progress: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    _progress_written_at: float = field(default=-math.inf, init=False, repr=False, compare=False)
 
     @classmethod
     def from_job(cls, job_file: Path) -> LocalContext:
@@ -157,12 +165,30 @@ class LocalContext:
         return self.datasets[name]
 
     def log(self, name: str, value: float, step: int) -> None:
-        with open(self.metrics_file, "a") as out:
-            out.write(json.dumps({"name": name, "value": value, "step": step, "at": time.time()}))
-            out.write("\n")
+        """Append a metric line to metrics.jsonl; lines reach the file in batches (see
+        `flush_metrics`), at the latest `metrics_flush_seconds` after the next one."""
+        if self._metrics_writer is None:
+            self._metrics_writer = MetricsWriter(self.metrics_file, self.metrics_flush_seconds)
+        line = {"name": name, "value": value, "step": step, "at": time.time()}
+        self._metrics_writer.write(json.dumps(line))
         self._last_logged[name] = (step, float(value))
 
+    def flush_metrics(self) -> None:
+        """Write every metric logged so far into metrics.jsonl, and the newest progress into
+        progress.json (a checkpoint does this too)."""
+        if self._metrics_writer is not None:
+            self._metrics_writer.flush()
+        self._write_progress()
+
+    def close(self) -> None:
+        """Flush the metrics and progress and close the metrics file; the process's exit
+        closes the metrics file too."""
+        if self._metrics_writer is not None:
+            self._metrics_writer.close()
+        self._write_progress()
+
     def metrics(self) -> list[dict[str, Any]]:
+        self.flush_metrics()
         if not self.metrics_file.exists():
             return []
         return [json.loads(line) for line in self.metrics_file.read_text().splitlines()]
@@ -173,9 +199,18 @@ class LocalContext:
         total_steps: int,
         epoch: int | None = None,
     ) -> None:
-        (self.run_dir / "progress.json").write_text(
-            json.dumps({"step": step, "total_steps": total_steps, "epoch": epoch})
-        )
+        """Report how far the run is; progress.json is rewritten at most every
+        `metrics_flush_seconds` (a file write per step costs more than a small step)."""
+        self._progress = {"step": step, "total_steps": total_steps, "epoch": epoch}
+        if time.monotonic() - self._progress_written_at >= self.metrics_flush_seconds:
+            self._write_progress()
+
+    def _write_progress(self) -> None:
+        if self._progress is None:
+            return
+        (self.run_dir / "progress.json").write_text(json.dumps(self._progress))
+        self._progress = None
+        self._progress_written_at = time.monotonic()
 
     def checkpoint(self, state: dict[str, Any], step: int) -> Path:
         """Save trainer state (tensors, numbers, nested dicts) at `step`; keep the newest K.
@@ -185,6 +220,7 @@ class LocalContext:
         best so far; `best.json` records that value, so a resumed run keeps comparing
         against it. best.pt is not one of the K and is never pruned.
         """
+        self.flush_metrics()  # the lines up to `step` are on disk before its checkpoint is
         path = self.checkpoint_dir / f"step-{step:09d}.pt"
         _save_atomically({"step": step, "state": state}, path)
         for old in sorted(self.checkpoint_dir.glob("step-*.pt"))[: -self.keep_checkpoints]:

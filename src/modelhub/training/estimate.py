@@ -21,12 +21,12 @@ from typing import Protocol
 
 from modelhub.domain.enums import Precision, parse_enum
 from modelhub.domain.estimates import Estimate
-from modelhub.domain.pipelines import (
-    CharLMArchitecture,
-    PipelineSpec,
-    TabularArchitecture,
-    TextClassifierArchitecture,
+from modelhub.domain.hyperparameters import (
+    CharLMHyperparameters,
+    TabularHyperparameters,
+    TextClassifierHyperparameters,
 )
+from modelhub.domain.pipelines import PipelineSpec
 from modelhub.errors import InvalidInput
 
 MiB = 1024**2
@@ -186,8 +186,8 @@ def guess_parameters(
     """
     if base_parameters:
         return base_parameters
-    arch = spec.architecture()
-    if isinstance(arch, TabularArchitecture):
+    arch = spec.trainer_hyperparameters()
+    if isinstance(arch, TabularHyperparameters):
         features = arch.features or [
             name
             for name, kind in columns.items()
@@ -195,9 +195,9 @@ def guess_parameters(
         ]
         widths = [max(len(features), 1), *arch.hidden, GUESSED_CLASSES]
         return sum(a * b + b for a, b in itertools.pairwise(widths))
-    if isinstance(arch, TextClassifierArchitecture):
+    if isinstance(arch, TextClassifierHyperparameters):
         return MINILM_PARAMETERS + MINILM_WIDTH * GUESSED_CLASSES + GUESSED_CLASSES
-    if isinstance(arch, CharLMArchitecture):
+    if isinstance(arch, CharLMHyperparameters):
         width, layers, context = arch.d_model, arch.n_layers, arch.context_length
         vocab = 100
         return layers * 12 * width * width + (vocab + context) * width + vocab * width

@@ -175,10 +175,13 @@ def run(job_file: Path) -> dict[str, float]:
 
     path, name = _ours(script_of_job)
     ctx = _ours(modelhub.training.context)
-    module = _users(lambda: import_script(path))
-    entrypoint = _ours(lambda: entrypoint_of(module, path, name))
-    returned = _users(lambda: entrypoint(ctx))
-    return _ours(lambda: metrics_from(returned, ctx))
+    try:
+        module = _users(lambda: import_script(path))
+        entrypoint = _ours(lambda: entrypoint_of(module, path, name))
+        returned = _users(lambda: entrypoint(ctx))
+        return _ours(lambda: metrics_from(returned, ctx))
+    finally:
+        ctx.close()  # every line the script logged on disk before its result is
 
 
 def write_result(run_dir: Path, payload: dict[str, Any]) -> None:

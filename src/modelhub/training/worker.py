@@ -75,7 +75,10 @@ def run_job(job_file: Path) -> int:
         if where.startswith("cuda") and torch.cuda.is_available():
             where += f" ({torch.cuda.get_device_name()})"
         print(f"training on {where}", flush=True)
-        result = trainer_module(job["trainer"]).train(ctx)
+        try:
+            result = trainer_module(job["trainer"]).train(ctx)
+        finally:
+            ctx.close()  # every metric line on disk before result.json says the run ended
     except ModelhubError as exc:
         print(f"error: {exc.message}", file=sys.stderr, flush=True)
         write_result(run_dir, {"error": exc.to_dict()})

@@ -46,27 +46,21 @@ def no_unpickling() -> Iterator[None]:
 
 
 def write_tabular(folder: Path, seed: int = 0) -> Path:
-    """A tabular_classifier output folder, as `tabular.write_output` writes it."""
-    from modelhub.training.trainers import tabular
-    from modelhub.training.trainers.tabular_data import TabularData
+    """A tabular_classifier output folder, as the tabular trainer writes it."""
+    from modelhub.networks import tabular
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     model = tabular.build_model(len(FEATURES), HIDDEN, len(CLASSES))
-    data = TabularData(
-        features=FEATURES,
-        label="kind",
-        x=np.zeros((1, len(FEATURES)), np.float32),
-        y=np.zeros(1, np.int64),
-        classes=CLASSES,
+    tabular.write_output(
+        folder, model, FEATURES, "kind", list(CLASSES), HIDDEN, np.array(MEAN), np.array(STD)
     )
-    tabular.write_output(folder, model, data, HIDDEN, np.array(MEAN), np.array(STD))
     return folder
 
 
 def write_char_lm(folder: Path, seed: int = 0) -> Path:
-    """A char_lm output folder, as `char_lm.write_output` writes it."""
-    from modelhub.training.trainers import char_lm
+    """A char_lm output folder, as the char_lm trainer writes it."""
+    from modelhub.networks import char_lm
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torch
 
-from modelhub.errors import InvalidInput
+from modelhub.errors import InvalidInput, TrainingDiverged
 from modelhub.training.context import LocalContext
 from modelhub.training.trainers import char_lm
 
@@ -141,7 +141,7 @@ def test_jsonl_corpus(tmp_path: Path) -> None:
 
 def test_divergence_names_the_step(tmp_path: Path) -> None:
     ctx = context(tmp_path / "run", corpus_file(tmp_path), steps=5, learning_rate=1e30)
-    with pytest.raises(char_lm.TrainingDiverged) as caught:
+    with pytest.raises(TrainingDiverged) as caught:
         char_lm.train(ctx)
     assert caught.value.code == "training_diverged"
     assert caught.value.details["step"] > 1

@@ -84,9 +84,9 @@ def test_an_unhashable_trainer_is_a_field_error_not_a_type_error() -> None:
 
 def test_impossible_dates_are_read_as_text() -> None:
     # PyYAML reads 2001-13-01 as a timestamp and raised ValueError for month 13.
-    spec = parse_spec(BASE + "description: 2001-13-01\nhyperparameters: {day: 0000-01-01}\n")
+    spec = parse_spec(BASE + "description: 2001-13-01\nhyperparameters: {label: 0000-01-01}\n")
     assert spec.description == "2001-13-01"
-    assert spec.hyperparameters["day"] == "0000-01-01"
+    assert spec.hyperparameters["label"] == "0000-01-01"
 
 
 def test_lone_surrogates_in_yaml_text_are_refused() -> None:

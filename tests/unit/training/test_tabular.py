@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from modelhub.errors import InvalidInput
+from modelhub.errors import InvalidInput, TrainingDiverged
 from modelhub.training.context import LocalContext
 from modelhub.training.trainers import tabular
 
@@ -165,7 +165,7 @@ def test_stop_file_stops_early_with_a_checkpoint(tmp_path: Path) -> None:
 
 def test_diverging_loss_raises_with_the_step(tmp_path: Path) -> None:
     ctx = context(tmp_path / "run", blobs(tmp_path / "d.csv"), epochs=2, learning_rate=1e30)
-    with pytest.raises(tabular.TrainingDiverged) as caught:
+    with pytest.raises(TrainingDiverged) as caught:
         tabular.train(ctx)
     assert caught.value.code == "training_diverged"
     assert caught.value.details["step"] >= 1

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from modelhub.errors import InvalidInput
+from modelhub.errors import InvalidInput, TrainingDiverged
 from modelhub.training.context import LocalContext
 from modelhub.training.trainers import text_classifier
 
@@ -189,3 +189,29 @@ def test_a_base_that_is_not_a_sentence_transformers_folder_is_refused(tmp_path: 
     ctx.base_model = tmp_path
     with pytest.raises(InvalidInput, match="no modules"):
         text_classifier.train(ctx)
+
+
+def test_a_non_finite_loss_fails_the_run_naming_the_step(tmp_path: Path) -> None:
+    ctx = context(
+        tmp_path, intents_file(tmp_path / "intents.jsonl"), hidden=8, learning_rate=1e30, epochs=5
+    )
+    with pytest.raises(TrainingDiverged) as caught:
+        text_classifier.train(ctx)
+    assert f"step {caught.value.details['step']}" in caught.value.message
+    steps = [c.name for c in ctx.checkpoint_dir.glob("step-*.pt")]
+    assert all(int(name[5:14]) < caught.value.details["step"] for name in steps)
+
+
+def test_a_mid_epoch_checkpoint_resumes_at_its_batch(tmp_path: Path) -> None:
+    data = intents_file(tmp_path / "intents.jsonl")
+    hps = {"epochs": 1, "batch_size": 4, "checkpoint_every": 5}
+    straight = text_classifier.train(context(tmp_path / "straight", data, **hps))
+    ctx = context(tmp_path / "cut", data, **hps)
+    text_classifier.train(ctx)
+    steps = sorted(int(p.name[5:14]) for p in ctx.checkpoint_dir.glob("step-*.pt"))
+    assert steps == [5, 10, 12]  # every 5 steps, and the epoch's end
+    for step in steps[1:]:  # as if killed just after step 5's checkpoint
+        (ctx.checkpoint_dir / f"step-{step:09d}.pt").unlink()
+    resumed = text_classifier.train(context(tmp_path / "cut", data, **hps))
+    assert resumed.metrics["steps"] == 12
+    assert resumed.metrics["val_loss"] == pytest.approx(straight.metrics["val_loss"], rel=1e-5)

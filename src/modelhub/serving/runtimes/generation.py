@@ -35,7 +35,7 @@ class TextGenerationRuntime:
     """The continuation (never the prompt) of each row's text."""
 
     def __init__(self, folder: Path) -> None:
-        from modelhub.training.trainers import char_lm
+        from modelhub.networks import char_lm
 
         self._lm: Any = char_lm.load(folder)
         for parameter in self._lm.model.parameters():

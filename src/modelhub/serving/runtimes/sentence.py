@@ -61,7 +61,7 @@ class SentenceEmbeddingsRuntime:
     """One embedding vector per text."""
 
     def __init__(self, folder: Path) -> None:
-        from modelhub.training.trainers.text_classifier import load_encoder
+        from modelhub.networks.text_classifier import load_encoder
 
         check_modules(folder)
         self._encoder: Any = load_encoder(folder, "cpu").eval()
@@ -101,7 +101,7 @@ class TextClassificationRuntime:
     """Class probabilities and the most likely label per text."""
 
     def __init__(self, folder: Path) -> None:
-        from modelhub.training.trainers import text_classifier
+        from modelhub.networks import text_classifier
 
         if (folder / "encoder").is_dir():
             check_modules(folder / "encoder")

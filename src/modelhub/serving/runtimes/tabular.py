@@ -28,7 +28,7 @@ def folded_model(folder: Path) -> tuple[Any, dict[str, Any]]:
     mode with grad off, and the folder's config. Raises InvalidInput for another model."""
     import torch
 
-    from modelhub.training.trainers import tabular
+    from modelhub.networks import tabular
 
     predictor = tabular.load(folder)
     model = predictor.model

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,8 @@ import torch
 
 from modelhub.errors import InvalidInput
 from modelhub.training.context import LocalContext, TrainResult
-from modelhub.training.trainers._best import best_state, logged_at
+from modelhub.training.loop import TrainingLoop
+from modelhub.training.trainers._best import logged_at
 from modelhub.training.trainers.text_classifier import (
     TextClassifier,
     base_identity,
@@ -23,7 +23,6 @@ from modelhub.training.trainers.text_classifier import (
     minilm_path,
     read_examples,
     split_indices,
-    throughput,
     write_output,
 )
 
@@ -51,13 +50,19 @@ def run(ctx: LocalContext) -> tuple[TrainResult, TextClassifier]:
         lr=hp["learning_rate"],
     )
 
-    start_epoch, step = 0, 0
-    resumed = ctx.latest_checkpoint()
-    if resumed is not None:
-        step, state = resumed
-        load_weights(head, encoder, state)
-        optimizer.load_state_dict(state["optimizer"])
-        start_epoch = int(state["epoch"])
+    batches_per_epoch = -(-len(train_idx) // hp["batch_size"])
+    loop = TrainingLoop(
+        ctx,
+        total_steps=batches_per_epoch * hp["epochs"],
+        log_every=hp["log_every"],
+        checkpoint_every=hp["checkpoint_every"],
+        save=lambda: checkpoint_state(head, optimizer, encoder, tuned_names),
+        restore=lambda state: restore(head, encoder, optimizer, state),
+        device=ctx.device,
+    )
+    resumed = loop.resume()
+    start_epoch = int(resumed["epoch"]) if resumed is not None else 0
+    start_batch = int(resumed.get("batch", 0)) if resumed is not None else 0
 
     cached: torch.Tensor | None = None
     if hp["tune"] == "head":
@@ -73,57 +78,53 @@ def run(ctx: LocalContext) -> tuple[TrainResult, TextClassifier]:
         out: torch.Tensor = encoder(features)["sentence_embedding"]
         return out
 
-    batches_per_epoch = -(-len(train_idx) // hp["batch_size"])
-    total_steps = batches_per_epoch * hp["epochs"]
     metrics: dict[str, float] = {}
-    stopped = False
     for epoch in range(start_epoch, hp["epochs"]):
         head.train()
         if cached is None:
             encoder.train()
-        order = torch.randperm(
-            len(train_idx), generator=torch.Generator().manual_seed(ctx.seed + epoch)
-        )
-        for start in range(0, len(train_idx), hp["batch_size"]):
-            if ctx.should_stop():
-                stopped = True
+        order = loop.order(epoch, len(train_idx), ctx.seed + epoch)
+        first = start_batch if epoch == start_epoch else 0
+        for number in range(first, batches_per_epoch):
+            if loop.should_stop():  # only ever true between windows
+                loop.checkpoint(epoch=epoch, batch=number)
                 break
-            began = time.perf_counter()
+            start = number * hp["batch_size"]
             batch = [train_idx[i] for i in order[start : start + hp["batch_size"]].tolist()]
             logits = head(embed_batch(batch))
             loss = torch.nn.functional.cross_entropy(logits, target[batch])
             optimizer.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
-            step += 1
-            accuracy = (logits.argmax(-1) == target[batch]).float().mean().item()
-            ctx.log("loss", loss.item(), step)
-            ctx.log("accuracy", accuracy, step)
-            ctx.log("learning_rate", optimizer.param_groups[0]["lr"], step)
-            ctx.log("samples_per_s", throughput(len(batch), began), step)
-            ctx.progress(step, total_steps, epoch)
-            metrics.update({"loss": loss.item(), "accuracy": accuracy})
-        if stopped:
+            loop.add(loss, len(batch))
+            if loop.window_full or number == batches_per_epoch - 1:
+                accuracy = (logits.argmax(-1) == target[batch]).float().mean().item()
+                loop.log("accuracy", accuracy)
+                mean_loss = loop.log_window(optimizer.param_groups[0]["lr"], epoch)
+                metrics.update({"loss": mean_loss, "accuracy": accuracy})
+            if loop.checkpoint_due and number < batches_per_epoch - 1:
+                if loop.window_steps:
+                    metrics["loss"] = loop.log_window(optimizer.param_groups[0]["lr"], epoch)
+                loop.checkpoint(epoch=epoch, batch=number + 1)
+        if loop.stopped:
             break
         if val_idx:
             metrics.update(evaluate(head, embed_batch, target, val_idx, encoder, cached is None))
-            ctx.log("val_loss", metrics["val_loss"], step)
-            ctx.log("val_accuracy", metrics["val_accuracy"], step)
-        ctx.checkpoint(checkpoint_state(head, optimizer, encoder, tuned_names, epoch + 1), step)
+            loop.log("val_loss", metrics["val_loss"])
+            loop.log("val_accuracy", metrics["val_accuracy"])
+        loop.checkpoint(epoch=epoch + 1, batch=0)
 
-    if stopped:
-        ctx.checkpoint(checkpoint_state(head, optimizer, encoder, tuned_names, epoch), step)
-    best = best_state(ctx, step)
-    if best is not None:
-        best_step, best_weights = best
-        if best_weights is not None:
-            load_weights(head, encoder, best_weights)
+    best_step = loop.finish()
+    if best_step is not None:
+        if best_step != loop.step:
             metrics = logged_at(ctx, best_step, ("loss", "accuracy"))
             if val_idx:
                 metrics.update(
                     evaluate(head, embed_batch, target, val_idx, encoder, cached is None)
                 )
         metrics["best_step"] = float(best_step)
+    step = loop.step
+    stopped = loop.stopped
     if stopped:
         metrics["stopped"] = 1.0
     encoder.eval()
@@ -193,6 +194,13 @@ def safe_open_keys(path: Path) -> list[str]:
         return list(weights.keys())
 
 
+def restore(
+    head: torch.nn.Module, encoder: Any, optimizer: torch.optim.Optimizer, state: dict[str, Any]
+) -> None:
+    load_weights(head, encoder, state)
+    optimizer.load_state_dict(state["optimizer"])
+
+
 def load_weights(head: torch.nn.Module, encoder: Any, state: dict[str, Any]) -> None:
     """Put a checkpoint's head and fine-tuned encoder weights into the model."""
     head.load_state_dict(state["head"])
@@ -245,10 +253,8 @@ def checkpoint_state(
     optimizer: torch.optim.Optimizer,
     encoder: Any,
     tuned_names: set[str],
-    epoch: int,
 ) -> dict[str, Any]:
     return {
-        "epoch": epoch,
         "head": head.state_dict(),
         "optimizer": optimizer.state_dict(),
         "encoder": {

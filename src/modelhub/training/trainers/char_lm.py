@@ -8,177 +8,33 @@ training continues from a previous char_lm output and keeps its vocabulary:
 characters it never saw map to the unknown token.
 
 With `keep_best` set, the final state is checkpointed too, and the output is the
-best checkpoint's model (see `_best`) with its validation loss measured again.
+best checkpoint's model (see `TrainingLoop`) with its validation loss measured again.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from modelhub.errors import InvalidInput, TrainingDiverged
+from modelhub.domain.hyperparameters import CharLMHyperparameters
+from modelhub.errors import InvalidInput
+from modelhub.networks.char_lm import UNKNOWN_CHAR as UNKNOWN_CHAR
+from modelhub.networks.char_lm import UNKNOWN_ID as UNKNOWN_ID
+from modelhub.networks.char_lm import CharLM as CharLM
+from modelhub.networks.char_lm import CharLMConfig as CharLMConfig
+from modelhub.networks.char_lm import CharTransformer as CharTransformer
+from modelhub.networks.char_lm import load as load
+from modelhub.networks.char_lm import write_output
 from modelhub.training.context import LocalContext, TrainResult
-from modelhub.training.trainers._best import best_state, logged_at
-
-UNKNOWN_ID = 0
-UNKNOWN_CHAR = "\ufffd"
-
-
-@dataclass(frozen=True)
-class CharLMConfig:
-    vocab: str
-    context_length: int = 64
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    dropout: float = 0.0
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.vocab) + 1
-
-    def to_json(self) -> dict[str, Any]:
-        return {"trainer": "char_lm", **asdict(self)}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CharLMConfig:
-        return cls(
-            vocab=str(data["vocab"]),
-            context_length=int(data["context_length"]),
-            d_model=int(data["d_model"]),
-            n_layers=int(data["n_layers"]),
-            n_heads=int(data["n_heads"]),
-            dropout=float(data.get("dropout", 0.0)),
-        )
-
-    def encode(self, text: str) -> list[int]:
-        index = {char: i + 1 for i, char in enumerate(self.vocab)}
-        return [index.get(char, UNKNOWN_ID) for char in text]
-
-    def decode(self, ids: list[int]) -> str:
-        return "".join(self.vocab[i - 1] if i != UNKNOWN_ID else UNKNOWN_CHAR for i in ids)
-
-
-class _Block(nn.Module):
-    def __init__(self, config: CharLMConfig) -> None:
-        super().__init__()
-        self.n_heads = config.n_heads
-        self.dropout = config.dropout
-        self.ln1 = nn.LayerNorm(config.d_model)
-        self.qkv = nn.Linear(config.d_model, 3 * config.d_model)
-        self.proj = nn.Linear(config.d_model, config.d_model)
-        self.ln2 = nn.LayerNorm(config.d_model)
-        self.mlp = nn.Sequential(
-            nn.Linear(config.d_model, 4 * config.d_model),
-            nn.GELU(),
-            nn.Linear(4 * config.d_model, config.d_model),
-            nn.Dropout(config.dropout),
-        )
-        self.resid_dropout = nn.Dropout(config.dropout)
-
-    def forward(self, x: Tensor) -> Tensor:
-        batch, length, width = x.shape
-        q, k, v = self.qkv(self.ln1(x)).split(width, dim=2)
-        heads = (batch, length, self.n_heads, width // self.n_heads)
-        q, k, v = (t.view(heads).transpose(1, 2) for t in (q, k, v))
-        attended = F.scaled_dot_product_attention(
-            q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
-        )
-        attended = attended.transpose(1, 2).reshape(batch, length, width)
-        x = x + self.resid_dropout(self.proj(attended))
-        out: Tensor = x + self.mlp(self.ln2(x))
-        return out
-
-
-class CharTransformer(nn.Module):
-    def __init__(self, config: CharLMConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.tok_emb = nn.Embedding(config.vocab_size, config.d_model)
-        self.pos_emb = nn.Embedding(config.context_length, config.d_model)
-        self.drop = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(_Block(config) for _ in range(config.n_layers))
-        self.ln_f = nn.LayerNorm(config.d_model)
-        for module in self.modules():
-            if isinstance(module, nn.Linear | nn.Embedding):
-                nn.init.normal_(module.weight, std=0.02)
-            if isinstance(module, nn.Linear) and module.bias is not None:
-                nn.init.zeros_(module.bias)
-
-    def forward(self, ids: Tensor) -> Tensor:
-        positions = torch.arange(ids.shape[1], device=ids.device)
-        x = self.drop(self.tok_emb(ids) + self.pos_emb(positions))
-        for block in self.blocks:
-            x = block(x)
-        # The head is tied to the token embedding (kept as one tensor, so safetensors is happy).
-        return self.ln_f(x) @ self.tok_emb.weight.T  # type: ignore[no-any-return]
-
-
-class CharLM:
-    """A trained model ready to predict: `generate` text, or read `logits`."""
-
-    def __init__(self, model: CharTransformer, device: str = "cpu") -> None:
-        self.model = model.to(device).eval()
-        self.config = model.config
-        self.device = device
-
-    @torch.no_grad()
-    def logits(self, text: str) -> Tensor:
-        """Next-character logits after each of the last `context_length` characters of `text`."""
-        ids = self.config.encode(text)[-self.config.context_length :] or [UNKNOWN_ID]
-        out: Tensor = self.model(torch.tensor([ids], device=self.device))[0].cpu()
-        return out
-
-    @torch.no_grad()
-    def generate(
-        self,
-        prompt: str,
-        max_new_tokens: int = 100,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        seed: int | None = None,
-    ) -> str:
-        """The continuation of `prompt` (without the prompt); greedy when temperature is 0."""
-        if temperature < 0:
-            raise InvalidInput("temperature must be >= 0", {"field": "temperature"})
-        generator = torch.Generator(device=self.device)
-        if seed is not None:
-            generator.manual_seed(seed)
-        else:
-            generator.seed()
-        ids = self.config.encode(prompt) or [UNKNOWN_ID]
-        new: list[int] = []
-        for _ in range(max_new_tokens):
-            window = (ids + new)[-self.config.context_length :]
-            last = self.model(torch.tensor([window], device=self.device))[0, -1]
-            if temperature == 0:
-                chosen = int(last.argmax())
-            else:
-                last = last / temperature
-                if top_k is not None:
-                    kth = torch.topk(last, min(top_k, last.numel())).values[-1]
-                    last = last.masked_fill(last < kth, -math.inf)
-                probs = torch.softmax(last, dim=-1)
-                chosen = int(torch.multinomial(probs, 1, generator=generator))
-            new.append(chosen)
-        return self.config.decode(new)
-
-
-def load(folder: Path) -> CharLM:
-    """Build a `CharLM` from a char_lm output folder (model.safetensors + config.json)."""
-    config = CharLMConfig.from_json(json.loads((folder / "config.json").read_text()))
-    model = CharTransformer(config)
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
-    return CharLM(model)
+from modelhub.training.loop import TrainingLoop
+from modelhub.training.trainers._best import logged_at
 
 
 def read_corpus(path: Path) -> str:
@@ -201,32 +57,28 @@ def read_corpus(path: Path) -> str:
     return "\n".join(texts)
 
 
-def _config_for(ctx: LocalContext, text: str) -> tuple[CharLMConfig, dict[str, Tensor] | None]:
+def _config_for(
+    ctx: LocalContext, hp: CharLMHyperparameters, text: str
+) -> tuple[CharLMConfig, dict[str, Tensor] | None]:
     if ctx.base_model is not None:
         base = load(ctx.base_model)
         return base.config, base.model.state_dict()
     config = CharLMConfig(
         vocab="".join(sorted(set(text))),
-        context_length=int(ctx.hp("context_length", 64)),
-        d_model=int(ctx.hp("d_model", 64)),
-        n_layers=int(ctx.hp("n_layers", 2)),
-        n_heads=int(ctx.hp("n_heads", 4)),
-        dropout=float(ctx.hp("dropout", 0.0)),
+        context_length=hp.context_length,
+        d_model=hp.d_model,
+        n_layers=hp.n_layers,
+        n_heads=hp.n_heads,
+        dropout=hp.dropout,
     )
-    if config.d_model % config.n_heads:
-        raise InvalidInput(
-            f"d_model ({config.d_model}) must be a multiple of n_heads ({config.n_heads})",
-            {"field": "d_model"},
-        )
     return config, None
 
 
-def _learning_rate(ctx: LocalContext, step: int, total: int) -> float:
-    peak = float(ctx.hp("learning_rate", 3e-3))
-    warmup = int(ctx.hp("warmup_steps", 0))
+def _learning_rate(hp: CharLMHyperparameters, step: int, total: int) -> float:
+    peak, warmup = hp.learning_rate, hp.warmup_steps
     if warmup and step <= warmup:
         return peak * step / warmup
-    if ctx.hp("lr_schedule", "cosine") != "cosine":
+    if hp.lr_schedule != "cosine":
         return peak
     progress = (step - warmup) / max(1, total - warmup)
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
@@ -238,6 +90,7 @@ def train(ctx: LocalContext) -> TrainResult:
     Raises InvalidInput for an empty or too-short corpus or bad hyperparameters, and
     TrainingDiverged when the loss stops being finite.
     """
+    hp: CharLMHyperparameters = CharLMHyperparameters.parse(ctx.hyperparameters)
     text = read_corpus(ctx.dataset())
     if not text:
         raise InvalidInput("the corpus is empty")
@@ -246,7 +99,7 @@ def train(ctx: LocalContext) -> TrainResult:
         config = CharLMConfig.from_json(resumed[1]["config"])
         base_state = None
     else:
-        config, base_state = _config_for(ctx, text)
+        config, base_state = _config_for(ctx, hp, text)
     needed = config.context_length + 1
     if len(text) < needed:
         raise InvalidInput(
@@ -263,11 +116,12 @@ def train(ctx: LocalContext) -> TrainResult:
             {"characters": len(train_ids), "validation_split": ctx.validation_split},
         )
     with torch.random.fork_rng(devices=[]):
-        return _train_loop(ctx, config, train_ids, val_ids, base_state, resumed)
+        return _train_loop(ctx, hp, config, train_ids, val_ids, base_state, resumed)
 
 
 def _train_loop(
     ctx: LocalContext,
+    hp: CharLMHyperparameters,
     config: CharLMConfig,
     train_ids: Tensor,
     val_ids: Tensor,
@@ -278,85 +132,66 @@ def _train_loop(
     model = CharTransformer(config).to(ctx.device)
     if base_state is not None:
         model.load_state_dict(base_state)
-    batch_size = int(ctx.hp("batch_size", 32))
+    batch_size = hp.batch_size
     steps_per_epoch = max(1, len(train_ids) // (batch_size * config.context_length))
-    epochs = ctx.hp("epochs", None)
-    total = int(epochs) * steps_per_epoch if epochs is not None else int(ctx.hp("steps", 300))
-    log_every = int(ctx.hp("log_every", 10))
-    eval_every = int(ctx.hp("eval_every", 50))
-    checkpoint_every = int(ctx.hp("checkpoint_every", 100))
+    total = hp.steps if hp.steps is not None else hp.epochs * steps_per_epoch
+    log_every, eval_every, checkpoint_every = hp.log_every, hp.eval_every, hp.checkpoint_every
     optimizer = torch.optim.AdamW(
-        model.parameters(),
-        lr=float(ctx.hp("learning_rate", 3e-3)),
-        weight_decay=float(ctx.hp("weight_decay", 0.0)),
+        model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay
     )
     generator = torch.Generator().manual_seed(ctx.seed)
-    step = 0
-    if resumed is not None:
-        step, state = resumed
+
+    def restore(state: dict[str, Any]) -> None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
 
-    def save_checkpoint() -> None:
-        ctx.checkpoint(
-            {
-                "config": asdict(config),
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "generator": generator.get_state(),
-                "torch_rng": torch.get_rng_state(),
-            },
-            step,
-        )
+    loop = TrainingLoop(
+        ctx,
+        total_steps=total,
+        log_every=log_every,
+        checkpoint_every=checkpoint_every,
+        save=lambda: {
+            "config": asdict(config),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        },
+        restore=restore,
+        device=ctx.device,
+    )
+    if resumed is not None:
+        loop.resume()
 
     metrics: dict[str, float] = {}
-    window_start, window_steps = time.perf_counter(), 0
-    stopped = False
-    while step < total:
-        if ctx.should_stop():
-            stopped = True
-            break
-        step += 1
-        lr = _learning_rate(ctx, step, total)
+    while loop.step < total and not loop.should_stop():
+        step = loop.step + 1
+        lr = _learning_rate(hp, step, total)
         for group in optimizer.param_groups:
             group["lr"] = lr
         inputs, targets = _batch(train_ids, batch_size, config.context_length, generator)
         model.train()
         logits = model(inputs.to(ctx.device))
         loss = F.cross_entropy(logits.flatten(0, 1), targets.to(ctx.device).flatten())
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise TrainingDiverged(
-                f"the loss became {value} at step {step}", {"step": step, "loss": str(value)}
-            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
-        nn.utils.clip_grad_norm_(model.parameters(), float(ctx.hp("grad_clip", 1.0)))
+        nn.utils.clip_grad_norm_(model.parameters(), hp.grad_clip)
         optimizer.step()
-        window_steps += 1
-        metrics["loss"] = value
-        if step == 1 or step % log_every == 0 or step == total:
-            elapsed = max(time.perf_counter() - window_start, 1e-9)
-            ctx.log("loss", value, step)
-            ctx.log("learning_rate", lr, step)
-            ctx.log("samples_per_s", window_steps * batch_size / elapsed, step)
-            window_start, window_steps = time.perf_counter(), 0
+        loop.add(loss, batch_size)
+        if loop.window_full or step == total:
+            metrics["loss"] = loop.log_window(lr, epoch=step // steps_per_epoch)
         if len(val_ids) >= 2 and (step % eval_every == 0 or step == total):
             metrics["val_loss"] = _evaluate(model, val_ids, config.context_length, ctx.device)
-            ctx.log("val_loss", metrics["val_loss"], step)
-        ctx.progress(step, total, epoch=step // steps_per_epoch)
-        if step % checkpoint_every == 0:
-            save_checkpoint()
-    trained = step > (resumed[0] if resumed is not None else 0)
-    if trained and step % checkpoint_every != 0 and (stopped or ctx.keep_best is not None):
-        save_checkpoint()  # with keep_best, the final state competes for best too
-    best = best_state(ctx, step)
-    if best is not None:
-        best_step, best_model = best
-        if best_model is not None:
-            model.load_state_dict(best_model["model"])
+            loop.log("val_loss", metrics["val_loss"])
+        if loop.checkpoint_due:
+            loop.checkpoint()
+    loop.checkpoint_final()
+    step, stopped = loop.step, loop.stopped
+    best_step = loop.finish()
+    if best_step is not None:
+        if best_step != step:
             metrics = logged_at(ctx, best_step, ("loss",))
             if len(val_ids) >= 2:
                 metrics["val_loss"] = _evaluate(model, val_ids, config.context_length, ctx.device)
@@ -390,12 +225,3 @@ def _evaluate(model: CharTransformer, ids: Tensor, length: int, device: str) -> 
         total += float(F.cross_entropy(logits, window[1:], reduction="sum"))
         count += length
     return total / count
-
-
-def write_output(folder: Path, model: CharTransformer, config: CharLMConfig) -> None:
-    """Write the folder a run registers, as `tabular.write_output` does."""
-    state = {
-        name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()
-    }
-    save_file(state, str(folder / "model.safetensors"))
-    (folder / "config.json").write_text(json.dumps(config.to_json(), indent=2))

@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 
 from modelhub.errors import InvalidInput
-
-Label = str | int
+from modelhub.networks.tabular import Label
 
 
 @dataclass

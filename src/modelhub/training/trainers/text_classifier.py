@@ -18,20 +18,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelhub.domain.hyperparameters import TextClassifierHyperparameters
 from modelhub.errors import InvalidInput
+from modelhub.networks.text_classifier import MINILM as MINILM
+from modelhub.networks.text_classifier import TextClassifier as TextClassifier
+from modelhub.networks.text_classifier import apply_weights as apply_weights
+from modelhub.networks.text_classifier import load as load
+from modelhub.networks.text_classifier import load_encoder as load_encoder
+from modelhub.networks.text_classifier import make_head as make_head
+from modelhub.networks.text_classifier import minilm_path as minilm_path
 from modelhub.training.context import LocalContext, TrainResult
 
 if TYPE_CHECKING:
     import torch
-    from sentence_transformers import SentenceTransformer
-
-TUNES = ("head", "last_layers")
-MINILM = "minilm"
 
 
 @dataclass
@@ -90,12 +93,6 @@ def split_indices(labels: list[int], fraction: float, seed: int) -> tuple[list[i
     return sorted(train), sorted(val)
 
 
-def minilm_path() -> Path:
-    from modelhub.samples import minilm_folder
-
-    return minilm_folder()
-
-
 def file_digest(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as data:
@@ -115,58 +112,6 @@ def base_identity(folder: Path) -> str:
     return folder.name
 
 
-def load_encoder(folder: Path, device: str) -> SentenceTransformer:
-    from sentence_transformers import SentenceTransformer
-
-    if not (folder / "modules.json").exists():
-        raise InvalidInput(
-            f"base model {folder} is not a sentence-transformers folder (no modules.json)",
-            {"field": "base_model"},
-        )
-    return SentenceTransformer(str(folder), device=device, local_files_only=True)
-
-
-def make_head(dim: int, classes: int, hidden: int) -> torch.nn.Sequential:
-    from torch import nn
-
-    if hidden > 0:
-        return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, classes))
-    return nn.Sequential(nn.Linear(dim, classes))
-
-
-class TextClassifier:
-    """An encoder and a head; `predict` gives class names, `predict_proba` their probabilities."""
-
-    def __init__(
-        self, encoder: SentenceTransformer, head: torch.nn.Module, classes: list[str]
-    ) -> None:
-        self.encoder = encoder
-        self.head = head
-        self.classes = classes
-
-    def embed(self, texts: list[str]) -> torch.Tensor:
-        embeddings = self.encoder.encode(
-            texts, convert_to_tensor=True, show_progress_bar=False, batch_size=64
-        )
-        return embeddings.detach().float()
-
-    def predict_proba(self, texts: list[str]) -> list[list[float]]:
-        import torch
-
-        self.encoder.eval()
-        self.head.eval()
-        with torch.no_grad():
-            logits = self.head(self.embed(texts))
-            probabilities: list[list[float]] = torch.softmax(logits, dim=-1).cpu().tolist()
-        return probabilities
-
-    def predict(self, texts: list[str]) -> list[str]:
-        return [
-            self.classes[max(range(len(row)), key=row.__getitem__)]
-            for row in self.predict_proba(texts)
-        ]
-
-
 def train(ctx: LocalContext) -> TrainResult:
     """Fine-tune a text classifier; raises InvalidInput on a bad dataset or hyperparameter."""
     return fit(ctx)[0]
@@ -179,73 +124,10 @@ def fit(ctx: LocalContext) -> tuple[TrainResult, TextClassifier]:
     return loop.run(ctx)
 
 
-def load(folder: Path, device: str = "cpu") -> TextClassifier:
-    """Rebuild a trained classifier from its output folder, offline."""
-    from safetensors.torch import load_file
-
-    config = json.loads((folder / "config.json").read_text())
-    if config.get("trainer") != "text_classifier":
-        raise InvalidInput(f"{folder} does not hold a text_classifier model", {"path": str(folder)})
-    encoder_folder = folder / "encoder"
-    if not encoder_folder.exists():
-        if config.get("base") != MINILM:
-            raise InvalidInput(
-                f"{folder} needs its base encoder {config.get('base')}, which is not saved there",
-                {"path": str(folder)},
-            )
-        encoder_folder = minilm_path()
-    encoder = load_encoder(encoder_folder, device)
-    weights = load_file(str(folder / "model.safetensors"), device=device)
-    head_state: dict[str, Any] = {}
-    apply_weights(encoder, head_state, weights)
-    head_config: dict[str, Any] = config["head"]
-    head = make_head(int(config["embedding_dim"]), len(config["classes"]), head_config["hidden"])
-    head.load_state_dict(head_state)
-    head.to(device)
-    return TextClassifier(encoder, head, list(config["classes"]))
-
-
-def apply_weights(
-    encoder: SentenceTransformer, head_state: dict[str, Any], weights: dict[str, Any]
-) -> None:
-    """Split saved weights: `head.*` into head_state, `encoder.*` copied into the encoder."""
-    import torch
-
-    params = dict(encoder.named_parameters())
-    for name, tensor in weights.items():
-        if name.startswith("head."):
-            head_state[name.removeprefix("head.")] = tensor
-        elif name.startswith("encoder."):
-            key = name.removeprefix("encoder.")
-            if key not in params:
-                raise InvalidInput(f"saved encoder weight {key} does not fit the base encoder")
-            with torch.no_grad():
-                params[key].copy_(tensor)
-
-
 def hyperparameters(ctx: LocalContext) -> dict[str, Any]:
-    tune = ctx.hp("tune", "head")
-    if tune not in TUNES:
-        raise InvalidInput(
-            f"tune must be one of {', '.join(TUNES)}, not {tune!r}", {"field": "tune"}
-        )
-    head_mode = tune == "head"
-    values = {
-        "tune": tune,
-        "epochs": int(ctx.hp("epochs", 20 if head_mode else 3)),
-        "batch_size": int(ctx.hp("batch_size", 16)),
-        "learning_rate": float(ctx.hp("learning_rate", 1e-3 if head_mode else 2e-5)),
-        "unfreeze_layers": int(ctx.hp("unfreeze_layers", 1)),
-        "hidden": int(ctx.hp("hidden", 0)),
-        "text_field": str(ctx.hp("text_field", "text")),
-        "label_field": str(ctx.hp("label_field", "label")),
-    }
-    for name in ("epochs", "batch_size"):
-        if values[name] < 1:
-            raise InvalidInput(f"{name} must be at least 1", {"field": name})
-    if values["learning_rate"] <= 0:
-        raise InvalidInput("learning_rate must be positive", {"field": "learning_rate"})
-    return values
+    """The run's hyperparameters with defaults filled in; InvalidInput names a bad one."""
+    hp: TextClassifierHyperparameters = TextClassifierHyperparameters.parse(ctx.hyperparameters)
+    return {**hp.model_dump(), "learning_rate": hp.rate}
 
 
 def write_output(
@@ -282,7 +164,3 @@ def write_output(
     if hp["tune"] == "last_layers":
         config["unfreeze_layers"] = hp["unfreeze_layers"]
     (ctx.output_dir / "config.json").write_text(json.dumps(config, indent=2))
-
-
-def throughput(samples: int, started: float) -> float:
-    return samples / max(time.perf_counter() - started, 1e-9)
