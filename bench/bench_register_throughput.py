@@ -1,9 +1,13 @@
-"""Versions registered per second, 1 MB artifacts, against MLflow measured in the same run.
+"""Versions registered per second, 1 MB artifacts, against the disk's floor and MLflow.
 
 modelhub registers N distinct 1 MB safetensors files as N versions of one model,
 in process (RegistryService.register) and over REST (modelhub.Client on one
-keep-alive connection against a `modelhub server` process on 127.0.0.1: POST
-/uploads, PUT the file, POST /models/{name}/versions). MLflow does the same on
+keep-alive connection against a `modelhub server` process on 127.0.0.1: one
+POST /models/{name}/files/{filename} per version). The physical floor, measured
+in the same run on the same disk: per file, sha256 of its 1 MB, writing it to a
+new file, fsync of the file and of its folder (the directory entry). Goals (issue
+10): in process at most 1.5x the floor per version; over REST at least half the
+in-process throughput. MLflow does the same on
 fewer versions (it is slower): create a run, log the artifact, create a model
 version; in process on sqlite:/// and over REST against `mlflow server`
 (bench/peers/mlflow_register.py, run in bench/.venv-mlflow). File creation is
@@ -16,6 +20,8 @@ outside the timed loops.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +34,7 @@ from benchlib import (
     free_port,
     isolate_from_user_env,
     log,
+    median,
     modelhub_server_argv,
     rounded,
     run_peer,
@@ -41,6 +48,8 @@ from modelhub.settings import Settings
 
 GOAL_RATIO_INPROC = 10
 GOAL_RATIO_REST = 100
+GOAL_FLOOR_RATIO = 1.5  # in-process time per version / physical floor, at most
+GOAL_REST_SHARE = 0.5  # REST throughput / in-process throughput, at least
 
 
 def make_files(folder: Path, count: int) -> list[Path]:
@@ -51,6 +60,29 @@ def make_files(folder: Path, count: int) -> list[Path]:
         write_small_safetensors(path, MIB)
         paths.append(path)
     return paths
+
+
+def physical_floor(folder: Path, files: list[Path]) -> float:
+    """Median seconds to hash 1 MB, write it to a new file, fsync it and its folder."""
+    folder.mkdir()
+    times = []
+    for i, path in enumerate(files):
+        data = path.read_bytes()
+        start = time.perf_counter()
+        hashlib.sha256(data).hexdigest()
+        fd = os.open(folder / f"{i:05d}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        times.append(time.perf_counter() - start)
+    return median(times)
 
 
 def register_inproc(home: Path, files: list[Path]) -> float:
@@ -98,6 +130,8 @@ def main() -> None:
         log(f"writing {args.versions} files of 1 MiB")
         files = make_files(root / "files", args.versions)
 
+        floor = physical_floor(root / "floor", files)
+        log(f"physical floor: {floor * 1000:.2f} ms per 1 MB file")
         log(f"modelhub in-process: {args.versions} versions")
         inproc = register_inproc(root / "home-inproc", files)
         log(f"modelhub in-process: {inproc:.1f} versions/s")
@@ -118,8 +152,17 @@ def main() -> None:
     ml_rest = peer.get("rest_vps")
     ratio_inproc = inproc / ml_inproc if ml_inproc else None
     ratio_rest = rest / ml_rest if ml_rest else None
+    per_version = 1 / inproc
     result.update(
         versions=args.versions,
+        floor_ms=rounded(floor * 1000),
+        inproc_ms_per_version=rounded(per_version * 1000),
+        ratio_to_floor=rounded(per_version / floor, 2),
+        goal_ratio_to_floor=GOAL_FLOOR_RATIO,
+        goal_met_floor=per_version / floor <= GOAL_FLOOR_RATIO,
+        rest_share_of_inproc=rounded(rest / inproc, 2),
+        goal_rest_share=GOAL_REST_SHARE,
+        goal_met_rest_share=rest / inproc >= GOAL_REST_SHARE,
         mlflow_versions=args.mlflow_versions,
         mlflow_rest_versions=args.mlflow_rest_versions,
         modelhub_inproc_vps=rounded(inproc, 2),
