@@ -311,40 +311,40 @@ class SqlMetadataStore(AuthQueries, DatasetQueries, DeploymentQueries, RunQuerie
         self, model: ModelDraft, draft: VersionDraft, audit: AuditDraft
     ) -> ModelVersion:
         now = _now()
-        try:
-            with self._write(audit) as conn:
-                model_id = self._ensure_model(conn, model, now)
-                number = conn.execute(TAKE_VERSION_NUMBER, {"model_id": model_id}).scalar_one() - 1
-                version_id = conn.execute(
-                    insert(versions)
-                    .values(
-                        model_id=model_id,
-                        version=number,
-                        **self._draft_values(draft),
-                        stage=Stage.DEVELOPMENT.value,
-                        approval="pending",
-                        status="active",
-                        created_at=now,
-                    )
-                    .returning(versions.c.id)
-                ).scalar_one()
-                conn.execute(
-                    insert(version_files),
-                    [
-                        {
-                            "version_id": version_id,
-                            "path": f.path,
-                            "digest": f.digest,
-                            "size": f.size,
-                        }
-                        for f in draft.files
-                    ],
+
+        def insert_version(conn: Connection) -> tuple[int, Row[Any, Any]]:
+            model_id = self._ensure_model(conn, model, now)
+            number = conn.execute(TAKE_VERSION_NUMBER, {"model_id": model_id}).scalar_one() - 1
+            version_id = conn.execute(
+                insert(versions)
+                .values(
+                    model_id=model_id,
+                    version=number,
+                    **self._draft_values(draft),
+                    stage=Stage.DEVELOPMENT.value,
+                    approval="pending",
+                    status="active",
+                    created_at=now,
                 )
-                # The audit details need the number, which only exists now.
-                audit.details["version"] = number
-                model_row = conn.execute(
-                    select(models.c.name, models.c.type).where(models.c.id == model_id)
-                ).one()
+                .returning(versions.c.id)
+            ).scalar_one()
+            conn.execute(
+                insert(version_files),
+                [
+                    {"version_id": version_id, "path": f.path, "digest": f.digest, "size": f.size}
+                    for f in draft.files
+                ],
+            )
+            # The audit details need the number, which only exists now.
+            audit.details["version"] = number
+            model_row = conn.execute(
+                select(models.c.name, models.c.type).where(models.c.id == model_id)
+            ).one()
+            return number, model_row
+
+        try:
+            # Durable on return, even on SQLite: a registered version survives a power cut.
+            number, model_row = self._durable_write(audit, insert_version)
         except sa_exc.IntegrityError as exc:
             raise Conflict(
                 f"could not register a new version of {model.name!r}: {exc.orig}",
