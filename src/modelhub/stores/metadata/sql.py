@@ -74,7 +74,7 @@ _LATEST = (
 _VERSIONS: Any = select(
     versions.c.id, models.c.name, models.c.type, *VERSION_COLUMNS, _LATEST
 ).join(models, models.c.id == versions.c.model_id)
-_RECORDS = VersionRecords([c.name for c in _VERSIONS.selected_columns])
+VERSION_RECORDS = VersionRecords([c.name for c in _VERSIONS.selected_columns])
 _BY_NAME = models.c.name == bindparam("name")
 _NEWEST_FIRST = versions.c.version.desc()
 VERSION_BY_ID = _VERSIONS.where(versions.c.id == bindparam("id"))
@@ -416,7 +416,7 @@ class SqlMetadataStore(AuthQueries, DatasetQueries, DeploymentQueries, RunQuerie
         for a in conn.execute(ALIASES_OF, {"ids": ids}):
             alias_map[a.version_id].append(a.alias)
         return [
-            _RECORDS.record(tuple(row), tuple(files[row.id]), tuple(alias_map[row.id]))
+            VERSION_RECORDS.record(tuple(row), tuple(files[row.id]), tuple(alias_map[row.id]))
             for row in rows
         ]
 

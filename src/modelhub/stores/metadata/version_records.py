@@ -58,6 +58,10 @@ class VersionRecords:
         self.columns = tuple(columns)
         self.build = lru_cache(maxsize=KEPT_RECORDS)(self._build)
 
+    def forget(self) -> None:
+        """Drop every kept record (to measure the cost of building them)."""
+        self.build.cache_clear()
+
     def record(
         self, row: tuple[Any, ...], files: tuple[FileRow, ...], alias_names: tuple[str, ...]
     ) -> ModelVersion:
