@@ -54,7 +54,7 @@ from modelhub.domain.queries import VersionQuery
 from modelhub.services import Services, build_services
 from modelhub.services.registry import RegisterRequest
 from modelhub.settings import Settings
-from modelhub.stores.metadata.sql import SqlMetadataStore
+from modelhub.stores.metadata.sql import VERSION_RECORDS, SqlMetadataStore
 from modelhub.stores.metadata.tables import aliases, model_tags, models, version_files, versions
 
 PER_MODEL = 50
@@ -214,6 +214,12 @@ def main() -> None:
             ),
             args.iterations,
         )
+
+        def search_unkept() -> object:
+            VERSION_RECORDS.forget()
+            return registry.search(VersionQuery(name=name, tags={"team": team}, all_versions=True))
+
+        unkept = time_calls(search_unkept, args.iterations)
         latest = time_calls(
             lambda: registry.search(VersionQuery(name=name, tags={"team": team})), args.iterations
         )
@@ -253,6 +259,7 @@ def main() -> None:
         alias_rest_ms=rounded(median(rest_alias) * ms),
         search_rest_ms=rounded(median(rest_search) * ms),
         search_latest_inproc_ms=rounded(median(latest) * ms),
+        search_unkept_inproc_ms=rounded(median(unkept) * ms),
         search_rows=PER_MODEL,
     )
     if not args.no_mlflow:

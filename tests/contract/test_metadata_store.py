@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 from modelhub.domain.enums import Framework, ModelType, Precision, Stage
 from modelhub.domain.names import ModelRef
 from modelhub.domain.queries import VersionQuery
-from modelhub.domain.records import FileEntry, Lineage, Signature, TensorSpec
+from modelhub.domain.records import FileEntry, Lineage, ModelVersion, Signature, TensorSpec
 from modelhub.errors import IntegrityError, NotFound
 from modelhub.stores.metadata.base import (
     AuditDraft,
@@ -110,6 +110,18 @@ def test_version_fields_round_trip(store: SqlMetadataStore) -> None:
     assert got.metrics == {"acc": 0.9} and got.model_card == "# card" and got.trusted
     assert got.stage == Stage.DEVELOPMENT and got.approval.value == "pending"
     assert got.aliases == ["latest"]
+    # Read records are built without validation: they must be what validation builds.
+    assert ModelVersion.model_validate_json(got.model_dump_json()) == got
+    assert got.model_fields_set == set(ModelVersion.model_fields)
+
+
+def test_a_record_read_again_shows_a_change_another_writer_made(store: SqlMetadataStore) -> None:
+    add(store, "shared", metrics={"acc": 0.5})
+    assert store.resolve(ModelRef("shared", "1")).stage == Stage.DEVELOPMENT
+    # Another server on the same database changes the row behind this store's back.
+    raw(store, """UPDATE versions SET stage = 'staging', metrics = '{"acc": 0.75}'""")
+    got = store.resolve(ModelRef("shared", "1"))
+    assert got.stage == Stage.STAGING and got.metrics == {"acc": 0.75}
 
 
 def test_tags_merge_across_versions(store: SqlMetadataStore) -> None:

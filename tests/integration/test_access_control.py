@@ -33,6 +33,7 @@ PATH_VALUES = {
     "alias": "champion",
     "upload_id": "0" * 32,
     "path": "w.bin",
+    "filename": "w.bin",
     "token_id": "0" * 16,
     "run_id": "1",  # no run exists on the matrix server: allowed callers get 404
     "rest": "infer",  # /v2/models/{name}/{rest}: nothing is deployed, allowed callers get 404

@@ -107,6 +107,76 @@ def test_upload_ids_and_damaged_uploads_are_refused(server: ServerProcess) -> No
     assert staged(server.home) == [] and blobs(server.home) == []
 
 
+def home_files(home: Path) -> set[Path]:
+    """Every file under the home except the database's own (its WAL changes on reads)."""
+    return {p for p in home.rglob("*") if p.is_file() and ".db" not in p.name}
+
+
+def test_refused_registrations_leave_nothing_behind(server: ServerProcess, tmp_path: Path) -> None:
+    weights = write_mlp_safetensors(tmp_path / "w.safetensors")
+    body = weights.read_bytes()
+    digest = hashlib.sha256(body).hexdigest()
+    not_a_model = tmp_path / "fake.safetensors"
+    not_a_model.write_bytes(b"this is no safetensors file" * 100)
+    with server.http() as http:
+        before = home_files(server.home)
+
+        def one_request(name: str, fields: str, content: bytes, sha: str) -> httpx.Response:
+            return http.post(
+                f"/api/v1/models/{name}/files/w.safetensors",
+                content=content,
+                headers={"x-modelhub-register": fields, "x-content-sha256": sha},
+            )
+
+        refusals = {
+            "unknown type": one_request("m", '{"type": "robot"}', body, digest),
+            "bad name": one_request("-bad-", '{"type": "custom"}', body, digest),
+            "bad header": one_request("m", '{"type":', body, digest),
+            "unknown field": one_request("m", '{"colour": "red"}', body, digest),
+            "damaged": one_request("m", '{"type": "custom"}', body, "0" * 64),
+            "not what it claims": one_request(
+                "m",
+                '{"type": "custom"}',
+                not_a_model.read_bytes(),
+                hashlib.sha256(not_a_model.read_bytes()).hexdigest(),
+            ),
+            "framework mismatch": one_request(
+                "m", '{"type": "custom", "framework": "onnx"}', body, digest
+            ),
+        }
+        for what, response in refusals.items():
+            assert response.status_code == 400, (what, response.text)
+            assert response.json()["error"]["code"] == "invalid_input", what
+            assert home_files(server.home) == before, what
+        # The three-request path: a refused registration drops its staged upload too.
+        for fields in ({"type": "robot"}, {"type": "custom", "label": "not a label!"}):
+            upload_id = http.post("/api/v1/uploads").json()["upload_id"]
+            put = http.put(f"/api/v1/uploads/{upload_id}/files/w.safetensors", content=body)
+            assert put.status_code == 200
+            refused = http.post("/api/v1/models/m/versions", json={"upload_id": upload_id} | fields)
+            assert refused.status_code == 400, refused.text
+            assert home_files(server.home) == before, fields
+        refused = http.post("/api/v1/models/-bad-/versions", json={"upload_id": upload_id})
+        assert refused.status_code in (400, 404)
+        assert staged(server.home) == [] and blobs(server.home) == []
+
+
+def test_client_registers_a_file_in_one_request(server: ServerProcess, tmp_path: Path) -> None:
+    weights = write_mlp_safetensors(tmp_path / "w.safetensors")
+    with Client(server.url, token=server.token) as client:
+        version = client.register(
+            weights, "single", type="custom", tags={"team": "t"}, metrics={"acc": 0.5}
+        )
+    assert version.version == 1 and version.files[0].path == "w.safetensors"
+    assert version.metrics == {"acc": 0.5} and version.files[0].size == weights.stat().st_size
+    with server.http() as http:
+        metrics = http.get("/metrics").text
+    route = 'route="/api/v1/models/{name}/files/{filename}",status="201"'
+    assert f'modelhub_http_requests_total{{method="POST",{route}}} 1.0' in metrics
+    assert 'route="/api/v1/uploads"' not in metrics
+    assert staged(server.home) == []
+
+
 def test_downloads_cannot_escape(server: ServerProcess, tmp_path: Path) -> None:
     with Client(server.url, token=server.token) as client:
         register(client, write_mlp_safetensors(tmp_path / "w.safetensors"), "m")

@@ -52,6 +52,8 @@ def test_register_throughput_quick() -> None:
     result = run_bench("bench_register_throughput.py", *peer_args())
     assert result["bench"] == "register_throughput"
     assert result["modelhub_inproc_vps"] and result["modelhub_rest_vps"]
+    assert result["floor_ms"] > 0 and result["ratio_to_floor"] > 0
+    assert result["modelhub_inproc_parallel_vps"] and result["rest_share_of_inproc"] > 0
     if HAS_MLFLOW:
         assert result["mlflow_inproc_vps"] and result["mlflow_rest_vps"]
 
@@ -60,7 +62,13 @@ def test_register_throughput_quick() -> None:
 def test_lookup_quick() -> None:
     result = run_bench("bench_lookup_100k.py", *peer_args())
     assert result["bench"] == "lookup_100k"
-    for key in ("alias_inproc_ms", "search_inproc_ms", "alias_rest_ms", "search_rest_ms"):
+    for key in (
+        "alias_inproc_ms",
+        "search_inproc_ms",
+        "search_unkept_inproc_ms",
+        "alias_rest_ms",
+        "search_rest_ms",
+    ):
         assert isinstance(result[key], float), key
     if HAS_MLFLOW:
         assert isinstance(result["mlflow_alias_inproc_ms"], float)

@@ -6,8 +6,10 @@ import logging
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from modelhub.api.deps import ServicesDep
 from modelhub.api.schemas import (
@@ -19,6 +21,7 @@ from modelhub.api.schemas import (
     ModelPatchBody,
     NoteBody,
     RegisterBody,
+    RegisterFields,
     StageBody,
     VersionList,
 )
@@ -35,7 +38,7 @@ from modelhub.domain.limits import NonNegativeInt64, PositiveInt64
 from modelhub.domain.names import parse_tags
 from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import ModelVersion, RegisteredModel
-from modelhub.errors import IntegrityError
+from modelhub.errors import IntegrityError, InvalidInput
 from modelhub.services.registry import RegisterRequest
 
 router = APIRouter(prefix="/api/v1", tags=["models"])
@@ -106,20 +109,68 @@ def list_versions(name: str, services: ServicesDep, caller: Reader) -> list[Mode
 def register_version(
     name: str, body: RegisterBody, services: ServicesDep, caller: Registrar
 ) -> ModelVersion:
-    request = RegisterRequest(
-        name=name,
-        type=body.type,
-        framework=body.framework,
-        description=body.description,
-        license=body.license,
-        tags=body.tags,
-        label=body.label,
-        trust=body.trust,
-        lineage=body.lineage,
-        metrics=body.metrics,
-        model_card=body.model_card,
+    return services.registry_for(caller).register_upload(
+        body.upload_id, register_request(name, body)
     )
-    return services.registry_for(caller).register_upload(body.upload_id, request)
+
+
+REGISTER_HEADER = "x-modelhub-register"
+
+
+@router.post("/models/{name}/files/{filename}", response_model=ModelVersion, status_code=201)
+async def register_file(
+    name: str,
+    filename: str,
+    request: Request,
+    services: ServicesDep,
+    caller: Registrar,
+    x_modelhub_register: Annotated[
+        str, Header(description="The registration's fields as JSON (RegisterFields).")
+    ] = "{}",
+    x_content_sha256: Annotated[
+        str | None, Header(description="sha256 of the body; a mismatch registers nothing.")
+    ] = None,
+) -> ModelVersion:
+    """Register one file as a new version in one request: the body is the file.
+
+    Everything but the file is checked before the body is read; the file is staged,
+    hashed as it arrives, checked against x-content-sha256 and registered. Refused
+    or not, nothing stays staged. Folders and resumable uploads use /uploads.
+    """
+    try:
+        fields = RegisterFields.model_validate_json(x_modelhub_register)
+    except ValidationError as exc:
+        raise InvalidInput(
+            f"header {REGISTER_HEADER} is not valid: {exc.errors()[0]['msg']}",
+            {"field": REGISTER_HEADER},
+        ) from exc
+    registry = services.registry_for(caller)
+    registration = await run_in_threadpool(
+        registry.open_registration, register_request(name, fields), filename
+    )
+    try:
+        async for chunk in request.stream():
+            registration.write(chunk)
+    except BaseException:
+        registration.abort()
+        raise
+    return await run_in_threadpool(registration.finish, x_content_sha256)
+
+
+def register_request(name: str, fields: RegisterFields) -> RegisterRequest:
+    return RegisterRequest(
+        name=name,
+        type=fields.type,
+        framework=fields.framework,
+        description=fields.description,
+        license=fields.license,
+        tags=fields.tags,
+        label=fields.label,
+        trust=fields.trust,
+        lineage=fields.lineage,
+        metrics=fields.metrics,
+        model_card=fields.model_card,
+    )
 
 
 @router.get("/models/{name}/versions/{selector}", response_model=ModelVersion)

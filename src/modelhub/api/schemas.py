@@ -43,8 +43,9 @@ class Body(BaseModel):
         return data
 
 
-class RegisterBody(Body):
-    upload_id: str
+class RegisterFields(Body):
+    """What a registration says besides its files (the one-request route's header)."""
+
     type: str | None = None
     framework: str | None = None
     description: str = ""
@@ -55,6 +56,10 @@ class RegisterBody(Body):
     lineage: Lineage | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     model_card: str | None = None
+
+
+class RegisterBody(RegisterFields):
+    upload_id: str
 
 
 class StageBody(Body):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -31,6 +32,36 @@ from modelhub.services.manifest import safe_target, source_files, write_verified
 from modelhub.services.registry import RegisterRequest
 
 CHUNK = 1024 * 1024
+REGISTER_HEADER = "x-modelhub-register"
+# A file up to this size registers in one request (hashed first, so the server can
+# refuse damage before registering); larger ones and folders go through /uploads.
+ONE_REQUEST_MAX_BYTES = 64 * 1024 * 1024
+ONE_REQUEST_MAX_HEADER = 8 * 1024
+
+
+def _fits_one_request(source: Path, header: str) -> bool:
+    return (
+        source.is_file()
+        and source.stat().st_size <= ONE_REQUEST_MAX_BYTES
+        and len(header.encode()) <= ONE_REQUEST_MAX_HEADER
+        and header.isascii()
+    )
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        while chunk := source.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _file_chunks(path: Path, progress: Progress | None) -> Iterator[bytes]:
+    with open(path, "rb") as source:
+        while chunk := source.read(CHUNK):
+            if progress:
+                progress(len(chunk))
+            yield chunk
 
 
 class Client(TrainingCalls, DeploymentCalls):
@@ -52,10 +83,31 @@ class Client(TrainingCalls, DeploymentCalls):
     def register(
         self, request: RegisterRequest, source: Path, progress: Progress | None = None
     ) -> ModelVersion:
-        url = f"{self._model_path(request.name)}/versions"
-        upload_id = self._upload(Path(source), progress)
-        body = {"upload_id": upload_id, **request_body(request, "name")}
-        return ModelVersion.model_validate(self._request("POST", url, json=body))
+        fields = request_body(request, "name")
+        name = request.name
+        source = Path(source)
+        header = json.dumps(fields, separators=(",", ":"))
+        if _fits_one_request(source, header):
+            url = f"{self._model_path(name)}/files/{quote(source.name, safe='')}"
+            digest = _sha256_of(source)  # checked by the server before it registers anything
+            data = self._request(
+                "POST",
+                url,
+                content=_file_chunks(source, progress),
+                headers={REGISTER_HEADER: header, "x-content-sha256": digest},
+            )
+            return ModelVersion.model_validate(data)
+        upload_id = self._upload(source, progress)
+        try:
+            data = self._request(
+                "POST",
+                f"{self._model_path(name)}/versions",
+                json=fields | {"upload_id": upload_id},
+            )
+        except BaseException:
+            self._discard(upload_id)  # the server drops a refused upload itself too
+            raise
+        return ModelVersion.model_validate(data)
 
     def _upload(self, path: Path, progress: Progress | None) -> str:
         """Stream a file or folder into a new upload on the server; return its id."""

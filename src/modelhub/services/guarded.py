@@ -13,9 +13,10 @@ from modelhub.domain.auth import Action, Caller, check_not_own_approval
 from modelhub.domain.names import parse_ref
 from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import FileEntry, ModelVersion, Page, RegisteredModel
+from modelhub.errors import ModelhubError
 from modelhub.services.auth import AuthService
 from modelhub.services.registry import GcReport, RegisterRequest, RegistryService
-from modelhub.services.uploads import StagedFile, UploadService
+from modelhub.services.uploads import DirectRegistration, StagedFile, UploadService
 
 
 class GuardedRegistry:
@@ -52,8 +53,19 @@ class GuardedRegistry:
         self.uploads.discard(upload_id, self.caller.name)
 
     def register_upload(self, upload_id: str, request: RegisterRequest) -> ModelVersion:
-        self._check_register(request)
+        """Register a staged upload; refused or not, the upload is gone afterwards."""
+        try:
+            self._check_register(request)
+        except ModelhubError:
+            self.uploads.discard_refused(upload_id, self.caller.name)
+            raise
         return self.uploads.register(upload_id, request, self.caller.name)
+
+    def open_registration(self, request: RegisterRequest, filename: str) -> DirectRegistration:
+        """Check a one-request registration before its file arrives, then stage the file."""
+        self._check_register(request)
+        self.registry.check_request(request)
+        return self.uploads.open_registration(request, filename, self.caller.name)
 
     def register(
         self,

@@ -76,6 +76,19 @@ class RegisterRequest:
 
 
 @dataclass(frozen=True)
+class CheckedRequest:
+    """A RegisterRequest's fields once checked, with the model they add to (if any)."""
+
+    name: str
+    existing: RegisteredModel | None
+    type: ModelType
+    framework: Framework | None
+    label: str | None
+    license: str | None
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
 class GcReport:
     blobs_deleted: int
     bytes_freed: int
@@ -105,27 +118,15 @@ class RegistryService:
         are stored removes the blobs this call added. Raises InvalidInput for bad
         names, types or files, UnsafeModel for an untrusted pickle.
         """
-        name = check_model_name(request.name)
-        existing = self._find_model(name)
-        if existing is None:
-            self._check_no_deployment_has(name)
-        model_type = self._model_type(request.type, existing)
-        framework = (
-            parse_enum(Framework, request.framework, "framework") if request.framework else None
-        )
-        label = check_label(request.label) if request.label else None
-        license = check_license(request.license) if request.license else None
-        tags = check_tags(dict(request.tags or {}))
+        checked = self.check_request(request)
         files_on_disk = source_files(source)
-        inspection = inspect_model(source, framework)
+        inspection = inspect_model(source, checked.framework)
         if inspection.requires_trust and not request.trust:
             raise UnsafeModel(
                 f"{source.name} is pickle-based and could run code when loaded; "
                 "convert it to safetensors, or register it with --trust",
                 {"findings": inspection.pickle_findings},
             )
-        if existing is not None and existing.status == ModelStatus.ARCHIVED:
-            raise InvalidInput(f"model {name!r} is archived; restore it before adding versions")
 
         files, added = self._store_files(files_on_disk, move, progress, known_digests or {})
         draft = VersionDraft(
@@ -134,7 +135,7 @@ class RegistryService:
             digest=version_digest(files),
             files=files,
             created_by=actor,
-            label=label,
+            label=checked.label,
             architecture=inspection.architecture,
             parameters=inspection.parameters,
             precision=inspection.precision,
@@ -149,17 +150,17 @@ class RegistryService:
             model_card=request.model_card,
         )
         model = ModelDraft(
-            name=name,
-            type=model_type,
+            name=checked.name,
+            type=checked.type,
             owner=actor,
             description=request.description,
-            license=license,
-            tags=tags,
+            license=checked.license,
+            tags=checked.tags,
         )
         audit = AuditDraft(
             actor,
             "models.register",
-            name,
+            checked.name,
             {"digest": draft.digest, "size": draft.size, "trusted": request.trust},
         )
         try:
@@ -167,6 +168,28 @@ class RegistryService:
         except BaseException:
             self._drop_unreferenced(added)
             raise
+
+    def check_request(self, request: RegisterRequest) -> CheckedRequest:
+        """Everything about a registration that its files do not decide.
+
+        Called before a file is stored or even received, so that a request that
+        must fail (a bad name, an unknown type, an archived model) costs no upload.
+        Raises what `register` raises for the same request.
+        """
+        name = check_model_name(request.name)
+        existing = self._find_model(name)
+        if existing is None:
+            self._check_no_deployment_has(name)
+        model_type = self._model_type(request.type, existing)
+        framework = (
+            parse_enum(Framework, request.framework, "framework") if request.framework else None
+        )
+        label = check_label(request.label) if request.label else None
+        license = check_license(request.license) if request.license else None
+        tags = check_tags(dict(request.tags or {}))
+        if existing is not None and existing.status == ModelStatus.ARCHIVED:
+            raise InvalidInput(f"model {name!r} is archived; restore it before adding versions")
+        return CheckedRequest(name, existing, model_type, framework, label, license, tags)
 
     def _find_model(self, name: str) -> RegisteredModel | None:
         try:
@@ -465,4 +488,4 @@ def _enum_text(enum: type[StrEnum], value: str | None, field: str) -> str | None
     return parse_enum(enum, value, field).value if value else None
 
 
-__all__ = ["GcReport", "ModelhubError", "RegisterRequest", "RegistryService"]
+__all__ = ["CheckedRequest", "GcReport", "ModelhubError", "RegisterRequest", "RegistryService"]

@@ -13,6 +13,7 @@ server) leaves only its staging folder, which `clean_stale` removes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -223,6 +224,26 @@ class UploadService:
         with self.consume(upload_id, actor) as (source, known):
             return self.registry.register(request, source, actor, move=True, known_digests=known)
 
+    def open_registration(
+        self, request: RegisterRequest, filename: str, owner: str
+    ) -> DirectRegistration:
+        """Stage one file that registers as a version once whole: one request, no upload id.
+
+        The caller has checked the request already (`RegistryService.check_request`).
+        """
+        upload_id = self.start(owner)
+        try:
+            staged = self.open_file(upload_id, filename, owner)
+        except BaseException:
+            self.discard_refused(upload_id, owner)
+            raise
+        return DirectRegistration(self, upload_id, staged, request, owner)
+
+    def discard_refused(self, upload_id: str, owner: str) -> None:
+        """Drop an upload whose registration was refused; quiet if it is gone or busy."""
+        with contextlib.suppress(NotFound, Conflict, InvalidInput):
+            self.discard(upload_id, owner)
+
     def discard(self, upload_id: str, owner: str) -> None:
         folder = self._folder(upload_id, owner)
         with self._lock:
@@ -243,6 +264,47 @@ class UploadService:
                     self._uploads.pop(folder.name, None)
                 removed += 1
         return removed
+
+
+class DirectRegistration:
+    """One file streaming into its own staging folder, registered when it is whole.
+
+    Whatever ends it (registered, refused, damaged, the client gone), its staging
+    folder is removed.
+    """
+
+    def __init__(
+        self,
+        uploads: UploadService,
+        upload_id: str,
+        staged: StagedFile,
+        request: RegisterRequest,
+        owner: str,
+    ) -> None:
+        self.uploads = uploads
+        self.upload_id = upload_id
+        self.staged = staged
+        self.request = request
+        self.owner = owner
+
+    def write(self, chunk: bytes) -> None:
+        self.staged.write(chunk)
+
+    def abort(self) -> None:
+        try:
+            self.staged.abort()
+        finally:
+            self.uploads.discard_refused(self.upload_id, self.owner)
+
+    def finish(self, expected_digest: str | None = None) -> ModelVersion:
+        """Check the bytes against `expected_digest`, then register them."""
+        try:
+            self.staged.finish(expected_digest)
+        except BaseException:
+            self.uploads.discard_refused(self.upload_id, self.owner)
+            raise
+        # register() removes the staging folder whether it succeeds or not.
+        return self.uploads.register(self.upload_id, self.request, self.owner)
 
 
 def _check_free(files: Path, relative: str, writing: set[str]) -> None:

@@ -12,8 +12,10 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Row,
+    Text,
     and_,
     bindparam,
+    cast,
     delete,
     func,
     insert,
@@ -27,13 +29,9 @@ from modelhub.domain.enums import Stage
 from modelhub.domain.names import ModelRef
 from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import (
-    FileEntry,
-    Lineage,
     ModelVersion,
     Page,
     RegisteredModel,
-    ResourceEstimate,
-    Signature,
 )
 from modelhub.errors import Conflict, NotFound
 from modelhub.stores.metadata.audit_chain import utc_naive
@@ -55,8 +53,14 @@ from modelhub.stores.metadata.tables import (
     version_files,
     versions,
 )
+from modelhub.stores.metadata.version_records import JSON_COLUMNS, VersionRecords
 
-VERSION_COLUMNS = [c for c in versions.c if c.name not in ("id", "model_id")]
+# JSON columns are read as their text: records are built from it once (version_records).
+VERSION_COLUMNS = [
+    cast(c, Text).label(c.name) if c.name in JSON_COLUMNS else c
+    for c in versions.c
+    if c.name not in ("id", "model_id")
+]
 
 # Statements on the lookup hot path are built once: composing a select() costs more
 # than SQLite takes to run it.
@@ -70,6 +74,7 @@ _LATEST = (
 _VERSIONS: Any = select(
     versions.c.id, models.c.name, models.c.type, *VERSION_COLUMNS, _LATEST
 ).join(models, models.c.id == versions.c.model_id)
+VERSION_RECORDS = VersionRecords([c.name for c in _VERSIONS.selected_columns])
 _BY_NAME = models.c.name == bindparam("name")
 _NEWEST_FIRST = versions.c.version.desc()
 VERSION_BY_ID = _VERSIONS.where(versions.c.id == bindparam("id"))
@@ -306,40 +311,40 @@ class SqlMetadataStore(AuthQueries, DatasetQueries, DeploymentQueries, RunQuerie
         self, model: ModelDraft, draft: VersionDraft, audit: AuditDraft
     ) -> ModelVersion:
         now = _now()
-        try:
-            with self._write(audit) as conn:
-                model_id = self._ensure_model(conn, model, now)
-                number = conn.execute(TAKE_VERSION_NUMBER, {"model_id": model_id}).scalar_one() - 1
-                version_id = conn.execute(
-                    insert(versions)
-                    .values(
-                        model_id=model_id,
-                        version=number,
-                        **self._draft_values(draft),
-                        stage=Stage.DEVELOPMENT.value,
-                        approval="pending",
-                        status="active",
-                        created_at=now,
-                    )
-                    .returning(versions.c.id)
-                ).scalar_one()
-                conn.execute(
-                    insert(version_files),
-                    [
-                        {
-                            "version_id": version_id,
-                            "path": f.path,
-                            "digest": f.digest,
-                            "size": f.size,
-                        }
-                        for f in draft.files
-                    ],
+
+        def insert_version(conn: Connection) -> tuple[int, Row[Any, Any]]:
+            model_id = self._ensure_model(conn, model, now)
+            number = conn.execute(TAKE_VERSION_NUMBER, {"model_id": model_id}).scalar_one() - 1
+            version_id = conn.execute(
+                insert(versions)
+                .values(
+                    model_id=model_id,
+                    version=number,
+                    **self._draft_values(draft),
+                    stage=Stage.DEVELOPMENT.value,
+                    approval="pending",
+                    status="active",
+                    created_at=now,
                 )
-                # The audit details need the number, which only exists now.
-                audit.details["version"] = number
-                model_row = conn.execute(
-                    select(models.c.name, models.c.type).where(models.c.id == model_id)
-                ).one()
+                .returning(versions.c.id)
+            ).scalar_one()
+            conn.execute(
+                insert(version_files),
+                [
+                    {"version_id": version_id, "path": f.path, "digest": f.digest, "size": f.size}
+                    for f in draft.files
+                ],
+            )
+            # The audit details need the number, which only exists now.
+            audit.details["version"] = number
+            model_row = conn.execute(
+                select(models.c.name, models.c.type).where(models.c.id == model_id)
+            ).one()
+            return number, model_row
+
+        try:
+            # Durable on return, even on SQLite: a registered version survives a power cut.
+            number, model_row = self._durable_write(audit, insert_version)
         except sa_exc.IntegrityError as exc:
             raise Conflict(
                 f"could not register a new version of {model.name!r}: {exc.orig}",
@@ -404,51 +409,16 @@ class SqlMetadataStore(AuthQueries, DatasetQueries, DeploymentQueries, RunQuerie
         if not rows:
             return []
         ids = [row.id for row in rows]
-        files: dict[int, list[FileEntry]] = {i: [] for i in ids}
+        files: dict[int, list[tuple[str, str, int]]] = {i: [] for i in ids}
         for f in conn.execute(FILES_OF, {"ids": ids}):
-            files[f.version_id].append(FileEntry(path=f.path, digest=f.digest, size=f.size))
+            files[f.version_id].append((f.path, f.digest, f.size))
         alias_map: dict[int, list[str]] = {i: [] for i in ids}
         for a in conn.execute(ALIASES_OF, {"ids": ids}):
             alias_map[a.version_id].append(a.alias)
         return [
-            self._record(row, files[row.id], alias_map[row.id], row.latest_version == row.version)
+            VERSION_RECORDS.record(tuple(row), tuple(files[row.id]), tuple(alias_map[row.id]))
             for row in rows
         ]
-
-    @staticmethod
-    def _record(
-        row: Row[Any], files: list[FileEntry], alias_names: list[str], is_latest: bool
-    ) -> ModelVersion:
-        names = sorted(alias_names + (["latest"] if is_latest else []))
-        return ModelVersion(
-            name=row.name,
-            version=row.version,
-            label=row.label,
-            type=row.type,
-            framework=row.framework,
-            architecture=row.architecture,
-            parameters=row.parameters,
-            size=row.size,
-            precision=row.precision,
-            quantization=row.quantization,
-            context_length=row.context_length,
-            digest=row.digest,
-            files=files,
-            signature=Signature.model_validate(row.signature),
-            inspection=row.inspection,
-            resources=ResourceEstimate.model_validate(row.resources) if row.resources else None,
-            lineage=Lineage.model_validate(row.lineage),
-            metrics=row.metrics,
-            stage=row.stage,
-            approval=row.approval,
-            approval_note=row.approval_note,
-            trusted=row.trusted,
-            aliases=names,
-            model_card=row.model_card,
-            status=row.status,
-            created_at=_aware(row.created_at),
-            created_by=row.created_by,
-        )
 
     def _resolve_row(self, conn: Connection, ref: ModelRef) -> Row[Any]:
         selector = ref.selector

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import Connection, Text, bindparam, cast, insert, select, update
 from sqlalchemy import exc as sa_exc
@@ -21,6 +22,7 @@ from modelhub.stores.metadata.audit_chain import (
     utc_naive,
 )
 from modelhub.stores.metadata.base import AuditDraft, AuditQuery
+from modelhub.stores.metadata.commit_group import CommitGroup
 from modelhub.stores.metadata.engine import make_engine
 from modelhub.stores.metadata.migrate import upgrade
 from modelhub.stores.metadata.tables import audit_events, audit_head
@@ -38,6 +40,9 @@ MOVE_AUDIT_HEAD = (
 )
 
 
+T = TypeVar("T")
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -52,6 +57,7 @@ class SqlStoreBase:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self.commit_group = CommitGroup(self.engine)
         try:
             upgrade(self.engine)
         except sa_exc.OperationalError as exc:
@@ -90,6 +96,23 @@ class SqlStoreBase:
                 )
             yield conn
             self._append_audit(conn, head.last_id, head.last_hash, audit)
+
+    def _durable_write(self, audit: AuditDraft, work: Callable[[Connection], T]) -> T:
+        """Run `work` and append `audit` in a transaction durable when this returns,
+        its commit (and fsync) shared with concurrent callers (commit_group)."""
+
+        def audited(conn: Connection) -> T:
+            head = conn.execute(LOCK_AUDIT_HEAD).one_or_none()
+            if head is None:
+                raise IntegrityError(
+                    "the audit log's head row is missing, so no change can be recorded: "
+                    "run `modelhub audit verify` and restore the database"
+                )
+            result = work(conn)
+            self._append_audit(conn, head.last_id, head.last_hash, audit)
+            return result
+
+        return self.commit_group.run(audited)
 
     @contextmanager
     def _write_plain(self) -> Iterator[Connection]:
