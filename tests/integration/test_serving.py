@@ -264,7 +264,8 @@ def test_a_damaged_artifact_fails_the_deployment_and_serves_nothing(
 ) -> None:
     with Client(srv.url, srv.token) as client:
         version = client.register(
-            write_model_a(tmp_path / "damaged", seed=7), "damaged", type="classification"
+            RegisterRequest(name="damaged", type="classification"),
+            write_model_a(tmp_path / "damaged", seed=7),
         )
     weights = next(f for f in version.files if f.path == "model.safetensors")
     blob = srv.home / "artifacts" / "blobs" / weights.digest[:2] / weights.digest
