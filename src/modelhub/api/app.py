@@ -49,9 +49,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if settings.auth:
             announce_first_token(live)
         app.state.services = live
-        scheduler = live.training.build_scheduler() if settings.train_scheduler else None
-        if scheduler is not None:
-            scheduler.start()
+        if settings.train_scheduler:
+            live.training.start_scheduler()
         if settings.serve_supervisor:
             live.deployments.start_serving()
         try:
@@ -62,8 +61,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 await forwarder.close()
             if settings.serve_supervisor:
                 live.deployments.stop_serving()
-            if scheduler is not None:
-                scheduler.stop()
+            live.training.stop_scheduler()
             if owned:
                 live.close()
 
