@@ -233,6 +233,7 @@ class Scheduler:
             )
         except IllegalTransition:
             return  # cancelled, or claimed by another scheduler, since we listed it
+        claimed = time.monotonic()
         run_dir = self.run_dir(run.id)
         taken = (gpu for active in self.active.values() for gpu in active.gpus)
         gpus = free_gpus(self.config.capacity.gpus, taken, run.resources.gpus)
@@ -248,7 +249,10 @@ class Scheduler:
             tmp.write_text(json.dumps(job, indent=2))
             tmp.replace(job_file)
             log_file = run_dir / "logs.txt"
-            if not self.moves.still_held(run.id):
+            # No one can take the run before its lease expires: ask the store only when
+            # preparing took long enough that it might have (a write less per hand-over).
+            preparing = time.monotonic() - claimed
+            if preparing > self.config.lease_seconds / 2 and not self.moves.still_held(run.id):
                 return  # preparing outlasted the lease and another scheduler took the run
             with open(log_file, "a") as out:
                 began = f"{now():%Y-%m-%d %H:%M:%S}Z"
