@@ -27,9 +27,10 @@ def in_start_order(queued: list[QueuedRun], aging_seconds: float) -> list[Queued
     return sorted(queued, key=order)
 
 
-def release_backoffs(metadata: MetadataStore) -> None:
-    """Queue again the pending runs whose backoff is over."""
+def release_backoffs(metadata: MetadataStore) -> int:
+    """Queue again the pending runs whose backoff is over; how many."""
     current = now()
+    released = 0
     for run in metadata.list_runs([RunStatus.PENDING]):
         if run.next_attempt_at is None or run.next_attempt_at <= current:
             try:
@@ -42,6 +43,8 @@ def release_backoffs(metadata: MetadataStore) -> None:
                 )
             except IllegalTransition:
                 continue
+            released += 1
+    return released
 
 
 def backoff_delay(base_seconds: float, attempts: int) -> float:

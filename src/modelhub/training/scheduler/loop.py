@@ -178,12 +178,14 @@ class Scheduler:
                 self.watcher.flush(active)
                 del self.active[run_id]
                 self.finisher.worker_exited(active, code)
+        self._admit()  # freed slots first: the lease and backoff chores can wait
         current = time.monotonic()
+        requeued: list[int] = []
         if current >= self._next_heartbeat:
             self._next_heartbeat = current + self.config.heartbeat_seconds
-            self.heartbeat()
-        release_backoffs(self.metadata)
-        self._admit()
+            requeued = self.heartbeat()
+        if release_backoffs(self.metadata) or requeued:
+            self._admit()
         current = time.monotonic()
         if self.active and current >= self._next_watch:
             self._next_watch = current + self.config.watch_seconds
