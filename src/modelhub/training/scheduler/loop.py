@@ -243,7 +243,8 @@ class Scheduler:
             run_dir.mkdir(parents=True, exist_ok=True)
             for stale in ("STOP", "result.json"):
                 (run_dir / stale).unlink(missing_ok=True)
-            self.checkpoints.restore(run, run_dir)
+            if number > 1:  # a first attempt has no checkpoints to bring back
+                self.checkpoints.restore(run, run_dir)
             job = self.prepare(run, run_dir)
             job |= {"gpus": gpus, "threads": max(1, int(run.resources.cpus))}
             job_file = run_dir / "job.json"
