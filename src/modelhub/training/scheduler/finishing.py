@@ -21,7 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from modelhub.domain.runs import Run, RunStatus
 from modelhub.errors import ModelhubError
 from modelhub.stores.metadata.base import MetadataStore
 from modelhub.training.scheduler.admission import backoff_delay
+from modelhub.training.scheduler.checkpoints import CheckpointUpload
 from modelhub.training.scheduler.moves import RunMoves, now
 from modelhub.training.scheduler.watching import Active
 from modelhub.training.worker import FAILED
@@ -47,6 +48,7 @@ class Pending:
     run_id: int
     taken_over: bool  # from a scheduler that died: it may have registered already
     not_before: float = 0.0
+    checkpoints_seen: dict[str, float] = field(default_factory=dict)  # uploaded already
 
 
 class Finisher:
@@ -54,6 +56,7 @@ class Finisher:
         self,
         metadata: MetadataStore,
         moves: RunMoves,
+        checkpoints: CheckpointUpload,
         runs_dir: Path,
         backoff_seconds: float,
         on_result: ResultHook,
@@ -61,6 +64,7 @@ class Finisher:
     ) -> None:
         self.metadata = metadata
         self.moves = moves
+        self.checkpoints = checkpoints
         self.runs_dir = runs_dir
         self.backoff_seconds = backoff_seconds
         self.on_result = on_result
@@ -72,8 +76,13 @@ class Finisher:
     # -- the moment the worker exits (on the scheduler's loop) ---------------------
 
     def worker_exited(self, active: Active, code: int) -> None:
+        """Decide what the exit means. The attempt's newest checkpoints are uploaded
+        here, except for a result: the finisher uploads those, off the slot."""
         run = self.metadata.get_run(active.run.id)
         result = read_result(active.run_dir)
+        succeeded = code == 0 and "metrics" in result
+        if active.memory_exceeded is not None or run.cancel_requested or not succeeded:
+            self.checkpoints.collect(run.id, active.run_dir, active.checkpoints_seen)
         if active.memory_exceeded is not None:
             limit = run.resources.memory
             self.moves.fail(
@@ -84,9 +93,9 @@ class Finisher:
             )
         elif run.cancel_requested:
             self.moves.end(run.id, RunStatus.CANCELLED, reason="cancelled by request")
-        elif code == 0 and "metrics" in result:
+        elif succeeded:
             if self.moves.finishing(run.id):
-                self.submit(run.id)
+                self.submit(run.id, seen=active.checkpoints_seen)
         elif code == FAILED and "error" in result:
             error = result["error"]
             self.moves.fail(run.id, str(error.get("code", "invalid_input")), str(error["message"]))
@@ -107,9 +116,16 @@ class Finisher:
 
     # -- the queue of finishing runs ----------------------------------------------
 
-    def submit(self, run_id: int, taken_over: bool = False, delay: float = 0.0) -> None:
+    def submit(
+        self,
+        run_id: int,
+        taken_over: bool = False,
+        delay: float = 0.0,
+        seen: dict[str, float] | None = None,
+    ) -> None:
+        item = Pending(run_id, taken_over, time.monotonic() + delay, seen or {})
         with self._ready:
-            self._pending.append(Pending(run_id, taken_over, time.monotonic() + delay))
+            self._pending.append(item)
             self._ready.notify()
 
     def take_over_expired(self) -> list[int]:
@@ -165,7 +181,7 @@ class Finisher:
             self._finish(item)
         except Exception:  # the run stays finishing, under our lease: try again later
             log.exception("finishing run %s failed; retrying in %g s", item.run_id, RETRY_SECONDS)
-            self.submit(item.run_id, item.taken_over, delay=RETRY_SECONDS)
+            self.submit(item.run_id, item.taken_over, RETRY_SECONDS, item.checkpoints_seen)
         finally:
             with self._ready:
                 self._working -= 1
@@ -186,6 +202,7 @@ class Finisher:
         output = Path(result.get("output_dir") or run_dir / "output")
         if not self.moves.still_held(run.id):
             return
+        self.checkpoints.collect(run.id, run_dir, item.checkpoints_seen)
         try:
             version = self.registered(run) if item.taken_over else None
             if version is None:

@@ -73,7 +73,13 @@ class Scheduler:
         self.checkpoints = CheckpointUpload(metadata, artifacts)
         self.watcher = Watcher(metadata, self.checkpoints, self.moves, config.stall_seconds)
         self.finisher = Finisher(
-            metadata, self.moves, runs_dir, config.backoff_seconds, on_result, registered
+            metadata,
+            self.moves,
+            self.checkpoints,
+            runs_dir,
+            config.backoff_seconds,
+            on_result,
+            registered,
         )
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -175,7 +181,7 @@ class Scheduler:
         for run_id, active in list(self.active.items()):
             code = active.handle.poll()
             if code is not None:
-                self.watcher.flush(active)
+                self.watcher.flush(active, checkpoints=False)
                 del self.active[run_id]
                 self.finisher.worker_exited(active, code)
         self._admit()  # freed slots first: the lease and backoff chores can wait

@@ -89,13 +89,16 @@ class Watcher:
             run_id, progress.values if progress else {}, progress.points if progress else (), events
         )
 
-    def flush(self, active: Active) -> None:
-        """Record what the worker wrote since the last look (its attempt ended)."""
-        progress = self.observe(active)
+    def flush(self, active: Active, checkpoints: bool = True) -> None:
+        """Record what the worker wrote since the last look (its attempt ended).
+
+        Without `checkpoints`, the newest checkpoints are left for the caller to
+        upload (the finisher does, off the slot)."""
+        progress = self.observe(active, checkpoints)
         if progress is not None:
             self.metadata.record_progress_batch([progress])
 
-    def observe(self, active: Active) -> Progress | None:
+    def observe(self, active: Active, checkpoints: bool = True) -> Progress | None:
         """What the worker wrote since the last look, as one store update (not yet written)."""
         points = new_points(active)
         values: dict[str, Any] = {}
@@ -111,7 +114,8 @@ class Watcher:
         if progress is not None:
             values |= progress | {"last_progress_at": now()}
             events.append(("progress", progress))
-        self.checkpoints.collect(active.run.id, active.run_dir, active.checkpoints_seen)
+        if checkpoints:
+            self.checkpoints.collect(active.run.id, active.run_dir, active.checkpoints_seen)
         if not (values or events):
             return None
         return Progress(active.run.id, values, points, events)
