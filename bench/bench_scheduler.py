@@ -121,6 +121,8 @@ class Probe:
 
         def timed_finish(active: Active, code: int) -> None:
             began = time.time()
+            with self._lock:  # the process has ended: the pidfd thread may not have run yet
+                self.note_exit((active.run.id, active.run.attempts), began)
             finish(active, code)
             self.finishing[active.run.id] = (began, time.time())
 
@@ -150,12 +152,16 @@ class Probe:
         scheduler.launch = timed_launch  # type: ignore[method-assign]
         threading.Thread(target=self._watch_exits, daemon=True).start()
 
+    def note_exit(self, key: tuple[int, int], at: float) -> None:
+        """The earliest sign of an exit wins: a busy machine can delay either thread."""
+        self.exited[key] = min(at, self.exited.get(key, at))
+
     def _watch_exits(self) -> None:
         while not self._stop.is_set():
             for fd, _ in self._poller.poll(50):
                 now = time.time()
                 with self._lock:
-                    self.exited[self._fds.pop(fd)] = now
+                    self.note_exit(self._fds.pop(fd), now)
                     self._poller.unregister(fd)
                 os.close(fd)
 
