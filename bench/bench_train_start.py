@@ -140,13 +140,12 @@ def torch_import_s() -> float:
 @contextmanager
 def in_process(home: Path, warm_workers: int, label: str) -> Iterator[Target]:
     services = prepare_home(home, warm_workers)
-    scheduler = services.training.build_scheduler()
-    scheduler.start()
+    services.training.start_scheduler()
     try:
         # its warm worker is a child of this process
         yield Target(label, services, warm_parent=os.getpid() if warm_workers else None)
     finally:
-        scheduler.stop()
+        services.training.stop_scheduler()
         services.close()
 
 

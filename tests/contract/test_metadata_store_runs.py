@@ -193,6 +193,34 @@ def test_a_lease_renewed_in_time_keeps_its_run_and_an_expired_one_is_requeued_on
     assert store.get_run(lapsed).status is RunStatus.RUNNING
 
 
+def test_an_expired_finishing_run_is_taken_over_once_and_a_live_one_is_kept(
+    store: SqlMetadataStore,
+) -> None:
+    pipeline(store)
+    kept, lapsed = start(store), start(store)
+    claim(store, kept, "host:1:alive", NOW + timedelta(seconds=10))
+    claim(store, lapsed, "host:1:dead", NOW + timedelta(seconds=10))
+    for run_id in (kept, lapsed):
+        store.move_run(run_id, [RunStatus.RUNNING], status=RunStatus.FINISHING)
+    later = NOW + timedelta(seconds=15)
+    # A finishing run's lease is renewed like a running one's.
+    assert store.renew_leases("host:1:alive", later + timedelta(seconds=10)) == {kept}
+    until = later + timedelta(seconds=10)
+    first = store.claim_expired_finishing("host:2:new", later, until)
+    second = store.claim_expired_finishing("host:3:other", later, until)
+    assert (first, second) == ([lapsed], [])
+    taken = store.get_run(lapsed)
+    assert (taken.status, taken.owner, taken.lease_expires_at) == (
+        RunStatus.FINISHING,
+        "host:2:new",
+        until,
+    )
+    assert store.get_run(kept).owner == "host:1:alive"
+    # A sweep of running runs leaves finishing ones alone: they are not trained again.
+    assert store.requeue_expired(later + timedelta(hours=1), "lease expired") == []
+    assert store.renew_leases("host:1:dead", later) == set()
+
+
 def test_the_queue_listing_holds_only_queued_runs(store: SqlMetadataStore) -> None:
     pipeline(store)
     first = start(store, Priority.HIGH, cpus=0.5)

@@ -67,7 +67,7 @@ def test_the_scheduler_gives_a_run_that_asks_for_a_gpu_its_gpu(tmp_path: Path) -
         with_blobs(services, tmp_path, rows=2_000)
         spec = tabular_spec("on-gpu", resources="{cpus: 1, memory: 8GiB, gpus: 1}")
         services.training.create_pipeline(ADMIN, spec)
-        services.training.build_scheduler().start()
+        services.training.start_scheduler()
         run = finished(services, services.training.start(ADMIN, "on-gpu").id, timeout=300)
         assert run.status is RunStatus.COMPLETED, run.error
         log = services.training.logs(ADMIN, run.id).decode()

@@ -93,6 +93,8 @@ def test_scheduler_quick() -> None:
     for key in ("max_active_seen", "max_concurrent_workers", "max_concurrent_run_events"):
         assert result[key] <= result["max_running"], key
     assert isinstance(result["overhead_per_run_ms"], float)
+    assert isinstance(result["hand_over_median_ms"], float)
+    assert isinstance(result["register_median_ms"], float)
 
 
 @pytest.mark.timeout(900)

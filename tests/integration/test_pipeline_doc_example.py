@@ -38,7 +38,7 @@ def test_the_documented_pipeline_runs_end_to_end(tmp_path: Path) -> None:
         for _ in range(3):  # the example names version 3
             services.datasets.register(ADMIN, intents, "persona_intents")
         services.datasets.register(ADMIN, extra, "persona_intents_extra")
-        services.training.build_scheduler().start()
+        services.training.start_scheduler()
         services.training.create_pipeline(
             ADMIN,
             "name: intents-first\ntype: pre_training\ntrainer: text_classifier\n"

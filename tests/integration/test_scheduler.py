@@ -39,7 +39,7 @@ def test_a_run_trains_and_its_result_is_a_new_version_with_lineage(tmp_path: Pat
             ADMIN, tabular_spec("blobs", checkpoint="{every_steps: 10, keep_last: 2}")
         )
         assert created.estimate.memory_bytes > 0 and created.estimate.currency == "USD"
-        services.training.build_scheduler().start()
+        services.training.start_scheduler()
         run = services.training.start(ADMIN, "blobs")
         run = finished(services, run.id)
 
@@ -66,7 +66,7 @@ def test_a_run_trains_and_its_result_is_a_new_version_with_lineage(tmp_path: Pat
 
         kinds = [event.kind for event in all_events(services, run.id)]
         statuses = [e.data["status"] for e in all_events(services, run.id) if e.kind == "status"]
-        assert statuses == ["queued", "running", "completed"]
+        assert statuses == ["queued", "running", "finishing", "completed"]
         assert {"progress", "metrics", "checkpoint"} <= set(kinds)
         kept = services.training.checkpoints(ADMIN, run.id)
         with stores_of(services) as stores:
@@ -176,7 +176,10 @@ def test_a_killed_worker_resumes_from_its_last_checkpoint(tmp_path: Path) -> Non
         assert after[-1] == total and run.step == total
         events = all_events(services, run.id)
         statuses = [e.data["status"] for e in events if e.kind == "status"]
-        assert statuses == ["queued", "running", "pending", "queued", "running", "completed"]
+        assert statuses == [
+            *("queued", "running", "pending"),
+            *("queued", "running", "finishing", "completed"),
+        ]
 
 
 def _loss_steps_around(run_dir: Path, killed: float) -> tuple[list[int], list[int]]:
@@ -289,6 +292,58 @@ def test_runs_left_running_by_a_stopped_scheduler_resume_under_the_next(tmp_path
         for run in runs:
             done = finished(services, run.id, timeout=240, scheduler=second)
             assert done.status is RunStatus.COMPLETED, done.error
+
+
+def test_a_finishing_run_frees_its_slot_and_a_restart_finishes_it_exactly_once(
+    tmp_path: Path,
+) -> None:
+    lease = {"train_lease_seconds": 1.0, "train_heartbeat_seconds": 0.2}
+    with engine(tmp_path, train_max_running=2, **lease) as services:
+        with_blobs(services, tmp_path, rows=100)
+        services.training.create_pipeline(ADMIN, tabular_spec("quick", max_epochs=1))
+        # Ticked by hand and never asked to finish: its server dies while runs finish.
+        first = services.training.build_scheduler()
+        one, two, three = (services.training.start(ADMIN, "quick") for _ in range(3))
+
+        def two_finishing() -> bool:
+            first.tick()
+            status = {services.metadata.get_run(r.id).status for r in (one, two)}
+            return status == {RunStatus.FINISHING}
+
+        wait_for(two_finishing)
+        # Both slots were handed on before either result registered: the third run started.
+        assert services.metadata.get_run(three.id).status is not RunStatus.QUEUED
+        assert services.registry.model_owner("quick-model") is None
+        finishing = services.training.list_runs(ADMIN, RunStatus.FINISHING)
+        assert [r.id for r in finishing] == [two.id, one.id]
+        with pytest.raises(IllegalTransition, match="finishing; there is nothing to cancel"):
+            services.training.cancel(ADMIN, one.id)
+        # The first run's server had registered its version, not yet marked it completed.
+        left = services.metadata.get_run(one.id)
+        output = services.training.run_dir(one.id) / "output"
+        registered = services.training.register_result(left, output, {"loss": 0.1})
+        for active in first.active.values():  # the server dies: its workers die with it
+            active.handle.kill()
+        first.active.clear()
+
+        second = services.training.build_scheduler()
+        for run in (one, two, three):
+            done = finished(services, run.id, timeout=120, scheduler=second)
+            assert done.status is RunStatus.COMPLETED, done.error
+        versions = services.registry.versions("quick-model")
+        sources = sorted(int(v.lineage.source_run or 0) for v in versions)
+        assert sources == [one.id, two.id, three.id]  # one version each, none twice
+        assert services.metadata.get_run(one.id).result_version == registered
+        events = services.metadata.run_events(one.id)
+        statuses = [e.data["status"] for e in events if e.kind == "status"]
+        assert statuses == ["queued", "running", "finishing", "completed"]
+
+        # A later restart finds nothing left to finish and registers nothing more.
+        services.training.stop_scheduler()
+        third = services.training.build_scheduler()
+        third.tick()
+        assert third.finish_pending() == 0
+        assert len(services.registry.versions("quick-model")) == 3
 
 
 def test_pipelines_name_every_missing_reference_at_once(tmp_path: Path) -> None:
@@ -455,7 +510,7 @@ def test_a_run_whose_folder_lost_its_checkpoints_resumes_from_the_artifact_store
         with_blobs(services, tmp_path, rows=8_000)
         spec = tabular_spec(
             "restored",
-            max_epochs=2,
+            max_epochs=6,  # long enough that a loaded machine cannot finish it before the kill
             hyperparameters="{batch_size: 8, log_every: 1}",
             checkpoint=f"{{every_steps: {every}}}",
         )

@@ -36,7 +36,7 @@ def test_text_classifier_learns_intents_then_fine_tunes_from_its_version(
 ) -> None:
     with engine(tmp_path, train_warm_workers=1) as services:
         services.datasets.register(ADMIN, intents_file(tmp_path / "intents.jsonl"), "intents")
-        services.training.build_scheduler().start()
+        services.training.start_scheduler()
         first = _train(
             services,
             "name: intents-head\ntype: pre_training\ntrainer: text_classifier\n"
@@ -74,7 +74,7 @@ def test_char_lm_pretrains_then_continues_and_generates_the_same_after_reload(
     small = "{context_length: 32, d_model: 32, n_heads: 4, batch_size: 16, learning_rate: 0.01}"
     with engine(tmp_path, train_warm_workers=1) as services:
         services.datasets.register(ADMIN, corpus, "persona-corpus")
-        services.training.build_scheduler().start()
+        services.training.start_scheduler()
         first = _train(
             services,
             "name: lm-pre\ntype: pre_training\ntrainer: char_lm\ndatasets: [persona-corpus]\n"

@@ -100,7 +100,7 @@ def test_a_run_streams_its_events_to_the_end(trainer: ServerProcess, dataset: Da
 
         messages = read_stream(http, run_id)
         statuses = [data["data"]["status"] for _, kind, data in messages if kind == "status"]
-        assert statuses == ["queued", "running", "completed"]
+        assert statuses == ["queued", "running", "finishing", "completed"]
         kinds = {kind for _, kind, _ in messages}
         assert {"progress", "metrics", "checkpoint", "log"} <= kinds
         ids = [int(i) for i, _, _ in messages if i is not None]
@@ -173,7 +173,7 @@ def test_cancel_and_resume(trainer: ServerProcess, dataset: Dataset) -> None:
         resumed = client.resume_run(quick.id)
         assert resumed.status is RunStatus.QUEUED and not resumed.cancel_requested
         statuses = [e.data["status"] for e in client.run_events(quick.id) if e.kind == "status"]
-        assert statuses == ["queued", "cancelled", "queued", "running", "completed"]
+        assert statuses == ["queued", "cancelled", "queued", "running", "finishing", "completed"]
         assert client.get_run(quick.id).result_version == 1
 
     with trainer.http() as http:

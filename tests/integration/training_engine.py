@@ -61,8 +61,7 @@ def engine(tmp_path: Path, **settings: Any) -> Iterator[Services]:
     try:
         yield services
     finally:
-        if services.training.scheduler is not None:
-            services.training.scheduler.stop(grace_seconds=1)
+        services.training.stop_scheduler(grace_seconds=1)
         services.close()
 
 
@@ -73,11 +72,13 @@ def with_blobs(services: Services, tmp_path: Path, rows: int = 400) -> None:
 def wait_for(
     check: Callable[[], bool], timeout: float = 90.0, scheduler: Scheduler | None = None
 ) -> None:
-    """Poll `check`, ticking `scheduler` by hand when one is given (not started)."""
+    """Poll `check`, ticking `scheduler` by hand when one is given (not started), and
+    finishing what its ticks left `finishing` as its finisher thread would."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if scheduler is not None:
             scheduler.tick()
+            scheduler.finish_pending()
         if check():
             return
         time.sleep(0.05)

@@ -62,9 +62,8 @@ def create_app(
         app.state.services = live
         # One per server: its route cache, balancer counts and pooled connections.
         inference = app.state.inference = InferenceService(live.deployments)
-        scheduler = live.training.build_scheduler() if settings.train_scheduler else None
-        if scheduler is not None:
-            scheduler.start()
+        if settings.train_scheduler:
+            live.training.start_scheduler()
         if settings.serve_supervisor:
             live.deployments.start_serving(replica_launcher)
         elif replica_launcher is not None:
@@ -75,8 +74,7 @@ def create_app(
             await inference.close()
             if settings.serve_supervisor:
                 live.deployments.stop_serving()
-            if scheduler is not None:
-                scheduler.stop()
+            live.training.stop_scheduler()
             if owned:
                 live.close()
 

@@ -35,14 +35,11 @@ class LocalTrainingCalls(LocalHome):
         On leaving, running attempts are asked to checkpoint and requeued, as when
         a server stops.
         """
-        training = self.services.training
-        scheduler = training.build_scheduler()
-        scheduler.start()
+        self.services.training.start_scheduler()
         try:
             yield
         finally:
-            scheduler.stop()
-            training.scheduler = None
+            self.services.training.stop_scheduler()
 
     def create_pipeline(
         self, spec: str, files: dict[str, bytes] | None = None

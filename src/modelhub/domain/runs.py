@@ -1,13 +1,16 @@
 """Runs of a pipeline: their states, the moves between them, and the records around them.
 
-    queued ──admit──> running ──exit 0──> completed
+    queued ──admit──> running ──exit with a result──> finishing ──registered──> completed
       ^  │               │  ├──error / memory / diverged──> failed ──resume──> queued
       │  │               │  └──crash, attempts left──> pending ──backoff over──> queued
       │  └──cancel──> cancelled <──cancel── running, pending
       └──────────── interrupted (server restart) ── running
 
-`pending` is a run waiting out the backoff before its next attempt. A completed
-run is final: resuming it is an IllegalTransition, never a silent no-op.
+`pending` is a run waiting out the backoff before its next attempt. `finishing` is
+a run whose worker exited with a result that is being registered: it holds no slot,
+and a restart finishes it (or, when its result stayed on another host, queues it
+again). A completed run is final: resuming it is an IllegalTransition, never a
+silent no-op.
 """
 
 from __future__ import annotations
@@ -27,26 +30,28 @@ class RunStatus(StrEnum):
     PENDING = "pending"
     QUEUED = "queued"
     RUNNING = "running"
+    FINISHING = "finishing"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
 
 
 FINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
-ACTIVE = frozenset({RunStatus.PENDING, RunStatus.QUEUED, RunStatus.RUNNING})
+ACTIVE = frozenset({RunStatus.PENDING, RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.FINISHING})
 
 RUN_MOVES: dict[RunStatus, frozenset[RunStatus]] = {
     RunStatus.PENDING: frozenset({RunStatus.QUEUED, RunStatus.CANCELLED}),
     RunStatus.QUEUED: frozenset({RunStatus.RUNNING, RunStatus.CANCELLED}),
     RunStatus.RUNNING: frozenset(
         {
-            RunStatus.COMPLETED,
+            RunStatus.FINISHING,
             RunStatus.FAILED,
             RunStatus.CANCELLED,
             RunStatus.PENDING,
             RunStatus.QUEUED,
         }
     ),
+    RunStatus.FINISHING: frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.QUEUED}),
     RunStatus.COMPLETED: frozenset(),
     RunStatus.FAILED: frozenset({RunStatus.QUEUED}),
     RunStatus.CANCELLED: frozenset({RunStatus.QUEUED}),

@@ -321,7 +321,7 @@ class TrainingService:
         run = self.metadata.get_run(run_id)
         self.auth.authorize_owned(caller, Action.RUNS_MANAGE, run.created_by, "runs")
         for _ in range(3):
-            if run.status in FINAL:
+            if run.status in FINAL or run.status is RunStatus.FINISHING:
                 raise IllegalTransition(
                     f"run {run_id} is {run.status.value}; there is nothing to cancel",
                     {"run": run_id, "status": run.status.value},
@@ -414,7 +414,24 @@ class TrainingService:
 
     # -- what the scheduler calls back -------------------------------------------------
 
+    def start_scheduler(self) -> Scheduler:
+        """Run queued runs in this process until `stop_scheduler`: the server's
+        lifespan and the local client's `scheduling()` both call this pair."""
+        if self.scheduler is not None:
+            raise IllegalTransition("the training scheduler is already running in this process")
+        scheduler = self.build_scheduler()
+        scheduler.start()
+        return scheduler
+
+    def stop_scheduler(self, grace_seconds: float = 5.0) -> None:
+        """Stop the scheduler this process runs, if any: running attempts are asked to
+        checkpoint and are queued again; finishing runs are finished first."""
+        scheduler, self.scheduler = self.scheduler, None
+        if scheduler is not None:
+            scheduler.stop(grace_seconds)
+
     def build_scheduler(self) -> Scheduler:
+        """A scheduler over this service's stores, not started: tests tick it by hand."""
         from modelhub.training.executor import LocalExecutor
 
         s = self.settings
@@ -436,6 +453,7 @@ class TrainingService:
             config,
             prepare=self.prepare,
             on_result=self.register_result,
+            registered=self.registered_result,
         )
         executor.on_exit = scheduler.wake
         self.scheduler = scheduler
@@ -576,6 +594,16 @@ class TrainingService:
             metrics=finite,
         )
         return self.registry.register(request, output_dir, actor=run.created_by).version
+
+    def registered_result(self, run: Run) -> int | None:
+        """The version a run already registered, if any: a run taken over while
+        finishing may have registered it before its server died."""
+        try:
+            versions = self.registry.versions(run.result_model)
+        except NotFound:
+            return None
+        mine = [v.version for v in versions if v.lineage.source_run == str(run.id)]
+        return mine[0] if mine else None
 
 
 def _now() -> datetime:

@@ -348,12 +348,19 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     def renew_leases(self, owner: str, until: datetime) -> set[int]:
-        """Extend the lease of every running run `owner` holds to `until`; their ids."""
+        """Extend the lease of every running or finishing run `owner` holds to `until`;
+        their ids."""
 
     @abc.abstractmethod
     def requeue_expired(self, now: datetime, reason: str) -> list[int]:
         """Queue again the running runs whose lease expired before `now` (a
         compare-and-set each: one of several servers wins); the ids requeued."""
+
+    @abc.abstractmethod
+    def claim_expired_finishing(self, owner: str, now: datetime, until: datetime) -> list[int]:
+        """Make `owner` the holder, until `until`, of every finishing run whose lease
+        expired before `now` (a compare-and-set each: one of several servers wins);
+        the ids claimed."""
 
     @abc.abstractmethod
     def record_progress(

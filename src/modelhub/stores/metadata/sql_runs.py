@@ -39,6 +39,7 @@ from modelhub.stores.metadata.tables import (
     runs,
 )
 
+HELD_STATUSES = (RunStatus.RUNNING.value, RunStatus.FINISHING.value)
 RUN_TIMES = ("created_at", "queued_at", "started_at", "finished_at", "next_attempt_at")
 
 
@@ -308,8 +309,9 @@ class RunQueries(SqlStoreBase):
             return _run(conn.execute(select(runs).where(runs.c.id == run_id)).one())
 
     def renew_leases(self, owner: str, until: datetime) -> set[int]:
-        """Extend `owner`'s lease on every running run it holds; the ids it still holds."""
-        held = (runs.c.owner == owner, runs.c.status == RunStatus.RUNNING.value)
+        """Extend `owner`'s lease on every running or finishing run it holds; the ids it
+        still holds."""
+        held = (runs.c.owner == owner, runs.c.status.in_(HELD_STATUSES))
         with self._write_plain() as conn:
             conn.execute(update(runs).where(*held).values(lease_expires_at=until))
             return set(conn.execute(select(runs.c.id).where(*held)).scalars())
@@ -346,6 +348,32 @@ class RunQueries(SqlStoreBase):
                 if conn.execute(statement).rowcount == 1:
                     event = {"status": RunStatus.QUEUED.value, "reason": reason}
                     self._event(conn, row.id, "status", event, now)
+                    taken.append(row.id)
+        return taken
+
+    def claim_expired_finishing(self, owner: str, now: datetime, until: datetime) -> list[int]:
+        """Take over every finishing run whose lease ran out before `now`; their ids.
+
+        Like `requeue_expired`, each is a compare-and-set on status, owner and expired
+        lease, so of several servers sweeping at once exactly one finishes the run.
+        """
+        expired = (
+            runs.c.status == RunStatus.FINISHING.value,
+            or_(runs.c.lease_expires_at.is_(None), runs.c.lease_expires_at < now),
+        )
+        taken = []
+        with self._write_plain() as conn:
+            candidates = conn.execute(select(runs.c.id, runs.c.owner).where(*expired)).all()
+            for row in candidates:
+                same_owner = (
+                    runs.c.owner.is_(None) if row.owner is None else runs.c.owner == row.owner
+                )
+                statement = (
+                    update(runs)
+                    .where(runs.c.id == row.id, same_owner, *expired)
+                    .values(owner=owner, lease_expires_at=until)
+                )
+                if conn.execute(statement).rowcount == 1:
                     taken.append(row.id)
         return taken
 

@@ -1,0 +1,291 @@
+"""The scheduler itself: one loop that fills slots and watches them, and a finisher.
+
+`tick` first notes the attempts whose worker exited (freeing their slots and
+handing results to the finisher), renews leases, releases backoffs, admits queued
+runs while they fit, then watches the running ones. The finisher thread registers
+results meanwhile, so no slot waits on a registration.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelhub.domain.runs import QueuedRun, Run, RunStatus
+from modelhub.errors import IllegalTransition, ModelhubError
+from modelhub.stores.artifacts.base import ArtifactStore
+from modelhub.stores.metadata.base import MetadataStore
+from modelhub.training.executor import Attempt, Executor
+from modelhub.training.scheduler.admission import in_start_order, release_backoffs
+from modelhub.training.scheduler.capacity import Capacity, free_gpus
+from modelhub.training.scheduler.checkpoints import CheckpointUpload
+from modelhub.training.scheduler.finishing import Finisher, RegisteredHook, ResultHook
+from modelhub.training.scheduler.moves import RunMoves, now
+from modelhub.training.scheduler.watching import Active, Watcher, new_points
+
+log = logging.getLogger(__name__)
+
+PrepareHook = Callable[[Run, Path], dict[str, Any]]
+
+
+@dataclass
+class SchedulerConfig:
+    capacity: Capacity
+    max_running: int = 8
+    backoff_seconds: float = 2.0
+    aging_seconds: float = 300.0
+    stall_seconds: float = 600.0
+    tick_seconds: float = 0.1
+    watch_seconds: float = 0.25  # how often running attempts' files are read
+    lease_seconds: float = 10.0  # a run whose owner stops renewing is taken over after this
+    heartbeat_seconds: float = 2.0  # how often leases are renewed and expired ones swept
+
+
+class Scheduler:
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        artifacts: ArtifactStore,
+        executor: Executor,
+        runs_dir: Path,
+        config: SchedulerConfig,
+        prepare: PrepareHook,
+        on_result: ResultHook,
+        registered: RegisteredHook,
+    ) -> None:
+        self.metadata = metadata
+        self.executor = executor
+        self.runs_dir = runs_dir
+        self.config = config
+        self.prepare = prepare
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(6)}"
+        self.active: dict[int, Active] = {}  # one per worker: the running cap counts these
+        self.moves = RunMoves(metadata, self.owner, config.lease_seconds)
+        self.checkpoints = CheckpointUpload(metadata, artifacts)
+        self.watcher = Watcher(metadata, self.checkpoints, self.moves, config.stall_seconds)
+        self.finisher = Finisher(
+            metadata,
+            self.moves,
+            self.checkpoints,
+            runs_dir,
+            config.backoff_seconds,
+            on_result,
+            registered,
+        )
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._next_watch = 0.0
+        self._next_heartbeat = 0.0
+
+    # -- life cycle -------------------------------------------------------------
+
+    def start(self) -> None:
+        """Take over what stopped schedulers left, then run the loop and the finisher."""
+        self.recover()
+        for name, target in (
+            ("modelhub-scheduler", self._loop),
+            ("modelhub-finisher", lambda: self.finisher.serve(self._stop)),
+        ):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, grace_seconds: float = 5.0) -> None:
+        """Stop scheduling; running attempts are asked to checkpoint, then requeued.
+
+        Runs already finishing are finished first: their workers are done."""
+        self._stop.set()
+        self._wake.set()
+        self.finisher.wake()
+        for thread in self._threads:
+            thread.join()
+        self._threads.clear()
+        self.finisher.finish_pending()
+        for active in self.active.values():
+            (active.run_dir / "STOP").touch()
+        deadline = time.monotonic() + grace_seconds
+        while any(a.handle.poll() is None for a in self.active.values()):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        for run_id, active in list(self.active.items()):
+            active.handle.kill()
+            self.watcher.flush(active)
+            (active.run_dir / "STOP").unlink(missing_ok=True)
+            self.moves.requeue(run_id, "interrupted: the server stopped")
+        self.active.clear()
+        self.executor.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # the loop must outlive any one bad tick
+                log.exception("scheduler tick failed")
+            self._wake.wait(self.config.tick_seconds)
+            self._wake.clear()
+
+    def finish_pending(self) -> int:
+        """Register the results waiting in `finishing` now, in the caller's thread.
+
+        `start` runs this on the finisher thread; whoever ticks by hand calls it."""
+        return self.finisher.finish_pending()
+
+    def recover(self) -> list[int]:
+        """Take over the runs of schedulers that stopped renewing their lease.
+
+        Running ones are queued again (they resume from their newest checkpoint);
+        finishing ones are finished here. Returns the ids requeued."""
+        reason = "interrupted: the scheduler that ran it stopped renewing its lease"
+        recovered = self.metadata.requeue_expired(now(), reason)
+        for run_id in recovered:
+            (self.run_dir(run_id) / "STOP").unlink(missing_ok=True)
+            self.metadata.resolve_alerts(f"run:{run_id}", "stalled")
+        self.finisher.take_over_expired()
+        return recovered
+
+    def heartbeat(self) -> list[int]:
+        """Renew the leases of the runs this scheduler holds, then sweep expired ones.
+
+        A run whose lease another scheduler took over (this one stalled past the
+        expiry) is no longer ours: its worker is killed and the run left alone.
+        Returns the ids of runs requeued by the sweep."""
+        if not (self.active or self.finisher.holds_any()):
+            return self.recover()
+        held = self.metadata.renew_leases(self.owner, self.moves.lease_until())
+        for run_id in [r for r in self.active if r not in held]:
+            log.warning("run %s: lease lost to another scheduler; stopping its worker", run_id)
+            self.active.pop(run_id).handle.kill()
+        return self.recover()
+
+    def run_dir(self, run_id: int) -> Path:
+        return self.runs_dir / str(run_id)
+
+    # -- one pass ---------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Free the slots of exited workers and fill them first; then look at the others."""
+        for run_id, active in list(self.active.items()):
+            code = active.handle.poll()
+            if code is not None:
+                self.watcher.flush(active, checkpoints=False)
+                del self.active[run_id]
+                self.finisher.worker_exited(active, code)
+        self._admit()  # freed slots first: the lease and backoff chores can wait
+        current = time.monotonic()
+        requeued: list[int] = []
+        if current >= self._next_heartbeat:
+            self._next_heartbeat = current + self.config.heartbeat_seconds
+            requeued = self.heartbeat()
+        if release_backoffs(self.metadata) or requeued:
+            self._admit()
+        current = time.monotonic()
+        if self.active and current >= self._next_watch:
+            self._next_watch = current + self.config.watch_seconds
+            cancelling = self._cancel_requested()
+            batch = [
+                self.watcher.watch(active, run_id in cancelling)
+                for run_id, active in self.active.items()
+            ]
+            self.metadata.record_progress_batch([item for item in batch if item is not None])
+
+    def _cancel_requested(self) -> set[int]:
+        """Running runs someone asked to cancel: one query a tick, not one per run."""
+        return {r.id for r in self.metadata.list_runs([RunStatus.RUNNING]) if r.cancel_requested}
+
+    def free(self) -> Capacity:
+        return self.config.capacity.minus(a.run.resources for a in self.active.values())
+
+    def queue(self) -> list[QueuedRun]:
+        """Queued runs, first to start first."""
+        return in_start_order(self.metadata.queued_runs(), self.config.aging_seconds)
+
+    def _admit(self) -> None:
+        if len(self.active) >= self.config.max_running:
+            return
+        for run in self.queue():
+            if len(self.active) >= self.config.max_running:
+                return
+            if self.free().fits(run.resources):
+                self.launch(run)
+
+    def launch(self, queued: QueuedRun) -> None:
+        """Claim a queued run, prepare its folder and job, and start its worker."""
+        number = queued.attempts + 1
+        try:
+            run = self.metadata.move_run(
+                queued.id,
+                [RunStatus.QUEUED],
+                event={"status": RunStatus.RUNNING.value, "attempt": number},
+                status=RunStatus.RUNNING,
+                attempts=number,
+                started_at=queued.started_at or now(),
+                owner=self.owner,
+                lease_expires_at=self.moves.lease_until(),
+                cancel_requested=False,
+                error=None,
+                error_code=None,
+            )
+        except IllegalTransition:
+            return  # cancelled, or claimed by another scheduler, since we listed it
+        claimed = time.monotonic()
+        run_dir = self.run_dir(run.id)
+        taken = (gpu for active in self.active.values() for gpu in active.gpus)
+        gpus = free_gpus(self.config.capacity.gpus, taken, run.resources.gpus)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            for stale in ("STOP", "result.json"):
+                (run_dir / stale).unlink(missing_ok=True)
+            if number > 1:  # a first attempt has no checkpoints to bring back
+                self.checkpoints.restore(run, run_dir)
+            job = self.prepare(run, run_dir)
+            job |= {"gpus": gpus, "threads": max(1, int(run.resources.cpus))}
+            job_file = run_dir / "job.json"
+            tmp = job_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(job, indent=2))
+            tmp.replace(job_file)
+            log_file = run_dir / "logs.txt"
+            # No one can take the run before its lease expires: ask the store only when
+            # preparing took long enough that it might have (a write less per hand-over).
+            preparing = time.monotonic() - claimed
+            if preparing > self.config.lease_seconds / 2 and not self.moves.still_held(run.id):
+                return  # preparing outlasted the lease and another scheduler took the run
+            with open(log_file, "a") as out:
+                began = f"{now():%Y-%m-%d %H:%M:%S}Z"
+                out.write(f"--- attempt {number} of {run.max_attempts} at {began} ---\n")
+            handle = self.executor.start(Attempt(run.id, number, job_file, log_file))
+        except ModelhubError as exc:
+            self.moves.fail(run.id, exc.code, exc.message)
+            return
+        except OSError as exc:
+            self.moves.fail(run.id, "unavailable", f"cannot start the attempt: {exc}")
+            return
+        self.metadata.record_progress(run.id, {"worker_pid": handle.pid})
+        active = Active(
+            run=run,
+            handle=handle,
+            run_dir=run_dir,
+            gpus=gpus,
+            started=time.monotonic(),
+            start_step=run.step,
+        )
+        # The file keeps earlier attempts' lines: those past the last step on record
+        # were never read (their scheduler died first) and are recorded now, once.
+        unread = [p for p in new_points(active) if p.step > run.step]
+        if unread:
+            self.metadata.record_progress(run.id, {}, unread)
+        active.checkpoints_seen = self.checkpoints.present(run_dir)
+        self.active[run.id] = active
