@@ -307,19 +307,19 @@ def test_a_finishing_run_frees_its_slot_and_a_restart_finishes_it_exactly_once(
 
         def two_finishing() -> bool:
             first.tick()
-            status = {services.metadata.get_run(r.id).status for r in (one, two)}
+            status = {services.training.get_run(ADMIN, r.id).status for r in (one, two)}
             return status == {RunStatus.FINISHING}
 
         wait_for(two_finishing)
         # Both slots were handed on before either result registered: the third run started.
-        assert services.metadata.get_run(three.id).status is not RunStatus.QUEUED
+        assert services.training.get_run(ADMIN, three.id).status is not RunStatus.QUEUED
         assert services.registry.model_owner("quick-model") is None
         finishing = services.training.list_runs(ADMIN, RunStatus.FINISHING)
         assert [r.id for r in finishing] == [two.id, one.id]
         with pytest.raises(IllegalTransition, match="finishing; there is nothing to cancel"):
             services.training.cancel(ADMIN, one.id)
         # The first run's server had registered its version, not yet marked it completed.
-        left = services.metadata.get_run(one.id)
+        left = services.training.get_run(ADMIN, one.id)
         output = services.training.run_dir(one.id) / "output"
         registered = services.training.register_result(left, output, {"loss": 0.1})
         for active in first.active.values():  # the server dies: its workers die with it
@@ -333,8 +333,8 @@ def test_a_finishing_run_frees_its_slot_and_a_restart_finishes_it_exactly_once(
         versions = services.registry.versions("quick-model")
         sources = sorted(int(v.lineage.source_run or 0) for v in versions)
         assert sources == [one.id, two.id, three.id]  # one version each, none twice
-        assert services.metadata.get_run(one.id).result_version == registered
-        events = services.metadata.run_events(one.id)
+        assert services.training.get_run(ADMIN, one.id).result_version == registered
+        events = all_events(services, one.id)
         statuses = [e.data["status"] for e in events if e.kind == "status"]
         assert statuses == ["queued", "running", "finishing", "completed"]
 
