@@ -17,13 +17,15 @@ from tests.integration.training_engine import (
     tabular_spec,
     write_blobs,
 )
+from tests.sandbox_probe import PROBE_HELPERS
 from tests.stores import stores_of
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
 SECRET = "mh_adm1n_s3cret"
 
-PROBE = """
+PROBE = (
+    """
 import json
 import os
 from pathlib import Path
@@ -31,18 +33,9 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import save_file
 
-
-def attempt(action):
-    try:
-        action()
-    except OSError as exc:
-        return type(exc).__name__
-    return "allowed"
-
-
-def read(path):
-    return lambda: open(path, "rb").read()
-
+"""
+    + PROBE_HELPERS
+    + """
 
 def train(ctx):
     home = Path(os.getcwd()).parent.parent  # ctx.run_dir is /proc/self/cwd
@@ -68,6 +61,7 @@ def train(ctx):
     os.symlink(str(home), "output")
     return {"probed": 1.0}
 """
+)
 
 
 def test_a_script_run_reaches_nothing_of_the_server(

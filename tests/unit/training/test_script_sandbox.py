@@ -24,29 +24,22 @@ from modelhub.errors import InvalidInput
 from modelhub.training.context import LocalContext
 from modelhub.training.sandbox import job_section
 from modelhub.training.trainers import script
+from tests.sandbox_probe import PROBE_HELPERS
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
 # Tries every read an attacker would, and reports what happened to each.
-PROBE = """
+PROBE = (
+    """
 import json
 import os
 import tempfile
 import socket
 import sys
 
-
-def attempt(action):
-    try:
-        action()
-    except OSError as exc:
-        return type(exc).__name__
-    return "allowed"
-
-
-def read(path):
-    return lambda: open(path, "rb").read()
-
+"""
+    + PROBE_HELPERS
+    + """
 
 def train(ctx):
     probe = json.loads((ctx.run_dir / "probe.json").read_text())
@@ -67,6 +60,7 @@ def train(ctx):
     (ctx.output_dir / "config.json").write_text(json.dumps(found))
     return {"probed": len(found)}
 """
+)
 
 SECRET = "mh_secret_admin_token"
 WORKER = (

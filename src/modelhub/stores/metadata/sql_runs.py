@@ -317,64 +317,47 @@ class RunQueries(SqlStoreBase):
             return set(conn.execute(select(runs.c.id).where(*held)).scalars())
 
     def requeue_expired(self, now: datetime, reason: str) -> list[int]:
-        """Queue again every running run whose lease ran out before `now`; their ids.
-
-        Each run is taken with a compare-and-set on its status, owner and expired
-        lease, so of several servers sweeping at once exactly one requeues it, and a
-        lease renewed meanwhile keeps its run.
-        """
-        expired = (
-            runs.c.status == RunStatus.RUNNING.value,
-            or_(runs.c.lease_expires_at.is_(None), runs.c.lease_expires_at < now),
-        )
-        taken = []
+        """Queue again every running run whose lease ran out before `now`; their ids."""
+        requeued = {
+            "status": RunStatus.QUEUED.value,
+            "queued_at": now,
+            "owner": None,
+            "lease_expires_at": None,
+            "worker_pid": None,
+        }
         with self._write_plain() as conn:
-            candidates = conn.execute(select(runs.c.id, runs.c.owner).where(*expired)).all()
-            for row in candidates:
-                same_owner = (
-                    runs.c.owner.is_(None) if row.owner is None else runs.c.owner == row.owner
-                )
-                statement = (
-                    update(runs)
-                    .where(runs.c.id == row.id, same_owner, *expired)
-                    .values(
-                        status=RunStatus.QUEUED.value,
-                        queued_at=now,
-                        owner=None,
-                        lease_expires_at=None,
-                        worker_pid=None,
-                    )
-                )
-                if conn.execute(statement).rowcount == 1:
-                    event = {"status": RunStatus.QUEUED.value, "reason": reason}
-                    self._event(conn, row.id, "status", event, now)
-                    taken.append(row.id)
+            taken = self._take_expired(conn, RunStatus.RUNNING, now, requeued)
+            for run_id in taken:
+                event = {"status": RunStatus.QUEUED.value, "reason": reason}
+                self._event(conn, run_id, "status", event, now)
         return taken
 
     def claim_expired_finishing(self, owner: str, now: datetime, until: datetime) -> list[int]:
-        """Take over every finishing run whose lease ran out before `now`; their ids.
+        """Take over every finishing run whose lease ran out before `now`; their ids."""
+        with self._write_plain() as conn:
+            claimed = {"owner": owner, "lease_expires_at": until}
+            return self._take_expired(conn, RunStatus.FINISHING, now, claimed)
 
-        Like `requeue_expired`, each is a compare-and-set on status, owner and expired
-        lease, so of several servers sweeping at once exactly one finishes the run.
+    @staticmethod
+    def _take_expired(
+        conn: Connection, status: RunStatus, now: datetime, values: dict[str, Any]
+    ) -> list[int]:
+        """Set `values` on each `status` run whose lease ran out before `now`; their ids.
+
+        Each run is taken with a compare-and-set on its status, owner and expired
+        lease, so of several servers sweeping at once exactly one takes it, and a
+        lease renewed meanwhile keeps its run.
         """
         expired = (
-            runs.c.status == RunStatus.FINISHING.value,
+            runs.c.status == status.value,
             or_(runs.c.lease_expires_at.is_(None), runs.c.lease_expires_at < now),
         )
         taken = []
-        with self._write_plain() as conn:
-            candidates = conn.execute(select(runs.c.id, runs.c.owner).where(*expired)).all()
-            for row in candidates:
-                same_owner = (
-                    runs.c.owner.is_(None) if row.owner is None else runs.c.owner == row.owner
-                )
-                statement = (
-                    update(runs)
-                    .where(runs.c.id == row.id, same_owner, *expired)
-                    .values(owner=owner, lease_expires_at=until)
-                )
-                if conn.execute(statement).rowcount == 1:
-                    taken.append(row.id)
+        for row in conn.execute(select(runs.c.id, runs.c.owner).where(*expired)).all():
+            same_owner = runs.c.owner.is_(None) if row.owner is None else runs.c.owner == row.owner
+            statement = update(runs).where(runs.c.id == row.id, same_owner, *expired)
+            if conn.execute(statement.values(**values)).rowcount == 1:
+                taken.append(row.id)
         return taken
 
     def record_progress(
