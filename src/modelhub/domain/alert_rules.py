@@ -10,18 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 
+from modelhub.domain.alerts import Severity as Severity  # one scale for every rule
 from modelhub.domain.runs import MetricPoint
 
 LOSS_METRICS = ("loss", "train_loss")
 DIVERGENCE_FACTOR = 4.0  # a loss this many times its best so far is diverging
 DIVERGENCE_MIN_POINTS = 5
-
-
-class Severity(StrEnum):
-    WARNING = "warning"
-    CRITICAL = "critical"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import Field
 
+from modelhub.domain.alerts import Alert as Alert  # re-exported: runs list their alerts
 from modelhub.domain.pipelines import Priority
 from modelhub.domain.records import Record
 from modelhub.errors import IllegalTransition
@@ -181,14 +182,3 @@ class Checkpoint(Record):
     best: bool = False
     metric: float | None = None
     created_at: datetime
-
-
-class Alert(Record):
-    id: int
-    subject: str
-    rule: str
-    severity: str
-    message: str
-    state: str
-    fired_at: datetime
-    resolved_at: datetime | None = None

@@ -27,7 +27,6 @@ from modelhub.domain.records import (
     Signature,
 )
 from modelhub.domain.runs import (
-    Alert,
     Checkpoint,
     MetricPoint,
     Pipeline,
@@ -37,6 +36,7 @@ from modelhub.domain.runs import (
     RunResources,
     RunStatus,
 )
+from modelhub.stores.metadata.base_alerts import AlertStoreBase
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ class AuditQuery:
     limit: int = 100
 
 
-class MetadataStore(abc.ABC):
+class MetadataStore(AlertStoreBase, abc.ABC):
     """Models, versions, aliases and the audit log.
 
     Lookups raise NotFound; uniqueness violations raise Conflict. Every mutation
@@ -398,15 +398,6 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     def pipeline_digests(self) -> set[str]:
         """Blobs pipelines and runs hold: training scripts and checkpoints."""
-
-    @abc.abstractmethod
-    def fire_alert(self, subject: str, rule: str, severity: str, message: str) -> Alert: ...
-
-    @abc.abstractmethod
-    def resolve_alerts(self, subject: str, rule: str | None = None) -> int: ...
-
-    @abc.abstractmethod
-    def list_alerts(self, subject: str | None = None, firing_only: bool = False) -> list[Alert]: ...
 
     # -- deployments --------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from modelhub.stores.metadata.base import (
     ModelDraft,
     VersionDraft,
 )
+from modelhub.stores.metadata.sql_alerts import AlertQueries
 from modelhub.stores.metadata.sql_auth import AuthQueries
 from modelhub.stores.metadata.sql_base import _aware, _now
 from modelhub.stores.metadata.sql_datasets import DatasetQueries
@@ -195,7 +196,9 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class SqlMetadataStore(AuthQueries, DatasetQueries, DeploymentQueries, RunQueries, MetadataStore):
+class SqlMetadataStore(
+    AlertQueries, AuthQueries, DatasetQueries, DeploymentQueries, RunQueries, MetadataStore
+):
     # -- models -------------------------------------------------------------
 
     def _model_row(self, conn: Connection, name: str) -> Row[Any]:

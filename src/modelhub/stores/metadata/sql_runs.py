@@ -1,4 +1,4 @@
-"""Pipelines, runs and their telemetry (metrics, events, checkpoints, alerts) in SQL.
+"""Pipelines, runs and their telemetry (metrics, events, checkpoints) in SQL.
 
 User actions (create a pipeline, start, cancel, resume) are audited like every
 other change. Telemetry the scheduler records many times a second (progress,
@@ -17,7 +17,6 @@ from sqlalchemy import exc as sa_exc
 
 from modelhub.domain.pipelines import Priority
 from modelhub.domain.runs import (
-    Alert,
     Checkpoint,
     MetricPoint,
     Pipeline,
@@ -31,7 +30,6 @@ from modelhub.errors import Conflict, IllegalTransition, NotFound
 from modelhub.stores.metadata.base import AuditDraft, PipelineDraft, Progress, RunDraft
 from modelhub.stores.metadata.sql_base import SqlStoreBase, _aware, _now
 from modelhub.stores.metadata.tables import (
-    alerts,
     pipelines,
     run_checkpoints,
     run_events,
@@ -101,19 +99,6 @@ def _run(row: Row[Any]) -> Run:
 
 def _event(row: Row[Any]) -> RunEvent:
     return RunEvent(id=row.id, run_id=row.run_id, kind=row.kind, at=_aware(row.at), data=row.data)
-
-
-def _alert(row: Row[Any]) -> Alert:
-    return Alert(
-        id=row.id,
-        subject=row.subject,
-        rule=row.rule,
-        severity=row.severity,
-        message=row.message,
-        state=row.state,
-        fired_at=_aware(row.fired_at),
-        resolved_at=_maybe(row.resolved_at),
-    )
 
 
 class RunQueries(SqlStoreBase):
@@ -490,45 +475,3 @@ class RunQueries(SqlStoreBase):
                     )
                 )
         return [row.digest for row in gone]
-
-    # -- alerts ----------------------------------------------------------------
-
-    def fire_alert(self, subject: str, rule: str, severity: str, message: str) -> Alert:
-        """Open an alert, or return the one already firing for this subject and rule."""
-        with self._write_plain() as conn:
-            row = conn.execute(
-                select(alerts).where(
-                    alerts.c.subject == subject, alerts.c.rule == rule, alerts.c.state == "firing"
-                )
-            ).first()
-            if row is None:
-                alert_id = conn.execute(
-                    insert(alerts)
-                    .values(
-                        subject=subject,
-                        rule=rule,
-                        severity=severity,
-                        message=message,
-                        state="firing",
-                        fired_at=_now(),
-                    )
-                    .returning(alerts.c.id)
-                ).scalar_one()
-                row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).one()
-            return _alert(row)
-
-    def resolve_alerts(self, subject: str, rule: str | None = None) -> int:
-        query = update(alerts).where(alerts.c.subject == subject, alerts.c.state == "firing")
-        if rule is not None:
-            query = query.where(alerts.c.rule == rule)
-        with self._write_plain() as conn:
-            return int(conn.execute(query.values(state="resolved", resolved_at=_now())).rowcount)
-
-    def list_alerts(self, subject: str | None = None, firing_only: bool = False) -> list[Alert]:
-        query = select(alerts).order_by(alerts.c.id)
-        if subject is not None:
-            query = query.where(alerts.c.subject == subject)
-        if firing_only:
-            query = query.where(alerts.c.state == "firing")
-        with self._read() as conn:
-            return [_alert(row) for row in conn.execute(query).all()]

@@ -278,6 +278,15 @@ alerts = Table(
     Column("state", String(16), nullable=False),
     Column("fired_at", DateTime(timezone=True), nullable=False),
     Column("resolved_at", DateTime(timezone=True), nullable=True),
+    # -- alerts (issue 11): the engine's lifecycle, acknowledgement and notification
+    Column("rule_id", Integer, nullable=True),
+    Column("labels", JSON, nullable=True),
+    Column("pending_since", DateTime(timezone=True), nullable=True),
+    Column("clearing_since", DateTime(timezone=True), nullable=True),
+    Column("acknowledged_by", String(100), nullable=True),
+    Column("acknowledged_at", DateTime(timezone=True), nullable=True),
+    # The state webhooks were last told of; differs from `state` while one is owed.
+    Column("notified", String(16), nullable=True),
     Index("ix_alerts_subject", "subject", "state"),
 )
 
@@ -323,4 +332,39 @@ deployment_usage = Table(
     Column("latency_buckets", JSON, nullable=False),
     Column("active_callers", Integer, nullable=False),
     Column("last_used", DateTime(timezone=True), nullable=True),
+)
+
+# -- alerts --
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("metric", String(64), nullable=False),
+    Column("comparison", String(16), nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("for_seconds", Float, nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("scope_kind", String(16), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("labels", JSON, nullable=False),
+    Column("webhooks", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", Integer, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("outcome", String(16), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_alert_deliveries_alert", "alert_id"),
 )
