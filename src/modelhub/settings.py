@@ -227,7 +227,57 @@ class Settings(BaseSettings):
         "`modelhub.training.context()` reads.",
     )
 
-    @field_validator("serve_warm_imports", "trusted_proxies", "code_runners", mode="before")
+    # -- alerts --
+    alerts_engine: bool = Field(
+        default=True,
+        description="Run the alert engine's evaluation and notification threads with the server.",
+    )
+    alerts_evaluation_seconds: float = Field(
+        default=30.0, gt=0, description="The alert rules are evaluated this often."
+    )
+    alerts_window_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Serving metrics of a rule (latency, error rate ...) are read over this "
+        "window ending at the evaluation.",
+    )
+    alerts_resolve_after_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="A firing alert resolves only after its condition has been false this "
+        "long (and at least the rule's `for`), so a brief dip does not end the incident.",
+    )
+    alerts_dispatch_seconds: float = Field(
+        default=2.0, gt=0, description="Alerts owed a notification are looked for this often."
+    )
+    alerts_webhooks: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Webhook URLs told of every alert, built-in training ones included "
+        "(comma-separated in the environment); rules may add their own.",
+    )
+    alerts_webhook_secret: str | None = Field(
+        default=None,
+        description="The key of the X-Modelhub-Signature header (HMAC-SHA256 of the body) on "
+        "every webhook notification; unset, notifications go unsigned.",
+    )
+    alerts_webhook_attempts: int = Field(
+        default=5, ge=1, le=20, description="Tries per notification before it is failed."
+    )
+    alerts_webhook_backoff_seconds: float = Field(
+        default=1.0, ge=0, description="Wait after the first failed try; doubles per try."
+    )
+    alerts_webhook_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Connect and read timeout of one webhook request."
+    )
+    alerts_external_url: str | None = Field(
+        default=None,
+        description="The platform's address as receivers should link to it (externalURL, "
+        "generatorURL); default http://HOST:PORT.",
+    )
+
+    @field_validator(
+        "serve_warm_imports", "trusted_proxies", "code_runners", "alerts_webhooks", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

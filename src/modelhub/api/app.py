@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelhub import __version__
 from modelhub.api import (
+    routes_alerts,
     routes_audit,
     routes_auth,
     routes_datasets,
@@ -64,6 +65,8 @@ def create_app(
         inference = app.state.inference = InferenceService(live.deployments)
         if settings.train_scheduler:
             live.training.start_scheduler()
+        if settings.alerts_engine:
+            live.alerts.start()
         if settings.serve_supervisor:
             live.deployments.start_serving(replica_launcher)
         elif replica_launcher is not None:
@@ -75,6 +78,7 @@ def create_app(
             if settings.serve_supervisor:
                 live.deployments.stop_serving()
             live.training.stop_scheduler()
+            live.alerts.stop()
             if owned:
                 live.close()
 
@@ -98,6 +102,7 @@ def create_app(
         routes_inference,
         routes_auth,
         routes_audit,
+        routes_alerts,
     ):
         app.include_router(module.router)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from modelhub.domain.alerts import AlertRule, AlertRuleDraft, Delivery
 from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.deployments import Deployment, UsageRecord
 from modelhub.domain.estimates import Estimate
@@ -179,6 +180,27 @@ class ModelhubClient(Protocol):
     def run_checkpoints(self, run_id: int) -> list[Checkpoint]: ...
 
     def run_alerts(self, run_id: int) -> list[Alert]: ...
+
+    # -- alerts (issue 11) ----------------------------------------------------------
+
+    def add_alert_rule(self, draft: AlertRuleDraft) -> AlertRule:
+        """Add a rule; InvalidInput for an unknown metric or comparison, NotFound for an
+        unknown model, deployment or run."""
+        ...
+
+    def list_alert_rules(self) -> list[AlertRule]:
+        """The built-in training rules, then the stored ones."""
+        ...
+
+    def remove_alert_rule(self, rule_id: int) -> AlertRule: ...
+
+    def list_alerts(
+        self, firing: bool = False, subject: str | None = None, limit: int = 200
+    ) -> list[Alert]: ...
+
+    def ack_alert(self, alert_id: int) -> Alert: ...
+
+    def alert_deliveries(self, alert_id: int) -> list[Delivery]: ...
 
     def run_logs(self, run_id: int, offset: int = 0) -> tuple[bytes, int]:
         """Log bytes from `offset` (a chunk, empty when nothing new) and the next offset."""

@@ -54,6 +54,8 @@ class Action(StrEnum):
     DEPLOYMENTS_WRITE = "deployments.write"
     DEPLOYMENTS_OVERRIDE = "deployments.override"
     INFERENCE = "inference"
+    ALERTS_MANAGE = "alerts.manage"  # add and remove rules (and their webhooks)
+    ALERTS_ACK = "alerts.ack"
 
 
 ALL_ROLES = frozenset(Role)
@@ -89,6 +91,10 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.DEPLOYMENTS_WRITE: WRITERS,
     Action.DEPLOYMENTS_OVERRIDE: ADMINS,
     Action.INFERENCE: ALL_ROLES,
+    # A rule's webhook makes the server send requests where its author says: only
+    # those trusted with the server's code (admins, data scientists) add rules.
+    Action.ALERTS_MANAGE: frozenset({Role.ADMIN, Role.DATA_SCIENTIST}),
+    Action.ALERTS_ACK: WRITERS,
 }
 
 # Developers may take these actions only on what they own (they made the first

@@ -369,7 +369,7 @@ class AlertQueries(SqlStoreBase):
         error: str | None = None,
         at: datetime | None = None,
     ) -> Delivery:
-        values = {
+        values: dict[str, Any] = {
             "alert_id": alert_id,
             "url": url,
             "status": status,

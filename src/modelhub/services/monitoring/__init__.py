@@ -1,0 +1,1 @@
+"""Monitoring use cases: one module and one service per concern (issue 11)."""
