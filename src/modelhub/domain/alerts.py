@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from modelhub.domain.records import Record
 from modelhub.errors import InvalidInput
@@ -145,6 +145,12 @@ class AlertRuleDraft(Record):
     labels: dict[str, str] = Field(default_factory=dict)
     webhooks: list[str] = Field(default_factory=list)
     enabled: bool = True
+
+    @field_validator("comparison", mode="before")
+    @classmethod
+    def _symbols(cls, value: object) -> object:
+        """`>`, `<`, `>=`, `<=` name the comparisons too."""
+        return SYMBOLS.get(value, value) if isinstance(value, str) else value
 
     def checked(self) -> AlertRuleDraft:
         """The draft with its plain-value checks done (InvalidInput names the field)."""
