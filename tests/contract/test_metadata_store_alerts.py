@@ -100,13 +100,15 @@ def test_acknowledging_keeps_it_firing(store: SqlMetadataStore) -> None:
 
 
 def test_the_outbox_owes_each_state_once(store: SqlMetadataStore) -> None:
-    fired = store.fire_alert("model:m", "slow", "warning", "p99 60", labels={"team": "a"})
-    assert [a.id for a in store.alerts_owed()] == [fired.id]
+    fired = store.fire_alert(
+        "model:m", "slow", "warning", "p99 60", labels={"team": "a"}, webhooks=["http://h/x"]
+    )
+    assert [(a.id, hooks) for a, hooks in store.alerts_owed()] == [(fired.id, ["http://h/x"])]
     store.mark_notified(fired.id, "firing")
     assert store.alerts_owed() == []
     store.resolve_alerts("model:m")
     owed = store.alerts_owed()
-    assert [(a.id, a.state, a.labels) for a in owed] == [(fired.id, "resolved", {"team": "a"})]
+    assert [(a.id, a.state, a.labels) for a, _ in owed] == [(fired.id, "resolved", {"team": "a"})]
     store.mark_notified(fired.id, "resolved")
     assert store.alerts_owed() == []
 

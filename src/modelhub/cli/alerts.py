@@ -32,7 +32,7 @@ IdArg = Annotated[int, typer.Argument(metavar="ID", min=1, max=INT64_MAX)]
 
 
 def _one(options: dict[str, object], what: str) -> tuple[str, object]:
-    given = [(name, value) for name, value in options.items() if value not in (None, False)]
+    given = [(n, v) for n, v in options.items() if v is not None and v is not False]
     if len(given) != 1:
         names = ", ".join(f"--{name.replace('_', '-')}" for name in options)
         raise InvalidInput(f"give exactly one {what}: {names}", {"options": list(options)})

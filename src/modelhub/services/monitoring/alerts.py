@@ -17,7 +17,6 @@ its retries fires one `webhook_failed` alert (open until a delivery to it succee
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -270,13 +269,13 @@ class AlertService:
         if step is Step.PEND:
             self.metadata.pend_alert(
                 subject, rule.name, rule.severity.value, message,
-                labels=labels, rule_id=rule.id, at=now,
+                labels=labels, rule_id=rule.id, webhooks=rule.webhooks, at=now,
             )  # fmt: skip
             done.pending.append(rule.name)
         elif step is Step.FIRE:
             self.metadata.fire_alert(
                 subject, rule.name, rule.severity.value, message,
-                labels=labels, rule_id=rule.id, at=now,
+                labels=labels, rule_id=rule.id, webhooks=rule.webhooks, at=now,
             )  # fmt: skip
             done.fired.append(rule.name)
         elif step is Step.CANCEL and current is not None:
@@ -295,8 +294,8 @@ class AlertService:
         """Send every owed notification (each webhook retried per its policy); returns
         how many alerts were handled."""
         owed = self.metadata.alerts_owed()
-        for alert in owed:
-            for url in self._webhooks_of(alert):
+        for alert, own in owed:
+            for url in self._webhooks_of(alert, own):
                 delivered, error = self.sender.send(alert, url, RECEIVER)
                 if delivered:
                     self.resolve(f"webhook:{shown_url(url)}", WEBHOOK_FAILED)
@@ -312,12 +311,8 @@ class AlertService:
             self.metadata.mark_notified(alert.id, alert.state)
         return len(owed)
 
-    def _webhooks_of(self, alert: Alert) -> list[str]:
-        urls = list(self.settings.alerts_webhooks)
-        if alert.rule_id is not None:
-            # A removed rule's own webhooks went with it.
-            with contextlib.suppress(ModelhubError):
-                urls += self.metadata.get_alert_rule(alert.rule_id).webhooks
+    def _webhooks_of(self, alert: Alert, own: list[str]) -> list[str]:
+        urls = list(self.settings.alerts_webhooks) + own
         if alert.rule == WEBHOOK_FAILED:  # not to the receiver that is failing
             urls = [u for u in urls if f"webhook:{shown_url(u)}" != alert.subject]
         return list(dict.fromkeys(urls))

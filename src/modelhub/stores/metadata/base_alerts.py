@@ -44,6 +44,7 @@ class AlertStoreBase(abc.ABC):
         *,
         labels: dict[str, str] | None = None,
         rule_id: int | None = None,
+        webhooks: list[str] | None = None,
         at: datetime | None = None,
         actor: str = ENGINE_ACTOR,
     ) -> Alert:
@@ -60,6 +61,7 @@ class AlertStoreBase(abc.ABC):
         *,
         labels: dict[str, str] | None = None,
         rule_id: int | None = None,
+        webhooks: list[str] | None = None,
         at: datetime | None = None,
     ) -> Alert:
         """Open a pending alert, or return the open one of (rule, subject)."""
@@ -109,8 +111,9 @@ class AlertStoreBase(abc.ABC):
     # -- notifications ------------------------------------------------------------
 
     @abc.abstractmethod
-    def alerts_owed(self, limit: int = 100) -> list[Alert]:
-        """Fired or resolved alerts whose webhooks were not yet told of that state."""
+    def alerts_owed(self, limit: int = 100) -> list[tuple[Alert, list[str]]]:
+        """Fired or resolved alerts whose webhooks were not yet told of that state, each
+        with its own webhooks (its rule's when it opened)."""
 
     @abc.abstractmethod
     def mark_notified(self, alert_id: int, state: str) -> None: ...

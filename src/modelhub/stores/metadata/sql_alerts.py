@@ -172,6 +172,7 @@ class AlertQueries(SqlStoreBase):
         *,
         labels: dict[str, str] | None = None,
         rule_id: int | None = None,
+        webhooks: list[str] | None = None,
         at: datetime | None = None,
         actor: str = ENGINE_ACTOR,
     ) -> Alert:
@@ -200,6 +201,7 @@ class AlertQueries(SqlStoreBase):
                         severity=severity,
                         rule_id=rule_id,
                         labels=labels or {},
+                        webhooks=webhooks or [],
                         **values,
                     )
                     .returning(alerts.c.id)
@@ -216,6 +218,7 @@ class AlertQueries(SqlStoreBase):
         *,
         labels: dict[str, str] | None = None,
         rule_id: int | None = None,
+        webhooks: list[str] | None = None,
         at: datetime | None = None,
     ) -> Alert:
         at = at or _now()
@@ -234,6 +237,7 @@ class AlertQueries(SqlStoreBase):
                         pending_since=at,
                         rule_id=rule_id,
                         labels=labels or {},
+                        webhooks=webhooks or [],
                     )
                     .returning(alerts.c.id)
                 ).scalar_one()
@@ -343,7 +347,7 @@ class AlertQueries(SqlStoreBase):
 
     # -- notifications ------------------------------------------------------------
 
-    def alerts_owed(self, limit: int = 100) -> list[Alert]:
+    def alerts_owed(self, limit: int = 100) -> list[tuple[Alert, list[str]]]:
         told = (alerts.c.notified.is_(None)) | (alerts.c.notified != alerts.c.state)
         query = (
             select(alerts)
@@ -352,7 +356,7 @@ class AlertQueries(SqlStoreBase):
             .limit(limit)
         )
         with self._read() as conn:
-            return [_alert(row) for row in conn.execute(query).all()]
+            return [(_alert(row), list(row.webhooks or [])) for row in conn.execute(query).all()]
 
     def mark_notified(self, alert_id: int, state: str) -> None:
         with self._write_plain() as conn:

@@ -287,6 +287,8 @@ alerts = Table(
     Column("acknowledged_at", DateTime(timezone=True), nullable=True),
     # The state webhooks were last told of; differs from `state` while one is owed.
     Column("notified", String(16), nullable=True),
+    # The rule's webhooks when the alert opened: a removed rule still tells them it ended.
+    Column("webhooks", JSON, nullable=True),
     Index("ix_alerts_subject", "subject", "state"),
 )
 

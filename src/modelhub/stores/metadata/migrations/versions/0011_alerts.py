@@ -23,6 +23,7 @@ ALERT_COLUMNS = (
     sa.Column("acknowledged_by", sa.String(length=100), nullable=True),
     sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("notified", sa.String(length=16), nullable=True),
+    sa.Column("webhooks", sa.JSON(), nullable=True),
 )
 
 
