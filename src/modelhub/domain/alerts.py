@@ -31,6 +31,9 @@ from modelhub.errors import InvalidInput
 
 MAX_WEBHOOKS = 8
 MAX_LABELS = 32
+MAX_LABEL_CHARS = 200
+MAX_URL_CHARS = 2000
+MAX_FOR_SECONDS = 30 * 86400.0
 ENGINE_ACTOR = "modelhub:alerts"  # the actor of transitions nobody asked for
 
 
@@ -80,7 +83,7 @@ class Scope(Record):
     """What a rule watches: a model, a deployment, a run (by id) or the platform."""
 
     kind: ScopeKind
-    target: str = ""  # empty for the platform
+    target: str = Field(default="", max_length=200)  # empty for the platform
 
     @property
     def subject(self) -> str:
@@ -118,8 +121,12 @@ def parse_severity(text: str) -> Severity:
 
 def check_webhook_url(url: str) -> str:
     """An http(s) URL with a host and no credentials in it; else InvalidInput."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1)
+    except ValueError:  # a bad port or IPv6 literal
+        usable = False
+    if not usable or len(url) > MAX_URL_CHARS or "\x00" in url:
         raise InvalidInput(
             f"webhook URL {url[:200]!r} is not an http(s) URL with a host", {"webhook": url[:200]}
         )
@@ -135,13 +142,13 @@ def check_webhook_url(url: str) -> str:
 class AlertRuleDraft(Record):
     """A rule as a user asks for it; the service checks metric and target."""
 
-    metric: str
+    metric: str = Field(max_length=64)
     comparison: Comparison
     threshold: float
-    for_seconds: float = Field(default=0.0, ge=0)
+    for_seconds: float = Field(default=0.0, ge=0, le=MAX_FOR_SECONDS)
     severity: Severity = Severity.WARNING
     scope: Scope
-    name: str | None = None
+    name: str | None = Field(default=None, max_length=64)
     labels: dict[str, str] = Field(default_factory=dict)
     webhooks: list[str] = Field(default_factory=list)
     enabled: bool = True
@@ -162,9 +169,11 @@ class AlertRuleDraft(Record):
             )
         for url in self.webhooks:
             check_webhook_url(url)
-        for key in self.labels:
-            if not key.isidentifier():
-                raise InvalidInput(f"label name {key!r} must be an identifier", {"label": key})
+        for key, value in self.labels.items():
+            if not key.isidentifier() or not key.isascii() or len(key) > 64:
+                raise InvalidInput(f"label name {key[:64]!r} must be an identifier", {})
+            if len(value) > MAX_LABEL_CHARS or "\x00" in value:
+                raise InvalidInput(f"label {key!r}: at most {MAX_LABEL_CHARS} characters", {})
         if self.scope.kind is not ScopeKind.PLATFORM and not self.scope.target:
             raise InvalidInput(f"a {self.scope.kind} rule needs a target", {"scope": "target"})
         if self.name is not None and not (0 < len(self.name) <= 64):

@@ -97,3 +97,9 @@ def test_subjects_and_fingerprints() -> None:
     assert Scope.of_subject("platform").kind is ScopeKind.PLATFORM
     assert fingerprint("r", "run:7") == fingerprint("r", "run:7") != fingerprint("r", "run:8")
     assert len(fingerprint("r", "x")) == 16
+
+
+def test_malformed_webhook_urls_are_invalid_input_not_crashes() -> None:
+    for bad in ("http://[::1", "http://h:99999/x", "http://h/" + "x" * 3000, "http://h/\x00"):
+        with pytest.raises(InvalidInput, match="not an http"):
+            check_webhook_url(bad)

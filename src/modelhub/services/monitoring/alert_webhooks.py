@@ -79,7 +79,7 @@ class WebhookSender:
                 answer = self._client.post(url, content=body, headers=headers)
                 code = answer.status_code
                 error = None if 200 <= code < 300 else f"HTTP {code}"
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
             last = attempt == self.policy.attempts
             retryable = code is None or code >= 500 or code in RETRIED_STATUSES
