@@ -87,11 +87,11 @@ def builtin_rules(stall_seconds: float) -> list[AlertRule]:
         ),
         AlertRule(
             name=DIVERGING_LOSS.name,
-            metric="run_loss",
+            metric="run_loss_over_best",  # the scheduler keeps the best; no reader here
             comparison=Comparison.ABOVE,
             threshold=DIVERGENCE_FACTOR,
             severity=DIVERGING_LOSS.severity,
-            description=f"the loss is over {DIVERGENCE_FACTOR:g}x its best so far",
+            description=f"after 5 loss values, one is over {DIVERGENCE_FACTOR:g}x the best so far",
             scope=every_run,
             builtin=True,
         ),
