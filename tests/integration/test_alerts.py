@@ -12,7 +12,12 @@ from typing import Any, TypeVar
 
 import pytest
 
+from modelhub.client import Client, ModelhubClient
+from modelhub.client.local import LocalClient
+from modelhub.domain.alerts import AlertRuleDraft, Comparison, Scope, ScopeKind
+from modelhub.errors import Conflict, InvalidInput, NotFound
 from modelhub.monitoring.alert_payload import SIGNATURE_HEADER, verify
+from modelhub.settings import Settings
 from tests.integration.conftest import Cli, ServerProcess, clean_env, make_server, running
 from tests.unit.services.alert_receiver import Receiver, receiver
 
@@ -137,3 +142,47 @@ def test_the_api_refuses_an_unknown_comparison(alerting_server: ServerProcess) -
         assert "comparison" in answer.json()["error"]["message"]
         names = [r["name"] for r in http.get("/api/v1/alerts/rules").json()]
     assert "queued_runs_above_1" not in names
+
+
+@pytest.fixture(params=["http", "local"])
+def client(
+    request: pytest.FixtureRequest, alerting_server: ServerProcess, tmp_path: Path
+) -> Iterator[ModelhubClient]:
+    opened: ModelhubClient
+    if request.param == "http":
+        opened = Client(alerting_server.url, token=alerting_server.token)
+    else:
+        opened = LocalClient(Settings(home=tmp_path / "home"), actor="ada")
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def test_both_clients_add_list_and_remove_rules(client: ModelhubClient) -> None:
+    scope = Scope(kind=ScopeKind.PLATFORM)
+    draft = AlertRuleDraft(
+        metric="queued_runs", comparison=">", threshold=100, scope=scope, name="deep_queue"
+    )
+    rule = client.add_alert_rule(draft)
+    try:
+        assert rule.comparison is Comparison.ABOVE and rule.id is not None
+        assert "deep_queue" in [r.name for r in client.list_alert_rules()]
+        with pytest.raises(Conflict, match="exists"):
+            client.add_alert_rule(draft)
+        unknown = draft.model_copy(update={"metric": "nope", "name": "x"})
+        with pytest.raises(InvalidInput, match="unknown metric"):
+            client.add_alert_rule(unknown)
+        ghost = draft.model_copy(
+            update={"metric": "error_rate", "scope": Scope(kind=ScopeKind.MODEL, target="ghost")}
+        )
+        with pytest.raises(NotFound, match="ghost"):
+            client.add_alert_rule(ghost)
+        metrics = {m.name: m.scopes for m in client.alert_metrics()}
+        assert metrics["p99_latency_ms"] == [ScopeKind.DEPLOYMENT, ScopeKind.MODEL]
+        with pytest.raises(NotFound):
+            client.ack_alert(999_999)
+        assert client.list_alerts(firing=True, subject="platform:none") == []
+    finally:
+        client.remove_alert_rule(rule.id or 0)
+    assert "deep_queue" not in [r.name for r in client.list_alert_rules()]

@@ -5,23 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
 
 from modelhub.api.deps import ServicesDep
 from modelhub.api.security import Reader, requires
-from modelhub.domain.alerts import Alert, AlertRule, AlertRuleDraft, Delivery
+from modelhub.domain.alerts import Alert, AlertRule, AlertRuleDraft, Delivery, MetricInfo
 from modelhub.domain.auth import Action, Caller
 from modelhub.domain.limits import PositiveInt64
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 RuleManager = Annotated[Caller, Depends(requires(Action.ALERTS_MANAGE))]
 Acknowledger = Annotated[Caller, Depends(requires(Action.ALERTS_ACK))]
-
-
-class MetricInfo(BaseModel):
-    name: str
-    scopes: list[str]
-    description: str
 
 
 @router.get("", response_model=list[Alert])
@@ -52,10 +45,7 @@ def remove_rule(rule_id: PositiveInt64, services: ServicesDep, caller: RuleManag
 
 @router.get("/metrics", response_model=list[MetricInfo])
 def list_metrics(services: ServicesDep, caller: Reader) -> list[MetricInfo]:
-    return [
-        MetricInfo(name=m.name, scopes=sorted(m.scope_kinds), description=m.description)
-        for m in services.alerts.list_metrics(caller)
-    ]
+    return services.alerts.list_metrics(caller)
 
 
 @router.get("/{alert_id}", response_model=Alert)

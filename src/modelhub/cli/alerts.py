@@ -193,6 +193,22 @@ def deliveries(alert_id: IdArg, json: JsonOpt = False) -> None:
     console.print(table)
 
 
+@app.command()
+def metrics(json: JsonOpt = False) -> None:
+    """The metrics a rule may name, and the scopes each applies to."""
+    with client_session() as client:
+        found = client.alert_metrics()
+    if json:
+        print_json([m.model_dump(mode="json") for m in found])
+        return
+    table = Table()
+    for column in ("metric", "scopes", "what"):
+        table.add_column(column)
+    for m in found:
+        table.add_row(m.name, ", ".join(m.scopes), m.description)
+    console.print(table)
+
+
 def _condition(rule: AlertRule) -> str:
     span = f" for {rule.for_seconds:g}s" if rule.for_seconds else ""
     return f"{rule.metric} {rule.comparison.symbol} {rule.threshold:g}{span}"

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from modelhub.domain.alerts import AlertRule, AlertRuleDraft, Delivery
+from modelhub.domain.alerts import AlertRule, AlertRuleDraft, Delivery, MetricInfo
 from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.deployments import Deployment, UsageRecord
 from modelhub.domain.estimates import Estimate
@@ -201,6 +201,10 @@ class ModelhubClient(Protocol):
     def ack_alert(self, alert_id: int) -> Alert: ...
 
     def alert_deliveries(self, alert_id: int) -> list[Delivery]: ...
+
+    def alert_metrics(self) -> list[MetricInfo]:
+        """The metrics rules may name, with their scopes."""
+        ...
 
     def run_logs(self, run_id: int, offset: int = 0) -> tuple[bytes, int]:
         """Log bytes from `offset` (a chunk, empty when nothing new) and the next offset."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from modelhub.client.http_connection import HttpConnection
-from modelhub.domain.alerts import Alert, AlertRule, AlertRuleDraft, Delivery
+from modelhub.domain.alerts import Alert, AlertRule, AlertRuleDraft, Delivery, MetricInfo
 
 ALERTS = "/api/v1/alerts"
 
@@ -33,3 +33,6 @@ class AlertCalls(HttpConnection):
     def alert_deliveries(self, alert_id: int) -> list[Delivery]:
         data = self._request("GET", f"{ALERTS}/{int(alert_id)}/deliveries")
         return [Delivery.model_validate(d) for d in data]
+
+    def alert_metrics(self) -> list[MetricInfo]:
+        return [MetricInfo.model_validate(m) for m in self._request("GET", f"{ALERTS}/metrics")]

@@ -4,7 +4,7 @@ threads run here; `modelhub server` evaluates and notifies)."""
 from __future__ import annotations
 
 from modelhub.client.local_home import LocalHome
-from modelhub.domain.alerts import Alert, AlertRule, AlertRuleDraft, Delivery
+from modelhub.domain.alerts import Alert, AlertRule, AlertRuleDraft, Delivery, MetricInfo
 
 
 class LocalAlertCalls(LocalHome):
@@ -27,3 +27,6 @@ class LocalAlertCalls(LocalHome):
 
     def alert_deliveries(self, alert_id: int) -> list[Delivery]:
         return self.services.alerts.deliveries(self.caller, alert_id)
+
+    def alert_metrics(self) -> list[MetricInfo]:
+        return self.services.alerts.list_metrics(self.caller)

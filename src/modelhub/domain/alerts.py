@@ -266,6 +266,14 @@ def decide(
     return Step.RESOLVE if elapsed >= hold else Step.NOTHING
 
 
+class MetricInfo(Record):
+    """A metric rules may name, and the scopes it applies to."""
+
+    name: str
+    scopes: list[ScopeKind]
+    description: str = ""
+
+
 class Delivery(Record):
     """One attempt to send one notification to one webhook."""
 

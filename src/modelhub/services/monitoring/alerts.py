@@ -31,6 +31,7 @@ from modelhub.domain.alerts import (
     AlertRuleDraft,
     Comparison,
     Delivery,
+    MetricInfo,
     Scope,
     ScopeKind,
     Severity,
@@ -43,7 +44,6 @@ from modelhub.domain.monitoring import Window
 from modelhub.errors import Conflict, InvalidInput, ModelhubError
 from modelhub.services.auth import AuthService
 from modelhub.services.monitoring.alert_metrics import (
-    Metric,
     MetricRegistry,
     PerformanceSource,
     Reader,
@@ -147,9 +147,12 @@ class AlertService:
         (None: nothing to measure, the rule is not true)."""
         self.metrics.register(name, scope_kinds, read)
 
-    def list_metrics(self, caller: Caller) -> list[Metric]:
+    def list_metrics(self, caller: Caller) -> list[MetricInfo]:
         self.auth.authorize(caller, Action.MODELS_READ)
-        return self.metrics.all()
+        return [
+            MetricInfo(name=m.name, scopes=sorted(m.scope_kinds), description=m.description)
+            for m in self.metrics.all()
+        ]
 
     # -- rules --------------------------------------------------------------------
 
