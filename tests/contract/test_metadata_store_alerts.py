@@ -6,11 +6,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import insert
 
 from modelhub.domain.alerts import AlertRuleDraft, Comparison, Scope, ScopeKind, Severity
 from modelhub.errors import Conflict, IllegalTransition, NotFound
 from modelhub.stores.metadata.base import AuditQuery
+from modelhub.stores.metadata.engine import make_engine
+from modelhub.stores.metadata.migrate import upgrade
 from modelhub.stores.metadata.sql import SqlMetadataStore
+from modelhub.stores.metadata.tables import alerts as alerts_table
 
 T0 = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
 
@@ -149,3 +153,30 @@ def test_list_alerts_keeps_the_newest_within_the_limit(store: SqlMetadataStore) 
     ids = [store.fire_alert(f"run:{i}", "stalled", "warning", "x").id for i in range(3)]
     assert [a.id for a in store.list_alerts(limit=2)] == ids[1:]
     assert [a.id for a in store.list_alerts("run:0")] == ids[:1]
+
+
+def test_an_upgrade_does_not_notify_alerts_fired_before_it(metadata_url: str) -> None:
+    engine = make_engine(metadata_url)
+    upgrade(engine, "0007")
+    with engine.begin() as conn:
+        conn.execute(
+            # Only the columns revision 0007 had.
+            insert(alerts_table).values(
+                subject="run:1",
+                rule="stalled",
+                severity="warning",
+                message="old",
+                state="firing",
+                fired_at=T0,
+            )
+        )
+    engine.dispose()
+    store = SqlMetadataStore(metadata_url)  # upgrades to the head
+    try:
+        [old] = store.list_alerts()
+        assert (old.subject, old.state, old.labels) == ("run:1", "firing", {})
+        assert store.alerts_owed() == []
+        assert store.resolve_alerts("run:1") == 1
+        assert [a.id for a, _ in store.alerts_owed()] == [old.id]
+    finally:
+        store.close()
