@@ -108,12 +108,13 @@ def test_the_outbox_owes_each_state_once(store: SqlMetadataStore) -> None:
         "model:m", "slow", "warning", "p99 60", labels={"team": "a"}, webhooks=["http://h/x"]
     )
     assert [(a.id, hooks) for a, hooks in store.alerts_owed()] == [(fired.id, ["http://h/x"])]
-    store.mark_notified(fired.id, "firing")
+    assert store.claim_notification(fired.id, "firing")
+    assert not store.claim_notification(fired.id, "firing")  # another server got there first
     assert store.alerts_owed() == []
     store.resolve_alerts("model:m")
     owed = store.alerts_owed()
     assert [(a.id, a.state, a.labels) for a, _ in owed] == [(fired.id, "resolved", {"team": "a"})]
-    store.mark_notified(fired.id, "resolved")
+    assert store.claim_notification(fired.id, "resolved")
     assert store.alerts_owed() == []
 
 

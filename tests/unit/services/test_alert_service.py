@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelhub.domain.alerts import AlertRuleDraft, Comparison, Scope, ScopeKind, Severity
+from modelhub.domain.alerts import (
+    AlertRuleDraft,
+    Comparison,
+    Delivery,
+    Scope,
+    ScopeKind,
+    Severity,
+)
 from modelhub.domain.auth import Caller, Role
 from modelhub.domain.monitoring import Window
 from modelhub.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -351,3 +359,41 @@ def test_an_unreachable_webhook_fails_and_alerts_once(engine: Engine) -> None:
     engine.alerts.dispatch_once()
     assert len([a for a in engine.alerts.list_alerts(ADMIN) if a.rule == "webhook_failed"]) == 1
     assert engine.waits == [0.5, 1.0] * 2
+
+
+def test_the_threads_evaluate_notify_and_stop_mid_back_off(tmp_path: Path) -> None:
+    """The server's threads: a rule fires with no one calling evaluate_once, its dead
+    webhook is retried, and stop() ends a 30 s back-off at once."""
+    settings = Settings(
+        home=tmp_path / "threads",
+        alerts_evaluation_seconds=0.05,
+        alerts_dispatch_seconds=0.05,
+        alerts_webhook_attempts=5,
+        alerts_webhook_backoff_seconds=30,
+    )
+    services = build_services(settings)
+    try:
+        alerts = services.alerts
+        alerts.register_metric("always", {"platform"}, lambda scope, window: 1.0)
+        rule = AlertRuleDraft(
+            metric="always",
+            comparison=Comparison.ABOVE,
+            threshold=0,
+            scope=PLATFORM,
+            webhooks=[closed_port_url()],
+        )
+        alerts.add_rule(ADMIN, rule)
+        alerts.start()
+        deadline = time.monotonic() + 30
+        tried: list[Delivery] = []
+        while not tried and time.monotonic() < deadline:
+            fired = alerts.list_alerts(ADMIN, firing_only=True)
+            tried = alerts.deliveries(ADMIN, fired[0].id) if fired else []
+            time.sleep(0.02)
+        assert [d.outcome for d in tried] == ["retry"]
+        started = time.monotonic()
+        alerts.stop()
+        assert time.monotonic() - started < 5  # not the 30 s back-off
+        assert len(alerts.deliveries(ADMIN, tried[0].alert_id)) == 1
+    finally:
+        services.close()

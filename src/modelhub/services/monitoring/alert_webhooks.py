@@ -53,13 +53,15 @@ class WebhookSender:
         policy: RetryPolicy,
         secret: str | None,
         external_url: str,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] = time.sleep,
+        stopped: Callable[[], bool] = lambda: False,
     ) -> None:
         self.metadata = metadata
         self.policy = policy
         self.secret = secret
         self.external_url = external_url
         self.sleep = sleep
+        self.stopped = stopped  # the server is stopping: no more retries
         self._client = httpx.Client(timeout=policy.timeout_seconds, follow_redirects=False)
 
     def close(self) -> None:
@@ -90,4 +92,6 @@ class WebhookSender:
             if outcome != "retry":
                 return outcome == "ok", error
             self.sleep(self.policy.wait(attempt))
+            if self.stopped():
+                break
         return False, error

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -116,8 +115,10 @@ class AlertService:
         auth: AuthService,
         performance: PerformanceSource | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
     ) -> None:
+        """`clock` and `sleep` (the back-off between webhook tries; by default a wait
+        that `stop` ends) are injectable for tests."""
         for url in settings.alerts_webhooks:
             check_webhook_url(url)
         self.settings = settings
@@ -133,10 +134,15 @@ class AlertService:
             settings.alerts_webhook_backoff_seconds,
             settings.alerts_webhook_timeout_seconds,
         )
-        self.sender = WebhookSender(
-            metadata, policy, settings.alerts_webhook_secret, external, sleep
-        )
         self._stop = threading.Event()
+        self.sender = WebhookSender(
+            metadata,
+            policy,
+            settings.alerts_webhook_secret,
+            external,
+            sleep or self._stop.wait,
+            self._stop.is_set,
+        )
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -298,6 +304,10 @@ class AlertService:
         how many alerts were handled."""
         owed = self.metadata.alerts_owed()
         for alert, own in owed:
+            # Claimed before it is sent: with several servers, one sends it (a server
+            # killed while sending loses that notification rather than doubling it).
+            if not self.metadata.claim_notification(alert.id, alert.state):
+                continue
             for url in self._webhooks_of(alert, own):
                 delivered, error = self.sender.send(alert, url, RECEIVER)
                 if delivered:
@@ -311,7 +321,6 @@ class AlertService:
                         f"{self.settings.alerts_webhook_attempts} tries: {error}",
                         {},
                     )
-            self.metadata.mark_notified(alert.id, alert.state)
         return len(owed)
 
     def _webhooks_of(self, alert: Alert, own: list[str]) -> list[str]:

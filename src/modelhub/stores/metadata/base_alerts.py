@@ -116,7 +116,9 @@ class AlertStoreBase(abc.ABC):
         with its own webhooks (its rule's when it opened)."""
 
     @abc.abstractmethod
-    def mark_notified(self, alert_id: int, state: str) -> None: ...
+    def claim_notification(self, alert_id: int, state: str) -> bool:
+        """Mark `state` as told, if no one did yet: True for the one caller (of several
+        servers) that now sends it."""
 
     @abc.abstractmethod
     def record_delivery(

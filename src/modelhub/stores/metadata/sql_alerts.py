@@ -358,9 +358,11 @@ class AlertQueries(SqlStoreBase):
         with self._read() as conn:
             return [(_alert(row), list(row.webhooks or [])) for row in conn.execute(query).all()]
 
-    def mark_notified(self, alert_id: int, state: str) -> None:
+    def claim_notification(self, alert_id: int, state: str) -> bool:
+        untold = alerts.c.notified.is_(None) | (alerts.c.notified != state)
+        query = update(alerts).where(alerts.c.id == alert_id, untold).values(notified=state)
         with self._write_plain() as conn:
-            conn.execute(update(alerts).where(alerts.c.id == alert_id).values(notified=state))
+            return bool(conn.execute(query).rowcount)
 
     def record_delivery(
         self,
