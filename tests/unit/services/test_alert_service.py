@@ -397,3 +397,41 @@ def test_the_threads_evaluate_notify_and_stop_mid_back_off(tmp_path: Path) -> No
         assert len(alerts.deliveries(ADMIN, tried[0].alert_id)) == 1
     finally:
         services.close()
+
+
+def test_noise_below_the_threshold_never_alerts(engine: Engine) -> None:
+    """False alarms measured: 500 evaluations of N(5, 2) noise (seed 5) against > 10 for
+    1 minute fire nothing; the same noise shifted to N(15, 2) fires once."""
+    gauge_rule(engine, for_seconds=60)
+    rng = random.Random(5)
+    for step in range(500):
+        engine.gauge.value = rng.gauss(5, 2)
+        engine.alerts.evaluate_once(at(30 * step))
+    opened = [a for a in engine.alerts.list_alerts(ADMIN) if a.state != "pending"]
+    assert opened == []  # 0 false alarms in 500 evaluations
+    for step in range(500, 600):
+        engine.gauge.value = rng.gauss(15, 2)
+        engine.alerts.evaluate_once(at(30 * step))
+    assert [a.state for a in engine.alerts.list_alerts(ADMIN)] == ["firing"]
+
+
+def test_built_in_training_alerts_reach_the_platform_webhooks(engine: Engine) -> None:
+    """The scheduler fires its rules in the store, as it always did; the engine's
+    outbox sends them to MODELHUB_ALERTS_WEBHOOKS like any other."""
+    with receiver() as hook:
+        settings = engine.services.settings.model_copy(update={"alerts_webhooks": [hook.url]})
+        alerts = AlertService(settings, engine.stores.metadata, engine.services.auth)
+        try:
+            engine.stores.metadata.fire_alert("run:4", "nan_loss", "critical", "loss became nan")
+            assert alerts.dispatch_once() == 1
+        finally:
+            alerts.close()
+    [sent] = hook.received
+    labels = json.loads(sent.body)["alerts"][0]["labels"]
+    assert labels == {
+        "alertname": "nan_loss",
+        "severity": "critical",
+        "subject": "run:4",
+        "run": "4",
+    }
+    assert engine.audit() == ["alerts.fire"]
