@@ -90,8 +90,33 @@ def test_categorical_columns_chi_squared_then_jensen_shannon() -> None:
     assert novel.drifted_features == ["colour"]
 
 
-WEATHER = "rain sun cloud storm wind forecast cold warm humid snow fog degrees".split()
-SPORTS = "goal match team score player coach league season referee stadium win".split()
+WEATHER = [
+    "rain",
+    "sun",
+    "cloud",
+    "storm",
+    "wind",
+    "forecast",
+    "cold",
+    "warm",
+    "humid",
+    "snow",
+    "fog",
+    "degrees",
+]
+SPORTS = [
+    "goal",
+    "match",
+    "team",
+    "score",
+    "player",
+    "coach",
+    "league",
+    "season",
+    "referee",
+    "stadium",
+    "win",
+]
 
 
 def _texts(rng: np.random.Generator, words: list[str], rows: int, mean_words: int) -> np.ndarray:
