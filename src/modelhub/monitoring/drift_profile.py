@@ -185,7 +185,7 @@ def _subsample(count: int, keep: int, rng: np.random.Generator) -> npt.NDArray[n
 def numeric_profile(values: Floats, config: ProfileConfig) -> NumericProfile:
     present = values[~np.isnan(values)]
     rng = np.random.default_rng(config.seed)
-    sample = present[_subsample(present.size, config.sample_size, rng)]
+    sample = np.sort(present[_subsample(present.size, config.sample_size, rng)])
     edges = np.unique(np.quantile(present, np.linspace(0.1, 0.9, 9))) if present.size else present
     shares = bin_shares(present, edges)
     return NumericProfile(
