@@ -28,7 +28,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import BENCH_DIR, emit, log, median, rounded
-
 from modelhub.monitoring.drift import compare
 from modelhub.monitoring.drift_profile import build_profile, profile_from_json, profile_to_json
 
