@@ -52,7 +52,7 @@ def main() -> None:
                 "seconds": seconds,
                 "tests": tests,
                 "drifted": verdicts,
-            }  # fmt: skip
+            }
         ),
         flush=True,
     )
