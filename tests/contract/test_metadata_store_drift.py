@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from tests.contract.test_metadata_store import add
 
 from modelhub.domain.drift import ReferenceStatus
 from modelhub.errors import NotFound
 from modelhub.stores.metadata.base import AuditDraft, AuditQuery
 from modelhub.stores.metadata.base_drift import ReferenceDraft
 from modelhub.stores.metadata.sql import SqlMetadataStore
-from tests.contract.test_metadata_store import add
 
 
 @pytest.fixture
