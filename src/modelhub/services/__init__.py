@@ -11,6 +11,7 @@ from modelhub.services.auth import AuthService, TokenLifetimes, load_or_create_k
 from modelhub.services.datasets import DatasetService
 from modelhub.services.deployments import DeploymentService
 from modelhub.services.guarded import GuardedRegistry
+from modelhub.services.monitoring.drift import DriftService
 from modelhub.services.platform import PlatformService
 from modelhub.services.registry import RegistryService
 from modelhub.services.training import TrainingService
@@ -31,6 +32,7 @@ class Services:
     datasets: DatasetService
     training: TrainingService
     deployments: DeploymentService
+    drift: DriftService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -69,6 +71,9 @@ def build_services(settings: Settings) -> Services:
     training = TrainingService(settings, metadata, artifacts, registry, auth)
     deployments = DeploymentService(settings, metadata, registry, auth)
     platform = PlatformService(metadata, artifacts, uploads)
+    # The live window comes from the prediction log (lane predictions wires `live`).
+    drift = DriftService(settings, metadata, artifacts, uploads, auth)
+    training.on_registered(drift.profile_trained)
     return Services(
         settings=settings,
         platform=platform,
@@ -79,4 +84,5 @@ def build_services(settings: Settings) -> Services:
         datasets=datasets,
         training=training,
         deployments=deployments,
+        drift=drift,
     )

@@ -1,0 +1,1 @@
+"""Monitoring use cases: one module and one service class per area."""
