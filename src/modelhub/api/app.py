@@ -24,6 +24,7 @@ from modelhub.api import (
     routes_auth,
     routes_datasets,
     routes_deployments,
+    routes_drift,
     routes_inference,
     routes_models,
     routes_training,
@@ -98,6 +99,7 @@ def create_app(
         routes_inference,
         routes_auth,
         routes_audit,
+        routes_drift,
     ):
         app.include_router(module.router)
 
