@@ -609,7 +609,7 @@ class TrainingService:
         for hook in self._registered_hooks:
             try:
                 hook(version, run.created_by)
-            except Exception:  # noqa: BLE001 - the version is registered; the hook is extra
+            except Exception:
                 log.exception("after registering %s@%s", version.name, version.version)
         return version.version
 

@@ -97,21 +97,23 @@ def named_for_profile(
 ) -> tuple[Columns, dict[str, str]]:
     """The file's columns under their profile names, with their roles.
 
-    Raises InvalidInput naming the missing and the unexpected columns. A version's
-    own training dataset (`training`) is read through `expected.sources` and may hold
-    more columns than the model reads; a user's file must hold only columns that
-    mean something to the version.
+    A name is looked up as itself or as the training data's column for it (`label`
+    or the training label `y`); a version's own training dataset (`training`) is
+    read through the training names first and may hold more columns than the
+    model reads, while a user's file must hold only columns that mean something to
+    the version. Raises InvalidInput naming the missing and the unexpected columns.
     """
     if expected.inputs is None:
         return dict(columns), dict.fromkeys(columns, "input")
-    renames = expected.sources if training else {}
-    source = {name: renames.get(name, name) for name in expected.inputs + expected.outputs}
-    missing = [source[name] for name in expected.inputs if source[name] not in columns]
-    if not training:
-        known = set(source.values())
-        extra = [c for c in columns if c not in known]
-    else:
-        extra = []
+
+    def found(name: str) -> str | None:
+        alias = expected.sources.get(name)
+        order = [alias, name] if training else [name, alias]
+        return next((c for c in order if c is not None and c in columns), None)
+
+    missing = [name for name in expected.inputs if found(name) is None]
+    used = {found(name) for name in expected.inputs + expected.outputs} - {None}
+    extra = [] if training else [c for c in columns if c not in used]
     if missing or extra:
         parts = []
         if missing:
@@ -127,11 +129,12 @@ def named_for_profile(
     out: Columns = {}
     roles: dict[str, str] = {}
     for name in expected.inputs:
-        out[name] = columns[source[name]]
+        out[name] = columns[found(name) or name]
         roles[name] = "input"
     for name in expected.outputs:
-        if source[name] in columns and source[name] not in expected.inputs:
-            out[OUTPUT_PREFIX + name] = columns[source[name]]
+        column = found(name)
+        if column is not None and column not in expected.inputs:
+            out[OUTPUT_PREFIX + name] = columns[column]
             roles[OUTPUT_PREFIX + name] = "output"
     return out, roles
 
