@@ -210,10 +210,10 @@ class DriftService:
 
     def check(self, model: str, version: int, window: Window) -> DriftReport:
         """The version's logged requests in `window` against its reference."""
-        if self.live is None:
-            raise Unavailable("drift over live traffic needs the prediction log, absent here")
         target = self._version(model, version)
         reference, profile = self._profile(model, version)
+        if self.live is None:
+            raise Unavailable("drift over live traffic needs the prediction log, absent here")
         expected = expected_columns(target)
         live = live_columns(
             self.live.inputs(model, version, window),
