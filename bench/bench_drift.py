@@ -11,7 +11,7 @@ of scale. Our check is timed end to end from the stored profile's bytes: parse
 the profile, compare every column (median of --repeat runs). Evidently runs once,
 in its own venv (bench/setup_evidently.sh), timed around `Report.run` only.
 
-    .venv/bin/python bench/bench_drift.py [--rows 100000] [--features 100] [--no-evidently]
+    .venv/bin/python bench/bench_drift.py [--rows N] [--features N] [--no-evidently] [--quick]
 """
 
 from __future__ import annotations
@@ -75,7 +75,10 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-evidently", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="10,000 rows x 20 features")
     args = parser.parse_args()
+    if args.quick:
+        args.rows, args.features = 10_000, 20
 
     reference, live = make_data(args.rows, args.features, seed=0)
     started = time.perf_counter()
