@@ -15,6 +15,8 @@ prediction service provides it); `compare` judges columns given directly.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -53,6 +55,8 @@ from modelhub.stores.metadata.base_drift import ReferenceDraft
 
 log = logging.getLogger(__name__)
 
+PROFILES_CACHED = 32  # parsed profiles kept by digest: a report checks the same ones again
+
 Arrays = dict[str, npt.NDArray[Any]]
 
 
@@ -79,6 +83,8 @@ class DriftService:
         self.uploads = uploads
         self.auth = auth
         self.live = live
+        self._profiles: OrderedDict[str, Profile] = OrderedDict()
+        self._profiles_lock = threading.Lock()
         self.max_rows = settings.drift_max_reference_rows
         self.profile_config = ProfileConfig(
             sample_size=settings.drift_sample_size, vector_sample=settings.drift_vector_sample
@@ -263,8 +269,20 @@ class DriftService:
                 f"with `modelhub drift reference {model}@{version} --data FILE`",
                 {"model": model, "version": version, "error": reference.error},
             )
-        data = b"".join(self.artifacts.open_chunks(reference.digest))
-        return reference, profile_from_json(data)
+        return reference, self._load_profile(reference.digest)
+
+    def _load_profile(self, digest: str) -> Profile:
+        """A profile by digest; its bytes never change, so a parsed one is kept."""
+        with self._profiles_lock:
+            if digest in self._profiles:
+                self._profiles.move_to_end(digest)
+                return self._profiles[digest]
+        profile = profile_from_json(b"".join(self.artifacts.open_chunks(digest)))
+        with self._profiles_lock:
+            self._profiles[digest] = profile
+            while len(self._profiles) > PROFILES_CACHED:
+                self._profiles.popitem(last=False)
+        return profile
 
     def _report(
         self,
