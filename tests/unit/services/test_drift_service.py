@@ -122,6 +122,10 @@ def test_writing_a_reference_needs_the_right_to_update_the_model(
     path = write_csv(tmp_path / "eval.csv", data(np.random.default_rng(3), 50))
     with pytest.raises(PermissionDenied):
         services.drift.set_reference(VIEWER, "churn", 1, path)
+    # Developers set references only on models they own, as they update them.
+    with pytest.raises(PermissionDenied, match="own"):
+        services.drift.set_reference(Caller(name="dora", role=Role.DEVELOPER), "churn", 1, path)
+    assert services.drift.set_reference(Caller(name="alice", role=Role.DEVELOPER), "churn", 1, path)
     with pytest.raises(NotFound, match="churn@9"):
         services.drift.set_reference(ADMIN, "churn", 9, path)
 

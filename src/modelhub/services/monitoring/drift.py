@@ -114,8 +114,10 @@ class DriftService:
         The file's columns must be the version's inputs (and may add its outputs):
         InvalidInput names the missing and unexpected ones, and nothing is stored.
         """
+        self.auth.authorize_owned(
+            caller, Action.MODELS_UPDATE, self.metadata.model_owner(check_model_name(model))
+        )
         target = self._version(model, version)
-        self.auth.authorize_owned(caller, Action.MODELS_UPDATE, self.metadata.model_owner(model))
         what = source or path.name
         columns = read_columns(path, format, self.max_rows)
         named, roles = named_for_profile(columns, expected_columns(target), what)
