@@ -221,6 +221,49 @@ class Settings(BaseSettings):
         description="Let training scripts open TCP connections (downloads ...). Off, "
         "Landlock (Linux 6.7+) refuses TCP connect and bind in a script.",
     )
+    # -- drift --
+    drift_p_value: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="A feature drifted when its p-value (KS, chi-squared, MMD), corrected "
+        "with Benjamini-Hochberg across the check's features, is below this.",
+    )
+    drift_distance: float = Field(
+        default=0.1,
+        gt=0,
+        description="A feature drifted when its distance (normalised Wasserstein, "
+        "Jensen-Shannon), used when reference and window both exceed drift_large_sample "
+        "values, is at least this (Evidently's default).",
+    )
+    drift_large_sample: int = Field(
+        default=1000,
+        ge=1,
+        description="Above this many values on both sides, a feature is judged by a "
+        "distance instead of a p-value (a test on huge samples flags trivial shifts).",
+    )
+    drift_min_live_rows: int = Field(
+        default=30, ge=1, description="A feature with fewer live values is not compared."
+    )
+    drift_sample_size: int = Field(
+        default=5000,
+        ge=100,
+        description="Values of each numeric column a reference profile keeps (a random sample).",
+    )
+    drift_vector_sample: int = Field(
+        default=500,
+        ge=20,
+        description="Embedding rows a reference keeps per text or vector column, and the "
+        "live rows an MMD test draws.",
+    )
+    drift_permutations: int = Field(
+        default=200, ge=19, description="Permutations of the MMD test (fixed seed)."
+    )
+    drift_max_reference_rows: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="A reference file or training dataset with more rows is refused.",
+    )
     run_job: Path | None = Field(
         default=None,
         description="Set by the executor inside a training process: the job file that "

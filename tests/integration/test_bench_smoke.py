@@ -125,3 +125,13 @@ def test_chaos_quick() -> None:
     result = run_bench("bench_chaos.py")
     assert result["bench"] == "chaos" and result["mode"] == "quick"
     assert result["requests"] and result["versions"]["acknowledged"]  # type: ignore[index]
+
+
+@pytest.mark.timeout(900)
+def test_drift_quick() -> None:
+    has_evidently = (BENCH / ".venv-evidently" / "bin" / "python").exists()
+    result = run_bench("bench_drift.py", *(() if has_evidently else ("--no-evidently",)))
+    assert result["bench"] == "drift" and result["tests"] == ["wasserstein"]
+    assert isinstance(result["check_s"], float)
+    if has_evidently:
+        assert isinstance(result["agreement"], float) and result["agreement"] >= 0.95

@@ -53,6 +53,10 @@ def test_a_run_trains_and_its_result_is_a_new_version_with_lineage(tmp_path: Pat
         assert version.lineage.datasets == [services.datasets.get(ADMIN, "blobs").digest]
         assert version.lineage.hyperparameters == {"batch_size": 16, "max_epochs": 2}
         assert version.metrics["val_accuracy"] == run.metrics["val_accuracy"]
+        # Registering it profiled its training dataset as its drift reference.
+        reference = services.drift.reference(ADMIN, "blobs-model", 1)
+        assert (reference.status, reference.source, reference.rows) == ("ready", "blobs@1", 400)
+        assert reference.columns == ["a", "b", "output.label"]
 
         # The registered files load again and predict what the run's own output predicts.
         download = tmp_path / "download"

@@ -25,6 +25,7 @@ from modelhub.api import (
     routes_auth,
     routes_datasets,
     routes_deployments,
+    routes_drift,
     routes_inference,
     routes_models,
     routes_training,
@@ -103,6 +104,7 @@ def create_app(
         routes_auth,
         routes_audit,
         routes_alerts,
+        routes_drift,
     ):
         app.include_router(module.router)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import click
 import typer
 
-from modelhub.cli import alerts, auth, datasets, deployments, models, runs, training
+from modelhub.cli import alerts, auth, datasets, deployments, drift, models, runs, training
 from modelhub.cli.context import EXIT_CODES
 from modelhub.errors import ModelhubError
 
@@ -24,6 +24,7 @@ app.add_typer(runs.app, name="runs")
 app.command()(training.train)
 app.command()(deployments.deploy)
 app.add_typer(deployments.app, name="deployments")
+app.add_typer(drift.app, name="drift")
 app.command()(deployments.predict)
 app.add_typer(auth.app, name="auth")
 app.add_typer(auth.audit, name="audit")

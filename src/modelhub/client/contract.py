@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from modelhub.domain.alerts import AlertRule, AlertRuleDraft, Delivery, MetricInfo
 from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.deployments import Deployment, UsageRecord
+from modelhub.domain.drift import DriftReference, DriftReport
 from modelhub.domain.estimates import Estimate
 from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import (
@@ -282,6 +283,32 @@ class ModelhubClient(Protocol):
     ) -> dict[str, Any]:
         """One Open Inference Protocol request to a deployment (or a model's live
         deployment); the response as JSON. Local mode answers in this process."""
+        ...
+
+    # -- drift ---------------------------------------------------------------------
+
+    def set_drift_reference(
+        self, name: str, version: int, path: Path, format: str | None = None
+    ) -> DriftReference:
+        """Profile a data file (CSV, JSONL, Parquet) as the version's drift reference.
+
+        Its columns must be the version's inputs (and may add its outputs):
+        InvalidInput names the missing and unexpected ones, and nothing is stored.
+        """
+        ...
+
+    def get_drift_reference(self, name: str, version: int) -> DriftReference:
+        """NotFound when the version has none; a `failed` one says why profiling failed."""
+        ...
+
+    def drift(self, name: str, version: int, since: str = "24h") -> DriftReport:
+        """The version's logged requests over the last `since` against its reference."""
+        ...
+
+    def compare_drift(
+        self, name: str, version: int, path: Path, format: str | None = None
+    ) -> DriftReport:
+        """A data file of recent inputs against the version's reference."""
         ...
 
     def close(self) -> None: ...

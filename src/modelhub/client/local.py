@@ -7,6 +7,7 @@ from pathlib import Path
 from modelhub.client.contract import Progress
 from modelhub.client.local_alerts import LocalAlertCalls
 from modelhub.client.local_deployments import LocalDeploymentCalls
+from modelhub.client.local_drift import LocalDriftCalls
 from modelhub.client.local_training import LocalTrainingCalls
 from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.queries import VersionQuery
@@ -22,7 +23,7 @@ from modelhub.errors import InvalidInput
 from modelhub.services.registry import RegisterRequest
 
 
-class LocalClient(LocalTrainingCalls, LocalDeploymentCalls, LocalAlertCalls):
+class LocalClient(LocalTrainingCalls, LocalDeploymentCalls, LocalAlertCalls, LocalDriftCalls):
     """Same methods and errors as `Client`, served by the services in this process."""
 
     def register(

@@ -12,6 +12,7 @@ from modelhub.services.datasets import DatasetService
 from modelhub.services.deployments import DeploymentService
 from modelhub.services.guarded import GuardedRegistry
 from modelhub.services.monitoring.alerts import AlertService
+from modelhub.services.monitoring.drift import DriftService
 from modelhub.services.platform import PlatformService
 from modelhub.services.registry import RegistryService
 from modelhub.services.training import TrainingService
@@ -33,6 +34,7 @@ class Services:
     training: TrainingService
     deployments: DeploymentService
     alerts: AlertService
+    drift: DriftService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -74,6 +76,9 @@ def build_services(settings: Settings) -> Services:
     platform = PlatformService(metadata, artifacts, uploads)
     # The history lane's HistoryService becomes its performance source at merge.
     alerts = AlertService(settings, metadata, auth)
+    # The live window comes from the prediction log (lane predictions wires `live`).
+    drift = DriftService(settings, metadata, artifacts, uploads, auth)
+    training.on_registered(drift.profile_trained)
     return Services(
         settings=settings,
         platform=platform,
@@ -85,4 +90,5 @@ def build_services(settings: Settings) -> Services:
         training=training,
         deployments=deployments,
         alerts=alerts,
+        drift=drift,
     )

@@ -9,9 +9,11 @@ and `register_result`; it never sees the registry itself.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -45,6 +47,10 @@ from modelhub.training.context import LocalContext
 from modelhub.training.estimate import estimate, guess_parameters
 from modelhub.training.scheduler import Capacity, Scheduler, SchedulerConfig, host_capacity
 from modelhub.training.spec import parse_spec, spec_error
+
+log = logging.getLogger(__name__)
+
+RegisteredVersionHook = Callable[[ModelVersion, str], object]
 
 # Training speed assumed for a trainer until a run on this host has measured one.
 DEFAULT_SAMPLES_PER_S: dict[str, float] = {
@@ -106,6 +112,12 @@ class TrainingService:
         self.auth = auth
         self.scheduler: Scheduler | None = None
         self._capacity: Capacity | None = None
+        self._registered_hooks: list[RegisteredVersionHook] = []
+
+    def on_registered(self, hook: RegisteredVersionHook) -> None:
+        """Call `hook(version, actor)` after each run registers its version (a drift
+        reference from its dataset); a hook that raises is logged, never fatal."""
+        self._registered_hooks.append(hook)
 
     # -- pipelines ---------------------------------------------------------------
 
@@ -593,7 +605,13 @@ class TrainingService:
             ),
             metrics=finite,
         )
-        return self.registry.register(request, output_dir, actor=run.created_by).version
+        version = self.registry.register(request, output_dir, actor=run.created_by)
+        for hook in self._registered_hooks:
+            try:
+                hook(version, run.created_by)
+            except Exception:
+                log.exception("after registering %s@%s", version.name, version.version)
+        return version.version
 
     def registered_result(self, run: Run) -> int | None:
         """The version a run already registered, if any: a run taken over while

@@ -37,6 +37,7 @@ from modelhub.domain.runs import (
     RunStatus,
 )
 from modelhub.stores.metadata.base_alerts import AlertStoreBase
+from modelhub.stores.metadata.base_drift import DriftStore
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ class AuditQuery:
     limit: int = 100
 
 
-class MetadataStore(AlertStoreBase, abc.ABC):
+class MetadataStore(AlertStoreBase, DriftStore, abc.ABC):
     """Models, versions, aliases and the audit log.
 
     Lookups raise NotFound; uniqueness violations raise Conflict. Every mutation

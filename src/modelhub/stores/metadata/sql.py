@@ -46,6 +46,7 @@ from modelhub.stores.metadata.sql_auth import AuthQueries
 from modelhub.stores.metadata.sql_base import _aware, _now
 from modelhub.stores.metadata.sql_datasets import DatasetQueries
 from modelhub.stores.metadata.sql_deployments import DeploymentQueries
+from modelhub.stores.metadata.sql_drift import DriftQueries
 from modelhub.stores.metadata.sql_runs import RunQueries
 from modelhub.stores.metadata.tables import (
     aliases,
@@ -197,7 +198,13 @@ def _escape_like(text: str) -> str:
 
 
 class SqlMetadataStore(
-    AlertQueries, AuthQueries, DatasetQueries, DeploymentQueries, RunQueries, MetadataStore
+    AlertQueries,
+    AuthQueries,
+    DatasetQueries,
+    DeploymentQueries,
+    DriftQueries,
+    RunQueries,
+    MetadataStore,
 ):
     # -- models -------------------------------------------------------------
 
@@ -513,7 +520,13 @@ class SqlMetadataStore(
                 raise NotFound(f"alias {alias!r} of {name!r} does not exist", {"alias": alias})
 
     def referenced_digests(self) -> set[str]:
-        """Every blob something points at: version files, datasets, scripts, checkpoints."""
+        """Every blob something points at: version files, datasets, scripts, checkpoints,
+        drift profiles."""
         with self._read() as conn:
             files = set(conn.execute(select(version_files.c.digest).distinct()).scalars())
-        return files | self.dataset_digests() | self.pipeline_digests()
+        return (
+            files
+            | self.dataset_digests()
+            | self.pipeline_digests()
+            | self.drift_reference_digests()
+        )

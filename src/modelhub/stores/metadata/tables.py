@@ -370,3 +370,22 @@ alert_deliveries = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Index("ix_alert_deliveries_alert", "alert_id"),
 )
+
+# -- drift --
+
+# One drift reference per model version: the profile is an artifact (its digest
+# here), or, when profiling a trained version's dataset failed, the error.
+drift_references = Table(
+    "drift_references",
+    metadata,
+    Column("version_id", Integer, ForeignKey("versions.id", ondelete="CASCADE"), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("digest", String(64), nullable=True),
+    Column("source", String(512), nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("columns", JSON, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_drift_references_digest", "digest"),
+)
