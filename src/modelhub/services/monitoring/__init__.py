@@ -1,0 +1,1 @@
+"""The monitoring services: one module per part of issue 11, one service class each."""
