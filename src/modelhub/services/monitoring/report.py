@@ -149,7 +149,7 @@ class MonitorService:
         return MonitorReport(
             model=model,
             version=version,
-            since=format_duration(length),
+            since=since if isinstance(since, str) else format_duration(length),
             start=window.start,
             end=window.end,
             generated_at=self.clock(),
