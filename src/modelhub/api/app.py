@@ -26,6 +26,7 @@ from modelhub.api import (
     routes_deployments,
     routes_inference,
     routes_models,
+    routes_report,
     routes_training,
     routes_uploads,
 )
@@ -98,6 +99,7 @@ def create_app(
         routes_inference,
         routes_auth,
         routes_audit,
+        routes_report,
     ):
         app.include_router(module.router)
 
