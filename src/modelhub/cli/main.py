@@ -8,7 +8,7 @@ from typing import Annotated
 import click
 import typer
 
-from modelhub.cli import auth, datasets, deployments, models, runs, training
+from modelhub.cli import auth, datasets, deployments, models, monitor, runs, training
 from modelhub.cli.context import EXIT_CODES
 from modelhub.errors import ModelhubError
 
@@ -27,6 +27,7 @@ app.add_typer(deployments.app, name="deployments")
 app.command()(deployments.predict)
 app.add_typer(auth.app, name="auth")
 app.add_typer(auth.audit, name="audit")
+app.add_typer(monitor.app, name="monitor")
 
 LOOPBACK = ("127.", "localhost", "::1")
 SHUTDOWN_GRACE_SECONDS = 5
