@@ -60,7 +60,8 @@ def trends(
         for metric, larger_better in PERFORMANCE_METRICS.items():
             now = getattr(current, metric) if current is not None else None
             before = getattr(previous, metric) if previous is not None else None
-            found.append(trend(metric, _number(now), _number(before), larger_better))
+            if now is not None or before is not None:  # unmeasured (no GPU ...): no arrow
+                found.append(trend(metric, _number(now), _number(before), larger_better))
     if accuracy is not None and accuracy.value is not None:
         larger_better = accuracy.metric not in LOWER_IS_BETTER
         found.append(trend(accuracy.metric, accuracy.value, accuracy.previous, larger_better))
