@@ -125,3 +125,12 @@ def test_chaos_quick() -> None:
     result = run_bench("bench_chaos.py")
     assert result["bench"] == "chaos" and result["mode"] == "quick"
     assert result["requests"] and result["versions"]["acknowledged"]  # type: ignore[index]
+
+
+@pytest.mark.timeout(300)
+def test_monitor_report_quick() -> None:
+    result = run_bench("bench_monitor_report.py")
+    assert result["bench"] == "monitor_report"
+    for key in ("report_ms", "html_ms", "json_ms", "history_floor_ms", "total_ms"):
+        assert isinstance(result[key], float), key
+    assert isinstance(result["met"], bool)

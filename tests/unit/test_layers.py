@@ -15,7 +15,7 @@ import modelhub
 
 SOURCE = Path(modelhub.__file__).parent
 TRANSPORTS = {"api", "cli", "client", "dashboard"}
-ENGINES = {"inspect", "datasets", "networks", "training", "serving"}
+ENGINES = {"inspect", "datasets", "networks", "training", "serving", "monitoring"}
 STORES = {"stores"}
 ROOT = {"__init__", "__main__"}  # the package's public face and `python -m modelhub`
 

@@ -46,16 +46,19 @@ def scale_out(observed: Observations) -> Iterator[Recommendation]:
     if over is None or performance is None:
         return
     p99, target, what = over
+    # The model's figures cover all its deployments: in flight and throughput are
+    # shared out over all their replicas.
+    total = sum(d.replicas for d in observed.deployments)
+    if total < 1 or performance.in_flight_peak <= total:
+        return  # no request waited behind another: more replicas would not help
+    per_replica_rps = performance.throughput_rps / total
+    in_flight = performance.in_flight_peak / total
     for deployment in observed.deployments:
         replicas = deployment.replicas
         if replicas < 1 or replicas >= observed.objectives.max_replicas:
             continue
-        if performance.in_flight_peak <= replicas:
-            continue  # no request waited behind another: more replicas would not help
         wanted = max(replicas + 1, math.ceil(replicas * p99 / target))
         wanted = min(wanted, observed.objectives.max_replicas)
-        per_replica_rps = performance.throughput_rps / replicas
-        in_flight = performance.in_flight_peak / replicas
         yield Recommendation(
             kind="scale_out",
             seen=f"p99 {p99:.1f} ms is over its {what} {target:.1f} ms while requests queue: "
@@ -72,7 +75,9 @@ def scale_out(observed: Observations) -> Iterator[Recommendation]:
                 "target_ms": round(target, 3),
                 "throughput_per_replica_rps": round(per_replica_rps, 3),
                 "in_flight_per_replica": round(in_flight, 3),
-                "in_flight_per_replica_after": round(performance.in_flight_peak / wanted, 3),
+                "in_flight_per_replica_after": round(
+                    performance.in_flight_peak / (total - replicas + wanted), 3
+                ),
             },
         )
 

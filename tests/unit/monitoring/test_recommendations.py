@@ -164,3 +164,21 @@ def test_set_a_drift_reference_when_none_exists() -> None:
     [found] = recommend(healthy(reference_missing=True))
     assert found.kind == "set_reference"
     assert found.command == "modelhub monitor reference intents@3 --data FILE"
+
+
+def test_in_flight_is_shared_over_the_replicas_of_every_deployment() -> None:
+    two = [deployment(), deployment(name="intents-eu")]  # 2 + 2 replicas
+    calm = performance(p99_ms=100.0, in_flight_peak=3)
+    assert (
+        recommend(healthy(objectives=Objectives(p99_ms=50.0), performance=calm, deployments=two))
+        == []
+    )
+    busy = performance(p99_ms=100.0, in_flight_peak=12)
+    found = recommend(
+        healthy(objectives=Objectives(p99_ms=50.0), performance=busy, deployments=two)
+    )
+    assert [r.command for r in found] == [
+        "modelhub deployments scale intents 4",
+        "modelhub deployments scale intents-eu 4",
+    ]
+    assert found[0].figures["in_flight_per_replica"] == 3.0
