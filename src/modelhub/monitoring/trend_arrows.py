@@ -7,6 +7,7 @@ from modelhub.domain.monitor_report import Accuracy, Cost, Direction, Performanc
 from modelhub.monitoring.health import LOWER_IS_BETTER
 
 FLAT = 0.05
+ACCURACY_FLAT = 0.01
 # metric -> True when a larger value is better, False when smaller is, None when neither.
 PERFORMANCE_METRICS: dict[str, bool | None] = {
     "requests": None,
@@ -21,7 +22,11 @@ PERFORMANCE_METRICS: dict[str, bool | None] = {
 
 
 def trend(
-    metric: str, current: float | None, previous: float | None, larger_better: bool | None
+    metric: str,
+    current: float | None,
+    previous: float | None,
+    larger_better: bool | None,
+    flat: float = FLAT,
 ) -> Trend:
     direction: Direction
     change: float | None = None
@@ -35,7 +40,7 @@ def trend(
         direction = "flat" if current == 0 else "up"
     else:
         change = (current - previous) / abs(previous)
-        direction = "flat" if abs(change) <= FLAT else ("up" if change > 0 else "down")
+        direction = "flat" if abs(change) <= flat else ("up" if change > 0 else "down")
     better: bool | None = None
     if direction in ("up", "down") and larger_better is not None:
         better = (direction == "up") == larger_better
@@ -64,7 +69,10 @@ def trends(
                 found.append(trend(metric, _number(now), _number(before), larger_better))
     if accuracy is not None and accuracy.value is not None:
         larger_better = accuracy.metric not in LOWER_IS_BETTER
-        found.append(trend(accuracy.metric, accuracy.value, accuracy.previous, larger_better))
+        # A model metric moves in small steps: 1 % of it is already worth an arrow.
+        found.append(
+            trend(accuracy.metric, accuracy.value, accuracy.previous, larger_better, ACCURACY_FLAT)
+        )
     if cost is not None:
         found.append(trend("cost", cost.total, cost.previous_total, False))
     return found
