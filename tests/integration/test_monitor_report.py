@@ -13,10 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from modelhub.client.contract import ModelhubClient
 from modelhub.client.http import Client
+from modelhub.client.local import LocalClient
 from modelhub.domain.monitor_report import MonitorReport
 from modelhub.errors import InvalidInput, NotFound
 from modelhub.services.registry import RegisterRequest
+from modelhub.settings import Settings
 from tests.integration.conftest import Cli, ServerProcess, clean_env
 from tests.unit.inspect.builders import save_numpy_safetensors
 
@@ -72,3 +75,22 @@ def test_the_cli_against_the_server(served: tuple[ServerProcess, str], tmp_path:
     report = cli.json("monitor", "intents", "--since", "1h", "--report", "page.html")
     assert report["model"] == "intents" and report["since"] == "1h"
     assert "<h1>intents</h1>" in (tmp_path / "page.html").read_text()
+
+
+def test_both_clients_give_the_same_report_and_errors(
+    served: tuple[ServerProcess, str], tmp_path: Path
+) -> None:
+    server, _ = served
+    weights = save_numpy_safetensors(tmp_path / "m.safetensors", {"w": np.ones((2, 2), np.float32)})
+    with LocalClient(Settings(home=tmp_path / "home"), actor="ada") as local:
+        local.register(RegisterRequest(name="intents", type="classification"), weights)
+        with Client(server.url, token=server.token) as http:
+            clients: list[ModelhubClient] = [http, local]
+            timeless = {"start", "end", "generated_at"}
+            reports = [c.monitor("intents", "6h", 1).model_dump(exclude=timeless) for c in clients]
+            assert reports[0] == reports[1]
+            for client in clients:
+                with pytest.raises(NotFound):
+                    client.monitor("missing")
+                with pytest.raises(InvalidInput):
+                    client.monitor("intents", since="0m")

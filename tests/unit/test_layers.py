@@ -97,3 +97,9 @@ def test_serving_and_training_share_networks_and_never_import_each_other() -> No
     assert _breaking({"serving"}, {"training"}) == []
     assert _breaking({"training"}, {"serving"}) == []
     assert _breaking({"networks"}, {"training", "serving"}) == []
+
+
+def test_the_monitoring_engine_is_pure_computation() -> None:
+    """monitoring/ computes over figures it is handed: no store, service or transport."""
+    assert _breaking({"monitoring"}, STORES | TRANSPORTS | {"services"}) == []
+    assert any(edge.importer == "monitoring" for edge in EDGES)  # the walk saw it
