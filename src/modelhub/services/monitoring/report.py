@@ -11,8 +11,9 @@ section empty and says why in `notes`, and the rest of the report still renders.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -61,6 +62,8 @@ if TYPE_CHECKING:
 
 # The longest window a report covers: the hourly roll-ups' default retention.
 MAX_SINCE = timedelta(days=90)
+# A model tag that sets its own p99 objective in ms (`models update NAME --tag ...`).
+OBJECTIVE_TAG = "p99_objective_ms"
 
 
 @dataclass(frozen=True)
@@ -117,12 +120,14 @@ class MonitorService:
         """
         self.auth.authorize(caller, Action.MODELS_READ)
         length = parse_since(since)
-        self.registry.get_model(model)  # NotFound names the model
+        registered = self.registry.get_model(model)  # NotFound names the model
         asked = self.registry.get(f"{model}@{int(version)}") if version is not None else None
         window = Window.last(length, self.clock())
         notes: dict[str, str] = {}
         deployments = [
-            deployment_state(d) for d in self.deployments.list_all(caller, None, model, False)
+            deployment_state(d)
+            for d in self.deployments.list_all(caller, None, model, False)
+            if version is None or version in d.versions
         ]
         current, previous = self._performance(model, window, version, notes)
         performance = performance_record(current) if current is not None else None
@@ -142,10 +147,11 @@ class MonitorService:
             accuracy=accuracy,
             alerts=self._alerts(model, window, notes),
             deployments=deployments,
-            objectives=self.objectives,
+            objectives=model_objectives(self.objectives, registered.tags),
         )
         if not deployments:
-            notes["deployments"] = f"{model} has no live deployment"
+            serving = f"{model}@{version}" if version is not None else model
+            notes["deployments"] = f"no live deployment serves {serving}"
         return MonitorReport(
             model=model,
             version=version,
@@ -309,6 +315,21 @@ class MonitorService:
             notes["cost"] = f"cost: {exc.message}"
             return None
         return cost_record(current, previous, performance.requests if performance else None)
+
+
+def model_objectives(defaults: Objectives, tags: Mapping[str, str]) -> Objectives:
+    """The settings' objectives, with the model's own p99 objective where its tag
+    `OBJECTIVE_TAG` names one (a positive number of milliseconds)."""
+    text = tags.get(OBJECTIVE_TAG)
+    if text is None:
+        return defaults
+    try:
+        p99 = float(text)
+    except ValueError:
+        return defaults  # a tag is free text: one that is not a number sets nothing
+    if not math.isfinite(p99) or p99 <= 0:
+        return defaults
+    return replace(defaults, p99_ms=p99)
 
 
 def _correct(summary: AccuracySummary) -> tuple[int, int]:

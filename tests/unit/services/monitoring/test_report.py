@@ -336,3 +336,23 @@ def test_bad_requests_are_refused_by_name(services: Services, intents: str) -> N
         with pytest.raises(InvalidInput, match="since") as caught:
             monitor.report(ADMIN, intents, since)
         assert caught.value.details["field"] == "since"
+
+
+def test_a_version_sees_only_the_deployments_that_serve_it(
+    services: Services, intents: str
+) -> None:
+    monitor = _service(services, MonitorSources())
+    assert [d.name for d in monitor.report(ADMIN, intents, "1h", 2).deployments] == ["intents-dev"]
+    report = monitor.report(ADMIN, intents, "1h", 1)
+    assert report.deployments == []
+    assert report.notes["deployments"] == "no live deployment serves intents@1"
+
+
+def test_a_models_tag_sets_its_own_latency_objective(services: Services, intents: str) -> None:
+    monitor = _service(services, MonitorSources(history=History()))
+    assert "latency" not in {p.part for p in monitor.report(ADMIN, intents).health.parts}
+    services.registry.update_model(intents, "dana", tags={"p99_objective_ms": "5"})
+    parts = {p.part: p for p in monitor.report(ADMIN, intents).health.parts}
+    assert "against objective 5.0 ms" in parts["latency"].figure
+    services.registry.update_model(intents, "dana", tags={"p99_objective_ms": "fast"})
+    assert "latency" not in {p.part for p in monitor.report(ADMIN, intents).health.parts}
