@@ -91,6 +91,7 @@ def _figures(performance: Performance, trends: dict[str, Trend], report: Monitor
         ("latency p95", _ms(performance.p95_ms), "p95_ms"),
         ("latency p99", _ms(performance.p99_ms), "p99_ms"),
         ("error rate", f"{performance.error_rate:.2%}", "error_rate"),
+        ("in flight (peak)", str(performance.in_flight_peak), ""),
         ("memory (RSS)", human_size(performance.rss_bytes), "rss_bytes"),
         ("CPU", _percent(performance.cpu_percent), "cpu_percent"),
     ]
@@ -105,8 +106,11 @@ def _figures(performance: Performance, trends: dict[str, Trend], report: Monitor
     if cost is not None:
         per = f", {cost.per_1000_requests:.4f}/1k req" if cost.per_1000_requests else ""
         rows.append(("cost", f"{cost.total:.2f} {cost.currency}{per}", "cost"))
+    if performance.errors_by_kind:
+        kinds = ", ".join(f"{k} {n:,}" for k, n in sorted(performance.errors_by_kind.items()))
+        rows.insert(6, ("errors by kind", kinds, ""))
     for name, value, key in rows:
-        table.add_row(name, value, _arrow(trends.get(key)))
+        table.add_row(name, _plain(value), _arrow(trends.get(key)))
     return table
 
 

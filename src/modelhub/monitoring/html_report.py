@@ -102,6 +102,7 @@ def _figures(report: MonitorReport) -> str:
         ("latency p95 (ms)", performance.p95_ms, "p95_ms"),
         ("latency p99 (ms)", performance.p99_ms, "p99_ms"),
         ("error rate", f"{performance.error_rate:.2%}", "error_rate"),
+        ("errors by kind", _kinds(performance.errors_by_kind), ""),
         ("in flight (peak)", performance.in_flight_peak, ""),
         ("CPU (%)", performance.cpu_percent, "cpu_percent"),
         ("memory (RSS bytes)", performance.rss_bytes, "rss_bytes"),
@@ -121,6 +122,10 @@ def _figures(report: MonitorReport) -> str:
         ),
     )
     return f"<h2>Performance</h2>{table}<h3>Per version</h3>{versions}"
+
+
+def _kinds(errors_by_kind: dict[str, int]) -> str:
+    return ", ".join(f"{kind} {count}" for kind, count in sorted(errors_by_kind.items())) or "-"
 
 
 def _charts(report: MonitorReport) -> str:
