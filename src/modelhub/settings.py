@@ -269,6 +269,25 @@ class Settings(BaseSettings):
         description="Set by the executor inside a training process: the job file that "
         "`modelhub.training.context()` reads.",
     )
+    # -- report (issue 11: health score, recommendations, `modelhub monitor`) --
+    monitor_p99_objective_ms: float | None = Field(
+        default=None,
+        gt=0,
+        description="The p99 latency (ms) every model's health is held against. Unset: "
+        "each window's p99 is held against the previous window's.",
+    )
+    monitor_slow_p99_ms: float = Field(
+        default=100.0,
+        gt=0,
+        description="Without an objective, a p99 (ms) above this counts as high when the "
+        "report considers recommending quantization.",
+    )
+    monitor_quantize_min_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        ge=0,
+        description="An fp32 version at least this large, with a high p99, gets a "
+        "recommendation to quantize.",
+    )
 
     # -- alerts --
     alerts_engine: bool = Field(

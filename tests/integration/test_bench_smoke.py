@@ -135,3 +135,12 @@ def test_drift_quick() -> None:
     assert isinstance(result["check_s"], float)
     if has_evidently:
         assert isinstance(result["agreement"], float) and result["agreement"] >= 0.95
+
+
+@pytest.mark.timeout(300)
+def test_monitor_report_quick() -> None:
+    result = run_bench("bench_monitor_report.py")
+    assert result["bench"] == "monitor_report"
+    for key in ("report_ms", "html_ms", "json_ms", "history_floor_ms", "total_ms"):
+        assert isinstance(result[key], float), key
+    assert isinstance(result["met"], bool)

@@ -28,6 +28,7 @@ from modelhub.api import (
     routes_drift,
     routes_inference,
     routes_models,
+    routes_report,
     routes_training,
     routes_uploads,
 )
@@ -105,6 +106,7 @@ def create_app(
         routes_audit,
         routes_alerts,
         routes_drift,
+        routes_report,
     ):
         app.include_router(module.router)
 

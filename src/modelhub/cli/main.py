@@ -8,7 +8,7 @@ from typing import Annotated
 import click
 import typer
 
-from modelhub.cli import alerts, auth, datasets, deployments, drift, models, runs, training
+from modelhub.cli import alerts, auth, datasets, deployments, drift, models, monitor, runs, training
 from modelhub.cli.context import EXIT_CODES
 from modelhub.errors import ModelhubError
 
@@ -29,6 +29,7 @@ app.command()(deployments.predict)
 app.add_typer(auth.app, name="auth")
 app.add_typer(auth.audit, name="audit")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(monitor.app, name="monitor")
 
 LOOPBACK = ("127.", "localhost", "::1")
 SHUTDOWN_GRACE_SECONDS = 5

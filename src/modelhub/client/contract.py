@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -18,6 +19,7 @@ from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.deployments import Deployment, UsageRecord
 from modelhub.domain.drift import DriftReference, DriftReport
 from modelhub.domain.estimates import Estimate
+from modelhub.domain.monitor_report import MonitorReport
 from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import (
     AuditEvent,
@@ -309,6 +311,17 @@ class ModelhubClient(Protocol):
         self, name: str, version: int, path: Path, format: str | None = None
     ) -> DriftReport:
         """A data file of recent inputs against the version's reference."""
+        ...
+
+    # -- monitoring ---------------------------------------------------------------------
+
+    def monitor(
+        self, name: str, since: str | timedelta = "24h", version: int | None = None
+    ) -> MonitorReport:
+        """The monitor report of a model over the last `since` (24h, 7d ...), for one
+        version or all: health score and its parts, performance, trends, degradation,
+        drift, accuracy, cost, alerts and recommendations. NotFound for an unknown model
+        or version; a part with no data is empty with a note saying why."""
         ...
 
     def close(self) -> None: ...

@@ -17,6 +17,7 @@ from modelhub.client.http_alerts import AlertCalls
 from modelhub.client.http_connection import request_body
 from modelhub.client.http_deployments import DeploymentCalls
 from modelhub.client.http_drift import DriftCalls
+from modelhub.client.http_report import ReportCalls
 from modelhub.client.http_training import TrainingCalls
 from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.names import check_model_name
@@ -66,7 +67,7 @@ def _file_chunks(path: Path, progress: Progress | None) -> Iterator[bytes]:
             yield chunk
 
 
-class Client(TrainingCalls, DeploymentCalls, AlertCalls, DriftCalls):
+class Client(TrainingCalls, DeploymentCalls, AlertCalls, DriftCalls, ReportCalls):
     """Talk to a running modelhub server: `Client(url, token)`, or from the environment.
 
     `transport` lets tests and embedders inject an httpx transport (an ASGI app, a

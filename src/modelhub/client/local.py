@@ -8,6 +8,7 @@ from modelhub.client.contract import Progress
 from modelhub.client.local_alerts import LocalAlertCalls
 from modelhub.client.local_deployments import LocalDeploymentCalls
 from modelhub.client.local_drift import LocalDriftCalls
+from modelhub.client.local_report import LocalReportCalls
 from modelhub.client.local_training import LocalTrainingCalls
 from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.queries import VersionQuery
@@ -23,7 +24,9 @@ from modelhub.errors import InvalidInput
 from modelhub.services.registry import RegisterRequest
 
 
-class LocalClient(LocalTrainingCalls, LocalDeploymentCalls, LocalAlertCalls, LocalDriftCalls):
+class LocalClient(
+    LocalTrainingCalls, LocalDeploymentCalls, LocalAlertCalls, LocalDriftCalls, LocalReportCalls
+):
     """Same methods and errors as `Client`, served by the services in this process."""
 
     def register(

@@ -6,13 +6,15 @@ import contextlib
 from dataclasses import dataclass
 
 from modelhub.domain.auth import Caller, permission_table
+from modelhub.monitoring.observations import Objectives
 from modelhub.services.audit import AuditService
 from modelhub.services.auth import AuthService, TokenLifetimes, load_or_create_key
 from modelhub.services.datasets import DatasetService
-from modelhub.services.deployments import DeploymentService
+from modelhub.services.deployments import MAX_REPLICAS, DeploymentService
 from modelhub.services.guarded import GuardedRegistry
 from modelhub.services.monitoring.alerts import AlertService
 from modelhub.services.monitoring.drift import DriftService
+from modelhub.services.monitoring.report import MonitorService
 from modelhub.services.platform import PlatformService
 from modelhub.services.registry import RegistryService
 from modelhub.services.training import TrainingService
@@ -35,6 +37,7 @@ class Services:
     deployments: DeploymentService
     alerts: AlertService
     drift: DriftService
+    monitor: MonitorService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -79,6 +82,9 @@ def build_services(settings: Settings) -> Services:
     # The live window comes from the prediction log (lane predictions wires `live`).
     drift = DriftService(settings, metadata, artifacts, uploads, auth)
     training.on_registered(drift.profile_trained)
+    # The report's sources (history, predictions, drift, degradation, alerts, cost) are
+    # the other monitoring services: MonitorSources(...) names each once it exists.
+    monitor = MonitorService(registry, deployments, auth, monitor_objectives(settings))
     return Services(
         settings=settings,
         platform=platform,
@@ -91,4 +97,14 @@ def build_services(settings: Settings) -> Services:
         deployments=deployments,
         alerts=alerts,
         drift=drift,
+        monitor=monitor,
+    )
+
+
+def monitor_objectives(settings: Settings) -> Objectives:
+    return Objectives(
+        p99_ms=settings.monitor_p99_objective_ms,
+        slow_p99_ms=settings.monitor_slow_p99_ms,
+        quantize_min_bytes=settings.monitor_quantize_min_bytes,
+        max_replicas=MAX_REPLICAS,
     )
