@@ -1,0 +1,1 @@
+"""The monitoring engine: pure computation over figures that services read for it."""
