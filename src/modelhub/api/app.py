@@ -68,9 +68,12 @@ def create_app(
             live.deployments.start_serving(replica_launcher)
         elif replica_launcher is not None:
             replica_launcher.close()
+        if settings.canary_analysis:
+            live.canary.start()
         try:
             yield
         finally:
+            live.canary.stop()
             await inference.close()
             if settings.serve_supervisor:
                 live.deployments.stop_serving()

@@ -11,6 +11,7 @@ from modelhub.services.auth import AuthService, TokenLifetimes, load_or_create_k
 from modelhub.services.datasets import DatasetService
 from modelhub.services.deployments import DeploymentService
 from modelhub.services.guarded import GuardedRegistry
+from modelhub.services.monitoring.canary import CanaryService
 from modelhub.services.platform import PlatformService
 from modelhub.services.registry import RegistryService
 from modelhub.services.training import TrainingService
@@ -31,6 +32,7 @@ class Services:
     datasets: DatasetService
     training: TrainingService
     deployments: DeploymentService
+    canary: CanaryService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -69,6 +71,9 @@ def build_services(settings: Settings) -> Services:
     training = TrainingService(settings, metadata, artifacts, registry, auth)
     deployments = DeploymentService(settings, metadata, registry, auth)
     platform = PlatformService(metadata, artifacts, uploads)
+    # Its traffic (history), feedback (predictions) and alerts come from the lanes
+    # that provide them: CanaryService(..., traffic=history, alerts=alerts, feedback=predictions).
+    canary = CanaryService(settings, metadata, deployments, auth)
     return Services(
         settings=settings,
         platform=platform,
@@ -79,4 +84,5 @@ def build_services(settings: Settings) -> Services:
         datasets=datasets,
         training=training,
         deployments=deployments,
+        canary=canary,
     )
