@@ -22,6 +22,7 @@ from modelhub import __version__
 from modelhub.api import (
     routes_audit,
     routes_auth,
+    routes_canary,
     routes_datasets,
     routes_deployments,
     routes_inference,
@@ -98,6 +99,7 @@ def create_app(
         routes_datasets,
         routes_training,
         routes_deployments,
+        routes_canary,
         routes_inference,
         routes_auth,
         routes_audit,

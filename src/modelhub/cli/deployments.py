@@ -199,6 +199,7 @@ def list_deployments(
 @app.command()
 def show(name: NameArg, json: JsonOpt = False) -> None:
     """The deployment, its replicas' health, its endpoint and its usage per version."""
+    from modelhub.cli.canary_view import canary_view
     from modelhub.cli.deployment_view import (
         deployment_details,
         health_table,
@@ -208,12 +209,14 @@ def show(name: NameArg, json: JsonOpt = False) -> None:
 
     with client_session() as client:
         deployment, usage = client.get_deployment(name)
+        canary = client.canary_status(name)
     if json:
         print_json(
             {
                 "deployment": deployment.model_dump(mode="json"),
                 "usage": [u.model_dump(mode="json") for u in usage],
                 "summary": [usage_summary(u) for u in usage],
+                "canary": canary.model_dump(mode="json"),
             }
         )
         return
@@ -221,6 +224,9 @@ def show(name: NameArg, json: JsonOpt = False) -> None:
     if deployment.health:
         console.print(health_table(deployment))
     console.print(usage_table(usage) if usage else "no requests served yet")
+    shown = canary_view(canary)
+    if shown is not None:
+        console.print(shown)
 
 
 @app.command()

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from pydantic import Field
+
 from modelhub.domain.degradation import Verdict
+from modelhub.domain.deployments import CanaryAnalysis
 from modelhub.domain.records import Record
 
 
@@ -40,3 +43,12 @@ class CanaryDecision(Record):
     verdicts: list[Verdict]
     started_at: datetime
     decided_at: datetime
+
+
+class CanaryStatus(Record):
+    """A deployment's automated canary: the one in place (if any) and the decisions."""
+
+    deployment: str
+    analysis: CanaryAnalysis | None = None  # of the canary in place, when automated
+    latest: CanaryDecision | None = None
+    decisions: list[CanaryDecision] = Field(default_factory=list)  # newest first

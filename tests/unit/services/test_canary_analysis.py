@@ -241,7 +241,7 @@ def test_the_rollout_records_its_analysis_from_settings_and_overrides(
     settings = deployed.settings
     assert analysis.min_requests == settings.canary_min_requests
     assert analysis.max_seconds == settings.canary_max_seconds
-    assert deployed.canary.analysis(ALICE, NAME) == analysis
+    assert deployed.canary.status(ALICE, NAME).analysis == analysis
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Protocol
 from ddsketch import DDSketch
 
 from modelhub.domain.auth import Action, Caller, Role
-from modelhub.domain.canary import CanaryDecision, CanaryOutcome, VersionFigures
+from modelhub.domain.canary import CanaryDecision, CanaryOutcome, CanaryStatus, VersionFigures
 from modelhub.domain.degradation import DegradationPolicy, DegradationReport
 from modelhub.domain.deployments import AnalysisMode, CanaryAnalysis, Deployment, DeploymentStatus
 from modelhub.domain.monitoring import Window
@@ -131,11 +131,17 @@ class CanaryService:
         self.metadata.get_deployment(name)  # NotFound names it
         return self.metadata.list_canary_decisions(name, limit)
 
-    def analysis(self, caller: Caller, name: str) -> CanaryAnalysis | None:
-        """The automated analysis of the canary in place, if one is."""
+    def status(self, caller: Caller, name: str, limit: int = 20) -> CanaryStatus:
+        """The automated analysis of the canary in place, if any, and the decisions."""
         self.auth.authorize(caller, Action.DEPLOYMENTS_READ)
         rollout = self.metadata.get_deployment(name).rollout
-        return rollout.analysis if rollout is not None else None
+        decisions = self.metadata.list_canary_decisions(name, limit)
+        return CanaryStatus(
+            deployment=name,
+            analysis=rollout.analysis if rollout is not None else None,
+            latest=decisions[0] if decisions else None,
+            decisions=decisions,
+        )
 
     # -- deciding ---------------------------------------------------------------------
 
