@@ -9,6 +9,7 @@ significant 1 % slowdown over a million requests is not a regression.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import Field
 
@@ -56,7 +57,7 @@ class Verdict(Record):
     # when the baseline is 0 (any rise from nothing is an infinite relative change).
     # Accuracy: the change in points, current - baseline.
     effect: float | None = None
-    effect_kind: str = "relative"  # or "absolute" (accuracy)
+    effect_kind: Literal["relative", "absolute"] = "relative"
     direction: Direction = Direction.FLAT
     alpha: float
     min_effect: float

@@ -88,12 +88,16 @@ class SimulatedTraffic:
 @dataclass
 class AlertLog:
     fired: list[tuple[str, str, str, str, dict[str, str]]] = field(default_factory=list)
+    resolved: list[tuple[str, str]] = field(default_factory=list)
 
     def fire(
         self, subject: str, rule: str, severity: str, message: str, labels: dict[str, str]
     ) -> object:
         self.fired.append((subject, rule, severity, message, labels))
         return None
+
+    def resolve(self, subject: str, rule: str) -> None:
+        self.resolved.append((subject, rule))
 
 
 @pytest.fixture
@@ -171,6 +175,7 @@ def test_a_canary_failing_5_percent_of_requests_is_rolled_back(
     ((subject, rule, severity, message, labels),) = alerts.fired
     assert (subject, rule, severity) == (f"deployment:{NAME}", "canary_analysis", "critical")
     assert labels["decision"] == "rollback" and "error_rate" in message
+    assert alerts.resolved == []
 
 
 def test_a_canary_that_behaves_like_stable_is_promoted(
@@ -186,6 +191,7 @@ def test_a_canary_that_behaves_like_stable_is_promoted(
     after = deployed.deployments.get(ALICE, NAME)
     assert after.versions == [2] and after.previous_version == 1
     assert alerts.fired[0][2] == "info"
+    assert alerts.resolved == [(f"deployment:{NAME}", "canary_analysis")]
     assert deployed.canary.evaluate_once(start + timedelta(minutes=11)) == []
 
 

@@ -13,7 +13,9 @@ now), so that both saw the same hours and the same callers, and runs the degrada
 tests (`monitoring.degradation`): error rate, latency, and accuracy where feedback
 exists. Worse on any: roll back; otherwise promote, through the deployment service's
 own promote and rollback (the manual commands stay). Each decision is recorded with
-its figures and tests, audited in the same write, and alerted. The record is written
+its figures and tests, audited in the same write, and alerted: a rollback or an
+inconclusive canary fires (a person should look); a promotion fires as `info` and
+resolves at once, so receivers hear of it and nothing stays firing. The record is written
 before acting and is unique per canary, so with several servers on one database only
 one of them acts.
 
@@ -93,6 +95,8 @@ class Alerts(Protocol):
     def fire(
         self, subject: str, rule: str, severity: str, message: str, labels: dict[str, str]
     ) -> object: ...
+
+    def resolve(self, subject: str, rule: str) -> None: ...
 
 
 def _now() -> datetime:
@@ -247,8 +251,9 @@ class CanaryService:
         message = f"canary of {name} (version {decision.canary.version}): {decision.reason}"
         if failure is not None:
             message += f"; acting on it failed: {failure}"
+        subject = f"deployment:{name}"
         self.alerts.fire(
-            f"deployment:{name}",
+            subject,
             ALERT_RULE,
             SEVERITY[decision.outcome],
             message,
@@ -260,6 +265,9 @@ class CanaryService:
                 "decision": decision.outcome.value,
             },
         )
+        if decision.outcome is CanaryOutcome.PROMOTE and failure is None:
+            # Nothing is left to act on: the notice goes out, then the alert resolves.
+            self.alerts.resolve(subject, ALERT_RULE)
 
     # -- the server's loop -------------------------------------------------------------
 
