@@ -294,3 +294,15 @@ def test_the_server_loop_decides_on_its_own_and_stops_when_asked(
         deployed.canary.stop()
     assert [d.outcome for d in deployed.canary.decisions(ALICE, NAME)] == [CanaryOutcome.PROMOTE]
     assert deployed.deployments.get(ALICE, NAME).versions == [2]
+
+
+def test_a_canary_with_no_stable_traffic_beside_it_is_never_promoted_untested(
+    deployed: Services, traffic: SimulatedTraffic
+) -> None:
+    start = start_canary(deployed, min_requests=100, max_duration="30m")
+    traffic.serve(np.random.default_rng(12), 2, start, 10, 20, error_rate=0.0)
+    assert deployed.canary.evaluate_once(start + timedelta(minutes=10)) == []
+    (decision,) = deployed.canary.evaluate_once(start + timedelta(minutes=30))
+    assert decision.outcome is CanaryOutcome.INCONCLUSIVE
+    assert "stable served 0 requests" in decision.reason
+    assert deployed.deployments.get(ALICE, NAME).versions == [1, 2]

@@ -179,10 +179,10 @@ class CanaryService:
         window = Window(start=analysis.started_at, end=now)
         stable, stable_traffic = self._served(deployment, deployment.rollout.from_version, window)
         canary, canary_traffic = self._served(deployment, deployment.rollout.to_version, window)
-        report: DegradationReport | None = None
-        if canary.requests >= analysis.min_requests:
-            policy = DegradationPolicy(alpha=analysis.alpha, min_effect=analysis.min_effect)
-            report = degradation(stable_traffic, canary_traffic, policy)
+        policy = DegradationPolicy(alpha=analysis.alpha, min_effect=analysis.min_effect)
+        report = degradation(stable_traffic, canary_traffic, policy)
+        tested = any(verdict.tested for verdict in report.verdicts)
+        if canary.requests >= analysis.min_requests and tested:
             outcome = CanaryOutcome.ROLLBACK if report.worse else CanaryOutcome.PROMOTE
         elif window.seconds >= analysis.max_seconds:
             outcome = CanaryOutcome.INCONCLUSIVE
@@ -194,8 +194,8 @@ class CanaryService:
             stable=stable,
             canary=canary,
             outcome=outcome,
-            reason=_reason(outcome, report, canary, analysis),
-            verdicts=report.verdicts if report is not None else [],
+            reason=_reason(outcome, report, stable, canary, analysis),
+            verdicts=report.verdicts if outcome is not CanaryOutcome.INCONCLUSIVE else [],
             started_at=analysis.started_at,
             decided_at=now,
         )
@@ -310,17 +310,23 @@ def _automated(deployment: Deployment) -> CanaryAnalysis | None:
 
 def _reason(
     outcome: CanaryOutcome,
-    report: DegradationReport | None,
+    report: DegradationReport,
+    stable: VersionFigures,
     canary: VersionFigures,
     analysis: CanaryAnalysis,
 ) -> str:
-    if report is None:
+    if outcome is CanaryOutcome.INCONCLUSIVE:
+        if canary.requests < analysis.min_requests:
+            return (
+                f"inconclusive: the canary served {canary.requests} of the "
+                f"{analysis.min_requests} requests needed in {analysis.max_seconds:g} s"
+            )
         return (
-            f"inconclusive: the canary served {canary.requests} of the "
-            f"{analysis.min_requests} requests needed in {analysis.max_seconds:g} s"
+            f"inconclusive: stable served {stable.requests} requests beside the canary's "
+            f"{canary.requests}, too few to compare with in {analysis.max_seconds:g} s"
         )
     if outcome is CanaryOutcome.ROLLBACK:
         worse = [v for v in report.verdicts if v.worse]
         return "worse than stable: " + "; ".join(f"{v.metric.value} {v.reason}" for v in worse)
     tested = [v.metric.value for v in report.verdicts if v.tested]
-    return f"not worse than stable on {', '.join(tested) or 'any tested figure'}"
+    return f"not worse than stable on {', '.join(tested)}"
