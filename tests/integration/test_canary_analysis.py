@@ -7,8 +7,9 @@ on the canary: the errors come from the canary's behaviour, not from the client.
 
 The decisions read traffic through lane history's HistoryService (latency sketches and
 counts per version and window); until that lane is merged and wired into
-CanaryService, the two decision tests skip and the rest (the CLI, the route, bad
-input) runs.
+CanaryService (`traffic=history` in build_services), the two decision tests skip and
+the rest (the CLI, the route, bad input) runs. Merged with m11-history on a trial
+branch, all four pass (64 s).
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         MODELHUB_SERVE_USAGE_SECONDS="0.3",
         MODELHUB_SERVE_HEALTH_SECONDS="0.2",
         MODELHUB_CANARY_INTERVAL_SECONDS="0.3",
+        # Lane history's roll-up period: a second, so no test waits for a minute to end.
+        MODELHUB_MONITORING_ROLLUP_SECONDS="1",
     )
     with running(server):
         with Client(server.url, server.token) as client:

@@ -8,8 +8,8 @@ the server's loop (`evaluate_once`) looks at each canary in place:
     fewer, time up                                       -> inconclusive: a person decides
     enough                                               -> compare canary with stable
 
-The comparison takes both versions over the same window (the canary's start until
-now), so that both saw the same hours and the same callers, and runs the degradation
+The comparison takes both versions over the same window (the minute the canary
+started until now), so that both saw the same hours and the same callers, and runs the degradation
 tests (`monitoring.degradation`): error rate, latency, and accuracy where feedback
 exists. Worse on any: roll back; otherwise promote, through the deployment service's
 own promote and rollback (the manual commands stay). Each decision is recorded with
@@ -176,7 +176,10 @@ class CanaryService:
         self, deployment: Deployment, analysis: CanaryAnalysis, now: datetime
     ) -> CanaryDecision | None:
         assert deployment.rollout is not None
-        window = Window(start=analysis.started_at, end=now)
+        # Traffic is kept per minute (roll-ups start on the minute): the window starts
+        # on the canary's first minute, so its first requests count. Stable may get up
+        # to a minute from before the canary in: the same version, behaving the same.
+        window = Window(start=analysis.started_at.replace(second=0, microsecond=0), end=now)
         stable, stable_traffic = self._served(deployment, deployment.rollout.from_version, window)
         canary, canary_traffic = self._served(deployment, deployment.rollout.to_version, window)
         policy = DegradationPolicy(alpha=analysis.alpha, min_effect=analysis.min_effect)
@@ -184,7 +187,7 @@ class CanaryService:
         tested = any(verdict.tested for verdict in report.verdicts)
         if canary.requests >= analysis.min_requests and tested:
             outcome = CanaryOutcome.ROLLBACK if report.worse else CanaryOutcome.PROMOTE
-        elif window.seconds >= analysis.max_seconds:
+        elif (now - analysis.started_at).total_seconds() >= analysis.max_seconds:
             outcome = CanaryOutcome.INCONCLUSIVE
         else:
             return None
