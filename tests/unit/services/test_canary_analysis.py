@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -140,13 +141,13 @@ def alerts(deployed: Services) -> AlertLog:
     return log
 
 
-def start_canary(services: Services, **options: object) -> datetime:
+def start_canary(services: Services, **options: Any) -> datetime:
     request = RolloutRequest(
         deployment=NAME,
         version="2",
         canary=10,
         analysis=AnalysisMode.AUTO,
-        **options,  # type: ignore[arg-type]
+        **options,
     )
     changed = services.deployments.update(ALICE, request)
     assert changed.rollout is not None and changed.rollout.analysis is not None
@@ -262,14 +263,14 @@ def test_the_rollout_records_its_analysis_from_settings_and_overrides(
     ],
 )
 def test_bad_analysis_options_are_refused_and_change_nothing(
-    deployed: Services, options: dict[str, object], field: str
+    deployed: Services, options: dict[str, Any], field: str
 ) -> None:
     before = deployed.audit.list(ALICE, target=NAME)
-    values: dict[str, object] = {"canary": 10, "analysis": "auto", **options}
+    values: dict[str, Any] = {"canary": 10, "analysis": "auto", **options}
     with pytest.raises(InvalidInput) as caught:
         deployed.deployments.update(
             ALICE,
-            RolloutRequest(deployment=NAME, version="2", **values),  # type: ignore[arg-type]
+            RolloutRequest(deployment=NAME, version="2", **values),
         )
     assert caught.value.details["field"] == field
     after = deployed.deployments.get(ALICE, NAME)
@@ -306,3 +307,53 @@ def test_a_canary_with_no_stable_traffic_beside_it_is_never_promoted_untested(
     assert decision.outcome is CanaryOutcome.INCONCLUSIVE
     assert "stable served 0 requests" in decision.reason
     assert deployed.deployments.get(ALICE, NAME).versions == [1, 2]
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    metric: str
+    value: float | None
+    labelled: int
+
+
+@dataclass
+class Feedback:
+    """Accuracy per version from feedback, as lane predictions' PredictionService gives it."""
+
+    per_version: dict[int, Accuracy]
+    asked: list[tuple[str, int | None]] = field(default_factory=list)
+
+    def accuracy(self, model: str, window: Window, version: int | None = None) -> Accuracy:
+        self.asked.append((model, version))
+        return self.per_version.get(version or 0, Accuracy("accuracy", None, 0))
+
+
+def test_a_less_accurate_canary_is_rolled_back_where_feedback_exists(
+    deployed: Services, traffic: SimulatedTraffic
+) -> None:
+    feedback = Feedback({1: Accuracy("accuracy", 0.9, 500), 2: Accuracy("accuracy", 0.8, 500)})
+    deployed.canary.feedback = feedback
+    start = start_canary(deployed)
+    rng = np.random.default_rng(13)
+    traffic.serve(rng, 1, start, 10, 180, error_rate=0.0)
+    traffic.serve(rng, 2, start, 10, 20, error_rate=0.0)
+    (decision,) = deployed.canary.evaluate_once(start + timedelta(minutes=10))
+    assert decision.outcome is CanaryOutcome.ROLLBACK
+    assert [v.metric for v in decision.verdicts if v.worse] == [Metric.ACCURACY]
+    assert (decision.stable.correct, decision.canary.correct) == (450, 400)
+    assert sorted(feedback.asked) == [(NAME, 1), (NAME, 2)]
+
+
+def test_an_error_metric_from_feedback_is_not_taken_for_accuracy(
+    deployed: Services, traffic: SimulatedTraffic
+) -> None:
+    deployed.canary.feedback = Feedback(
+        {1: Accuracy("mae", 0.1, 500), 2: Accuracy("mae", 3.0, 500)}
+    )
+    start = start_canary(deployed)
+    rng = np.random.default_rng(14)
+    traffic.serve(rng, 1, start, 10, 180, error_rate=0.0)
+    traffic.serve(rng, 2, start, 10, 20, error_rate=0.0)
+    (decision,) = deployed.canary.evaluate_once(start + timedelta(minutes=10))
+    assert Metric.ACCURACY not in {v.metric for v in decision.verdicts}
+    assert decision.canary.labelled == 0
