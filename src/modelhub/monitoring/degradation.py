@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 from ddsketch import DDSketch
-from scipy import stats
 
 from modelhub.domain.degradation import (
     DegradationPolicy,
@@ -101,6 +100,8 @@ def latency_verdict(
     figures = _Figures(Metric.LATENCY, base_p50, cur_p50, n_base, n_cur)
     if baseline is None or current is None or min(n_base, n_cur) < policy.min_samples:
         return figures.not_tested(policy)
+    from scipy import stats  # heavy: imported by the first test, not by `modelhub --help`
+
     x = sketch_sample(current, policy.max_samples)
     y = sketch_sample(baseline, policy.max_samples)
     result = stats.mannwhitneyu(x, y, alternative="two-sided", method="asymptotic")
@@ -203,6 +204,8 @@ def _proportions(
     figures = _Figures(metric, base_rate, cur_rate, base_n, cur_n)
     if min(base_n, cur_n) < policy.min_samples:
         return figures.not_tested(policy)
+    from scipy import stats
+
     table = np.array([[base_hits, base_n - base_hits], [cur_hits, cur_n - cur_hits]])
     expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
     if expected.min() < 5:

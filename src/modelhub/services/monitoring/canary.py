@@ -31,18 +31,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
-from ddsketch import DDSketch
-
 from modelhub.domain.auth import Action, Caller, Role
 from modelhub.domain.canary import CanaryDecision, CanaryOutcome, CanaryStatus, VersionFigures
 from modelhub.domain.degradation import DegradationPolicy, DegradationReport
 from modelhub.domain.deployments import AnalysisMode, CanaryAnalysis, Deployment, DeploymentStatus
 from modelhub.domain.monitoring import Window
 from modelhub.errors import Conflict, ModelhubError
-from modelhub.monitoring.degradation import Traffic, degradation
 from modelhub.stores.metadata.base import AuditDraft
 
 if TYPE_CHECKING:
+    from ddsketch import DDSketch
+
+    from modelhub.monitoring.degradation import Traffic
     from modelhub.services.auth import AuthService
     from modelhub.services.deployments import DeploymentService
     from modelhub.settings import Settings
@@ -182,6 +182,9 @@ class CanaryService:
         window = Window(start=analysis.started_at.replace(second=0, microsecond=0), end=now)
         stable, stable_traffic = self._served(deployment, deployment.rollout.from_version, window)
         canary, canary_traffic = self._served(deployment, deployment.rollout.to_version, window)
+        # numpy and scipy load with the first canary to judge, not with every CLI command.
+        from modelhub.monitoring.degradation import degradation
+
         policy = DegradationPolicy(alpha=analysis.alpha, min_effect=analysis.min_effect)
         report = degradation(stable_traffic, canary_traffic, policy)
         tested = any(verdict.tested for verdict in report.verdicts)
@@ -218,6 +221,8 @@ class CanaryService:
     def _served(
         self, deployment: Deployment, version: int, window: Window
     ) -> tuple[VersionFigures, Traffic]:
+        from modelhub.monitoring.degradation import Traffic
+
         assert self.traffic is not None
         requests, errors = self.traffic.counts(deployment.name, version, window)
         sketch = self.traffic.latency_sketch(deployment.name, version, window)
