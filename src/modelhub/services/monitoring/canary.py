@@ -182,18 +182,21 @@ class CanaryService:
         window = Window(start=analysis.started_at.replace(second=0, microsecond=0), end=now)
         stable, stable_traffic = self._served(deployment, deployment.rollout.from_version, window)
         canary, canary_traffic = self._served(deployment, deployment.rollout.to_version, window)
+        enough = canary.requests >= analysis.min_requests
+        time_up = (now - analysis.started_at).total_seconds() >= analysis.max_seconds
+        if not enough and not time_up:
+            return None
         # numpy and scipy load with the first canary to judge, not with every CLI command.
         from modelhub.monitoring.degradation import degradation
 
         policy = DegradationPolicy(alpha=analysis.alpha, min_effect=analysis.min_effect)
         report = degradation(stable_traffic, canary_traffic, policy)
-        tested = any(verdict.tested for verdict in report.verdicts)
-        if canary.requests >= analysis.min_requests and tested:
+        if enough and any(verdict.tested for verdict in report.verdicts):
             outcome = CanaryOutcome.ROLLBACK if report.worse else CanaryOutcome.PROMOTE
-        elif (now - analysis.started_at).total_seconds() >= analysis.max_seconds:
+        elif time_up:
             outcome = CanaryOutcome.INCONCLUSIVE
         else:
-            return None
+            return None  # nothing to compare with yet: stable served too little beside it
         decision = CanaryDecision(
             deployment=deployment.name,
             model=deployment.model,
@@ -299,7 +302,10 @@ class CanaryService:
 
     def _loop(self, interval: float) -> None:
         while not self._stop.wait(interval):
-            self.evaluate_once()
+            try:
+                self.evaluate_once()
+            except Exception:  # the database went away a moment: the next round retries
+                log.exception("canary analysis round failed")
 
 
 def _automated(deployment: Deployment) -> CanaryAnalysis | None:
