@@ -133,6 +133,9 @@ def test_an_automated_canary_is_recorded_and_shown(srv: ServerProcess, http: htt
     auto_canary(srv, http, "shown", 2)
     status = http.get("/api/v1/deployments/shown/canary").json()
     assert status["analysis"]["alpha"] == 0.05 and status["latest"] is None
+    with Client(srv.url, srv.token) as client:
+        analysis = client.canary_status("shown").analysis
+    assert analysis is not None and analysis.min_requests == 100
     shown = modelhub(srv, "deployments", "show", "shown")
     assert shown.returncode == 0, shown.stderr
     assert "canary analysis: auto" in shown.stdout and "100 canary requests" in shown.stdout
