@@ -337,6 +337,42 @@ class Settings(BaseSettings):
         "generatorURL); default http://HOST:PORT.",
     )
 
+    # -- canary: automated canary analysis (issue 11, part 8) --
+    canary_min_requests: int = Field(
+        default=200,
+        ge=1,
+        description="Requests the canary version must serve before `--analysis auto` "
+        "compares it with the stable version and decides (a rollout may ask for more).",
+    )
+    canary_max_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How long an automated canary may take to reach its minimum requests; "
+        "past it the analysis records `inconclusive`, alerts, and leaves the canary for a "
+        "person to promote or roll back.",
+    )
+    canary_alpha: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="Significance level of the canary's tests (error rate, latency, accuracy).",
+    )
+    canary_min_effect: float = Field(
+        default=0.10,
+        ge=0,
+        description="Smallest relative change (0.10 = 10 %) of error rate or latency that "
+        "counts as worse, however significant a smaller one is.",
+    )
+    canary_interval_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="How often the server's canary analysis looks at canaries in place.",
+    )
+    canary_analysis: bool = Field(
+        default=True,
+        description="Whether `modelhub server` runs the canary analysis loop.",
+    )
+
     @field_validator(
         "serve_warm_imports", "trusted_proxies", "code_runners", "alerts_webhooks", mode="before"
     )

@@ -23,6 +23,7 @@ from modelhub.api import (
     routes_alerts,
     routes_audit,
     routes_auth,
+    routes_canary,
     routes_datasets,
     routes_deployments,
     routes_drift,
@@ -73,9 +74,12 @@ def create_app(
             live.deployments.start_serving(replica_launcher)
         elif replica_launcher is not None:
             replica_launcher.close()
+        if settings.canary_analysis:
+            live.canary.start()
         try:
             yield
         finally:
+            live.canary.stop()
             await inference.close()
             if settings.serve_supervisor:
                 live.deployments.stop_serving()
@@ -101,6 +105,7 @@ def create_app(
         routes_datasets,
         routes_training,
         routes_deployments,
+        routes_canary,
         routes_inference,
         routes_auth,
         routes_audit,

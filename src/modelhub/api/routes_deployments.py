@@ -61,6 +61,10 @@ def update(
         version=body.version,
         canary=body.canary,
         override_approval=body.override_approval,
+        analysis=body.analysis,
+        min_requests=body.min_requests,
+        max_duration=body.max_duration,
+        alpha=body.alpha,
     )
     return services.deployments.update(caller, request)
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from modelhub.domain.auth import TokenInfo
 from modelhub.domain.deployments import (
+    AnalysisMode,
     Autoscale,
     Deployment,
     Environment,
@@ -185,6 +186,22 @@ class UpdateBody(Body):
     )
     override_approval: bool = Field(
         default=False, description="Roll out an unapproved version in production (admins only)."
+    )
+    analysis: AnalysisMode = Field(
+        default=AnalysisMode.MANUAL,
+        description="`auto`: promote or roll back the canary on its measured results; "
+        "`manual`: a person does.",
+    )
+    min_requests: int | None = Field(
+        default=None, description="Canary requests before the automated analysis decides."
+    )
+    max_duration: str | None = Field(
+        default=None,
+        description="How long the automated analysis may wait for them (e.g. 30m); "
+        "past it, the decision is inconclusive.",
+    )
+    alpha: float | None = Field(
+        default=None, description="Significance level of the automated analysis' tests."
     )
 
 

@@ -17,6 +17,7 @@ import typer
 from modelhub.cli.context import client_session
 from modelhub.cli.deployment_input import parse_autoscale, read_request
 from modelhub.cli.render import console, err_console, print_json
+from modelhub.domain.deployments import AnalysisMode
 
 if TYPE_CHECKING:
     from modelhub.client.contract import ModelhubClient
@@ -198,6 +199,7 @@ def list_deployments(
 @app.command()
 def show(name: NameArg, json: JsonOpt = False) -> None:
     """The deployment, its replicas' health, its endpoint and its usage per version."""
+    from modelhub.cli.canary_view import canary_view
     from modelhub.cli.deployment_view import (
         deployment_details,
         health_table,
@@ -207,12 +209,14 @@ def show(name: NameArg, json: JsonOpt = False) -> None:
 
     with client_session() as client:
         deployment, usage = client.get_deployment(name)
+        canary = client.canary_status(name)
     if json:
         print_json(
             {
                 "deployment": deployment.model_dump(mode="json"),
                 "usage": [u.model_dump(mode="json") for u in usage],
                 "summary": [usage_summary(u) for u in usage],
+                "canary": canary.model_dump(mode="json"),
             }
         )
         return
@@ -220,6 +224,9 @@ def show(name: NameArg, json: JsonOpt = False) -> None:
     if deployment.health:
         console.print(health_table(deployment))
     console.print(usage_table(usage) if usage else "no requests served yet")
+    shown = canary_view(canary)
+    if shown is not None:
+        console.print(shown)
 
 
 @app.command()
@@ -257,6 +264,27 @@ def update(
             "--override-approval", help="Roll out an unapproved version in production (admins)."
         ),
     ] = False,
+    analysis: Annotated[
+        AnalysisMode,
+        typer.Option(
+            help="auto: promote or roll back the canary on its measured error rate, latency "
+            "and accuracy; manual: you do (promote|rollback).",
+        ),
+    ] = AnalysisMode.MANUAL,
+    min_requests: Annotated[
+        int | None,
+        typer.Option(help="Canary requests before the analysis decides (auto).", min=1),
+    ] = None,
+    max_duration: Annotated[
+        str | None,
+        typer.Option(
+            help="How long the analysis waits for them (e.g. 30m); then it is inconclusive.",
+            metavar="DURATION",
+        ),
+    ] = None,
+    alpha: Annotated[
+        float | None, typer.Option(help="Significance level of the analysis' tests (auto).")
+    ] = None,
     no_wait: NoWaitOpt = False,
     json: JsonOpt = False,
 ) -> None:
@@ -264,7 +292,14 @@ def update(
     from modelhub.services.deployments import RolloutRequest
 
     request = RolloutRequest(
-        deployment=name, version=version, canary=canary, override_approval=override_approval
+        deployment=name,
+        version=version,
+        canary=canary,
+        override_approval=override_approval,
+        analysis=analysis,
+        min_requests=min_requests,
+        max_duration=max_duration,
+        alpha=alpha,
     )
     with client_session() as client:
         changed = client.update_deployment(request)

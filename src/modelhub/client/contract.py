@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from modelhub.domain.alerts import AlertRule, AlertRuleDraft, Delivery, MetricInfo
 from modelhub.domain.auth import Principal, TokenInfo
+from modelhub.domain.canary import CanaryStatus
 from modelhub.domain.deployments import Deployment, UsageRecord
 from modelhub.domain.drift import DriftReference, DriftReport
 from modelhub.domain.estimates import Estimate
@@ -250,6 +251,11 @@ class ModelhubClient(Protocol):
 
     def get_deployment(self, name: str) -> tuple[Deployment, list[UsageRecord]]:
         """The deployment and its usage per served version; NotFound if none."""
+        ...
+
+    def canary_status(self, name: str) -> CanaryStatus:
+        """The deployment's automated canary analysis: the canary in place (when
+        `--analysis auto`) and its decisions with their figures and tests, newest first."""
         ...
 
     def scale_deployment(self, name: str, replicas: int) -> Deployment:

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 from modelhub.client.deployment_wait import poll_until_settled
 from modelhub.client.http_connection import HttpConnection, request_body
+from modelhub.domain.canary import CanaryStatus
 from modelhub.domain.deployments import Deployment, UsageRecord
 from modelhub.domain.names import check_model_name
 from modelhub.services.deployments import DeployRequest, RolloutRequest
@@ -43,6 +44,10 @@ class DeploymentCalls(HttpConnection):
         data = self._request("GET", _deployment_path(name))
         usage = [UsageRecord.model_validate(u) for u in data["usage"]]
         return Deployment.model_validate(data["deployment"]), usage
+
+    def canary_status(self, name: str) -> CanaryStatus:
+        data = self._request("GET", _deployment_path(name) + "/canary")
+        return CanaryStatus.model_validate(data)
 
     def scale_deployment(self, name: str, replicas: int) -> Deployment:
         body = {"replicas": replicas}

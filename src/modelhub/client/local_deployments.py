@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from modelhub.client.local_home import LocalHome
+from modelhub.domain.canary import CanaryStatus
 from modelhub.domain.deployments import Deployment, Environment, UsageRecord
 from modelhub.domain.enums import parse_enum
 from modelhub.services.deployments import DeployRequest, RolloutRequest
@@ -37,6 +38,9 @@ class LocalDeploymentCalls(LocalHome):
     def get_deployment(self, name: str) -> tuple[Deployment, list[UsageRecord]]:
         deployments = self.services.deployments
         return deployments.get(self.caller, name), deployments.usage(self.caller, name)
+
+    def canary_status(self, name: str) -> CanaryStatus:
+        return self.services.canary.status(self.caller, name)
 
     def scale_deployment(self, name: str, replicas: int) -> Deployment:
         return self.services.deployments.scale(self.caller, name, replicas)

@@ -87,6 +87,28 @@ class Autoscale(Record):
     target_in_flight: float = Field(default=4.0, gt=0)
 
 
+class AnalysisMode(StrEnum):
+    """Who decides a canary: a person (promote/rollback), or the measured results."""
+
+    MANUAL = "manual"
+    AUTO = "auto"
+
+
+class CanaryAnalysis(Record):
+    """How an automated canary is judged (`--analysis auto`), fixed when it starts.
+
+    After `min_requests` canary requests, the canary is compared with the stable
+    version at significance `alpha`, changes under `min_effect` (relative) not counting;
+    not there within `max_seconds` of `started_at`, the analysis is inconclusive."""
+
+    mode: AnalysisMode = AnalysisMode.AUTO
+    min_requests: int = Field(ge=1)
+    max_seconds: float = Field(gt=0)
+    alpha: float = Field(gt=0, lt=1)
+    min_effect: float = Field(ge=0)
+    started_at: datetime
+
+
 class Rollout(Record):
     """A version change in progress: what it goes from and to, and the canary share.
 
@@ -96,6 +118,7 @@ class Rollout(Record):
     from_version: int
     to_version: int
     canary: int | None = None
+    analysis: CanaryAnalysis | None = None
 
 
 class ReplicaHealth(Record):

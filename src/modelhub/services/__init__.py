@@ -13,6 +13,7 @@ from modelhub.services.datasets import DatasetService
 from modelhub.services.deployments import MAX_REPLICAS, DeploymentService
 from modelhub.services.guarded import GuardedRegistry
 from modelhub.services.monitoring.alerts import AlertService
+from modelhub.services.monitoring.canary import CanaryService
 from modelhub.services.monitoring.drift import DriftService
 from modelhub.services.monitoring.report import MonitorService
 from modelhub.services.platform import PlatformService
@@ -38,6 +39,7 @@ class Services:
     alerts: AlertService
     drift: DriftService
     monitor: MonitorService
+    canary: CanaryService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -85,6 +87,9 @@ def build_services(settings: Settings) -> Services:
     # The report's sources (history, predictions, drift, degradation, alerts, cost) are
     # the other monitoring services: MonitorSources(...) names each once it exists.
     monitor = MonitorService(registry, deployments, auth, monitor_objectives(settings))
+    # Its traffic (history), feedback (predictions) and alerts come from the lanes
+    # that provide them: CanaryService(..., traffic=history, alerts=alerts, feedback=predictions).
+    canary = CanaryService(settings, metadata, deployments, auth, alerts=alerts)
     return Services(
         settings=settings,
         platform=platform,
@@ -98,6 +103,7 @@ def build_services(settings: Settings) -> Services:
         alerts=alerts,
         drift=drift,
         monitor=monitor,
+        canary=canary,
     )
 
 

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from modelhub.domain.auth import Action, Caller
+from modelhub.domain.auth import Action, Caller, parse_duration
 from modelhub.domain.deployments import (
     LIVE,
+    AnalysisMode,
     Autoscale,
+    CanaryAnalysis,
     Deployment,
     DeploymentStatus,
     Environment,
@@ -81,15 +83,25 @@ class DeployRequest:
 @dataclass(frozen=True)
 class RolloutRequest:
     """Roll out another version of a deployment's model: all at once, or `canary`
-    percent (1-99) of requests first. `version` is a number or an alias."""
+    percent (1-99) of requests first. `version` is a number or an alias.
+
+    With `analysis="auto"` the canary is promoted or rolled back on its measured
+    results once it served `min_requests`, giving up (inconclusive) after
+    `max_duration` ("30m"); `alpha` is the tests' significance level. Unset, each
+    takes its `canary_*` setting."""
 
     deployment: str
     version: str
     canary: int | None = None
     override_approval: bool = False
+    analysis: AnalysisMode = AnalysisMode.MANUAL
+    min_requests: int | None = None
+    max_duration: str | None = None
+    alpha: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "version", str(self.version))  # 3 means "3"
+        object.__setattr__(self, "analysis", parse_enum(AnalysisMode, self.analysis, "analysis"))
 
 
 @dataclass(frozen=True)
@@ -124,6 +136,7 @@ class DeploymentService:
         registry: RegistryService,
         auth: AuthService,
     ) -> None:
+        self.settings = settings
         self.metadata = metadata
         self.registry = registry
         self.auth = auth
@@ -347,6 +360,7 @@ class DeploymentService:
             )
         if canary is not None and not 1 <= canary <= 99:
             raise InvalidInput("canary share must be 1-99 percent", {"field": "canary"})
+        analysis = self._analysis(request)
         version = self.registry.get(f"{deployment.model}@{request.version}")
         current = deployment.primary_version
         if version.version == current:
@@ -360,8 +374,43 @@ class DeploymentService:
         details: dict[str, Any] = {"from": current, "to": version.version, "canary": canary}
         if override:
             details["approval_override"] = version.approval.value
+        if analysis is not None:
+            details["analysis"] = analysis.model_dump(mode="json")
         return self._change(
-            caller, deployment, version.version, canary, "deployments.update", details
+            caller, deployment, version.version, canary, "deployments.update", details, analysis
+        )
+
+    def _analysis(self, request: RolloutRequest) -> CanaryAnalysis | None:
+        """The rollout's automated analysis, its unset figures from the settings."""
+        asked = (request.min_requests, request.max_duration, request.alpha)
+        if request.analysis is AnalysisMode.MANUAL:
+            if any(value is not None for value in asked):
+                raise InvalidInput(
+                    "min_requests, max_duration and alpha apply to --analysis auto only",
+                    {"field": "analysis"},
+                )
+            return None
+        if request.canary is None:
+            raise InvalidInput(
+                "automated analysis judges a canary: give a canary share (1-99 percent)",
+                {"field": "canary"},
+            )
+        settings = self.settings
+        min_requests = request.min_requests or settings.canary_min_requests
+        if request.min_requests is not None and request.min_requests < 1:
+            raise InvalidInput("min_requests must be at least 1", {"field": "min_requests"})
+        alpha = settings.canary_alpha if request.alpha is None else request.alpha
+        if not 0 < alpha < 1:
+            raise InvalidInput("alpha must be between 0 and 1", {"field": "alpha"})
+        max_seconds = settings.canary_max_seconds
+        if request.max_duration is not None:
+            max_seconds = parse_duration(request.max_duration, "max_duration").total_seconds()
+        return CanaryAnalysis(
+            min_requests=min_requests,
+            max_seconds=max_seconds,
+            alpha=alpha,
+            min_effect=settings.canary_min_effect,
+            started_at=_now(),
         )
 
     def _change(
@@ -372,8 +421,14 @@ class DeploymentService:
         canary: int | None,
         action: str,
         details: dict[str, Any],
+        analysis: CanaryAnalysis | None = None,
     ) -> Deployment:
-        rollout = Rollout(from_version=deployment.primary_version, to_version=target, canary=canary)
+        rollout = Rollout(
+            from_version=deployment.primary_version,
+            to_version=target,
+            canary=canary,
+            analysis=analysis,
+        )
         changed = self.metadata.update_deployment(
             deployment.name,
             {"status": DeploymentStatus.UPDATING, "rollout": rollout, "error": None},

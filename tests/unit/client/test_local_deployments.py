@@ -82,3 +82,12 @@ def test_production_gate_and_its_override(client: LocalClient) -> None:
     assert forced.approval_override and forced.name == "intents"
     events = client.audit_events(action="deployments.create")
     assert events[0].details["approval_override"] == "pending"
+
+
+def test_the_canary_status_of_a_deployment_without_one_is_empty(client: LocalClient) -> None:
+    client.deploy(DeployRequest(ref="intents@1"))
+    status = client.canary_status("intents-development")
+    assert status.deployment == "intents-development"
+    assert (status.analysis, status.latest, status.decisions) == (None, None, [])
+    with pytest.raises(NotFound):
+        client.canary_status("nowhere")

@@ -37,6 +37,7 @@ from modelhub.domain.runs import (
     RunStatus,
 )
 from modelhub.stores.metadata.base_alerts import AlertStoreBase
+from modelhub.stores.metadata.base_canary import CanaryDecisionStore
 from modelhub.stores.metadata.base_drift import DriftStore
 
 
@@ -172,7 +173,7 @@ class AuditQuery:
     limit: int = 100
 
 
-class MetadataStore(AlertStoreBase, DriftStore, abc.ABC):
+class MetadataStore(AlertStoreBase, DriftStore, CanaryDecisionStore, abc.ABC):
     """Models, versions, aliases and the audit log.
 
     Lookups raise NotFound; uniqueness violations raise Conflict. Every mutation

@@ -44,6 +44,7 @@ from modelhub.stores.metadata.base import (
 from modelhub.stores.metadata.sql_alerts import AlertQueries
 from modelhub.stores.metadata.sql_auth import AuthQueries
 from modelhub.stores.metadata.sql_base import _aware, _now
+from modelhub.stores.metadata.sql_canary import CanaryQueries
 from modelhub.stores.metadata.sql_datasets import DatasetQueries
 from modelhub.stores.metadata.sql_deployments import DeploymentQueries
 from modelhub.stores.metadata.sql_drift import DriftQueries
@@ -200,6 +201,7 @@ def _escape_like(text: str) -> str:
 class SqlMetadataStore(
     AlertQueries,
     AuthQueries,
+    CanaryQueries,
     DatasetQueries,
     DeploymentQueries,
     DriftQueries,

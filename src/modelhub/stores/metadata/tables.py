@@ -389,3 +389,26 @@ drift_references = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_drift_references_digest", "digest"),
 )
+
+# -- canary --
+# One row per decision of the automated canary analysis; (deployment, started_at)
+# names one canary, and its uniqueness lets only one server act on it.
+canary_decisions = Table(
+    "canary_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("deployment", String(100), nullable=False),
+    Column("model", String(100), nullable=False),
+    Column("stable_version", Integer, nullable=False),
+    Column("canary_version", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    # {"stable": VersionFigures, "canary": VersionFigures}
+    Column("figures", JSON, nullable=False),
+    # [Verdict, ...]: each test with its statistic, p-value, effect and outcome.
+    Column("verdicts", JSON, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("deployment", "started_at", name="uq_canary_decisions_canary"),
+    Index("ix_canary_decisions_deployment", "deployment", "decided_at"),
+)
