@@ -26,6 +26,7 @@ from modelhub.domain.records import (
     ResourceEstimate,
     Signature,
 )
+from modelhub.stores.metadata.base_cost import CostStore
 from modelhub.domain.runs import (
     Alert,
     Checkpoint,
@@ -171,7 +172,7 @@ class AuditQuery:
     limit: int = 100
 
 
-class MetadataStore(abc.ABC):
+class MetadataStore(CostStore, abc.ABC):
     """Models, versions, aliases and the audit log.
 
     Lookups raise NotFound; uniqueness violations raise Conflict. Every mutation

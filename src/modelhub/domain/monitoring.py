@@ -1,0 +1,24 @@
+"""Time windows that monitoring figures are computed over."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime  # aware UTC, inclusive
+    end: datetime  # aware UTC, exclusive
+
+    @classmethod
+    def last(cls, length: timedelta, now: datetime) -> Window:
+        return cls(now - length, now)
+
+    def previous(self) -> Window:
+        """The window of equal length just before this one."""
+        return Window(self.start - (self.end - self.start), self.start)
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()

@@ -1,0 +1,1 @@
+"""The monitoring engine: pure computation over figures the services read from stores."""
