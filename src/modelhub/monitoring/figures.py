@@ -61,9 +61,7 @@ def training_figures(
         for r in runs
         if (r.queued_at or r.started_at) is not None
     ]
-    available = cpus * union_seconds(
-        ((a, b) for a, b in busy if a is not None), window
-    )
+    available = cpus * union_seconds(((a, b) for a, b in busy if a is not None), window)
     used = sum(_cpu_in_window(r, window, now) for r in runs)
     return EngineFigures(
         engine=engine,

@@ -1,10 +1,10 @@
 """Cost arithmetic: measured use times the price table, and time clipped to windows.
 
-    cpu       = cpu_seconds / 3600 x cpu_hour
-    gpu       = gpu_seconds / 3600 x gpu_hour
-    replicas  = replica_seconds / 3600 x replica_hour
-    storage   = bytes / 10**9 x storage_gb_month x window_seconds / (30 days)
-    per 1,000 requests = total / requests x 1000 (only where requests > 0)
+cpu       = cpu_seconds / 3600 x cpu_hour
+gpu       = gpu_seconds / 3600 x gpu_hour
+replicas  = replica_seconds / 3600 x replica_hour
+storage   = bytes / 10**9 x storage_gb_month x window_seconds / (30 days)
+per 1,000 requests = total / requests x 1000 (only where requests > 0)
 """
 
 from __future__ import annotations
@@ -84,13 +84,17 @@ def summarize(
             "parts": parts,
             "window_start": window.start if window else None,
             "window_end": window.end if window else None,
-            "per_1000_requests": per_thousand(total, requests if isinstance(requests, int) else None),
+            "per_1000_requests": per_thousand(
+                total, requests if isinstance(requests, int) else None
+            ),
             **figures,
         }
     )
 
 
-def combine(subject: str, summaries: Iterable[CostSummary], prices: Prices, window: Window) -> CostSummary:
+def combine(
+    subject: str, summaries: Iterable[CostSummary], prices: Prices, window: Window
+) -> CostSummary:
     """The sum of several summaries (a model's runs, deployments and storage)."""
     parts = CostParts()
     cpu = gpu = replica = 0.0

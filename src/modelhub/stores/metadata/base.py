@@ -26,7 +26,6 @@ from modelhub.domain.records import (
     ResourceEstimate,
     Signature,
 )
-from modelhub.stores.metadata.base_cost import CostStore
 from modelhub.domain.runs import (
     Alert,
     Checkpoint,
@@ -38,6 +37,7 @@ from modelhub.domain.runs import (
     RunResources,
     RunStatus,
 )
+from modelhub.stores.metadata.base_cost import CostStore
 
 
 @dataclass(frozen=True)

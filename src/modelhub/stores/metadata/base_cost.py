@@ -31,6 +31,10 @@ class CostStore(abc.ABC):
         changed are closed at `at`, new ones opened, the others marked seen."""
 
     @abc.abstractmethod
+    def touch_replica_spans(self, deployments: Collection[str], at: datetime) -> None:
+        """Mark the open spans of `deployments` seen at `at` (they served meanwhile)."""
+
+    @abc.abstractmethod
     def close_replica_spans(self, deployment: str | None, at: datetime) -> int:
         """End the open spans of `deployment` (of every deployment when None) at `at`."""
 

@@ -42,8 +42,8 @@ from modelhub.stores.metadata.base import (
     VersionDraft,
 )
 from modelhub.stores.metadata.sql_auth import AuthQueries
-from modelhub.stores.metadata.sql_cost import CostQueries
 from modelhub.stores.metadata.sql_base import _aware, _now
+from modelhub.stores.metadata.sql_cost import CostQueries
 from modelhub.stores.metadata.sql_datasets import DatasetQueries
 from modelhub.stores.metadata.sql_deployments import DeploymentQueries
 from modelhub.stores.metadata.sql_runs import RunQueries
@@ -196,7 +196,9 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class SqlMetadataStore(AuthQueries, CostQueries, DatasetQueries, DeploymentQueries, RunQueries, MetadataStore):
+class SqlMetadataStore(
+    AuthQueries, CostQueries, DatasetQueries, DeploymentQueries, RunQueries, MetadataStore
+):
     # -- models -------------------------------------------------------------
 
     def _model_row(self, conn: Connection, name: str) -> Row[Any]:

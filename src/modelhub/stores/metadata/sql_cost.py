@@ -61,14 +61,10 @@ class CostQueries(SqlStoreBase):
         with self._write_plain() as conn:
             if conn.execute(select(runs.c.id).where(runs.c.id == usage.run_id)).first() is None:
                 raise NotFound(f"run {usage.run_id} does not exist", {"run": usage.run_id})
-            stored = conn.execute(
-                select(run_usage.c.final).where(*key).with_for_update()
-            ).first()
+            stored = conn.execute(select(run_usage.c.final).where(*key).with_for_update()).first()
             if stored is None:
                 conn.execute(
-                    insert(run_usage).values(
-                        run_id=usage.run_id, attempt=usage.attempt, **values
-                    )
+                    insert(run_usage).values(run_id=usage.run_id, attempt=usage.attempt, **values)
                 )
             elif not stored.final or usage.final:
                 conn.execute(update(run_usage).where(*key).values(**values))
@@ -134,6 +130,19 @@ class CostQueries(SqlStoreBase):
             if new:
                 conn.execute(insert(replica_spans), new)
 
+    def touch_replica_spans(self, deployments: Collection[str], at: datetime) -> None:
+        if not deployments:
+            return
+        with self._write_plain() as conn:
+            conn.execute(
+                update(replica_spans)
+                .where(
+                    replica_spans.c.deployment.in_(list(deployments)),
+                    replica_spans.c.ended_at.is_(None),
+                )
+                .values(last_seen_at=at)
+            )
+
     def close_replica_spans(self, deployment: str | None, at: datetime) -> int:
         query = update(replica_spans).where(replica_spans.c.ended_at.is_(None))
         if deployment is not None:
@@ -193,9 +202,7 @@ class CostQueries(SqlStoreBase):
                     .returning(cost_budgets.c.id)
                 ).scalar_one()
                 audit.details["budget"] = budget_id
-                row = conn.execute(
-                    select(cost_budgets).where(cost_budgets.c.id == budget_id)
-                ).one()
+                row = conn.execute(select(cost_budgets).where(cost_budgets.c.id == budget_id)).one()
                 return _budget(row)
         except sa_exc.IntegrityError as exc:
             label = f"tag:{key}={value}" if scope is BudgetScope.TAG else f"{scope.value}:{value}"
@@ -216,7 +223,9 @@ class CostQueries(SqlStoreBase):
             ).first()
             if row is None:
                 raise NotFound(f"budget {budget_id} does not exist", {"budget": budget_id})
-            conn.execute(delete(cost_budget_alerts).where(cost_budget_alerts.c.budget_id == budget_id))
+            conn.execute(
+                delete(cost_budget_alerts).where(cost_budget_alerts.c.budget_id == budget_id)
+            )
             conn.execute(delete(cost_budgets).where(cost_budgets.c.id == budget_id))
             return _budget(row)
 
