@@ -22,6 +22,7 @@ from modelhub import __version__
 from modelhub.api import (
     routes_audit,
     routes_auth,
+    routes_cost,
     routes_datasets,
     routes_deployments,
     routes_inference,
@@ -30,6 +31,7 @@ from modelhub.api import (
     routes_uploads,
 )
 from modelhub.api.errors import install_error_handlers
+from modelhub.api.platform_metrics import PlatformFiguresCollector
 from modelhub.api.security import FailureLimiter, Public
 from modelhub.api.serving_metrics import ServingCollector
 from modelhub.domain import context
@@ -68,9 +70,11 @@ def create_app(
             live.deployments.start_serving(replica_launcher)
         elif replica_launcher is not None:
             replica_launcher.close()
+        live.cost.start()
         try:
             yield
         finally:
+            live.cost.stop()
             await inference.close()
             if settings.serve_supervisor:
                 live.deployments.stop_serving()
@@ -98,6 +102,7 @@ def create_app(
         routes_inference,
         routes_auth,
         routes_audit,
+        routes_cost,
     ):
         app.include_router(module.router)
 
@@ -180,6 +185,7 @@ class RequestContext:
 def _install_request_context(app: FastAPI) -> None:
     registry = CollectorRegistry()
     registry.register(ServingCollector(app.state))
+    registry.register(PlatformFiguresCollector(app.state))
     app.add_middleware(RequestContext, registry=registry)
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)

@@ -54,6 +54,8 @@ class Action(StrEnum):
     DEPLOYMENTS_WRITE = "deployments.write"
     DEPLOYMENTS_OVERRIDE = "deployments.override"
     INFERENCE = "inference"
+    # -- cost (issue 11): budgets are set by admins, who answer for the spend --
+    COST_MANAGE = "cost.manage"
 
 
 ALL_ROLES = frozenset(Role)
@@ -89,6 +91,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.DEPLOYMENTS_WRITE: WRITERS,
     Action.DEPLOYMENTS_OVERRIDE: ADMINS,
     Action.INFERENCE: ALL_ROLES,
+    Action.COST_MANAGE: ADMINS,
 }
 
 # Developers may take these actions only on what they own (they made the first

@@ -122,6 +122,38 @@ class Budget(Record):
         return f"{self.scope.value}:{self.value}"
 
 
+class BudgetRequest(Record):
+    """What `cost budget set` asks for: one of a tag (KEY=VALUE), a user or a model, and
+    the monthly amount (in the price table's currency)."""
+
+    monthly: float
+    tag: str | None = None
+    user: str | None = None
+    model: str | None = None
+
+    def target(self) -> tuple[BudgetScope, str, str]:
+        """(scope, key, value); InvalidInput unless exactly one target is named."""
+        named = [
+            (k, v) for k, v in (("tag", self.tag), ("user", self.user), ("model", self.model)) if v
+        ]
+        if len(named) != 1:
+            raise InvalidInput(
+                "a budget names exactly one of a tag KEY=VALUE, a user or a model",
+                {"field": "scope"},
+            )
+        if not self.monthly > 0:
+            raise InvalidInput("a monthly budget must be above 0", {"field": "monthly"})
+        kind, text = named[0]
+        if kind != "tag":
+            return BudgetScope(kind), "", text
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise InvalidInput(
+                f"a tag budget names KEY=VALUE, not {text!r}", {"field": "tag", "value": text}
+            )
+        return BudgetScope.TAG, key.strip(), value.strip()
+
+
 class BudgetStatus(Record):
     """A budget and this month's spend against it."""
 

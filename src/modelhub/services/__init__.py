@@ -11,6 +11,7 @@ from modelhub.services.auth import AuthService, TokenLifetimes, load_or_create_k
 from modelhub.services.datasets import DatasetService
 from modelhub.services.deployments import DeploymentService
 from modelhub.services.guarded import GuardedRegistry
+from modelhub.services.monitoring.cost import CostService
 from modelhub.services.platform import PlatformService
 from modelhub.services.registry import RegistryService
 from modelhub.services.training import TrainingService
@@ -31,12 +32,14 @@ class Services:
     datasets: DatasetService
     training: TrainingService
     deployments: DeploymentService
+    cost: CostService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
         return GuardedRegistry(self.registry, self.uploads, self.auth, caller)
 
     def close(self) -> None:
+        self.cost.stop()
         self.platform.close()
 
 
@@ -69,6 +72,9 @@ def build_services(settings: Settings) -> Services:
     training = TrainingService(settings, metadata, artifacts, registry, auth)
     deployments = DeploymentService(settings, metadata, registry, auth)
     platform = PlatformService(metadata, artifacts, uploads)
+    cost = CostService(
+        settings, metadata, artifacts, auth, training_cpus=lambda: training.capacity().cpus
+    )
     return Services(
         settings=settings,
         platform=platform,
@@ -79,4 +85,5 @@ def build_services(settings: Settings) -> Services:
         datasets=datasets,
         training=training,
         deployments=deployments,
+        cost=cost,
     )

@@ -18,7 +18,7 @@ import json
 import os
 from pathlib import Path
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 USAGE_FILE = "usage.json"
 

@@ -101,7 +101,8 @@ class CostQueries(SqlStoreBase):
                 )
                 .with_for_update()
             ).all()
-            still, ended = [], []
+            still: list[int] = []
+            ended: list[int] = []
             for row in open_spans:
                 (still if (row.pid, row.ready) in live else ended).append(row.id)
             if ended:

@@ -1,0 +1,1 @@
+"""Monitoring's use cases: one module and one service per concern."""
