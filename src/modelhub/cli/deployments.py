@@ -196,8 +196,14 @@ def list_deployments(
 
 
 @app.command()
-def show(name: NameArg, json: JsonOpt = False) -> None:
-    """The deployment, its replicas' health, its endpoint and its usage per version."""
+def show(
+    name: NameArg,
+    since: Annotated[str, typer.Option(help="Window of the cost shown: 30d, 24h.")] = "30d",
+    json: JsonOpt = False,
+) -> None:
+    """The deployment, its replicas' health, its endpoint, its usage per version and
+    what it cost (replica time, per 1,000 requests)."""
+    from modelhub.cli.cost_view import cost_line
     from modelhub.cli.deployment_view import (
         deployment_details,
         health_table,
@@ -207,12 +213,14 @@ def show(name: NameArg, json: JsonOpt = False) -> None:
 
     with client_session() as client:
         deployment, usage = client.get_deployment(name)
+        cost = client.deployment_cost(name, since)
     if json:
         print_json(
             {
                 "deployment": deployment.model_dump(mode="json"),
                 "usage": [u.model_dump(mode="json") for u in usage],
                 "summary": [usage_summary(u) for u in usage],
+                "cost": cost.model_dump(mode="json"),
             }
         )
         return
@@ -220,6 +228,7 @@ def show(name: NameArg, json: JsonOpt = False) -> None:
     if deployment.health:
         console.print(health_table(deployment))
     console.print(usage_table(usage) if usage else "no requests served yet")
+    console.print(f"cost over the last {since}: {cost_line(cost)}")
 
 
 @app.command()

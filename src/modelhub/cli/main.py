@@ -8,7 +8,7 @@ from typing import Annotated
 import click
 import typer
 
-from modelhub.cli import auth, datasets, deployments, models, runs, training
+from modelhub.cli import auth, cost, datasets, deployments, models, runs, training
 from modelhub.cli.context import EXIT_CODES
 from modelhub.errors import ModelhubError
 
@@ -26,6 +26,7 @@ app.command()(deployments.deploy)
 app.add_typer(deployments.app, name="deployments")
 app.command()(deployments.predict)
 app.add_typer(auth.app, name="auth")
+app.add_typer(cost.app, name="cost")
 app.add_typer(auth.audit, name="audit")
 
 LOOPBACK = ("127.", "localhost", "::1")

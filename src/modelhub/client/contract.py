@@ -14,6 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from modelhub.domain.auth import Principal, TokenInfo
+from modelhub.domain.cost import (
+    Budget,
+    BudgetRequest,
+    BudgetStatus,
+    CostReport,
+    CostSummary,
+    PlatformFigures,
+)
 from modelhub.domain.deployments import Deployment, UsageRecord
 from modelhub.domain.estimates import Estimate
 from modelhub.domain.queries import VersionQuery
@@ -256,6 +264,33 @@ class ModelhubClient(Protocol):
     ) -> dict[str, Any]:
         """One Open Inference Protocol request to a deployment (or a model's live
         deployment); the response as JSON. Local mode answers in this process."""
+        ...
+
+    # -- cost (issue 11) ----------------------------------------------------------
+
+    def cost_report(self, since: str = "30d", by: str = "model") -> CostReport:
+        """What was spent in the last `since`, grouped by model, deployment, run, user
+        or tag:KEY."""
+        ...
+
+    def run_cost(self, run_id: int) -> CostSummary:
+        """A run's measured cost, with its estimate beside it."""
+        ...
+
+    def deployment_cost(self, name: str, since: str = "30d") -> CostSummary:
+        """A deployment's replica cost in the last `since`, per 1,000 requests."""
+        ...
+
+    def list_budgets(self) -> list[BudgetStatus]: ...
+
+    def set_budget(self, request: BudgetRequest) -> Budget:
+        """A monthly budget for a tag, a user or a model (admins only)."""
+        ...
+
+    def remove_budget(self, budget_id: int) -> Budget: ...
+
+    def platform_figures(self, since: str = "24h") -> PlatformFigures:
+        """Training success rate, queue wait, job time, utilisation and uptime."""
         ...
 
     def close(self) -> None: ...

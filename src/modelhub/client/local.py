@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from modelhub.client.contract import Progress
+from modelhub.client.local_cost import LocalCostCalls
 from modelhub.client.local_deployments import LocalDeploymentCalls
 from modelhub.client.local_training import LocalTrainingCalls
 from modelhub.domain.auth import Principal, TokenInfo
@@ -21,7 +22,7 @@ from modelhub.errors import InvalidInput
 from modelhub.services.registry import RegisterRequest
 
 
-class LocalClient(LocalTrainingCalls, LocalDeploymentCalls):
+class LocalClient(LocalTrainingCalls, LocalDeploymentCalls, LocalCostCalls):
     """Same methods and errors as `Client`, served by the services in this process."""
 
     def register(
