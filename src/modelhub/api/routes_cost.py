@@ -17,6 +17,7 @@ from modelhub.domain.cost import (
     CostSummary,
     PlatformFigures,
 )
+from modelhub.domain.limits import PositiveInt64
 
 router = APIRouter(prefix="/api/v1", tags=["cost"])
 
@@ -37,7 +38,7 @@ def cost_report(
 
 
 @router.get("/cost/runs/{run_id}", response_model=CostSummary)
-def run_cost(run_id: int, services: ServicesDep, caller: TrainingReader) -> CostSummary:
+def run_cost(run_id: PositiveInt64, services: ServicesDep, caller: TrainingReader) -> CostSummary:
     return services.cost.run_cost_for(caller, run_id)
 
 
@@ -59,7 +60,7 @@ def set_budget(body: BudgetRequest, services: ServicesDep, caller: CostManager) 
 
 
 @router.delete("/cost/budgets/{budget_id}", response_model=Budget)
-def remove_budget(budget_id: int, services: ServicesDep, caller: CostManager) -> Budget:
+def remove_budget(budget_id: PositiveInt64, services: ServicesDep, caller: CostManager) -> Budget:
     return services.cost.remove_budget(caller, budget_id)
 
 

@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
+from modelhub.domain.limits import check_text
 from modelhub.domain.records import Record
 from modelhub.errors import InvalidInput
 
@@ -122,6 +123,9 @@ class Budget(Record):
         return f"{self.scope.value}:{self.value}"
 
 
+MAX_MONTHLY = 1e12
+
+
 class BudgetRequest(Record):
     """What `cost budget set` asks for: one of a tag (KEY=VALUE), a user or a model, and
     the monthly amount (in the price table's currency)."""
@@ -141,9 +145,14 @@ class BudgetRequest(Record):
                 "a budget names exactly one of a tag KEY=VALUE, a user or a model",
                 {"field": "scope"},
             )
-        if not self.monthly > 0:
-            raise InvalidInput("a monthly budget must be above 0", {"field": "monthly"})
+        if not 0 < self.monthly <= MAX_MONTHLY:
+            raise InvalidInput(
+                f"a monthly budget is above 0 and at most {MAX_MONTHLY:g}", {"field": "monthly"}
+            )
         kind, text = named[0]
+        check_text(text, kind)
+        if "\x00" in text or len(text) > 256:
+            raise InvalidInput(f"{kind}: at most 256 characters, no NUL", {"field": kind})
         if kind != "tag":
             return BudgetScope(kind), "", text
         key, sep, value = text.partition("=")
