@@ -6,17 +6,15 @@ open and close); stored bytes their GB-months. A cost in a window counts the par
 each run's running time, each replica's life and the storage's month inside it. Runs
 and deployments belong to the model they train or serve and carry its tags.
 
-Budgets (per tag, user or model) count this calendar month's spend; the budget check
-(`check_budgets`, every `cost_check_seconds` in a server) fires an alert at 80 % and
-at 100 %, once per threshold per budget and month (the store's claim makes it once
-across restarts and servers).
+Budgets (per tag, user or model) count this calendar month's spend with the same
+arithmetic; cost_budgets.py watches them. The platform's success figures are read by
+platform_figures.py.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -31,13 +29,13 @@ from modelhub.domain.cost import (
     CostSummary,
     PlatformFigures,
     Prices,
+    RunUsage,
     check_grouping,
 )
 from modelhub.domain.deployments import Deployment
 from modelhub.domain.monitoring import Window
 from modelhub.domain.records import RegisteredModel
 from modelhub.domain.runs import Run
-from modelhub.monitoring.budgets import crossed, month_label, month_of
 from modelhub.monitoring.figures import replica_seconds
 from modelhub.monitoring.pricing import (
     combine,
@@ -48,46 +46,19 @@ from modelhub.monitoring.pricing import (
     summarize,
 )
 from modelhub.services.auth import AuthService
+from modelhub.services.monitoring.cost_budgets import AlertSink, BudgetWatch, StoreAlerts
 from modelhub.services.monitoring.platform_figures import FiguresReader
 from modelhub.settings import Settings
 from modelhub.stores.artifacts.base import ArtifactStore
-from modelhub.stores.metadata.base import AuditDraft, MetadataStore
-
-log = logging.getLogger("modelhub.cost")
+from modelhub.stores.metadata.base import MetadataStore
 
 Clock = Callable[[], datetime]
-
-
-class AlertSink(Protocol):
-    """Where budget alerts go: lane alerts' `AlertService` (`fire`/`resolve`)."""
-
-    def fire(
-        self, subject: str, rule: str, severity: str, message: str, labels: dict[str, str]
-    ) -> object: ...
-
-    def resolve(self, subject: str, rule: str) -> None: ...
 
 
 class TrafficCounts(Protocol):
     """Requests served per deployment version in a window: lane history's `counts`."""
 
     def counts(self, deployment: str, version: int, window: Window) -> tuple[int, int]: ...
-
-
-class StoreAlerts:
-    """The default sink: the metadata store's alerts (what `runs show` lists), until the
-    alert engine is wired in its place."""
-
-    def __init__(self, metadata: MetadataStore) -> None:
-        self.metadata = metadata
-
-    def fire(
-        self, subject: str, rule: str, severity: str, message: str, labels: dict[str, str]
-    ) -> object:
-        return self.metadata.fire_alert(subject, rule, severity, message)
-
-    def resolve(self, subject: str, rule: str) -> None:
-        self.metadata.resolve_alerts(subject, rule)
 
 
 def _utcnow() -> datetime:
@@ -102,6 +73,16 @@ def prices_of(settings: Settings) -> Prices:
         storage_gb_month=settings.storage_gb_month_price,
         currency=settings.currency,
     )
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """What one report or budget check reads from the store, read once."""
+
+    models: list[RegisteredModel]
+    runs: list[Run]
+    deployments: list[Deployment]
+    usage: dict[int, RunUsage]
 
 
 class CostService:
@@ -120,22 +101,27 @@ class CostService:
         self.artifacts = artifacts
         self.auth = auth
         self.prices = prices_of(settings)
-        self.alerts: AlertSink = alerts or StoreAlerts(metadata)
         self.traffic = traffic
         self.clock = clock
-        self.check_seconds = settings.cost_check_seconds
         self.figures = FiguresReader(
             metadata, training_cpus, clock, settings.cost_figures_cache_seconds
         )
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.budgets = BudgetWatch(
+            metadata,
+            auth,
+            self.prices.currency,
+            self._spend,
+            alerts or StoreAlerts(metadata),
+            clock,
+            settings.cost_check_seconds,
+        )
 
     # -- what things cost (other services call these) --------------------------------
 
     def run_cost(self, run_id: int) -> CostSummary:
         """A run's whole measured cost, with the estimate made before it ran beside it."""
         run = self.metadata.get_run(run_id)
-        return self._run_summary(run, None)
+        return self._run_summary(run, None, self.metadata.run_usage([run_id]))
 
     def deployment_cost(self, name: str, window: Window) -> CostSummary:
         """Replica cost of a deployment in `window`, per 1,000 requests where it served."""
@@ -144,7 +130,7 @@ class CostService:
     def model_cost(self, model: str, window: Window) -> CostSummary:
         """Runs that train `model`, deployments that serve it and its stored versions."""
         found = self.metadata.get_model(model)
-        return self._model_summary(found, window, self._runs(), self._deployments())
+        return self._model_summary(found, window, self.ledger())
 
     def platform_figures(self, window: Window) -> PlatformFigures:
         """Training success, queue wait, job time and utilisation per engine and for the
@@ -192,22 +178,22 @@ class CostService:
         return self.deployment_cost(name, self.window(since))
 
     def _rows(self, window: Window, by: str) -> list[CostRow]:
-        runs, deployments = self._runs(), self._deployments()
+        ledger = self.ledger()
         if by == "run":
             return [
-                CostRow(key=str(run.id), cost=self._run_summary(run, window))
-                for run in runs
+                CostRow(key=str(run.id), cost=self._run_summary(run, window, ledger.usage))
+                for run in ledger.runs
                 if _ran_in(run, window, self.clock())
             ]
         if by == "deployment":
             found = [
-                CostRow(key=d.name, cost=self._deployment_summary(d, window)) for d in deployments
+                CostRow(key=d.name, cost=self._deployment_summary(d, window))
+                for d in ledger.deployments
             ]
             return [row for row in found if row.cost.replica_seconds > 0]
-        models = self.metadata.list_models(include_archived=True)
         if by == "user":
-            return self._user_rows(models, runs, deployments, window)
-        per_model = [(m, self._model_summary(m, window, runs, deployments)) for m in models]
+            return self._user_rows(ledger, window)
+        per_model = [(m, self._model_summary(m, window, ledger)) for m in ledger.models]
         if by == "model":
             return [CostRow(key=m.name, cost=cost) for m, cost in per_model]
         key = by.removeprefix("tag:")
@@ -219,24 +205,20 @@ class CostService:
             for value, costs in groups.items()
         ]
 
-    def _user_rows(
-        self,
-        models: list[RegisteredModel],
-        runs: list[Run],
-        deployments: list[Deployment],
-        window: Window,
-    ) -> list[CostRow]:
-        users = {r.created_by for r in runs} | {d.created_by for d in deployments}
-        users |= {m.owner for m in models}
+    def _user_rows(self, ledger: Ledger, window: Window) -> list[CostRow]:
+        users = {r.created_by for r in ledger.runs} | {d.created_by for d in ledger.deployments}
+        users |= {m.owner for m in ledger.models}
         return [
-            CostRow(key=user, cost=self._user_summary(user, models, runs, deployments, window))
+            CostRow(key=user, cost=self._user_summary(user, ledger, window))
             for user in sorted(users)
         ]
 
     # -- summaries ---------------------------------------------------------------------
 
-    def _run_summary(self, run: Run, window: Window | None) -> CostSummary:
-        usage = self.metadata.run_usage([run.id]).get(run.id)
+    def _run_summary(
+        self, run: Run, window: Window | None, measured: dict[int, RunUsage]
+    ) -> CostSummary:
+        usage = measured.get(run.id)
         share = 1.0 if window is None else _run_share(run, window, self.clock())
         cpu = usage.cpu_seconds * share if usage else 0.0
         gpu = usage.gpu_seconds * share if usage else 0.0
@@ -285,30 +267,26 @@ class CostService:
         note = "requests since the deployment began, spread evenly over its replica time"
         return round(total * seconds / lived), [note]
 
-    def _model_summary(
-        self,
-        model: RegisteredModel,
-        window: Window,
-        runs: list[Run],
-        deployments: list[Deployment],
-    ) -> CostSummary:
-        parts = [self._run_summary(r, window) for r in runs if r.result_model == model.name]
-        parts = [p for p in parts if p.total > 0 or p.cpu_seconds > 0]
-        parts += [self._deployment_summary(d, window) for d in deployments if d.model == model.name]
+    def _model_summary(self, model: RegisteredModel, window: Window, ledger: Ledger) -> CostSummary:
+        parts = [
+            self._run_summary(r, window, ledger.usage)
+            for r in ledger.runs
+            if r.result_model == model.name
+        ]
+        parts += [
+            self._deployment_summary(d, window) for d in ledger.deployments if d.model == model.name
+        ]
         parts.append(self._storage_summary(model.name, window))
         return combine(f"model:{model.name}", parts, self.prices, window)
 
-    def _user_summary(
-        self,
-        user: str,
-        models: list[RegisteredModel],
-        runs: list[Run],
-        deployments: list[Deployment],
-        window: Window,
-    ) -> CostSummary:
-        parts = [self._run_summary(r, window) for r in runs if r.created_by == user]
-        parts += [self._deployment_summary(d, window) for d in deployments if d.created_by == user]
-        parts += [self._storage_summary(m.name, window) for m in models if m.owner == user]
+    def _user_summary(self, user: str, ledger: Ledger, window: Window) -> CostSummary:
+        parts = [
+            self._run_summary(r, window, ledger.usage) for r in ledger.runs if r.created_by == user
+        ]
+        parts += [
+            self._deployment_summary(d, window) for d in ledger.deployments if d.created_by == user
+        ]
+        parts += [self._storage_summary(m.name, window) for m in ledger.models if m.owner == user]
         return combine(f"user:{user}", parts, self.prices, window)
 
     def _storage_summary(self, model: str, window: Window) -> CostSummary:
@@ -344,129 +322,59 @@ class CostService:
             unique[dataset.digest] = dataset.size
         return stored, max(0, listed - sum(unique.values()))
 
-    def _runs(self) -> list[Run]:
-        return self.metadata.list_runs()
-
-    def _deployments(self) -> list[Deployment]:
-        return self.metadata.list_deployments(include_stopped=True)
+    def ledger(self) -> Ledger:
+        """Every model, run (with its measured use) and deployment, read once."""
+        runs = self.metadata.list_runs()
+        return Ledger(
+            models=self.metadata.list_models(include_archived=True),
+            runs=runs,
+            deployments=self.metadata.list_deployments(include_stopped=True),
+            usage=self.metadata.run_usage(),
+        )
 
     # -- budgets -----------------------------------------------------------------------
 
     def set_budget(self, caller: Caller, request: BudgetRequest) -> Budget:
-        """A monthly budget for a tag, a user or a model (admins only)."""
-        self.auth.authorize(caller, Action.COST_MANAGE)
-        scope, key, value = request.target()
-        if scope is BudgetScope.MODEL:
-            self.metadata.get_model(value)  # NotFound names it
-        target = f"tag:{key}={value}" if key else f"{scope.value}:{value}"
-        audit = AuditDraft(
-            caller.name,
-            "cost.budget.set",
-            target,
-            {"monthly": request.monthly, "currency": self.prices.currency},
-        )
-        return self.metadata.create_budget(
-            scope, key, value, request.monthly, self.prices.currency, caller.name, audit
-        )
+        """A monthly budget for a tag, a user or a model (admins only; audited)."""
+        return self.budgets.set(caller, request)
 
     def remove_budget(self, caller: Caller, budget_id: int) -> Budget:
-        self.auth.authorize(caller, Action.COST_MANAGE)
-        audit = AuditDraft(caller.name, "cost.budget.remove", f"budget:{budget_id}", {})
-        return self.metadata.delete_budget(budget_id, audit)
+        """Remove a budget (admins only; audited); NotFound names it."""
+        return self.budgets.remove(caller, budget_id)
 
     def list_budgets(self, caller: Caller) -> list[BudgetStatus]:
         """Every budget with this month's spend so far and the thresholds alerted."""
         self.auth.authorize(caller, Action.MODELS_READ)
-        return self._statuses(self.clock())
-
-    def _statuses(self, now: datetime) -> list[BudgetStatus]:
-        budgets = self.metadata.list_budgets()
-        if not budgets:
-            return []
-        month = Window(month_of(now).start, now)
-        fired = self.metadata.budget_alerts(month_label(now))
-        runs, deployments = self._runs(), self._deployments()
-        models = self.metadata.list_models(include_archived=True)
-        statuses = []
-        for budget in budgets:
-            spent = self._spent(budget, month, models, runs, deployments)
-            statuses.append(
-                BudgetStatus(
-                    budget=budget,
-                    month=month_label(now),
-                    spent=spent,
-                    ratio=spent / budget.monthly,
-                    fired=fired.get(budget.id, []),
-                )
-            )
-        return statuses
-
-    def _spent(
-        self,
-        budget: Budget,
-        month: Window,
-        models: list[RegisteredModel],
-        runs: list[Run],
-        deployments: list[Deployment],
-    ) -> float:
-        if budget.scope is BudgetScope.USER:
-            return self._user_summary(budget.value, models, runs, deployments, month).total
-        chosen: Iterable[RegisteredModel] = (
-            [m for m in models if m.name == budget.value]
-            if budget.scope is BudgetScope.MODEL
-            else [m for m in models if m.tags.get(budget.key) == budget.value]
-        )
-        return sum(self._model_summary(m, month, runs, deployments).total for m in chosen)
+        return self.budgets.statuses(self.clock())
 
     def check_budgets(self) -> list[tuple[Budget, int]]:
-        """Alert each threshold this month's spend has reached, once per month; returns
-        the (budget, threshold) pairs alerted by this call."""
-        now = self.clock()
-        label = month_label(now)
-        alerted: list[tuple[Budget, int]] = []
-        for status in self._statuses(now):
-            budget = status.budget
-            for threshold in crossed(status.spent, budget.monthly):
-                if not self.metadata.claim_budget_alert(budget.id, label, threshold, now):
-                    continue
-                self.alerts.fire(
-                    f"budget:{budget.id}",
-                    f"budget_{threshold}",
-                    "critical" if threshold >= 100 else "warning",
-                    f"{budget.label} has spent {status.spent:.2f} {budget.currency} of its "
-                    f"{budget.monthly:.2f} monthly budget in {label} ({status.ratio:.0%})",
-                    {
-                        "budget": str(budget.id),
-                        "scope": budget.label,
-                        "month": label,
-                        "threshold": str(threshold),
-                    },
-                )
-                alerted.append((budget, threshold))
-        return alerted
-
-    # -- the background check ------------------------------------------------------------
+        """Alert the 80 % and 100 % thresholds reached this month, once each."""
+        return self.budgets.check()
 
     def start(self) -> None:
-        """Check budgets every `cost_check_seconds` until `stop`."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="cost-budgets", daemon=True)
-        self._thread.start()
+        """Check budgets every `cost_check_seconds` until `stop` (the server's lifespan)."""
+        self.budgets.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self.budgets.stop()
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.check_seconds):
-            try:
-                self.check_budgets()
-            except Exception:
-                log.exception("budget check failed")
+    def _spend(self, budgets: Sequence[Budget], month: Window) -> list[float]:
+        ledger = self.ledger()
+        return [self._spent(budget, month, ledger) for budget in budgets]
+
+    def _spent(self, budget: Budget, month: Window, ledger: Ledger) -> float:
+        if budget.scope is BudgetScope.USER:
+            return self._user_summary(budget.value, ledger, month).total
+        chosen = [
+            m
+            for m in ledger.models
+            if (
+                m.name == budget.value
+                if budget.scope is BudgetScope.MODEL
+                else m.tags.get(budget.key) == budget.value
+            )
+        ]
+        return sum(self._model_summary(m, month, ledger).total for m in chosen)
 
 
 def _run_share(run: Run, window: Window, now: datetime) -> float:
