@@ -97,6 +97,26 @@ class Settings(BaseSettings):
     )
     currency: str = Field(default="USD", description="Currency the prices above are in.")
 
+    # -- cost (issue 11, lane cost): measured cost, budgets, the platform's figures --
+    replica_hour_price: float = Field(
+        default=0.05,
+        ge=0,
+        description="Price of one serving replica for one hour (deployment cost); the CPU, "
+        "GPU and storage prices above price runs and stored bytes.",
+    )
+    cost_check_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How often the server checks this month's spend against the budgets "
+        "(alerts at 80 % and 100 %, once each per budget and month).",
+    )
+    cost_figures_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long /metrics reuses the platform figures it computed (training "
+        "success, queue wait, utilisation, uptime) before reading the store again.",
+    )
+
     train_scheduler: bool = Field(
         default=True,
         description="Run the training scheduler inside `modelhub server`. One scheduler "

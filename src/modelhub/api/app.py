@@ -24,6 +24,7 @@ from modelhub.api import (
     routes_audit,
     routes_auth,
     routes_canary,
+    routes_cost,
     routes_datasets,
     routes_deployments,
     routes_drift,
@@ -34,6 +35,7 @@ from modelhub.api import (
     routes_uploads,
 )
 from modelhub.api.errors import install_error_handlers
+from modelhub.api.platform_metrics import PlatformFiguresCollector
 from modelhub.api.security import FailureLimiter, Public
 from modelhub.api.serving_metrics import ServingCollector
 from modelhub.domain import context
@@ -76,9 +78,11 @@ def create_app(
             replica_launcher.close()
         if settings.canary_analysis:
             live.canary.start()
+        live.cost.start()
         try:
             yield
         finally:
+            live.cost.stop()
             live.canary.stop()
             await inference.close()
             if settings.serve_supervisor:
@@ -112,6 +116,7 @@ def create_app(
         routes_alerts,
         routes_drift,
         routes_report,
+        routes_cost,
     ):
         app.include_router(module.router)
 
@@ -194,6 +199,7 @@ class RequestContext:
 def _install_request_context(app: FastAPI) -> None:
     registry = CollectorRegistry()
     registry.register(ServingCollector(app.state))
+    registry.register(PlatformFiguresCollector(app.state))
     app.add_middleware(RequestContext, registry=registry)
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)

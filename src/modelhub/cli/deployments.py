@@ -197,9 +197,15 @@ def list_deployments(
 
 
 @app.command()
-def show(name: NameArg, json: JsonOpt = False) -> None:
-    """The deployment, its replicas' health, its endpoint and its usage per version."""
+def show(
+    name: NameArg,
+    since: Annotated[str, typer.Option(help="Window of the cost shown: 30d, 24h.")] = "30d",
+    json: JsonOpt = False,
+) -> None:
+    """The deployment, its replicas' health, its endpoint, its usage per version, its
+    canary analysis and what it cost (replica time, per 1,000 requests)."""
     from modelhub.cli.canary_view import canary_view
+    from modelhub.cli.cost_view import cost_line
     from modelhub.cli.deployment_view import (
         deployment_details,
         health_table,
@@ -210,6 +216,7 @@ def show(name: NameArg, json: JsonOpt = False) -> None:
     with client_session() as client:
         deployment, usage = client.get_deployment(name)
         canary = client.canary_status(name)
+        cost = client.deployment_cost(name, since)
     if json:
         print_json(
             {
@@ -217,6 +224,7 @@ def show(name: NameArg, json: JsonOpt = False) -> None:
                 "usage": [u.model_dump(mode="json") for u in usage],
                 "summary": [usage_summary(u) for u in usage],
                 "canary": canary.model_dump(mode="json"),
+                "cost": cost.model_dump(mode="json"),
             }
         )
         return
@@ -227,6 +235,7 @@ def show(name: NameArg, json: JsonOpt = False) -> None:
     shown = canary_view(canary)
     if shown is not None:
         console.print(shown)
+    console.print(f"cost over the last {since}: {cost_line(cost)}")
 
 
 @app.command()

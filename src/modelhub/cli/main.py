@@ -8,7 +8,18 @@ from typing import Annotated
 import click
 import typer
 
-from modelhub.cli import alerts, auth, datasets, deployments, drift, models, monitor, runs, training
+from modelhub.cli import (
+    alerts,
+    auth,
+    cost,
+    datasets,
+    deployments,
+    drift,
+    models,
+    monitor,
+    runs,
+    training,
+)
 from modelhub.cli.context import EXIT_CODES
 from modelhub.errors import ModelhubError
 
@@ -27,6 +38,7 @@ app.add_typer(deployments.app, name="deployments")
 app.add_typer(drift.app, name="drift")
 app.command()(deployments.predict)
 app.add_typer(auth.app, name="auth")
+app.add_typer(cost.app, name="cost")
 app.add_typer(auth.audit, name="audit")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(monitor.app, name="monitor")

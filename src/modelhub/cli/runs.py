@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from modelhub.cli.context import client_session
+from modelhub.cli.cost_view import cost_line
 from modelhub.cli.render import console, err_console, print_json
 from modelhub.cli.run_view import (
     QUEUED_ONLY,
@@ -53,16 +54,19 @@ def show(run: RunArg, json: JsonOpt = False) -> None:
         found = client.get_run(run)
         checkpoints = client.run_checkpoints(run)
         alerts = client.run_alerts(run)
+        cost = client.run_cost(run)
     if json:
         print_json(
             {
                 "run": found.model_dump(mode="json"),
                 "checkpoints": [c.model_dump(mode="json") for c in checkpoints],
                 "alerts": [a.model_dump(mode="json") for a in alerts],
+                "cost": cost.model_dump(mode="json"),
             }
         )
     else:
         console.print(run_details(found, checkpoints, alerts))
+        console.print(f"cost: {cost_line(cost)}")
 
 
 @app.command()

@@ -17,6 +17,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from modelhub.domain.alerts import AlertRule, AlertRuleDraft, Delivery, MetricInfo
 from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.canary import CanaryStatus
+from modelhub.domain.cost import (
+    Budget,
+    BudgetRequest,
+    BudgetStatus,
+    CostReport,
+    CostSummary,
+    PlatformFigures,
+)
 from modelhub.domain.deployments import Deployment, UsageRecord
 from modelhub.domain.drift import DriftReference, DriftReport
 from modelhub.domain.estimates import Estimate
@@ -328,6 +336,32 @@ class ModelhubClient(Protocol):
         version or all: health score and its parts, performance, trends, degradation,
         drift, accuracy, cost, alerts and recommendations. NotFound for an unknown model
         or version; a part with no data is empty with a note saying why."""
+
+    # -- cost (issue 11) ----------------------------------------------------------
+
+    def cost_report(self, since: str = "30d", by: str = "model") -> CostReport:
+        """What was spent in the last `since`, grouped by model, deployment, run, user
+        or tag:KEY."""
+        ...
+
+    def run_cost(self, run_id: int) -> CostSummary:
+        """A run's measured cost, with its estimate beside it."""
+        ...
+
+    def deployment_cost(self, name: str, since: str = "30d") -> CostSummary:
+        """A deployment's replica cost in the last `since`, per 1,000 requests."""
+        ...
+
+    def list_budgets(self) -> list[BudgetStatus]: ...
+
+    def set_budget(self, request: BudgetRequest) -> Budget:
+        """A monthly budget for a tag, a user or a model (admins only)."""
+        ...
+
+    def remove_budget(self, budget_id: int) -> Budget: ...
+
+    def platform_figures(self, since: str = "24h") -> PlatformFigures:
+        """Training success rate, queue wait, job time, utilisation and uptime."""
         ...
 
     def close(self) -> None: ...

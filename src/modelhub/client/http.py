@@ -15,6 +15,7 @@ from modelhub.client.contract import Progress
 from modelhub.client.errors import raise_for_error
 from modelhub.client.http_alerts import AlertCalls
 from modelhub.client.http_connection import request_body
+from modelhub.client.http_cost import CostCalls
 from modelhub.client.http_deployments import DeploymentCalls
 from modelhub.client.http_drift import DriftCalls
 from modelhub.client.http_report import ReportCalls
@@ -67,7 +68,7 @@ def _file_chunks(path: Path, progress: Progress | None) -> Iterator[bytes]:
             yield chunk
 
 
-class Client(TrainingCalls, DeploymentCalls, AlertCalls, DriftCalls, ReportCalls):
+class Client(TrainingCalls, DeploymentCalls, AlertCalls, DriftCalls, ReportCalls, CostCalls):
     """Talk to a running modelhub server: `Client(url, token)`, or from the environment.
 
     `transport` lets tests and embedders inject an httpx transport (an ASGI app, a

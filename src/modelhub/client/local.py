@@ -6,6 +6,7 @@ from pathlib import Path
 
 from modelhub.client.contract import Progress
 from modelhub.client.local_alerts import LocalAlertCalls
+from modelhub.client.local_cost import LocalCostCalls
 from modelhub.client.local_deployments import LocalDeploymentCalls
 from modelhub.client.local_drift import LocalDriftCalls
 from modelhub.client.local_report import LocalReportCalls
@@ -25,7 +26,12 @@ from modelhub.services.registry import RegisterRequest
 
 
 class LocalClient(
-    LocalTrainingCalls, LocalDeploymentCalls, LocalAlertCalls, LocalDriftCalls, LocalReportCalls
+    LocalTrainingCalls,
+    LocalDeploymentCalls,
+    LocalAlertCalls,
+    LocalDriftCalls,
+    LocalReportCalls,
+    LocalCostCalls,
 ):
     """Same methods and errors as `Client`, served by the services in this process."""
 

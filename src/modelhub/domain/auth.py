@@ -56,6 +56,8 @@ class Action(StrEnum):
     INFERENCE = "inference"
     ALERTS_MANAGE = "alerts.manage"  # add and remove rules (and their webhooks)
     ALERTS_ACK = "alerts.ack"
+    # -- cost (issue 11): budgets are set by admins, who answer for the spend --
+    COST_MANAGE = "cost.manage"
 
 
 ALL_ROLES = frozenset(Role)
@@ -95,6 +97,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     # those trusted with the server's code (admins, data scientists) add rules.
     Action.ALERTS_MANAGE: frozenset({Role.ADMIN, Role.DATA_SCIENTIST}),
     Action.ALERTS_ACK: WRITERS,
+    Action.COST_MANAGE: ADMINS,
 }
 
 # Developers may take these actions only on what they own (they made the first

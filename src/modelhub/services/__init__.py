@@ -14,6 +14,7 @@ from modelhub.services.deployments import MAX_REPLICAS, DeploymentService
 from modelhub.services.guarded import GuardedRegistry
 from modelhub.services.monitoring.alerts import AlertService
 from modelhub.services.monitoring.canary import CanaryService
+from modelhub.services.monitoring.cost import CostService
 from modelhub.services.monitoring.drift import DriftService
 from modelhub.services.monitoring.report import MonitorService
 from modelhub.services.platform import PlatformService
@@ -40,6 +41,7 @@ class Services:
     drift: DriftService
     monitor: MonitorService
     canary: CanaryService
+    cost: CostService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -47,6 +49,7 @@ class Services:
 
     def close(self) -> None:
         self.alerts.close()
+        self.cost.stop()
         self.platform.close()
 
 
@@ -90,6 +93,14 @@ def build_services(settings: Settings) -> Services:
     # Its traffic (history), feedback (predictions) and alerts come from the lanes
     # that provide them: CanaryService(..., traffic=history, alerts=alerts, feedback=predictions).
     canary = CanaryService(settings, metadata, deployments, auth, alerts=alerts)
+    cost = CostService(
+        settings,
+        metadata,
+        artifacts,
+        auth,
+        alerts=alerts,
+        training_cpus=lambda: training.capacity().cpus,
+    )
     return Services(
         settings=settings,
         platform=platform,
@@ -104,6 +115,7 @@ def build_services(settings: Settings) -> Services:
         drift=drift,
         monitor=monitor,
         canary=canary,
+        cost=cost,
     )
 
 

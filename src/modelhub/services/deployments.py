@@ -521,6 +521,8 @@ class DeploymentService:
         before (killed, maybe): it is cleared first, so until a replica answers this
         server a deployment shows none, never a dead process as live and ready."""
         supervisor = self.rollouts.supervisor or self.rollouts.build_supervisor(launcher)
+        # Spans a killed server left open end when they were last seen (cost, uptime).
+        self.metadata.close_stale_replica_spans()
         for deployment in self.metadata.list_deployments():
             if deployment.health:
                 self.metadata.update_deployment(deployment.name, {"health": []})

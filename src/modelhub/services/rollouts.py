@@ -20,6 +20,7 @@ import logging
 import shutil
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -259,6 +260,9 @@ class Rollouts:
             log.info("deployment %s: %s", name, note)
         with contextlib.suppress(NotFound):
             self.metadata.update_deployment(name, changes)
+        # Replica-seconds (cost) and uptime (platform figures) are read from these spans.
+        live = [(r.pid, r.ready) for r in replicas if r.live]
+        self.metadata.record_replicas(name, live, datetime.now(UTC))
 
     def usage_sampled(self, samples: list[UsageSample]) -> None:
         deltas = [
@@ -279,6 +283,8 @@ class Rollouts:
             self.metadata.add_usage(deltas)
         except NotFound:
             log.info("usage for a deployment that is gone was dropped")
+        served = {s.deployment for s in samples}
+        self.metadata.touch_replica_spans(served, datetime.now(UTC))
 
     # -- the serving lifecycle ------------------------------------------------------
 
@@ -306,11 +312,13 @@ class Rollouts:
         if self.supervisor is not None:
             self.supervisor.retire(name)
             self.supervisor.forget_usage(name)
+            self.metadata.close_replica_spans(name, datetime.now(UTC))
 
     def close(self) -> None:
         self._jobs.shutdown(wait=True, cancel_futures=True)
         if self.supervisor is not None:
             self.supervisor.stop()
+            self.metadata.close_replica_spans(None, datetime.now(UTC))
 
 
 def _port_of(endpoint: str | None) -> int | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -58,12 +59,23 @@ def write_result(run_dir: Path, payload: dict[str, Any]) -> None:
 
 
 def run_job(job_file: Path) -> int:
+    from modelhub.training.usage import process_cpu_seconds, write_usage
+
+    job = json.loads(job_file.read_text())
+    run_dir = Path(job["run_dir"])
+    (run_dir / "usage.json").unlink(missing_ok=True)
+    began_cpu, began = process_cpu_seconds(), time.monotonic()
+    try:
+        return _run(job, job_file, run_dir)
+    finally:
+        write_usage(run_dir, process_cpu_seconds() - began_cpu, time.monotonic() - began)
+
+
+def _run(job: dict[str, Any], job_file: Path, run_dir: Path) -> int:
     from modelhub.errors import ModelhubError
     from modelhub.training.context import LocalContext
     from modelhub.training.trainers import trainer_module
 
-    job = json.loads(job_file.read_text())
-    run_dir = Path(job["run_dir"])
     gpus = job.get("gpus") or []
     os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
     try:

@@ -38,6 +38,7 @@ from modelhub.domain.runs import (
 )
 from modelhub.stores.metadata.base_alerts import AlertStoreBase
 from modelhub.stores.metadata.base_canary import CanaryDecisionStore
+from modelhub.stores.metadata.base_cost import CostStore
 from modelhub.stores.metadata.base_drift import DriftStore
 
 
@@ -173,7 +174,7 @@ class AuditQuery:
     limit: int = 100
 
 
-class MetadataStore(AlertStoreBase, DriftStore, CanaryDecisionStore, abc.ABC):
+class MetadataStore(AlertStoreBase, DriftStore, CanaryDecisionStore, CostStore, abc.ABC):
     """Models, versions, aliases and the audit log.
 
     Lookups raise NotFound; uniqueness violations raise Conflict. Every mutation

@@ -45,6 +45,7 @@ from modelhub.stores.metadata.sql_alerts import AlertQueries
 from modelhub.stores.metadata.sql_auth import AuthQueries
 from modelhub.stores.metadata.sql_base import _aware, _now
 from modelhub.stores.metadata.sql_canary import CanaryQueries
+from modelhub.stores.metadata.sql_cost import CostQueries
 from modelhub.stores.metadata.sql_datasets import DatasetQueries
 from modelhub.stores.metadata.sql_deployments import DeploymentQueries
 from modelhub.stores.metadata.sql_drift import DriftQueries
@@ -202,6 +203,7 @@ class SqlMetadataStore(
     AlertQueries,
     AuthQueries,
     CanaryQueries,
+    CostQueries,
     DatasetQueries,
     DeploymentQueries,
     DriftQueries,

@@ -412,3 +412,59 @@ canary_decisions = Table(
     UniqueConstraint("deployment", "started_at", name="uq_canary_decisions_canary"),
     Index("ix_canary_decisions_deployment", "deployment", "decided_at"),
 )
+
+# -- cost --
+# One row per attempt of a run: the scheduler rewrites it as it samples the worker's
+# process tree, and the worker's own figure at exit replaces it for good (final).
+run_usage = Table(
+    "run_usage",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("cpu_seconds", Float, nullable=False),
+    Column("gpu_seconds", Float, nullable=False),
+    Column("wall_seconds", Float, nullable=False),
+    Column("final", Boolean, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# A replica process of a deployment in one readiness state; the supervisor's reports
+# open and close them. Replica-seconds and uptime are read from these spans.
+replica_spans = Table(
+    "replica_spans",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("deployment", String(100), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("ready", Boolean, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Index("ix_replica_spans_deployment", "deployment", "ended_at"),
+)
+
+cost_budgets = Table(
+    "cost_budgets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope", String(16), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("value", String(256), nullable=False),
+    Column("monthly", Float, nullable=False),
+    Column("currency", String(16), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("scope", "key", "value", name="uq_cost_budgets_scope"),
+)
+
+# A threshold of a budget alerted in a month: the primary key makes it once.
+cost_budget_alerts = Table(
+    "cost_budget_alerts",
+    metadata,
+    Column(
+        "budget_id", Integer, ForeignKey("cost_budgets.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("month", String(7), primary_key=True),
+    Column("threshold", Integer, primary_key=True),
+    Column("fired_at", DateTime(timezone=True), nullable=False),
+)

@@ -31,6 +31,7 @@ from modelhub.training.scheduler.checkpoints import CheckpointUpload
 from modelhub.training.scheduler.finishing import Finisher, RegisteredHook, ResultHook
 from modelhub.training.scheduler.moves import RunMoves, now
 from modelhub.training.scheduler.watching import Active, Watcher, new_points
+from modelhub.training.usage import tree_cpu_seconds
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ class Scheduler:
         for run_id, active in list(self.active.items()):
             active.handle.kill()
             self.watcher.flush(active)
+            self.watcher.record_usage(active, final=True)
             (active.run_dir / "STOP").unlink(missing_ok=True)
             self.moves.requeue(run_id, "interrupted: the server stopped")
         self.active.clear()
@@ -182,6 +184,7 @@ class Scheduler:
             code = active.handle.poll()
             if code is not None:
                 self.watcher.flush(active, checkpoints=False)
+                self.watcher.record_usage(active, final=True)
                 del self.active[run_id]
                 self.finisher.worker_exited(active, code)
         self._admit()  # freed slots first: the lease and backoff chores can wait
@@ -247,7 +250,7 @@ class Scheduler:
         gpus = free_gpus(self.config.capacity.gpus, taken, run.resources.gpus)
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
-            for stale in ("STOP", "result.json"):
+            for stale in ("STOP", "result.json", "usage.json"):
                 (run_dir / stale).unlink(missing_ok=True)
             if number > 1:  # a first attempt has no checkpoints to bring back
                 self.checkpoints.restore(run, run_dir)
@@ -281,6 +284,7 @@ class Scheduler:
             gpus=gpus,
             started=time.monotonic(),
             start_step=run.step,
+            cpu_baseline=tree_cpu_seconds(handle.pid),
         )
         # The file keeps earlier attempts' lines: those past the last step on record
         # were never read (their scheduler died first) and are recorded now, once.

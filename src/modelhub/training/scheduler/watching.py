@@ -16,13 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from modelhub.domain.alert_rules import LOSS_METRICS, LOSS_RULES, RunWindow, stalled
+from modelhub.domain.cost import AttemptUsage
 from modelhub.domain.runs import MetricPoint, Run
 from modelhub.stores.metadata.base import MetadataStore, Progress
 from modelhub.training.executor import AttemptHandle
 from modelhub.training.scheduler.checkpoints import CheckpointUpload
 from modelhub.training.scheduler.moves import Event, RunMoves, now
+from modelhub.training.usage import read_usage, tree_cpu_seconds
 
 CANCEL_GRACE_SECONDS = 10.0
+USAGE_RECORD_SECONDS = 10.0  # how often a running attempt's sampled use is stored
 
 
 @dataclass
@@ -44,6 +47,9 @@ class Active:
     cancel_deadline: float | None = None
     memory_exceeded: int | None = None
     stalled: bool = False
+    cpu_baseline: float = 0.0  # what the (warm) worker had used before this attempt
+    cpu_seconds: float = 0.0  # the attempt's CPU-seconds, as last sampled
+    usage_recorded: float = 0.0  # monotonic time the sampled figure was last stored
 
 
 class Watcher:
@@ -64,6 +70,7 @@ class Watcher:
         progress = self.observe(active)
         events = list(progress.events) if progress else []
         run_id = active.run.id
+        self.sample_usage(active)
         used = active.handle.memory_bytes()
         if used > active.run.resources.memory and active.handle.poll() is None:
             active.memory_exceeded = used
@@ -87,6 +94,29 @@ class Watcher:
             return None
         return Progress(
             run_id, progress.values if progress else {}, progress.points if progress else (), events
+        )
+
+    def sample_usage(self, active: Active) -> None:
+        """Sample the worker tree's CPU-seconds; store them every USAGE_RECORD_SECONDS."""
+        measured = tree_cpu_seconds(active.handle.pid) - active.cpu_baseline
+        active.cpu_seconds = max(active.cpu_seconds, measured)
+        if time.monotonic() - active.usage_recorded >= USAGE_RECORD_SECONDS:
+            self.record_usage(active, final=False)
+
+    def record_usage(self, active: Active, final: bool) -> None:
+        """Store the attempt's use; at its end the worker's own figure, where it wrote one."""
+        reported = read_usage(active.run_dir) if final else None
+        wall = time.monotonic() - active.started
+        active.usage_recorded = time.monotonic()
+        self.metadata.record_attempt_usage(
+            AttemptUsage(
+                run_id=active.run.id,
+                attempt=max(1, active.run.attempts),
+                cpu_seconds=reported if reported is not None else active.cpu_seconds,
+                gpu_seconds=len(active.gpus) * wall,
+                wall_seconds=wall,
+                final=final,
+            )
         )
 
     def flush(self, active: Active, checkpoints: bool = True) -> None:
