@@ -26,6 +26,7 @@ from modelhub.api import (
     routes_deployments,
     routes_inference,
     routes_models,
+    routes_predictions,
     routes_training,
     routes_uploads,
 )
@@ -65,6 +66,7 @@ def create_app(
         if settings.train_scheduler:
             live.training.start_scheduler()
         if settings.serve_supervisor:
+            live.predictions.start()  # ingests what the replicas' prediction logs close
             live.deployments.start_serving(replica_launcher)
         elif replica_launcher is not None:
             replica_launcher.close()
@@ -74,6 +76,7 @@ def create_app(
             await inference.close()
             if settings.serve_supervisor:
                 live.deployments.stop_serving()
+                live.predictions.stop()  # after the replicas: their last files go in too
             live.training.stop_scheduler()
             if owned:
                 live.close()
@@ -98,6 +101,7 @@ def create_app(
         routes_inference,
         routes_auth,
         routes_audit,
+        routes_predictions,
     ):
         app.include_router(module.router)
 

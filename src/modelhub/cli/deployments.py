@@ -21,6 +21,7 @@ from modelhub.cli.render import console, err_console, print_json
 if TYPE_CHECKING:
     from modelhub.client.contract import ModelhubClient
     from modelhub.domain.deployments import Deployment
+    from modelhub.domain.predictions import PredictionLogPolicy
 
 app = typer.Typer(
     help="List, inspect, scale, roll out, roll back and stop deployments.", no_args_is_help=True
@@ -124,6 +125,32 @@ def _changed(
         _report(client, d, waited)
 
 
+def log_policy(rate: float | None, max_per_minute: int | None) -> PredictionLogPolicy | None:
+    """The prediction log policy the options name (None: the server's default)."""
+    from pydantic import ValidationError
+
+    from modelhub.domain.predictions import (
+        DEFAULT_LOG_MAX_PER_MINUTE,
+        DEFAULT_LOG_RATE,
+        PredictionLogPolicy,
+    )
+    from modelhub.errors import InvalidInput
+
+    if rate is None and max_per_minute is None:
+        return None
+    try:
+        return PredictionLogPolicy(
+            rate=DEFAULT_LOG_RATE if rate is None else rate,
+            max_per_minute=DEFAULT_LOG_MAX_PER_MINUTE if max_per_minute is None else max_per_minute,
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise InvalidInput(
+            f"--log-{str(error['loc'][0]).replace('_', '-')}: {error['msg']}",
+            {"field": "prediction_log"},
+        ) from None
+
+
 # -- commands ---------------------------------------------------------------------------
 
 
@@ -154,6 +181,17 @@ def deploy(
             "--override-approval", help="Serve an unapproved version in production (admins)."
         ),
     ] = False,
+    log_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--log-rate",
+            help="Share of requests the prediction log samples, 0-1 (default 0.1; 0: none).",
+        ),
+    ] = None,
+    log_max_per_minute: Annotated[
+        int | None,
+        typer.Option("--log-max-per-minute", help="Most requests logged in any minute."),
+    ] = None,
     no_wait: NoWaitOpt = False,
     json: JsonOpt = False,
 ) -> None:
@@ -171,6 +209,7 @@ def deploy(
         name=name,
         load_balancing=parse_enum(LoadBalancing, load_balancing, "load_balancing"),
         override_approval=override_approval,
+        prediction_log=log_policy(log_rate, log_max_per_minute),
     )
     with client_session() as client:
         created = client.deploy(request)

@@ -8,7 +8,7 @@ from typing import Annotated
 import click
 import typer
 
-from modelhub.cli import auth, datasets, deployments, models, runs, training
+from modelhub.cli import auth, datasets, deployments, models, predictions, runs, training
 from modelhub.cli.context import EXIT_CODES
 from modelhub.errors import ModelhubError
 
@@ -25,6 +25,8 @@ app.command()(training.train)
 app.command()(deployments.deploy)
 app.add_typer(deployments.app, name="deployments")
 app.command()(deployments.predict)
+app.add_typer(predictions.app, name="predictions")
+app.command()(predictions.feedback)
 app.add_typer(auth.app, name="auth")
 app.add_typer(auth.audit, name="audit")
 

@@ -11,6 +11,7 @@ from modelhub.services.auth import AuthService, TokenLifetimes, load_or_create_k
 from modelhub.services.datasets import DatasetService
 from modelhub.services.deployments import DeploymentService
 from modelhub.services.guarded import GuardedRegistry
+from modelhub.services.monitoring.predictions import PredictionService
 from modelhub.services.platform import PlatformService
 from modelhub.services.registry import RegistryService
 from modelhub.services.training import TrainingService
@@ -31,6 +32,7 @@ class Services:
     datasets: DatasetService
     training: TrainingService
     deployments: DeploymentService
+    predictions: PredictionService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -68,6 +70,7 @@ def build_services(settings: Settings) -> Services:
     datasets = DatasetService(metadata, artifacts, uploads, auth)
     training = TrainingService(settings, metadata, artifacts, registry, auth)
     deployments = DeploymentService(settings, metadata, registry, auth)
+    predictions = PredictionService(settings, metadata, artifacts, registry, auth)
     platform = PlatformService(metadata, artifacts, uploads)
     return Services(
         settings=settings,
@@ -79,4 +82,5 @@ def build_services(settings: Settings) -> Services:
         datasets=datasets,
         training=training,
         deployments=deployments,
+        predictions=predictions,
     )

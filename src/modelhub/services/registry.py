@@ -30,7 +30,14 @@ from modelhub.domain.names import (
     parse_ref,
 )
 from modelhub.domain.queries import VersionQuery
-from modelhub.domain.records import FileEntry, Lineage, ModelVersion, Page, RegisteredModel
+from modelhub.domain.records import (
+    FileEntry,
+    Lineage,
+    ModelVersion,
+    Page,
+    RegisteredModel,
+    Signature,
+)
 from modelhub.errors import (
     Conflict,
     IntegrityError,
@@ -73,6 +80,7 @@ class RegisterRequest:
     lineage: Lineage | None = None
     metrics: dict[str, float] | None = None
     model_card: str | None = None
+    private_inputs: tuple[str, ...] = ()  # inputs the prediction log must never write
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,7 @@ class RegistryService:
                 {"findings": inspection.pickle_findings},
             )
 
+        signature = mark_private(inspection.signature, request.private_inputs)
         files, added = self._store_files(files_on_disk, move, progress, known_digests or {})
         draft = VersionDraft(
             framework=inspection.framework,
@@ -140,7 +149,7 @@ class RegistryService:
             parameters=inspection.parameters,
             precision=inspection.precision,
             context_length=inspection.context_length,
-            signature=inspection.signature,
+            signature=signature,
             inspection=inspection.details
             | {"dtypes": inspection.dtypes, "tensor_count": inspection.tensor_count},
             resources=inspection.resources,
@@ -489,3 +498,22 @@ def _enum_text(enum: type[StrEnum], value: str | None, field: str) -> str | None
 
 
 __all__ = ["CheckedRequest", "GcReport", "ModelhubError", "RegisterRequest", "RegistryService"]
+
+
+def mark_private(signature: Signature, names: tuple[str, ...] | list[str]) -> Signature:
+    """The signature with `names` marked private; InvalidInput naming any unknown input."""
+    if not names:
+        return signature
+    known = {spec.name for spec in signature.inputs}
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise InvalidInput(
+            f"private input {unknown[0]!r} is not an input of this model "
+            f"(inputs: {', '.join(sorted(known)) or 'none'})",
+            {"field": "private_inputs", "unknown": unknown},
+        )
+    inputs = [
+        spec.model_copy(update={"private": True}) if spec.name in names else spec
+        for spec in signature.inputs
+    ]
+    return signature.model_copy(update={"inputs": inputs})

@@ -45,6 +45,7 @@ from modelhub.stores.metadata.sql_auth import AuthQueries
 from modelhub.stores.metadata.sql_base import _aware, _now
 from modelhub.stores.metadata.sql_datasets import DatasetQueries
 from modelhub.stores.metadata.sql_deployments import DeploymentQueries
+from modelhub.stores.metadata.sql_predictions import PredictionQueries
 from modelhub.stores.metadata.sql_runs import RunQueries
 from modelhub.stores.metadata.tables import (
     aliases,
@@ -195,7 +196,14 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class SqlMetadataStore(AuthQueries, DatasetQueries, DeploymentQueries, RunQueries, MetadataStore):
+class SqlMetadataStore(
+    AuthQueries,
+    DatasetQueries,
+    DeploymentQueries,
+    PredictionQueries,
+    RunQueries,
+    MetadataStore,
+):
     # -- models -------------------------------------------------------------
 
     def _model_row(self, conn: Connection, name: str) -> Row[Any]:
@@ -513,4 +521,4 @@ class SqlMetadataStore(AuthQueries, DatasetQueries, DeploymentQueries, RunQuerie
         """Every blob something points at: version files, datasets, scripts, checkpoints."""
         with self._read() as conn:
             files = set(conn.execute(select(version_files.c.digest).distinct()).scalars())
-        return files | self.dataset_digests() | self.pipeline_digests()
+        return files | self.dataset_digests() | self.pipeline_digests() | self.prediction_digests()

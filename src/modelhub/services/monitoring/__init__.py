@@ -1,0 +1,1 @@
+"""Monitoring services: one module per part of the monitoring issue."""
