@@ -182,8 +182,9 @@ def parse_feedback_line(text: str, number: int) -> tuple[str, Any]:
     """(request_id, label) of one JSONL line; InvalidInput naming the line when malformed."""
     try:
         item = json.loads(text)
-    except ValueError as exc:
-        raise InvalidInput(f"line {number}: not JSON ({exc.msg})", {"line": number}) from None
+    except ValueError as exc:  # JSONDecodeError, or a number too long to read
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise InvalidInput(f"line {number}: not JSON ({reason})", {"line": number}) from None
     if not isinstance(item, dict) or set(item) - {"request_id", "label"}:
         raise InvalidInput(
             f'line {number}: expected {{"request_id": ..., "label": ...}}', {"line": number}
