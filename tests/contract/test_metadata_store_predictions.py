@@ -50,6 +50,7 @@ def logged(
         "latency_ms": 1.25,
         "rows": 1,
         "prediction": "c1",
+        "kind": "class",
         "file_digest": digest,
     }
     return LoggedPrediction(**{**values, **fields})
@@ -67,6 +68,13 @@ def test_a_file_is_indexed_once_by_digest(store: SqlMetadataStore) -> None:
     assert [f.digest for f in store.prediction_files("intents", T0, T0 + timedelta(hours=1))] == [d]
     assert len(store.list_predictions("intents", T0, T0 + timedelta(hours=1))) == 3
     assert d in store.prediction_digests()
+
+
+def test_a_numeric_prediction_keeps_its_kind(store: SqlMetadataStore) -> None:
+    d = digest(1)
+    store.record_prediction_file(log_file(d), [logged("a", d, prediction=1.0, kind="number")])
+    found = store.logged_predictions("intents", ["a"])["a"]
+    assert found.kind == "number" and found.prediction == 1
 
 
 def test_a_request_id_keeps_its_first_record(store: SqlMetadataStore) -> None:

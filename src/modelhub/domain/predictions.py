@@ -66,6 +66,10 @@ class LoggedPrediction(Record):
     latency_ms: float
     rows: int
     prediction: Any = None
+    # What the prediction is, decided from the replica's exact values (a database's
+    # JSON may read 1.0 back as 1): "class" (a name), "index" (an integer class) or
+    # "number" (a regression value).
+    kind: str = "number"
     label: Any = None
     labelled_at: datetime | None = None
     file_digest: str
@@ -148,19 +152,18 @@ def kind_of(value: Any) -> str:
     return "number"
 
 
-def label_problem(prediction: Any, label: Any) -> str | None:
-    """Why `label` cannot be compared with `prediction`, or None when it can."""
+def label_problem(kind: str, prediction: Any, label: Any) -> str | None:
+    """Why `label` cannot be compared with `prediction` (of `kind`), or None when it can."""
     if isinstance(prediction, list):
         if not isinstance(label, list) or len(label) != len(prediction):
             return (
                 f"the request had {len(prediction)} rows: give a list of {len(prediction)} labels"
             )
         for row, (p, one) in enumerate(zip(prediction, label, strict=True)):
-            problem = label_problem(p, one)
+            problem = label_problem(kind, p, one)
             if problem is not None:
                 return f"row {row}: {problem}"
         return None
-    kind = kind_of(prediction)
     if kind == "class" and not isinstance(label, str):
         return f"the model predicts class names: {json.dumps(label)} is not a string"
     if kind == "index" and (
@@ -201,16 +204,16 @@ def parse_feedback_line(text: str, number: int) -> tuple[str, Any]:
     return request_id, item["label"]
 
 
-def metric_for(prediction: Any) -> str:
-    return "mae" if kind_of(prediction) == "number" else "accuracy"
+def metric_for(kind: str) -> str:
+    return "mae" if kind == "number" else "accuracy"
 
 
-def row_scores(prediction: Any, label: Any) -> list[float]:
+def row_scores(kind: str, prediction: Any, label: Any) -> list[float]:
     """Per row: 1.0/0.0 for a hit or a miss (classes), the absolute error (numbers)."""
     predictions = prediction if isinstance(prediction, list) else [prediction]
     labels = label if isinstance(label, list) else [label]
-    if kind_of(prediction) == "number":
+    if kind == "number":
         return [abs(float(p) - float(y)) for p, y in zip(predictions, labels, strict=True)]
-    if kind_of(prediction) == "index":
+    if kind == "index":
         return [float(int(p) == int(y)) for p, y in zip(predictions, labels, strict=True)]
     return [float(p == y) for p, y in zip(predictions, labels, strict=True)]

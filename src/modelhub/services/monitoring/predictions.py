@@ -43,6 +43,7 @@ from modelhub.domain.predictions import (
     LoggedPrediction,
     PredictionLogFile,
     VersionAccuracy,
+    kind_of,
     label_problem,
     metric_for,
     parse_feedback_line,
@@ -217,7 +218,7 @@ class PredictionService:
             if found is None:
                 unknown.append(request_id)
                 continue
-            problem = label_problem(found.prediction, label)
+            problem = label_problem(found.kind, found.prediction, label)
             if problem is not None:
                 bad.append((number, f"request {request_id!r}: {problem}"))
                 continue
@@ -251,10 +252,10 @@ class PredictionService:
         in `window`, overall, per version and over time."""
         labelled = self.metadata.labelled_predictions(model, window.start, window.end, version)
         logged = self.metadata.logged_rows(model, window.start, window.end, version)
-        metric = metric_for(labelled[0].prediction) if labelled else "accuracy"
+        metric = metric_for(labelled[0].kind) if labelled else "accuracy"
         scores: dict[int, list[tuple[datetime, float]]] = defaultdict(list)
         for record in labelled:
-            for score in row_scores(record.prediction, record.label):
+            for score in row_scores(record.kind, record.prediction, record.label):
                 scores[record.version].append((record.at, score))
         everything = [item for items in scores.values() for item in items]
         per_version = [
@@ -339,6 +340,7 @@ def _records(columns: dict[str, list[Any]], meta: dict[str, str]) -> list[Logged
             latency_ms=entry["latency_ms"],
             rows=entry["rows"],
             prediction=entry["prediction"][0] if entry["rows"] == 1 else entry["prediction"],
+            kind=kind_of(entry["prediction"]),
             file_digest="",  # set once the file is stored
         )
         for request_id, entry in by_id.items()

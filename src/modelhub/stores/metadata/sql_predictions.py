@@ -46,6 +46,7 @@ def _prediction(row: Row[Any]) -> LoggedPrediction:
         latency_ms=row.latency_ms,
         rows=row.rows,
         prediction=row.prediction,
+        kind=row.kind,
         label=row.label,
         labelled_at=_aware(row.labelled_at) if row.labelled_at is not None else None,
         file_digest=row.file_digest,

@@ -362,6 +362,7 @@ prediction_records = Table(
     Column("latency_ms", Float, nullable=False),
     Column("rows", Integer, nullable=False),
     Column("prediction", JSON(none_as_null=True), nullable=True),
+    Column("kind", String(8), nullable=False),
     Column("label", JSON(none_as_null=True), nullable=True),
     Column("labelled_at", DateTime(timezone=True), nullable=True),
     Column("file_digest", String(80), nullable=False),

@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("latency_ms", sa.Float(), nullable=False),
         sa.Column("rows", sa.Integer(), nullable=False),
         sa.Column("prediction", sa.JSON(none_as_null=True), nullable=True),
+        sa.Column("kind", sa.String(8), nullable=False),
         sa.Column("label", sa.JSON(none_as_null=True), nullable=True),
         sa.Column("labelled_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("file_digest", sa.String(80), nullable=False),
