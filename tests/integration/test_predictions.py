@@ -73,6 +73,9 @@ def test_traffic_is_logged_joined_with_feedback_and_scored_per_version(
         assert reply.json()["id"] == reply.headers["x-request-id"] != ""
         health = httpx.get(f"{one['endpoint']}/v2/health/live")
         assert health.headers["x-request-id"]
+        # Through the platform, the replica answers under the platform's request id.
+        platform = http.post("/v2/models/pa/infer", json=oip_body(np.ones((1, 32), np.float32)))
+        assert platform.json()["id"] == platform.headers["x-request-id"]
         answers = _traffic(http, one["endpoint"], "pa", "a") | _traffic(
             http, two["endpoint"], "pb", "b"
         )
@@ -90,6 +93,9 @@ def test_traffic_is_logged_joined_with_feedback_and_scored_per_version(
         artifacts = open_artifact_store(str(srv.home / "artifacts"))
         assert all(artifacts.exists(r["file_digest"]) for r in records)
         assert not list((srv.home / "serving" / "prediction-spool").glob("*.parquet"))
+        metrics = httpx.get(f"{one['endpoint']}/metrics").text
+        assert "modelhub_prediction_log_sampled_total" in metrics
+        assert "modelhub_prediction_log_dropped_total 0.0" in metrics
 
     # Version 1: 9 of 12 labels agree with the prediction; version 2: all 12.
     wrong = {f"a-{i}" for i in range(3)}
