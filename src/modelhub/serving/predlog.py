@@ -6,7 +6,7 @@ deployment's rate, then its per-minute cap), and `offer(entry)` puts the sampled
 request on a bounded queue without waiting. A full queue drops the entry and counts
 it (`dropped`, exported on /metrics and in the replica's stats).
 
-A writer thread takes entries off the queue and keeps one buffer per (deployment,
+A writer thread takes the queued entries off every `tick_seconds` and keeps one buffer per (deployment,
 version). A buffer is written as one Parquet file when it passes `max_file_bytes`
 (estimated from the arrays it holds) or when its first entry is older than
 `max_file_seconds`. A file is written under a temporary name, fsynced and renamed
@@ -120,8 +120,10 @@ class PredictionLog:
         max_file_seconds: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
         draw: Callable[[], float] = random.random,
+        tick_seconds: float = 0.25,
     ) -> None:
         self.spool = spool
+        self.tick_seconds = tick_seconds
         self.max_file_bytes = max_file_bytes
         self.max_file_seconds = max_file_seconds
         self._monotonic = monotonic
@@ -181,8 +183,10 @@ class PredictionLog:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            self.drain(wait=0.5)
+        # Woken by a timer, never by each entry: a thread woken per request would take
+        # the interpreter lock from the event loop as often as requests are sampled.
+        while not self._stop.wait(self.tick_seconds):
+            self.drain()
 
     def drain(self, wait: float = 0.0) -> None:
         """Write what is queued (waiting up to `wait` s for a first entry), then close
