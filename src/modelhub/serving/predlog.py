@@ -7,9 +7,9 @@ request on a bounded queue without waiting. A full queue drops the entry and cou
 it (`dropped`, exported on /metrics and in the replica's stats).
 
 A writer thread takes the queued entries off every `tick_seconds` and keeps one
-buffer per (deployment, version). A buffer is written as one Parquet file when it passes `max_file_bytes`
-(estimated from the arrays it holds) or when its first entry is older than
-`max_file_seconds`. A file is written under a temporary name, fsynced and renamed
+buffer per (deployment, version). A buffer is written as one Parquet file when it
+passes `max_file_bytes` (estimated from the arrays it holds) or when its first entry
+is older than `max_file_seconds`. A file is written under a temporary name, fsynced and renamed
 into the spool folder: a `.parquet` there is always complete. The replica has no
 artifact store; the platform ingests closed files from the spool (idempotently, by
 digest) and deletes them.
