@@ -1,14 +1,18 @@
-"""Prediction logging must not slow serving: the same model behind two deployments of
-one `modelhub server`, one with the prediction log at the default policy (10 % of
-requests, at most 600 a minute) and one with it off, measured in interleaved rounds.
+"""Prediction logging must not slow serving: the same model behind three deployments of
+one `modelhub server`: the prediction log at the default policy (10 % of requests, at
+most 600 a minute), at 10 % with no practical cap (every tenth request written
+whatever the load), and off, measured in interleaved rounds.
 
 Each round sends one-row Open Inference Protocol requests to a deployment's own
 endpoint for `--seconds`, over one keep-alive connection, each request as soon as the
 last answer came (closed loop), and records the throughput and the median latency.
-The two deployments alternate (off, on, on, off, ...) so that drift of a shared
-machine moves both. Out: the medians over rounds, `throughput_ratio` (goal >= 0.95)
-and `p50_growth_ms` (goal < 0.05), with the sampled and dropped counts from the
-logging replica's /metrics.
+Each deployment goes first in turn, so that drift of a shared machine moves all
+three. Out: the medians over rounds, `throughput_ratio` (goal >= 0.95) and
+`p50_growth_ms` (goal < 0.05) of the default policy against off, the same for the
+uncapped log, the logging replicas' counters (sampled, capped, dropped, logged), and,
+measured in this process, `hot_path_us`: the median cost per request of what logging
+adds on the request path (the sampling decision, and for a sampled request the
+entry put on the queue) at 10 %.
 
     python bench/bench_prediction_log.py [--rounds 8] [--seconds 4] [--quick]
 """
@@ -72,8 +76,9 @@ def call(base: str, token: str, method: str, path: str, body: Any = None) -> Any
         return json.loads(response.read())
 
 
-def deploy(base: str, token: str, name: str, rate: float) -> str:
-    body = {"model": "bench@1", "name": name, "prediction_log": {"rate": rate}}
+def deploy(base: str, token: str, name: str, rate: float, cap: int = 600) -> str:
+    policy = {"rate": rate, "max_per_minute": cap}
+    body = {"model": "bench@1", "name": name, "prediction_log": policy}
     call(base, token, "POST", "/api/v1/deployments", body)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -146,25 +151,26 @@ def main(argv: list[str] | None = None) -> None:
             endpoints = {
                 "off": deploy(base, token, "off", 0.0),
                 "on": deploy(base, token, "on", 0.1),
+                "uncapped": deploy(base, token, "uncapped", 0.1, 1_000_000),
             }
             row = [0.1 * i for i in range(FEATURES)]
-            body = json.dumps(
-                {
-                    "inputs": [
-                        {"name": "input", "shape": [1, FEATURES], "datatype": "FP32", "data": row}
-                    ]
-                }
-            ).encode()
+            tensor = {"name": "input", "shape": [1, FEATURES], "datatype": "FP32", "data": row}
+            body = json.dumps({"inputs": [tensor]}).encode()
             for name, endpoint in endpoints.items():  # warm-up, untimed
                 round_of(endpoint, name, body, min(1.0, args.seconds))
-            results: dict[str, list[tuple[float, float]]] = {"off": [], "on": []}
+            names = list(endpoints)
+            results: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
             for i in range(args.rounds):
-                order = ("off", "on") if i % 2 == 0 else ("on", "off")
-                for name in order:
+                for name in names[i % 3 :] + names[: i % 3]:  # each goes first in turn
                     results[name].append(round_of(endpoints[name], name, body, args.seconds))
-                log(f"round {i + 1}: off {results['off'][-1]}, on {results['on'][-1]}")
-            sampled = counter(endpoints["on"], "modelhub_prediction_log_sampled_total")
-            dropped = counter(endpoints["on"], "modelhub_prediction_log_dropped_total")
+                log(f"round {i + 1}: " + ", ".join(f"{n} {results[n][-1]}" for n in names))
+            counts = {
+                name: {
+                    key: counter(endpoints[name], f"modelhub_prediction_log_{key}_total")
+                    for key in ("sampled", "capped", "dropped", "logged")
+                }
+                for name in ("on", "uncapped")
+            }
     rps = {k: median([r for r, _ in v]) for k, v in results.items()}
     p50 = {k: median([p for _, p in v]) for k, v in results.items()}
     ratio = rps["on"] / rps["off"]
@@ -176,15 +182,41 @@ def main(argv: list[str] | None = None) -> None:
             "seconds_per_round": args.seconds,
             "rps_off": rounded(rps["off"], 1),
             "rps_on": rounded(rps["on"], 1),
+            "rps_uncapped": rounded(rps["uncapped"], 1),
             "throughput_ratio": rounded(ratio, 4),
+            "throughput_ratio_uncapped": rounded(rps["uncapped"] / rps["off"], 4),
             "p50_off_ms": rounded(p50["off"], 4),
             "p50_on_ms": rounded(p50["on"], 4),
+            "p50_uncapped_ms": rounded(p50["uncapped"], 4),
             "p50_growth_ms": rounded(growth, 4),
-            "sampled": sampled,
-            "dropped": dropped,
+            "p50_growth_uncapped_ms": rounded(p50["uncapped"] - p50["off"], 4),
+            "log_counters": counts,
+            "hot_path_us": rounded(hot_path_us(), 3),
             "goal_met": ratio >= 0.95 and growth < 0.05,
         }
     )
+
+
+def hot_path_us() -> float:
+    """Median µs per request of the sampling decision plus, when sampled, the enqueue
+    (what `DataPlane.infer` adds when a deployment logs), in batches of 1,000."""
+    import numpy as np
+
+    from modelhub.serving.predlog import Entry, LogTarget, PredictionLog
+
+    with tempfile.TemporaryDirectory(prefix="bench-predlog-hot-") as spool:
+        plog = PredictionLog(Path(spool), queue_size=1_000_000)
+        plog.configure([LogTarget("d", "m", 0.1, 1_000_000_000)])
+        inputs = {"input": np.zeros((1, FEATURES), np.float32)}
+        outputs = {"label": np.array(["c1"], dtype=object)}
+        per_batch = []
+        for _ in range(200):
+            started = time.perf_counter()
+            for i in range(1000):
+                if plog.sample("d"):
+                    plog.offer(Entry("d", 1, f"r{i}", time.time(), 0.3, 1, inputs, outputs))
+            per_batch.append((time.perf_counter() - started) / 1000 * 1e6)
+        return median(per_batch)
 
 
 if __name__ == "__main__":

@@ -125,3 +125,14 @@ def test_chaos_quick() -> None:
     result = run_bench("bench_chaos.py")
     assert result["bench"] == "chaos" and result["mode"] == "quick"
     assert result["requests"] and result["versions"]["acknowledged"]  # type: ignore[index]
+
+
+@pytest.mark.timeout(900)
+def test_prediction_log_quick() -> None:
+    result = run_bench("bench_prediction_log.py")
+    assert result["bench"] == "prediction_log"
+    assert isinstance(result["throughput_ratio"], float) and isinstance(
+        result["hot_path_us"], float
+    )
+    counters = result["log_counters"]
+    assert counters["uncapped"]["sampled"] > 0  # type: ignore[index]
