@@ -305,6 +305,7 @@ def write_file(spool: Path, target: LogTarget, version: int, entries: list[Entry
             "modelhub.private": json.dumps(sorted(private)),
         }
     )
+    spool.mkdir(parents=True, exist_ok=True)  # again: someone may have removed it
     stamp = datetime.fromtimestamp(entries[0].at, UTC).strftime("%Y%m%dT%H%M%S")
     final = spool / f"{target.deployment}.v{version}.{stamp}.{uuid.uuid4().hex[:12]}.parquet"
     partial = final.with_name(final.name + PARTIAL_SUFFIX)
