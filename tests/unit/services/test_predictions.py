@@ -70,6 +70,18 @@ def test_ingest_is_idempotent_by_digest(services: Services, model: str, tmp_path
     assert sorted(p.request_id for p in found) == [f"v1-{i}" for i in range(4)]
 
 
+def test_a_file_that_is_no_log_is_set_aside_and_the_rest_ingested(
+    services: Services, model: str
+) -> None:
+    spool = services.settings.prediction_spool_dir
+    spool.mkdir(parents=True, exist_ok=True)
+    (spool / "0-garbage.parquet").write_bytes(b"not parquet at all")
+    spool_file(services, 1, entries(1, 2))
+    assert services.predictions.ingest_spool() == 1
+    assert sorted(p.name for p in spool.iterdir()) == ["0-garbage.parquet.rejected"]
+    assert len(services.predictions.predictions(ADMIN, model, window())) == 2
+
+
 def test_inputs_and_outputs_of_a_window(services: Services, model: str) -> None:
     spool_file(services, 1, entries(1, 3, rows=2))
     spool_file(services, 2, entries(2, 5))
@@ -161,3 +173,16 @@ def test_a_viewer_may_read_but_not_send_feedback(services: Services, model: str)
         services.predictions.feedback(
             viewer, model, [json.dumps({"request_id": "a", "label": "c"})]
         )
+
+
+def test_private_inputs_are_left_out_of_the_windows_inputs(services: Services, model: str) -> None:
+    spool = services.settings.prediction_spool_dir
+    private = LogTarget("web", "intents", 1.0, 1000, {1: frozenset({"x"})})
+    items = [
+        Entry(e.name, e.version, e.request_id, e.at, e.latency_ms, e.rows,
+              {**e.inputs, "y": np.array([1.0], np.float32)}, e.outputs)
+        for e in entries(1, 3)
+    ]  # fmt: skip
+    write_file(spool, private, 1, items)
+    services.predictions.ingest_spool()
+    assert list(services.predictions.inputs(model, 1, window())) == ["y"]

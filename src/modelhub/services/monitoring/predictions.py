@@ -65,6 +65,7 @@ MAX_FEEDBACK_LINES = 100_000
 MAX_UNKNOWN_IDS_SHOWN = 100
 MAX_LIST_LIMIT = 1000
 SERIES_BUCKETS = 24
+REJECTED_SUFFIX = ".rejected"
 
 
 class PredictionService:
@@ -117,7 +118,14 @@ class PredictionService:
             return 0
         indexed = 0
         for path in sorted(self.spool.glob("*.parquet")):
-            indexed += self.ingest_file(path)
+            try:
+                indexed += self.ingest_file(path)
+            except (OSError, ValueError, KeyError) as exc:  # pyarrow's errors are ValueErrors
+                # Not a log file this server can read: set aside, never retried forever,
+                # and never in the way of the files behind it.
+                log.error("prediction log file %s set aside: %s", path.name, exc)
+                path.replace(path.with_name(path.name + REJECTED_SUFFIX))
+                continue
             path.unlink(missing_ok=True)
         return indexed
 
