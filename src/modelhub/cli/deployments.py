@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from modelhub.cli.context import client_session
-from modelhub.cli.deployment_input import parse_autoscale, read_request
+from modelhub.cli.deployment_input import log_policy, parse_autoscale, read_request
 from modelhub.cli.render import console, err_console, print_json
 
 if TYPE_CHECKING:
     from modelhub.client.contract import ModelhubClient
     from modelhub.domain.deployments import Deployment
-    from modelhub.domain.predictions import PredictionLogPolicy
 
 app = typer.Typer(
     help="List, inspect, scale, roll out, roll back and stop deployments.", no_args_is_help=True
@@ -123,32 +122,6 @@ def _changed(
         _check_outcome(d, before, what)
     if not json:
         _report(client, d, waited)
-
-
-def log_policy(rate: float | None, max_per_minute: int | None) -> PredictionLogPolicy | None:
-    """The prediction log policy the options name (None: the server's default)."""
-    from pydantic import ValidationError
-
-    from modelhub.domain.predictions import (
-        DEFAULT_LOG_MAX_PER_MINUTE,
-        DEFAULT_LOG_RATE,
-        PredictionLogPolicy,
-    )
-    from modelhub.errors import InvalidInput
-
-    if rate is None and max_per_minute is None:
-        return None
-    try:
-        return PredictionLogPolicy(
-            rate=DEFAULT_LOG_RATE if rate is None else rate,
-            max_per_minute=DEFAULT_LOG_MAX_PER_MINUTE if max_per_minute is None else max_per_minute,
-        )
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        raise InvalidInput(
-            f"--log-{str(error['loc'][0]).replace('_', '-')}: {error['msg']}",
-            {"field": "prediction_log"},
-        ) from None
 
 
 # -- commands ---------------------------------------------------------------------------

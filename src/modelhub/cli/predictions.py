@@ -81,7 +81,7 @@ def set_log(
     json: JsonOpt = False,
 ) -> None:
     """Change how much of a deployment's traffic the prediction log samples."""
-    from modelhub.cli.deployments import log_policy
+    from modelhub.cli.deployment_input import log_policy
 
     policy = log_policy(rate, max_per_minute)
     assert policy is not None
