@@ -128,3 +128,33 @@ def test_traffic_is_logged_joined_with_feedback_and_scored_per_version(
     assert per_version[1]["predictions"] >= 12  # the id-less request above is logged too
     listed = cli.json("predictions", "list", "intents", "--limit", "5")
     assert len(listed) == 5 and all("request_id" in p for p in listed)
+
+
+def test_a_private_input_is_never_written_to_the_log(srv: ServerProcess, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    with Client(srv.url, srv.token) as client:
+        version = client.register(
+            RegisterRequest(name="intents", private_inputs=("input",)),
+            write_model_a(tmp_path / "a3", seed=2),
+        )
+    with srv.http(timeout=60) as http:
+        deployed = deploy(
+            http, model=f"intents@{version.version}", name="pc", prediction_log={"rate": 1.0}
+        )
+        row = np.full((1, 32), 0.123456, np.float32)
+        reply = httpx.post(f"{deployed['endpoint']}/v2/models/pc/infer", json=oip_body(row))
+        request_id = reply.json()["id"]
+
+        def logged() -> dict[str, Any] | None:
+            found = http.get(
+                "/api/v1/models/intents/predictions", params={"version": version.version}
+            ).json()
+            return next((p for p in found if p["request_id"] == request_id), None)
+
+        record = wait_for(logged, timeout=30)
+    artifacts = open_artifact_store(str(srv.home / "artifacts"))
+    with artifacts.local_path(record["file_digest"]) as local:
+        data = pq.read_table(local).to_pydict()
+    assert data["input.input"] == [None] and data["request_id"] == [request_id]
+    assert data["output.label"] == [record["prediction"]]

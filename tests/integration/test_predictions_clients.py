@@ -49,6 +49,8 @@ def test_prediction_calls_behave_alike(
         RegisterRequest(name=name, type="classification", private_inputs=("features",)), onnx
     )
     assert [(s.name, s.private) for s in version.signature.inputs] == [("features", True)]
+    stored = client.get(f"{name}@{version.version}")  # read back from the store
+    assert [(s.name, s.private) for s in stored.signature.inputs] == [("features", True)]
 
     assert client.list_predictions(name, since="1h") == []
     summary = client.accuracy(name, since="1h")

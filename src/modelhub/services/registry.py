@@ -37,6 +37,7 @@ from modelhub.domain.records import (
     Page,
     RegisteredModel,
     Signature,
+    TensorSpec,
 )
 from modelhub.errors import (
     Conflict,
@@ -81,6 +82,9 @@ class RegisterRequest:
     metrics: dict[str, float] | None = None
     model_card: str | None = None
     private_inputs: tuple[str, ...] = ()  # inputs the prediction log must never write
+
+
+UNKNOWN_DTYPE = "unknown"  # a private input the files do not declare
 
 
 @dataclass(frozen=True)
@@ -501,15 +505,25 @@ __all__ = ["CheckedRequest", "GcReport", "ModelhubError", "RegisterRequest", "Re
 
 
 def mark_private(signature: Signature, names: tuple[str, ...] | list[str]) -> Signature:
-    """The signature with `names` marked private; InvalidInput naming any unknown input."""
+    """The signature with `names` marked private.
+
+    When the files declare their inputs, a name that is not one of them is
+    InvalidInput. When they declare none (a trainer's folder: its runtime tells its
+    inputs only when it loads), each name is recorded as a private input of unknown
+    type, so that the prediction log still leaves it out."""
     if not names:
         return signature
     known = {spec.name for spec in signature.inputs}
+    if not known:
+        added = [
+            TensorSpec(name=n, dtype=UNKNOWN_DTYPE, private=True) for n in dict.fromkeys(names)
+        ]
+        return signature.model_copy(update={"inputs": added})
     unknown = sorted(set(names) - known)
     if unknown:
         raise InvalidInput(
             f"private input {unknown[0]!r} is not an input of this model "
-            f"(inputs: {', '.join(sorted(known)) or 'none'})",
+            f"(inputs: {', '.join(sorted(known))})",
             {"field": "private_inputs", "unknown": unknown},
         )
     inputs = [
