@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from modelhub.domain.predictions import LabelDraft, LoggedPrediction, PredictionLogFile
+from modelhub.domain.deployments import Deployment, DeploymentStatus, Environment, TrafficShare
+from modelhub.domain.predictions import (
+    LabelDraft,
+    LoggedPrediction,
+    PredictionLogFile,
+    PredictionLogPolicy,
+)
 from modelhub.errors import NotFound
 from modelhub.stores.metadata.base import AuditDraft, AuditQuery
 from modelhub.stores.metadata.sql import SqlMetadataStore
@@ -130,3 +136,26 @@ def test_a_label_for_an_id_never_logged_stores_nothing(store: SqlMetadataStore) 
             AuditDraft("bob", "predictions.feedback", "intents"),
         )
     assert store.labelled_predictions("intents", T0, T0 + timedelta(hours=1)) == []
+
+
+def test_a_deployment_keeps_its_prediction_log_policy(store: SqlMetadataStore) -> None:
+    policy = PredictionLogPolicy(rate=0.25, max_per_minute=50)
+    created = store.create_deployment(
+        Deployment(
+            name="web",
+            model="intents",
+            environment=Environment.STAGING,
+            traffic=[TrafficShare(version=1, percent=100)],
+            replicas=1,
+            status=DeploymentStatus.DEPLOYING,
+            prediction_log=policy,
+            created_by="alice",
+            created_at=T0,
+            updated_at=T0,
+        ),
+        AuditDraft("alice", "deployments.create", "web"),
+    )
+    assert created.prediction_log == policy
+    off = PredictionLogPolicy(rate=0.0)
+    store.update_deployment("web", {"prediction_log": off}, audit=AuditDraft("a", "x", "web"))
+    assert store.get_deployment("web").prediction_log == off

@@ -179,7 +179,7 @@ class DataPlane:
         slot = self.host.pick(name, version)
         log = self.prediction_log
         keep = log is not None and log.sample(name)
-        started = time.perf_counter()
+        started = time.perf_counter() if keep else 0.0
         with self.host.counted(slot, caller_of(scope)) as tally:
             tally.request_id = scope[REQUEST_ID_KEY]
             tally.keep = keep
@@ -218,7 +218,7 @@ class DataPlane:
         prediction log) like an infer request."""
         log = self.prediction_log
         keep = log is not None and log.sample(slot.name)
-        started = time.perf_counter()
+        started = time.perf_counter() if keep else 0.0
         with self.host.counted(slot, caller_of(scope)) as tally:
             tally.rows = rows
             tally.request_id = scope[REQUEST_ID_KEY]
