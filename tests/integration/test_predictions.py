@@ -158,3 +158,38 @@ def test_a_private_input_is_never_written_to_the_log(srv: ServerProcess, tmp_pat
         data = pq.read_table(local).to_pydict()
     assert data["input.input"] == [None] and data["request_id"] == [request_id]
     assert data["output.label"] == [record["prediction"]]
+
+
+def test_changing_the_policy_of_a_live_deployment_reaches_its_replicas(
+    srv: ServerProcess, tmp_path: Path
+) -> None:
+    with srv.http(timeout=60) as http:
+        deployed = deploy(http, model="intents@1", name="pd", prediction_log={"rate": 1.0})
+    endpoint = deployed["endpoint"]
+    body = oip_body(np.zeros((1, 32), np.float32))
+
+    def sampled() -> float:
+        for line in httpx.get(f"{endpoint}/metrics").text.splitlines():
+            if line.startswith("modelhub_prediction_log_sampled_total "):
+                return float(line.split()[1])
+        raise AssertionError("no sampled counter on /metrics")
+
+    before = sampled()
+    httpx.post(f"{endpoint}/v2/models/pd/infer", json=body)
+    assert sampled() == before + 1
+    cli = Cli("server", clean_env(MODELHUB_URL=srv.url, MODELHUB_TOKEN=srv.token), tmp_path)
+    changed = cli.json("predictions", "log", "pd", "--rate", "0")
+    assert changed["prediction_log"]["rate"] == 0.0
+
+    def stopped_sampling() -> bool:
+        seen = sampled()
+        httpx.post(f"{endpoint}/v2/models/pd/infer", json=body)
+        return sampled() == seen
+
+    wait_for(stopped_sampling, timeout=30)
+    seen = sampled()
+    for _ in range(5):
+        httpx.post(f"{endpoint}/v2/models/pd/infer", json=body)
+    assert sampled() == seen
+    events = cli.json("audit", "list", "--action", "deployments.prediction_log")
+    assert any(e["target"] == "pd" for e in events)
