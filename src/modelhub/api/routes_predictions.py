@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from modelhub.api.deps import ServicesDep
-from modelhub.api.security import DeploymentWriter, Reader
+from modelhub.api.security import DeploymentWriter, Reader, Updater
 from modelhub.domain.deployments import Deployment
 from modelhub.domain.limits import PositiveInt64
 from modelhub.domain.predictions import (
@@ -37,7 +37,7 @@ def list_predictions(
 
 @router.post("/models/{name}/feedback", response_model=FeedbackOutcome)
 async def post_feedback(
-    name: str, request: Request, services: ServicesDep, caller: Reader
+    name: str, request: Request, services: ServicesDep, caller: Updater
 ) -> FeedbackOutcome:
     """The body is JSON lines: `{"request_id": "...", "label": ...}` per line."""
     chunks: list[bytes] = []
