@@ -66,6 +66,7 @@ MAX_UNKNOWN_IDS_SHOWN = 100
 MAX_LIST_LIMIT = 1000
 SERIES_BUCKETS = 24
 REJECTED_SUFFIX = ".rejected"
+INDEX_COLUMNS = ("request_id", "at", "latency_ms", "rows", "prediction")
 
 
 class PredictionService:
@@ -133,7 +134,7 @@ class PredictionService:
         """Store one closed log file and index it; False when it was indexed before."""
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path)
+        table = pq.read_table(path, columns=list(INDEX_COLUMNS))  # the tensors stay on disk
         meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
         records = _records(table.to_pydict(), meta)
         if not records:
