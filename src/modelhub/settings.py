@@ -393,6 +393,39 @@ class Settings(BaseSettings):
         description="Whether `modelhub server` runs the canary analysis loop.",
     )
 
+    # -- predictions (issue 11: prediction log, feedback, accuracy) --
+    prediction_log_rate: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description="Share of requests a new deployment logs when it names no rate of its own.",
+    )
+    prediction_log_max_per_minute: int = Field(
+        default=600,
+        ge=0,
+        description="Most requests per minute a new deployment logs when it names no cap.",
+    )
+    prediction_log_queue: int = Field(
+        default=4096,
+        ge=1,
+        description="Sampled requests a replica holds for its log writer; beyond, they drop.",
+    )
+    prediction_log_file_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="A replica closes its prediction log file at about this many bytes.",
+    )
+    prediction_log_file_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A replica closes its prediction log file at the latest this old.",
+    )
+    prediction_ingest_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often the server moves closed prediction log files into the stores.",
+    )
+
     @field_validator(
         "serve_warm_imports", "trusted_proxies", "code_runners", "alerts_webhooks", mode="before"
     )
@@ -469,6 +502,11 @@ class Settings(BaseSettings):
     def serving_dir(self) -> Path:
         """Verified copies of deployed versions' files, one folder per version digest."""
         return self.home / "serving"
+
+    @property
+    def prediction_spool_dir(self) -> Path:
+        """Where replicas put closed prediction log files until the server ingests them."""
+        return self.home / "serving" / "prediction-spool"
 
     @property
     def runs_dir(self) -> Path:

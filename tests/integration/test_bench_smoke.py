@@ -144,3 +144,13 @@ def test_monitor_report_quick() -> None:
     for key in ("report_ms", "html_ms", "json_ms", "history_floor_ms", "total_ms"):
         assert isinstance(result[key], float), key
     assert isinstance(result["met"], bool)
+
+
+def test_prediction_log_quick() -> None:
+    result = run_bench("bench_prediction_log.py")
+    assert result["bench"] == "prediction_log"
+    assert isinstance(result["throughput_ratio"], float) and isinstance(
+        result["hot_path_us"], float
+    )
+    counters = result["log_counters"]
+    assert counters["uncapped"]["sampled"] > 0  # type: ignore[index]

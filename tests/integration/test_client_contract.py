@@ -1,11 +1,13 @@
 """Both clients, one contract: the same request models give the same answers and errors.
 
 The HTTP client talks to a real server; the local client works on its own home.
-Nothing here starts a replica: the deployment calls are ones the rules refuse.
+Nothing here starts a replica: the deployment calls are ones the rules refuse, and
+the prediction-log calls read an empty log.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +22,9 @@ from modelhub.client import (
     VersionQuery,
 )
 from modelhub.client.local import LocalClient
+from modelhub.domain.predictions import PredictionLogPolicy
 from modelhub.errors import IllegalTransition, InvalidInput, NotFound
-from modelhub.samples import write_mlp_safetensors
+from modelhub.samples import write_mlp_onnx, write_mlp_safetensors
 from modelhub.settings import Settings
 from tests.integration.conftest import ServerProcess
 
@@ -80,3 +83,43 @@ def test_deployment_requests_are_refused_alike(
     assert client.list_deployments(model=name) == []
     with pytest.raises(InvalidInput, match="unknown environment 'moon'"):
         DeployRequest(ref=name, environment="moon")
+
+
+def test_prediction_calls_behave_alike(
+    client: ModelhubClient, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    name = f"plog-{request.node.callspec.id}"  # the shared server outlives one test
+    onnx = write_mlp_onnx(tmp_path / "m.onnx")
+    with pytest.raises(InvalidInput, match="'nope' is not an input"):
+        client.register(
+            RegisterRequest(name=name, type="classification", private_inputs=("nope",)), onnx
+        )
+    with pytest.raises(NotFound):
+        client.list_predictions(name)  # the refused registration left no model behind
+    version = client.register(
+        RegisterRequest(name=name, type="classification", private_inputs=("features",)), onnx
+    )
+    assert [(s.name, s.private) for s in version.signature.inputs] == [("features", True)]
+    stored = client.get(f"{name}@{version.version}")  # read back from the store
+    assert [(s.name, s.private) for s in stored.signature.inputs] == [("features", True)]
+
+    assert client.list_predictions(name, since="1h") == []
+    summary = client.accuracy(name, since="1h")
+    assert (summary.value, summary.labelled, summary.predictions) == (None, 0, 0)
+
+    unknown = tmp_path / "unknown.jsonl"
+    unknown.write_text(
+        "\n".join(json.dumps({"request_id": f"x{i}", "label": "a"}) for i in range(3))
+    )
+    outcome = client.send_feedback(name, unknown)
+    assert (outcome.stored, outcome.unknown, outcome.lines) == (0, 3, 3)
+
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"request_id": "x1", "label": "a"}\n{"label": "a"}\n')
+    with pytest.raises(InvalidInput, match="line 2: request_id") as caught:
+        client.send_feedback(name, broken)
+    assert caught.value.details["bad_lines"] == [2]
+    with pytest.raises(InvalidInput, match="since"):
+        client.accuracy(name, since="yesterday")
+    with pytest.raises(NotFound):
+        client.set_prediction_log(f"{name}-nowhere", PredictionLogPolicy(rate=0.5))

@@ -30,6 +30,7 @@ from modelhub.api import (
     routes_drift,
     routes_inference,
     routes_models,
+    routes_predictions,
     routes_report,
     routes_training,
     routes_uploads,
@@ -73,6 +74,7 @@ def create_app(
         if settings.alerts_engine:
             live.alerts.start()
         if settings.serve_supervisor:
+            live.predictions.start()  # ingests what the replicas' prediction logs close
             live.deployments.start_serving(replica_launcher)
         elif replica_launcher is not None:
             replica_launcher.close()
@@ -87,6 +89,7 @@ def create_app(
             await inference.close()
             if settings.serve_supervisor:
                 live.deployments.stop_serving()
+                live.predictions.stop()  # after the replicas: their last files go in too
             live.training.stop_scheduler()
             live.alerts.stop()
             if owned:
@@ -117,6 +120,7 @@ def create_app(
         routes_drift,
         routes_report,
         routes_cost,
+        routes_predictions,
     ):
         app.include_router(module.router)
 

@@ -24,6 +24,7 @@ def deploy(body: DeployBody, services: ServicesDep, caller: DeploymentWriter) ->
         load_balancing=body.load_balancing,
         resources=body.resources,
         override_approval=body.override_approval,
+        prediction_log=body.prediction_log,
     )
     return services.deployments.deploy(caller, request)
 

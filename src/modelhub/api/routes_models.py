@@ -170,6 +170,7 @@ def register_request(name: str, fields: RegisterFields) -> RegisterRequest:
         lineage=fields.lineage,
         metrics=fields.metrics,
         model_card=fields.model_card,
+        private_inputs=tuple(fields.private_inputs),
     )
 
 

@@ -23,6 +23,7 @@ from modelhub.domain.limits import (
     unencodable_text,
 )
 from modelhub.domain.pipelines import Priority
+from modelhub.domain.predictions import PredictionLogPolicy
 from modelhub.domain.records import Lineage, ModelVersion
 from modelhub.domain.runs import Pipeline
 
@@ -57,6 +58,9 @@ class RegisterFields(Body):
     lineage: Lineage | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     model_card: str | None = None
+    private_inputs: list[str] = Field(
+        default_factory=list, description="Inputs the prediction log never writes."
+    )
 
 
 class RegisterBody(RegisterFields):
@@ -172,6 +176,9 @@ class DeployBody(Body):
     resources: dict[str, Any] = Field(default_factory=dict)
     override_approval: bool = Field(
         default=False, description="Serve an unapproved version in production (admins only)."
+    )
+    prediction_log: PredictionLogPolicy | None = Field(
+        default=None, description="Share of requests logged; default: the server's setting."
     )
 
 

@@ -1,4 +1,5 @@
-"""What the deployments CLI reads from its options: autoscale bounds, inference requests.
+"""What the deployments CLI reads from its options: autoscale bounds, inference requests,
+the prediction log policy.
 
 Kept apart from the Typer commands so it is plain functions over text and files.
 """
@@ -7,6 +8,10 @@ from __future__ import annotations
 
 import json as jsonlib
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from modelhub.domain.predictions import PredictionLogPolicy
 
 
 def parse_autoscale(text: str | None) -> tuple[int, int] | None:
@@ -52,3 +57,29 @@ def read_request(input: str | None, file: Path | None) -> bytes:
             f'{option} must be a JSON object such as {{"inputs": [...]}}', {"field": "input"}
         )
     return raw
+
+
+def log_policy(rate: float | None, max_per_minute: int | None) -> PredictionLogPolicy | None:
+    """The prediction log policy the options name (None: the server's default)."""
+    from pydantic import ValidationError
+
+    from modelhub.domain.predictions import (
+        DEFAULT_LOG_MAX_PER_MINUTE,
+        DEFAULT_LOG_RATE,
+        PredictionLogPolicy,
+    )
+    from modelhub.errors import InvalidInput
+
+    if rate is None and max_per_minute is None:
+        return None
+    try:
+        return PredictionLogPolicy(
+            rate=DEFAULT_LOG_RATE if rate is None else rate,
+            max_per_minute=DEFAULT_LOG_MAX_PER_MINUTE if max_per_minute is None else max_per_minute,
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise InvalidInput(
+            f"--log-{str(error['loc'][0]).replace('_', '-')}: {error['msg']}",
+            {"field": "prediction_log"},
+        ) from None

@@ -47,6 +47,13 @@ def deployments_table(deployments: list[Deployment]) -> Table:
     return table
 
 
+def prediction_log_text(d: Deployment) -> str:
+    policy = d.prediction_log
+    if policy is None or policy.rate == 0 or policy.max_per_minute == 0:
+        return "off"
+    return f"{policy.rate:.0%} of requests, at most {policy.max_per_minute} a minute"
+
+
 def deployment_details(d: Deployment) -> Table:
     table = Table(show_header=False, title=f"deployment {d.name}")
     table.add_column("field", style="bold")
@@ -59,6 +66,7 @@ def deployment_details(d: Deployment) -> Table:
         ("previous version", str(d.previous_version or "-")),
         ("replicas", replicas_text(d)),
         ("load balancing", d.load_balancing.value),
+        ("prediction log", prediction_log_text(d)),
         ("endpoint", d.endpoint or "-"),
         ("error", d.error or "-"),
         ("approval override", "yes" if d.approval_override else "no"),

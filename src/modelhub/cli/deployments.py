@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from modelhub.cli.context import client_session
-from modelhub.cli.deployment_input import parse_autoscale, read_request
+from modelhub.cli.deployment_input import log_policy, parse_autoscale, read_request
 from modelhub.cli.render import console, err_console, print_json
 from modelhub.domain.deployments import AnalysisMode
 
@@ -155,6 +155,17 @@ def deploy(
             "--override-approval", help="Serve an unapproved version in production (admins)."
         ),
     ] = False,
+    log_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--log-rate",
+            help="Share of requests the prediction log samples, 0-1 (default 0.1; 0: none).",
+        ),
+    ] = None,
+    log_max_per_minute: Annotated[
+        int | None,
+        typer.Option("--log-max-per-minute", help="Most requests logged in any minute."),
+    ] = None,
     no_wait: NoWaitOpt = False,
     json: JsonOpt = False,
 ) -> None:
@@ -172,6 +183,7 @@ def deploy(
         name=name,
         load_balancing=parse_enum(LoadBalancing, load_balancing, "load_balancing"),
         override_approval=override_approval,
+        prediction_log=log_policy(log_rate, log_max_per_minute),
     )
     with client_session() as client:
         created = client.deploy(request)

@@ -17,6 +17,7 @@ from modelhub.cli import (
     drift,
     models,
     monitor,
+    predictions,
     runs,
     training,
 )
@@ -37,6 +38,8 @@ app.command()(deployments.deploy)
 app.add_typer(deployments.app, name="deployments")
 app.add_typer(drift.app, name="drift")
 app.command()(deployments.predict)
+app.add_typer(predictions.app, name="predictions")
+app.command()(predictions.feedback)
 app.add_typer(auth.app, name="auth")
 app.add_typer(cost.app, name="cost")
 app.add_typer(auth.audit, name="audit")

@@ -29,6 +29,12 @@ from modelhub.domain.deployments import Deployment, UsageRecord
 from modelhub.domain.drift import DriftReference, DriftReport
 from modelhub.domain.estimates import Estimate
 from modelhub.domain.monitor_report import MonitorReport
+from modelhub.domain.predictions import (
+    AccuracySummary,
+    FeedbackOutcome,
+    LoggedPrediction,
+    PredictionLogPolicy,
+)
 from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import (
     AuditEvent,
@@ -362,6 +368,30 @@ class ModelhubClient(Protocol):
 
     def platform_figures(self, since: str = "24h") -> PlatformFigures:
         """Training success rate, queue wait, job time, utilisation and uptime."""
+
+    # -- prediction log, feedback, accuracy (issue 11) --
+
+    def list_predictions(
+        self, model: str, since: str = "24h", limit: int = 100, version: int | None = None
+    ) -> list[LoggedPrediction]:
+        """The newest sampled requests of `model` in the last `since` (e.g. "24h")."""
+        ...
+
+    def send_feedback(self, model: str, source: Path) -> FeedbackOutcome:
+        """Labels from a JSON-lines file, joined to logged requests by request id.
+
+        Ids never logged are counted in the outcome; any malformed line or label of
+        the wrong type refuses the whole file (InvalidInput naming the lines)."""
+        ...
+
+    def accuracy(
+        self, model: str, since: str = "24h", version: int | None = None
+    ) -> AccuracySummary:
+        """Accuracy (or MAE) from feedback, per version and over time."""
+        ...
+
+    def set_prediction_log(self, deployment: str, policy: PredictionLogPolicy) -> Deployment:
+        """Change the share of a deployment's requests the prediction log samples."""
         ...
 
     def close(self) -> None: ...

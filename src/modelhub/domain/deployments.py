@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import Field
 
+from modelhub.domain.predictions import PredictionLogPolicy
 from modelhub.domain.records import Record
 from modelhub.errors import IllegalTransition, InvalidInput
 
@@ -146,6 +147,7 @@ class Deployment(Record):
     endpoint: str | None = None
     health: list[ReplicaHealth] = Field(default_factory=list)
     approval_override: bool = False
+    prediction_log: PredictionLogPolicy | None = None  # None: nothing logged
     created_by: str
     created_at: datetime
     updated_at: datetime

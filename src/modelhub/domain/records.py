@@ -26,6 +26,8 @@ class TensorSpec(Record):
     name: str
     dtype: str
     shape: list[int | str] = Field(default_factory=list)
+    # An input marked private is never written to the prediction log (logged as null).
+    private: bool = False
 
 
 class Signature(Record):

@@ -16,6 +16,7 @@ from modelhub.services.monitoring.alerts import AlertService
 from modelhub.services.monitoring.canary import CanaryService
 from modelhub.services.monitoring.cost import CostService
 from modelhub.services.monitoring.drift import DriftService
+from modelhub.services.monitoring.predictions import PredictionService
 from modelhub.services.monitoring.report import MonitorService
 from modelhub.services.platform import PlatformService
 from modelhub.services.registry import RegistryService
@@ -42,6 +43,7 @@ class Services:
     monitor: MonitorService
     canary: CanaryService
     cost: CostService
+    predictions: PredictionService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -81,6 +83,7 @@ def build_services(settings: Settings) -> Services:
     datasets = DatasetService(metadata, artifacts, uploads, auth)
     training = TrainingService(settings, metadata, artifacts, registry, auth)
     deployments = DeploymentService(settings, metadata, registry, auth)
+    predictions = PredictionService(settings, metadata, artifacts, registry, auth)
     platform = PlatformService(metadata, artifacts, uploads)
     # The history lane's HistoryService becomes its performance source at merge.
     alerts = AlertService(settings, metadata, auth)
@@ -116,6 +119,7 @@ def build_services(settings: Settings) -> Services:
         monitor=monitor,
         canary=canary,
         cost=cost,
+        predictions=predictions,
     )
 
 

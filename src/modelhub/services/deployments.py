@@ -30,6 +30,7 @@ from modelhub.domain.deployments import (
 )
 from modelhub.domain.enums import Approval, ModelStatus, parse_enum
 from modelhub.domain.names import check_model_name, parse_ref
+from modelhub.domain.predictions import PredictionLogPolicy
 from modelhub.domain.records import ModelVersion
 from modelhub.errors import (
     Conflict,
@@ -71,6 +72,8 @@ class DeployRequest:
     load_balancing: LoadBalancing = LoadBalancing.ROUND_ROBIN
     resources: dict[str, Any] = field(default_factory=dict)
     override_approval: bool = False
+    # None: the server's default (settings.prediction_log_rate / _max_per_minute).
+    prediction_log: PredictionLogPolicy | None = None
 
     def __post_init__(self) -> None:
         # Frozen: set through object.__setattr__, once, before anyone reads them.
@@ -126,6 +129,10 @@ def default_name(model: str, environment: Environment) -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _policy_json(policy: PredictionLogPolicy | None) -> dict[str, Any] | None:
+    return policy.model_dump() if policy is not None else None
 
 
 class DeploymentService:
@@ -231,6 +238,11 @@ class DeploymentService:
             resources=request.resources,
             status=DeploymentStatus.DEPLOYING,
             approval_override=override,
+            prediction_log=request.prediction_log
+            or PredictionLogPolicy(
+                rate=self.settings.prediction_log_rate,
+                max_per_minute=self.settings.prediction_log_max_per_minute,
+            ),
             created_by=caller.name,
             created_at=now,
             updated_at=now,
@@ -334,6 +346,24 @@ class DeploymentService:
                 {"deployment": name, "status": deployment.status.value},
             )
         return deployment
+
+    def set_prediction_log(
+        self, caller: Caller, name: str, policy: PredictionLogPolicy
+    ) -> Deployment:
+        """Log `policy.rate` of the deployment's requests from now on (0: none)."""
+        deployment = self._live(caller, name)
+        changed = self.metadata.update_deployment(
+            name,
+            {"prediction_log": policy},
+            audit=AuditDraft(
+                caller.name,
+                "deployments.prediction_log",
+                name,
+                {"from": _policy_json(deployment.prediction_log), "to": _policy_json(policy)},
+            ),
+        )
+        self.rollouts.submit(name, self.rollouts.refresh)
+        return changed
 
     def scale(self, caller: Caller, name: str, replicas: int) -> Deployment:
         """A fixed replica count (autoscaling, if it was on, is turned off)."""

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import anyio.to_thread
 
+from modelhub.domain import context
 from modelhub.domain.auth import Caller
 from modelhub.errors import InvalidInput, Unavailable
 from modelhub.services.deployments import DeploymentService, Route
@@ -93,6 +94,9 @@ class InferenceService:
         candidates = balancer.order(route.deployment, route.replicas, route.load_balancing)
         candidates.append(route.endpoint)  # the shared endpoint: any live replica answers
         headers = {"content-type": JSON, "x-modelhub-caller": caller.name}
+        request_id = context.request_id.get()
+        if request_id is not None:  # the replica logs this request under the platform's id
+            headers["x-request-id"] = request_id
         target = quote(path, safe="/")
         last_error: Exception | None = None
         for base in candidates:

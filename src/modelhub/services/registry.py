@@ -30,7 +30,15 @@ from modelhub.domain.names import (
     parse_ref,
 )
 from modelhub.domain.queries import VersionQuery
-from modelhub.domain.records import FileEntry, Lineage, ModelVersion, Page, RegisteredModel
+from modelhub.domain.records import (
+    FileEntry,
+    Lineage,
+    ModelVersion,
+    Page,
+    RegisteredModel,
+    Signature,
+    TensorSpec,
+)
 from modelhub.errors import (
     Conflict,
     IntegrityError,
@@ -73,6 +81,10 @@ class RegisterRequest:
     lineage: Lineage | None = None
     metrics: dict[str, float] | None = None
     model_card: str | None = None
+    private_inputs: tuple[str, ...] = ()  # inputs the prediction log must never write
+
+
+UNKNOWN_DTYPE = "unknown"  # a private input the files do not declare
 
 
 @dataclass(frozen=True)
@@ -128,6 +140,7 @@ class RegistryService:
                 {"findings": inspection.pickle_findings},
             )
 
+        signature = mark_private(inspection.signature, request.private_inputs)
         files, added = self._store_files(files_on_disk, move, progress, known_digests or {})
         draft = VersionDraft(
             framework=inspection.framework,
@@ -140,7 +153,7 @@ class RegistryService:
             parameters=inspection.parameters,
             precision=inspection.precision,
             context_length=inspection.context_length,
-            signature=inspection.signature,
+            signature=signature,
             inspection=inspection.details
             | {"dtypes": inspection.dtypes, "tensor_count": inspection.tensor_count},
             resources=inspection.resources,
@@ -489,3 +502,32 @@ def _enum_text(enum: type[StrEnum], value: str | None, field: str) -> str | None
 
 
 __all__ = ["CheckedRequest", "GcReport", "ModelhubError", "RegisterRequest", "RegistryService"]
+
+
+def mark_private(signature: Signature, names: tuple[str, ...] | list[str]) -> Signature:
+    """The signature with `names` marked private.
+
+    When the files declare their inputs, a name that is not one of them is
+    InvalidInput. When they declare none (a trainer's folder: its runtime tells its
+    inputs only when it loads), each name is recorded as a private input of unknown
+    type, so that the prediction log still leaves it out."""
+    if not names:
+        return signature
+    known = {spec.name for spec in signature.inputs}
+    if not known:
+        added = [
+            TensorSpec(name=n, dtype=UNKNOWN_DTYPE, private=True) for n in dict.fromkeys(names)
+        ]
+        return signature.model_copy(update={"inputs": added})
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise InvalidInput(
+            f"private input {unknown[0]!r} is not an input of this model "
+            f"(inputs: {', '.join(sorted(known))})",
+            {"field": "private_inputs", "unknown": unknown},
+        )
+    inputs = [
+        spec.model_copy(update={"private": True}) if spec.name in names else spec
+        for spec in signature.inputs
+    ]
+    return signature.model_copy(update={"inputs": inputs})

@@ -35,6 +35,7 @@ from modelhub.domain.deployments import (
 from modelhub.domain.records import ModelVersion
 from modelhub.errors import IntegrityError, ModelhubError, NotFound
 from modelhub.serving.host import ServedModel, ServedVersion
+from modelhub.serving.predlog import LogTarget
 from modelhub.stores.metadata.base import UsageDelta
 
 if TYPE_CHECKING:
@@ -220,10 +221,26 @@ class Rollouts:
 
     def served(self, deployment: Deployment, traffic: list[TrafficShare]) -> list[ServedModel]:
         versions = []
+        private: dict[int, frozenset[str]] = {}
         for share in traffic:
             version = self.registry.get(f"{deployment.model}@{share.version}")
             versions.append(ServedVersion(share.version, self.materialize(version), share.percent))
-        return [ServedModel(deployment.name, tuple(versions), preload=True)]
+            private[share.version] = frozenset(
+                spec.name for spec in version.signature.inputs if spec.private
+            )
+        policy = deployment.prediction_log
+        log = None
+        if policy is not None and policy.rate > 0 and policy.max_per_minute > 0:
+            log = LogTarget(
+                deployment.name, deployment.model, policy.rate, policy.max_per_minute, private
+            )
+        return [ServedModel(deployment.name, tuple(versions), preload=True, log=log)]
+
+    def refresh(self, name: str) -> None:
+        """Send the replicas what they serve again (a changed prediction log policy)."""
+        deployment = self.metadata.get_deployment(name)
+        if self.supervisor is not None and self.supervisor.has(name):
+            self._apply(deployment, deployment.traffic)
 
     def materialize(self, version: ModelVersion) -> Path:
         """The version's files in a local folder, verified against their digests once.

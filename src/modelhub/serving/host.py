@@ -32,6 +32,9 @@ from modelhub.errors import NotFound, Unavailable
 from modelhub.serving.batching import Batcher
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from modelhub.serving.predlog import LogTarget
     from modelhub.serving.runtimes.base import Runtime
 
 BATCH_BOUNDS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -52,9 +55,15 @@ class ServedModel:
     name: str
     versions: tuple[ServedVersion, ...]
     preload: bool = True
+    log: LogTarget | None = None  # what of its traffic the prediction log samples
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ServedModel:
+        log = None
+        if data.get("log") is not None:
+            from modelhub.serving.predlog import LogTarget
+
+            log = LogTarget.from_json(data["log"])
         return cls(
             name=str(data["name"]),
             versions=tuple(
@@ -62,6 +71,7 @@ class ServedModel:
                 for v in data["versions"]
             ),
             preload=bool(data.get("preload", True)),
+            log=log,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -72,14 +82,23 @@ class ServedModel:
                 {"version": v.version, "path": str(v.path), "percent": v.percent}
                 for v in self.versions
             ],
+            "log": self.log.to_json() if self.log is not None else None,
         }
 
 
 @dataclass
 class Tally:
-    """What a request turned out to carry, for its usage record."""
+    """What a request turned out to carry, for its usage record and the prediction log.
+
+    `request_id` comes in as the one the replica made (or the client's header) and
+    leaves as the one the answer carries (the OIP body's `id` when it had one). When
+    `keep` is set (the request was sampled), `inputs` and `outputs` are filled."""
 
     rows: int = 0
+    request_id: str | None = None
+    keep: bool = False
+    inputs: dict[str, np.ndarray] | None = None
+    outputs: dict[str, np.ndarray] | None = None
 
 
 class SlotState(StrEnum):
@@ -291,9 +310,15 @@ class ModelHost:
         info = runtime.info
         request = decode_request(body, info.signature, info.parameters)
         tally.rows = request.rows
+        if request.id is not None:
+            tally.request_id = request.id
         assert slot.batcher is not None
         outputs = await slot.batcher.submit(request.inputs, request.rows, request.parameters)
-        return encode_response(slot.name, str(slot.version), request.id, outputs, request.outputs)
+        if tally.keep:
+            tally.inputs, tally.outputs = request.inputs, outputs
+        return encode_response(
+            slot.name, str(slot.version), tally.request_id, outputs, request.outputs
+        )
 
     @contextmanager
     def counted(self, slot: Slot, caller: str | None) -> Iterator[Tally]:

@@ -59,6 +59,10 @@ class ReplicaSettings:
     warm_spares: int = 0
     warm_imports: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
+    spool: Path | None = None  # where replicas put closed prediction log files
+    log_queue: int = 4096
+    log_file_bytes: int = 8 * 1024 * 1024
+    log_file_seconds: float = 60.0
     python: str = field(default_factory=lambda: sys.executable)
 
     @classmethod
@@ -80,6 +84,10 @@ class ReplicaSettings:
             warm_spares=settings.serve_warm_spares,
             warm_imports=tuple(settings.serve_warm_imports),
             trusted_proxies=tuple(settings.trusted_proxies),
+            spool=settings.prediction_spool_dir,
+            log_queue=settings.prediction_log_queue,
+            log_file_bytes=settings.prediction_log_file_bytes,
+            log_file_seconds=settings.prediction_log_file_seconds,
         )
 
 
@@ -142,6 +150,10 @@ class ReplicaLauncher:
             "--max-body-bytes", str(s.max_body_bytes),
             "--threads", str(s.threads),
             *(option for proxy in s.trusted_proxies for option in ("--trusted-proxy", proxy)),
+            *(["--spool", str(s.spool)] if s.spool is not None else []),
+            "--log-queue", str(s.log_queue),
+            "--log-file-bytes", str(s.log_file_bytes),
+            "--log-file-seconds", str(s.log_file_seconds),
         ]  # fmt: skip
 
     def _popen(

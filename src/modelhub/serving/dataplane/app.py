@@ -7,21 +7,34 @@ the batcher. The control plane (FastAPI, `/api/v1`) is elsewhere.
 
 Replica administration (`/_replica/...`: what to serve, usage) answers only on the
 replica's private port and only with the supervisor's secret.
+
+Every request has an id: the client's `x-request-id` header when it is a plain
+token, else one this replica makes (a random prefix per process and a counter);
+an OIP body's `id` takes its place for that request. Every response carries it in
+`x-request-id`, an OIP answer also as its `id`. The prediction log (when the
+deployment has one) samples requests by that id.
 """
 
 from __future__ import annotations
 
 import hmac
+import itertools
 import json
+import secrets
+import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelhub.domain.bounded_json import MAX_JSON_DEPTH, loads
+from modelhub.domain.context import REQUEST_ID
 from modelhub.errors import InvalidInput, ModelhubError, NotFound, PayloadTooLarge
 from modelhub.serving.codec import model_metadata
 from modelhub.serving.dataplane import openai
-from modelhub.serving.host import ModelHost, ServedModel, Slot
+from modelhub.serving.host import ModelHost, ServedModel, Slot, Tally
 from modelhub.web.status import HTTP_STATUS
+
+if TYPE_CHECKING:
+    from modelhub.serving.predlog import PredictionLog
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -31,6 +44,7 @@ JSON_HEADERS = [(b"content-type", b"application/json")]
 METRICS_HEADERS = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
 MODELS_PREFIX = "/v2/models/"
 SERVER_NAME = "modelhub"
+REQUEST_ID_KEY = "modelhub.request_id"  # where a request's id lives in its ASGI scope
 
 
 def _json(payload: object) -> bytes:
@@ -49,31 +63,61 @@ class DataPlane:
         private_port: int | None = None,
         secret: str | None = None,
         version: str = "",
+        prediction_log: PredictionLog | None = None,
     ) -> None:
         self.host = host
         self.max_body = max_body_bytes
         self.private_port = private_port
         self.secret = secret.encode() if secret else None
         self.version = version
+        self.prediction_log = prediction_log
+        self._id_prefix = secrets.token_hex(6) + "-"
+        self._ids = itertools.count(1)
+
+    def configure_log(self, models: list[ServedModel]) -> None:
+        """Have the prediction log sample what `models` ask for (nothing when absent)."""
+        if self.prediction_log is not None:
+            self.prediction_log.configure([m.log for m in models if m.log is not None])
+
+    def request_id(self, scope: Scope) -> str:
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                text = value.decode("latin-1")
+                if REQUEST_ID.fullmatch(text):
+                    return str(text)
+                break
+        return f"{self._id_prefix}{next(self._ids):x}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        scope[REQUEST_ID_KEY] = self.request_id(scope)
         headers = JSON_HEADERS
         try:
             if scope["path"] == "/metrics" and scope["method"] == "GET":
                 from modelhub.serving.dataplane.metrics import render_metrics
 
-                status, payload, headers = 200, render_metrics(self.host), METRICS_HEADERS
+                status, payload, headers = (
+                    200,
+                    render_metrics(self.host, self.prediction_log),
+                    METRICS_HEADERS,
+                )
             else:
                 status, payload = await self._route(scope, receive)
         except ModelhubError as exc:
             status, payload = HTTP_STATUS.get(exc.code, 500), error_payload(exc)
+        request_id: str = scope[REQUEST_ID_KEY]
+        if not REQUEST_ID.fullmatch(request_id):  # a body's id that is no header token
+            request_id = f"{self._id_prefix}{next(self._ids):x}"
         await send(
             {
                 "type": "http.response.start",
                 "status": status,
-                "headers": [*headers, (b"content-length", str(len(payload)).encode())],
+                "headers": [
+                    *headers,
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"x-request-id", request_id.encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": payload})
@@ -133,8 +177,34 @@ class DataPlane:
 
     async def infer(self, scope: Scope, name: str, version: int | None, body: bytes) -> bytes:
         slot = self.host.pick(name, version)
+        log = self.prediction_log
+        keep = log is not None and log.sample(name)
+        started = time.perf_counter() if keep else 0.0
         with self.host.counted(slot, caller_of(scope)) as tally:
-            return await self.host.answer(slot, body, tally)
+            tally.request_id = scope[REQUEST_ID_KEY]
+            tally.keep = keep
+            payload = await self.host.answer(slot, body, tally)
+        scope[REQUEST_ID_KEY] = tally.request_id
+        if keep:
+            self._log(slot, tally, started)
+        return payload
+
+    def _log(self, slot: Slot, tally: Tally, started: float) -> None:
+        from modelhub.serving.predlog import Entry
+
+        assert self.prediction_log is not None and tally.request_id is not None
+        self.prediction_log.offer(
+            Entry(
+                slot.name,
+                slot.version,
+                tally.request_id,
+                time.time(),
+                (time.perf_counter() - started) * 1000.0,
+                tally.rows,
+                tally.inputs or {},
+                tally.outputs or {},
+            )
+        )
 
     async def run_rows(
         self,
@@ -144,10 +214,20 @@ class DataPlane:
         rows: int,
         parameters: dict[str, Any],
     ) -> dict[str, Any]:
-        """Run already-decoded rows through a slot, counted like an infer request."""
+        """Run already-decoded rows through a slot, counted (and sampled for the
+        prediction log) like an infer request."""
+        log = self.prediction_log
+        keep = log is not None and log.sample(slot.name)
+        started = time.perf_counter() if keep else 0.0
         with self.host.counted(slot, caller_of(scope)) as tally:
             tally.rows = rows
-            return await self.host.infer(slot, inputs, rows, parameters)
+            tally.request_id = scope[REQUEST_ID_KEY]
+            outputs = await self.host.infer(slot, inputs, rows, parameters)
+        if keep:
+            tally.inputs = inputs
+            tally.outputs = {k: v for k, v in outputs.items() if hasattr(v, "shape")}
+            self._log(slot, tally, started)
+        return outputs
 
     # -- bodies -----------------------------------------------------------------
 
@@ -191,7 +271,7 @@ class DataPlane:
                 {"in_flight": host.in_flight, "ready": host.ready, "draining": host.draining}
             )
         if path == "/_replica/stats" and method == "GET":
-            return 200, _json(self.host.stats())
+            return 200, _json(self.stats())
         if path == "/_replica/models" and method == "PUT":
             wanted = loads(await self.body(scope, receive), max_depth=MAX_JSON_DEPTH)
             try:
@@ -199,9 +279,17 @@ class DataPlane:
             except (ValueError, KeyError, TypeError) as exc:
                 raise InvalidInput(f"bad model list: {exc}") from exc
             self.host.apply(models)
+            self.configure_log(models)
             await self.host.preload()
-            return 200, _json(self.host.stats())
+            return 200, _json(self.stats())
         raise NotFound(f"no route {method} {path}", {"path": path})
+
+    def stats(self) -> dict[str, Any]:
+        """The host's stats and the prediction log's counters (sampled, dropped ...)."""
+        stats = self.host.stats()
+        if self.prediction_log is not None:
+            stats["prediction_log"] = self.prediction_log.stats()
+        return stats
 
     def _is_admin(self, scope: Scope) -> bool:
         server = scope.get("server")

@@ -16,6 +16,7 @@ from prometheus_client.registry import Collector
 
 from modelhub.domain.deployments import LATENCY_BOUNDS_MS
 from modelhub.serving.host import BATCH_BOUNDS, ModelHost
+from modelhub.serving.predlog import PredictionLog
 
 
 def _buckets(bounds: tuple[float, ...], counts: list[int]) -> list[tuple[str, float]]:
@@ -65,7 +66,28 @@ class HostCollector(Collector):
         yield from (requests, errors, latency, batches, memory, in_flight)
 
 
-def render_metrics(host: ModelHost) -> bytes:
+class PredictionLogCollector(Collector):
+    """The prediction log's counters: what was sampled, capped, dropped and written."""
+
+    def __init__(self, log: PredictionLog) -> None:
+        self.log = log
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.log.stats()
+        for key, text in (
+            ("sampled", "Requests the prediction log sampled."),
+            ("capped", "Sampled requests skipped by the per-minute cap."),
+            ("dropped", "Sampled requests dropped because the log's queue was full."),
+            ("logged", "Requests written to prediction log files."),
+        ):
+            family = CounterMetricFamily(f"modelhub_prediction_log_{key}", text)
+            family.add_metric([], stats[key])
+            yield family
+
+
+def render_metrics(host: ModelHost, prediction_log: PredictionLog | None = None) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(HostCollector(host))
+    if prediction_log is not None:
+        registry.register(PredictionLogCollector(prediction_log))
     return generate_latest(registry)

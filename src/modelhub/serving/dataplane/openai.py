@@ -140,7 +140,7 @@ async def completions(plane: DataPlane, scope: Scope, body: bytes) -> bytes:
         choices.append({"text": text, "index": index, "logprobs": None, "finish_reason": reason})
     return json.dumps(
         {
-            "id": f"cmpl-{uuid.uuid4().hex[:24]}",
+            "id": f"cmpl-{scope.get('modelhub.request_id') or uuid.uuid4().hex[:24]}",
             "object": "text_completion",
             "created": int(time.time()),
             "model": name,

@@ -98,6 +98,10 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--trusted-proxy", action="append", default=[])
+    parser.add_argument("--spool", type=Path, help="where closed prediction log files go")
+    parser.add_argument("--log-queue", type=int, default=4096)
+    parser.add_argument("--log-file-bytes", type=int, default=8 * 1024 * 1024)
+    parser.add_argument("--log-file-seconds", type=float, default=60.0)
     return parser.parse_args(argv)
 
 
@@ -131,13 +135,26 @@ def main(argv: list[str] | None = None) -> None:
         max_wait_seconds=args.max_wait_ms / 1000.0,
     )
     host.apply(models)
+    prediction_log = None
+    if args.spool is not None:
+        from modelhub.serving.predlog import PredictionLog
+
+        prediction_log = PredictionLog(
+            args.spool,
+            queue_size=args.log_queue,
+            max_file_bytes=args.log_file_bytes,
+            max_file_seconds=args.log_file_seconds,
+        )
+        prediction_log.start()
     plane = DataPlane(
         host,
         max_body_bytes=args.max_body_bytes,
         private_port=private_port,
         secret=assignment.secret,
         version=modelhub.__version__,
+        prediction_log=prediction_log,
     )
+    plane.configure_log(models)
     config = uvicorn.Config(
         plane,
         loop="uvloop",
@@ -166,6 +183,8 @@ def main(argv: list[str] | None = None) -> None:
             await server.serve(sockets=[shared, private])  # listening starts here
         finally:
             host.close()
+            if prediction_log is not None:
+                prediction_log.close()  # what is buffered goes to the spool as closed files
 
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
         runner.run(serve())

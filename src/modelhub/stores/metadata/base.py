@@ -40,6 +40,7 @@ from modelhub.stores.metadata.base_alerts import AlertStoreBase
 from modelhub.stores.metadata.base_canary import CanaryDecisionStore
 from modelhub.stores.metadata.base_cost import CostStore
 from modelhub.stores.metadata.base_drift import DriftStore
+from modelhub.stores.metadata.base_predictions import PredictionStore
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,9 @@ class AuditQuery:
     limit: int = 100
 
 
-class MetadataStore(AlertStoreBase, DriftStore, CanaryDecisionStore, CostStore, abc.ABC):
+class MetadataStore(
+    AlertStoreBase, DriftStore, CanaryDecisionStore, CostStore, PredictionStore, abc.ABC
+):
     """Models, versions, aliases and the audit log.
 
     Lookups raise NotFound; uniqueness violations raise Conflict. Every mutation

@@ -49,6 +49,7 @@ from modelhub.stores.metadata.sql_cost import CostQueries
 from modelhub.stores.metadata.sql_datasets import DatasetQueries
 from modelhub.stores.metadata.sql_deployments import DeploymentQueries
 from modelhub.stores.metadata.sql_drift import DriftQueries
+from modelhub.stores.metadata.sql_predictions import PredictionQueries
 from modelhub.stores.metadata.sql_runs import RunQueries
 from modelhub.stores.metadata.tables import (
     aliases,
@@ -207,6 +208,7 @@ class SqlMetadataStore(
     DatasetQueries,
     DeploymentQueries,
     DriftQueries,
+    PredictionQueries,
     RunQueries,
     MetadataStore,
 ):
@@ -534,3 +536,4 @@ class SqlMetadataStore(
             | self.pipeline_digests()
             | self.drift_reference_digests()
         )
+        return files | self.dataset_digests() | self.pipeline_digests() | self.prediction_digests()

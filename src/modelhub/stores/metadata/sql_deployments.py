@@ -29,6 +29,7 @@ from modelhub.domain.deployments import (
     UsageRecord,
     check_deployment_move,
 )
+from modelhub.domain.predictions import PredictionLogPolicy
 from modelhub.errors import Conflict, InvalidInput, NotFound
 from modelhub.stores.metadata.base import AuditDraft, UsageDelta
 from modelhub.stores.metadata.sql_base import SqlStoreBase, _aware, _now
@@ -57,6 +58,9 @@ def _deployment(row: Row[Any]) -> Deployment:
         endpoint=row.endpoint,
         health=[ReplicaHealth(**replica) for replica in row.health],
         approval_override=row.approval_override,
+        prediction_log=(
+            PredictionLogPolicy(**row.prediction_log) if row.prediction_log is not None else None
+        ),
         created_by=row.created_by,
         created_at=_aware(row.created_at),
         updated_at=_aware(row.updated_at),

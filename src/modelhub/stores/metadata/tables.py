@@ -468,3 +468,48 @@ cost_budget_alerts = Table(
     Column("threshold", Integer, primary_key=True),
     Column("fired_at", DateTime(timezone=True), nullable=False),
 )
+
+# -- predictions --
+# The prediction log policy of a deployment ({"rate", "max_per_minute"}).
+deployments.append_column(Column("prediction_log", JSON(none_as_null=True), nullable=True))
+
+# One closed Parquet file of sampled requests, stored in the artifact store under its
+# digest: ingesting the same file twice finds the digest and adds nothing.
+prediction_log_files = Table(
+    "prediction_log_files",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("digest", String(80), nullable=False, unique=True),
+    Column("deployment", String(100), nullable=False),
+    Column("model", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("requests", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("first_at", DateTime(timezone=True), nullable=False),
+    Column("last_at", DateTime(timezone=True), nullable=False),
+    Column("ingested_at", DateTime(timezone=True), nullable=False),
+    Index("ix_prediction_log_files_model_time", "model", "version", "last_at"),
+)
+
+# One sampled request: what feedback joins by (model, request_id) and where its
+# inputs and outputs are (the file's digest). The label arrives later.
+prediction_records = Table(
+    "prediction_records",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model", String(100), nullable=False),
+    Column("request_id", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("deployment", String(100), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("prediction", JSON(none_as_null=True), nullable=True),
+    Column("kind", String(8), nullable=False),
+    Column("label", JSON(none_as_null=True), nullable=True),
+    Column("labelled_at", DateTime(timezone=True), nullable=True),
+    Column("file_digest", String(80), nullable=False),
+    UniqueConstraint("model", "request_id", name="uq_prediction_records_model_request"),
+    Index("ix_prediction_records_model_at", "model", "at"),
+)

@@ -124,7 +124,13 @@ def _signature(stored: dict[str, Any]) -> Signature:
 
 def _tensor(spec: dict[str, Any]) -> TensorSpec:
     return trusted(
-        TensorSpec, {"name": spec["name"], "dtype": spec["dtype"], "shape": spec["shape"]}
+        TensorSpec,
+        {
+            "name": spec["name"],
+            "dtype": spec["dtype"],
+            "shape": spec["shape"],
+            "private": bool(spec.get("private", False)),  # absent in rows before issue 11
+        },
     )
 
 
