@@ -77,6 +77,23 @@ def degradation(
     return DegradationReport(verdicts=verdicts)
 
 
+@dataclass(frozen=True)
+class WindowTests:
+    """The three tests over a baseline window and a current one, under one policy.
+    Counts are (requests, errors) for error rates and (labelled, correct) for accuracy."""
+
+    policy: DegradationPolicy = DEFAULT_POLICY
+
+    def latency(self, baseline: DDSketch | None, current: DDSketch | None) -> Verdict:
+        return latency_verdict(baseline, current, self.policy)
+
+    def error_rate(self, baseline: tuple[int, int], current: tuple[int, int]) -> Verdict:
+        return error_rate_verdict(baseline[1], baseline[0], current[1], current[0], self.policy)
+
+    def accuracy(self, baseline: tuple[int, int], current: tuple[int, int]) -> Verdict:
+        return accuracy_verdict(baseline[1], baseline[0], current[1], current[0], self.policy)
+
+
 def sketch_sample(sketch: DDSketch, max_samples: int) -> np.ndarray:
     """The sketch's values at an even quantile grid: at most `max_samples` of them."""
     count = int(sketch.count)

@@ -6,6 +6,7 @@ import contextlib
 from dataclasses import dataclass
 
 from modelhub.domain.auth import Caller, permission_table
+from modelhub.monitoring.degradation import WindowTests
 from modelhub.monitoring.observations import Objectives
 from modelhub.services.audit import AuditService
 from modelhub.services.auth import AuthService, TokenLifetimes, load_or_create_key
@@ -17,7 +18,7 @@ from modelhub.services.monitoring.canary import CanaryService
 from modelhub.services.monitoring.cost import CostService
 from modelhub.services.monitoring.drift import DriftService
 from modelhub.services.monitoring.predictions import PredictionService
-from modelhub.services.monitoring.report import MonitorService
+from modelhub.services.monitoring.report import MonitorService, MonitorSources
 from modelhub.services.platform import PlatformService
 from modelhub.services.registry import RegistryService
 from modelhub.services.training import TrainingService
@@ -85,17 +86,12 @@ def build_services(settings: Settings) -> Services:
     deployments = DeploymentService(settings, metadata, registry, auth)
     predictions = PredictionService(settings, metadata, artifacts, registry, auth)
     platform = PlatformService(metadata, artifacts, uploads)
-    # The history lane's HistoryService becomes its performance source at merge.
     alerts = AlertService(settings, metadata, auth)
-    # The live window comes from the prediction log (lane predictions wires `live`).
-    drift = DriftService(settings, metadata, artifacts, uploads, auth)
+    drift = DriftService(settings, metadata, artifacts, uploads, auth, live=predictions)
     training.on_registered(drift.profile_trained)
-    # The report's sources (history, predictions, drift, degradation, alerts, cost) are
-    # the other monitoring services: MonitorSources(...) names each once it exists.
-    monitor = MonitorService(registry, deployments, auth, monitor_objectives(settings))
-    # Its traffic (history), feedback (predictions) and alerts come from the lanes
-    # that provide them: CanaryService(..., traffic=history, alerts=alerts, feedback=predictions).
-    canary = CanaryService(settings, metadata, deployments, auth, alerts=alerts)
+    canary = CanaryService(
+        settings, metadata, deployments, auth, alerts=alerts, feedback=predictions
+    )
     cost = CostService(
         settings,
         metadata,
@@ -103,6 +99,19 @@ def build_services(settings: Settings) -> Services:
         auth,
         alerts=alerts,
         training_cpus=lambda: training.capacity().cpus,
+    )
+    monitor = MonitorService(
+        registry,
+        deployments,
+        auth,
+        monitor_objectives(settings),
+        MonitorSources(
+            predictions=predictions,
+            drift=drift,
+            degradation=WindowTests(),
+            alerts=alerts,
+            cost=cost,
+        ),
     )
     return Services(
         settings=settings,

@@ -216,6 +216,17 @@ class AlertService:
         self.auth.authorize(caller, Action.MODELS_READ)
         return self.metadata.list_alerts(subject, firing_only, limit=limit)
 
+    def fired(self, model: str, window: Window, limit: int = 1000) -> list[Alert]:
+        """The alerts about `model` (its subject, or a `model` label: its deployments,
+        its canaries) that were open at some time during `window`, newest first."""
+        return [
+            alert
+            for alert in self.metadata.list_alerts(None, False, limit=limit)
+            if (alert.subject == f"model:{model}" or alert.labels.get("model") == model)
+            and alert.fired_at < window.end
+            and (alert.resolved_at is None or alert.resolved_at >= window.start)
+        ]
+
     def get_alert(self, caller: Caller, alert_id: int) -> Alert:
         self.auth.authorize(caller, Action.MODELS_READ)
         return self.metadata.get_alert(alert_id)

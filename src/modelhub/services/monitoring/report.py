@@ -29,6 +29,7 @@ from modelhub.domain.monitor_report import (
     Performance,
 )
 from modelhub.domain.monitoring import Window
+from modelhub.domain.predictions import AccuracySummary
 from modelhub.domain.records import ModelVersion
 from modelhub.errors import InvalidInput, ModelhubError, NotFound
 from modelhub.monitoring.health import LOWER_IS_BETTER, health
@@ -45,7 +46,6 @@ from modelhub.services.monitoring.report_figures import (
 )
 from modelhub.services.monitoring.report_sources import (
     AccuracySource,
-    AccuracySummary,
     AlertFeed,
     CostSource,
     DegradationOutcome,
@@ -269,11 +269,11 @@ class MonitorService:
         )
         if current is not None and previous is not None and enough:
             outcome = tests.latency(previous.latency_sketch, current.latency_sketch)
-            verdicts.append(_verdict("latency", outcome, previous.p99_ms, current.p99_ms))
+            verdicts.extend(_verdict("latency", outcome, previous.p99_ms, current.p99_ms))
             outcome = tests.error_rate(
                 (previous.requests, previous.errors), (current.requests, current.errors)
             )
-            verdicts.append(
+            verdicts.extend(
                 _verdict("error_rate", outcome, previous.error_rate, current.error_rate)
             )
         if accuracy is not None:
@@ -282,7 +282,7 @@ class MonitorService:
             proportion = now.metric not in LOWER_IS_BETTER and before.value is not None
             if proportion and min(before.labelled, now.labelled) >= MIN_LABELLED:
                 outcome = tests.accuracy(_correct(before), _correct(now))
-                verdicts.append(_verdict(now.metric, outcome, before.value, now.value))
+                verdicts.extend(_verdict(now.metric, outcome, before.value, now.value))
         if not verdicts:
             notes["degradation"] = (
                 f"too little traffic to test: each window needs {MIN_REQUESTS} requests "
@@ -340,13 +340,18 @@ def _correct(summary: AccuracySummary) -> tuple[int, int]:
 
 def _verdict(
     metric: str, outcome: DegradationOutcome, baseline: float | None, current: float | None
-) -> DegradationVerdict:
-    return DegradationVerdict(
-        metric=metric,
-        test=outcome.test,
-        statistic=outcome.statistic,
-        p_value=outcome.p_value,
-        baseline=baseline,
-        current=current,
-        degraded=outcome.degraded,
-    )
+) -> list[DegradationVerdict]:
+    """The test's verdict, or none when it could not run (its reason is in the notes)."""
+    if outcome.statistic is None or outcome.p_value is None:
+        return []
+    return [
+        DegradationVerdict(
+            metric=metric,
+            test=outcome.test,
+            statistic=outcome.statistic,
+            p_value=outcome.p_value,
+            baseline=baseline,
+            current=current,
+            degraded=outcome.worse,
+        )
+    ]

@@ -17,8 +17,8 @@ from modelhub.domain.monitor_report import (
     Performance,
     VersionFigures,
 )
+from modelhub.domain.predictions import AccuracySummary
 from modelhub.services.monitoring.report_sources import (
-    AccuracySummary,
     AlertLike,
     CostSummary,
     DriftReport,
@@ -104,9 +104,9 @@ def accuracy_record(current: AccuracySummary, previous: AccuracySummary | None) 
         previous=before,
         labelled=current.labelled,
         predictions=current.predictions,
-        versions=dict(current.per_version),
+        versions={v.version: v.value for v in current.per_version if v.value is not None},
         series=[
-            AccuracyPoint(at=point.at, value=point.value, labelled=point.labelled)
+            AccuracyPoint(at=point.start, value=point.value, labelled=point.labelled)
             for point in current.series
         ],
     )

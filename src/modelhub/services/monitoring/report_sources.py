@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ddsketch import DDSketch
 
     from modelhub.domain.monitoring import Window
+    from modelhub.domain.predictions import AccuracySummary
 
 
 class MinuteFigures(Protocol):
@@ -74,32 +75,6 @@ class PerformanceSummary(VersionPerformance, Protocol):
     def minutes(self) -> Sequence[MinuteFigures]: ...
 
 
-class AccuracyPointLike(Protocol):
-    @property
-    def at(self) -> datetime: ...
-    @property
-    def value(self) -> float: ...
-    @property
-    def labelled(self) -> int: ...
-
-
-class AccuracySummary(Protocol):
-    """Lane predictions' `AccuracySummary`."""
-
-    @property
-    def metric(self) -> str: ...
-    @property
-    def value(self) -> float | None: ...
-    @property
-    def labelled(self) -> int: ...
-    @property
-    def predictions(self) -> int: ...
-    @property
-    def per_version(self) -> Mapping[int, float]: ...
-    @property
-    def series(self) -> Sequence[AccuracyPointLike]: ...
-
-
 class FeatureVerdict(Protocol):
     @property
     def feature(self) -> str: ...
@@ -129,16 +104,17 @@ class DriftReport(Protocol):
 
 
 class DegradationOutcome(Protocol):
-    """One degradation test's outcome (lane canary, `monitoring/degradation.py`)."""
+    """One degradation test's outcome (`monitoring/degradation.py`'s Verdict): no
+    statistic when the test could not run (too little data)."""
 
     @property
     def test(self) -> str: ...
     @property
-    def statistic(self) -> float: ...
+    def statistic(self) -> float | None: ...
     @property
-    def p_value(self) -> float: ...
+    def p_value(self) -> float | None: ...
     @property
-    def degraded(self) -> bool: ...
+    def worse(self) -> bool: ...
 
 
 class AlertLike(Protocol):

@@ -8,13 +8,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from ddsketch import DDSketch
 
 from modelhub.domain.auth import Caller, Role, Scope
 from modelhub.domain.monitoring import Window
+from modelhub.domain.predictions import AccuracyPoint, AccuracySummary, VersionAccuracy
 from modelhub.domain.records import Lineage
 from modelhub.errors import InvalidInput, NotFound, Unavailable
+from modelhub.monitoring.degradation import WindowTests
 from modelhub.monitoring.observations import Objectives
 from modelhub.services import Services
 from modelhub.services.deployments import DeployRequest
@@ -75,7 +78,10 @@ def perf(version: int, requests: int, errors: int, p99: float, start: datetime) 
         for i in range(60)
     ]
     figures = VersionPerf(requests, errors, errors / requests, 4.0, p99)
-    return Perf(requests, errors, 4.0, 8.0, p99, {version: figures}, minutes)
+    sketch = DDSketch()  # both windows' latencies from one distribution: not degraded
+    for value in np.random.default_rng(7).lognormal(np.log(4.0), 0.3, requests):
+        sketch.add(float(value))
+    return Perf(requests, errors, 4.0, 8.0, p99, {version: figures}, minutes, sketch)
 
 
 @dataclass
@@ -93,57 +99,36 @@ class History:
         return perf(2, 6000, 300, 11.0, window.start)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    test: str
-    statistic: float
-    p_value: float
-    degraded: bool
-
-
-class Tests:
-    """Error rates compared by a rule written for this test; latency never degraded."""
-
-    def latency(self, baseline: DDSketch, current: DDSketch) -> Outcome:
-        return Outcome("Mann-Whitney U", 0.0, 0.9, False)
-
-    def error_rate(self, baseline: tuple[int, int], current: tuple[int, int]) -> Outcome:
-        worse = current[1] / current[0] > 2 * baseline[1] / baseline[0]
-        return Outcome("two-proportion z", 9.9, 1e-9 if worse else 0.5, worse)
-
-    def accuracy(self, baseline: tuple[int, int], current: tuple[int, int]) -> Outcome:
-        return Outcome("two-proportion z", 4.0, 1e-4, current[1] / current[0] < 0.85)
-
-
-@dataclass(frozen=True)
-class Point:
-    at: datetime
-    value: float
-    labelled: int
-
-
-@dataclass(frozen=True)
-class AccuracyFigures:
-    metric: str
-    value: float | None
-    labelled: int
-    predictions: int
-    per_version: Mapping[int, float]
-    series: Sequence[Point] = ()
+def accuracy_figures(
+    window: Window, value: float | None, labelled: int, version: int, series: bool = False
+) -> AccuracySummary:
+    return AccuracySummary(
+        model="persona-intents",
+        metric="accuracy",
+        value=value,
+        labelled=labelled,
+        predictions=6000,
+        start=window.start,
+        end=window.end,
+        per_version=[
+            VersionAccuracy(version=version, value=value, labelled=labelled, predictions=6000)
+        ],
+        series=[AccuracyPoint(start=window.start, value=value, labelled=labelled)]
+        if series and value is not None
+        else [],
+    )
 
 
 class Feedback:
-    def accuracy(self, model: str, window: Window, version: int | None = None) -> AccuracyFigures:
+    def accuracy(self, model: str, window: Window, version: int | None = None) -> AccuracySummary:
         if window.end <= NOW - timedelta(hours=24):
-            return AccuracyFigures("accuracy", 0.9, 500, 6000, {1: 0.9})
-        return AccuracyFigures(
-            "accuracy", 0.8, 500, 6000, {2: 0.8}, [Point(window.start, 0.8, 500)]
-        )
+            return accuracy_figures(window, 0.9, 500, 1)
+        return accuracy_figures(window, 0.8, 500, 2, series=True)
 
 
 class NoFeedback:
-    def accuracy(self, model: str, window: Window, version: int | None = None) -> AccuracyFigures:
-        return AccuracyFigures("accuracy", None, 0, 6000, {})
+    def accuracy(self, model: str, window: Window, version: int | None = None) -> AccuracySummary:
+        return accuracy_figures(window, None, 0, 2)
 
 
 @dataclass(frozen=True)
@@ -265,7 +250,7 @@ def test_a_full_report_composes_every_source(services: Services, intents: str) -
         history=history,
         predictions=Feedback(),
         drift=Drifting(),
-        degradation=Tests(),
+        degradation=WindowTests(),
         alerts=Alerts(),
         cost=Costs(),
     )
