@@ -227,6 +227,33 @@ class Settings(BaseSettings):
         "`modelhub.training.context()` reads.",
     )
 
+    # -- history (monitoring, issue 11) --
+    monitoring_minutes_retention: timedelta = Field(
+        default=timedelta(days=7),
+        description="How long per-minute serving roll-ups are kept (e.g. 7d); older "
+        "minutes are deleted by the history cleanup, their hours stay.",
+    )
+    monitoring_hours_retention: timedelta = Field(
+        default=timedelta(days=90),
+        description="How long per-hour serving roll-ups are kept (e.g. 90d).",
+    )
+    monitoring_samples_retention: timedelta = Field(
+        default=timedelta(days=90),
+        description="How long process resource samples (CPU, memory, GPU) are kept; "
+        "a run's cost is measured from them.",
+    )
+    monitoring_cleanup_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How often the server deletes history older than its retention.",
+    )
+    monitoring_resource_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often replica and training-worker processes are sampled for "
+        "CPU, resident memory and GPU use.",
+    )
+
     @field_validator("serve_warm_imports", "trusted_proxies", "code_runners", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
@@ -234,7 +261,14 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("token_default_ttl", "token_max_ttl", mode="before")
+    @field_validator(
+        "token_default_ttl",
+        "token_max_ttl",
+        "monitoring_minutes_retention",
+        "monitoring_hours_retention",
+        "monitoring_samples_retention",
+        mode="before",
+    )
     @classmethod
     def _duration(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str):

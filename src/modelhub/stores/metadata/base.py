@@ -37,6 +37,7 @@ from modelhub.domain.runs import (
     RunResources,
     RunStatus,
 )
+from modelhub.stores.metadata.base_history import HistoryStore
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ class AuditQuery:
     limit: int = 100
 
 
-class MetadataStore(abc.ABC):
+class MetadataStore(HistoryStore, abc.ABC):
     """Models, versions, aliases and the audit log.
 
     Lookups raise NotFound; uniqueness violations raise Conflict. Every mutation

@@ -45,6 +45,7 @@ from modelhub.stores.metadata.sql_auth import AuthQueries
 from modelhub.stores.metadata.sql_base import _aware, _now
 from modelhub.stores.metadata.sql_datasets import DatasetQueries
 from modelhub.stores.metadata.sql_deployments import DeploymentQueries
+from modelhub.stores.metadata.sql_history import HistoryQueries
 from modelhub.stores.metadata.sql_runs import RunQueries
 from modelhub.stores.metadata.tables import (
     aliases,
@@ -195,7 +196,9 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class SqlMetadataStore(AuthQueries, DatasetQueries, DeploymentQueries, RunQueries, MetadataStore):
+class SqlMetadataStore(
+    AuthQueries, DatasetQueries, DeploymentQueries, HistoryQueries, RunQueries, MetadataStore
+):
     # -- models -------------------------------------------------------------
 
     def _model_row(self, conn: Connection, name: str) -> Row[Any]:

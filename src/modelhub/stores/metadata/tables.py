@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -323,4 +324,56 @@ deployment_usage = Table(
     Column("latency_buckets", JSON, nullable=False),
     Column("active_callers", Integer, nullable=False),
     Column("last_used", DateTime(timezone=True), nullable=True),
+)
+
+# -- history --
+
+# Roll-ups of what one deployment version served, per minute and per hour (the hour
+# rows are kept up to date as minutes arrive). Keyed by deployment name like
+# deployment_usage; `model` is copied in so a model's history reads by index.
+# `latency` is an encoded mergeable quantile sketch (milliseconds), empty without requests.
+
+
+def _rollup_table(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("deployment", String(100), primary_key=True),
+        Column("version", Integer, primary_key=True),
+        Column("start", DateTime(timezone=True), primary_key=True),
+        Column("model", String(100), nullable=False),
+        Column("requests", BigInteger, nullable=False),
+        Column("errors", BigInteger, nullable=False),
+        Column("errors_by_kind", JSON, nullable=False),
+        Column("rows", BigInteger, nullable=False),
+        Column("batches", BigInteger, nullable=False),
+        Column("batch_rows", BigInteger, nullable=False),
+        Column("in_flight_peak", Integer, nullable=False),
+        Column("latency", LargeBinary, nullable=False),
+        Index(f"ix_{name}_model_start", "model", "start"),
+        Index(f"ix_{name}_start", "start"),
+    )
+
+
+monitoring_minutes = _rollup_table("monitoring_minutes")
+monitoring_hours = _rollup_table("monitoring_hours")
+
+# One row per sampled process: a replica (subject: deployment) or a training worker
+# (subject: run id). cpu_seconds is the process's cumulative CPU time at `at`.
+resource_samples = Table(
+    "resource_samples",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("subject", String(100), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("cpu_percent", Float, nullable=False),
+    Column("cpu_seconds", Float, nullable=False),
+    Column("rss_bytes", BigInteger, nullable=False),
+    Column("gpu_util", Float, nullable=True),
+    Column("gpu_memory_bytes", BigInteger, nullable=True),
+    Column("interval_seconds", Float, nullable=False),
+    Index("ix_resource_samples_subject", "kind", "subject", "at"),
+    Index("ix_resource_samples_at", "at"),
 )

@@ -1,0 +1,258 @@
+"""The history part of the SQL metadata store (roll-ups and resource samples)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Row, Table, and_, delete, func, insert, or_, select, tuple_
+
+from modelhub.domain.monitoring import (
+    RESOURCE_KINDS,
+    ResourceSample,
+    ResourceTotals,
+    RollupRecord,
+    hour_of,
+    minute_of,
+)
+from modelhub.errors import InvalidInput
+from modelhub.stores.metadata.base_history import RESOLUTIONS, Purged, RollupQuery
+from modelhub.stores.metadata.sql_base import SqlStoreBase, _aware
+from modelhub.stores.metadata.tables import (
+    monitoring_hours,
+    monitoring_minutes,
+    resource_samples,
+)
+
+KEYS_PER_QUERY = 200
+
+
+def _table(resolution: str) -> Table:
+    if resolution not in RESOLUTIONS:
+        raise InvalidInput(
+            f"unknown resolution {resolution!r}: use one of {', '.join(RESOLUTIONS)}",
+            {"field": "resolution", "value": resolution},
+        )
+    return monitoring_minutes if resolution == "minute" else monitoring_hours
+
+
+def _utc(at: datetime) -> datetime:
+    if at.tzinfo is None:
+        raise InvalidInput("times given to the history store must carry a time zone")
+    return at.astimezone(UTC)
+
+
+def _check(record: RollupRecord, resolution: str) -> dict[str, Any]:
+    start = _utc(record.start)
+    boundary = minute_of(start) if resolution == "minute" else hour_of(start)
+    if start != boundary:
+        raise InvalidInput(
+            f"a {resolution} roll-up must start on a {resolution} boundary, not {start}",
+            {"deployment": record.deployment, "start": start.isoformat()},
+        )
+    counts = (
+        record.requests,
+        record.rows,
+        record.batches,
+        record.batch_rows,
+        record.in_flight_peak,
+        *record.errors_by_kind.values(),
+    )
+    if any(count < 0 for count in counts):
+        raise InvalidInput(
+            "a roll-up count is negative",
+            {"deployment": record.deployment, "version": record.version},
+        )
+    return {
+        "deployment": record.deployment,
+        "version": record.version,
+        "start": start,
+        "model": record.model,
+        "requests": record.requests,
+        "errors": record.errors,
+        "errors_by_kind": dict(record.errors_by_kind),
+        "rows": record.rows,
+        "batches": record.batches,
+        "batch_rows": record.batch_rows,
+        "in_flight_peak": record.in_flight_peak,
+        "latency": record.latency,
+    }
+
+
+def _rollup(row: Row[Any]) -> RollupRecord:
+    return RollupRecord(
+        deployment=row.deployment,
+        model=row.model,
+        version=row.version,
+        start=_aware(row.start),
+        requests=row.requests,
+        errors_by_kind={str(k): int(v) for k, v in (row.errors_by_kind or {}).items()},
+        rows=row.rows,
+        batches=row.batches,
+        batch_rows=row.batch_rows,
+        in_flight_peak=row.in_flight_peak,
+        latency=bytes(row.latency),
+    )
+
+
+def _sample(row: Row[Any]) -> ResourceSample:
+    return ResourceSample(
+        kind=row.kind,
+        subject=row.subject,
+        pid=row.pid,
+        at=_aware(row.at),
+        cpu_percent=row.cpu_percent,
+        cpu_seconds=row.cpu_seconds,
+        rss_bytes=row.rss_bytes,
+        gpu_util=row.gpu_util,
+        gpu_memory_bytes=row.gpu_memory_bytes,
+        interval_seconds=row.interval_seconds,
+    )
+
+
+class HistoryQueries(SqlStoreBase):
+    def get_rollups(
+        self, resolution: str, keys: Sequence[tuple[str, int, datetime]]
+    ) -> list[RollupRecord]:
+        table = _table(resolution)
+        wanted = [(d, v, _utc(s)) for d, v, s in keys]
+        found: list[RollupRecord] = []
+        with self._read() as conn:
+            for at in range(0, len(wanted), KEYS_PER_QUERY):
+                chunk = wanted[at : at + KEYS_PER_QUERY]
+                clause = or_(
+                    *(
+                        and_(table.c.deployment == d, table.c.version == v, table.c.start == s)
+                        for d, v, s in chunk
+                    )
+                )
+                found.extend(_rollup(row) for row in conn.execute(select(table).where(clause)))
+        return found
+
+    def put_rollups(self, minutes: Sequence[RollupRecord], hours: Sequence[RollupRecord]) -> None:
+        batches = [
+            (monitoring_minutes, [_check(r, "minute") for r in minutes]),
+            (monitoring_hours, [_check(r, "hour") for r in hours]),
+        ]
+        with self._write_plain() as conn:
+            for table, values in batches:
+                if not values:
+                    continue
+                keys = [(v["deployment"], v["version"], v["start"]) for v in values]
+                for at in range(0, len(keys), KEYS_PER_QUERY):
+                    conn.execute(
+                        delete(table).where(
+                            tuple_(table.c.deployment, table.c.version, table.c.start).in_(
+                                keys[at : at + KEYS_PER_QUERY]
+                            )
+                        )
+                    )
+                conn.execute(insert(table), values)
+
+    def list_rollups(self, query: RollupQuery) -> list[RollupRecord]:
+        table = _table(query.resolution)
+        stmt = select(table).where(
+            table.c.start >= _utc(query.start), table.c.start < _utc(query.end)
+        )
+        if query.model is not None:
+            stmt = stmt.where(table.c.model == query.model)
+        if query.deployment is not None:
+            stmt = stmt.where(table.c.deployment == query.deployment)
+        if query.version is not None:
+            stmt = stmt.where(table.c.version == query.version)
+        stmt = stmt.order_by(table.c.start, table.c.deployment, table.c.version)
+        with self._read() as conn:
+            return [_rollup(row) for row in conn.execute(stmt)]
+
+    def add_resource_samples(self, samples: Sequence[ResourceSample]) -> None:
+        values = []
+        for sample in samples:
+            if sample.kind not in RESOURCE_KINDS:
+                raise InvalidInput(
+                    f"unknown resource sample kind {sample.kind!r}",
+                    {"field": "kind", "value": sample.kind},
+                )
+            values.append(
+                {
+                    "kind": sample.kind,
+                    "subject": sample.subject,
+                    "pid": sample.pid,
+                    "at": _utc(sample.at),
+                    "cpu_percent": sample.cpu_percent,
+                    "cpu_seconds": sample.cpu_seconds,
+                    "rss_bytes": sample.rss_bytes,
+                    "gpu_util": sample.gpu_util,
+                    "gpu_memory_bytes": sample.gpu_memory_bytes,
+                    "interval_seconds": sample.interval_seconds,
+                }
+            )
+        if not values:
+            return
+        with self._write_plain() as conn:
+            conn.execute(insert(resource_samples), values)
+
+    def list_resource_samples(
+        self, kind: str, subjects: Sequence[str], start: datetime, end: datetime
+    ) -> list[ResourceSample]:
+        if not subjects:
+            return []
+        c = resource_samples.c
+        stmt = (
+            select(resource_samples)
+            .where(
+                c.kind == kind,
+                c.subject.in_(list(subjects)),
+                c.at >= _utc(start),
+                c.at < _utc(end),
+            )
+            .order_by(c.at, c.id)
+        )
+        with self._read() as conn:
+            return [_sample(row) for row in conn.execute(stmt)]
+
+    def resource_totals(self, kind: str, subject: str) -> ResourceTotals:
+        c = resource_samples.c
+        per_pid = (
+            select(
+                func.max(c.cpu_seconds).label("cpu"),
+                func.max(c.rss_bytes).label("rss"),
+                func.sum(func.coalesce(c.gpu_util, 0.0) * c.interval_seconds).label("gpu"),
+            )
+            .where(c.kind == kind, c.subject == subject)
+            .group_by(c.pid)
+            .subquery()
+        )
+        stmt = select(
+            func.coalesce(func.sum(per_pid.c.cpu), 0.0),
+            func.coalesce(func.sum(per_pid.c.gpu), 0.0),
+            func.coalesce(func.max(per_pid.c.rss), 0),
+        )
+        with self._read() as conn:
+            cpu, gpu, rss = conn.execute(stmt).one()
+        return ResourceTotals(
+            cpu_seconds=float(cpu), gpu_seconds=float(gpu) / 100.0, peak_rss_bytes=int(rss)
+        )
+
+    def sampled_seconds(self, kind: str, subject: str, start: datetime, end: datetime) -> float:
+        c = resource_samples.c
+        stmt = select(func.coalesce(func.sum(c.interval_seconds), 0.0)).where(
+            c.kind == kind, c.subject == subject, c.at >= _utc(start), c.at < _utc(end)
+        )
+        with self._read() as conn:
+            return float(conn.execute(stmt).scalar_one())
+
+    def purge_history(
+        self, minutes_before: datetime, hours_before: datetime, samples_before: datetime
+    ) -> Purged:
+        with self._write_plain() as conn:
+            minutes = conn.execute(
+                delete(monitoring_minutes).where(monitoring_minutes.c.start < _utc(minutes_before))
+            ).rowcount
+            hours = conn.execute(
+                delete(monitoring_hours).where(monitoring_hours.c.start < _utc(hours_before))
+            ).rowcount
+            samples = conn.execute(
+                delete(resource_samples).where(resource_samples.c.at < _utc(samples_before))
+            ).rowcount
+        return Purged(int(minutes), int(hours), int(samples))
