@@ -24,6 +24,7 @@ from modelhub.api import (
     routes_auth,
     routes_datasets,
     routes_deployments,
+    routes_history,
     routes_inference,
     routes_models,
     routes_training,
@@ -62,6 +63,7 @@ def create_app(
         app.state.services = live
         # One per server: its route cache, balancer counts and pooled connections.
         inference = app.state.inference = InferenceService(live.deployments)
+        live.history.start_cleanup()
         if settings.train_scheduler:
             live.training.start_scheduler()
         if settings.serve_supervisor:
@@ -75,6 +77,7 @@ def create_app(
             if settings.serve_supervisor:
                 live.deployments.stop_serving()
             live.training.stop_scheduler()
+            live.history.stop_cleanup()
             if owned:
                 live.close()
 
@@ -95,6 +98,7 @@ def create_app(
         routes_datasets,
         routes_training,
         routes_deployments,
+        routes_history,
         routes_inference,
         routes_auth,
         routes_audit,

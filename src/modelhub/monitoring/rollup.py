@@ -105,7 +105,11 @@ class MinuteRecorder:
             current.errors[error] = current.errors.get(error, 0) + 1
 
     def batch(self, rows: int) -> None:
-        current = self._now()
+        # The batcher may call this from its compute thread: it only adds to the open
+        # minute and never rolls it over (the event loop's calls do), so the two
+        # threads never swap `current` at once; a batch at a minute's edge may count
+        # in the minute before.
+        current = self.current
         current.batches += 1
         current.batch_rows += rows
 

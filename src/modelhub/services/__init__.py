@@ -11,6 +11,7 @@ from modelhub.services.auth import AuthService, TokenLifetimes, load_or_create_k
 from modelhub.services.datasets import DatasetService
 from modelhub.services.deployments import DeploymentService
 from modelhub.services.guarded import GuardedRegistry
+from modelhub.services.monitoring.history import HistoryService
 from modelhub.services.platform import PlatformService
 from modelhub.services.registry import RegistryService
 from modelhub.services.training import TrainingService
@@ -31,6 +32,7 @@ class Services:
     datasets: DatasetService
     training: TrainingService
     deployments: DeploymentService
+    history: HistoryService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -67,7 +69,8 @@ def build_services(settings: Settings) -> Services:
     audit = AuditService(metadata, auth)
     datasets = DatasetService(metadata, artifacts, uploads, auth)
     training = TrainingService(settings, metadata, artifacts, registry, auth)
-    deployments = DeploymentService(settings, metadata, registry, auth)
+    history = HistoryService(settings, metadata, auth)
+    deployments = DeploymentService(settings, metadata, registry, auth, history)
     platform = PlatformService(metadata, artifacts, uploads)
     return Services(
         settings=settings,
@@ -79,4 +82,5 @@ def build_services(settings: Settings) -> Services:
         datasets=datasets,
         training=training,
         deployments=deployments,
+        history=history,
     )

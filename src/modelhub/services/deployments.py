@@ -37,7 +37,7 @@ from modelhub.errors import (
     Unavailable,
     UnsafeModel,
 )
-from modelhub.services.rollouts import Rollouts
+from modelhub.services.rollouts import HistorySink, Rollouts
 from modelhub.stores.metadata.base import AuditDraft
 
 if TYPE_CHECKING:
@@ -123,11 +123,12 @@ class DeploymentService:
         metadata: MetadataStore,
         registry: RegistryService,
         auth: AuthService,
+        history: HistorySink | None = None,
     ) -> None:
         self.metadata = metadata
         self.registry = registry
         self.auth = auth
-        self.rollouts = Rollouts(settings, metadata, registry)
+        self.rollouts = Rollouts(settings, metadata, registry, history)
 
     # -- reading ----------------------------------------------------------------
 

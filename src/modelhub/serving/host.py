@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelhub.domain.deployments import LATENCY_BOUNDS_MS
-from modelhub.errors import NotFound, Unavailable
+from modelhub.errors import ModelhubError, NotFound, Unavailable
+from modelhub.monitoring.rollup import MinuteRecorder
 from modelhub.serving.batching import Batcher
 
 if TYPE_CHECKING:
@@ -130,6 +131,7 @@ class Slot:
         self.last_used = 0.0
         self.loading: asyncio.Future[None] | None = None
         self.usage = Usage()
+        self.minutes = MinuteRecorder()
 
     @property
     def memory_bytes(self) -> int:
@@ -137,6 +139,7 @@ class Slot:
 
     def count_batch(self, rows: int) -> None:
         self.usage.batch_buckets[bisect.bisect_left(BATCH_BOUNDS, rows)] += 1
+        self.minutes.batch(rows)
 
     def describe(self) -> dict[str, Any]:
         info = self.runtime.info if self.runtime is not None else None
@@ -302,21 +305,39 @@ class ModelHost:
         started = time.perf_counter()
         self.enter(slot)
         tally = Tally()
-        ok = False
+        error: str | None = "internal"
         try:
             yield tally
-            ok = True
+            error = None
+        except ModelhubError as exc:
+            error = exc.code
+            raise
+        except TimeoutError:
+            error = "timeout"
+            raise
         finally:
-            self.leave(slot, started, ok, tally.rows, caller)
+            self.leave(slot, started, error is None, tally.rows, caller, error)
 
     def enter(self, slot: Slot) -> None:
         slot.in_flight += 1
         slot.last_used = time.monotonic()
+        slot.minutes.in_flight(slot.in_flight)
 
-    def leave(self, slot: Slot, started: float, ok: bool, rows: int, caller: str | None) -> None:
+    def leave(
+        self,
+        slot: Slot,
+        started: float,
+        ok: bool,
+        rows: int,
+        caller: str | None,
+        error: str | None = None,
+    ) -> None:
+        """Count a finished request; `error` is its error code when it failed
+        ("internal" when a failure names none)."""
         slot.in_flight -= 1
         usage = slot.usage
         elapsed_ms = (time.perf_counter() - started) * 1000.0
+        slot.minutes.record(elapsed_ms, rows, None if ok else (error or "internal"))
         usage.requests += 1
         usage.rows += rows
         usage.latency_ms_sum += elapsed_ms
@@ -406,6 +427,7 @@ class ModelHost:
                 del callers[caller]
             entry = slot.describe()
             entry["usage"] = slot.usage.to_json()
+            entry["minutes"] = [minute.to_json() for minute in slot.minutes.finished_minutes()]
             models.append(entry)
         return {
             "ready": self.ready,
