@@ -15,7 +15,7 @@ import modelhub
 
 SOURCE = Path(modelhub.__file__).parent
 TRANSPORTS = {"api", "cli", "client", "dashboard"}
-ENGINES = {"inspect", "datasets", "networks", "training", "serving"}
+ENGINES = {"inspect", "datasets", "networks", "training", "serving", "monitoring"}
 STORES = {"stores"}
 ROOT = {"__init__", "__main__"}  # the package's public face and `python -m modelhub`
 
@@ -97,3 +97,10 @@ def test_serving_and_training_share_networks_and_never_import_each_other() -> No
     assert _breaking({"serving"}, {"training"}) == []
     assert _breaking({"training"}, {"serving"}) == []
     assert _breaking({"networks"}, {"training", "serving"}) == []
+
+
+def test_the_monitoring_engine_is_pure_computation() -> None:
+    """It serves every layer above (replicas record minutes with it), so it imports
+    none of them: no services, stores, transports, serving or training."""
+    forbidden = TRANSPORTS | STORES | {"services", "serving", "training"}
+    assert _breaking({"monitoring"}, forbidden) == []

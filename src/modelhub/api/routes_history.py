@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from modelhub.api.deps import ServicesDep
 from modelhub.api.security import Reader
+from modelhub.monitoring.payloads import summary_to_json
 
 router = APIRouter(prefix="/api/v1", tags=["monitoring"])
 
@@ -20,4 +21,4 @@ def performance(
     since: str = Query(default="24h", description="Window length back from now: 30m, 24h, 7d."),
     version: int | None = Query(default=None, description="Only this version."),
 ) -> dict[str, Any]:
-    return services.history.performance_for(caller, name, since, version).to_json()
+    return summary_to_json(services.history.performance_for(caller, name, since, version))

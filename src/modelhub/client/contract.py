@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.deployments import Deployment, UsageRecord
 from modelhub.domain.estimates import Estimate
+from modelhub.domain.monitoring import PerformanceSummary
 from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import (
     AuditEvent,
@@ -256,6 +257,13 @@ class ModelhubClient(Protocol):
     ) -> dict[str, Any]:
         """One Open Inference Protocol request to a deployment (or a model's live
         deployment); the response as JSON. Local mode answers in this process."""
+        ...
+
+    def performance(
+        self, name: str, since: str = "24h", version: int | None = None
+    ) -> PerformanceSummary:
+        """How a model served over the last `since` (30m, 24h, 7d), for one version if
+        given: requests, errors, latency quantiles, resources, series and trend."""
         ...
 
     def close(self) -> None: ...

@@ -15,6 +15,7 @@ from modelhub.client.contract import Progress
 from modelhub.client.errors import raise_for_error
 from modelhub.client.http_connection import request_body
 from modelhub.client.http_deployments import DeploymentCalls
+from modelhub.client.http_history import HistoryCalls
 from modelhub.client.http_training import TrainingCalls
 from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.names import check_model_name
@@ -64,7 +65,7 @@ def _file_chunks(path: Path, progress: Progress | None) -> Iterator[bytes]:
             yield chunk
 
 
-class Client(TrainingCalls, DeploymentCalls):
+class Client(TrainingCalls, DeploymentCalls, HistoryCalls):
     """Talk to a running modelhub server: `Client(url, token)`, or from the environment.
 
     `transport` lets tests and embedders inject an httpx transport (an ASGI app, a

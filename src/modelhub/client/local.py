@@ -6,6 +6,7 @@ from pathlib import Path
 
 from modelhub.client.contract import Progress
 from modelhub.client.local_deployments import LocalDeploymentCalls
+from modelhub.client.local_history import LocalHistoryCalls
 from modelhub.client.local_training import LocalTrainingCalls
 from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.queries import VersionQuery
@@ -21,7 +22,7 @@ from modelhub.errors import InvalidInput
 from modelhub.services.registry import RegisterRequest
 
 
-class LocalClient(LocalTrainingCalls, LocalDeploymentCalls):
+class LocalClient(LocalTrainingCalls, LocalDeploymentCalls, LocalHistoryCalls):
     """Same methods and errors as `Client`, served by the services in this process."""
 
     def register(

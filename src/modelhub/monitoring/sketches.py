@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from ddsketch import DDSketch
 from ddsketch.pb.ddsketch_pb2 import DDSketch as DDSketchMessage
 from ddsketch.pb.proto import DDSketchProto
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
 from modelhub.errors import InvalidInput
 
@@ -24,7 +24,7 @@ def encode(sketch: DDSketch) -> bytes:
     """The sketch as bytes; an empty sketch is b""."""
     if sketch.count == 0:
         return b""
-    return bytes(DDSketchProto.to_proto(sketch).SerializeToString())
+    return bytes(DDSketchProto.to_proto(sketch).SerializeToString())  # type: ignore[no-untyped-call]
 
 
 def decode(data: bytes) -> DDSketch:
@@ -33,7 +33,7 @@ def decode(data: bytes) -> DDSketch:
         return new_sketch()
     try:
         message = DDSketchMessage.FromString(data)
-        sketch = DDSketchProto.from_proto(message)
+        sketch = DDSketchProto.from_proto(message)  # type: ignore[no-untyped-call]
     except (DecodeError, ValueError, KeyError) as exc:
         raise InvalidInput(f"a stored latency sketch does not decode: {exc}") from exc
     merged = new_sketch()

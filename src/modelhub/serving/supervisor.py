@@ -282,9 +282,7 @@ class Supervisor:
         if samples:
             self.listener.resources_sampled(samples)
 
-    def _group_usage(
-        self, group: ReplicaGroup
-    ) -> tuple[list[UsageSample], list[FinishedMinute]]:
+    def _group_usage(self, group: ReplicaGroup) -> tuple[list[UsageSample], list[FinishedMinute]]:
         merged: dict[int, dict[str, Any]] = {}
         reports = group.stats()
         alive = {replica.pid for replica in list(group.replicas)}
