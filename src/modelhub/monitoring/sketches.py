@@ -1,9 +1,13 @@
 """Latency sketches: ddsketch's DDSketch at 1 % relative accuracy, encoded with its
-protobuf form so minutes travel from replicas and sit in the store as bytes."""
+protobuf form so minutes travel from replicas and sit in the store as bytes.
+
+The protobuf form stores bins contiguously (a double per bin, zeros included), so
+the bytes are zlib-compressed: 2,000 latencies over three decades take under 1 KB."""
 
 from __future__ import annotations
 
 import base64
+import zlib
 from collections.abc import Iterable
 
 from ddsketch import DDSketch
@@ -24,7 +28,8 @@ def encode(sketch: DDSketch) -> bytes:
     """The sketch as bytes; an empty sketch is b""."""
     if sketch.count == 0:
         return b""
-    return bytes(DDSketchProto.to_proto(sketch).SerializeToString())  # type: ignore[no-untyped-call]
+    message = DDSketchProto.to_proto(sketch)  # type: ignore[no-untyped-call]
+    return zlib.compress(message.SerializeToString(), 6)
 
 
 def decode(data: bytes) -> DDSketch:
@@ -32,9 +37,9 @@ def decode(data: bytes) -> DDSketch:
     if not data:
         return new_sketch()
     try:
-        message = DDSketchMessage.FromString(data)
+        message = DDSketchMessage.FromString(zlib.decompress(data))
         sketch = DDSketchProto.from_proto(message)  # type: ignore[no-untyped-call]
-    except (DecodeError, ValueError, KeyError) as exc:
+    except (DecodeError, ValueError, KeyError, zlib.error) as exc:
         raise InvalidInput(f"a stored latency sketch does not decode: {exc}") from exc
     merged = new_sketch()
     merged.merge(sketch)  # the proto form drops count, min, max, sum: merge restores count

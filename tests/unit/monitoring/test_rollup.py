@@ -1,0 +1,123 @@
+"""Per-minute roll-ups: the replica's recorder, the merge across replicas, the codec."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from modelhub.errors import InvalidInput
+from modelhub.monitoring import sketches
+from modelhub.monitoring.rollup import (
+    KEEP_FINISHED,
+    Minute,
+    MinuteRecorder,
+    combine,
+    merge_minutes,
+    to_record,
+)
+
+
+class Clock:
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def __call__(self) -> float:
+        return self.at
+
+
+def test_a_minute_finishes_when_the_clock_passes_it_without_another_request() -> None:
+    clock = Clock(600.0)  # minute 10
+    recorder = MinuteRecorder(clock)
+    recorder.in_flight(3)
+    recorder.record(5.0, rows=2, error=None)
+    recorder.record(7.0, rows=1, error="invalid_input")
+    recorder.batch(3)
+    assert recorder.finished_minutes() == []  # minute 10 is still open
+    clock.at = 661.0
+    [minute] = recorder.finished_minutes()
+    assert (minute.minute, minute.requests, minute.rows) == (10, 2, 3)
+    assert minute.errors == {"invalid_input": 1}
+    assert (minute.batches, minute.batch_rows, minute.in_flight_peak) == (1, 3, 3)
+    assert minute.latency.count == 2
+    assert recorder.finished_minutes() == [minute]  # kept for a poll that missed it
+
+
+def test_idle_minutes_are_not_kept_and_only_the_last_few_finished_are() -> None:
+    clock = Clock(0.0)
+    recorder = MinuteRecorder(clock)
+    for minute in range(KEEP_FINISHED + 3):
+        clock.at = minute * 60.0 + 1
+        recorder.record(1.0, rows=1, error=None)
+        clock.at = minute * 60.0 + 61  # an idle gap the recorder must not store
+        recorder.finished_minutes()
+    kept = recorder.finished_minutes()
+    assert [m.minute for m in kept] == list(range(3, KEEP_FINISHED + 3))
+
+
+def test_merge_across_replicas_adds_counts_takes_peaks_and_merges_sketches() -> None:
+    rng = random.Random(7)
+    a, b = Minute(5), Minute(5)
+    values_a = [rng.lognormvariate(1.0, 0.5) for _ in range(500)]
+    values_b = [rng.lognormvariate(2.0, 0.5) for _ in range(300)]
+    for minute, values, peak in ((a, values_a, 4), (b, values_b, 9)):
+        for value in values:
+            minute.requests += 1
+            minute.latency.add(value)
+        minute.in_flight_peak = peak
+    a.errors = {"internal": 2}
+    b.errors = {"internal": 1, "timeout": 3}
+    merged = merge_minutes([("d", 1, a), ("d", 1, b), ("d", 2, Minute(5, requests=1))])
+    both = merged[("d", 1, 5)]
+    assert both.requests == 800
+    assert both.errors == {"internal": 3, "timeout": 3}
+    assert both.in_flight_peak == 9
+    assert merged[("d", 2, 5)].requests == 1
+    exact = float(np.quantile(values_a + values_b, 0.99, method="lower"))
+    assert sketches.quantile(both.latency, 0.99) == pytest.approx(exact, rel=0.011)
+
+
+def test_a_minute_survives_its_json_round_trip() -> None:
+    minute = Minute(42, requests=3, errors={"internal": 1}, rows=9, batches=2, batch_rows=9)
+    for value in (1.5, 20.0, 300.0):
+        minute.latency.add(value)
+    back = Minute.from_json(minute.to_json())
+    assert (back.minute, back.requests, back.errors, back.rows) == (42, 3, {"internal": 1}, 9)
+    assert back.latency.count == 3
+    for q in (0.0, 0.5, 1.0):
+        assert sketches.quantile(back.latency, q) == sketches.quantile(minute.latency, q)
+
+
+def test_sketch_bytes_round_trip_and_an_empty_sketch_is_empty_bytes() -> None:
+    sketch = sketches.new_sketch()
+    assert sketches.encode(sketch) == b""
+    assert sketches.decode(b"").count == 0
+    for value in np.random.default_rng(3).exponential(10.0, 2000):
+        sketch.add(float(value))
+    data = sketches.encode(sketch)
+    assert len(data) < 1024  # 2,000 latencies in under 1 KB
+    back = sketches.decode(data)
+    assert back.count == 2000
+    assert sketches.quantile(back, 0.95) == sketches.quantile(sketch, 0.95)
+
+
+def test_damaged_input_is_invalid_input() -> None:
+    with pytest.raises(InvalidInput, match="sketch"):
+        sketches.decode(b"\xff\xff\xff")
+    with pytest.raises(InvalidInput, match="base64"):
+        sketches.decode_text("not base64!")
+    with pytest.raises(InvalidInput, match="malformed"):
+        Minute.from_json({"minute": 1})
+
+
+def test_combine_sums_pieces_of_one_key_into_a_record() -> None:
+    first, second = Minute(60, requests=2), Minute(60, requests=3, errors={"timeout": 1})
+    first.latency.add(1.0)
+    second.latency.add(2.0)
+    records = [to_record("d", "m", 1, first), to_record("d", "m", 1, second)]
+    assert records[0].start == datetime(1970, 1, 1, 1, 0, tzinfo=UTC)
+    hour = combine(records, start=datetime(1970, 1, 1, 1, tzinfo=UTC))
+    assert (hour.requests, hour.errors, hour.errors_by_kind) == (5, 1, {"timeout": 1})
+    assert sketches.decode(hour.latency).count == 2
