@@ -247,6 +247,14 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the server deletes history older than its retention.",
     )
+    monitoring_rollup_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=60,
+        description="How long a replica gathers a roll-up before handing it over: a "
+        "minute, or a divisor of 60 (pieces of one minute merge into one stored minute; "
+        "tests use 1 so they need not wait for a minute to end).",
+    )
     monitoring_resource_seconds: float = Field(
         default=10.0,
         gt=0,
@@ -277,6 +285,14 @@ class Settings(BaseSettings):
             except InvalidInput as exc:
                 raise ValueError(exc.message) from None
         return value
+
+    @model_validator(mode="after")
+    def _rollup_divides_a_minute(self) -> Settings:
+        if 60 % self.monitoring_rollup_seconds:
+            raise ValueError(
+                f"monitoring_rollup_seconds ({self.monitoring_rollup_seconds}) must divide 60"
+            )
+        return self
 
     @model_validator(mode="after")
     def _default_within_max(self) -> Settings:

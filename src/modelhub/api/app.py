@@ -143,13 +143,13 @@ class RequestContext:
         self.registry = registry
         self.requests = Counter(
             "modelhub_http_requests",
-            "HTTP requests",
+            "HTTP requests answered by the control plane.",
             ["method", "route", "status"],
             registry=self.registry,
         )
         self.latency = Histogram(
-            "modelhub_http_request_seconds",
-            "HTTP request latency",
+            "modelhub_http_request_duration_seconds",
+            "Time to answer an HTTP request of the control plane.",
             ["method", "route"],
             registry=self.registry,
         )

@@ -18,7 +18,7 @@ from typing import Any
 
 from ddsketch import DDSketch
 
-from modelhub.domain.monitoring import RollupRecord
+from modelhub.domain.monitoring import RollupRecord, minute_of
 from modelhub.errors import InvalidInput
 from modelhub.monitoring import sketches
 
@@ -27,7 +27,9 @@ KEEP_FINISHED = 5  # minutes a replica keeps after finishing them, for a missed 
 
 @dataclass
 class Minute:
-    """What one slot served in one minute (`minute`: minutes since the epoch)."""
+    """What one slot served in one roll-up period: `minute` counts periods of
+    `seconds` since the epoch. The period is a minute in production; a divisor of 60
+    (tests) hands a minute over in pieces, which merge into one stored minute."""
 
     minute: int
     requests: int = 0
@@ -37,10 +39,17 @@ class Minute:
     batch_rows: int = 0
     in_flight_peak: int = 0
     latency: DDSketch = field(default_factory=sketches.new_sketch)
+    seconds: int = 60
+
+    @property
+    def start(self) -> datetime:
+        """The start of the stored minute this period belongs to."""
+        return minute_of(datetime.fromtimestamp(self.minute * self.seconds, UTC))
 
     def to_json(self) -> dict[str, Any]:
         return {
             "minute": self.minute,
+            "seconds": self.seconds,
             "requests": self.requests,
             "errors": dict(self.errors),
             "rows": self.rows,
@@ -62,6 +71,7 @@ class Minute:
                 batch_rows=int(data["batch_rows"]),
                 in_flight_peak=int(data["in_flight_peak"]),
                 latency=sketches.decode_text(str(data["latency"])),
+                seconds=int(data.get("seconds", 60)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"a minute roll-up is malformed: {exc}") from exc
@@ -82,18 +92,21 @@ class Minute:
 class MinuteRecorder:
     """The current minute of one slot, and the last few finished ones."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, seconds: int = 60) -> None:
+        if seconds < 1 or 60 % seconds:
+            raise ValueError(f"a roll-up period must divide a minute, not {seconds} s")
         self.clock = clock
-        self.current = Minute(int(clock() // 60))
-        self.finished: deque[Minute] = deque(maxlen=KEEP_FINISHED)
+        self.seconds = seconds
+        self.current = Minute(int(clock() // seconds), seconds=seconds)
+        self.finished: deque[Minute] = deque(maxlen=KEEP_FINISHED * 60 // seconds)
 
     def _now(self) -> Minute:
-        minute = int(self.clock() // 60)
+        minute = int(self.clock() // self.seconds)
         current = self.current
         if minute != current.minute:
             if current.requests or current.batches or current.in_flight_peak:
                 self.finished.append(current)
-            current = self.current = Minute(minute)
+            current = self.current = Minute(minute, seconds=self.seconds)
         return current
 
     def record(self, latency_ms: float, rows: int, error: str | None) -> None:
@@ -132,7 +145,7 @@ def merge_minutes(parts: Iterable[tuple[str, int, Minute]]) -> dict[tuple[str, i
         key = (deployment, version, minute.minute)
         into = merged.get(key)
         if into is None:
-            merged[key] = Minute(minute.minute)
+            merged[key] = Minute(minute.minute, seconds=minute.seconds)
             into = merged[key]
         into.absorb(minute)
     return merged
@@ -143,7 +156,7 @@ def to_record(deployment: str, model: str, version: int, minute: Minute) -> Roll
         deployment=deployment,
         model=model,
         version=version,
-        start=datetime.fromtimestamp(minute.minute * 60, UTC),
+        start=minute.start,
         requests=minute.requests,
         errors_by_kind=dict(minute.errors),
         rows=minute.rows,

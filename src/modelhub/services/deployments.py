@@ -106,6 +106,7 @@ class Route:
 class ServingTotals:
     totals: Totals
     replicas: dict[str, int]
+    models: dict[str, str]  # deployment -> the model it serves
 
 
 def default_name(model: str, environment: Environment) -> str:
@@ -484,8 +485,12 @@ class DeploymentService:
         supervisor = self.rollouts.supervisor
         if supervisor is None:
             return None
-        replicas = {name: len(group.replicas) for name, group in list(supervisor.groups.items())}
-        return ServingTotals(supervisor.totals, replicas)
+        groups = list(supervisor.groups.items())
+        replicas = {name: len(group.replicas) for name, group in groups}
+        models = {
+            name: group.models[0].model_name if group.models else name for name, group in groups
+        }
+        return ServingTotals(supervisor.totals, replicas, models)
 
     def route(self, target: str) -> Route:
         """Where a request for `target` (a deployment or a model name) should go."""

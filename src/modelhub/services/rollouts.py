@@ -234,7 +234,7 @@ class Rollouts:
         for share in traffic:
             version = self.registry.get(f"{deployment.model}@{share.version}")
             versions.append(ServedVersion(share.version, self.materialize(version), share.percent))
-        return [ServedModel(deployment.name, tuple(versions), preload=True)]
+        return [ServedModel(deployment.name, tuple(versions), preload=True, model=deployment.model)]
 
     def materialize(self, version: ModelVersion) -> Path:
         """The version's files in a local folder, verified against their digests once.

@@ -48,11 +48,17 @@ class ServedVersion:
 
 @dataclass(frozen=True)
 class ServedModel:
-    """A name the host answers to and the versions behind it."""
+    """A name the host answers to (a deployment's) and the versions behind it;
+    `model` is the registered model they are versions of (the name when not given)."""
 
     name: str
     versions: tuple[ServedVersion, ...]
     preload: bool = True
+    model: str = ""
+
+    @property
+    def model_name(self) -> str:
+        return self.model or self.name
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ServedModel:
@@ -63,11 +69,13 @@ class ServedModel:
                 for v in data["versions"]
             ),
             preload=bool(data.get("preload", True)),
+            model=str(data.get("model") or ""),
         )
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "model": self.model_name,
             "preload": self.preload,
             "versions": [
                 {"version": v.version, "path": str(v.path), "percent": v.percent}
@@ -118,8 +126,17 @@ class Usage:
 class Slot:
     """One version of one served name: its state, its loaded runtime, its usage."""
 
-    def __init__(self, name: str, version: int, path: Path, preload: bool) -> None:
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        path: Path,
+        preload: bool,
+        model: str | None = None,
+        rollup_seconds: int = 60,
+    ) -> None:
         self.name = name
+        self.model = model or name
         self.version = version
         self.path = path
         self.preload = preload
@@ -131,7 +148,7 @@ class Slot:
         self.last_used = 0.0
         self.loading: asyncio.Future[None] | None = None
         self.usage = Usage()
-        self.minutes = MinuteRecorder()
+        self.minutes = MinuteRecorder(seconds=rollup_seconds)
 
     @property
     def memory_bytes(self) -> int:
@@ -145,6 +162,7 @@ class Slot:
         info = self.runtime.info if self.runtime is not None else None
         return {
             "name": self.name,
+            "model": self.model,
             "version": self.version,
             "state": self.state.value,
             "error": self.error,
@@ -160,8 +178,10 @@ class ModelHost:
         memory_budget: int | None = None,
         max_batch_size: int = 32,
         max_wait_seconds: float = 0.0,
+        rollup_seconds: int = 60,
     ) -> None:
         self.memory_budget = memory_budget
+        self.rollup_seconds = rollup_seconds
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_seconds
         self._compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infer")
@@ -188,9 +208,17 @@ class ModelHost:
                 if slot is None or slot.path != served.path:
                     if slot is not None:
                         self._retire(slot)
-                    slot = Slot(model.name, served.version, served.path, model.preload)
+                    slot = Slot(
+                        model.name,
+                        served.version,
+                        served.path,
+                        model.preload,
+                        model.model_name,
+                        self.rollup_seconds,
+                    )
                     self._slots[key] = slot
                 slot.preload = model.preload
+                slot.model = model.model_name
                 cumulative += served.percent
                 table.append((cumulative, slot))
             routes[model.name] = table

@@ -81,12 +81,19 @@ class Totals:
     errors: dict[tuple[str, int], int] = field(default_factory=dict)
     rows: dict[tuple[str, int], int] = field(default_factory=dict)
     batches: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    latency_buckets: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    latency_ms_sum: dict[tuple[str, int], float] = field(default_factory=dict)
 
     def add(self, sample: UsageSample) -> None:
         key = (sample.deployment, sample.version)
         self.requests[key] = self.requests.get(key, 0) + sample.requests
         self.errors[key] = self.errors.get(key, 0) + sample.errors
         self.rows[key] = self.rows.get(key, 0) + sample.rows
+        self.latency_ms_sum[key] = self.latency_ms_sum.get(key, 0.0) + sample.latency_ms_sum
+        buckets = self.latency_buckets.setdefault(key, [0] * len(sample.latency_buckets))
+        if len(buckets) == len(sample.latency_buckets):
+            for index, count in enumerate(sample.latency_buckets):
+                buckets[index] += count
 
 
 def _minus(now: list[int], before: list[int] | None) -> list[int]:

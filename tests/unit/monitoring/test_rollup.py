@@ -121,3 +121,18 @@ def test_combine_sums_pieces_of_one_key_into_a_record() -> None:
     hour = combine(records, start=datetime(1970, 1, 1, 1, tzinfo=UTC))
     assert (hour.requests, hour.errors, hour.errors_by_kind) == (5, 1, {"timeout": 1})
     assert sketches.decode(hour.latency).count == 2
+
+
+def test_shorter_periods_are_pieces_of_their_minute() -> None:
+    clock = Clock(120.0)
+    recorder = MinuteRecorder(clock, seconds=1)
+    for second in range(3):
+        clock.at = 120.0 + second
+        recorder.record(1.0, rows=1, error=None)
+    clock.at = 200.0
+    pieces = recorder.finished_minutes()
+    assert [p.minute for p in pieces] == [120, 121, 122]
+    starts = {to_record("d", "m", 1, p).start for p in pieces}
+    assert starts == {datetime(1970, 1, 1, 0, 2, tzinfo=UTC)}
+    with pytest.raises(ValueError, match="divide a minute"):
+        MinuteRecorder(clock, seconds=7)
