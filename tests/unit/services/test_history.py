@@ -137,6 +137,8 @@ def test_the_transports_entry_checks_its_input(
         history.performance_for(VIEWER, "m", "yesterday")
     with pytest.raises(InvalidInput, match="version"):
         history.performance_for(VIEWER, "m", "1h", version=0)
+    with pytest.raises(InvalidInput, match="version"):
+        history.performance_for(VIEWER, "m", "1h", version=2**40)
     with pytest.raises(InvalidInput, match="time zone"):
         history.performance("m", Window(datetime(2026, 1, 1), datetime(2026, 1, 2)))
     with pytest.raises(InvalidInput, match="end after"):

@@ -45,6 +45,7 @@ from modelhub.stores.metadata.base_history import Purged, RollupQuery
 log = logging.getLogger("modelhub.monitoring")
 
 MINUTE_RESOLUTION_UP_TO = timedelta(hours=24)
+MAX_VERSION = 2**31 - 1  # the version columns are 32-bit integers
 
 
 def _utc_now() -> datetime:
@@ -161,8 +162,11 @@ class HistoryService:
         InvalidInput for a `since` that does not parse."""
         self.auth.authorize(caller, Action.MODELS_READ)
         length = parse_duration(since, field="since")
-        if version is not None and version < 1:
-            raise InvalidInput("version must be 1 or more", {"field": "version", "value": version})
+        if version is not None and not 1 <= version <= MAX_VERSION:
+            raise InvalidInput(
+                f"version must be a number from 1 to {MAX_VERSION}",
+                {"field": "version", "value": str(version)[:24]},
+            )
         self.metadata.get_model(model)
         return self.performance(model, Window.last(length, self.clock()), version)
 
