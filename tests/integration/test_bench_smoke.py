@@ -125,3 +125,12 @@ def test_chaos_quick() -> None:
     result = run_bench("bench_chaos.py")
     assert result["bench"] == "chaos" and result["mode"] == "quick"
     assert result["requests"] and result["versions"]["acknowledged"]  # type: ignore[index]
+
+
+@pytest.mark.timeout(300)
+def test_rollup_overhead_quick() -> None:
+    result = run_bench("bench_rollup_overhead.py")
+    assert result["bench"] == "rollup_overhead"
+    assert isinstance(result["extra_us_per_request"], float)
+    assert isinstance(result["counted_us_per_request"], float)
+    assert isinstance(result["met"], bool)
