@@ -10,7 +10,7 @@ results="$here/results.jsonl"
 cd "$here"
 status=0
 for bench in bench_register_1gib.py bench_register_throughput.py bench_lookup_100k.py bench_auth.py bench_put_file.py bench_trainer_overhead.py \
-    bench_train_start.py bench_scheduler.py serving/run.py bench_input_limits.py bench_chaos.py bench_rollup_overhead.py; do
+    bench_train_start.py bench_scheduler.py serving/run.py bench_input_limits.py bench_chaos.py bench_rollup_overhead.py bench_history_read.py; do
     echo "== $bench $*" >&2
     if line="$("$python" "$bench" "$@")"; then
         echo "$line" | tee -a "$results"

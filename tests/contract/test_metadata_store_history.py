@@ -4,11 +4,12 @@ retention), on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from modelhub.domain.monitoring import ResourceSample, RollupRecord
+from modelhub.domain.monitoring import ResourceSample, RollupColumns, RollupRecord
 from modelhub.errors import InvalidInput
 from modelhub.stores.metadata.base_history import RollupQuery
 from modelhub.stores.metadata.sql import SqlMetadataStore
@@ -148,3 +149,16 @@ def test_purge_deletes_by_age_per_table(store: SqlMetadataStore) -> None:
     assert [r.start for r in store.list_rollups(year)] == [T0]
     hours = store.list_rollups(RollupQuery("hour", year.start, year.end))
     assert [r.start for r in hours] == [T0 - timedelta(days=8)]
+
+
+def test_rollup_columns_hold_what_list_rollups_holds(store: SqlMetadataStore) -> None:
+    records = [minute(T0 + timedelta(minutes=i), version=1 + i % 2) for i in range(4)]
+    clean = replace(minute(T0, deployment="e"), errors_by_kind={})
+    store.put_rollups([*records, clean], [])
+    query = RollupQuery("minute", T0, T0 + timedelta(hours=1), model="m")
+    columns = store.rollup_columns(query)
+    assert columns == RollupColumns.of(store.list_rollups(query))
+    assert len(columns) == 5 and all(at.tzinfo is not None for at in columns.start)
+    assert columns.errors_by_kind[0] == {"internal": 1, "invalid_input": 2}
+    empty = store.rollup_columns(RollupQuery("hour", T0, T0 + timedelta(hours=1)))
+    assert len(empty) == 0

@@ -134,3 +134,10 @@ def test_rollup_overhead_quick() -> None:
     assert isinstance(result["extra_us_per_request"], float)
     assert isinstance(result["counted_us_per_request"], float)
     assert isinstance(result["met"], bool)
+
+
+@pytest.mark.timeout(300)
+def test_history_read_quick() -> None:
+    result = run_bench("bench_history_read.py")
+    assert result["bench"] == "history_read"
+    assert isinstance(result["week_ms"], float) and isinstance(result["hour_ms"], float)

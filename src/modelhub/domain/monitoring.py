@@ -89,6 +89,49 @@ class RollupRecord:
 
 
 @dataclass(frozen=True)
+class RollupColumns:
+    """Many roll-ups as columns (row i across every list), for reads of thousands of
+    buckets: a week of hours for a hundred deployments is one of these, not 16,800
+    records."""
+
+    deployment: list[str] = field(default_factory=list)
+    version: list[int] = field(default_factory=list)
+    start: list[datetime] = field(default_factory=list)
+    requests: list[int] = field(default_factory=list)
+    errors: list[int] = field(default_factory=list)
+    errors_by_kind: list[dict[str, int]] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+    batches: list[int] = field(default_factory=list)
+    batch_rows: list[int] = field(default_factory=list)
+    in_flight_peak: list[int] = field(default_factory=list)
+    latency: list[bytes] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    @classmethod
+    def of(cls, records: list[RollupRecord]) -> RollupColumns:
+        columns = cls()
+        for r in records:
+            columns.deployment.append(r.deployment)
+            columns.version.append(r.version)
+            columns.start.append(r.start)
+            columns.requests.append(r.requests)
+            columns.errors.append(r.errors)
+            columns.errors_by_kind.append(dict(r.errors_by_kind))
+            columns.rows.append(r.rows)
+            columns.batches.append(r.batches)
+            columns.batch_rows.append(r.batch_rows)
+            columns.in_flight_peak.append(r.in_flight_peak)
+            columns.latency.append(r.latency)
+        return columns
+
+    def extend(self, other: RollupColumns) -> None:
+        for name in self.__dataclass_fields__:
+            getattr(self, name).extend(getattr(other, name))
+
+
+@dataclass(frozen=True)
 class ResourceSample:
     """One process's use at one moment: a replica (`subject` = deployment name) or a
     training worker (`subject` = run id as text). GPU figures are None without a GPU."""

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from modelhub.domain.monitoring import ResourceFigures, RollupRecord, Window
+from modelhub.domain.monitoring import ResourceFigures, RollupColumns, RollupRecord, Window
 from modelhub.monitoring import sketches
 from modelhub.monitoring.payloads import summary_from_json, summary_to_json
 from modelhub.monitoring.performance import summarise, trend
@@ -44,7 +44,14 @@ def test_summary_figures_versions_series_and_trend() -> None:
     window = Window(T0, T0 + timedelta(minutes=10))
     records = [record(1, 0, 100, 2, 10.0), record(2, 0, 50, 0, 30.0), record(1, 1, 50, 1, 10.0)]
     previous = [record(1, -10, 100, 0, 10.0)]
-    summary = summarise("m", window, records, previous, ResourceFigures(cpu_percent=50.0), "minute")
+    summary = summarise(
+        "m",
+        window,
+        RollupColumns.of(records),
+        RollupColumns.of(previous),
+        ResourceFigures(cpu_percent=50.0),
+        "minute",
+    )
     assert (summary.requests, summary.errors) == (200, 3)
     assert summary.error_rate == pytest.approx(0.015)
     assert summary.throughput_rps == pytest.approx(200 / 600)
@@ -62,7 +69,7 @@ def test_summary_figures_versions_series_and_trend() -> None:
 
 def test_an_empty_window_summarises_to_zeros_and_unknown_trends() -> None:
     window = Window(T0, T0 + timedelta(minutes=1))
-    summary = summarise("m", window, [], [], ResourceFigures(), "minute")
+    summary = summarise("m", window, RollupColumns(), RollupColumns(), ResourceFigures(), "minute")
     assert (summary.requests, summary.p99_ms, summary.series) == (0, None, [])
     assert {t.direction for t in summary.trend.values()} == {"unknown"}
 
@@ -77,7 +84,8 @@ def test_trend_directions() -> None:
 
 def test_the_summary_json_round_trips_with_its_sketch() -> None:
     window = Window(T0, T0 + timedelta(minutes=5))
-    summary = summarise("m", window, [record(1, 0, 10, 1, 5.0)], [], ResourceFigures(), "minute")
+    current = RollupColumns.of([record(1, 0, 10, 1, 5.0)])
+    summary = summarise("m", window, current, RollupColumns(), ResourceFigures(), "minute")
     back = summary_from_json(summary_to_json(summary))
     assert back.to_json() == summary.to_json()
     assert back.latency_sketch.count == 10

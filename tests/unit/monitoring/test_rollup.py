@@ -136,3 +136,44 @@ def test_shorter_periods_are_pieces_of_their_minute() -> None:
     assert starts == {datetime(1970, 1, 1, 0, 2, tzinfo=UTC)}
     with pytest.raises(ValueError, match="divide a minute"):
         MinuteRecorder(clock, seconds=7)
+
+
+def test_summed_bins_answer_exactly_what_the_merged_ddsketch_answers() -> None:
+    rng = np.random.default_rng(21)
+    reference = sketches.new_sketch()
+    parts, cells = [], []
+    for index in range(60):
+        sketch = sketches.new_sketch()
+        size = 100_000 if index == 5 else 300  # one sketch needs 32-bit counts
+        for value in rng.lognormal(1.0, 1.2, size):
+            sketch.add(float(value))
+        if index % 7 == 0:
+            sketch.add(0.0)
+            sketch.add(-float(rng.exponential(3.0)))
+        reference.merge(sketch)
+        parts.append(sketches.encode(sketch))
+        cells.append(index % 3)
+    parts.append(b"")  # a bucket without requests
+    cells.append(1)
+    summed = sketches.BinSum(parts, cells, 3)
+    total = summed.bins()
+    assert total.count == reference.count
+    for q in (0.0, 0.001, 0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0):
+        assert sketches.bins_quantile(total, q) == reference.get_quantile_value(q)
+    merged = sketches.decode(sketches.merge_encoded(parts))
+    for q in (0.0, 0.5, 0.99, 1.0):
+        assert merged.get_quantile_value(q) == reference.get_quantile_value(q)
+    first_cell = sketches.merge_all(sketches.decode(p) for p in parts[0:60:3])
+    assert sketches.bins_quantile(summed.bins([0]), 0.9) == first_cell.get_quantile_value(0.9)
+    assert sketches.encode(sketches.decode(parts[1])) == parts[1]
+
+
+def test_damaged_packed_sketches_are_refused_in_a_sum() -> None:
+    good = sketches.encode(Minute(1).latency) or b""
+    sketch = sketches.new_sketch()
+    sketch.add(3.0)
+    data = sketches.encode(sketch)
+    with pytest.raises(InvalidInput, match="length"):
+        sketches.BinSum([good, data[:-1]], [0, 0], 1)
+    with pytest.raises(InvalidInput, match="format"):
+        sketches.BinSum([b"\x09" + data[1:]], [0], 1)

@@ -28,6 +28,7 @@ from modelhub.domain.monitoring import (
     ResourceFigures,
     ResourceSample,
     ResourceTotals,
+    RollupColumns,
     RollupRecord,
     Window,
     check_window,
@@ -118,15 +119,13 @@ class HistoryService:
         with its trend against window.previous(). A model that served nothing has a
         summary of zeros; InvalidInput for a window that is not aware or is empty."""
         check_window(window)
-        records, resolution = self._rollups(window, model, deployment, version)
+        columns, resolution = self._rollups(window, model, deployment, version)
         previous, _ = self._rollups(window.previous(), model, deployment, version)
-        deployments = sorted(
-            {r.deployment for r in records} | ({deployment} if deployment else set())
-        )
+        deployments = sorted(set(columns.deployment) | ({deployment} if deployment else set()))
         return summarise(
             model,
             window,
-            records,
+            columns,
             previous,
             self._replica_figures(deployments, window),
             resolution,
@@ -137,14 +136,15 @@ class HistoryService:
     def latency_sketch(self, deployment: str, version: int, window: Window) -> DDSketch:
         """The merged latency sketch (milliseconds) of one deployment version over `window`."""
         check_window(window)
-        records, _ = self._rollups(window, None, deployment, version)
-        return sketches.merge_all(sketches.decode(r.latency) for r in records)
+        columns, _ = self._rollups(window, None, deployment, version)
+        summed = sketches.BinSum(columns.latency, [0] * len(columns), 1)
+        return sketches.sketch_of(summed.bins())
 
     def counts(self, deployment: str, version: int, window: Window) -> tuple[int, int]:
         """(requests, errors) of one deployment version over `window`."""
         check_window(window)
-        records, _ = self._rollups(window, None, deployment, version)
-        return sum(r.requests for r in records), sum(r.errors for r in records)
+        columns, _ = self._rollups(window, None, deployment, version)
+        return sum(columns.requests), sum(columns.errors)
 
     def run_resources(self, run_id: int) -> ResourceTotals:
         """What a training run's workers used, from their resource samples."""
@@ -172,23 +172,24 @@ class HistoryService:
 
     def _rollups(
         self, window: Window, model: str | None, deployment: str | None, version: int | None
-    ) -> tuple[list[RollupRecord], str]:
-        def read(resolution: str, start: datetime, end: datetime) -> list[RollupRecord]:
+    ) -> tuple[RollupColumns, str]:
+        def read(resolution: str, start: datetime, end: datetime) -> RollupColumns:
             if end <= start:
-                return []
+                return RollupColumns()
             query = RollupQuery(resolution, start, end, model, deployment, version)
-            return self.metadata.list_rollups(query)
+            return self.metadata.rollup_columns(query)
 
         if window.end - window.start <= MINUTE_RESOLUTION_UP_TO:
             return read("minute", window.start, window.end), "minute"
         whole_start, whole_end = _ceil_hour(window.start), hour_of(window.end)
         if whole_end <= whole_start:
             return read("minute", window.start, window.end), "minute"
-        edges = read("minute", window.start, whole_start) + read("minute", whole_end, window.end)
-        # Edge minutes are shown in their hour's point of the series.
-        edges = [replace(r, start=hour_of(r.start)) for r in edges]
-        hours = read("hour", whole_start, whole_end)
-        return sorted([*edges, *hours], key=lambda r: r.start), "hour"
+        columns = read("hour", whole_start, whole_end)
+        for start, end in ((window.start, whole_start), (whole_end, window.end)):
+            edge = read("minute", start, end)
+            # Edge minutes are shown in their hour's point of the series.
+            columns.extend(replace(edge, start=[hour_of(at) for at in edge.start]))
+        return columns, "hour"
 
     def _replica_figures(self, deployments: list[str], window: Window) -> ResourceFigures:
         samples = self.metadata.list_resource_samples(

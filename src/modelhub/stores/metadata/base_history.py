@@ -8,7 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from modelhub.domain.monitoring import ResourceSample, ResourceTotals, RollupRecord
+from modelhub.domain.monitoring import (
+    ResourceSample,
+    ResourceTotals,
+    RollupColumns,
+    RollupRecord,
+)
 
 RESOLUTIONS = ("minute", "hour")
 
@@ -51,6 +56,10 @@ class HistoryStore(abc.ABC):
     @abc.abstractmethod
     def list_rollups(self, query: RollupQuery) -> list[RollupRecord]:
         """Roll-ups matching the query, oldest first."""
+
+    @abc.abstractmethod
+    def rollup_columns(self, query: RollupQuery) -> RollupColumns:
+        """The same roll-ups as list_rollups, as columns (the fast path for long reads)."""
 
     @abc.abstractmethod
     def add_resource_samples(self, samples: Sequence[ResourceSample]) -> None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, and_, delete, func, insert, or_, select, tuple_
+from sqlalchemy import Row, Table, Text, and_, cast, delete, func, insert, or_, select, tuple_
 
 from modelhub.domain.monitoring import (
     RESOURCE_KINDS,
     ResourceSample,
     ResourceTotals,
+    RollupColumns,
     RollupRecord,
     hour_of,
     minute_of,
@@ -111,6 +113,25 @@ def _sample(row: Row[Any]) -> ResourceSample:
     )
 
 
+def _narrowed(stmt: Any, table: Table, query: RollupQuery) -> Any:
+    stmt = stmt.where(table.c.start >= _utc(query.start), table.c.start < _utc(query.end))
+    if query.model is not None:
+        stmt = stmt.where(table.c.model == query.model)
+    if query.deployment is not None:
+        stmt = stmt.where(table.c.deployment == query.deployment)
+    if query.version is not None:
+        stmt = stmt.where(table.c.version == query.version)
+    return stmt.order_by(table.c.start, table.c.deployment, table.c.version)
+
+
+def _instant(at: str | datetime) -> datetime:
+    return _aware(datetime.fromisoformat(at) if isinstance(at, str) else at).astimezone(UTC)
+
+
+def _kinds(text: str) -> dict[str, int]:
+    return {str(k): int(v) for k, v in json.loads(text).items()}
+
+
 class HistoryQueries(SqlStoreBase):
     def get_rollups(
         self, resolution: str, keys: Sequence[tuple[str, int, datetime]]
@@ -152,18 +173,43 @@ class HistoryQueries(SqlStoreBase):
 
     def list_rollups(self, query: RollupQuery) -> list[RollupRecord]:
         table = _table(query.resolution)
-        stmt = select(table).where(
-            table.c.start >= _utc(query.start), table.c.start < _utc(query.end)
-        )
-        if query.model is not None:
-            stmt = stmt.where(table.c.model == query.model)
-        if query.deployment is not None:
-            stmt = stmt.where(table.c.deployment == query.deployment)
-        if query.version is not None:
-            stmt = stmt.where(table.c.version == query.version)
-        stmt = stmt.order_by(table.c.start, table.c.deployment, table.c.version)
+        stmt = _narrowed(select(table), table, query)
         with self._read() as conn:
             return [_rollup(row) for row in conn.execute(stmt)]
+
+    def rollup_columns(self, query: RollupQuery) -> RollupColumns:
+        table = _table(query.resolution)
+        c = table.c
+        # SQLite hands times back as text its DateTime type parses row by row: read the
+        # text and parse each distinct instant once. JSON likewise, only where errors.
+        start = cast(c.start, Text) if self.engine.dialect.name == "sqlite" else c.start
+        columns = (c.deployment, c.version, start, c.requests, c.errors)
+        rest = (cast(c.errors_by_kind, Text), c.rows, c.batches, c.batch_rows)
+        stmt = _narrowed(select(*columns, *rest, c.in_flight_peak, c.latency), table, query)
+        with self._read() as conn:
+            rows = conn.execute(stmt).all()
+        if not rows:
+            return RollupColumns()
+        columns_of = [list(column) for column in zip(*rows, strict=True)]
+        deployment, version, starts, requests, errors, kinds, *more = columns_of
+        times: dict[Any, datetime] = {}
+        parsed: dict[str, dict[str, int]] = {}
+        return RollupColumns(
+            deployment=deployment,
+            version=version,
+            start=[times.get(at) or times.setdefault(at, _instant(at)) for at in starts],
+            requests=requests,
+            errors=errors,
+            errors_by_kind=[
+                (parsed.get(text) or parsed.setdefault(text, _kinds(text))) if count else {}
+                for text, count in zip(kinds, errors, strict=True)
+            ],
+            rows=more[0],
+            batches=more[1],
+            batch_rows=more[2],
+            in_flight_peak=more[3],
+            latency=[bytes(blob) for blob in more[4]],
+        )
 
     def add_resource_samples(self, samples: Sequence[ResourceSample]) -> None:
         values = []
