@@ -265,6 +265,11 @@ class PerformanceSummary:
     resolution: str  # "minute" | "hour"
     trend: dict[str, Trend]
 
+    @property
+    def minutes(self) -> list[PerformancePoint]:
+        """The series (per minute up to 24 h; per hour beyond: see `resolution`)."""
+        return self.series
+
     def to_json(self) -> dict[str, Any]:
         return {
             "model": self.model,

@@ -83,6 +83,8 @@ def test_short_windows_read_minutes_and_long_ones_hours_with_exact_counts(
     only_v2 = history.performance("m", Window.last(timedelta(hours=1), NOW), version=2)
     assert only_v2.requests == 30 and only_v2.p50_ms == pytest.approx(10.0, rel=0.01)
     window = Window.last(timedelta(minutes=10), NOW)
+    assert history.performance("m", window, deployment="d").requests == 10
+    assert history.performance("m", window, deployment="elsewhere").requests == 0
     assert history.counts("d", 1, window) == (5, 0)
     assert history.latency_sketch("d", 2, window).count == 5
     assert history.performance("m", window).trend["requests"].direction == "flat"
