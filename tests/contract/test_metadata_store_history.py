@@ -11,10 +11,22 @@ import pytest
 
 from modelhub.domain.monitoring import ResourceSample, RollupColumns, RollupRecord
 from modelhub.errors import InvalidInput
+from modelhub.monitoring import sketches
+from modelhub.monitoring.rollup import combine
 from modelhub.stores.metadata.base_history import RollupQuery
 from modelhub.stores.metadata.sql import SqlMetadataStore
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+
+
+def _latency() -> bytes:
+    sketch = sketches.new_sketch()
+    for value in (1.0, 2.0, 40.0):
+        sketch.add(value)
+    return sketches.encode(sketch)
+
+
+LATENCY = _latency()
 
 
 @pytest.fixture
@@ -38,7 +50,7 @@ def minute(
         batches=4,
         batch_rows=requests * 3,
         in_flight_peak=5,
-        latency=b"\x01\x02sketch",
+        latency=LATENCY,
     )
 
 
@@ -83,15 +95,33 @@ def test_rollups_round_trip_and_list_by_window_model_and_version(store: SqlMetad
 def test_put_replaces_a_key_and_get_reads_only_existing_keys(store: SqlMetadataStore) -> None:
     store.put_rollups([minute(T0, requests=1)], [])
     store.put_rollups([minute(T0, requests=9)], [])
-    keys = [("d", 1, T0), ("d", 1, T0 + timedelta(minutes=1))]
+    keys = [("m", "d", 1, T0), ("m", "d", 1, T0 + timedelta(minutes=1)), ("n", "d", 1, T0)]
     [found] = store.get_rollups("minute", keys)
     assert found.requests == 9
+
+
+def test_merge_adds_pieces_to_stored_rows_in_one_transaction(store: SqlMetadataStore) -> None:
+    hour = T0.replace(minute=0)
+    store.merge_rollups([minute(T0, requests=2)], [minute(hour, requests=2)], combine)
+    store.merge_rollups(
+        [minute(T0, requests=3), minute(T0, requests=4), minute(T0, deployment="")],
+        [minute(hour, requests=7)],
+        combine,
+    )
+    [merged] = store.get_rollups("minute", [("m", "d", 1, T0)])
+    assert (merged.requests, merged.errors_by_kind) == (9, {"internal": 3, "invalid_input": 6})
+    assert store.get_rollups("minute", [("m", "", 1, T0)])[0].requests == 10
+    [hour_row] = store.get_rollups("hour", [("m", "d", 1, hour)])
+    assert hour_row.requests == 9
+    with pytest.raises(InvalidInput, match="boundary"):
+        store.merge_rollups([minute(T0, requests=1)], [minute(T0 + timedelta(minutes=1))], combine)
+    assert store.get_rollups("minute", [("m", "d", 1, T0)])[0].requests == 9  # unchanged
 
 
 def test_times_in_another_zone_are_the_same_instant(store: SqlMetadataStore) -> None:
     paris = timezone(timedelta(hours=1))
     store.put_rollups([minute(T0.astimezone(paris))], [])
-    [found] = store.get_rollups("minute", [("d", 1, T0)])
+    [found] = store.get_rollups("minute", [("m", "d", 1, T0)])
     assert found.start == T0 and found.start.tzinfo is not None
 
 
@@ -106,7 +136,7 @@ def test_bad_rollups_are_refused_and_nothing_is_written(store: SqlMetadataStore)
         store.put_rollups([minute(T0, requests=-1)], [])
     with pytest.raises(InvalidInput, match="resolution"):
         store.list_rollups(RollupQuery("day", T0, T0 + timedelta(days=1)))
-    assert store.get_rollups("minute", [("d", 1, T0)]) == []
+    assert store.get_rollups("minute", [("m", "d", 1, T0)]) == []
     assert store.list_rollups(RollupQuery("hour", T0, T0 + timedelta(hours=1))) == []
 
 

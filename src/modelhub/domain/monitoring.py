@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ddsketch import DDSketch
 
 MINUTE = timedelta(minutes=1)
+ALL_DEPLOYMENTS = ""  # the deployment of roll-ups that merge all of a model's deployments
 HOUR = timedelta(hours=1)
 
 
@@ -64,7 +65,8 @@ class RollupRecord:
 
     `latency` is the encoded latency sketch (milliseconds); empty when no request
     finished. `errors_by_kind` maps an error code (invalid_input, internal, ...) to
-    its count; `errors` is their sum.
+    its count; `errors` is their sum. `deployment` "" (ALL_DEPLOYMENTS) is the merge of
+    all the model's deployments.
     """
 
     deployment: str
@@ -84,8 +86,8 @@ class RollupRecord:
         return sum(self.errors_by_kind.values())
 
     @property
-    def key(self) -> tuple[str, int, datetime]:
-        return (self.deployment, self.version, self.start)
+    def key(self) -> tuple[str, str, int, datetime]:
+        return (self.model, self.deployment, self.version, self.start)
 
 
 @dataclass(frozen=True)

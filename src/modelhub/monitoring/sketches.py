@@ -179,6 +179,8 @@ class BinSum:
         for part, cell in zip(parts, cell_of, strict=True):
             if not part:
                 continue
+            if len(part) < size:
+                raise InvalidInput("a stored latency sketch does not decode: too short")
             version, width, zero, p_offset, p_size, n_offset, n_size = HEADER.unpack_from(part)
             if version != FORMAT or width not in WIDTHS:
                 raise InvalidInput("a stored latency sketch does not decode: wrong format")

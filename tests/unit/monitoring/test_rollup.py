@@ -177,3 +177,8 @@ def test_damaged_packed_sketches_are_refused_in_a_sum() -> None:
         sketches.BinSum([good, data[:-1]], [0, 0], 1)
     with pytest.raises(InvalidInput, match="format"):
         sketches.BinSum([b"\x09" + data[1:]], [0], 1)
+
+
+def test_a_truncated_header_is_invalid_input() -> None:
+    with pytest.raises(InvalidInput, match="too short"):
+        sketches.BinSum([b"\x01\x02"], [0], 1)

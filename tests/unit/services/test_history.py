@@ -53,13 +53,16 @@ def test_pieces_of_one_minute_merge_and_the_hour_follows(
     at = NOW - timedelta(minutes=30)
     history.record_minutes([piece(at, 10, 5.0)])
     history.record_minutes([piece(at, 5, 50.0, errors=2), piece(at + timedelta(minutes=1), 1, 5.0)])
-    query = RollupQuery("minute", at, at + timedelta(minutes=2))
+    query = RollupQuery("minute", at, at + timedelta(minutes=2), deployment="d")
     first, second = stores.metadata.list_rollups(query)
     assert (first.requests, first.errors, second.requests) == (15, 2, 1)
     assert sketches.decode(first.latency).count == 15
-    [hour] = stores.metadata.list_rollups(RollupQuery("hour", NOW - timedelta(hours=1), NOW))
-    assert (hour.requests, hour.errors, hour.start) == (16, 2, NOW - timedelta(hours=1))
-    assert sketches.decode(hour.latency).count == 16
+    hours = RollupQuery("hour", NOW - timedelta(hours=1), NOW)
+    by_deployment = {r.deployment: r for r in stores.metadata.list_rollups(hours)}
+    assert set(by_deployment) == {"d", ""}  # the deployment's hour and the model's
+    for hour in by_deployment.values():
+        assert (hour.requests, hour.errors, hour.start) == (16, 2, NOW - timedelta(hours=1))
+        assert sketches.decode(hour.latency).count == 16
 
 
 def test_short_windows_read_minutes_and_long_ones_hours_with_exact_counts(
@@ -105,7 +108,8 @@ def test_resources_run_totals_and_replica_seconds(history: HistoryService) -> No
     assert history.run_resources(3).cpu_seconds == pytest.approx(9.0)
     assert history.replica_seconds("d", Window.last(timedelta(hours=1), NOW)) == 20.0
     history.record_minutes([piece(NOW - timedelta(minutes=5), 3, 1.0)])
-    summary = history.performance("m", Window.last(timedelta(hours=1), NOW))
+    # Resource figures are the samples of the model's deployments: here one, named.
+    summary = history.performance("m", Window.last(timedelta(hours=1), NOW), deployment="d")
     assert (summary.cpu_percent, summary.rss_bytes, summary.gpu_util) == (25.0, 2048, None)
 
 
@@ -114,9 +118,11 @@ def test_cleanup_deletes_by_retention_once_and_from_its_thread(
 ) -> None:
     history.record_minutes([piece(NOW - timedelta(days=8), 1, 1.0), piece(NOW, 1, 1.0)])
     purged = history.cleanup()
-    assert (purged.minutes, purged.hours) == (1, 0)  # the 8-day-old hour stays (90 days)
+    assert (purged.minutes, purged.hours) == (2, 0)  # deployment's and model's; hours stay
     history.record_minutes([piece(NOW - timedelta(days=9), 1, 1.0)])
-    everything = RollupQuery("minute", NOW - timedelta(days=30), NOW + timedelta(days=1))
+    everything = RollupQuery(
+        "minute", NOW - timedelta(days=30), NOW + timedelta(days=1), deployment="d"
+    )
     history.start_cleanup()
     try:
         deadline = time.monotonic() + 10

@@ -23,6 +23,7 @@ from ddsketch import DDSketch
 
 from modelhub.domain.auth import Action, Caller, parse_duration
 from modelhub.domain.monitoring import (
+    ALL_DEPLOYMENTS,
     HOUR,
     PerformanceSummary,
     ResourceFigures,
@@ -72,36 +73,18 @@ class HistoryService:
         self.clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._write = threading.Lock()
 
     # -- writing (the deployment service and the training scheduler call these) -----
 
     def record_minutes(self, minutes: Sequence[RollupRecord]) -> None:
-        """Store finished minutes and bring their hours up to date, in one transaction."""
+        """Store finished minutes and bring their hours up to date, in one transaction:
+        each minute merges into its deployment's minute and hour and into the model's
+        (deployment ALL_DEPLOYMENTS) minute and hour."""
         if not minutes:
             return
-        with self._write:
-            by_key: dict[tuple[str, int, datetime], list[RollupRecord]] = {}
-            for record in minutes:
-                by_key.setdefault(record.key, []).append(record)
-            stored = {r.key: r for r in self.metadata.get_rollups("minute", list(by_key))}
-            merged = [
-                combine([*([stored[key]] if key in stored else []), *parts])
-                for key, parts in by_key.items()
-            ]
-            hour_parts: dict[tuple[str, int, datetime], list[RollupRecord]] = {}
-            for parts in by_key.values():
-                for record in parts:  # only the new pieces: the stored minute is already in
-                    hour_key = (record.deployment, record.version, hour_of(record.start))
-                    hour_parts.setdefault(hour_key, []).append(record)
-            hours_stored = {r.key: r for r in self.metadata.get_rollups("hour", list(hour_parts))}
-            hours = [
-                combine(
-                    [*([hours_stored[key]] if key in hours_stored else []), *parts], start=key[2]
-                )
-                for key, parts in hour_parts.items()
-            ]
-            self.metadata.put_rollups(merged, hours)
+        pieces = [*minutes, *(replace(m, deployment=ALL_DEPLOYMENTS) for m in minutes)]
+        hours = [replace(p, start=hour_of(p.start)) for p in pieces]
+        self.metadata.merge_rollups(pieces, hours, combine)
 
     def record_resources(self, samples: Sequence[ResourceSample]) -> None:
         self.metadata.add_resource_samples(samples)
@@ -119,9 +102,15 @@ class HistoryService:
         with its trend against window.previous(). A model that served nothing has a
         summary of zeros; InvalidInput for a window that is not aware or is empty."""
         check_window(window)
-        columns, resolution = self._rollups(window, model, deployment, version)
-        previous, _ = self._rollups(window.previous(), model, deployment, version)
-        deployments = sorted(set(columns.deployment) | ({deployment} if deployment else set()))
+        # The model's own rows (ALL_DEPLOYMENTS) unless one deployment is asked for.
+        scope = ALL_DEPLOYMENTS if deployment is None else deployment
+        columns, resolution = self._rollups(window, model, scope, version)
+        previous, _ = self._rollups(window.previous(), model, scope, version)
+        deployments = (
+            [deployment]
+            if deployment is not None
+            else [d.name for d in self.metadata.list_deployments(model=model, include_stopped=True)]
+        )
         return summarise(
             model,
             window,

@@ -4,7 +4,7 @@ per hour, and process resource samples. Telemetry: written without audit events.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +16,8 @@ from modelhub.domain.monitoring import (
 )
 
 RESOLUTIONS = ("minute", "hour")
+RollupKey = tuple[str, str, int, datetime]  # model, deployment, version, start
+Combine = Callable[[Sequence[RollupRecord]], RollupRecord]
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,8 @@ class Purged:
 
 class HistoryStore(abc.ABC):
     @abc.abstractmethod
-    def get_rollups(
-        self, resolution: str, keys: Sequence[tuple[str, int, datetime]]
-    ) -> list[RollupRecord]:
-        """The stored roll-ups of these (deployment, version, start) keys that exist.
+    def get_rollups(self, resolution: str, keys: Sequence[RollupKey]) -> list[RollupRecord]:
+        """The stored roll-ups of these keys that exist.
 
         InvalidInput for a resolution other than "minute" or "hour"."""
 
@@ -52,6 +52,15 @@ class HistoryStore(abc.ABC):
 
         InvalidInput (and nothing written) when a record's start is not on its
         bucket's boundary or a count is negative."""
+
+    @abc.abstractmethod
+    def merge_rollups(
+        self, minutes: Sequence[RollupRecord], hours: Sequence[RollupRecord], combine: Combine
+    ) -> None:
+        """Add these pieces to the stored roll-ups of their keys, in one transaction: the
+        stored rows are locked, `combine([stored, *pieces])` (or of the pieces alone
+        for a new key) replaces them. Concurrent writers of one key do not lose a
+        piece. InvalidInput as put_rollups, and nothing written."""
 
     @abc.abstractmethod
     def list_rollups(self, query: RollupQuery) -> list[RollupRecord]:

@@ -7,7 +7,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, Text, and_, cast, delete, func, insert, or_, select, tuple_
+from sqlalchemy import (
+    Connection,
+    Row,
+    Table,
+    Text,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+)
 
 from modelhub.domain.monitoring import (
     RESOURCE_KINDS,
@@ -19,7 +32,13 @@ from modelhub.domain.monitoring import (
     minute_of,
 )
 from modelhub.errors import InvalidInput
-from modelhub.stores.metadata.base_history import RESOLUTIONS, Purged, RollupQuery
+from modelhub.stores.metadata.base_history import (
+    RESOLUTIONS,
+    Combine,
+    Purged,
+    RollupKey,
+    RollupQuery,
+)
 from modelhub.stores.metadata.sql_base import SqlStoreBase, _aware
 from modelhub.stores.metadata.tables import (
     monitoring_hours,
@@ -67,10 +86,10 @@ def _check(record: RollupRecord, resolution: str) -> dict[str, Any]:
             {"deployment": record.deployment, "version": record.version},
         )
     return {
+        "model": record.model,
         "deployment": record.deployment,
         "version": record.version,
         "start": start,
-        "model": record.model,
         "requests": record.requests,
         "errors": record.errors,
         "errors_by_kind": dict(record.errors_by_kind),
@@ -113,6 +132,37 @@ def _sample(row: Row[Any]) -> ResourceSample:
     )
 
 
+def _stored(
+    conn: Connection, table: Table, keys: Sequence[RollupKey], lock: bool
+) -> list[RollupRecord]:
+    wanted = [(m, d, v, _utc(s)) for m, d, v, s in keys]
+    c = table.c
+    found: list[RollupRecord] = []
+    for at in range(0, len(wanted), KEYS_PER_QUERY):
+        clause = or_(
+            *(
+                and_(c.model == m, c.deployment == d, c.version == v, c.start == s)
+                for m, d, v, s in wanted[at : at + KEYS_PER_QUERY]
+            )
+        )
+        stmt = select(table).where(clause)
+        found.extend(_rollup(row) for row in conn.execute(stmt.with_for_update() if lock else stmt))
+    return found
+
+
+def _replace(conn: Connection, table: Table, values: list[dict[str, Any]]) -> None:
+    if not values:
+        return
+    c = table.c
+    keys = [(v["model"], v["deployment"], v["version"], v["start"]) for v in values]
+    for at in range(0, len(keys), KEYS_PER_QUERY):
+        chunk = keys[at : at + KEYS_PER_QUERY]
+        conn.execute(
+            delete(table).where(tuple_(c.model, c.deployment, c.version, c.start).in_(chunk))
+        )
+    conn.execute(insert(table), values)
+
+
 def _narrowed(stmt: Any, table: Table, query: RollupQuery) -> Any:
     stmt = stmt.where(table.c.start >= _utc(query.start), table.c.start < _utc(query.end))
     if query.model is not None:
@@ -133,23 +183,10 @@ def _kinds(text: str) -> dict[str, int]:
 
 
 class HistoryQueries(SqlStoreBase):
-    def get_rollups(
-        self, resolution: str, keys: Sequence[tuple[str, int, datetime]]
-    ) -> list[RollupRecord]:
+    def get_rollups(self, resolution: str, keys: Sequence[RollupKey]) -> list[RollupRecord]:
         table = _table(resolution)
-        wanted = [(d, v, _utc(s)) for d, v, s in keys]
-        found: list[RollupRecord] = []
         with self._read() as conn:
-            for at in range(0, len(wanted), KEYS_PER_QUERY):
-                chunk = wanted[at : at + KEYS_PER_QUERY]
-                clause = or_(
-                    *(
-                        and_(table.c.deployment == d, table.c.version == v, table.c.start == s)
-                        for d, v, s in chunk
-                    )
-                )
-                found.extend(_rollup(row) for row in conn.execute(select(table).where(clause)))
-        return found
+            return _stored(conn, table, keys, lock=False)
 
     def put_rollups(self, minutes: Sequence[RollupRecord], hours: Sequence[RollupRecord]) -> None:
         batches = [
@@ -158,18 +195,28 @@ class HistoryQueries(SqlStoreBase):
         ]
         with self._write_plain() as conn:
             for table, values in batches:
-                if not values:
-                    continue
-                keys = [(v["deployment"], v["version"], v["start"]) for v in values]
-                for at in range(0, len(keys), KEYS_PER_QUERY):
-                    conn.execute(
-                        delete(table).where(
-                            tuple_(table.c.deployment, table.c.version, table.c.start).in_(
-                                keys[at : at + KEYS_PER_QUERY]
-                            )
-                        )
-                    )
-                conn.execute(insert(table), values)
+                _replace(conn, table, values)
+
+    def merge_rollups(
+        self, minutes: Sequence[RollupRecord], hours: Sequence[RollupRecord], combine: Combine
+    ) -> None:
+        for record in minutes:
+            _check(record, "minute")
+        for record in hours:
+            _check(record, "hour")
+        with self._write_plain() as conn:
+            for table, pieces in ((monitoring_minutes, minutes), (monitoring_hours, hours)):
+                by_key: dict[RollupKey, list[RollupRecord]] = {}
+                for piece in pieces:
+                    model, deployment, version, start = piece.key
+                    by_key.setdefault((model, deployment, version, _utc(start)), []).append(piece)
+                stored = {r.key: r for r in _stored(conn, table, list(by_key), lock=True)}
+                merged = [
+                    combine([*([stored[key]] if key in stored else []), *parts])
+                    for key, parts in by_key.items()
+                ]
+                resolution = "minute" if table is monitoring_minutes else "hour"
+                _replace(conn, table, [_check(r, resolution) for r in merged])
 
     def list_rollups(self, query: RollupQuery) -> list[RollupRecord]:
         table = _table(query.resolution)

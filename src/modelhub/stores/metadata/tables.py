@@ -329,19 +329,20 @@ deployment_usage = Table(
 # -- history --
 
 # Roll-ups of what one deployment version served, per minute and per hour (the hour
-# rows are kept up to date as minutes arrive). Keyed by deployment name like
-# deployment_usage; `model` is copied in so a model's history reads by index.
-# `latency` is an encoded mergeable quantile sketch (milliseconds), empty without requests.
+# rows are kept up to date as minutes arrive). Keyed by model and deployment name (like
+# deployment_usage); the rows of deployment "" merge all the model's deployments, so a
+# model's week reads 168 hours per version however many deployments serve it.
+# `latency` is a packed mergeable quantile sketch (milliseconds), empty without requests.
 
 
 def _rollup_table(name: str) -> Table:
     return Table(
         name,
         metadata,
+        Column("model", String(100), primary_key=True),
         Column("deployment", String(100), primary_key=True),
         Column("version", Integer, primary_key=True),
         Column("start", DateTime(timezone=True), primary_key=True),
-        Column("model", String(100), nullable=False),
         Column("requests", BigInteger, nullable=False),
         Column("errors", BigInteger, nullable=False),
         Column("errors_by_kind", JSON, nullable=False),
@@ -350,7 +351,7 @@ def _rollup_table(name: str) -> Table:
         Column("batch_rows", BigInteger, nullable=False),
         Column("in_flight_peak", Integer, nullable=False),
         Column("latency", LargeBinary, nullable=False),
-        Index(f"ix_{name}_model_start", "model", "start"),
+        Index(f"ix_{name}_deployment", "deployment", "version", "start"),
         Index(f"ix_{name}_start", "start"),
     )
 

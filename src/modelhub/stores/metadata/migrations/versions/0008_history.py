@@ -19,10 +19,10 @@ depends_on = None
 def _rollup_table(name: str) -> None:
     op.create_table(
         name,
+        sa.Column("model", sa.String(length=100), nullable=False),
         sa.Column("deployment", sa.String(length=100), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("start", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("model", sa.String(length=100), nullable=False),
         sa.Column("requests", sa.BigInteger(), nullable=False),
         sa.Column("errors", sa.BigInteger(), nullable=False),
         sa.Column("errors_by_kind", sa.JSON(), nullable=False),
@@ -31,9 +31,9 @@ def _rollup_table(name: str) -> None:
         sa.Column("batch_rows", sa.BigInteger(), nullable=False),
         sa.Column("in_flight_peak", sa.Integer(), nullable=False),
         sa.Column("latency", sa.LargeBinary(), nullable=False),
-        sa.PrimaryKeyConstraint("deployment", "version", "start"),
+        sa.PrimaryKeyConstraint("model", "deployment", "version", "start"),
     )
-    op.create_index(f"ix_{name}_model_start", name, ["model", "start"])
+    op.create_index(f"ix_{name}_deployment", name, ["deployment", "version", "start"])
     op.create_index(f"ix_{name}_start", name, ["start"])
 
 
@@ -65,5 +65,5 @@ def downgrade() -> None:
     op.drop_table("resource_samples")
     for name in ("monitoring_hours", "monitoring_minutes"):
         op.drop_index(f"ix_{name}_start", table_name=name)
-        op.drop_index(f"ix_{name}_model_start", table_name=name)
+        op.drop_index(f"ix_{name}_deployment", table_name=name)
         op.drop_table(name)
