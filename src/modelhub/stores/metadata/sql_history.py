@@ -135,7 +135,8 @@ def _sample(row: Row[Any]) -> ResourceSample:
 def _stored(
     conn: Connection, table: Table, keys: Sequence[RollupKey], lock: bool
 ) -> list[RollupRecord]:
-    wanted = [(m, d, v, _utc(s)) for m, d, v, s in keys]
+    # Sorted, and locked in key order: two writers of overlapping keys cannot deadlock.
+    wanted = sorted((m, d, v, _utc(s)) for m, d, v, s in keys)
     c = table.c
     found: list[RollupRecord] = []
     for at in range(0, len(wanted), KEYS_PER_QUERY):
@@ -145,7 +146,7 @@ def _stored(
                 for m, d, v, s in wanted[at : at + KEYS_PER_QUERY]
             )
         )
-        stmt = select(table).where(clause)
+        stmt = select(table).where(clause).order_by(c.model, c.deployment, c.version, c.start)
         found.extend(_rollup(row) for row in conn.execute(stmt.with_for_update() if lock else stmt))
     return found
 
