@@ -256,7 +256,7 @@ class Settings(BaseSettings):
         "tests use 1 so they need not wait for a minute to end).",
     )
     monitoring_resource_seconds: float = Field(
-        default=10.0,
+        default=30.0,
         gt=0,
         description="How often replica and training-worker processes are sampled for "
         "CPU, resident memory and GPU use.",

@@ -112,7 +112,7 @@ class Supervisor:
         scale_up_seconds: float = 3.0,
         scale_down_seconds: float = 30.0,
         launcher: ReplicaLauncher | None = None,
-        resource_seconds: float = 10.0,
+        resource_seconds: float = 30.0,
         gpu: bool = True,
     ) -> None:
         self.settings = settings

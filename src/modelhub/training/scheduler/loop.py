@@ -49,7 +49,7 @@ class SchedulerConfig:
     watch_seconds: float = 0.25  # how often running attempts' files are read
     lease_seconds: float = 10.0  # a run whose owner stops renewing is taken over after this
     heartbeat_seconds: float = 2.0  # how often leases are renewed and expired ones swept
-    resource_seconds: float = 10.0  # how often running workers' CPU, memory, GPU are sampled
+    resource_seconds: float = 30.0  # how often running workers' CPU, memory, GPU are sampled
 
 
 class Scheduler:
