@@ -15,6 +15,7 @@ for bench in bench_register_1gib.py bench_register_throughput.py bench_lookup_10
     bench_train_start.py bench_scheduler.py serving/run.py bench_input_limits.py bench_chaos.py \
     bench_monitor_report.py; do
     bench_train_start.py bench_scheduler.py serving/run.py bench_input_limits.py bench_chaos.py bench_prediction_log.py; do
+    bench_train_start.py bench_scheduler.py serving/run.py bench_input_limits.py bench_chaos.py bench_rollup_overhead.py bench_history_read.py; do
     echo "== $bench $*" >&2
     if line="$("$python" "$bench" "$@")"; then
         echo "$line" | tee -a "$results"

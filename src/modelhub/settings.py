@@ -426,6 +426,41 @@ class Settings(BaseSettings):
         description="How often the server moves closed prediction log files into the stores.",
     )
 
+    # -- history (monitoring, issue 11) --
+    monitoring_minutes_retention: timedelta = Field(
+        default=timedelta(days=7),
+        description="How long per-minute serving roll-ups are kept (e.g. 7d); older "
+        "minutes are deleted by the history cleanup, their hours stay.",
+    )
+    monitoring_hours_retention: timedelta = Field(
+        default=timedelta(days=90),
+        description="How long per-hour serving roll-ups are kept (e.g. 90d).",
+    )
+    monitoring_samples_retention: timedelta = Field(
+        default=timedelta(days=90),
+        description="How long process resource samples (CPU, memory, GPU) are kept; "
+        "a run's cost is measured from them.",
+    )
+    monitoring_cleanup_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How often the server deletes history older than its retention.",
+    )
+    monitoring_rollup_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=60,
+        description="How long a replica gathers a roll-up before handing it over: a "
+        "minute, or a divisor of 60 (pieces of one minute merge into one stored minute; "
+        "tests use 1 so they need not wait for a minute to end).",
+    )
+    monitoring_resource_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often replica and training-worker processes are sampled for "
+        "CPU, resident memory and GPU use.",
+    )
+
     @field_validator(
         "serve_warm_imports", "trusted_proxies", "code_runners", "alerts_webhooks", mode="before"
     )
@@ -435,7 +470,14 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("token_default_ttl", "token_max_ttl", mode="before")
+    @field_validator(
+        "token_default_ttl",
+        "token_max_ttl",
+        "monitoring_minutes_retention",
+        "monitoring_hours_retention",
+        "monitoring_samples_retention",
+        mode="before",
+    )
     @classmethod
     def _duration(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str):
@@ -444,6 +486,14 @@ class Settings(BaseSettings):
             except InvalidInput as exc:
                 raise ValueError(exc.message) from None
         return value
+
+    @model_validator(mode="after")
+    def _rollup_divides_a_minute(self) -> Settings:
+        if 60 % self.monitoring_rollup_seconds:
+            raise ValueError(
+                f"monitoring_rollup_seconds ({self.monitoring_rollup_seconds}) must divide 60"
+            )
+        return self
 
     @model_validator(mode="after")
     def _default_within_max(self) -> Settings:

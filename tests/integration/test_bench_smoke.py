@@ -154,3 +154,19 @@ def test_prediction_log_quick() -> None:
     )
     counters = result["log_counters"]
     assert counters["uncapped"]["sampled"] > 0  # type: ignore[index]
+
+
+@pytest.mark.timeout(300)
+def test_rollup_overhead_quick() -> None:
+    result = run_bench("bench_rollup_overhead.py")
+    assert result["bench"] == "rollup_overhead"
+    assert isinstance(result["extra_us_per_request"], float)
+    assert isinstance(result["counted_us_per_request"], float)
+    assert isinstance(result["met"], bool)
+
+
+@pytest.mark.timeout(300)
+def test_history_read_quick() -> None:
+    result = run_bench("bench_history_read.py")
+    assert result["bench"] == "history_read"
+    assert isinstance(result["week_ms"], float) and isinstance(result["hour_ms"], float)

@@ -108,8 +108,9 @@ def test_a_deployment_answers_the_open_inference_protocol(
     # The platform route also finds a deployment by its model's name.
     assert http.post("/v2/models/intents/infer", json=oip_body(rows[:1])).status_code == 200
     metrics = httpx.get(f"{endpoint}/metrics").text
-    assert 'modelhub_serving_batch_rows_bucket{le="1",model="oip",version="1"}' in metrics
-    assert "modelhub_serving_requests_total" in metrics
+    labels = 'deployment="oip",le="1",model="intents",version="1"'
+    assert f"modelhub_inference_batch_rows_bucket{{{labels}}}" in metrics
+    assert "modelhub_inference_requests_total" in metrics
     _stop(http, "oip")
     with pytest.raises(httpx.ConnectError):
         httpx.post(f"{endpoint}/v2/models/oip/infer", json=oip_body(rows))
@@ -354,9 +355,10 @@ def test_usage_is_recorded_per_deployment_and_version(http: httpx.Client) -> Non
     assert usage["active_callers"] == 2  # this test's host, and admin through the platform
     assert usage["last_used"] is not None
     metrics = http.get("/metrics").text
-    assert 'modelhub_deployment_requests_total{deployment="counted",version="1"} 27.0' in metrics
+    labels = 'deployment="counted",model="intents",version="1"'
+    assert f"modelhub_inference_requests_total{{{labels}}} 27.0" in metrics
     assert 'modelhub_deployment_replicas{deployment="counted"} 1.0' in metrics
-    assert 'modelhub_deployment_batch_rows_count{deployment="counted",version="1"}' in metrics
+    assert f"modelhub_inference_batch_rows_count{{{labels}}}" in metrics
     _stop(http, "counted")
 
 

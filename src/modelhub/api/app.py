@@ -28,6 +28,7 @@ from modelhub.api import (
     routes_datasets,
     routes_deployments,
     routes_drift,
+    routes_history,
     routes_inference,
     routes_models,
     routes_predictions,
@@ -69,6 +70,7 @@ def create_app(
         app.state.services = live
         # One per server: its route cache, balancer counts and pooled connections.
         inference = app.state.inference = InferenceService(live.deployments)
+        live.history.start_cleanup()
         if settings.train_scheduler:
             live.training.start_scheduler()
         if settings.alerts_engine:
@@ -92,6 +94,7 @@ def create_app(
                 live.predictions.stop()  # after the replicas: their last files go in too
             live.training.stop_scheduler()
             live.alerts.stop()
+            live.history.stop_cleanup()
             if owned:
                 live.close()
 
@@ -113,6 +116,7 @@ def create_app(
         routes_training,
         routes_deployments,
         routes_canary,
+        routes_history,
         routes_inference,
         routes_auth,
         routes_audit,
@@ -162,13 +166,13 @@ class RequestContext:
         self.registry = registry
         self.requests = Counter(
             "modelhub_http_requests",
-            "HTTP requests",
+            "HTTP requests answered by the control plane.",
             ["method", "route", "status"],
             registry=self.registry,
         )
         self.latency = Histogram(
-            "modelhub_http_request_seconds",
-            "HTTP request latency",
+            "modelhub_http_request_duration_seconds",
+            "Time to answer an HTTP request of the control plane.",
             ["method", "route"],
             registry=self.registry,
         )

@@ -1,10 +1,11 @@
 """The platform's /metrics view of serving: per deployment version, what its replicas
-answered (summed by the supervisor) and how they batched, and replicas per deployment."""
+answered (summed by the supervisor), how fast and how they batched, and replicas per
+deployment. The names and labels are the replicas' own (serving/dataplane/metrics.py),
+summed over a deployment's replicas."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import accumulate
 from typing import Any
 
 from prometheus_client.core import (
@@ -15,6 +16,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from modelhub.domain.deployments import LATENCY_BOUNDS_MS
+from modelhub.serving.dataplane.metrics import LABELS, LATENCY_BOUNDS_SECONDS, buckets
 from modelhub.serving.host import BATCH_BOUNDS
 
 
@@ -27,30 +30,45 @@ class ServingCollector(Collector):
         serving = services.deployments.serving_totals() if services else None
         if serving is None:
             return
-        labels = ["deployment", "version"]
         requests = CounterMetricFamily(
-            "modelhub_deployment_requests", "Inference requests answered.", labels=labels
+            "modelhub_inference_requests", "Inference requests answered.", labels=LABELS
         )
         errors = CounterMetricFamily(
-            "modelhub_deployment_errors", "Inference requests that failed.", labels=labels
+            "modelhub_inference_errors", "Inference requests that failed.", labels=LABELS
+        )
+        rows = CounterMetricFamily(
+            "modelhub_inference_rows", "Rows (inputs) inferred.", labels=LABELS
+        )
+        latency = HistogramMetricFamily(
+            "modelhub_inference_request_duration_seconds",
+            "Time to answer an inference request.",
+            labels=LABELS,
         )
         batches = HistogramMetricFamily(
-            "modelhub_deployment_batch_rows", "Rows per dynamic batch.", labels=labels
+            "modelhub_inference_batch_rows", "Rows per dynamic batch.", labels=LABELS
         )
         totals = serving.totals
-        bounds = [*(str(b) for b in BATCH_BOUNDS), "+Inf"]
+        no_batches = [0] * (len(BATCH_BOUNDS) + 1)
+        no_latency = [0] * (len(LATENCY_BOUNDS_MS) + 1)
         for key, count in list(totals.requests.items()):
-            name = [key[0], str(key[1])]
-            requests.add_metric(name, count)
-            errors.add_metric(name, totals.errors.get(key, 0))
-            counts = totals.batches.get(key, [0] * len(bounds))
-            cumulative = [float(c) for c in accumulate(counts)]
+            deployment, version = key
+            labels = [deployment, serving.models.get(deployment, deployment), str(version)]
+            requests.add_metric(labels, count)
+            errors.add_metric(labels, totals.errors.get(key, 0))
+            rows.add_metric(labels, totals.rows.get(key, 0))
+            latency.add_metric(
+                labels,
+                buckets(LATENCY_BOUNDS_SECONDS, totals.latency_buckets.get(key, no_latency)),
+                totals.latency_ms_sum.get(key, 0.0) / 1000.0,
+            )
             batches.add_metric(
-                name, list(zip(bounds, cumulative, strict=True)), float(totals.rows.get(key, 0))
+                labels,
+                buckets(tuple(float(b) for b in BATCH_BOUNDS), totals.batches.get(key, no_batches)),
+                float(totals.rows.get(key, 0)),
             )
         replicas = GaugeMetricFamily(
             "modelhub_deployment_replicas", "Live replica processes.", labels=["deployment"]
         )
         for name, count in serving.replicas.items():
             replicas.add_metric([name], count)
-        yield from (requests, errors, batches, replicas)
+        yield from (requests, errors, rows, latency, batches, replicas)

@@ -29,6 +29,7 @@ from modelhub.domain.deployments import Deployment, UsageRecord
 from modelhub.domain.drift import DriftReference, DriftReport
 from modelhub.domain.estimates import Estimate
 from modelhub.domain.monitor_report import MonitorReport
+from modelhub.domain.monitoring import PerformanceSummary
 from modelhub.domain.predictions import (
     AccuracySummary,
     FeedbackOutcome,
@@ -392,6 +393,12 @@ class ModelhubClient(Protocol):
 
     def set_prediction_log(self, deployment: str, policy: PredictionLogPolicy) -> Deployment:
         """Change the share of a deployment's requests the prediction log samples."""
+
+    def performance(
+        self, name: str, since: str = "24h", version: int | None = None
+    ) -> PerformanceSummary:
+        """How a model served over the last `since` (30m, 24h, 7d), for one version if
+        given: requests, errors, latency quantiles, resources, series and trend."""
         ...
 
     def close(self) -> None: ...

@@ -18,6 +18,7 @@ from modelhub.client.http_connection import request_body
 from modelhub.client.http_cost import CostCalls
 from modelhub.client.http_deployments import DeploymentCalls
 from modelhub.client.http_drift import DriftCalls
+from modelhub.client.http_history import HistoryCalls
 from modelhub.client.http_predictions import PredictionCalls
 from modelhub.client.http_report import ReportCalls
 from modelhub.client.http_training import TrainingCalls
@@ -70,7 +71,14 @@ def _file_chunks(path: Path, progress: Progress | None) -> Iterator[bytes]:
 
 
 class Client(
-    TrainingCalls, DeploymentCalls, AlertCalls, DriftCalls, ReportCalls, CostCalls, PredictionCalls
+    TrainingCalls,
+    DeploymentCalls,
+    AlertCalls,
+    DriftCalls,
+    ReportCalls,
+    CostCalls,
+    PredictionCalls,
+    HistoryCalls,
 ):
     """Talk to a running modelhub server: `Client(url, token)`, or from the environment.
 

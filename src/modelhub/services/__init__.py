@@ -17,6 +17,7 @@ from modelhub.services.monitoring.alerts import AlertService
 from modelhub.services.monitoring.canary import CanaryService
 from modelhub.services.monitoring.cost import CostService
 from modelhub.services.monitoring.drift import DriftService
+from modelhub.services.monitoring.history import HistoryService
 from modelhub.services.monitoring.predictions import PredictionService
 from modelhub.services.monitoring.report import MonitorService, MonitorSources
 from modelhub.services.platform import PlatformService
@@ -45,6 +46,7 @@ class Services:
     canary: CanaryService
     cost: CostService
     predictions: PredictionService
+    history: HistoryService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -83,14 +85,15 @@ def build_services(settings: Settings) -> Services:
     audit = AuditService(metadata, auth)
     datasets = DatasetService(metadata, artifacts, uploads, auth)
     training = TrainingService(settings, metadata, artifacts, registry, auth)
-    deployments = DeploymentService(settings, metadata, registry, auth)
+    history = HistoryService(settings, metadata, auth)
     predictions = PredictionService(settings, metadata, artifacts, registry, auth)
+    deployments = DeploymentService(settings, metadata, registry, auth, history)
     platform = PlatformService(metadata, artifacts, uploads)
-    alerts = AlertService(settings, metadata, auth)
+    alerts = AlertService(settings, metadata, auth, performance=history)
     drift = DriftService(settings, metadata, artifacts, uploads, auth, live=predictions)
     training.on_registered(drift.profile_trained)
     canary = CanaryService(
-        settings, metadata, deployments, auth, alerts=alerts, feedback=predictions
+        settings, metadata, deployments, auth, traffic=history, alerts=alerts, feedback=predictions
     )
     cost = CostService(
         settings,
@@ -98,6 +101,7 @@ def build_services(settings: Settings) -> Services:
         artifacts,
         auth,
         alerts=alerts,
+        traffic=history,
         training_cpus=lambda: training.capacity().cpus,
     )
     monitor = MonitorService(
@@ -106,6 +110,7 @@ def build_services(settings: Settings) -> Services:
         auth,
         monitor_objectives(settings),
         MonitorSources(
+            history=history,
             predictions=predictions,
             drift=drift,
             degradation=WindowTests(),
@@ -129,6 +134,7 @@ def build_services(settings: Settings) -> Services:
         canary=canary,
         cost=cost,
         predictions=predictions,
+        history=history,
     )
 
 

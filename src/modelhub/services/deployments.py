@@ -40,7 +40,7 @@ from modelhub.errors import (
     Unavailable,
     UnsafeModel,
 )
-from modelhub.services.rollouts import Rollouts
+from modelhub.services.rollouts import HistorySink, Rollouts
 from modelhub.stores.metadata.base import AuditDraft
 
 if TYPE_CHECKING:
@@ -121,6 +121,7 @@ class Route:
 class ServingTotals:
     totals: Totals
     replicas: dict[str, int]
+    models: dict[str, str]  # deployment -> the model it serves
 
 
 def default_name(model: str, environment: Environment) -> str:
@@ -142,12 +143,13 @@ class DeploymentService:
         metadata: MetadataStore,
         registry: RegistryService,
         auth: AuthService,
+        history: HistorySink | None = None,
     ) -> None:
         self.settings = settings
         self.metadata = metadata
         self.registry = registry
         self.auth = auth
-        self.rollouts = Rollouts(settings, metadata, registry)
+        self.rollouts = Rollouts(settings, metadata, registry, history)
 
     # -- reading ----------------------------------------------------------------
 
@@ -570,8 +572,12 @@ class DeploymentService:
         supervisor = self.rollouts.supervisor
         if supervisor is None:
             return None
-        replicas = {name: len(group.replicas) for name, group in list(supervisor.groups.items())}
-        return ServingTotals(supervisor.totals, replicas)
+        groups = list(supervisor.groups.items())
+        replicas = {name: len(group.replicas) for name, group in groups}
+        models = {
+            name: group.models[0].model_name if group.models else name for name, group in groups
+        }
+        return ServingTotals(supervisor.totals, replicas, models)
 
     def route(self, target: str) -> Route:
         """Where a request for `target` (a deployment or a model name) should go."""

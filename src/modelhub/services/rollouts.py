@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from modelhub.domain.deployments import (
     Autoscale,
@@ -32,6 +32,7 @@ from modelhub.domain.deployments import (
     TrafficShare,
     check_traffic,
 )
+from modelhub.domain.monitoring import ResourceSample, RollupRecord
 from modelhub.domain.records import ModelVersion
 from modelhub.errors import IntegrityError, ModelhubError, NotFound
 from modelhub.serving.host import ServedModel, ServedVersion
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from modelhub.services.registry import RegistryService
     from modelhub.serving.launcher import ReplicaLauncher
     from modelhub.serving.replicas import ReplicaGroup
-    from modelhub.serving.supervisor import ReplicaState, Supervisor, UsageSample
+    from modelhub.serving.supervisor import FinishedMinute, ReplicaState, Supervisor, UsageSample
     from modelhub.settings import Settings
     from modelhub.stores.metadata.base import MetadataStore
 
@@ -55,16 +56,27 @@ def split_of(old: int, new: int, canary: int) -> list[TrafficShare]:
     )
 
 
+class HistorySink(Protocol):
+    """Where finished minutes and resource samples go (the history service)."""
+
+    def record_minutes(self, minutes: list[RollupRecord]) -> None: ...
+
+    def record_resources(self, samples: list[ResourceSample]) -> None: ...
+
+
 class Rollouts:
     def __init__(
         self,
         settings: Settings,
         metadata: MetadataStore,
         registry: RegistryService,
+        history: HistorySink | None = None,
     ) -> None:
         self.settings = settings
         self.metadata = metadata
         self.registry = registry
+        self.history = history
+        self._models: dict[str, str] = {}
         self.supervisor: Supervisor | None = None
         self._jobs = ThreadPoolExecutor(max_workers=4, thread_name_prefix="deploy")
         self._pending: dict[str, Future[None]] = {}
@@ -234,7 +246,15 @@ class Rollouts:
             log = LogTarget(
                 deployment.name, deployment.model, policy.rate, policy.max_per_minute, private
             )
-        return [ServedModel(deployment.name, tuple(versions), preload=True, log=log)]
+        return [
+            ServedModel(
+                deployment.name,
+                tuple(versions),
+                preload=True,
+                log=log,
+                model=deployment.model,
+            )
+        ]
 
     def refresh(self, name: str) -> None:
         """Send the replicas what they serve again (a changed prediction log policy)."""
@@ -303,6 +323,32 @@ class Rollouts:
         served = {s.deployment for s in samples}
         self.metadata.touch_replica_spans(served, datetime.now(UTC))
 
+    def minutes_finished(self, minutes: list[FinishedMinute]) -> None:
+        if self.history is None:
+            return
+        from modelhub.monitoring.rollup import to_record
+
+        records = []
+        for finished in minutes:
+            model = self._model_of(finished.deployment)
+            if model is None:
+                continue
+            records.append(to_record(finished.deployment, model, finished.version, finished.minute))
+        self.history.record_minutes(records)
+
+    def resources_sampled(self, samples: list[ResourceSample]) -> None:
+        if self.history is not None:
+            self.history.record_resources(samples)
+
+    def _model_of(self, deployment: str) -> str | None:
+        model = self._models.get(deployment)
+        if model is None:
+            try:
+                model = self._models[deployment] = self.metadata.get_deployment(deployment).model
+            except NotFound:
+                log.info("minutes of deployment %s, which is gone, were dropped", deployment)
+        return model
+
     # -- the serving lifecycle ------------------------------------------------------
 
     def build_supervisor(self, launcher: ReplicaLauncher | None = None) -> Supervisor:
@@ -320,6 +366,7 @@ class Rollouts:
             usage_seconds=settings.serve_usage_seconds,
             scale_up_seconds=settings.serve_scale_up_seconds,
             scale_down_seconds=settings.serve_scale_down_seconds,
+            resource_seconds=settings.monitoring_resource_seconds,
         )
         return self.supervisor
 
@@ -330,6 +377,7 @@ class Rollouts:
             self.supervisor.retire(name)
             self.supervisor.forget_usage(name)
             self.metadata.close_replica_spans(name, datetime.now(UTC))
+        self._models.pop(name, None)
 
     def close(self) -> None:
         self._jobs.shutdown(wait=True, cancel_futures=True)

@@ -456,6 +456,7 @@ class TrainingService:
             stall_seconds=s.train_stall_seconds,
             lease_seconds=s.train_lease_seconds,
             heartbeat_seconds=s.train_heartbeat_seconds,
+            resource_seconds=s.monitoring_resource_seconds,
         )
         scheduler = Scheduler(
             self.metadata,

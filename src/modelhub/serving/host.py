@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelhub.domain.deployments import LATENCY_BOUNDS_MS
-from modelhub.errors import NotFound, Unavailable
+from modelhub.errors import ModelhubError, NotFound, Unavailable
+from modelhub.monitoring.rollup import MinuteRecorder
 from modelhub.serving.batching import Batcher
 
 if TYPE_CHECKING:
@@ -50,12 +51,18 @@ class ServedVersion:
 
 @dataclass(frozen=True)
 class ServedModel:
-    """A name the host answers to and the versions behind it."""
+    """A name the host answers to (a deployment's) and the versions behind it;
+    `model` is the registered model they are versions of (the name when not given)."""
 
     name: str
     versions: tuple[ServedVersion, ...]
     preload: bool = True
     log: LogTarget | None = None  # what of its traffic the prediction log samples
+    model: str = ""
+
+    @property
+    def model_name(self) -> str:
+        return self.model or self.name
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ServedModel:
@@ -72,11 +79,13 @@ class ServedModel:
             ),
             preload=bool(data.get("preload", True)),
             log=log,
+            model=str(data.get("model") or ""),
         )
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "model": self.model_name,
             "preload": self.preload,
             "versions": [
                 {"version": v.version, "path": str(v.path), "percent": v.percent}
@@ -136,8 +145,17 @@ class Usage:
 class Slot:
     """One version of one served name: its state, its loaded runtime, its usage."""
 
-    def __init__(self, name: str, version: int, path: Path, preload: bool) -> None:
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        path: Path,
+        preload: bool,
+        model: str | None = None,
+        rollup_seconds: int = 60,
+    ) -> None:
         self.name = name
+        self.model = model or name
         self.version = version
         self.path = path
         self.preload = preload
@@ -149,6 +167,7 @@ class Slot:
         self.last_used = 0.0
         self.loading: asyncio.Future[None] | None = None
         self.usage = Usage()
+        self.minutes = MinuteRecorder(seconds=rollup_seconds)
 
     @property
     def memory_bytes(self) -> int:
@@ -156,11 +175,13 @@ class Slot:
 
     def count_batch(self, rows: int) -> None:
         self.usage.batch_buckets[bisect.bisect_left(BATCH_BOUNDS, rows)] += 1
+        self.minutes.batch(rows)
 
     def describe(self) -> dict[str, Any]:
         info = self.runtime.info if self.runtime is not None else None
         return {
             "name": self.name,
+            "model": self.model,
             "version": self.version,
             "state": self.state.value,
             "error": self.error,
@@ -176,8 +197,10 @@ class ModelHost:
         memory_budget: int | None = None,
         max_batch_size: int = 32,
         max_wait_seconds: float = 0.0,
+        rollup_seconds: int = 60,
     ) -> None:
         self.memory_budget = memory_budget
+        self.rollup_seconds = rollup_seconds
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_seconds
         self._compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infer")
@@ -204,9 +227,17 @@ class ModelHost:
                 if slot is None or slot.path != served.path:
                     if slot is not None:
                         self._retire(slot)
-                    slot = Slot(model.name, served.version, served.path, model.preload)
+                    slot = Slot(
+                        model.name,
+                        served.version,
+                        served.path,
+                        model.preload,
+                        model.model_name,
+                        self.rollup_seconds,
+                    )
                     self._slots[key] = slot
                 slot.preload = model.preload
+                slot.model = model.model_name
                 cumulative += served.percent
                 table.append((cumulative, slot))
             routes[model.name] = table
@@ -327,21 +358,39 @@ class ModelHost:
         started = time.perf_counter()
         self.enter(slot)
         tally = Tally()
-        ok = False
+        error: str | None = "internal"
         try:
             yield tally
-            ok = True
+            error = None
+        except ModelhubError as exc:
+            error = exc.code
+            raise
+        except TimeoutError:
+            error = "timeout"
+            raise
         finally:
-            self.leave(slot, started, ok, tally.rows, caller)
+            self.leave(slot, started, error is None, tally.rows, caller, error)
 
     def enter(self, slot: Slot) -> None:
         slot.in_flight += 1
         slot.last_used = time.monotonic()
+        slot.minutes.in_flight(slot.in_flight)
 
-    def leave(self, slot: Slot, started: float, ok: bool, rows: int, caller: str | None) -> None:
+    def leave(
+        self,
+        slot: Slot,
+        started: float,
+        ok: bool,
+        rows: int,
+        caller: str | None,
+        error: str | None = None,
+    ) -> None:
+        """Count a finished request; `error` is its error code when it failed
+        ("internal" when a failure names none)."""
         slot.in_flight -= 1
         usage = slot.usage
         elapsed_ms = (time.perf_counter() - started) * 1000.0
+        slot.minutes.record(elapsed_ms, rows, None if ok else (error or "internal"))
         usage.requests += 1
         usage.rows += rows
         usage.latency_ms_sum += elapsed_ms
@@ -431,6 +480,7 @@ class ModelHost:
                 del callers[caller]
             entry = slot.describe()
             entry["usage"] = slot.usage.to_json()
+            entry["minutes"] = [minute.to_json() for minute in slot.minutes.finished_minutes()]
             models.append(entry)
         return {
             "ready": self.ready,

@@ -51,6 +51,7 @@ class ReplicaSettings:
     memory_budget: int | None = None
     max_batch_size: int = 32
     max_wait_ms: float = 0.0
+    rollup_seconds: int = 60
     max_body_bytes: int = 16 * 1024 * 1024
     threads: int = 1
     ready_timeout: float = 120.0
@@ -77,6 +78,7 @@ class ReplicaSettings:
             memory_budget=memory_budget,
             max_batch_size=settings.serve_max_batch_size,
             max_wait_ms=settings.serve_max_wait_ms,
+            rollup_seconds=settings.monitoring_rollup_seconds,
             max_body_bytes=settings.serve_max_body_bytes,
             threads=settings.serve_threads,
             ready_timeout=settings.serve_ready_timeout_seconds,
@@ -147,6 +149,7 @@ class ReplicaLauncher:
             "--memory", str(s.memory_budget or 0),
             "--max-batch-size", str(s.max_batch_size),
             "--max-wait-ms", str(s.max_wait_ms),
+            "--rollup-seconds", str(s.rollup_seconds),
             "--max-body-bytes", str(s.max_body_bytes),
             "--threads", str(s.threads),
             *(option for proxy in s.trusted_proxies for option in ("--trusted-proxy", proxy)),

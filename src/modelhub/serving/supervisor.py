@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from modelhub.errors import NotFound
+from modelhub.domain.monitoring import ResourceSample
+from modelhub.errors import ModelhubError, NotFound
+from modelhub.monitoring.resources import GpuProbe, ProcessProbe
+from modelhub.monitoring.rollup import Minute, merge_minutes
 from modelhub.serving.autoscale import ScalePolicy, Scaler
 from modelhub.serving.host import BATCH_BOUNDS, ServedModel
 from modelhub.serving.launcher import ReplicaLauncher, ReplicaSettings
@@ -55,6 +58,19 @@ class SupervisorListener(Protocol):
 
     def usage_sampled(self, samples: list[UsageSample]) -> None: ...
 
+    def minutes_finished(self, minutes: list[FinishedMinute]) -> None: ...
+
+    def resources_sampled(self, samples: list[ResourceSample]) -> None: ...
+
+
+@dataclass(frozen=True)
+class FinishedMinute:
+    """One finished minute of one deployment version, merged over its replicas."""
+
+    deployment: str
+    version: int
+    minute: Minute
+
 
 @dataclass
 class Totals:
@@ -65,12 +81,19 @@ class Totals:
     errors: dict[tuple[str, int], int] = field(default_factory=dict)
     rows: dict[tuple[str, int], int] = field(default_factory=dict)
     batches: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    latency_buckets: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    latency_ms_sum: dict[tuple[str, int], float] = field(default_factory=dict)
 
     def add(self, sample: UsageSample) -> None:
         key = (sample.deployment, sample.version)
         self.requests[key] = self.requests.get(key, 0) + sample.requests
         self.errors[key] = self.errors.get(key, 0) + sample.errors
         self.rows[key] = self.rows.get(key, 0) + sample.rows
+        self.latency_ms_sum[key] = self.latency_ms_sum.get(key, 0.0) + sample.latency_ms_sum
+        buckets = self.latency_buckets.setdefault(key, [0] * len(sample.latency_buckets))
+        if len(buckets) == len(sample.latency_buckets):
+            for index, count in enumerate(sample.latency_buckets):
+                buckets[index] += count
 
 
 def _minus(now: list[int], before: list[int] | None) -> list[int]:
@@ -89,6 +112,8 @@ class Supervisor:
         scale_up_seconds: float = 3.0,
         scale_down_seconds: float = 30.0,
         launcher: ReplicaLauncher | None = None,
+        resource_seconds: float = 30.0,
+        gpu: bool = True,
     ) -> None:
         self.settings = settings
         self.launcher = launcher or ReplicaLauncher(settings)
@@ -100,7 +125,11 @@ class Supervisor:
         self.groups: dict[str, ReplicaGroup] = {}
         self.scalers: dict[str, Scaler] = {}
         self.totals = Totals()
+        self.resource_seconds = resource_seconds
+        self.probe = ProcessProbe(GpuProbe() if gpu else None)
         self._seen: dict[tuple[int, str, int], dict[str, Any]] = {}
+        # The newest minute forwarded per (replica pid, deployment, version).
+        self._minutes_seen: dict[tuple[int, str, int], int] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -182,14 +211,20 @@ class Supervisor:
         for group in groups:
             group.stop()
         self.launcher.close()
+        if self.probe.gpu is not None:
+            self.probe.gpu.close()
 
     def _watch(self) -> None:
         next_usage = time.monotonic() + self.usage_seconds
+        next_resources = time.monotonic()
         while not self._stop.wait(self.health_seconds):
             self._guarded(self.check_health)
             if time.monotonic() >= next_usage:
                 next_usage = time.monotonic() + self.usage_seconds
                 self._guarded(self.collect_usage)
+            if time.monotonic() >= next_resources:
+                next_resources = time.monotonic() + self.resource_seconds
+                self._guarded(self.collect_resources)
 
     @staticmethod
     def _guarded(step: Callable[[], None]) -> None:
@@ -229,20 +264,47 @@ class Supervisor:
         with self._lock:
             groups = list(self.groups.values())
         samples: list[UsageSample] = []
+        minutes: list[FinishedMinute] = []
         for group in groups:
-            samples.extend(self._group_usage(group))
+            group_samples, group_minutes = self._group_usage(group)
+            samples.extend(group_samples)
+            minutes.extend(group_minutes)
         if samples:
             self.listener.usage_sampled(samples)
+        if minutes:
+            self.listener.minutes_finished(minutes)
 
-    def _group_usage(self, group: ReplicaGroup) -> list[UsageSample]:
+    def collect_resources(self) -> None:
+        """Sample every live replica's CPU, memory (and GPU) for the listener."""
+        with self._lock:
+            groups = list(self.groups.values())
+        targets = [
+            (group.name, replica.pid)
+            for group in groups
+            for replica in list(group.replicas)
+            if replica.exited() is None
+        ]
+        self.probe.forget({pid for _, pid in targets})
+        samples = self.probe.sample("replica", targets)
+        if samples:
+            self.listener.resources_sampled(samples)
+
+    def _group_usage(self, group: ReplicaGroup) -> tuple[list[UsageSample], list[FinishedMinute]]:
         merged: dict[int, dict[str, Any]] = {}
         reports = group.stats()
         alive = {replica.pid for replica in list(group.replicas)}
         for key in [k for k in self._seen if k[1] == group.name and k[0] not in alive]:
             del self._seen[key]  # a replica that is gone: its counters went with it
+        for key in [k for k in self._minutes_seen if k[1] == group.name and k[0] not in alive]:
+            del self._minutes_seen[key]
+        new_minutes: list[tuple[str, int, Minute]] = []
         for pid, stats in reports:
             for entry in stats["models"]:
                 version = int(entry["version"])
+                new_minutes.extend(
+                    (group.name, version, minute)
+                    for minute in self._new_minutes(pid, group.name, version, entry)
+                )
                 usage = entry["usage"]
                 key = (pid, group.name, version)
                 before = self._seen.get(key)
@@ -294,8 +356,35 @@ class Supervisor:
                 )
             )
             self.totals.add(samples[-1])
-        return samples
+        finished = [
+            FinishedMinute(deployment, version, minute)
+            for (deployment, version, _), minute in sorted(
+                merge_minutes(new_minutes).items(), key=lambda item: item[0]
+            )
+        ]
+        return samples, finished
+
+    def _new_minutes(
+        self, pid: int, name: str, version: int, entry: dict[str, Any]
+    ) -> list[Minute]:
+        """The finished minutes of one replica's slot not forwarded before."""
+        key = (pid, name, version)
+        last = self._minutes_seen.get(key, -1)
+        fresh: list[Minute] = []
+        for data in entry.get("minutes", ()):
+            try:
+                minute = Minute.from_json(data)
+            except ModelhubError:
+                log.warning("replica %d sent a malformed minute for %s; dropped", pid, name)
+                continue
+            if minute.minute > last:
+                fresh.append(minute)
+        if fresh:
+            self._minutes_seen[key] = max(m.minute for m in fresh)
+        return fresh
 
     def forget_usage(self, name: str) -> None:
         for key in [k for k in self._seen if k[1] == name]:
             del self._seen[key]
+        for key in [k for k in self._minutes_seen if k[1] == name]:
+            del self._minutes_seen[key]

@@ -18,7 +18,7 @@ import json
 import os
 from pathlib import Path
 
-import psutil  # type: ignore[import-untyped]
+import psutil
 
 USAGE_FILE = "usage.json"
 

@@ -1,1 +1,1 @@
-"""Monitoring use cases: one module and one service per concern (issue 11)."""
+"""Monitoring services: one module (and one service class) per area of issue 11."""

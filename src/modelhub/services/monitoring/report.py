@@ -28,7 +28,7 @@ from modelhub.domain.monitor_report import (
     MonitorReport,
     Performance,
 )
-from modelhub.domain.monitoring import Window
+from modelhub.domain.monitoring import PerformanceSummary, Window
 from modelhub.domain.predictions import AccuracySummary
 from modelhub.domain.records import ModelVersion
 from modelhub.errors import InvalidInput, ModelhubError, NotFound
@@ -52,7 +52,6 @@ from modelhub.services.monitoring.report_sources import (
     DegradationTests,
     DriftSource,
     HistorySource,
-    PerformanceSummary,
 )
 
 if TYPE_CHECKING:

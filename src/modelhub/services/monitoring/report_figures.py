@@ -17,13 +17,12 @@ from modelhub.domain.monitor_report import (
     Performance,
     VersionFigures,
 )
+from modelhub.domain.monitoring import PerformancePoint, PerformanceSummary
 from modelhub.domain.predictions import AccuracySummary
 from modelhub.services.monitoring.report_sources import (
     AlertLike,
     CostSummary,
     DriftReport,
-    MinuteFigures,
-    PerformanceSummary,
 )
 
 # The charts show at most this many points: a 7-day window of minutes is bucketed.
@@ -55,17 +54,19 @@ def performance_record(summary: PerformanceSummary) -> Performance:
                 p50_ms=figures.p50_ms,
                 p99_ms=figures.p99_ms,
             )
-            for number, figures in sorted(summary.per_version.items())
+            for number, figures in sorted(summary.versions.items())
         ],
-        series=chart_series(summary.minutes),
+        series=chart_series(summary.series),
     )
 
 
-def chart_series(minutes: Sequence[MinuteFigures], points: int = CHART_POINTS) -> list[MinutePoint]:
+def chart_series(
+    minutes: Sequence[PerformancePoint], points: int = CHART_POINTS
+) -> list[MinutePoint]:
     """At most `points` points: consecutive minutes merged, requests and errors summed,
     each percentile the highest of its minutes (a spike stays visible), p50 the
     request-weighted mean."""
-    ordered = sorted(minutes, key=lambda minute: minute.at)
+    ordered = sorted(minutes, key=lambda minute: minute.start)
     size = max(1, -(-len(ordered) // points))
     series = []
     for start in range(0, len(ordered), size):
@@ -80,7 +81,7 @@ def chart_series(minutes: Sequence[MinuteFigures], points: int = CHART_POINTS) -
         )
         series.append(
             MinutePoint(
-                at=bucket[0].at,
+                at=bucket[0].start,
                 requests=requests,
                 errors=sum(m.errors for m in bucket),
                 p50_ms=p50,

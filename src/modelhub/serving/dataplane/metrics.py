@@ -1,4 +1,10 @@
-"""Prometheus text for one replica, read from the host's counters at scrape time."""
+"""Prometheus text for one replica, read from the host's counters at scrape time.
+
+Names follow Prometheus conventions and match the platform's /metrics: the
+`modelhub_inference_` prefix, base units (`_seconds`, `_bytes`), `_total` on
+counters (prometheus_client adds it to counter families), and the labels
+`deployment`, `model`, `version`.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +24,12 @@ from modelhub.domain.deployments import LATENCY_BOUNDS_MS
 from modelhub.serving.host import BATCH_BOUNDS, ModelHost
 from modelhub.serving.predlog import PredictionLog
 
+LABELS = ["deployment", "model", "version"]
+LATENCY_BOUNDS_SECONDS = tuple(bound / 1000.0 for bound in LATENCY_BOUNDS_MS)
 
-def _buckets(bounds: tuple[float, ...], counts: list[int]) -> list[tuple[str, float]]:
+
+def buckets(bounds: tuple[float, ...], counts: list[int]) -> list[tuple[str, float]]:
+    """Per-bucket counts as Prometheus's cumulative (le, count) pairs, +Inf last."""
     cumulative = list(accumulate(counts))
     labels = [*(f"{bound:g}" for bound in bounds), "+Inf"]
     return list(zip(labels, (float(c) for c in cumulative), strict=True))
@@ -30,40 +40,50 @@ class HostCollector(Collector):
         self.host = host
 
     def collect(self) -> Iterator[Metric]:
-        labels = ["model", "version"]
         requests = CounterMetricFamily(
-            "modelhub_serving_requests", "Inference requests answered.", labels=labels
+            "modelhub_inference_requests", "Inference requests answered.", labels=LABELS
         )
         errors = CounterMetricFamily(
-            "modelhub_serving_errors", "Inference requests that failed.", labels=labels
+            "modelhub_inference_errors", "Inference requests that failed.", labels=LABELS
+        )
+        rows = CounterMetricFamily(
+            "modelhub_inference_rows", "Rows (inputs) inferred.", labels=LABELS
         )
         latency = HistogramMetricFamily(
-            "modelhub_serving_latency_ms", "Time to answer a request (ms).", labels=labels
+            "modelhub_inference_request_duration_seconds",
+            "Time to answer an inference request.",
+            labels=LABELS,
         )
         batches = HistogramMetricFamily(
-            "modelhub_serving_batch_rows", "Rows per dynamic batch.", labels=labels
+            "modelhub_inference_batch_rows", "Rows per dynamic batch.", labels=LABELS
         )
         memory = GaugeMetricFamily(
-            "modelhub_serving_model_memory_bytes", "Memory a loaded model holds.", labels=labels
+            "modelhub_inference_model_memory_bytes",
+            "Memory a loaded model version holds.",
+            labels=LABELS,
         )
         for entry in self.host.stats()["models"]:
-            key = [entry["name"], str(entry["version"])]
+            key = [entry["name"], entry["model"], str(entry["version"])]
             usage = entry["usage"]
             requests.add_metric(key, usage["requests"])
             errors.add_metric(key, usage["errors"])
+            rows.add_metric(key, usage["rows"])
             latency.add_metric(
-                key, _buckets(LATENCY_BOUNDS_MS, usage["latency_buckets"]), usage["latency_ms_sum"]
+                key,
+                buckets(LATENCY_BOUNDS_SECONDS, usage["latency_buckets"]),
+                usage["latency_ms_sum"] / 1000.0,
             )
-            batch_counts = usage["batch_buckets"]
             batches.add_metric(
                 key,
-                _buckets(tuple(float(b) for b in BATCH_BOUNDS), batch_counts),
+                buckets(tuple(float(b) for b in BATCH_BOUNDS), usage["batch_buckets"]),
                 float(usage["rows"]),
             )
             memory.add_metric(key, entry["memory_bytes"])
-        in_flight = GaugeMetricFamily("modelhub_serving_in_flight", "Requests being answered.")
+        in_flight = GaugeMetricFamily(
+            "modelhub_inference_in_flight_requests", "Requests being answered by this replica."
+        )
         in_flight.add_metric([], self.host.in_flight)
-        yield from (requests, errors, latency, batches, memory, in_flight)
+        yield from (requests, errors, rows, latency, batches, memory, in_flight)
 
 
 class PredictionLogCollector(Collector):

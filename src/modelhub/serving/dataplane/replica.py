@@ -95,6 +95,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--memory", type=int, default=0, help="bytes; 0 = no budget")
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--max-wait-ms", type=float, default=0.0)
+    parser.add_argument("--rollup-seconds", type=int, default=60)
     parser.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--trusted-proxy", action="append", default=[])
@@ -133,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
         memory_budget=args.memory or None,
         max_batch_size=args.max_batch_size,
         max_wait_seconds=args.max_wait_ms / 1000.0,
+        rollup_seconds=args.rollup_seconds,
     )
     host.apply(models)
     prediction_log = None

@@ -40,6 +40,7 @@ from modelhub.stores.metadata.base_alerts import AlertStoreBase
 from modelhub.stores.metadata.base_canary import CanaryDecisionStore
 from modelhub.stores.metadata.base_cost import CostStore
 from modelhub.stores.metadata.base_drift import DriftStore
+from modelhub.stores.metadata.base_history import HistoryStore
 from modelhub.stores.metadata.base_predictions import PredictionStore
 
 
@@ -176,7 +177,13 @@ class AuditQuery:
 
 
 class MetadataStore(
-    AlertStoreBase, DriftStore, CanaryDecisionStore, CostStore, PredictionStore, abc.ABC
+    AlertStoreBase,
+    DriftStore,
+    CanaryDecisionStore,
+    CostStore,
+    PredictionStore,
+    HistoryStore,
+    abc.ABC,
 ):
     """Models, versions, aliases and the audit log.
 

@@ -49,6 +49,7 @@ from modelhub.stores.metadata.sql_cost import CostQueries
 from modelhub.stores.metadata.sql_datasets import DatasetQueries
 from modelhub.stores.metadata.sql_deployments import DeploymentQueries
 from modelhub.stores.metadata.sql_drift import DriftQueries
+from modelhub.stores.metadata.sql_history import HistoryQueries
 from modelhub.stores.metadata.sql_predictions import PredictionQueries
 from modelhub.stores.metadata.sql_runs import RunQueries
 from modelhub.stores.metadata.tables import (
@@ -208,6 +209,7 @@ class SqlMetadataStore(
     DatasetQueries,
     DeploymentQueries,
     DriftQueries,
+    HistoryQueries,
     PredictionQueries,
     RunQueries,
     MetadataStore,

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -512,4 +513,57 @@ prediction_records = Table(
     Column("file_digest", String(80), nullable=False),
     UniqueConstraint("model", "request_id", name="uq_prediction_records_model_request"),
     Index("ix_prediction_records_model_at", "model", "at"),
+)
+
+# -- history --
+
+# Roll-ups of what one deployment version served, per minute and per hour (the hour
+# rows are kept up to date as minutes arrive). Keyed by model and deployment name (like
+# deployment_usage); the rows of deployment "" merge all the model's deployments, so a
+# model's week reads 168 hours per version however many deployments serve it.
+# `latency` is a packed mergeable quantile sketch (milliseconds), empty without requests.
+
+
+def _rollup_table(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("model", String(100), primary_key=True),
+        Column("deployment", String(100), primary_key=True),
+        Column("version", Integer, primary_key=True),
+        Column("start", DateTime(timezone=True), primary_key=True),
+        Column("requests", BigInteger, nullable=False),
+        Column("errors", BigInteger, nullable=False),
+        Column("errors_by_kind", JSON, nullable=False),
+        Column("rows", BigInteger, nullable=False),
+        Column("batches", BigInteger, nullable=False),
+        Column("batch_rows", BigInteger, nullable=False),
+        Column("in_flight_peak", Integer, nullable=False),
+        Column("latency", LargeBinary, nullable=False),
+        Index(f"ix_{name}_deployment", "deployment", "version", "start"),
+        Index(f"ix_{name}_start", "start"),
+    )
+
+
+monitoring_minutes = _rollup_table("monitoring_minutes")
+monitoring_hours = _rollup_table("monitoring_hours")
+
+# One row per sampled process: a replica (subject: deployment) or a training worker
+# (subject: run id). cpu_seconds is the process's cumulative CPU time at `at`.
+resource_samples = Table(
+    "resource_samples",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("subject", String(100), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("cpu_percent", Float, nullable=False),
+    Column("cpu_seconds", Float, nullable=False),
+    Column("rss_bytes", BigInteger, nullable=False),
+    Column("gpu_util", Float, nullable=True),
+    Column("gpu_memory_bytes", BigInteger, nullable=True),
+    Column("interval_seconds", Float, nullable=False),
+    Index("ix_resource_samples_subject", "kind", "subject", "at"),
+    Index("ix_resource_samples_at", "at"),
 )

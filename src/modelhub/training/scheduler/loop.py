@@ -30,6 +30,7 @@ from modelhub.training.scheduler.capacity import Capacity, free_gpus
 from modelhub.training.scheduler.checkpoints import CheckpointUpload
 from modelhub.training.scheduler.finishing import Finisher, RegisteredHook, ResultHook
 from modelhub.training.scheduler.moves import RunMoves, now
+from modelhub.training.scheduler.resources import ResourceWatch
 from modelhub.training.scheduler.watching import Active, Watcher, new_points
 from modelhub.training.usage import tree_cpu_seconds
 
@@ -49,6 +50,7 @@ class SchedulerConfig:
     watch_seconds: float = 0.25  # how often running attempts' files are read
     lease_seconds: float = 10.0  # a run whose owner stops renewing is taken over after this
     heartbeat_seconds: float = 2.0  # how often leases are renewed and expired ones swept
+    resource_seconds: float = 30.0  # how often running workers' CPU, memory, GPU are sampled
 
 
 class Scheduler:
@@ -73,6 +75,7 @@ class Scheduler:
         self.moves = RunMoves(metadata, self.owner, config.lease_seconds)
         self.checkpoints = CheckpointUpload(metadata, artifacts)
         self.watcher = Watcher(metadata, self.checkpoints, self.moves, config.stall_seconds)
+        self.resources = ResourceWatch(metadata, config.resource_seconds)
         self.finisher = Finisher(
             metadata,
             self.moves,
@@ -130,6 +133,7 @@ class Scheduler:
             self.moves.requeue(run_id, "interrupted: the server stopped")
         self.active.clear()
         self.executor.close()
+        self.resources.close()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -204,6 +208,9 @@ class Scheduler:
                 for run_id, active in self.active.items()
             ]
             self.metadata.record_progress_batch([item for item in batch if item is not None])
+        if self.active:
+            workers = {run_id: active.handle.pid for run_id, active in self.active.items()}
+            self.resources.maybe_sample(workers, time.monotonic())
 
     def _cancel_requested(self) -> set[int]:
         """Running runs someone asked to cancel: one query a tick, not one per run."""
