@@ -4,16 +4,18 @@ once each per month (across a restart too), admin-only, bad input changes nothin
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from modelhub.domain.alerts import Alert
 from modelhub.domain.auth import Caller, Role
 from modelhub.domain.cost import BudgetRequest
 from modelhub.domain.deployments import Deployment, DeploymentStatus, Environment, TrafficShare
 from modelhub.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from modelhub.services import Services
+from modelhub.services.monitoring.alerts import AlertService
 from modelhub.services.monitoring.cost import CostService
 from modelhub.stores.metadata.base import AuditDraft, AuditQuery
 from tests.stores import Stores
@@ -21,31 +23,6 @@ from tests.stores import Stores
 MARCH = datetime(2026, 3, 1, tzinfo=UTC)
 ADMIN = Caller(name="root", role=Role.ADMIN)
 VIEWER = Caller(name="vera", role=Role.VIEWER)
-
-
-@dataclass
-class Fired:
-    subject: str
-    rule: str
-    severity: str
-    message: str
-    labels: dict[str, str]
-
-
-@dataclass
-class MemoryAlerts:
-    """An alert sink that keeps what it was given (the alert engine's fire/resolve)."""
-
-    fired: list[Fired] = field(default_factory=list)
-
-    def fire(
-        self, subject: str, rule: str, severity: str, message: str, labels: dict[str, str]
-    ) -> object:
-        self.fired.append(Fired(subject, rule, severity, message, labels))
-        return self.fired[-1]
-
-    def resolve(self, subject: str, rule: str) -> None:
-        raise AssertionError("budget alerts are not resolved within their month")
 
 
 @dataclass
@@ -62,12 +39,21 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def sink() -> MemoryAlerts:
-    return MemoryAlerts()
+def sink(services: Services, stores: Stores, clock: Clock) -> Iterator[AlertService]:
+    """The real alert engine on the same clock; its threads are never started, so the
+    alerts the budgets fire stay in the store for the test to read."""
+    alerts = AlertService(services.settings, stores.metadata, services.auth, clock=clock)
+    yield alerts
+    alerts.close()
+
+
+def fired(sink: AlertService) -> list[Alert]:
+    """Every alert fired so far, oldest first."""
+    return sorted(sink.list_alerts(ADMIN), key=lambda alert: alert.id)
 
 
 def cost_service(
-    services: Services, stores: Stores, clock: Clock, sink: MemoryAlerts
+    services: Services, stores: Stores, clock: Clock, sink: AlertService
 ) -> CostService:
     return CostService(
         services.settings, stores.metadata, stores.artifacts, services.auth, sink, clock=clock
@@ -76,7 +62,7 @@ def cost_service(
 
 @pytest.fixture
 def cost(
-    services: Services, stores: Stores, clock: Clock, sink: MemoryAlerts
+    services: Services, stores: Stores, clock: Clock, sink: AlertService
 ) -> Iterator[CostService]:
     built = cost_service(services, stores, clock, sink)
     yield built
@@ -103,7 +89,7 @@ def serve_one_replica(stores: Stores, since: datetime) -> None:
 
 
 def test_alerts_fire_at_80_and_100_percent_once_each_per_month(
-    services: Services, stores: Stores, cost: CostService, clock: Clock, sink: MemoryAlerts
+    services: Services, stores: Stores, cost: CostService, clock: Clock, sink: AlertService
 ) -> None:
     price = services.settings.replica_hour_price  # one replica: `price` an hour
     serve_one_replica(stores, MARCH)
@@ -120,12 +106,19 @@ def test_alerts_fire_at_80_and_100_percent_once_each_per_month(
     clock.now = MARCH + timedelta(days=3)
     assert cost.check_budgets() == []
 
-    assert [(f.rule, f.severity) for f in sink.fired] == [
+    alerts = fired(sink)
+    assert [(a.rule, a.severity) for a in alerts] == [
         ("budget_80", "warning"),
         ("budget_100", "critical"),
     ]
-    assert {f.subject for f in sink.fired} == {f"budget:{budget.id}"}
-    assert sink.fired[0].labels == {
+    assert {a.subject for a in alerts} == {f"budget:{budget.id}"}
+    # budget alerts are not resolved within their month
+    assert [a.resolved_at for a in alerts] == [None, None]
+    assert [a.fired_at for a in alerts] == [
+        MARCH + timedelta(hours=17),
+        MARCH + timedelta(hours=21),
+    ]
+    assert alerts[0].labels == {
         "budget": str(budget.id),
         "scope": "user:alice",
         "month": "2026-03",
@@ -137,7 +130,7 @@ def test_alerts_fire_at_80_and_100_percent_once_each_per_month(
 
 
 def test_a_restarted_service_does_not_alert_again_but_a_new_month_does(
-    services: Services, stores: Stores, cost: CostService, clock: Clock, sink: MemoryAlerts
+    services: Services, stores: Stores, cost: CostService, clock: Clock, sink: AlertService
 ) -> None:
     price = services.settings.replica_hour_price
     serve_one_replica(stores, MARCH)
@@ -153,7 +146,13 @@ def test_a_restarted_service_does_not_alert_again_but_a_new_month_does(
     assert restarted.check_budgets() == []
     clock.now = april + timedelta(hours=17)
     assert [t for _, t in restarted.check_budgets()] == [80]
-    assert [f.labels["month"] for f in sink.fired] == ["2026-03", "2026-04"]
+    # One open alert per (rule, subject): March's alert ended with March (at the first
+    # check in April), so April's is a new alert, with its own notice.
+    march, april_alert = fired(sink)
+    assert [a.labels["month"] for a in (march, april_alert)] == ["2026-03", "2026-04"]
+    assert march.resolved_at == april + timedelta(hours=1)
+    assert april_alert.resolved_at is None
+    assert april_alert.fired_at == april + timedelta(hours=17)
 
 
 def test_setting_a_budget_is_for_admins_and_audited(

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 
 from modelhub.domain.auth import Action, Caller, parse_duration
 from modelhub.domain.cost import (
@@ -46,19 +45,15 @@ from modelhub.monitoring.pricing import (
     summarize,
 )
 from modelhub.services.auth import AuthService
-from modelhub.services.monitoring.cost_budgets import AlertSink, BudgetWatch, StoreAlerts
+from modelhub.services.monitoring.alerts import AlertService
+from modelhub.services.monitoring.cost_budgets import BudgetWatch
+from modelhub.services.monitoring.history import HistoryService
 from modelhub.services.monitoring.platform_figures import FiguresReader
 from modelhub.settings import Settings
 from modelhub.stores.artifacts.base import ArtifactStore
 from modelhub.stores.metadata.base import MetadataStore
 
 Clock = Callable[[], datetime]
-
-
-class TrafficCounts(Protocol):
-    """Requests served per deployment version in a window: lane history's `counts`."""
-
-    def counts(self, deployment: str, version: int, window: Window) -> tuple[int, int]: ...
 
 
 def _utcnow() -> datetime:
@@ -92,8 +87,8 @@ class CostService:
         metadata: MetadataStore,
         artifacts: ArtifactStore,
         auth: AuthService,
-        alerts: AlertSink | None = None,
-        traffic: TrafficCounts | None = None,
+        alerts: AlertService,
+        traffic: HistoryService | None = None,
         clock: Clock = _utcnow,
         training_cpus: Callable[[], float] = lambda: 1.0,
     ) -> None:
@@ -111,7 +106,7 @@ class CostService:
             auth,
             self.prices.currency,
             self._spend,
-            alerts or StoreAlerts(metadata),
+            alerts,
             clock,
             settings.cost_check_seconds,
         )

@@ -12,45 +12,19 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol
 
 from modelhub.domain.auth import Action, Caller
 from modelhub.domain.cost import Budget, BudgetRequest, BudgetScope, BudgetStatus
 from modelhub.domain.monitoring import Window
-from modelhub.monitoring.budgets import crossed, month_label, month_of
+from modelhub.monitoring.budgets import THRESHOLDS, crossed, month_label, month_of
 from modelhub.services.auth import AuthService
+from modelhub.services.monitoring.alerts import AlertService
 from modelhub.stores.metadata.base import AuditDraft, MetadataStore
 
 log = logging.getLogger("modelhub.cost")
 
 Clock = Callable[[], datetime]
 SpendOf = Callable[[Sequence[Budget], Window], list[float]]
-
-
-class AlertSink(Protocol):
-    """Where budget alerts go: lane alerts' `AlertService` (`fire`/`resolve`)."""
-
-    def fire(
-        self, subject: str, rule: str, severity: str, message: str, labels: dict[str, str]
-    ) -> object: ...
-
-    def resolve(self, subject: str, rule: str) -> None: ...
-
-
-class StoreAlerts:
-    """The default sink: the metadata store's alerts, until the alert engine is wired
-    in its place."""
-
-    def __init__(self, metadata: MetadataStore) -> None:
-        self.metadata = metadata
-
-    def fire(
-        self, subject: str, rule: str, severity: str, message: str, labels: dict[str, str]
-    ) -> object:
-        return self.metadata.fire_alert(subject, rule, severity, message)
-
-    def resolve(self, subject: str, rule: str) -> None:
-        self.metadata.resolve_alerts(subject, rule)
 
 
 class BudgetWatch:
@@ -60,7 +34,7 @@ class BudgetWatch:
         auth: AuthService,
         currency: str,
         spend_of: SpendOf,
-        alerts: AlertSink,
+        alerts: AlertService,
         clock: Clock,
         check_seconds: float,
     ) -> None:
@@ -122,11 +96,21 @@ class BudgetWatch:
         alerted: list[tuple[Budget, int]] = []
         for status in self.statuses(now):
             budget = status.budget
-            for threshold in crossed(status.spent, budget.monthly):
+            subject = f"budget:{budget.id}"
+            reached = crossed(status.spent, budget.monthly)
+            for threshold in THRESHOLDS:
+                if threshold not in reached:
+                    # Spend only grows within a month: an open alert of a threshold not
+                    # reached is an earlier month's, and that month is over.
+                    self.alerts.resolve(subject, f"budget_{threshold}")
+            for threshold in reached:
                 if not self.metadata.claim_budget_alert(budget.id, label, threshold, now):
                     continue
+                # The alert engine keeps one open alert per (rule, subject): an earlier
+                # month's, still open, would swallow this month's alert and its notice.
+                self.alerts.resolve(subject, f"budget_{threshold}")
                 self.alerts.fire(
-                    f"budget:{budget.id}",
+                    subject,
                     f"budget_{threshold}",
                     "critical" if threshold >= 100 else "warning",
                     f"{budget.label} has spent {status.spent:.2f} {budget.currency} of its "
