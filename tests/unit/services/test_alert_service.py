@@ -28,8 +28,10 @@ from modelhub.domain.auth import Caller, Role
 from modelhub.domain.monitoring import Window
 from modelhub.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from modelhub.monitoring.alert_payload import SIGNATURE_HEADER, verify
+from modelhub.monitoring.rollup import Minute, to_record
 from modelhub.services import Services, build_services
 from modelhub.services.monitoring.alerts import AlertService
+from modelhub.services.monitoring.history import HistoryService
 from modelhub.services.registry import RegisterRequest
 from modelhub.settings import Settings
 from modelhub.stores.metadata.base import AuditQuery
@@ -233,32 +235,15 @@ def test_other_engines_fire_once_and_resolve(engine: Engine) -> None:
     assert engine.audit() == ["alerts.fire", "alerts.resolve"]
 
 
-@dataclass
-class Figures:
-    requests: int
-    error_rate: float
-    throughput_rps: float
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
-
-
-class History:
-    """Serving figures as lane history's PerformanceSource gives them (own data)."""
-
-    def __init__(self) -> None:
-        self.p99 = 10.0
-        self.asked: list[tuple[str, float]] = []
-
-    def performance(
-        self,
-        model: str,
-        window: Window,
-        version: int | None = None,
-        deployment: str | None = None,
-    ) -> Figures:
-        self.asked.append((model, window.seconds))
-        return Figures(100, 0.0, 2.0, 5.0, 8.0, self.p99)
+def served(
+    history: HistoryService, model: str, at: datetime, latency_ms: float, requests: int = 100
+) -> None:
+    """`requests` answered in `latency_ms` each by deployment d of `model`, in the
+    minute starting at `at`, recorded as the replica supervisor records them."""
+    minute = Minute(int(at.timestamp() // 60), requests=requests, rows=requests)
+    for _ in range(requests):
+        minute.latency.add(latency_ms)
+    history.record_minutes([to_record("d", model, 1, minute)])
 
 
 def test_serving_rules_read_the_performance_source(engine: Engine, tmp_path: Path) -> None:
@@ -267,16 +252,19 @@ def test_serving_rules_read_the_performance_source(engine: Engine, tmp_path: Pat
     engine.services.registry.register(
         RegisterRequest(name="persona", type="custom"), model, "alice"
     )
-    history = History()
+    history = engine.services.history
     settings = engine.services.settings
+    window = timedelta(seconds=settings.alerts_window_seconds)
+    served(history, "persona", at(-120), 10.0)  # fast, inside the window
+    served(history, "persona", at(-60) - window, 500.0)  # slow, just before the window
+    served(history, "other", at(-60), 500.0)  # slow, but another model's
     alerts = AlertService(settings, engine.stores.metadata, engine.services.auth, history)
     scope = Scope(kind=ScopeKind.MODEL, target="persona")
     slow = AlertRuleDraft(metric="p99_latency_ms", comparison=">", threshold=50, scope=scope)
     alerts.add_rule(ADMIN, slow)
-    alerts.evaluate_once(at(0))
-    history.p99 = 80
+    assert alerts.evaluate_once(at(0)).fired == []
+    served(history, "persona", at(0), 80.0)  # the minute from T0 on is slow
     assert alerts.evaluate_once(at(30)).fired == ["p99_latency_ms_above_50"]
-    assert history.asked[-1] == ("persona", settings.alerts_window_seconds)
     alerts.close()
 
 
