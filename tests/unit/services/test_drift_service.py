@@ -12,11 +12,12 @@ from safetensors.numpy import save_file
 
 from modelhub.domain.auth import Caller, Role
 from modelhub.domain.drift import DriftTest, ReferenceStatus
-from modelhub.domain.monitoring import Window
 from modelhub.domain.records import Lineage, ModelVersion
 from modelhub.errors import InvalidInput, NotFound, PermissionDenied, Unavailable
 from modelhub.services import Services
+from modelhub.services.monitoring.drift import DriftService
 from modelhub.services.registry import RegisterRequest
+from modelhub.serving.predlog import Entry, LogTarget, write_file
 from tests.stores import Stores
 
 ADMIN = Caller(name="alice", role=Role.ADMIN)
@@ -130,40 +131,51 @@ def test_writing_a_reference_needs_the_right_to_update_the_model(
         services.drift.set_reference(ADMIN, "churn", 9, path)
 
 
-class Window24h:
-    """The prediction log's answer for one window, from data this test made."""
-
-    def __init__(self, inputs: np.ndarray, labels: np.ndarray) -> None:
-        self.inputs_ = inputs
-        self.labels = labels
-        self.asked: list[tuple[str, int, Window]] = []
-
-    def inputs(self, model: str, version: int, window: Window) -> dict[str, np.ndarray]:
-        self.asked.append((model, version, window))
-        return {"input": self.inputs_}
-
-    def outputs(self, model: str, version: int, window: Window) -> dict[str, np.ndarray]:
-        return {"label": self.labels}
+def logged(services: Services, version: int, live: dict[str, np.ndarray], hours_ago: float) -> None:
+    """`live`'s rows served by churn@`version` over the hour before `hours_ago`, written to
+    the spool by the replica's own log writer, then ingested into the prediction log."""
+    now = datetime.now(UTC).timestamp() - hours_ago * 3600
+    rows = len(live["y"])
+    items = [
+        Entry(
+            name="web",
+            version=version,
+            request_id=f"v{version}-{hours_ago}-{i}",
+            at=now - 3600 + 3600 * i / rows,
+            latency_ms=2.0,
+            rows=1,
+            inputs={"input": np.array([[live[f][i] for f in FEATURES]], np.float32)},
+            outputs={"label": np.array([int(live["y"][i])])},
+        )
+        for i in range(rows)
+    ]
+    spool = services.settings.prediction_spool_dir
+    spool.mkdir(parents=True, exist_ok=True)
+    write_file(spool, LogTarget("web", "churn", 1.0, 1000), version, items)
+    assert services.predictions.ingest_spool() == 1
 
 
 def test_check_reads_the_window_through_the_prediction_log(
-    services: Services, tmp_path: Path
+    services: Services, stores: Stores, tmp_path: Path
 ) -> None:
     register(services, tmp_path)
     rng = np.random.default_rng(4)
     services.drift.set_reference(
         ADMIN, "churn", 1, write_csv(tmp_path / "eval.csv", data(rng, 800))
     )
+    unwired = DriftService(
+        services.settings, stores.metadata, stores.artifacts, services.uploads, services.auth
+    )
     with pytest.raises(Unavailable, match="prediction log"):
-        services.drift.drift(VIEWER, "churn", 1, "1h")
+        unwired.drift(VIEWER, "churn", 1, "1h")
 
-    live = data(rng, 300, shift=0.6)
-    log = Window24h(np.stack([live[f] for f in FEATURES], axis=1), live["y"].astype(int))
-    services.drift.live = log
+    logged(services, 1, data(rng, 300, shift=0.6), hours_ago=0)  # b shifted, in the window
+    logged(services, 1, data(rng, 200, shift=-3.0), hours_ago=24.5)  # before the window
+    logged(services, 2, data(rng, 200, shift=-3.0), hours_ago=0)  # another version's
     report = services.drift.drift(VIEWER, "churn", 1, "24h")
+    # Only version 1's 300 rows of the last 24 h: the rows logged 24.5 h ago and those of
+    # version 2 (b shifted the other way, three times as far) are not read.
     assert report.drifted_features == ["b"] and report.live_rows == 300
-    ((model, version, window),) = log.asked
-    assert (model, version) == ("churn", 1) and window.seconds == 24 * 3600
     assert report.window_end is not None and report.window_end - datetime.now(UTC) < timedelta(
         seconds=5
     )

@@ -8,8 +8,8 @@ TrainingService); any version gets one from a file (`set_reference`). A failure 
 profile a trained version's dataset does not fail the registration: it is logged
 and recorded as a reference in state `failed` with the reason.
 
-Live data comes from the prediction log through the `LiveData` protocol (the
-prediction service provides it); `compare` judges columns given directly.
+Live data comes from the prediction log (`PredictionService.inputs`/`outputs`);
+`compare` judges columns given directly.
 """
 
 from __future__ import annotations
@@ -19,10 +19,8 @@ import threading
 from collections import OrderedDict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
 
 import numpy as np
-import numpy.typing as npt
 
 from modelhub.domain.auth import Action, Caller, parse_duration
 from modelhub.domain.drift import DriftReference, DriftReport, ReferenceStatus
@@ -47,6 +45,7 @@ from modelhub.services.monitoring.drift_columns import (
     named_for_profile,
     read_columns,
 )
+from modelhub.services.monitoring.predictions import PredictionService
 from modelhub.services.uploads import UploadService
 from modelhub.settings import Settings
 from modelhub.stores.artifacts.base import ArtifactStore
@@ -57,17 +56,6 @@ log = logging.getLogger(__name__)
 
 PROFILES_CACHED = 32  # parsed profiles kept by digest: a report checks the same ones again
 
-Arrays = dict[str, npt.NDArray[Any]]
-
-
-class LiveData(Protocol):
-    """What the prediction log gives: one array per input (or output) name."""
-
-    def inputs(self, model: str, version: int, window: Window) -> Arrays: ...
-
-    def outputs(self, model: str, version: int, window: Window) -> Arrays: ...
-
-
 class DriftService:
     def __init__(
         self,
@@ -76,7 +64,7 @@ class DriftService:
         artifacts: ArtifactStore,
         uploads: UploadService,
         auth: AuthService,
-        live: LiveData | None = None,
+        live: PredictionService | None = None,
     ) -> None:
         self.metadata = metadata
         self.artifacts = artifacts
