@@ -1,23 +1,24 @@
 """Automated canary analysis over real services and stores (SQLite in tmp_path).
 
-Traffic is test data: an in-memory implementation of the ServedTraffic protocol that
-the history lane's HistoryService provides on a server, filled with per-minute
-counts and latency sketches simulated here. Alerts land in a list, through the
-protocol the alert engine implements.
+Traffic is test data put in through the real services: per-minute roll-ups (counts
+and latency sketches simulated here) recorded with HistoryService.record_minutes as
+the replica supervisor records them, and logged predictions written by the replica's
+log writer with feedback joined by the PredictionService. Decisions alert through
+the real AlertService, read back from the store.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from ddsketch import DDSketch
 
+from modelhub.domain.alerts import Alert
 from modelhub.domain.auth import Caller, Role
 from modelhub.domain.canary import CanaryOutcome
 from modelhub.domain.degradation import Metric
@@ -28,11 +29,13 @@ from modelhub.domain.deployments import (
     Environment,
     TrafficShare,
 )
-from modelhub.domain.monitoring import Window
 from modelhub.errors import InvalidInput
+from modelhub.monitoring.rollup import Minute, to_record
 from modelhub.services import Services
 from modelhub.services.deployments import RolloutRequest
+from modelhub.services.monitoring.history import HistoryService
 from modelhub.services.registry import RegisterRequest
+from modelhub.serving.predlog import Entry, LogTarget, write_file
 from modelhub.stores.metadata.base import AuditDraft
 from tests.stores import stores_of
 
@@ -40,13 +43,11 @@ ALICE = Caller(name="alice", role=Role.ADMIN)
 NAME = "intents"
 
 
-@dataclass
-class SimulatedTraffic:
-    """Per-minute roll-ups per (deployment, version): requests, errors, latency sketch."""
+class Traffic:
+    """Serves simulated minutes into the history of deployment `intents`."""
 
-    minutes: dict[tuple[str, int], list[tuple[datetime, int, int, DDSketch]]] = field(
-        default_factory=dict
-    )
+    def __init__(self, history: HistoryService) -> None:
+        self.history = history
 
     def serve(
         self,
@@ -58,47 +59,26 @@ class SimulatedTraffic:
         error_rate: float,
         median_ms: float = 20.0,
     ) -> None:
+        """`minutes` whole minutes from the one holding `start` (roll-ups start on the
+        minute; the analysis' window starts on the canary's first minute)."""
+        first = start.replace(second=0, microsecond=0)
+        records = []
         for minute in range(minutes):
-            sketch = DDSketch()
+            at = first + timedelta(minutes=minute)
+            served = Minute(int(at.timestamp() // 60), requests=per_minute, rows=per_minute)
             for value in rng.lognormal(np.log(median_ms), 0.5, size=per_minute):
-                sketch.add(float(value))
+                served.latency.add(float(value))
             errors = int(rng.binomial(per_minute, error_rate))
-            at = start + timedelta(minutes=minute)
-            self.minutes.setdefault((NAME, version), []).append((at, per_minute, errors, sketch))
-
-    def _within(
-        self, deployment: str, version: int, window: Window
-    ) -> list[tuple[int, int, DDSketch]]:
-        return [
-            (requests, errors, sketch)
-            for at, requests, errors, sketch in self.minutes.get((deployment, version), [])
-            if window.start <= at < window.end
-        ]
-
-    def counts(self, deployment: str, version: int, window: Window) -> tuple[int, int]:
-        rows = self._within(deployment, version, window)
-        return sum(r for r, _, _ in rows), sum(e for _, e, _ in rows)
-
-    def latency_sketch(self, deployment: str, version: int, window: Window) -> DDSketch:
-        merged = DDSketch()
-        for _, _, sketch in self._within(deployment, version, window):
-            merged.merge(sketch)
-        return merged
+            if errors:
+                served.errors = {"internal": errors}
+            records.append(to_record(NAME, NAME, version, served))
+        self.history.record_minutes(records)
 
 
-@dataclass
-class AlertLog:
-    fired: list[tuple[str, str, str, str, dict[str, str]]] = field(default_factory=list)
-    resolved: list[tuple[str, str]] = field(default_factory=list)
-
-    def fire(
-        self, subject: str, rule: str, severity: str, message: str, labels: dict[str, str]
-    ) -> object:
-        self.fired.append((subject, rule, severity, message, labels))
-        return None
-
-    def resolve(self, subject: str, rule: str) -> None:
-        self.resolved.append((subject, rule))
+def canary_alerts(services: Services) -> list[Alert]:
+    """The alerts the analysis fired about the deployment, oldest first."""
+    found = services.alerts.list_alerts(ALICE, subject=f"deployment:{NAME}")
+    return sorted(found, key=lambda alert: alert.id)
 
 
 @pytest.fixture
@@ -128,17 +108,8 @@ def deployed(services: Services, onnx_file: Path) -> Services:
 
 
 @pytest.fixture
-def traffic(deployed: Services) -> SimulatedTraffic:
-    simulated = SimulatedTraffic()
-    deployed.canary.traffic = simulated
-    return simulated
-
-
-@pytest.fixture
-def alerts(deployed: Services) -> AlertLog:
-    log = AlertLog()
-    deployed.canary.alerts = log
-    return log
+def traffic(deployed: Services) -> Traffic:
+    return Traffic(deployed.history)
 
 
 def start_canary(services: Services, **options: Any) -> datetime:
@@ -155,7 +126,7 @@ def start_canary(services: Services, **options: Any) -> datetime:
 
 
 def test_a_canary_failing_5_percent_of_requests_is_rolled_back(
-    deployed: Services, traffic: SimulatedTraffic, alerts: AlertLog
+    deployed: Services, traffic: Traffic
 ) -> None:
     start = start_canary(deployed)
     rng = np.random.default_rng(5)
@@ -173,14 +144,14 @@ def test_a_canary_failing_5_percent_of_requests_is_rolled_back(
     actions = [(e.actor, e.action) for e in deployed.audit.list(ALICE, target=NAME)]
     assert ("system", "deployments.canary_decision") in actions
     assert ("system", "deployments.rollback") in actions
-    ((subject, rule, severity, message, labels),) = alerts.fired
-    assert (subject, rule, severity) == (f"deployment:{NAME}", "canary_analysis", "critical")
-    assert labels["decision"] == "rollback" and "error_rate" in message
-    assert alerts.resolved == []
+    (alert,) = canary_alerts(deployed)
+    assert (alert.rule, alert.severity) == ("canary_analysis", "critical")
+    assert alert.labels["decision"] == "rollback" and "error_rate" in alert.message
+    assert alert.resolved_at is None
 
 
 def test_a_canary_that_behaves_like_stable_is_promoted(
-    deployed: Services, traffic: SimulatedTraffic, alerts: AlertLog
+    deployed: Services, traffic: Traffic
 ) -> None:
     start = start_canary(deployed)
     rng = np.random.default_rng(6)
@@ -191,14 +162,13 @@ def test_a_canary_that_behaves_like_stable_is_promoted(
     assert {v.metric for v in decision.verdicts} == {Metric.ERROR_RATE, Metric.LATENCY}
     after = deployed.deployments.get(ALICE, NAME)
     assert after.versions == [2] and after.previous_version == 1
-    assert alerts.fired[0][2] == "info"
-    assert alerts.resolved == [(f"deployment:{NAME}", "canary_analysis")]
+    (alert,) = canary_alerts(deployed)
+    assert alert.severity == "info" and alert.labels["decision"] == "promote"
+    assert alert.resolved_at is not None  # the notice went out; nothing is left to act on
     assert deployed.canary.evaluate_once(start + timedelta(minutes=11)) == []
 
 
-def test_a_slower_canary_is_rolled_back_on_latency(
-    deployed: Services, traffic: SimulatedTraffic
-) -> None:
+def test_a_slower_canary_is_rolled_back_on_latency(deployed: Services, traffic: Traffic) -> None:
     start = start_canary(deployed)
     rng = np.random.default_rng(7)
     traffic.serve(rng, 1, start, 10, 180, error_rate=0.0)
@@ -209,7 +179,7 @@ def test_a_slower_canary_is_rolled_back_on_latency(
 
 
 def test_the_analysis_waits_for_its_minimum_requests_then_gives_up_to_a_person(
-    deployed: Services, traffic: SimulatedTraffic, alerts: AlertLog
+    deployed: Services, traffic: Traffic
 ) -> None:
     start = start_canary(deployed, min_requests=500, max_duration="30m")
     rng = np.random.default_rng(8)
@@ -221,13 +191,14 @@ def test_the_analysis_waits_for_its_minimum_requests_then_gives_up_to_a_person(
     assert "200 of the 500" in decision.reason and decision.verdicts == []
     still = deployed.deployments.get(ALICE, NAME)
     assert still.versions == [1, 2] and still.status is DeploymentStatus.UPDATING
-    assert alerts.fired[0][2] == "warning"
+    (alert,) = canary_alerts(deployed)
+    assert alert.severity == "warning" and alert.resolved_at is None
     assert deployed.canary.evaluate_once(start + timedelta(minutes=40)) == []
     deployed.deployments.promote(ALICE, NAME)  # the manual commands stay
     assert deployed.deployments.get(ALICE, NAME).versions == [2]
 
 
-def test_a_manual_canary_is_left_to_a_person(deployed: Services, traffic: SimulatedTraffic) -> None:
+def test_a_manual_canary_is_left_to_a_person(deployed: Services, traffic: Traffic) -> None:
     changed = deployed.deployments.update(
         ALICE, RolloutRequest(deployment=NAME, version="2", canary=10)
     )
@@ -279,7 +250,7 @@ def test_bad_analysis_options_are_refused_and_change_nothing(
 
 
 def test_the_server_loop_decides_on_its_own_and_stops_when_asked(
-    deployed: Services, traffic: SimulatedTraffic
+    deployed: Services, traffic: Traffic
 ) -> None:
     start = start_canary(deployed)
     rng = np.random.default_rng(10)
@@ -298,7 +269,7 @@ def test_the_server_loop_decides_on_its_own_and_stops_when_asked(
 
 
 def test_a_canary_with_no_stable_traffic_beside_it_is_never_promoted_untested(
-    deployed: Services, traffic: SimulatedTraffic
+    deployed: Services, traffic: Traffic
 ) -> None:
     start = start_canary(deployed, min_requests=100, max_duration="30m")
     traffic.serve(np.random.default_rng(12), 2, start, 10, 20, error_rate=0.0)
@@ -309,48 +280,65 @@ def test_a_canary_with_no_stable_traffic_beside_it_is_never_promoted_untested(
     assert deployed.deployments.get(ALICE, NAME).versions == [1, 2]
 
 
-@dataclass(frozen=True)
-class Accuracy:
-    metric: str
-    value: float | None
-    labelled: int
-
-
-@dataclass
-class Feedback:
-    """Accuracy per version from feedback, as lane predictions' PredictionService gives it."""
-
-    per_version: dict[int, Accuracy]
-    asked: list[tuple[str, int | None]] = field(default_factory=list)
-
-    def accuracy(self, model: str, window: Window, version: int | None = None) -> Accuracy:
-        self.asked.append((model, version))
-        return self.per_version.get(version or 0, Accuracy("accuracy", None, 0))
+def labelled(
+    services: Services, version: int, start: datetime, rows: int, misses: int, kind: str
+) -> None:
+    """`rows` predictions of `version` logged in the canary's window by the replica's log
+    writer, then feedback for each of them: `misses` wrong, the rest right. Classes for
+    kind "class" (accuracy); numbers for kind "number", off by 0.1 when right and by 3
+    when wrong (mean absolute error)."""
+    first = start.replace(second=0, microsecond=0).timestamp()
+    items, lines = [], []
+    for i in range(rows):
+        outputs = {"label": np.array(["yes"])} if kind == "class" else {"score": np.array([1.0])}
+        right: object = "yes" if kind == "class" else 1.1
+        wrong: object = "no" if kind == "class" else 4.0
+        request_id = f"v{version}-{i}"
+        items.append(
+            Entry(
+                name=NAME,
+                version=version,
+                request_id=request_id,
+                at=first + 60 + i * 0.5,
+                latency_ms=2.0,
+                rows=1,
+                inputs={"x": np.zeros((1, 3), np.float32)},
+                outputs=outputs,
+            )
+        )
+        lines.append(
+            json.dumps({"request_id": request_id, "label": wrong if i < misses else right})
+        )
+    spool = services.settings.prediction_spool_dir
+    spool.mkdir(parents=True, exist_ok=True)
+    write_file(spool, LogTarget(NAME, NAME, 1.0, 1000), version, items)
+    assert services.predictions.ingest_spool() == 1
+    assert services.predictions.feedback(ALICE, NAME, lines).stored == rows
 
 
 def test_a_less_accurate_canary_is_rolled_back_where_feedback_exists(
-    deployed: Services, traffic: SimulatedTraffic
+    deployed: Services, traffic: Traffic
 ) -> None:
-    feedback = Feedback({1: Accuracy("accuracy", 0.9, 500), 2: Accuracy("accuracy", 0.8, 500)})
-    deployed.canary.feedback = feedback
     start = start_canary(deployed)
+    labelled(deployed, 1, start, rows=500, misses=50, kind="class")  # 90 % right
+    labelled(deployed, 2, start, rows=500, misses=100, kind="class")  # 80 % right
     rng = np.random.default_rng(13)
     traffic.serve(rng, 1, start, 10, 180, error_rate=0.0)
     traffic.serve(rng, 2, start, 10, 20, error_rate=0.0)
     (decision,) = deployed.canary.evaluate_once(start + timedelta(minutes=10))
     assert decision.outcome is CanaryOutcome.ROLLBACK
     assert [v.metric for v in decision.verdicts if v.worse] == [Metric.ACCURACY]
+    # Each version's own labels: the model's overall 85 % would give 425 and 425.
     assert (decision.stable.correct, decision.canary.correct) == (450, 400)
-    assert sorted(feedback.asked) == [(NAME, 1), (NAME, 2)]
+    assert (decision.stable.labelled, decision.canary.labelled) == (500, 500)
 
 
 def test_an_error_metric_from_feedback_is_not_taken_for_accuracy(
-    deployed: Services, traffic: SimulatedTraffic
+    deployed: Services, traffic: Traffic
 ) -> None:
-    deployed.canary.feedback = Feedback(
-        {1: Accuracy("mae", 0.1, 500), 2: Accuracy("mae", 3.0, 500)}
-    )
     start = start_canary(deployed)
+    labelled(deployed, 1, start, rows=500, misses=0, kind="number")  # mae 0.1
+    labelled(deployed, 2, start, rows=500, misses=500, kind="number")  # mae 3.0
     rng = np.random.default_rng(14)
     traffic.serve(rng, 1, start, 10, 180, error_rate=0.0)
     traffic.serve(rng, 2, start, 10, 20, error_rate=0.0)

@@ -19,8 +19,8 @@ resolves at once, so receivers hear of it and nothing stays firing. The record i
 before acting and is unique per canary, so with several servers on one database only
 one of them acts.
 
-Traffic comes from the history lane's per-minute roll-ups, feedback from the
-prediction lane, alerts go to the alert engine: each through a Protocol declared here.
+Traffic comes from the per-minute roll-ups (HistoryService), accuracy from feedback
+(PredictionService), and alerts go to the alert engine (AlertService).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from modelhub.domain.auth import Action, Caller, Role
 from modelhub.domain.canary import CanaryDecision, CanaryOutcome, CanaryStatus, VersionFigures
@@ -40,11 +40,12 @@ from modelhub.errors import Conflict, ModelhubError
 from modelhub.stores.metadata.base import AuditDraft
 
 if TYPE_CHECKING:
-    from ddsketch import DDSketch
-
     from modelhub.monitoring.degradation import Traffic
     from modelhub.services.auth import AuthService
     from modelhub.services.deployments import DeploymentService
+    from modelhub.services.monitoring.alerts import AlertService
+    from modelhub.services.monitoring.history import HistoryService
+    from modelhub.services.monitoring.predictions import PredictionService
     from modelhub.settings import Settings
     from modelhub.stores.metadata.base import MetadataStore
 
@@ -60,45 +61,6 @@ SEVERITY = {
 }
 
 
-class ServedTraffic(Protocol):
-    """What a version of a deployment served in a window (lane history's HistoryService)."""
-
-    def latency_sketch(self, deployment: str, version: int, window: Window) -> DDSketch: ...
-
-    def counts(self, deployment: str, version: int, window: Window) -> tuple[int, int]:
-        """(requests, errors)."""
-        ...
-
-
-class AccuracyFigures(Protocol):
-    @property
-    def metric(self) -> str: ...
-
-    @property
-    def value(self) -> float | None: ...
-
-    @property
-    def labelled(self) -> int: ...
-
-
-class FeedbackAccuracy(Protocol):
-    """Accuracy from feedback (lane predictions' PredictionService)."""
-
-    def accuracy(
-        self, model: str, window: Window, version: int | None = None
-    ) -> AccuracyFigures: ...
-
-
-class Alerts(Protocol):
-    """The alert engine (lane alerts' AlertService)."""
-
-    def fire(
-        self, subject: str, rule: str, severity: str, message: str, labels: dict[str, str]
-    ) -> object: ...
-
-    def resolve(self, subject: str, rule: str) -> None: ...
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -110,16 +72,16 @@ class CanaryService:
         metadata: MetadataStore,
         deployments: DeploymentService,
         auth: AuthService,
-        traffic: ServedTraffic | None = None,
-        alerts: Alerts | None = None,
-        feedback: FeedbackAccuracy | None = None,
+        traffic: HistoryService | None = None,
+        alerts: AlertService | None = None,
+        feedback: PredictionService | None = None,
         clock: Callable[[], datetime] = _now,
     ) -> None:
         self.settings = settings
         self.metadata = metadata
         self.deployments = deployments
         self.auth = auth
-        # Wired by build_services once the lanes that provide them are in.
+        # Wired by build_services; without traffic the analysis decides nothing.
         self.traffic = traffic
         self.alerts = alerts
         self.feedback = feedback
