@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 
 PROFILES_CACHED = 32  # parsed profiles kept by digest: a report checks the same ones again
 
+
 class DriftService:
     def __init__(
         self,

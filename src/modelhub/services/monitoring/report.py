@@ -1,12 +1,12 @@
 """The monitor report of one model: every monitoring figure in one record.
 
 `MonitorService.report` composes what the other monitoring services measure (history,
-accuracy from feedback, drift, degradation tests, alerts, cost; their Protocols are in
-report_sources.py) with the registry's version records and the deployments' replica
-health, then asks the engine for the health score (monitoring/health.py) and the
-recommendations (monitoring/recommendations.py). Every source is optional: a part that
-is not wired, has no data or refuses (a version without a drift reference) leaves its
-section empty and says why in `notes`, and the rest of the report still renders.
+accuracy from feedback, drift, degradation tests, alerts, cost: `MonitorSources`) with
+the registry's version records and the deployments' replica health, then asks the
+engine for the health score (monitoring/health.py) and the recommendations
+(monitoring/recommendations.py). Every source is optional: a part that is not wired,
+has no data or refuses (a version without a drift reference) leaves its section empty
+and says why in `notes`, and the rest of the report still renders.
 """
 
 from __future__ import annotations
@@ -44,19 +44,17 @@ from modelhub.services.monitoring.report_figures import (
     drift_record,
     performance_record,
 )
-from modelhub.services.monitoring.report_sources import (
-    AccuracySource,
-    AlertFeed,
-    CostSource,
-    DegradationOutcome,
-    DegradationTests,
-    DriftSource,
-    HistorySource,
-)
 
 if TYPE_CHECKING:
+    from modelhub.domain.degradation import Verdict
+    from modelhub.monitoring.degradation import WindowTests
     from modelhub.services.auth import AuthService
     from modelhub.services.deployments import DeploymentService
+    from modelhub.services.monitoring.alerts import AlertService
+    from modelhub.services.monitoring.cost import CostService
+    from modelhub.services.monitoring.drift import DriftService
+    from modelhub.services.monitoring.history import HistoryService
+    from modelhub.services.monitoring.predictions import PredictionService
     from modelhub.services.registry import RegistryService
 
 # The longest window a report covers: the hourly roll-ups' default retention.
@@ -69,12 +67,12 @@ OBJECTIVE_TAG = "p99_objective_ms"
 class MonitorSources:
     """The other monitoring services the report reads; None where not wired."""
 
-    history: HistorySource | None = None
-    predictions: AccuracySource | None = None
-    drift: DriftSource | None = None
-    degradation: DegradationTests | None = None
-    alerts: AlertFeed | None = None
-    cost: CostSource | None = None
+    history: HistoryService | None = None
+    predictions: PredictionService | None = None
+    drift: DriftService | None = None
+    degradation: WindowTests | None = None
+    alerts: AlertService | None = None
+    cost: CostService | None = None
 
 
 def _now() -> datetime:
@@ -338,7 +336,7 @@ def _correct(summary: AccuracySummary) -> tuple[int, int]:
 
 
 def _verdict(
-    metric: str, outcome: DegradationOutcome, baseline: float | None, current: float | None
+    metric: str, outcome: Verdict, baseline: float | None, current: float | None
 ) -> list[DegradationVerdict]:
     """The test's verdict, or none when it could not run (its reason is in the notes)."""
     if outcome.statistic is None or outcome.p_value is None:

@@ -1,10 +1,13 @@
-"""The other lanes' figures turned into the report's records (domain/monitor_report.py)."""
+"""The monitoring services' figures turned into the report's records (monitor_report.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from modelhub.domain.alerts import Alert
+from modelhub.domain.cost import CostSummary
 from modelhub.domain.deployments import Deployment, DeploymentStatus
+from modelhub.domain.drift import DriftReport
 from modelhub.domain.monitor_report import (
     Accuracy,
     AccuracyPoint,
@@ -19,11 +22,6 @@ from modelhub.domain.monitor_report import (
 )
 from modelhub.domain.monitoring import PerformancePoint, PerformanceSummary
 from modelhub.domain.predictions import AccuracySummary
-from modelhub.services.monitoring.report_sources import (
-    AlertLike,
-    CostSummary,
-    DriftReport,
-)
 
 # The charts show at most this many points: a 7-day window of minutes is bucketed.
 CHART_POINTS = 240
@@ -142,7 +140,7 @@ def cost_record(current: CostSummary, previous: CostSummary | None, requests: in
     )
 
 
-def alert_record(alert: AlertLike) -> FiredAlert:
+def alert_record(alert: Alert) -> FiredAlert:
     return FiredAlert(
         id=alert.id,
         subject=alert.subject,
