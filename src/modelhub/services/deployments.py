@@ -40,11 +40,12 @@ from modelhub.errors import (
     Unavailable,
     UnsafeModel,
 )
-from modelhub.services.rollouts import HistorySink, Rollouts
+from modelhub.services.rollouts import Rollouts
 from modelhub.stores.metadata.base import AuditDraft
 
 if TYPE_CHECKING:
     from modelhub.services.auth import AuthService
+    from modelhub.services.monitoring.history import HistoryService
     from modelhub.services.registry import RegistryService
     from modelhub.serving.launcher import ReplicaLauncher
     from modelhub.serving.supervisor import Totals
@@ -143,7 +144,7 @@ class DeploymentService:
         metadata: MetadataStore,
         registry: RegistryService,
         auth: AuthService,
-        history: HistorySink | None = None,
+        history: HistoryService | None = None,
     ) -> None:
         self.settings = settings
         self.metadata = metadata

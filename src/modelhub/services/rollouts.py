@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from modelhub.domain.deployments import (
     Autoscale,
@@ -32,7 +32,7 @@ from modelhub.domain.deployments import (
     TrafficShare,
     check_traffic,
 )
-from modelhub.domain.monitoring import ResourceSample, RollupRecord
+from modelhub.domain.monitoring import ResourceSample
 from modelhub.domain.records import ModelVersion
 from modelhub.errors import IntegrityError, ModelhubError, NotFound
 from modelhub.serving.host import ServedModel, ServedVersion
@@ -40,6 +40,7 @@ from modelhub.serving.predlog import LogTarget
 from modelhub.stores.metadata.base import UsageDelta
 
 if TYPE_CHECKING:
+    from modelhub.services.monitoring.history import HistoryService
     from modelhub.services.registry import RegistryService
     from modelhub.serving.launcher import ReplicaLauncher
     from modelhub.serving.replicas import ReplicaGroup
@@ -56,21 +57,13 @@ def split_of(old: int, new: int, canary: int) -> list[TrafficShare]:
     )
 
 
-class HistorySink(Protocol):
-    """Where finished minutes and resource samples go (the history service)."""
-
-    def record_minutes(self, minutes: list[RollupRecord]) -> None: ...
-
-    def record_resources(self, samples: list[ResourceSample]) -> None: ...
-
-
 class Rollouts:
     def __init__(
         self,
         settings: Settings,
         metadata: MetadataStore,
         registry: RegistryService,
-        history: HistorySink | None = None,
+        history: HistoryService | None = None,
     ) -> None:
         self.settings = settings
         self.metadata = metadata
