@@ -189,3 +189,19 @@ def test_bad_budgets_are_refused_and_write_nothing(stores: Stores, cost: CostSer
         with pytest.raises(InvalidInput):
             cost.set_budget(ADMIN, bad)
     assert stores.metadata.list_budgets() == []
+
+
+def test_a_month_whose_first_check_crosses_a_threshold_still_alerts_anew(
+    services: Services, stores: Stores, cost: CostService, clock: Clock, sink: AlertService
+) -> None:
+    price = services.settings.replica_hour_price
+    serve_one_replica(stores, MARCH)
+    cost.set_budget(ADMIN, BudgetRequest(monthly=20 * price, user="alice"))
+    clock.now = MARCH + timedelta(hours=17)
+    assert [t for _, t in cost.check_budgets()] == [80]
+    april = datetime(2026, 4, 1, tzinfo=UTC)
+    clock.now = april + timedelta(hours=17)  # no check ran in April before this one
+    assert [t for _, t in cost.check_budgets()] == [80]
+    march, april_alert = fired(sink)
+    assert march.resolved_at == clock.now and april_alert.resolved_at is None
+    assert (march.labels["month"], april_alert.labels["month"]) == ("2026-03", "2026-04")
