@@ -17,6 +17,7 @@ engine's evaluation period are all under a second, so nothing waits for a minute
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -279,3 +280,17 @@ def test_the_platform_figures_answer(cli: Cli, report: MonitorReport) -> None:
     uptime = {d["deployment"]: d for d in figures["deployments"]}
     assert uptime["churn-prod"]["seconds_observed"] > 0
     assert 0 < uptime["churn-prod"]["uptime_ratio"] <= 1
+
+
+def test_the_tables_show_the_same_findings(report: MonitorReport) -> None:
+    """What `modelhub monitor churn` prints, rendered from the same report."""
+    from rich.console import Console
+
+    from modelhub.cli.monitor_view import report_views
+
+    console = Console(width=200, record=True, file=io.StringIO())
+    for view in report_views(report):
+        console.print(view)
+    text = console.export_text()
+    assert f"health {report.health.score}/100" in text
+    assert "246" in text and "f2" in text and "churn-prod" in text and "retrain" in text
