@@ -5,16 +5,13 @@ Both versions of the model look a request's index up in a table; the canary's ta
 shorter, so the same requests (every 20th asks for index 15) succeed on stable and fail
 on the canary: the errors come from the canary's behaviour, not from the client.
 
-The decisions read traffic through lane history's HistoryService (latency sketches and
-counts per version and window); until that lane is merged and wired into
-CanaryService (`traffic=history` in build_services), the two decision tests skip and
-the rest (the CLI, the route, bad input) runs. Merged with m11-history on a trial
-branch, all four pass (64 s).
+The decisions read traffic through the HistoryService (latency sketches and counts per
+version and window, from the replicas' roll-ups closed every second here). One server
+for the module; each test deploys its own deployment of the same three versions.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,10 +25,6 @@ from modelhub.client import Client, RegisterRequest
 from tests.integration.conftest import ServerProcess, clean_env, make_server, running
 from tests.integration.serving_helpers import deploy, settled, wait_for
 
-HISTORY = importlib.util.find_spec("modelhub.services.monitoring.history") is not None
-needs_history = pytest.mark.skipif(
-    not HISTORY, reason="waits on lane history: HistoryService wired as CanaryService.traffic"
-)
 REQUESTS = 400
 POISON = 15  # in stable's table (20 entries), past the canary's (10)
 
@@ -64,7 +57,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         MODELHUB_SERVE_USAGE_SECONDS="0.3",
         MODELHUB_SERVE_HEALTH_SECONDS="0.2",
         MODELHUB_CANARY_INTERVAL_SECONDS="0.3",
-        # Lane history's roll-up period: a second, so no test waits for a minute to end.
+        # The history roll-up period: a second, so no test waits for a minute to end.
         MODELHUB_MONITORING_ROLLUP_SECONDS="1",
     )
     with running(server):
@@ -160,7 +153,6 @@ def test_bad_analysis_options_are_clear_errors(srv: ServerProcess, http: httpx.C
     assert http.post("/api/v1/deployments/refused/stop").status_code == 200
 
 
-@needs_history
 def test_a_canary_failing_5_percent_of_requests_is_rolled_back(
     srv: ServerProcess, http: httpx.Client
 ) -> None:
@@ -182,7 +174,6 @@ def test_a_canary_failing_5_percent_of_requests_is_rolled_back(
     assert http.post("/api/v1/deployments/guarded/stop").status_code == 200
 
 
-@needs_history
 def test_a_canary_that_behaves_like_stable_is_promoted(
     srv: ServerProcess, http: httpx.Client
 ) -> None:

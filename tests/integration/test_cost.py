@@ -41,6 +41,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         MODELHUB_SERVE_USAGE_SECONDS="0.5",
         MODELHUB_SERVE_DRAIN_SECONDS="1",
         MODELHUB_COST_FIGURES_CACHE_SECONDS="0",
+        # Requests per deployment come from the history roll-ups: close them every second.
+        MODELHUB_MONITORING_ROLLUP_SECONDS="1",
         OMP_NUM_THREADS="1",
     )
     with running(srv):
@@ -87,7 +89,10 @@ def test_a_deployment_with_traffic_shows_replica_cost_per_thousand_requests(
         def costed() -> dict[str, Any] | None:
             shown: dict[str, Any] = cli.json("deployments", "show", name)
             served = sum(u["requests"] for u in shown["usage"])
-            return shown if served >= 3 and shown["cost"]["replica_seconds"] > 0 else None
+            cost = shown["cost"]
+            return (
+                shown if served >= 3 and cost["replica_seconds"] > 0 and cost["requests"] else None
+            )
 
         cost = wait_until(costed)["cost"]
         assert cost["parts"]["replicas"] > 0 and cost["requests"] == 3

@@ -1,8 +1,9 @@
 """The monitor report end to end on a real server: route, HTTP client, CLI, permissions.
 
-The other monitoring lanes are not wired on this branch, so the report says so in its
-notes; what it must do here is answer every role that may read the model, refuse bad
+The model here is never deployed, so the report's sections are empty and its notes say
+why; what it must do here is answer every role that may read the model, refuse bad
 input by name, and render the same record through the route, the client and the CLI.
+A report over real traffic is tests/integration/test_monitoring_end_to_end.py.
 """
 
 from __future__ import annotations

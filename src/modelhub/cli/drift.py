@@ -26,7 +26,8 @@ FormatOpt = Annotated[
 ]
 
 
-def _version(client: ModelhubClient, ref: str) -> tuple[str, int]:
+def resolve_version(client: ModelhubClient, ref: str) -> tuple[str, int]:
+    """NAME@3 as is; NAME@ALIAS or NAME (latest) through the registry."""
     name, _, selector = ref.partition("@")
     if selector.isdigit():
         return name, int(selector)
@@ -45,7 +46,7 @@ def reference(
 ) -> None:
     """Set the version's drift reference from a data file, or show the one it has."""
     with client_session() as client:
-        name, version = _version(client, ref)
+        name, version = resolve_version(client, ref)
         found = (
             client.set_drift_reference(name, version, data, format)
             if data is not None
@@ -85,7 +86,7 @@ def check(
     if format is not None and data is None:
         raise InvalidInput("--format describes a --data file; give one")
     with client_session() as client:
-        name, version = _version(client, ref)
+        name, version = resolve_version(client, ref)
         report = (
             client.compare_drift(name, version, data, format)
             if data is not None

@@ -15,7 +15,7 @@ NAME`. A model that is itself called `reference` is reached with `monitor show r
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Protocol, runtime_checkable
+from typing import Annotated
 
 import click
 import typer
@@ -23,9 +23,6 @@ from typer.core import TyperGroup
 
 from modelhub.cli.context import client_session
 from modelhub.cli.render import console, print_json
-
-if TYPE_CHECKING:
-    from modelhub.client.contract import ModelhubClient
 
 DEFAULT_COMMAND = "show"
 HELP = ("--help", "-h")
@@ -52,20 +49,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")
 SinceOpt = Annotated[
     str, typer.Option("--since", help="The window: the last 30m, 24h, 7d ...", metavar="DURATION")
 ]
-
-
-@runtime_checkable
-class PlatformFigures(Protocol):
-    """The platform's success figures (the cost part of monitoring adds it to clients)."""
-
-    def platform_figures(self, since: str) -> Any: ...
-
-
-@runtime_checkable
-class DriftReferences(Protocol):
-    """Setting a drift reference (the drift part of monitoring adds it to clients)."""
-
-    def set_reference(self, ref: str, data: Path) -> Any: ...
 
 
 @app.command(DEFAULT_COMMAND)
@@ -117,52 +100,40 @@ def show(
 
 def _platform(since: str, json: bool) -> None:
     with client_session() as client:
-        figures = _platform_figures(client).platform_figures(since)
+        figures = client.platform_figures(since)
     if json:
         print_json(figures)
         return
-    data = figures.model_dump(mode="json") if hasattr(figures, "model_dump") else figures
-    from rich.table import Table
-    from rich.text import Text
+    from modelhub.cli.cost_view import figures_tables
 
-    table = Table(title=f"platform, last {since}", title_justify="left", show_header=False)
-    table.add_column("figure", style="bold")
-    table.add_column("value")
-    for key, value in data.items() if isinstance(data, dict) else []:
-        table.add_row(Text(str(key)), Text(str(value)))
-    console.print(table)
+    console.print(f"platform, last {since}", markup=False, highlight=False)
+    for table in figures_tables(figures):
+        console.print(table)
 
 
 @app.command()
 def reference(
-    ref: Annotated[str, typer.Argument(help="The version, NAME@VERSION.", metavar="NAME@V")],
+    ref: Annotated[
+        str, typer.Argument(help="The version: NAME@VERSION (or NAME@ALIAS).", metavar="NAME@V")
+    ],
     data: Annotated[
         Path, typer.Option("--data", help="Data like its inputs (csv, jsonl, parquet).")
     ],
+    format: Annotated[
+        str | None, typer.Option(help="csv, jsonl or parquet; default from the name.")
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
-    """Set the drift reference of a version from a data file (trained versions get one)."""
+    """Set the drift reference of a version from a data file (trained versions get one).
+
+    The same as `modelhub drift reference NAME@V --data FILE`: its columns must be the
+    version's inputs, or nothing is stored."""
+    from modelhub.cli.drift import print_reference, resolve_version
+
     with client_session() as client:
-        result = _drift_references(client).set_reference(ref, data)
+        name, version = resolve_version(client, ref)
+        found = client.set_drift_reference(name, version, data, format)
     if json:
-        print_json(result)
+        print_json(found)
     else:
-        console.print(f"drift reference of {ref} set from {data}", markup=False, highlight=False)
-
-
-def _platform_figures(client: ModelhubClient) -> PlatformFigures:
-    if not isinstance(client, PlatformFigures):
-        raise _not_offered("platform figures")
-    return client
-
-
-def _drift_references(client: ModelhubClient) -> DriftReferences:
-    if not isinstance(client, DriftReferences):
-        raise _not_offered("drift references")
-    return client
-
-
-def _not_offered(what: str) -> Exception:
-    from modelhub.errors import Unavailable
-
-    return Unavailable(f"{what} are not available from this client")
+        print_reference(found)

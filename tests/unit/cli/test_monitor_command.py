@@ -17,10 +17,11 @@ from typer.testing import CliRunner
 
 from modelhub.cli.main import app
 from modelhub.client.local import LocalClient
-from modelhub.errors import InvalidInput, NotFound, Unavailable
+from modelhub.errors import InvalidInput, NotFound
 from modelhub.services.registry import RegisterRequest
 from modelhub.settings import Settings
 from tests.unit.inspect.builders import save_numpy_safetensors
+from tests.unit.services.test_drift_service import tabular_folder
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +30,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     weights = save_numpy_safetensors(root / "model.safetensors", {"w": np.ones((2, 2), np.float32)})
     with LocalClient(Settings(home=root / "home"), actor="dana") as client:
         client.register(RegisterRequest(name="intents", type="classification"), weights)
+        client.register(
+            RegisterRequest(name="churn", type="classification"), tabular_folder(root / "churn")
+        )
     yield root / "home"
 
 
@@ -54,19 +58,33 @@ def test_options_may_come_before_the_name(home: Path) -> None:
     assert (report["since"], report["version"]) == ("2h", 1)
 
 
-def test_reference_is_the_command_and_show_reaches_a_model_of_that_name(home: Path) -> None:
-    as_command = run(home, "reference", "intents@1", "--data", str(home / "x.csv"))
-    assert isinstance(as_command.exception, Unavailable)
-    assert "drift references" in as_command.exception.message
+def test_reference_is_the_command_and_show_reaches_a_model_of_that_name(
+    home: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "eval.csv"
+    data.write_text("a,b,c\n" + "".join(f"{i},{i % 7},{i * 0.5}\n" for i in range(50)))
+    made = report_of(run(home, "reference", "churn@1", "--data", str(data), "--json"))
+    assert (made["model"], made["version"], made["status"]) == ("churn", 1, "ready")
+    assert (made["rows"], made["source"]) == (50, "eval.csv")
+    shown = run(home, "reference", "churn@latest", "--data", str(data))
+    assert shown.exit_code == 0 and "churn@1" in shown.stdout and "50 rows" in shown.stdout
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("a,b,z\n1,2,3\n")
+    refused = run(home, "reference", "churn@1", "--data", str(wrong))
+    assert isinstance(refused.exception, InvalidInput) and "z" in refused.exception.message
+    with LocalClient(Settings(home=home), actor="dana") as client:
+        assert client.get_drift_reference("churn", 1).rows == 50  # unchanged
     as_model = run(home, "show", "reference", "--json")
     assert isinstance(as_model.exception, NotFound)
     assert "reference" in as_model.exception.message
 
 
 def test_platform_takes_no_model_and_a_model_report_needs_one(home: Path) -> None:
-    platform = run(home, "--platform", "--json")
-    assert isinstance(platform.exception, Unavailable)
-    assert "platform figures" in platform.exception.message
+    figures = report_of(run(home, "--platform", "--json"))
+    assert figures["platform"]["engine"] == "all" and figures["deployments"] == []
+    table = run(home, "--platform", "--since", "1h")
+    assert table.exit_code == 0 and "platform, last 1h" in table.stdout
+    assert "training" in table.stdout and "deployment uptime" in table.stdout
     assert isinstance(run(home, "--platform", "intents").exception, InvalidInput)
     assert isinstance(run(home, "show").exception, InvalidInput)
     assert isinstance(run(home, "nope").exception, NotFound)

@@ -91,11 +91,27 @@ def test_storage_and_deduplication(priced: Services, safetensors_file: Path) -> 
     report = priced.cost.report(VIEWER, "30d", "model")
     assert report.dedup_saved_bytes == 3 * size  # four versions of one file, stored once
     assert report.storage_bytes >= size
-    intents = priced.cost.model_cost("intents", Window.last(timedelta(days=30), datetime.now(UTC)))
+    stored_at = min(v.created_at for v in priced.registry.versions("intents"))
+    month = Window(stored_at, stored_at + timedelta(days=30))
+    intents = priced.cost.model_cost("intents", month)
     assert intents.storage_bytes == size and intents.dedup_saved_bytes == size
     assert intents.parts.storage == pytest.approx(
-        size / 1e9 * priced.settings.storage_gb_month_price, rel=0.01
+        size / 1e9 * priced.settings.storage_gb_month_price, rel=1e-6
     )
+
+
+def test_storage_is_priced_only_from_when_it_was_stored(
+    priced: Services, safetensors_file: Path
+) -> None:
+    """The previous window of a report must not charge for versions registered since."""
+    size = safetensors_file.stat().st_size
+    stored_at = min(v.created_at for v in priced.registry.versions("intents"))
+    before = priced.cost.model_cost("intents", Window(stored_at - 2 * HOUR, stored_at))
+    assert before.parts.storage == 0 and before.storage_bytes == 0
+    straddling = priced.cost.model_cost("intents", Window(stored_at - HOUR, stored_at + HOUR))
+    whole = priced.cost.model_cost("intents", Window(stored_at, stored_at + 2 * HOUR))
+    assert straddling.storage_bytes == whole.storage_bytes == size
+    assert straddling.parts.storage == pytest.approx(whole.parts.storage / 2, rel=1e-6)
 
 
 def test_a_window_counts_only_the_time_inside_it(priced: Services, stores: Stores) -> None:

@@ -23,6 +23,7 @@ from modelhub.domain.cost import (
     BudgetRequest,
     BudgetScope,
     BudgetStatus,
+    CostParts,
     CostReport,
     CostRow,
     CostSummary,
@@ -285,18 +286,31 @@ class CostService:
         return combine(f"user:{user}", parts, self.prices, window)
 
     def _storage_summary(self, model: str, window: Window) -> CostSummary:
-        """The model's unique blobs for the window's share of a month; what its versions
-        would take without deduplication minus that is what deduplication saved."""
+        """The model's unique blobs, each priced for the part of the window after the
+        first version holding it was stored (a version registered an hour ago costs an
+        hour, not the whole window); what its versions would take without deduplication
+        minus that is what deduplication saved."""
         blobs: dict[str, int] = {}
+        stored_at: dict[str, datetime] = {}
         listed = 0
         for version in self.metadata.list_versions(model):
+            if version.created_at >= window.end:
+                continue  # not stored yet in this window
             listed += version.size
             for entry in version.files:
                 blobs[entry.digest] = entry.size
+                first = stored_at.get(entry.digest)
+                stored_at[entry.digest] = (
+                    version.created_at if first is None else min(first, version.created_at)
+                )
+        parts = CostParts()
+        for digest, size in blobs.items():
+            held = overlap_seconds(stored_at[digest], window.end, window)
+            parts = parts.plus(storage_parts(size, held, self.prices))
         stored = sum(blobs.values())
         return summarize(
             f"storage:{model}",
-            storage_parts(stored, window.seconds, self.prices),
+            parts,
             self.prices,
             window,
             storage_bytes=stored,
