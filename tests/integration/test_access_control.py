@@ -37,6 +37,9 @@ PATH_VALUES = {
     "token_id": "0" * 16,
     "run_id": "1",  # no run exists on the matrix server: allowed callers get 404
     "rest": "infer",  # /v2/models/{name}/{rest}: nothing is deployed, allowed callers get 404
+    "rule_id": "1",  # no alert rule, alert or budget exists either: allowed callers get 404
+    "alert_id": "1",
+    "budget_id": "1",
 }
 
 
