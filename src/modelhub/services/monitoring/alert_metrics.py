@@ -4,8 +4,8 @@ A reader takes a scope (a model, deployment, run or the platform) and a window a
 returns the figure, or None when there is nothing to measure (no traffic, a run
 that is not running): a rule whose metric reads None is not true.
 
-Serving figures come from the history lane's `HistoryService.performance`, through
-the `PerformanceSource` protocol declared here; without one, they read None.
+Serving figures come from `HistoryService.performance`, through the `HistorySource`
+protocol the monitor report reads it by too; without one, they read None.
 """
 
 from __future__ import annotations
@@ -14,43 +14,16 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 
 from modelhub.domain.alert_rules import LOSS_METRICS
 from modelhub.domain.alerts import Scope, ScopeKind
-from modelhub.domain.monitoring import Window
+from modelhub.domain.monitoring import PerformanceSummary, Window
 from modelhub.domain.runs import RunStatus
 from modelhub.errors import InvalidInput
+from modelhub.services.monitoring.report_sources import HistorySource
 from modelhub.stores.metadata.base import MetadataStore
 
 Reader = Callable[[Scope, Window], float | None]
-
-
-class PerformanceFigures(Protocol):
-    """What the alert engine reads of a PerformanceSummary (lane history)."""
-
-    @property
-    def requests(self) -> int: ...
-    @property
-    def error_rate(self) -> float: ...
-    @property
-    def throughput_rps(self) -> float: ...
-    @property
-    def p50_ms(self) -> float | None: ...
-    @property
-    def p95_ms(self) -> float | None: ...
-    @property
-    def p99_ms(self) -> float | None: ...
-
-
-class PerformanceSource(Protocol):
-    def performance(
-        self,
-        model: str,
-        window: Window,
-        version: int | None = None,
-        deployment: str | None = None,
-    ) -> PerformanceFigures: ...
 
 
 @dataclass(frozen=True)
@@ -119,11 +92,11 @@ def register_training(registry: MetricRegistry, metadata: MetadataStore) -> None
 
 
 def register_serving(
-    registry: MetricRegistry, metadata: MetadataStore, source: PerformanceSource | None
+    registry: MetricRegistry, metadata: MetadataStore, source: HistorySource | None
 ) -> None:
     """Latency, error rate and throughput of a model or a deployment over the window."""
 
-    def summary(scope: Scope, window: Window) -> PerformanceFigures | None:
+    def summary(scope: Scope, window: Window) -> PerformanceSummary | None:
         if source is None:
             return None
         if scope.kind is ScopeKind.DEPLOYMENT:
@@ -133,7 +106,7 @@ def register_serving(
             figures = source.performance(scope.target, window)
         return figures
 
-    def reader(pick: Callable[[PerformanceFigures], float | None], needs_traffic: bool) -> Reader:
+    def reader(pick: Callable[[PerformanceSummary], float | None], needs_traffic: bool) -> Reader:
         def read(scope: Scope, window: Window) -> float | None:
             figures = summary(scope, window)
             if figures is None or (needs_traffic and figures.requests == 0):
@@ -143,7 +116,7 @@ def register_serving(
         return read
 
     kinds = {ScopeKind.MODEL.value, ScopeKind.DEPLOYMENT.value}
-    figures: list[tuple[str, Callable[[PerformanceFigures], float | None], bool, str]] = [
+    figures: list[tuple[str, Callable[[PerformanceSummary], float | None], bool, str]] = [
         ("p50_latency_ms", lambda f: f.p50_ms, True, "median latency over the window"),
         ("p95_latency_ms", lambda f: f.p95_ms, True, "95th percentile latency"),
         ("p99_latency_ms", lambda f: f.p99_ms, True, "99th percentile latency"),

@@ -44,12 +44,12 @@ from modelhub.errors import Conflict, InvalidInput, ModelhubError
 from modelhub.services.auth import AuthService
 from modelhub.services.monitoring.alert_metrics import (
     MetricRegistry,
-    PerformanceSource,
     Reader,
     register_serving,
     register_training,
 )
 from modelhub.services.monitoring.alert_webhooks import RetryPolicy, WebhookSender, shown_url
+from modelhub.services.monitoring.report_sources import HistorySource
 from modelhub.settings import Settings
 from modelhub.stores.metadata.base import MetadataStore
 
@@ -113,7 +113,7 @@ class AlertService:
         settings: Settings,
         metadata: MetadataStore,
         auth: AuthService,
-        performance: PerformanceSource | None = None,
+        performance: HistorySource | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], object] | None = None,
     ) -> None:

@@ -1,4 +1,5 @@
-"""What the monitor service reads from the other monitoring services, as Protocols.
+"""What the monitor service (and the alert engine's serving metrics: `HistorySource`)
+reads from the other monitoring services, as Protocols.
 
 Each Protocol is the part of a lane's signature (docs: the shared seams of issue 11)
 that the report reads; the lead wires the real services in `build_services`. Figures
