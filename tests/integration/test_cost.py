@@ -39,6 +39,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     srv = make_server(
         tmp_path_factory.mktemp("cost"),
         MODELHUB_SERVE_USAGE_SECONDS="0.5",
+        # A deployment's cost counts requests from the history roll-ups: hand them over
+        # every second, not at the end of each minute.
+        MODELHUB_MONITORING_ROLLUP_SECONDS="1",
         MODELHUB_SERVE_DRAIN_SECONDS="1",
         MODELHUB_COST_FIGURES_CACHE_SECONDS="0",
         OMP_NUM_THREADS="1",
@@ -87,7 +90,8 @@ def test_a_deployment_with_traffic_shows_replica_cost_per_thousand_requests(
         def costed() -> dict[str, Any] | None:
             shown: dict[str, Any] = cli.json("deployments", "show", name)
             served = sum(u["requests"] for u in shown["usage"])
-            return shown if served >= 3 and shown["cost"]["replica_seconds"] > 0 else None
+            counted = shown["cost"]["requests"] >= 3 and shown["cost"]["replica_seconds"] > 0
+            return shown if served >= 3 and counted else None
 
         cost = wait_until(costed)["cost"]
         assert cost["parts"]["replicas"] > 0 and cost["requests"] == 3
