@@ -213,7 +213,7 @@ def hot_path_us() -> float:
         for _ in range(200):
             started = time.perf_counter()
             for i in range(1000):
-                if plog.sample("d"):
+                if plog.sample("d", 1):
                     plog.offer(Entry("d", 1, f"r{i}", time.time(), 0.3, 1, inputs, outputs))
             per_batch.append((time.perf_counter() - started) / 1000 * 1e6)
         return median(per_batch)

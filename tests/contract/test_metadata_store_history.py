@@ -140,7 +140,7 @@ def test_bad_rollups_are_refused_and_nothing_is_written(store: SqlMetadataStore)
     assert store.list_rollups(RollupQuery("hour", T0, T0 + timedelta(hours=1))) == []
 
 
-def test_resource_samples_totals_and_sampled_seconds(store: SqlMetadataStore) -> None:
+def test_resource_samples_and_their_totals(store: SqlMetadataStore) -> None:
     store.add_resource_samples(
         [
             sample(T0, pid=10, cpu_seconds=1.0, rss_bytes=500),
@@ -154,8 +154,6 @@ def test_resource_samples_totals_and_sampled_seconds(store: SqlMetadataStore) ->
     assert totals.gpu_seconds == pytest.approx(5.0)  # 50 % of a 10 s interval
     assert totals.peak_rss_bytes == 4000
     assert store.resource_totals("training", "nothing").cpu_seconds == 0.0
-    seconds = store.sampled_seconds("training", "7", T0, T0 + timedelta(seconds=5))
-    assert seconds == pytest.approx(10.0)
     listed = store.list_resource_samples("training", ["7"], T0, T0 + timedelta(minutes=1))
     assert [(s.pid, s.gpu_util) for s in listed] == [(10, None), (10, 50.0), (11, None)]
     assert store.list_resource_samples("training", [], T0, T0 + timedelta(minutes=1)) == []

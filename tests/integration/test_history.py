@@ -68,9 +68,12 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 @pytest.fixture(scope="module")
 def endpoint(srv: ServerProcess) -> str:
     """A deployment of two replicas that answered GOOD requests of two rows and BAD
-    invalid ones (spread over both: the summary must merge their minutes)."""
+    invalid ones (spread over both: the summary must merge their minutes), each
+    sampled by its replica's prediction log."""
     with srv.http(timeout=60) as http:
-        deployment = deploy(http, model="intents@1", name="watched", replicas=2)
+        deployment = deploy(
+            http, model="intents@1", name="watched", replicas=2, prediction_log={"rate": 1.0}
+        )
     assert deployment["status"] == "running", deployment
     url = f"{deployment['endpoint']}/v2/models/watched/infer"
     # A connection per request, so that the kernel spreads them over both replicas.
@@ -123,10 +126,16 @@ def test_platform_and_replica_metrics_pass_promtool(srv: ServerProcess, endpoint
 
         def platform_counted() -> str | None:
             text = http.get("/metrics").text
-            return text if f"modelhub_inference_requests_total{{{labels}}} 23.0" in text else None
+            counted = f"modelhub_inference_requests_total{{{labels}}} 23.0" in text
+            sampled = f"modelhub_prediction_log_sampled_total{{{labels}}} 23.0" in text
+            return text if counted and sampled else None
 
         platform = wait_for(platform_counted, timeout=30)
     assert f"modelhub_inference_errors_total{{{labels}}} 3.0" in platform
+    # The replicas' prediction log counters, summed over both, per deployment version.
+    assert f"modelhub_prediction_log_dropped_total{{{labels}}} 0.0" in platform
+    assert f"modelhub_prediction_log_capped_total{{{labels}}} 0.0" in platform
+    assert f"modelhub_prediction_log_logged_total{{{labels}}} " in platform
     assert "modelhub_inference_request_duration_seconds_bucket{" in platform
     assert 'modelhub_deployment_replicas{deployment="watched"} 2.0' in platform
     assert "modelhub_http_request_duration_seconds_bucket{" in platform

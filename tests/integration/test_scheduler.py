@@ -76,9 +76,11 @@ def test_a_run_trains_and_its_result_is_a_new_version_with_lineage(tmp_path: Pat
         with stores_of(services) as stores:
             assert len(kept) == 2 and all(stores.artifacts.exists(c.digest) for c in kept)
         assert "--- attempt 1 of 3" in services.training.logs(ADMIN, run.id).decode()
-        # The scheduler sampled the worker: its CPU-seconds and memory reach the run.
+        # The scheduler sampled the worker: its CPU-seconds and memory reach the run,
+        # and the monitoring figure is the one its cost is priced from.
         used = services.history.run_resources(run.id)
         assert used.cpu_seconds > 0 and used.peak_rss_bytes > 2**20
+        assert services.cost.run_cost(run.id).cpu_seconds == used.cpu_seconds
 
 
 def test_the_queue_orders_by_priority_then_arrival_and_ages_waiting_runs(

@@ -9,6 +9,7 @@ from modelhub.api.deps import ServicesDep
 from modelhub.api.security import DeploymentWriter, Reader, Updater
 from modelhub.domain.deployments import Deployment
 from modelhub.domain.limits import PositiveInt64
+from modelhub.domain.monitoring import window_since
 from modelhub.domain.predictions import (
     AccuracySummary,
     FeedbackOutcome,
@@ -16,7 +17,6 @@ from modelhub.domain.predictions import (
     PredictionLogPolicy,
 )
 from modelhub.errors import PayloadTooLarge
-from modelhub.services.monitoring.predictions import window_since
 
 router = APIRouter(prefix="/api/v1", tags=["predictions"])
 

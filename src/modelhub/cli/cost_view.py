@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from modelhub.cli.render import human_size
+from modelhub.cli.run_view import duration
 
 if TYPE_CHECKING:
     from modelhub.domain.cost import BudgetStatus, CostReport, CostSummary, PlatformFigures
@@ -96,10 +97,6 @@ def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
-def _seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.1f} s"
-
-
 def figures_tables(figures: PlatformFigures) -> list[Table]:
     training = Table(title="training")
     for column in ("engine", "finished", "success", "wait p50", "wait p95", "avg job", "util"):
@@ -109,9 +106,9 @@ def figures_tables(figures: PlatformFigures) -> list[Table]:
             found.engine,
             str(found.runs_finished),
             _ratio(found.success_ratio),
-            _seconds(found.queue_wait_median_seconds),
-            _seconds(found.queue_wait_p95_seconds),
-            _seconds(found.job_seconds_avg),
+            duration(found.queue_wait_median_seconds),
+            duration(found.queue_wait_p95_seconds),
+            duration(found.job_seconds_avg),
             _ratio(found.utilisation_ratio),
         )
     serving = Table(title=f"deployment uptime (platform {_ratio(figures.uptime_ratio)})")

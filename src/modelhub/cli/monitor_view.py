@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 from rich.text import Text
 
+from modelhub.cli.deployment_view import milliseconds
 from modelhub.cli.render import human_size
 
 if TYPE_CHECKING:
@@ -75,10 +76,6 @@ def _arrow(trend: Trend | None) -> Text:
     return Text(ARROWS[trend.direction] + change, style=style)
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f} ms"
-
-
 def _figures(performance: Performance, trends: dict[str, Trend], report: MonitorReport) -> Table:
     table = Table(title="performance", title_justify="left")
     table.add_column("figure")
@@ -87,9 +84,9 @@ def _figures(performance: Performance, trends: dict[str, Trend], report: Monitor
     rows: list[tuple[str, str, str]] = [
         ("requests", f"{performance.requests:,}", "requests"),
         ("throughput", f"{performance.throughput_rps:.3g} req/s", "throughput_rps"),
-        ("latency p50", _ms(performance.p50_ms), "p50_ms"),
-        ("latency p95", _ms(performance.p95_ms), "p95_ms"),
-        ("latency p99", _ms(performance.p99_ms), "p99_ms"),
+        ("latency p50", milliseconds(performance.p50_ms), "p50_ms"),
+        ("latency p95", milliseconds(performance.p95_ms), "p95_ms"),
+        ("latency p99", milliseconds(performance.p99_ms), "p99_ms"),
         ("error rate", f"{performance.error_rate:.2%}", "error_rate"),
         ("in flight (peak)", str(performance.in_flight_peak), ""),
         ("memory (RSS)", human_size(performance.rss_bytes), "rss_bytes"),
@@ -128,8 +125,8 @@ def _versions(performance: Performance) -> Table:
             f"{v.requests:,}",
             f"{v.errors:,}",
             f"{v.error_rate:.2%}",
-            _ms(v.p50_ms),
-            _ms(v.p99_ms),
+            milliseconds(v.p50_ms),
+            milliseconds(v.p99_ms),
         )
     return table
 

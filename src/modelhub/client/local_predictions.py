@@ -6,13 +6,13 @@ from pathlib import Path
 
 from modelhub.client.local_home import LocalHome
 from modelhub.domain.deployments import Deployment
+from modelhub.domain.monitoring import window_since
 from modelhub.domain.predictions import (
     AccuracySummary,
     FeedbackOutcome,
     LoggedPrediction,
     PredictionLogPolicy,
 )
-from modelhub.services.monitoring.predictions import window_since
 
 
 class LocalPredictionCalls(LocalHome):

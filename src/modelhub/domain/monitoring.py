@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from modelhub.domain.auth import parse_duration
 from modelhub.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -37,6 +38,13 @@ class Window:
     @property
     def seconds(self) -> float:
         return (self.end - self.start).total_seconds()
+
+
+def window_since(since: str, now: datetime | None = None) -> Window:
+    """The window of length `since` ("24h", "7d") that ends `now` (default: now);
+    InvalidInput naming `since` when it does not parse. Every monitoring read that
+    takes `--since` turns it into a window here."""
+    return Window.last(parse_duration(since, field="since"), now or datetime.now(UTC))
 
 
 def check_window(window: Window) -> None:

@@ -42,6 +42,7 @@ import numpy as np
 from modelhub.domain.predictions import prediction_of
 
 PARTIAL_SUFFIX = ".partial"
+COUNTERS = ("sampled", "capped", "dropped", "logged")
 OBJECT_ELEMENT_BYTES = 64  # estimate for one text element (object arrays hold pointers)
 
 
@@ -139,6 +140,12 @@ class PredictionLog:
         self.capped = 0
         self.dropped = 0
         self.logged = 0
+        # The same four counters per (deployment, version): the supervisor sums them
+        # over a deployment's replicas into the platform's /metrics.
+        # Each counter has one writer thread (the request path, or the writer for
+        # `logged`); only making a key's counters takes the lock.
+        self._counts: dict[tuple[str, int], dict[str, int]] = {}
+        self._counts_lock = threading.Lock()
         self.files = 0
         self.write_errors = 0
 
@@ -148,8 +155,16 @@ class PredictionLog:
         """Log these names from now on (others not at all)."""
         self._targets = {target.deployment: target for target in targets}
 
-    def sample(self, name: str) -> bool:
-        """Whether this request to `name` is logged: its rate, then its minute's cap."""
+    def _count(self, name: str, version: int, counter: str, amount: int = 1) -> None:
+        counts = self._counts.get((name, version))
+        if counts is None:
+            with self._counts_lock:
+                counts = self._counts.setdefault((name, version), dict.fromkeys(COUNTERS, 0))
+        counts[counter] += amount
+
+    def sample(self, name: str, version: int) -> bool:
+        """Whether this request to `name` (served by `version`) is logged: its rate,
+        then its minute's cap."""
         target = self._targets.get(name)
         if target is None or self._draw() >= target.rate:
             return False
@@ -161,9 +176,11 @@ class PredictionLog:
             counter.minute, counter.count = minute, 0
         if counter.count >= target.max_per_minute:
             self.capped += 1
+            self._count(name, version, "capped")
             return False
         counter.count += 1
         self.sampled += 1
+        self._count(name, version, "sampled")
         return True
 
     def offer(self, entry: Entry) -> bool:
@@ -172,6 +189,7 @@ class PredictionLog:
             self._queue.put_nowait(entry)
         except queue.Full:
             self.dropped += 1
+            self._count(entry.name, entry.version, "dropped")
             return False
         return True
 
@@ -241,9 +259,11 @@ class PredictionLog:
             self.write_errors += 1  # this file's entries are lost; the replica goes on
             return
         self.logged += len(buffer.entries)
+        self._count(key[0], key[1], "logged", len(buffer.entries))
         self.files += 1
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
+        """Totals of this replica, and `versions`: the counters per deployment version."""
         return {
             "sampled": self.sampled,
             "capped": self.capped,
@@ -252,6 +272,10 @@ class PredictionLog:
             "files": self.files,
             "write_errors": self.write_errors,
             "queued": self._queue.qsize(),
+            "versions": [
+                {"deployment": name, "version": version, **counts}
+                for (name, version), counts in list(self._counts.items())
+            ],
         }
 
 

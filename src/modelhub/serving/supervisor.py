@@ -23,6 +23,7 @@ from modelhub.monitoring.rollup import Minute, merge_minutes
 from modelhub.serving.autoscale import ScalePolicy, Scaler
 from modelhub.serving.host import BATCH_BOUNDS, ServedModel
 from modelhub.serving.launcher import ReplicaLauncher, ReplicaSettings
+from modelhub.serving.predlog import COUNTERS
 from modelhub.serving.replicas import ReplicaGroup
 
 log = logging.getLogger("modelhub.serving")
@@ -73,6 +74,33 @@ class FinishedMinute:
 
 
 @dataclass
+class LogTotals:
+    """The prediction log's counters (COUNTERS) per deployment version, summed over its
+    replicas, also those restarted: each replica reports its own since it started."""
+
+    counts: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
+    seen: dict[tuple[int, str, int], dict[str, int]] = field(default_factory=dict)
+
+    def add(self, pid: int, reported: list[dict[str, Any]]) -> None:
+        """Add what replica `pid` counted since its previous report."""
+        for item in reported:
+            key = (pid, str(item["deployment"]), int(item["version"]))
+            now = {counter: int(item[counter]) for counter in COUNTERS}
+            before = self.seen.get(key)
+            if before is not None and any(now[c] < before[c] for c in COUNTERS):
+                before = None  # the replica's log began again
+            self.seen[key] = now
+            total = self.counts.setdefault(key[1:], dict.fromkeys(COUNTERS, 0))
+            for counter in COUNTERS:
+                total[counter] += now[counter] - (before[counter] if before else 0)
+
+    def forget(self, name: str, alive: set[int]) -> None:
+        """Drop what was seen of `name`'s replicas that are gone (their sums stay)."""
+        for key in [k for k in self.seen if k[1] == name and k[0] not in alive]:
+            del self.seen[key]
+
+
+@dataclass
 class Totals:
     """What each deployment version served since this supervisor started, summed over
     its replicas (also those restarted): the platform's /metrics exports it."""
@@ -83,6 +111,7 @@ class Totals:
     batches: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     latency_buckets: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     latency_ms_sum: dict[tuple[str, int], float] = field(default_factory=dict)
+    prediction_log: LogTotals = field(default_factory=LogTotals)
 
     def add(self, sample: UsageSample) -> None:
         key = (sample.deployment, sample.version)
@@ -297,8 +326,10 @@ class Supervisor:
             del self._seen[key]  # a replica that is gone: its counters went with it
         for key in [k for k in self._minutes_seen if k[1] == group.name and k[0] not in alive]:
             del self._minutes_seen[key]
+        self.totals.prediction_log.forget(group.name, alive)
         new_minutes: list[tuple[str, int, Minute]] = []
         for pid, stats in reports:
+            self.totals.prediction_log.add(pid, stats.get("prediction_log", {}).get("versions", []))
             for entry in stats["models"]:
                 version = int(entry["version"])
                 new_minutes.extend(

@@ -1,15 +1,13 @@
-"""What an attempt used, measured: CPU-seconds of the worker's process tree and the
-GPU-seconds of the devices it held.
+"""The worker's own account of what its attempt used, written when its job ends.
 
-Two measurements, one authoritative:
-- the worker writes `usage.json` when its job ends (`os.times()` of itself and the
-  children it waited for, from the job's start: a warm worker's warm-up is not the
-  run's), which is exact for every attempt that ends by itself;
-- the scheduler samples the tree with psutil while it runs (each live process's user
-  and system time plus what its reaped children used), which is what remains of an
-  attempt that was killed (memory limit, cancel, a stopping server).
-GPU-seconds are the devices given to the attempt times its wall time: a GPU held by a
-run is paid for whether its kernels are busy or not.
+`usage.json` holds `os.times()` of the worker and the children it waited for, from
+the job's start (a warm worker's warm-up is not the run's): exact for every attempt
+that ends by itself. While the attempt runs, and for one that is killed (memory
+limit, cancel, a stopping server), its use is what the scheduler's resource samples
+measured (training/scheduler/resources.py): one sampler serves both the run's cost
+and the monitoring figures. GPU-seconds for cost are the devices given to the
+attempt times its wall time: a GPU held by a run is paid for whether its kernels are
+busy or not.
 """
 
 from __future__ import annotations
@@ -18,8 +16,6 @@ import json
 import os
 from pathlib import Path
 
-import psutil
-
 USAGE_FILE = "usage.json"
 
 
@@ -27,24 +23,6 @@ def process_cpu_seconds() -> float:
     """CPU-seconds of this process and the children it has waited for."""
     times = os.times()
     return times.user + times.system + times.children_user + times.children_system
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU-seconds of `pid` and its live descendants, with what their reaped children
-    used (0 when `pid` is gone)."""
-    try:
-        root = psutil.Process(pid)
-        tree = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    total = 0.0
-    for process in tree:
-        try:
-            times = process.cpu_times()
-        except psutil.Error:
-            continue
-        total += times.user + times.system + times.children_user + times.children_system
-    return total
 
 
 def write_usage(run_dir: Path, cpu_seconds: float, wall_seconds: float) -> None:

@@ -59,6 +59,12 @@ def test_a_full_queue_drops_and_counts_without_blocking(tmp_path: Path) -> None:
     log.flush()
     assert log.stats()["logged"] == 3
     assert log.offer(entry(9)) is True  # room again once the writer took the queue
+    # The same counters per deployment version, which the platform sums over replicas.
+    assert log.sample("web", 2) is True
+    assert log.stats()["versions"] == [
+        {"deployment": "web", "version": 1, "sampled": 0, "capped": 0, "dropped": 2, "logged": 3},
+        {"deployment": "web", "version": 2, "sampled": 1, "capped": 0, "dropped": 0, "logged": 0},
+    ]
 
 
 def test_files_rotate_by_size(tmp_path: Path) -> None:
@@ -131,24 +137,24 @@ def test_without_private_inputs_the_text_is_written(tmp_path: Path) -> None:
 def test_sampling_follows_the_rate_with_a_fixed_seed(tmp_path: Path) -> None:
     log = PredictionLog(tmp_path, draw=random.Random(7).random)
     log.configure([target(rate=0.1)])
-    sampled = sum(log.sample("web") for _ in range(20_000))
+    sampled = sum(log.sample("web", 1) for _ in range(20_000))
     # Binomial(20000, 0.1): sd 42; 5 sd either side.
     assert 1790 <= sampled <= 2210
-    assert log.sample("other") is False
+    assert log.sample("other", 1) is False
 
 
 def test_the_cap_per_minute_holds_and_resets_the_next_minute(tmp_path: Path) -> None:
     clock = Clock()
     log = PredictionLog(tmp_path, monotonic=clock)
     log.configure([target(rate=1.0, cap=5)])
-    assert sum(log.sample("web") for _ in range(50)) == 5
+    assert sum(log.sample("web", 1) for _ in range(50)) == 5
     assert log.stats()["capped"] == 45
     clock.now += 60
-    assert sum(log.sample("web") for _ in range(50)) == 5
+    assert sum(log.sample("web", 1) for _ in range(50)) == 5
 
 
 @pytest.mark.parametrize("rate", [0.0])
 def test_a_zero_rate_logs_nothing(tmp_path: Path, rate: float) -> None:
     log = PredictionLog(tmp_path, draw=random.Random(1).random)
     log.configure([target(rate=rate)])
-    assert not any(log.sample("web") for _ in range(1000))
+    assert not any(log.sample("web", 1) for _ in range(1000))

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from modelhub.domain.auth import Action, Caller, parse_duration
+from modelhub.domain.auth import Action, Caller
 from modelhub.domain.cost import (
     Budget,
     BudgetRequest,
@@ -33,7 +33,7 @@ from modelhub.domain.cost import (
     check_grouping,
 )
 from modelhub.domain.deployments import Deployment
-from modelhub.domain.monitoring import Window
+from modelhub.domain.monitoring import Window, window_since
 from modelhub.domain.records import RegisteredModel
 from modelhub.domain.runs import Run
 from modelhub.monitoring.figures import replica_seconds
@@ -145,7 +145,7 @@ class CostService:
 
     def window(self, since: str) -> Window:
         """The window from `since` ago ("30d", "24h") until now."""
-        return Window.last(parse_duration(since, field="since"), self.clock())
+        return window_since(since, self.clock())
 
     def report(self, caller: Caller, since: str = "30d", by: str = "model") -> CostReport:
         """Cost in the last `since` grouped by model, deployment, run, user or tag:KEY."""

@@ -17,15 +17,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from modelhub.domain.auth import Action, Caller, parse_duration
+from modelhub.domain.auth import Action, Caller
 from modelhub.domain.drift import DriftReference, DriftReport, ReferenceStatus
 from modelhub.domain.enums import DatasetFormat
-from modelhub.domain.monitoring import Window
+from modelhub.domain.monitoring import Window, window_since
 from modelhub.domain.names import check_model_name
 from modelhub.domain.records import ModelVersion
 from modelhub.errors import InvalidInput, ModelhubError, NotFound, Unavailable
@@ -228,8 +227,7 @@ class DriftService:
 
     def drift(self, caller: Caller, model: str, version: int, since: str = "24h") -> DriftReport:
         self.auth.authorize(caller, Action.MODELS_READ)
-        window = Window.last(parse_duration(since, field="since"), datetime.now(UTC))
-        return self.check(check_model_name(model), version, window)
+        return self.check(check_model_name(model), version, window_since(since))
 
     def compare_file(
         self, caller: Caller, model: str, version: int, path: Path, format: str | None = None

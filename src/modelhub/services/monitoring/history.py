@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from ddsketch import DDSketch
 
-from modelhub.domain.auth import Action, Caller, parse_duration
+from modelhub.domain.auth import Action, Caller
 from modelhub.domain.monitoring import (
     ALL_DEPLOYMENTS,
     HOUR,
@@ -34,6 +34,7 @@ from modelhub.domain.monitoring import (
     Window,
     check_window,
     hour_of,
+    window_since,
 )
 from modelhub.errors import InvalidInput
 from modelhub.monitoring import sketches
@@ -136,13 +137,15 @@ class HistoryService:
         return sum(columns.requests), sum(columns.errors)
 
     def run_resources(self, run_id: int) -> ResourceTotals:
-        """What a training run's workers used, from their resource samples."""
-        return self.metadata.resource_totals("training", str(run_id))
-
-    def replica_seconds(self, deployment: str, window: Window) -> float:
-        """Replica-process seconds a deployment ran within `window` (from its samples)."""
-        check_window(window)
-        return self.metadata.sampled_seconds("replica", deployment, window.start, window.end)
+        """What a training run's workers used. Peak memory and GPU come from its
+        resource samples; CPU-seconds from the attempts' usage ledger, the figure its
+        cost is priced from (the same samples while an attempt runs or once it was
+        killed, the worker's exact figure once it ended by itself), so that the cost
+        and the monitoring figures never disagree. A run's replica-seconds are not
+        here: the cost service's replica spans are their one source."""
+        sampled = self.metadata.resource_totals("training", str(run_id))
+        usage = self.metadata.run_usage([run_id]).get(run_id)
+        return replace(sampled, cpu_seconds=usage.cpu_seconds if usage else 0.0)
 
     def performance_for(
         self, caller: Caller, model: str, since: str = "24h", version: int | None = None
@@ -150,14 +153,14 @@ class HistoryService:
         """The transports' entry: a viewer may read; NotFound for an unknown model;
         InvalidInput for a `since` that does not parse."""
         self.auth.authorize(caller, Action.MODELS_READ)
-        length = parse_duration(since, field="since")
+        window = window_since(since, self.clock())
         if version is not None and not 1 <= version <= MAX_VERSION:
             raise InvalidInput(
                 f"version must be a number from 1 to {MAX_VERSION}",
                 {"field": "version", "value": str(version)[:24]},
             )
         self.metadata.get_model(model)
-        return self.performance(model, Window.last(length, self.clock()), version)
+        return self.performance(model, window, version)
 
     def _rollups(
         self, window: Window, model: str | None, deployment: str | None, version: int | None

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelhub.domain.auth import Action, Caller, parse_duration
+from modelhub.domain.auth import Action, Caller
 from modelhub.domain.monitoring import Window
 from modelhub.domain.names import check_model_name
 from modelhub.domain.predictions import (
@@ -295,11 +295,6 @@ class PredictionService:
         """`accuracy` for a caller who may read the model."""
         self._readable(caller, model)
         return self.accuracy(model, window, version)
-
-
-def window_since(since: str, now: datetime | None = None) -> Window:
-    """The window of length `since` ("24h", "7d") that ends now."""
-    return Window.last(parse_duration(since, field="since"), now or datetime.now(UTC))
 
 
 def _parse_lines(lines: Iterable[str]) -> tuple[list[tuple[int, str, Any]], list[tuple[int, str]]]:

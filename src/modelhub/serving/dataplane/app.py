@@ -178,7 +178,7 @@ class DataPlane:
     async def infer(self, scope: Scope, name: str, version: int | None, body: bytes) -> bytes:
         slot = self.host.pick(name, version)
         log = self.prediction_log
-        keep = log is not None and log.sample(name)
+        keep = log is not None and log.sample(name, slot.version)
         started = time.perf_counter() if keep else 0.0
         with self.host.counted(slot, caller_of(scope)) as tally:
             tally.request_id = scope[REQUEST_ID_KEY]
@@ -217,7 +217,7 @@ class DataPlane:
         """Run already-decoded rows through a slot, counted (and sampled for the
         prediction log) like an infer request."""
         log = self.prediction_log
-        keep = log is not None and log.sample(slot.name)
+        keep = log is not None and log.sample(slot.name, slot.version)
         started = time.perf_counter() if keep else 0.0
         with self.host.counted(slot, caller_of(scope)) as tally:
             tally.rows = rows

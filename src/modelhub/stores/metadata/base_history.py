@@ -86,10 +86,6 @@ class HistoryStore(abc.ABC):
         each pid), GPU-seconds (utilisation x interval) and the peak resident memory."""
 
     @abc.abstractmethod
-    def sampled_seconds(self, kind: str, subject: str, start: datetime, end: datetime) -> float:
-        """Process-seconds covered by samples taken in [start, end) (sum of intervals)."""
-
-    @abc.abstractmethod
     def purge_history(
         self, minutes_before: datetime, hours_before: datetime, samples_before: datetime
     ) -> Purged:

@@ -328,14 +328,6 @@ class HistoryQueries(SqlStoreBase):
             cpu_seconds=float(cpu), gpu_seconds=float(gpu) / 100.0, peak_rss_bytes=int(rss)
         )
 
-    def sampled_seconds(self, kind: str, subject: str, start: datetime, end: datetime) -> float:
-        c = resource_samples.c
-        stmt = select(func.coalesce(func.sum(c.interval_seconds), 0.0)).where(
-            c.kind == kind, c.subject == subject, c.at >= _utc(start), c.at < _utc(end)
-        )
-        with self._read() as conn:
-            return float(conn.execute(stmt).scalar_one())
-
     def purge_history(
         self, minutes_before: datetime, hours_before: datetime, samples_before: datetime
     ) -> Purged:

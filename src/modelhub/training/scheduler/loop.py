@@ -32,7 +32,6 @@ from modelhub.training.scheduler.finishing import Finisher, RegisteredHook, Resu
 from modelhub.training.scheduler.moves import RunMoves, now
 from modelhub.training.scheduler.resources import ResourceWatch
 from modelhub.training.scheduler.watching import Active, Watcher, new_points
-from modelhub.training.usage import tree_cpu_seconds
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +209,9 @@ class Scheduler:
             self.metadata.record_progress_batch([item for item in batch if item is not None])
         if self.active:
             workers = {run_id: active.handle.pid for run_id, active in self.active.items()}
-            self.resources.maybe_sample(workers, time.monotonic())
+            sampled = self.resources.maybe_sample(workers, time.monotonic())
+            for run_id, cpu_seconds in sampled.items():
+                self.watcher.sampled(self.active[run_id], cpu_seconds)
 
     def _cancel_requested(self) -> set[int]:
         """Running runs someone asked to cancel: one query a tick, not one per run."""
@@ -291,7 +292,7 @@ class Scheduler:
             gpus=gpus,
             started=time.monotonic(),
             start_step=run.step,
-            cpu_baseline=tree_cpu_seconds(handle.pid),
+            cpu_baseline=self.resources.baseline(handle.pid),
         )
         # The file keeps earlier attempts' lines: those past the last step on record
         # were never read (their scheduler died first) and are recorded now, once.

@@ -1,10 +1,15 @@
-"""Resource samples of running training workers, for what a run measurably used.
+"""Resource samples of running training workers: the one measurement of what a run
+used while it runs.
 
 Every `every_seconds` each running attempt's worker and its direct children are
 sampled (CPU percent and cumulative CPU-seconds, resident memory, GPU where NVML
-finds one) and appended to the store under the run's id. A run's CPU-seconds are the
-last cumulative figure of each of its processes, so a worker's final interval (up to
-`every_seconds`) after its last sample is not counted.
+finds one) and appended to the store under the run's id: the series the monitoring
+figures read (`HistoryService.run_resources`: peak memory, GPU). The same samples
+give the attempt's running CPU-seconds for its cost (`run_usage`, through the
+watcher), measured from the worker's figure when the attempt began (a warm worker's
+warm-up is not the run's). When the worker exits by itself its own exact figure
+(`usage.json`, training/usage.py) replaces the sampled one; a killed attempt keeps
+its last sample, so up to `every_seconds` of its end is not counted.
 """
 
 from __future__ import annotations
@@ -26,11 +31,16 @@ class ResourceWatch:
         self.probe = ProcessProbe(GpuProbe() if gpu else None)
         self._next = 0.0
 
-    def maybe_sample(self, workers: Mapping[int, int], now: float) -> None:
+    def baseline(self, pid: int) -> float:
+        """The CPU-seconds a worker had used before its attempt began (0 when gone)."""
+        return sum(s.cpu_seconds for s in self.probe.sample("training", [("", pid)]))
+
+    def maybe_sample(self, workers: Mapping[int, int], now: float) -> dict[int, float]:
         """Sample the workers (run id -> worker pid) and their children if the interval
-        has passed; a store failure is logged, never raised into the scheduler."""
+        has passed, and return each sampled run's cumulative CPU-seconds (its live
+        processes'); a store failure is logged, never raised into the scheduler."""
         if now < self._next:
-            return
+            return {}
         self._next = now + self.every_seconds
         targets = [
             (str(run_id), pid)
@@ -39,11 +49,16 @@ class ResourceWatch:
         ]
         self.probe.forget({pid for _, pid in targets})
         if not targets:
-            return
+            return {}
+        samples = self.probe.sample("training", targets)
         try:
-            self.metadata.add_resource_samples(self.probe.sample("training", targets))
+            self.metadata.add_resource_samples(samples)
         except Exception:
             log.exception("training resource samples were not stored")
+        used: dict[int, float] = {}
+        for sample in samples:
+            used[int(sample.subject)] = used.get(int(sample.subject), 0.0) + sample.cpu_seconds
+        return used
 
     def close(self) -> None:
         if self.probe.gpu is not None:

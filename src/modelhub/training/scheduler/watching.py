@@ -22,10 +22,9 @@ from modelhub.stores.metadata.base import MetadataStore, Progress
 from modelhub.training.executor import AttemptHandle
 from modelhub.training.scheduler.checkpoints import CheckpointUpload
 from modelhub.training.scheduler.moves import Event, RunMoves, now
-from modelhub.training.usage import read_usage, tree_cpu_seconds
+from modelhub.training.usage import read_usage
 
 CANCEL_GRACE_SECONDS = 10.0
-USAGE_RECORD_SECONDS = 10.0  # how often a running attempt's sampled use is stored
 
 
 @dataclass
@@ -49,7 +48,6 @@ class Active:
     stalled: bool = False
     cpu_baseline: float = 0.0  # what the (warm) worker had used before this attempt
     cpu_seconds: float = 0.0  # the attempt's CPU-seconds, as last sampled
-    usage_recorded: float = 0.0  # monotonic time the sampled figure was last stored
 
 
 class Watcher:
@@ -70,7 +68,6 @@ class Watcher:
         progress = self.observe(active)
         events = list(progress.events) if progress else []
         run_id = active.run.id
-        self.sample_usage(active)
         used = active.handle.memory_bytes()
         if used > active.run.resources.memory and active.handle.poll() is None:
             active.memory_exceeded = used
@@ -96,18 +93,17 @@ class Watcher:
             run_id, progress.values if progress else {}, progress.points if progress else (), events
         )
 
-    def sample_usage(self, active: Active) -> None:
-        """Sample the worker tree's CPU-seconds; store them every USAGE_RECORD_SECONDS."""
-        measured = tree_cpu_seconds(active.handle.pid) - active.cpu_baseline
-        active.cpu_seconds = max(active.cpu_seconds, measured)
-        if time.monotonic() - active.usage_recorded >= USAGE_RECORD_SECONDS:
-            self.record_usage(active, final=False)
+    def sampled(self, active: Active, cpu_seconds: float) -> None:
+        """Store the attempt's use as the resource samples measured it (the worker
+        tree's cumulative CPU-seconds, less what the worker had used before): the
+        figure that stays when the attempt is killed before it can report its own."""
+        active.cpu_seconds = max(active.cpu_seconds, cpu_seconds - active.cpu_baseline)
+        self.record_usage(active, final=False)
 
     def record_usage(self, active: Active, final: bool) -> None:
         """Store the attempt's use; at its end the worker's own figure, where it wrote one."""
         reported = read_usage(active.run_dir) if final else None
         wall = time.monotonic() - active.started
-        active.usage_recorded = time.monotonic()
         self.metadata.record_attempt_usage(
             AttemptUsage(
                 run_id=active.run.id,
