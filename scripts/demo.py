@@ -56,9 +56,10 @@ def step(title: str) -> None:
     print(f"\n\033[1;36m== {title}\033[0m", flush=True)
 
 
-def cli(env: dict[str, str], *args: str, check: bool = True) -> int:
+def cli(env: dict[str, str], *args: str, check: bool = True, quiet: bool = False) -> int:
     print(f"$ modelhub {' '.join(args)}", flush=True)
-    code = subprocess.call([sys.executable, "-m", "modelhub", *args], env=env)
+    output = subprocess.DEVNULL if quiet else None
+    code = subprocess.call([sys.executable, "-m", "modelhub", *args], env=env, stdout=output)
     if check and code != 0:
         raise SystemExit(f"demo step failed: modelhub {' '.join(args)} (exit {code})")
     return code
@@ -77,6 +78,9 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELHUB_")}
     env |= {"MODELHUB_HOME": str(home), "COLUMNS": "120"}
+    # Replicas hand their traffic roll-ups over every 5 s instead of every minute, so
+    # the demo's monitor step need not wait for the minute to end.
+    env |= {"MODELHUB_MONITORING_ROLLUP_SECONDS": "5"}
 
     step(f"starting modelhub server on {url} (home {home})")
     server_log = open(DEMO / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
@@ -129,6 +133,25 @@ checkpoint: {keep_last: 2, keep_best: {metric: val_loss, mode: min}}
 resources: {cpus: 1, memory: 2GiB}
 result_model: {name: persona-intents-text, description: Intents learned from conversations}
 """
+
+
+def wait_for_history(env: dict[str, str], model: str, timeout: float = 30) -> None:
+    """Until the model's requests reached the server's history (replicas hand over
+    each roll-up period: MONITORING_ROLLUP_SECONDS, 5 s in this demo)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        shown = subprocess.run(
+            [sys.executable, "-m", "modelhub", "monitor", model, "--since", "1h", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if shown.returncode == 0:
+            performance = json.loads(shown.stdout).get("performance") or {}
+            if performance.get("requests", 0) > 0:
+                return
+        time.sleep(0.5)
+    raise SystemExit(f"no requests of {model} reached the history within {timeout:.0f} s")
 
 
 def write_intents(path: Path) -> Path:
@@ -208,6 +231,14 @@ def run_tour(env: dict[str, str], files: Path, home: Path) -> None:
     cli(env, "predict", "embedder", "--input", texts_body("personas answer through models"))
     cli(env, "deployments", "list")
     cli(env, "deployments", "show", "persona-intents-text-staging")
+
+    step("watching the persona: its traffic, health and recommendations")
+    for question in ("hello!", "is it sunny", "goodbye", "how cold is it", "hey there"):
+        cli(env, "predict", "persona-intents-text", "--input", texts_body(question), quiet=True)
+    wait_for_history(env, "persona-intents-text")
+    cli(env, "monitor", "persona-intents-text", "--since", "1h")
+    cli(env, "monitor", "persona-intents-text", "--report", str(files / "report.html"))
+    cli(env, "monitor", "--platform")
 
     step("the audit log: who did what, hash-chained")
     cli(env, "audit", "list", "--limit", "6")

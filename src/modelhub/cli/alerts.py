@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from modelhub.cli.context import client_session
 from modelhub.cli.render import console, print_json
-from modelhub.domain.alerts import (
-    Alert,
-    AlertRule,
-    AlertRuleDraft,
-    Comparison,
-    Scope,
-    ScopeKind,
-    parse_severity,
-)
-from modelhub.domain.auth import parse_duration
 from modelhub.domain.limits import INT64_MAX
 from modelhub.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from modelhub.domain.alerts import Alert, AlertRule
 
 app = typer.Typer(help="Alert rules, firing alerts and acknowledgement.", no_args_is_help=True)
 rules = typer.Typer(help="Add, list and remove alert rules.", no_args_is_help=True)
@@ -74,6 +67,9 @@ def add(
     json: JsonOpt = False,
 ) -> None:
     """Add a rule: e.g. --model NAME --metric p99_latency_ms --above 50 --for 5m."""
+    from modelhub.domain.alerts import AlertRuleDraft, Comparison, Scope, ScopeKind, parse_severity
+    from modelhub.domain.auth import parse_duration
+
     kind, target = _one(
         {"model": model, "deployment": deployment, "run": run, "platform": platform}, "scope"
     )

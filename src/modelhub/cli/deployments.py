@@ -12,12 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import click
 import typer
 
 from modelhub.cli.context import client_session
 from modelhub.cli.deployment_input import log_policy, parse_autoscale, read_request
 from modelhub.cli.render import console, err_console, print_json
-from modelhub.domain.deployments import AnalysisMode
 
 if TYPE_CHECKING:
     from modelhub.client.contract import ModelhubClient
@@ -286,12 +286,13 @@ def update(
         ),
     ] = False,
     analysis: Annotated[
-        AnalysisMode,
+        str,
         typer.Option(
+            click_type=click.Choice(["manual", "auto"]),
             help="auto: promote or roll back the canary on its measured error rate, latency "
             "and accuracy; manual: you do (promote|rollback).",
         ),
-    ] = AnalysisMode.MANUAL,
+    ] = "manual",
     min_requests: Annotated[
         int | None,
         typer.Option(help="Canary requests before the analysis decides (auto).", min=1),
@@ -310,6 +311,7 @@ def update(
     json: JsonOpt = False,
 ) -> None:
     """Roll out another version of the deployed model: all at once, or as a canary."""
+    from modelhub.domain.deployments import AnalysisMode
     from modelhub.services.deployments import RolloutRequest
 
     request = RolloutRequest(
@@ -317,7 +319,7 @@ def update(
         version=version,
         canary=canary,
         override_approval=override_approval,
-        analysis=analysis,
+        analysis=AnalysisMode(analysis),
         min_requests=min_requests,
         max_duration=max_duration,
         alpha=alpha,

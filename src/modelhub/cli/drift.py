@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from modelhub.cli.context import client_session
 from modelhub.cli.render import console, print_json
-from modelhub.client.contract import ModelhubClient
-from modelhub.domain.drift import DriftReference, DriftReport, ReferenceStatus
 from modelhub.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from modelhub.client.contract import ModelhubClient
+    from modelhub.domain.drift import DriftReference, DriftReport
 
 app = typer.Typer(
     help="Drift: set a version's reference data, compare live data against it.",
@@ -59,6 +61,8 @@ def reference(
 
 
 def print_reference(found: DriftReference) -> None:
+    from modelhub.domain.drift import ReferenceStatus
+
     where = f"{found.model}@{found.version}"
     if found.status is ReferenceStatus.FAILED:
         console.print(f"[red]no usable drift reference[/] for {where}: {found.error}")

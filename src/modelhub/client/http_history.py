@@ -6,13 +6,14 @@ from urllib.parse import quote
 
 from modelhub.client.http_connection import HttpConnection
 from modelhub.domain.monitoring import PerformanceSummary
-from modelhub.monitoring.payloads import summary_from_json
 
 
 class HistoryCalls(HttpConnection):
     def performance(
         self, name: str, since: str = "24h", version: int | None = None
     ) -> PerformanceSummary:
+        from modelhub.monitoring.payloads import summary_from_json  # numpy: not at CLI start
+
         params: dict[str, str | int] = {"since": since}
         if version is not None:
             params["version"] = version

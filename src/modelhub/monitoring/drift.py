@@ -25,6 +25,8 @@ p-value is under the threshold. Distances are no probabilities and are not corre
 PSI (population stability index over the reference's decile bins, or its
 categories) is given with every numeric and categorical verdict as a summary figure;
 it decides nothing.
+
+scipy is imported where a test runs: a server that never checks drift never loads it.
 """
 
 from __future__ import annotations
@@ -33,8 +35,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
-from scipy.spatial import distance as spatial
 
 from modelhub.domain.drift import DriftTest, FeatureKind, FeatureVerdict
 from modelhub.monitoring.drift_profile import (
@@ -113,11 +113,15 @@ def _numeric(
     summary = psi(ref.shares, bin_shares(live, ref.edges))
     common = (name, role, kind)
     if min(ref.rows, live.size) <= config.large_sample:
-        result = stats.ks_2samp(ref.sample, live)
+        from scipy.stats import ks_2samp
+
+        result = ks_2samp(ref.sample, live)
         return _Raw(*common, DriftTest.KS, float(result.statistic), float(result.pvalue),
                     None, summary, ref.rows, live.size)  # fmt: skip
     norm = max(ref.std, 0.001)
-    value = float(stats.wasserstein_distance(ref.sample, live)) / norm
+    from scipy.stats import wasserstein_distance
+
+    value = float(wasserstein_distance(ref.sample, live)) / norm
     return _Raw(*common, DriftTest.WASSERSTEIN, value, None, value, summary, ref.rows, live.size)
 
 
@@ -147,10 +151,14 @@ def _categorical(
         table = table[:, table.sum(axis=0) > 0]
         if table.shape[1] < 2:
             return _Raw(*common, DriftTest.CHI2, 0.0, 1.0, None, summary, ref.rows, live_total)
-        result = stats.chi2_contingency(table, correction=False)
+        from scipy.stats import chi2_contingency
+
+        result = chi2_contingency(table, correction=False)
         return _Raw(*common, DriftTest.CHI2, float(result.statistic), float(result.pvalue),
                     None, summary, ref.rows, live_total)  # fmt: skip
-    value = float(spatial.jensenshannon(ref_shares, live_shares))
+    from scipy.spatial.distance import jensenshannon
+
+    value = float(jensenshannon(ref_shares, live_shares))
     return _Raw(
         *common, DriftTest.JENSEN_SHANNON, value, None, value, summary, ref.rows, live_total
     )
@@ -263,8 +271,10 @@ def compare(
 
 def _corrected(raws: list[_Raw], config: DriftConfig) -> list[FeatureVerdict]:
     tested = [r.p_value for r in raws if r.p_value is not None]
+    from scipy.stats import false_discovery_control
+
     adjusted = iter(
-        stats.false_discovery_control(np.array(tested), method="bh").tolist() if tested else []
+        false_discovery_control(np.array(tested), method="bh").tolist() if tested else []
     )
     verdicts = []
     for raw in raws:

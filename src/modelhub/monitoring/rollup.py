@@ -14,13 +14,13 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import ModuleType
 from typing import Any
 
 from ddsketch import DDSketch
 
 from modelhub.domain.monitoring import RollupRecord, minute_of
 from modelhub.errors import InvalidInput
-from modelhub.monitoring import sketches
 
 KEEP_FINISHED = 5  # minutes a replica keeps after finishing them, for a missed poll
 
@@ -38,7 +38,7 @@ class Minute:
     batches: int = 0
     batch_rows: int = 0
     in_flight_peak: int = 0
-    latency: DDSketch = field(default_factory=sketches.new_sketch)
+    latency: DDSketch = field(default_factory=lambda: _sketches().new_sketch())
     seconds: int = 60
 
     @property
@@ -56,7 +56,7 @@ class Minute:
             "batches": self.batches,
             "batch_rows": self.batch_rows,
             "in_flight_peak": self.in_flight_peak,
-            "latency": sketches.encode_text(self.latency),
+            "latency": _sketches().encode_text(self.latency),
         }
 
     @classmethod
@@ -70,7 +70,7 @@ class Minute:
                 batches=int(data["batches"]),
                 batch_rows=int(data["batch_rows"]),
                 in_flight_peak=int(data["in_flight_peak"]),
-                latency=sketches.decode_text(str(data["latency"])),
+                latency=_sketches().decode_text(str(data["latency"])),
                 seconds=int(data.get("seconds", 60)),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -163,7 +163,7 @@ def to_record(deployment: str, model: str, version: int, minute: Minute) -> Roll
         batches=minute.batches,
         batch_rows=minute.batch_rows,
         in_flight_peak=minute.in_flight_peak,
-        latency=sketches.encode(minute.latency),
+        latency=_sketches().encode(minute.latency),
     )
 
 
@@ -188,5 +188,14 @@ def combine(records: Iterable[RollupRecord], start: datetime | None = None) -> R
         batches=sum(r.batches for r in items),
         batch_rows=sum(r.batch_rows for r in items),
         in_flight_peak=max(r.in_flight_peak for r in items),
-        latency=sketches.merge_encoded(r.latency for r in items),
+        latency=_sketches().merge_encoded(r.latency for r in items),
     )
+
+
+def _sketches() -> ModuleType:
+    """The sketch codec, imported on first use: it needs numpy, which a process that
+    only imports the serving host (the CLI, through the deployment service) should not
+    pay for at start."""
+    from modelhub.monitoring import sketches
+
+    return sketches

@@ -4,27 +4,31 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from modelhub.domain.auth import Caller, permission_table
-from modelhub.monitoring.degradation import WindowTests
-from modelhub.monitoring.observations import Objectives
 from modelhub.services.audit import AuditService
 from modelhub.services.auth import AuthService, TokenLifetimes, load_or_create_key
 from modelhub.services.datasets import DatasetService
 from modelhub.services.deployments import MAX_REPLICAS, DeploymentService
 from modelhub.services.guarded import GuardedRegistry
-from modelhub.services.monitoring.alerts import AlertService
-from modelhub.services.monitoring.canary import CanaryService
-from modelhub.services.monitoring.cost import CostService
-from modelhub.services.monitoring.drift import DriftService
-from modelhub.services.monitoring.history import HistoryService
-from modelhub.services.monitoring.predictions import PredictionService
-from modelhub.services.monitoring.report import MonitorService, MonitorSources
 from modelhub.services.platform import PlatformService
 from modelhub.services.registry import RegistryService
 from modelhub.services.training import TrainingService
 from modelhub.services.uploads import UploadService
 from modelhub.settings import Settings
+
+if TYPE_CHECKING:
+    # The monitoring services pull in numpy, scipy and pyarrow: imported where they are
+    # built, so that a transport importing this package (the CLI) starts fast.
+    from modelhub.monitoring.observations import Objectives
+    from modelhub.services.monitoring.alerts import AlertService
+    from modelhub.services.monitoring.canary import CanaryService
+    from modelhub.services.monitoring.cost import CostService
+    from modelhub.services.monitoring.drift import DriftService
+    from modelhub.services.monitoring.history import HistoryService
+    from modelhub.services.monitoring.predictions import PredictionService
+    from modelhub.services.monitoring.report import MonitorService
 
 
 @dataclass
@@ -59,6 +63,14 @@ class Services:
 
 
 def build_services(settings: Settings) -> Services:
+    from modelhub.monitoring.degradation import WindowTests
+    from modelhub.services.monitoring.alerts import AlertService
+    from modelhub.services.monitoring.canary import CanaryService
+    from modelhub.services.monitoring.cost import CostService
+    from modelhub.services.monitoring.drift import DriftService
+    from modelhub.services.monitoring.history import HistoryService
+    from modelhub.services.monitoring.predictions import PredictionService
+    from modelhub.services.monitoring.report import MonitorService, MonitorSources
     from modelhub.stores.artifacts.factory import open_artifact_store
     from modelhub.stores.metadata.factory import open_metadata_store
 
@@ -139,6 +151,8 @@ def build_services(settings: Settings) -> Services:
 
 
 def monitor_objectives(settings: Settings) -> Objectives:
+    from modelhub.monitoring.observations import Objectives
+
     return Objectives(
         p99_ms=settings.monitor_p99_objective_ms,
         slow_p99_ms=settings.monitor_slow_p99_ms,

@@ -35,11 +35,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from modelhub.domain.predictions import prediction_of
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PARTIAL_SUFFIX = ".partial"
 COUNTERS = ("sampled", "capped", "dropped", "logged")
