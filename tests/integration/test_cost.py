@@ -91,7 +91,9 @@ def test_a_deployment_with_traffic_shows_replica_cost_per_thousand_requests(
             served = sum(u["requests"] for u in shown["usage"])
             cost = shown["cost"]
             return (
-                shown if served >= 3 and cost["replica_seconds"] > 0 and cost["requests"] else None
+                shown
+                if served >= 3 and cost["replica_seconds"] > 0 and cost["requests"] >= 3
+                else None
             )
 
         cost = wait_until(costed)["cost"]
