@@ -135,7 +135,7 @@ result_model: {name: persona-intents-text, description: Intents learned from con
 """
 
 
-def wait_for_history(env: dict[str, str], model: str, timeout: float = 30) -> None:
+def wait_for_history(env: dict[str, str], model: str, requests: int, timeout: float = 30) -> None:
     """Until the model's requests reached the server's history (replicas hand over
     each roll-up period: MONITORING_ROLLUP_SECONDS, 5 s in this demo)."""
     deadline = time.monotonic() + timeout
@@ -148,7 +148,7 @@ def wait_for_history(env: dict[str, str], model: str, timeout: float = 30) -> No
         )
         if shown.returncode == 0:
             performance = json.loads(shown.stdout).get("performance") or {}
-            if performance.get("requests", 0) > 0:
+            if performance.get("requests", 0) >= requests:
                 return
         time.sleep(0.5)
     raise SystemExit(f"no requests of {model} reached the history within {timeout:.0f} s")
@@ -235,7 +235,7 @@ def run_tour(env: dict[str, str], files: Path, home: Path) -> None:
     step("watching the persona: its traffic, health and recommendations")
     for question in ("hello!", "is it sunny", "goodbye", "how cold is it", "hey there"):
         cli(env, "predict", "persona-intents-text", "--input", texts_body(question), quiet=True)
-    wait_for_history(env, "persona-intents-text")
+    wait_for_history(env, "persona-intents-text", requests=6)  # with the one above
     cli(env, "monitor", "persona-intents-text", "--since", "1h")
     cli(env, "monitor", "persona-intents-text", "--report", str(files / "report.html"))
     cli(env, "monitor", "--platform")

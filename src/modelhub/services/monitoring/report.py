@@ -245,6 +245,13 @@ class MonitorService:
         except ModelhubError as exc:
             notes["drift"] = f"drift: {exc.message}"
             return None, False
+        if not report.features:  # nothing compared: no verdict to show, only why
+            why = "; ".join(f"{name}: {reason}" for name, reason in report.skipped.items())
+            notes["drift"] = (
+                f"drift of {model}@{focus.version} not tested over {report.live_rows} "
+                f"logged rows" + (f" ({why})" if why else "")
+            )
+            return None, False
         return drift_record(focus.version, report), False
 
     def _degradation(

@@ -264,6 +264,15 @@ def test_a_version_without_a_drift_reference_gets_the_recommendation_to_set_one(
     assert found.command == "modelhub monitor reference intents@2 --data FILE"
 
 
+def test_a_reference_with_no_logged_rows_is_a_note_not_a_verdict(
+    services: Services, intents: str, tmp_path: Path
+) -> None:
+    set_reference(services, tmp_path)  # no prediction of intents@2 was logged in this test
+    report = _service(services, MonitorSources(drift=services.drift)).report(ADMIN, intents)
+    assert report.drift is None
+    assert report.notes["drift"].startswith("drift of intents@2 not tested over 0 logged rows")
+
+
 def test_a_source_that_fails_leaves_a_note_and_the_rest_of_the_report(
     services: Services, stores: Stores, intents: str, served: dict[int, list[str]], tmp_path: Path
 ) -> None:
