@@ -420,6 +420,12 @@ class Settings(BaseSettings):
         gt=0,
         description="A replica closes its prediction log file at the latest this old.",
     )
+    prediction_log_retention: timedelta = Field(
+        default=timedelta(days=30),
+        description="How long sampled requests are kept (e.g. 30d): older log files, their "
+        "index and their labels are dropped by the server's cleanup, and their blobs by the "
+        "artifact GC.",
+    )
     prediction_ingest_seconds: float = Field(
         default=2.0,
         gt=0,
@@ -476,6 +482,7 @@ class Settings(BaseSettings):
         "monitoring_minutes_retention",
         "monitoring_hours_retention",
         "monitoring_samples_retention",
+        "prediction_log_retention",
         mode="before",
     )
     @classmethod

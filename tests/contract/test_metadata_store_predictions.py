@@ -159,3 +159,23 @@ def test_a_deployment_keeps_its_prediction_log_policy(store: SqlMetadataStore) -
     off = PredictionLogPolicy(rate=0.0)
     store.update_deployment("web", {"prediction_log": off}, audit=AuditDraft("a", "x", "web"))
     assert store.get_deployment("web").prediction_log == off
+
+
+def test_files_older_than_the_cut_off_go_with_their_requests_and_labels(
+    store: SqlMetadataStore,
+) -> None:
+    old, new = digest(1), digest(2)
+    store.record_prediction_file(log_file(old, 1, (0, 5)), [logged("a", old, 1)])
+    store.record_prediction_file(log_file(new, 1, (30, 40)), [logged("b", new, 35)])
+    store.store_labels(
+        "intents", [LabelDraft(request_id="a", label="c1")], AuditDraft("bob", "x", "intents")
+    )
+    # A file goes only when its newest request is older: 5 minutes is not before 5.
+    assert store.purge_predictions(T0 + timedelta(minutes=5)) == 0
+    assert store.purge_predictions(T0 + timedelta(minutes=20)) == 1
+    end = T0 + timedelta(hours=1)
+    assert [f.digest for f in store.prediction_files("intents", T0, end)] == [new]
+    assert [p.request_id for p in store.list_predictions("intents", T0, end)] == ["b"]
+    assert store.labelled_predictions("intents", T0, end) == []
+    assert old not in store.prediction_digests() and new in store.prediction_digests()
+    assert store.purge_predictions(T0 + timedelta(minutes=20)) == 0

@@ -17,6 +17,7 @@ from modelhub.errors import InvalidInput, PermissionDenied
 from modelhub.services import Services
 from modelhub.services.registry import RegisterRequest
 from modelhub.serving.predlog import Entry, LogTarget, write_file
+from tests.stores import blob_digests
 
 NOW = datetime.now(UTC)
 ADMIN = Caller(name="admin", role=Role.ADMIN)
@@ -186,3 +187,18 @@ def test_private_inputs_are_left_out_of_the_windows_inputs(services: Services, m
     write_file(spool, private, 1, items)
     services.predictions.ingest_spool()
     assert list(services.predictions.inputs(model, 1, window())) == ["y"]
+
+
+def test_the_log_older_than_its_retention_is_dropped_and_its_blob_collected(
+    services: Services, model: str
+) -> None:
+    spool_file(services, 1, entries(1, 3))
+    services.predictions.ingest_spool()
+    [logged] = services.predictions.predictions(ADMIN, model, window(), limit=1)
+    retention = services.settings.prediction_log_retention
+    assert services.predictions.cleanup(NOW + retention - timedelta(hours=1)) == 0
+    assert services.predictions.cleanup(NOW + retention) == 1
+    assert services.predictions.predictions(ADMIN, model, window()) == []
+    assert services.registry.gc(grace_seconds=0).blobs_deleted == 1  # the Parquet file
+    assert services.predictions.inputs(model, 1, window()) == {}
+    assert logged.file_digest not in blob_digests(services)

@@ -22,7 +22,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -80,6 +82,8 @@ class PredictionService:
     ) -> None:
         self.spool = settings.prediction_spool_dir
         self.interval = settings.prediction_ingest_seconds
+        self.retention = settings.prediction_log_retention
+        self.cleanup_every = settings.monitoring_cleanup_seconds
         self.metadata = metadata
         self.artifacts = artifacts
         self.registry = registry
@@ -107,11 +111,24 @@ class PredictionService:
             self.ingest_spool()  # what the replicas closed on their way out
 
     def _run(self) -> None:
+        cleaned = -math.inf
         while not self._stop.wait(self.interval):
             try:
                 self.ingest_spool()
+                if time.monotonic() - cleaned >= self.cleanup_every:
+                    self.cleanup()
+                    cleaned = time.monotonic()
             except Exception:
                 log.exception("prediction log ingest failed; trying again")
+
+    def cleanup(self, now: datetime | None = None) -> int:
+        """Drop the log files older than `prediction_log_retention` (their index and
+        labels with them); the number of files dropped. The artifact GC then removes
+        their blobs, which nothing references any more."""
+        dropped = self.metadata.purge_predictions((now or datetime.now(UTC)) - self.retention)
+        if dropped:
+            log.info("prediction log: %d files older than the retention dropped", dropped)
+        return dropped
 
     def ingest_spool(self) -> int:
         """Ingest every closed file in the spool folder; the number of files indexed."""

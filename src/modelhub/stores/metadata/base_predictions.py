@@ -67,3 +67,9 @@ class PredictionStore(abc.ABC):
         self, model: str, start: datetime, end: datetime, version: int | None = None
     ) -> dict[int, int]:
         """Rows of sampled requests in [start, end), per version."""
+
+    @abc.abstractmethod
+    def purge_predictions(self, before: datetime) -> int:
+        """Drop the log files whose newest request is older than `before`, with their
+        sampled requests and labels, in one transaction; the number of files dropped.
+        Their blobs are then unreferenced, and the artifact GC removes them."""

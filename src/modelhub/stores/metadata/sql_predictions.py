@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from modelhub.domain.predictions import LabelDraft, LoggedPrediction, PredictionLogFile
@@ -106,6 +106,17 @@ class PredictionQueries(SqlStoreBase):
         """Digests of every indexed prediction log file (the artifact GC keeps them)."""
         with self._read() as conn:
             return set(conn.execute(select(prediction_log_files.c.digest)).scalars())
+
+    def purge_predictions(self, before: datetime) -> int:
+        t = prediction_log_files.c
+        with self._write_plain() as conn:
+            digests = list(conn.execute(select(t.digest).where(t.last_at < before)).scalars())
+            for chunk in _chunks(digests):
+                conn.execute(
+                    delete(prediction_records).where(prediction_records.c.file_digest.in_(chunk))
+                )
+                conn.execute(delete(prediction_log_files).where(t.digest.in_(chunk)))
+            return len(digests)
 
     def prediction_files(
         self, model: str, start: datetime, end: datetime, version: int | None = None
