@@ -8,7 +8,7 @@ latency as a mergeable quantile sketch. Stores keep the sketch as opaque bytes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -231,19 +231,16 @@ class Figures:
     mean_batch_rows: float | None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "errors": self.errors,
-            "error_rate": self.error_rate,
-            "errors_by_kind": dict(self.errors_by_kind),
-            "rows": self.rows,
-            "throughput_rps": self.throughput_rps,
-            "p50_ms": self.p50_ms,
-            "p95_ms": self.p95_ms,
-            "p99_ms": self.p99_ms,
-            "in_flight_peak": self.in_flight_peak,
-            "mean_batch_rows": self.mean_batch_rows,
-        }
+        return figures_json(self)
+
+
+FIGURE_FIELDS = tuple(f.name for f in fields(Figures))
+
+
+def figures_json(figures: Figures | PerformanceSummary) -> dict[str, Any]:
+    """The traffic figures (the fields of `Figures`) of a version's figures or a summary."""
+    found = {name: getattr(figures, name) for name in FIGURE_FIELDS}
+    return found | {"errors_by_kind": dict(figures.errors_by_kind)}
 
 
 @dataclass(frozen=True)
@@ -286,17 +283,7 @@ class PerformanceSummary:
             "window": {"start": self.window.start.isoformat(), "end": self.window.end.isoformat()},
             "version": self.version,
             "deployment": self.deployment,
-            "requests": self.requests,
-            "errors": self.errors,
-            "error_rate": self.error_rate,
-            "errors_by_kind": dict(self.errors_by_kind),
-            "rows": self.rows,
-            "throughput_rps": self.throughput_rps,
-            "p50_ms": self.p50_ms,
-            "p95_ms": self.p95_ms,
-            "p99_ms": self.p99_ms,
-            "in_flight_peak": self.in_flight_peak,
-            "mean_batch_rows": self.mean_batch_rows,
+            **figures_json(self),
             "cpu_percent": self.cpu_percent,
             "rss_bytes": self.rss_bytes,
             "gpu_util": self.gpu_util,

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from modelhub.domain.monitoring import (
+    FIGURE_FIELDS,
     Figures,
     PerformancePoint,
     PerformanceSummary,
@@ -56,17 +57,7 @@ def summary_from_json(data: dict[str, Any]) -> PerformanceSummary:
             ),
             version=None if data["version"] is None else int(data["version"]),
             deployment=data["deployment"],
-            requests=figures.requests,
-            errors=figures.errors,
-            error_rate=figures.error_rate,
-            errors_by_kind=figures.errors_by_kind,
-            rows=figures.rows,
-            throughput_rps=figures.throughput_rps,
-            p50_ms=figures.p50_ms,
-            p95_ms=figures.p95_ms,
-            p99_ms=figures.p99_ms,
-            in_flight_peak=figures.in_flight_peak,
-            mean_batch_rows=figures.mean_batch_rows,
+            **{name: getattr(figures, name) for name in FIGURE_FIELDS},
             cpu_percent=_optional(data["cpu_percent"]),
             rss_bytes=None if data["rss_bytes"] is None else int(data["rss_bytes"]),
             gpu_util=_optional(data["gpu_util"]),

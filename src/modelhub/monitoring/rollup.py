@@ -5,6 +5,9 @@ replicas by the supervisor, and into hours by the history service.
 adds and one sketch insert (a few microseconds; bench/bench_rollup_overhead.py).
 Minutes finish when the clock passes them, whether or not another request comes,
 so every replica of a group finishes minute M at the supervisor's first poll after M.
+
+The sketch codec (`sketches`) needs numpy: it is imported where it is used, so that
+importing the serving host (the CLI does, through the deployment service) loads none.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import ModuleType
 from typing import Any
 
 from ddsketch import DDSketch
@@ -23,6 +25,12 @@ from modelhub.domain.monitoring import RollupRecord, minute_of
 from modelhub.errors import InvalidInput
 
 KEEP_FINISHED = 5  # minutes a replica keeps after finishing them, for a missed poll
+
+
+def _new_sketch() -> DDSketch:
+    from modelhub.monitoring.sketches import new_sketch
+
+    return new_sketch()
 
 
 @dataclass
@@ -38,7 +46,7 @@ class Minute:
     batches: int = 0
     batch_rows: int = 0
     in_flight_peak: int = 0
-    latency: DDSketch = field(default_factory=lambda: _sketches().new_sketch())
+    latency: DDSketch = field(default_factory=_new_sketch)
     seconds: int = 60
 
     @property
@@ -47,6 +55,8 @@ class Minute:
         return minute_of(datetime.fromtimestamp(self.minute * self.seconds, UTC))
 
     def to_json(self) -> dict[str, Any]:
+        from modelhub.monitoring.sketches import encode_text
+
         return {
             "minute": self.minute,
             "seconds": self.seconds,
@@ -56,11 +66,13 @@ class Minute:
             "batches": self.batches,
             "batch_rows": self.batch_rows,
             "in_flight_peak": self.in_flight_peak,
-            "latency": _sketches().encode_text(self.latency),
+            "latency": encode_text(self.latency),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Minute:
+        from modelhub.monitoring.sketches import decode_text
+
         try:
             return cls(
                 minute=int(data["minute"]),
@@ -70,7 +82,7 @@ class Minute:
                 batches=int(data["batches"]),
                 batch_rows=int(data["batch_rows"]),
                 in_flight_peak=int(data["in_flight_peak"]),
-                latency=_sketches().decode_text(str(data["latency"])),
+                latency=decode_text(str(data["latency"])),
                 seconds=int(data.get("seconds", 60)),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -152,6 +164,8 @@ def merge_minutes(parts: Iterable[tuple[str, int, Minute]]) -> dict[tuple[str, i
 
 
 def to_record(deployment: str, model: str, version: int, minute: Minute) -> RollupRecord:
+    from modelhub.monitoring.sketches import encode
+
     return RollupRecord(
         deployment=deployment,
         model=model,
@@ -163,12 +177,14 @@ def to_record(deployment: str, model: str, version: int, minute: Minute) -> Roll
         batches=minute.batches,
         batch_rows=minute.batch_rows,
         in_flight_peak=minute.in_flight_peak,
-        latency=_sketches().encode(minute.latency),
+        latency=encode(minute.latency),
     )
 
 
 def combine(records: Iterable[RollupRecord], start: datetime | None = None) -> RollupRecord:
     """Records of one deployment version merged into one (at `start`, or the first's)."""
+    from modelhub.monitoring.sketches import merge_encoded
+
     items = list(records)
     if not items:
         raise ValueError("combine needs at least one record")
@@ -188,14 +204,5 @@ def combine(records: Iterable[RollupRecord], start: datetime | None = None) -> R
         batches=sum(r.batches for r in items),
         batch_rows=sum(r.batch_rows for r in items),
         in_flight_peak=max(r.in_flight_peak for r in items),
-        latency=_sketches().merge_encoded(r.latency for r in items),
+        latency=merge_encoded(r.latency for r in items),
     )
-
-
-def _sketches() -> ModuleType:
-    """The sketch codec, imported on first use: it needs numpy, which a process that
-    only imports the serving host (the CLI, through the deployment service) should not
-    pay for at start."""
-    from modelhub.monitoring import sketches
-
-    return sketches
