@@ -18,6 +18,11 @@ from typing import Any
 import httpx
 import pytest
 
+from modelhub.client import Client
+from modelhub.client.contract import ModelhubClient
+from modelhub.client.local import LocalClient
+from modelhub.settings import Settings
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -134,6 +139,21 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
     srv = make_server(tmp_path_factory.mktemp("shared-server"))
     with running(srv):
         yield srv
+
+
+@contextmanager
+def either_client(kind: str, server: ServerProcess, home: Path) -> Iterator[ModelhubClient]:
+    """The HTTP client of `server` ("http"), or a local client over `home` ("local"):
+    the two implementations of one contract, for tests run against both."""
+    opened: ModelhubClient
+    if kind == "http":
+        opened = Client(server.url, token=server.token)
+    else:
+        opened = LocalClient(Settings(home=home), actor="ada")
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
 @dataclass

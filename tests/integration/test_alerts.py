@@ -12,13 +12,18 @@ from typing import Any, TypeVar
 
 import pytest
 
-from modelhub.client import Client, ModelhubClient
-from modelhub.client.local import LocalClient
+from modelhub.client import ModelhubClient
 from modelhub.domain.alerts import AlertRuleDraft, Comparison, Scope, ScopeKind
 from modelhub.errors import Conflict, InvalidInput, NotFound
 from modelhub.monitoring.alert_payload import SIGNATURE_HEADER, verify
-from modelhub.settings import Settings
-from tests.integration.conftest import Cli, ServerProcess, clean_env, make_server, running
+from tests.integration.conftest import (
+    Cli,
+    ServerProcess,
+    clean_env,
+    either_client,
+    make_server,
+    running,
+)
 from tests.unit.services.alert_receiver import Receiver, receiver
 
 SECRET = "integration-secret"
@@ -148,15 +153,8 @@ def test_the_api_refuses_an_unknown_comparison(alerting_server: ServerProcess) -
 def client(
     request: pytest.FixtureRequest, alerting_server: ServerProcess, tmp_path: Path
 ) -> Iterator[ModelhubClient]:
-    opened: ModelhubClient
-    if request.param == "http":
-        opened = Client(alerting_server.url, token=alerting_server.token)
-    else:
-        opened = LocalClient(Settings(home=tmp_path / "home"), actor="ada")
-    try:
+    with either_client(request.param, alerting_server, tmp_path / "home") as opened:
         yield opened
-    finally:
-        opened.close()
 
 
 def test_both_clients_add_list_and_remove_rules(client: ModelhubClient) -> None:

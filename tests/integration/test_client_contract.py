@@ -14,34 +14,24 @@ from pathlib import Path
 import pytest
 
 from modelhub.client import (
-    Client,
     DeployRequest,
     ModelhubClient,
     RegisterRequest,
     RolloutRequest,
     VersionQuery,
 )
-from modelhub.client.local import LocalClient
 from modelhub.domain.predictions import PredictionLogPolicy
 from modelhub.errors import IllegalTransition, InvalidInput, NotFound
 from modelhub.samples import write_mlp_onnx, write_mlp_safetensors
-from modelhub.settings import Settings
-from tests.integration.conftest import ServerProcess
+from tests.integration.conftest import ServerProcess, either_client
 
 
 @pytest.fixture(params=["http", "local"])
 def client(
     request: pytest.FixtureRequest, shared_server: ServerProcess, tmp_path: Path
 ) -> Iterator[ModelhubClient]:
-    opened: ModelhubClient
-    if request.param == "http":
-        opened = Client(shared_server.url, token=shared_server.token)
-    else:
-        opened = LocalClient(Settings(home=tmp_path / "home"), actor="ada")
-    try:
+    with either_client(request.param, shared_server, tmp_path / "home") as opened:
         yield opened
-    finally:
-        opened.close()
 
 
 def test_register_and_search_take_the_same_models(
