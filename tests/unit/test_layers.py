@@ -15,7 +15,7 @@ import modelhub
 
 SOURCE = Path(modelhub.__file__).parent
 TRANSPORTS = {"api", "cli", "client", "dashboard"}
-ENGINES = {"inspect", "datasets", "networks", "training", "serving", "monitoring"}
+ENGINES = {"inspect", "datasets", "networks", "training", "serving", "monitoring", "governance"}
 STORES = {"stores"}
 ROOT = {"__init__", "__main__"}  # the package's public face and `python -m modelhub`
 
@@ -104,3 +104,10 @@ def test_the_monitoring_engine_is_pure_computation() -> None:
     none of them: no services, stores, transports, serving or training."""
     forbidden = TRANSPORTS | STORES | {"services", "serving", "training"}
     assert _breaking({"monitoring"}, forbidden) == []
+
+
+def test_the_governance_engine_is_pure_computation() -> None:
+    """Bias figures, attributions, scans, graphs and cards are computed over what the
+    services hand in (models may come from networks, data from datasets)."""
+    forbidden = TRANSPORTS | STORES | {"services", "serving", "training"}
+    assert _breaking({"governance"}, forbidden) == []

@@ -15,6 +15,7 @@ from modelhub.cli import (
     datasets,
     deployments,
     drift,
+    governance_app,
     models,
     monitor,
     predictions,
@@ -45,6 +46,7 @@ app.add_typer(cost.app, name="cost")
 app.add_typer(auth.audit, name="audit")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(monitor.app, name="monitor")
+app.add_typer(governance_app.app, name="governance")
 
 LOOPBACK = ("127.", "localhost", "::1")
 SHUTDOWN_GRACE_SECONDS = 5

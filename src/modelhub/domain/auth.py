@@ -58,6 +58,10 @@ class Action(StrEnum):
     ALERTS_ACK = "alerts.ack"
     # -- cost (issue 11): budgets are set by admins, who answer for the spend --
     COST_MANAGE = "cost.manage"
+    # -- governance (issue 12) --
+    GOVERNANCE_READ = "governance.read"  # policy, status, reports, lineage, cards
+    GOVERNANCE_ASSESS = "governance.assess"  # request a review, run assessments
+    GOVERNANCE_POLICY = "governance.policy"  # set the policy in force
 
 
 ALL_ROLES = frozenset(Role)
@@ -98,6 +102,11 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.ALERTS_MANAGE: frozenset({Role.ADMIN, Role.DATA_SCIENTIST}),
     Action.ALERTS_ACK: WRITERS,
     Action.COST_MANAGE: ADMINS,
+    Action.GOVERNANCE_READ: ALL_ROLES,
+    # Assessments run the version's model on the caller's data; reviewers' decisions
+    # (approve, reject, an ethics verdict) stay models.approve.
+    Action.GOVERNANCE_ASSESS: WRITERS,
+    Action.GOVERNANCE_POLICY: ADMINS,
 }
 
 # Developers may take these actions only on what they own (they made the first
@@ -112,6 +121,7 @@ OWNER_ONLY_FOR: dict[Action, frozenset[Role]] = {
     Action.MODELS_DELETE: frozenset({Role.DEVELOPER}),
     Action.RUNS_MANAGE: frozenset({Role.DEVELOPER}),
     Action.DEPLOYMENTS_WRITE: frozenset({Role.DEVELOPER}),
+    Action.GOVERNANCE_ASSESS: frozenset({Role.DEVELOPER}),
 }
 
 READ_ACTIONS = frozenset(
@@ -123,6 +133,7 @@ READ_ACTIONS = frozenset(
         Action.TRAINING_READ,
         Action.DEPLOYMENTS_READ,
         Action.INFERENCE,
+        Action.GOVERNANCE_READ,
     }
 )
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     # The monitoring services pull in numpy, scipy and pyarrow: imported where they are
     # built, so that a transport importing this package (the CLI) starts fast.
     from modelhub.monitoring.observations import Objectives
+    from modelhub.services.governance.policy import PolicyService
     from modelhub.services.monitoring.alerts import AlertService
     from modelhub.services.monitoring.canary import CanaryService
     from modelhub.services.monitoring.cost import CostService
@@ -51,6 +52,8 @@ class Services:
     cost: CostService
     predictions: PredictionService
     history: HistoryService
+    # -- governance (issue 12) --
+    policy: PolicyService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -64,6 +67,9 @@ class Services:
 
 def build_services(settings: Settings) -> Services:
     from modelhub.monitoring.degradation import WindowTests
+    from modelhub.services.governance.assessments import AssessmentLog
+    from modelhub.services.governance.policy import PolicyService
+    from modelhub.services.governance.scoring import VersionScorer
     from modelhub.services.monitoring.alerts import AlertService
     from modelhub.services.monitoring.canary import CanaryService
     from modelhub.services.monitoring.cost import CostService
@@ -130,6 +136,9 @@ def build_services(settings: Settings) -> Services:
             cost=cost,
         ),
     )
+    policy = PolicyService(metadata, auth)
+    assessments = AssessmentLog(metadata, artifacts, policy)  # noqa: F841 - lanes wire these
+    scorer = VersionScorer(deployments.rollouts.materialize)  # noqa: F841
     return Services(
         settings=settings,
         platform=platform,
@@ -147,6 +156,7 @@ def build_services(settings: Settings) -> Services:
         cost=cost,
         predictions=predictions,
         history=history,
+        policy=policy,
     )
 
 

@@ -40,6 +40,7 @@ from modelhub.stores.metadata.base_alerts import AlertStoreBase
 from modelhub.stores.metadata.base_canary import CanaryDecisionStore
 from modelhub.stores.metadata.base_cost import CostStore
 from modelhub.stores.metadata.base_drift import DriftStore
+from modelhub.stores.metadata.base_governance import GovernanceStore
 from modelhub.stores.metadata.base_history import HistoryStore
 from modelhub.stores.metadata.base_predictions import PredictionStore
 
@@ -183,6 +184,7 @@ class MetadataStore(
     CostStore,
     PredictionStore,
     HistoryStore,
+    GovernanceStore,
     abc.ABC,
 ):
     """Models, versions, aliases and the audit log.

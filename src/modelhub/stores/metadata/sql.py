@@ -49,6 +49,7 @@ from modelhub.stores.metadata.sql_cost import CostQueries
 from modelhub.stores.metadata.sql_datasets import DatasetQueries
 from modelhub.stores.metadata.sql_deployments import DeploymentQueries
 from modelhub.stores.metadata.sql_drift import DriftQueries
+from modelhub.stores.metadata.sql_governance import GovernanceQueries
 from modelhub.stores.metadata.sql_history import HistoryQueries
 from modelhub.stores.metadata.sql_predictions import PredictionQueries
 from modelhub.stores.metadata.sql_runs import RunQueries
@@ -209,6 +210,7 @@ class SqlMetadataStore(
     DatasetQueries,
     DeploymentQueries,
     DriftQueries,
+    GovernanceQueries,
     HistoryQueries,
     PredictionQueries,
     RunQueries,
@@ -529,7 +531,7 @@ class SqlMetadataStore(
 
     def referenced_digests(self) -> set[str]:
         """Every blob something points at: version files, datasets, scripts, checkpoints,
-        drift profiles."""
+        drift profiles, prediction logs, governance attachments."""
         with self._read() as conn:
             files = set(conn.execute(select(version_files.c.digest).distinct()).scalars())
         return (
@@ -537,5 +539,6 @@ class SqlMetadataStore(
             | self.dataset_digests()
             | self.pipeline_digests()
             | self.drift_reference_digests()
+            | self.prediction_digests()
+            | self.assessment_digests()
         )
-        return files | self.dataset_digests() | self.pipeline_digests() | self.prediction_digests()

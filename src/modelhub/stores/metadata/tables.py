@@ -567,3 +567,69 @@ resource_samples = Table(
     Index("ix_resource_samples_subject", "kind", "subject", "at"),
     Index("ix_resource_samples_at", "at"),
 )
+
+# -- governance --
+# Each version of the governance policy as its YAML text; the newest is in force.
+governance_policies = Table(
+    "governance_policies",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("text", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Evidence about one version (bias, explainability, ethics, compliance), never changed.
+assessments = Table(
+    "assessments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("policy_version", Integer, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("figures", JSON, nullable=False),
+    # {"name": digest}: files kept with it in the artifact store (charts).
+    Column("attachments", JSON, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_assessments_version", "model", "version", "kind", "created_at"),
+)
+
+review_requests = Table(
+    "review_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("requested_by", String(100), nullable=False),
+    Column("reviewers", JSON, nullable=False),
+    Column("policy_version", Integer, nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    Index("ix_review_requests_version", "model", "version", "id"),
+)
+
+review_decisions = Table(
+    "review_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "request_id",
+        Integer,
+        ForeignKey("review_requests.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("model", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("reviewer", String(100), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("approve", Boolean, nullable=False),
+    Column("note", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("request_id", "reviewer", name="uq_review_decisions_reviewer"),
+)
