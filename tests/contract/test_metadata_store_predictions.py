@@ -179,3 +179,11 @@ def test_files_older_than_the_cut_off_go_with_their_requests_and_labels(
     assert store.labelled_predictions("intents", T0, end) == []
     assert old not in store.prediction_digests() and new in store.prediction_digests()
     assert store.purge_predictions(T0 + timedelta(minutes=20)) == 0
+
+
+def test_the_artifact_gc_keeps_indexed_log_files(store: SqlMetadataStore) -> None:
+    """A log file's blob is referenced while it is indexed (a regression: the list of
+    referenced blobs once lost prediction logs, and a GC would have deleted live logs)."""
+    store.record_prediction_file(log_file(digest(7)), [])
+    assert digest(7) in store.prediction_digests()
+    assert digest(7) in store.referenced_digests()
