@@ -72,16 +72,12 @@ class _Builder:
         run_id = None
         if lineage.source_run:
             run_id = f"run:{lineage.source_run}"
-            if self.node(
-                LineageNode(id=run_id, kind=NodeKind.RUN, label=f"run {lineage.source_run}")
-            ):
+            if self.node(LineageNode(id=run_id, kind=NodeKind.RUN, label=lineage.source_run)):
                 self.edge(run_id, target, EdgeKind.PRODUCED)
         if lineage.pipeline:
             pipeline_id = f"pipeline:{lineage.pipeline}"
             if self.node(
-                LineageNode(
-                    id=pipeline_id, kind=NodeKind.PIPELINE, label=f"pipeline {lineage.pipeline}"
-                )
+                LineageNode(id=pipeline_id, kind=NodeKind.PIPELINE, label=lineage.pipeline)
             ):
                 self.edge(
                     pipeline_id, run_id or target, EdgeKind.RAN if run_id else EdgeKind.PRODUCED
@@ -92,7 +88,7 @@ class _Builder:
             else []
         )
         for index, digest in enumerate(lineage.datasets):
-            label = names[index] if names else f"dataset {digest[:12]}"
+            label = names[index] if names else digest[:12]
             dataset_id = f"dataset:{digest}"
             node = LineageNode(
                 id=dataset_id, kind=NodeKind.DATASET, label=label, details={"digest": digest}
@@ -102,6 +98,8 @@ class _Builder:
 
     def deployments(self, deployments: Iterable[Deployment], v: ModelVersion, source: str) -> None:
         for deployment in deployments:
+            if deployment.model != v.name:
+                continue
             share = next((s.percent for s in deployment.traffic if s.version == v.version), None)
             if share is None:
                 continue
@@ -114,7 +112,7 @@ class _Builder:
             node = LineageNode(
                 id=deployment_id,
                 kind=NodeKind.DEPLOYMENT,
-                label=f"deployment {deployment.name}",
+                label=deployment.name,
                 details=details,
             )
             if self.node(node):

@@ -70,9 +70,8 @@ def front_matter(inputs: CardInputs) -> dict[str, Any]:
     ]
     if datasets:
         data["datasets"] = datasets
-    metrics = [m for m in version.metrics if _TAG.sub("-", m)]
-    if metrics:
-        data["metrics"] = [_TAG.sub("-", m) for m in metrics]
+    if version.metrics:
+        data["metrics"] = [_TAG.sub("-", m) for m in version.metrics]
     if version.lineage.base_version:
         data["base_model"] = version.lineage.base_version
     tags = ["modelhub", version.type.value, version.framework.value]
@@ -205,8 +204,8 @@ def _training(v: ModelVersion) -> list[str]:
         lineage.dataset_versions if len(lineage.dataset_versions) == len(lineage.datasets) else []
     )
     for index, digest in enumerate(lineage.datasets):
-        name = f"{names[index]} " if names else ""
-        lines.append(f"- dataset: {cell(name)}(sha256:{digest})")
+        name = f"{cell(names[index])} " if names else ""
+        lines.append(f"- dataset: {name}(sha256:{digest})")
     if lineage.hyperparameters:
         rows = [[k, v] for k, v in sorted(lineage.hyperparameters.items())]
         lines += ["", "### Hyperparameters", "", *table(["name", "value"], rows)]
