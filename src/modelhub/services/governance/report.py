@@ -49,6 +49,16 @@ class ReportService:
         active = self.policy.current()
         requests = self.metadata.list_review_requests(version.name, version.version)
         events = self.metadata.list_audit(AuditQuery(target=target, limit=MAX_AUDIT_EVENTS))
+        # Events on the model that concern this version: its registration (the one with
+        # its digest) and aliases pointed at it.
+        events += [
+            e
+            for e in self.metadata.list_audit(
+                AuditQuery(target=version.name, limit=MAX_AUDIT_EVENTS)
+            )
+            if e.details.get("version") == version.version
+            or (e.action == "models.register" and e.details.get("digest") == version.digest)
+        ]
         notes = []
         if len(events) >= MAX_AUDIT_EVENTS:
             notes.append(f"Only the newest {MAX_AUDIT_EVENTS} audit events are listed.")
