@@ -28,7 +28,7 @@ class ReportInputs:
     assessments: list[Assessment]
     requests: list[tuple[ReviewRequest, list[Decision]]]
     lineage: LineageGraph
-    audit: list[AuditEvent]
+    audit: list[AuditEvent] | None  # None: the reader may not see the audit log
     generated_at: datetime
     notes: list[str] = field(default_factory=list)
 
@@ -171,8 +171,10 @@ def _reviews(requests: list[tuple[ReviewRequest, list[Decision]]]) -> list[str]:
     return lines
 
 
-def _audit(events: list[AuditEvent]) -> list[str]:
+def _audit(events: list[AuditEvent] | None) -> list[str]:
     lines = ["## Audit events", ""]
+    if events is None:
+        return [*lines, "Shown only to those who may read the audit log (admins).", ""]
     if not events:
         return [*lines, "No audit event names this version.", ""]
     rows: list[list[Any]] = [

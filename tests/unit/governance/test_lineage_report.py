@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from modelhub.domain.enums import Stage
 from modelhub.domain.governance import (
     Decision,
@@ -91,20 +93,22 @@ def test_the_report_holds_version_policy_assessments_reviews_lineage_and_audit()
 def test_a_version_with_no_governance_records_says_so_in_each_section() -> None:
     text = default_policy_text()
     v = version("plain", 1)
-    report = render_report(
-        ReportInputs(
-            model=model("plain"),
-            version=v,
-            policy=PolicyVersion(version=0, text=text, digest="0", created_by="s", created_at=AT),
-            production=parse_policy(text).requirements(v.type, {}, Stage.PRODUCTION),
-            assessments=[],
-            requests=[],
-            lineage=build_lineage(v, lambda ref: None, lambda _: [], lambda _: []),
-            audit=[],
-            generated_at=AT,
-        )
+    inputs = ReportInputs(
+        model=model("plain"),
+        version=v,
+        policy=PolicyVersion(version=0, text=text, digest="0", created_by="s", created_at=AT),
+        production=parse_policy(text).requirements(v.type, {}, Stage.PRODUCTION),
+        assessments=[],
+        requests=[],
+        lineage=build_lineage(v, lambda ref: None, lambda _: [], lambda _: []),
+        audit=[],
+        generated_at=AT,
     )
+    report = render_report(inputs)
     assert "No assessment is recorded for this version." in report
     assert "No review was requested for this version." in report
     assert "(none recorded)" in report
     assert "No audit event names this version." in report
+    assert "Shown only to those who may read the audit log" in render_report(
+        replace(inputs, audit=None)
+    )

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from modelhub.domain.auth import Action, Caller
+from modelhub.domain.auth import Action, Caller, role_allows
 from modelhub.domain.enums import Stage
 from modelhub.domain.lineage import VersionDocument
 from modelhub.domain.names import parse_ref
+from modelhub.domain.records import AuditEvent, ModelVersion
 from modelhub.governance.audit_report import ReportInputs, render_report
 from modelhub.services.auth import AuthService
 from modelhub.services.governance.assessments import AssessmentLog
@@ -38,29 +39,21 @@ class ReportService:
         self.clock = clock
 
     def report_for(self, caller: Caller, ref: str) -> VersionDocument:
+        """Every role may read the report; its audit events only those who may read the
+        audit log (admins), as `audit list` allows: for others the section says so."""
         self.auth.authorize(caller, Action.GOVERNANCE_READ)
-        return self.report(ref)
+        return self.report(ref, role_allows(caller, Action.AUDIT_READ, self.auth.permissions))
 
-    def report(self, ref: str) -> VersionDocument:
+    def report(self, ref: str, with_audit: bool = True) -> VersionDocument:
         """NotFound when `ref` names no version."""
         version = self.metadata.resolve(parse_ref(ref))
         model = self.metadata.get_model(version.name)
         target = f"{version.name}@{version.version}"
         active = self.policy.current()
         requests = self.metadata.list_review_requests(version.name, version.version)
-        events = self.metadata.list_audit(AuditQuery(target=target, limit=MAX_AUDIT_EVENTS))
-        # Events on the model that concern this version: its registration (the one with
-        # its digest) and aliases pointed at it.
-        events += [
-            e
-            for e in self.metadata.list_audit(
-                AuditQuery(target=version.name, limit=MAX_AUDIT_EVENTS)
-            )
-            if e.details.get("version") == version.version
-            or (e.action == "models.register" and e.details.get("digest") == version.digest)
-        ]
+        events = self._audit(version) if with_audit else None
         notes = []
-        if len(events) >= MAX_AUDIT_EVENTS:
+        if events is not None and len(events) >= MAX_AUDIT_EVENTS:
             notes.append(f"Only the newest {MAX_AUDIT_EVENTS} audit events are listed.")
         inputs = ReportInputs(
             model=model,
@@ -74,6 +67,20 @@ class ReportService:
             generated_at=self.clock(),
             notes=notes,
         )
-        return VersionDocument(
-            model=version.name, version=version.version, text=render_report(inputs)
-        )
+        text = render_report(inputs)
+        return VersionDocument(model=version.name, version=version.version, text=text)
+
+    def _audit(self, version: ModelVersion) -> list[AuditEvent]:
+        """Events naming the version, and the model's events about it: its registration
+        (the one with its digest) and aliases pointed at it."""
+        target = f"{version.name}@{version.version}"
+        events = self.metadata.list_audit(AuditQuery(target=target, limit=MAX_AUDIT_EVENTS))
+        events += [
+            e
+            for e in self.metadata.list_audit(
+                AuditQuery(target=version.name, limit=MAX_AUDIT_EVENTS)
+            )
+            if e.details.get("version") == version.version
+            or (e.action == "models.register" and e.details.get("digest") == version.digest)
+        ]
+        return events
