@@ -259,7 +259,7 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-_MERMAID_SAFE = re.compile(r"[A-Za-z0-9 @._:/%-]")
+_MERMAID_SAFE = re.compile(r"[A-Za-z0-9 @._:/-]")
 
 
 def mermaid_label(text: str) -> str:

@@ -168,7 +168,7 @@ def build_services(settings: Settings) -> Services:
         history=history,
         policy=policy,
         lineage=lineage,
-        cards=CardService(metadata, registry, assessments, policy, cost, auth),
+        cards=CardService(metadata, assessments, policy, cost, auth),
         reports=ReportService(metadata, assessments, policy, lineage, auth),
     )
 

@@ -14,7 +14,6 @@ from modelhub.services.auth import AuthService
 from modelhub.services.governance.assessments import AssessmentLog
 from modelhub.services.governance.policy import PolicyService
 from modelhub.services.monitoring.cost import CostService
-from modelhub.services.registry import RegistryService
 from modelhub.stores.metadata.base import MetadataStore
 
 
@@ -22,14 +21,12 @@ class CardService:
     def __init__(
         self,
         metadata: MetadataStore,
-        registry: RegistryService,
         assessments: AssessmentLog,
         policy: PolicyService,
         cost: CostService,
         auth: AuthService,
     ) -> None:
         self.metadata = metadata
-        self.registry = registry
         self.assessments = assessments
         self.policy = policy
         self.cost = cost
@@ -38,16 +35,6 @@ class CardService:
     def card_for(self, caller: Caller, ref: str) -> VersionDocument:
         self.auth.authorize(caller, Action.GOVERNANCE_READ)
         return self.card(ref)
-
-    def save_for(self, caller: Caller, ref: str) -> ModelVersion:
-        """Generate the card and store it with the version (as `models card --save`):
-        a change to the version, so models.update on it (developers: models they own)."""
-        version = self.metadata.resolve(parse_ref(ref))
-        self.auth.authorize_owned(
-            caller, Action.MODELS_UPDATE, self.metadata.model_owner(version.name)
-        )
-        text = self.card(f"{version.name}@{version.version}").text
-        return self.registry.set_model_card(f"{version.name}@{version.version}", text, caller.name)
 
     def card(self, ref: str) -> VersionDocument:
         version = self.metadata.resolve(parse_ref(ref))
