@@ -22,8 +22,10 @@ def lineage(
 ) -> None:
     """Where a version came from and what came of it: datasets, run, pipeline, base
     versions upstream; versions made from it and deployments serving it downstream."""
-    from modelhub.governance.lineage_graph import render
+    from modelhub.governance.lineage_graph import FORMATS, render
 
+    if format not in FORMATS:
+        raise typer.BadParameter(f"use one of {', '.join(FORMATS)}", param_hint="--format")
     with client_session() as client:
         version = client.get(ref)
         graph = client.lineage(version.name, version.version)
