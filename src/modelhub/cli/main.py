@@ -16,7 +16,9 @@ from modelhub.cli import (
     deployments,
     drift,
     governance_app,
+    governance_report,  # noqa: F401 - registers its commands
     models,
+    models_governance,  # noqa: F401 - registers its commands
     monitor,
     predictions,
     runs,

@@ -185,16 +185,6 @@ def reject(
 
 
 @app.command()
-def card(ref: str, path: Path, json: JsonOpt = False) -> None:
-    """Attach a Markdown model card to a version."""
-    if not path.is_file():
-        raise typer.BadParameter(f"no such file: {path}", param_hint="PATH")
-    with client_session() as client:
-        found = client.set_model_card(ref, path.read_text())
-    _done(json, found, f"model card attached to {found.name} version {found.version}")
-
-
-@app.command()
 def download(
     ref: str,
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write into.")],

@@ -28,6 +28,7 @@ from modelhub.domain.cost import (
 from modelhub.domain.deployments import Deployment, UsageRecord
 from modelhub.domain.drift import DriftReference, DriftReport
 from modelhub.domain.estimates import Estimate
+from modelhub.domain.lineage import LineageGraph, VersionDocument
 from modelhub.domain.monitor_report import MonitorReport
 from modelhub.domain.monitoring import PerformanceSummary
 from modelhub.domain.predictions import (
@@ -399,6 +400,22 @@ class ModelhubClient(Protocol):
     ) -> PerformanceSummary:
         """How a model served over the last `since` (30m, 24h, 7d), for one version if
         given: requests, errors, latency quantiles, resources, series and trend."""
+        ...
+
+    # -- governance: lineage --
+
+    def lineage(self, name: str, version: int) -> LineageGraph:
+        """Where the version came from (datasets with digests, run, pipeline, base and
+        optimised-from versions) and what came of it (versions made from it, deployments
+        serving it), as typed nodes and edges."""
+        ...
+
+    def model_card(self, name: str, version: int) -> VersionDocument:
+        """A Hugging Face style README.md generated now from the registry and the reviews."""
+        ...
+
+    def governance_report(self, name: str, version: int) -> VersionDocument:
+        """The auditor's report: version, policy, assessments, reviews, lineage, audit events."""
         ...
 
     def close(self) -> None: ...

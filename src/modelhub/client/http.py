@@ -18,6 +18,7 @@ from modelhub.client.http_connection import request_body
 from modelhub.client.http_cost import CostCalls
 from modelhub.client.http_deployments import DeploymentCalls
 from modelhub.client.http_drift import DriftCalls
+from modelhub.client.http_governance_lineage import GovernanceLineageCalls
 from modelhub.client.http_history import HistoryCalls
 from modelhub.client.http_predictions import PredictionCalls
 from modelhub.client.http_report import ReportCalls
@@ -34,7 +35,12 @@ from modelhub.domain.records import (
     RegisteredModel,
 )
 from modelhub.errors import IntegrityError, Unavailable
-from modelhub.services.manifest import safe_target, source_files, write_verified_stream
+from modelhub.services.manifest import (
+    safe_target,
+    source_files,
+    write_card_beside,
+    write_verified_stream,
+)
 from modelhub.services.registry import RegisterRequest
 
 CHUNK = 1024 * 1024
@@ -79,6 +85,7 @@ class Client(
     CostCalls,
     PredictionCalls,
     HistoryCalls,
+    GovernanceLineageCalls,
 ):
     """Talk to a running modelhub server: `Client(url, token)`, or from the environment.
 
@@ -270,6 +277,9 @@ class Client(
                     "server's stored file is damaged: its digest check stopped the transfer"
                 ) from exc
             written.append(target)
+        card = write_card_beside(version, Path(dest))
+        if card is not None:
+            written.append(card)
         return version, written
 
     # -- datasets ---------------------------------------------------------------

@@ -74,6 +74,9 @@ class Lineage(Record):
     datasets: list[str] = Field(default_factory=list, description="Dataset digests.")
     dataset_versions: list[str] = Field(default_factory=list)
     base_version: str | None = None
+    # The version this one was made from by optimisation (quantized, pruned, exported),
+    # as NAME@V; kept in the lineage JSON, so no migration.
+    optimised_from: str | None = None
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
 
 

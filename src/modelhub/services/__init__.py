@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     # The monitoring services pull in numpy, scipy and pyarrow: imported where they are
     # built, so that a transport importing this package (the CLI) starts fast.
     from modelhub.monitoring.observations import Objectives
+    from modelhub.services.governance.cards import CardService
+    from modelhub.services.governance.lineage import LineageService
     from modelhub.services.governance.policy import PolicyService
+    from modelhub.services.governance.report import ReportService
     from modelhub.services.monitoring.alerts import AlertService
     from modelhub.services.monitoring.canary import CanaryService
     from modelhub.services.monitoring.cost import CostService
@@ -54,6 +57,9 @@ class Services:
     history: HistoryService
     # -- governance (issue 12) --
     policy: PolicyService
+    lineage: LineageService
+    cards: CardService
+    reports: ReportService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -68,7 +74,10 @@ class Services:
 def build_services(settings: Settings) -> Services:
     from modelhub.monitoring.degradation import WindowTests
     from modelhub.services.governance.assessments import AssessmentLog
+    from modelhub.services.governance.cards import CardService
+    from modelhub.services.governance.lineage import LineageService
     from modelhub.services.governance.policy import PolicyService
+    from modelhub.services.governance.report import ReportService
     from modelhub.services.governance.scoring import VersionScorer
     from modelhub.services.monitoring.alerts import AlertService
     from modelhub.services.monitoring.canary import CanaryService
@@ -137,8 +146,9 @@ def build_services(settings: Settings) -> Services:
         ),
     )
     policy = PolicyService(metadata, auth)
-    assessments = AssessmentLog(metadata, artifacts, policy)  # noqa: F841 - lanes wire these
+    assessments = AssessmentLog(metadata, artifacts, policy)
     scorer = VersionScorer(deployments.rollouts.materialize)  # noqa: F841
+    lineage = LineageService(metadata, auth)
     return Services(
         settings=settings,
         platform=platform,
@@ -157,6 +167,9 @@ def build_services(settings: Settings) -> Services:
         predictions=predictions,
         history=history,
         policy=policy,
+        lineage=lineage,
+        cards=CardService(metadata, assessments, policy, cost, auth),
+        reports=ReportService(metadata, assessments, policy, lineage, auth),
     )
 
 

@@ -15,6 +15,7 @@ from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import FileEntry, ModelVersion, Page, RegisteredModel
 from modelhub.errors import ModelhubError
 from modelhub.services.auth import AuthService
+from modelhub.services.manifest import write_card_beside
 from modelhub.services.registry import GcReport, RegisterRequest, RegistryService
 from modelhub.services.uploads import DirectRegistration, StagedFile, UploadService
 
@@ -158,8 +159,12 @@ class GuardedRegistry:
     def download(
         self, ref: str, dest: Path, progress: Callable[[int], None] | None = None
     ) -> tuple[ModelVersion, list[Path]]:
+        """The version's files, then its model card as README.md (see write_card_beside);
+        training's own download of a base version stays files only."""
         self._check(Action.MODELS_READ)
-        return self.registry.download(ref, dest, progress)
+        version, written = self.registry.download(ref, dest, progress)
+        card = write_card_beside(version, dest)
+        return version, [*written, card] if card is not None else written
 
     def read_file(self, digest: str) -> Iterator[bytes]:
         self._check(Action.MODELS_READ)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from modelhub.domain.names import check_relative_path
-from modelhub.domain.records import FileEntry
+from modelhub.domain.records import FileEntry, ModelVersion
 from modelhub.errors import IntegrityError, InvalidInput
 
 
@@ -56,6 +56,19 @@ def safe_target(dest: Path, relative: str) -> Path:
     target = (root / check_relative_path(relative)).resolve()
     if not target.is_relative_to(root):
         raise InvalidInput(f"unsafe file path {relative!r}", {"path": relative})
+    return target
+
+
+CARD_FILE = "README.md"
+
+
+def write_card_beside(version: ModelVersion, dest: Path) -> Path | None:
+    """Export the version's model card as README.md beside its files, the Hugging Face
+    way: only when it has a card and none of its own files is README.md (its file wins)."""
+    if not version.model_card or any(f.path == CARD_FILE for f in version.files):
+        return None
+    target = safe_target(dest, CARD_FILE)
+    write_verified_stream([version.model_card.encode("utf-8")], target)
     return target
 
 
