@@ -28,6 +28,7 @@ from modelhub.domain.cost import (
 from modelhub.domain.deployments import Deployment, UsageRecord
 from modelhub.domain.drift import DriftReference, DriftReport
 from modelhub.domain.estimates import Estimate
+from modelhub.domain.governance import Assessment
 from modelhub.domain.monitor_report import MonitorReport
 from modelhub.domain.monitoring import PerformanceSummary
 from modelhub.domain.predictions import (
@@ -399,6 +400,18 @@ class ModelhubClient(Protocol):
     ) -> PerformanceSummary:
         """How a model served over the last `since` (30m, 24h, 7d), for one version if
         given: requests, errors, latency quantiles, resources, series and trend."""
+        ...
+
+    # -- governance: compliance --
+
+    def compliance_check(self, name: str, version: int) -> Assessment:
+        """Run the compliance checks on a version now and record the result: each check
+        pass, fail or not applicable with its reason (figures["checks"])."""
+        ...
+
+    def ethics_review(self, name: str, version: int, text: str) -> Assessment:
+        """Record the caller's ethics review (YAML `text`) of a version; InvalidInput
+        naming each missing field, PermissionDenied for one's own version."""
         ...
 
     def close(self) -> None: ...

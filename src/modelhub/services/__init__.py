@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     # The monitoring services pull in numpy, scipy and pyarrow: imported where they are
     # built, so that a transport importing this package (the CLI) starts fast.
     from modelhub.monitoring.observations import Objectives
+    from modelhub.services.governance.compliance import ComplianceService
+    from modelhub.services.governance.ethics import EthicsService
     from modelhub.services.governance.policy import PolicyService
     from modelhub.services.monitoring.alerts import AlertService
     from modelhub.services.monitoring.canary import CanaryService
@@ -54,6 +56,8 @@ class Services:
     history: HistoryService
     # -- governance (issue 12) --
     policy: PolicyService
+    ethics: EthicsService
+    compliance: ComplianceService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -68,6 +72,8 @@ class Services:
 def build_services(settings: Settings) -> Services:
     from modelhub.monitoring.degradation import WindowTests
     from modelhub.services.governance.assessments import AssessmentLog
+    from modelhub.services.governance.compliance import ComplianceService
+    from modelhub.services.governance.ethics import EthicsService
     from modelhub.services.governance.policy import PolicyService
     from modelhub.services.governance.scoring import VersionScorer
     from modelhub.services.monitoring.alerts import AlertService
@@ -137,7 +143,9 @@ def build_services(settings: Settings) -> Services:
         ),
     )
     policy = PolicyService(metadata, auth)
-    assessments = AssessmentLog(metadata, artifacts, policy)  # noqa: F841 - lanes wire these
+    assessments = AssessmentLog(metadata, artifacts, policy)
+    ethics = EthicsService(registry, auth, policy, assessments)
+    compliance = ComplianceService(metadata, artifacts, registry, auth, policy, assessments, ethics)
     scorer = VersionScorer(deployments.rollouts.materialize)  # noqa: F841
     return Services(
         settings=settings,
@@ -157,6 +165,8 @@ def build_services(settings: Settings) -> Services:
         predictions=predictions,
         history=history,
         policy=policy,
+        ethics=ethics,
+        compliance=compliance,
     )
 
 
