@@ -117,6 +117,8 @@ class Detector:
     kind: str
     pattern: re.Pattern[str]
     accept: Callable[[re.Match[str]], bool]
+    # A cheap search that must hit before the full pattern is worth running.
+    hint: re.Pattern[str] | None = None
 
 
 def _digits(text: str) -> str:
@@ -156,6 +158,7 @@ DETECTORS = (
             r"(?<![\w.%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}\b"
         ),
         _always,
+        re.compile("@"),
     ),
     Detector(
         "iban",
@@ -164,6 +167,7 @@ DETECTORS = (
             r"(?![A-Za-z0-9])"
         ),
         _iban,
+        re.compile(r"[A-Z]{2}\d{2}"),
     ),
     Detector("payment_card", re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])"), _card),
     Detector("us_ssn", re.compile(r"(?<![\d-])(\d{3})-(\d{2})-(\d{4})(?![\d-])"), _ssn),
@@ -174,6 +178,7 @@ DETECTORS = (
             r"(?![A-Za-z0-9])"
         ),
         _nino,
+        re.compile(r"[A-Z]{2} ?\d{2}"),
     ),
     Detector(
         "phone",
@@ -190,13 +195,20 @@ DETECTORS = (
 )
 
 KINDS = tuple(detector.kind for detector in DETECTORS)
+# Every kind needs an '@' or at least six digits close together: a cell without either
+# is passed over after one search.
+_CANDIDATE = re.compile(r"@|\d(?:\D{0,3}\d){5}")
 
 
 def find_in_text(text: str) -> dict[str, int]:
     """How many of each kind `text` holds (the first MAX_CELL_CHARS characters)."""
     remaining = text[:MAX_CELL_CHARS]
     counts: dict[str, int] = {}
+    if not _CANDIDATE.search(remaining):
+        return counts
     for detector in DETECTORS:
+        if detector.hint is not None and not detector.hint.search(remaining):
+            continue
         found = 0
         pieces: list[str] = []
         last = 0
