@@ -101,12 +101,8 @@ def check_serialization(version: ModelVersion) -> Check:
         }
         | {f.path for f in version.files if f.path.lower().endswith(PICKLE_SUFFIXES)}
     )
-    scans = [
-        part["pickle_scan"]
-        for part in (inspection, inspection.get("main") or {})
-        if isinstance(part, dict) and isinstance(part.get("pickle_scan"), dict)
-    ]
-    if "trust_reason" in inspection and not pickled:
+    scans, needs_trust = _trust_markers(inspection)
+    if needs_trust and not pickled:
         pickled = [f.path for f in version.files] or ["the model file"]
     if not pickled and not scans:
         return _verdict(
@@ -138,6 +134,23 @@ def check_serialization(version: ModelVersion) -> Check:
         "import and marked trusted",
         files=pickled[:50],
     )
+
+
+def _trust_markers(details: dict[str, Any], depth: int = 0) -> tuple[list[dict[str, Any]], bool]:
+    """The pickle scans recorded anywhere in an inspection (a folder's main file, a Hugging
+    Face folder's weights), and whether any part of it required trust."""
+    scans: list[dict[str, Any]] = []
+    needs_trust = "trust_reason" in details or details.get("requires_trust") is True
+    if isinstance(details.get("pickle_scan"), dict):
+        scans.append(details["pickle_scan"])
+        needs_trust = True
+    if depth < 4:
+        for value in details.values():
+            if isinstance(value, dict):
+                found, trust = _trust_markers(value, depth + 1)
+                scans.extend(found)
+                needs_trust = needs_trust or trust
+    return scans, needs_trust
 
 
 def check_digests(files: int, problems: dict[str, str]) -> Check:

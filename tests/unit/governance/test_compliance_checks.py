@@ -117,6 +117,13 @@ def test_safe_serialization() -> None:
     assert found.failed and "2 dangerous import(s)" in found.reason
     folder = {"files": {"weights/model.bin": {"requires_trust": True}}}
     assert check_serialization(version(inspection=folder)).failed
+    clean_scan = {"dangerous": 0, "suspicious": 0, "scan_error": False}
+    hub = {"weights": {"trust_reason": "weights_only refused it", "pickle_scan": clean_scan}}
+    bins = [FileEntry(path="pytorch_model.bin", digest=DIGEST, size=10)]
+    nested = version(files=bins, inspection=hub, framework=Framework.HUGGINGFACE)
+    refused = check_serialization(nested)
+    assert refused.failed and "pytorch_model.bin" in refused.reason
+    assert check_serialization(nested.model_copy(update={"trusted": True})).status == "pass"
 
 
 def test_digests() -> None:
