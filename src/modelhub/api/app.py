@@ -28,6 +28,7 @@ from modelhub.api import (
     routes_datasets,
     routes_deployments,
     routes_drift,
+    routes_governance_compliance,
     routes_governance_lineage,
     routes_history,
     routes_inference,
@@ -127,6 +128,7 @@ def create_app(
         routes_cost,
         routes_predictions,
         routes_governance_lineage,
+        routes_governance_compliance,
     ):
         app.include_router(module.router)
 

@@ -28,6 +28,7 @@ from modelhub.domain.cost import (
 from modelhub.domain.deployments import Deployment, UsageRecord
 from modelhub.domain.drift import DriftReference, DriftReport
 from modelhub.domain.estimates import Estimate
+from modelhub.domain.governance import Assessment
 from modelhub.domain.lineage import LineageGraph, VersionDocument
 from modelhub.domain.monitor_report import MonitorReport
 from modelhub.domain.monitoring import PerformanceSummary
@@ -416,6 +417,18 @@ class ModelhubClient(Protocol):
 
     def governance_report(self, name: str, version: int) -> VersionDocument:
         """The auditor's report: version, policy, assessments, reviews, lineage, audit events."""
+        ...
+
+    # -- governance: compliance --
+
+    def compliance_check(self, name: str, version: int) -> Assessment:
+        """Run the compliance checks on a version now and record the result: each check
+        pass, fail or not applicable with its reason (figures["checks"])."""
+        ...
+
+    def ethics_review(self, name: str, version: int, text: str) -> Assessment:
+        """Record the caller's ethics review (YAML `text`) of a version; InvalidInput
+        naming each missing field, PermissionDenied for one's own version."""
         ...
 
     def close(self) -> None: ...

@@ -18,6 +18,7 @@ from modelhub.client.http_connection import request_body
 from modelhub.client.http_cost import CostCalls
 from modelhub.client.http_deployments import DeploymentCalls
 from modelhub.client.http_drift import DriftCalls
+from modelhub.client.http_governance_compliance import ComplianceCalls
 from modelhub.client.http_governance_lineage import GovernanceLineageCalls
 from modelhub.client.http_history import HistoryCalls
 from modelhub.client.http_predictions import PredictionCalls
@@ -86,6 +87,7 @@ class Client(
     PredictionCalls,
     HistoryCalls,
     GovernanceLineageCalls,
+    ComplianceCalls,
 ):
     """Talk to a running modelhub server: `Client(url, token)`, or from the environment.
 

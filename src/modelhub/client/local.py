@@ -9,6 +9,7 @@ from modelhub.client.local_alerts import LocalAlertCalls
 from modelhub.client.local_cost import LocalCostCalls
 from modelhub.client.local_deployments import LocalDeploymentCalls
 from modelhub.client.local_drift import LocalDriftCalls
+from modelhub.client.local_governance_compliance import LocalComplianceCalls
 from modelhub.client.local_governance_lineage import LocalGovernanceLineageCalls
 from modelhub.client.local_history import LocalHistoryCalls
 from modelhub.client.local_predictions import LocalPredictionCalls
@@ -38,6 +39,7 @@ class LocalClient(
     LocalPredictionCalls,
     LocalHistoryCalls,
     LocalGovernanceLineageCalls,
+    LocalComplianceCalls,
 ):
     """Same methods and errors as `Client`, served by the services in this process."""
 

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     # built, so that a transport importing this package (the CLI) starts fast.
     from modelhub.monitoring.observations import Objectives
     from modelhub.services.governance.cards import CardService
+    from modelhub.services.governance.compliance import ComplianceService
+    from modelhub.services.governance.ethics import EthicsService
     from modelhub.services.governance.lineage import LineageService
     from modelhub.services.governance.policy import PolicyService
     from modelhub.services.governance.report import ReportService
@@ -60,6 +62,8 @@ class Services:
     lineage: LineageService
     cards: CardService
     reports: ReportService
+    ethics: EthicsService
+    compliance: ComplianceService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -75,6 +79,8 @@ def build_services(settings: Settings) -> Services:
     from modelhub.monitoring.degradation import WindowTests
     from modelhub.services.governance.assessments import AssessmentLog
     from modelhub.services.governance.cards import CardService
+    from modelhub.services.governance.compliance import ComplianceService
+    from modelhub.services.governance.ethics import EthicsService
     from modelhub.services.governance.lineage import LineageService
     from modelhub.services.governance.policy import PolicyService
     from modelhub.services.governance.report import ReportService
@@ -147,6 +153,8 @@ def build_services(settings: Settings) -> Services:
     )
     policy = PolicyService(metadata, auth)
     assessments = AssessmentLog(metadata, artifacts, policy)
+    ethics = EthicsService(registry, auth, policy, assessments)
+    compliance = ComplianceService(metadata, artifacts, registry, auth, policy, assessments, ethics)
     scorer = VersionScorer(deployments.rollouts.materialize)  # noqa: F841
     lineage = LineageService(metadata, auth)
     return Services(
@@ -170,6 +178,8 @@ def build_services(settings: Settings) -> Services:
         lineage=lineage,
         cards=CardService(metadata, assessments, policy, cost, auth),
         reports=ReportService(metadata, assessments, policy, lineage, auth),
+        ethics=ethics,
+        compliance=compliance,
     )
 
 
