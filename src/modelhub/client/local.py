@@ -9,6 +9,7 @@ from modelhub.client.local_alerts import LocalAlertCalls
 from modelhub.client.local_cost import LocalCostCalls
 from modelhub.client.local_deployments import LocalDeploymentCalls
 from modelhub.client.local_drift import LocalDriftCalls
+from modelhub.client.local_governance_workflow import LocalGovernanceWorkflowCalls
 from modelhub.client.local_history import LocalHistoryCalls
 from modelhub.client.local_predictions import LocalPredictionCalls
 from modelhub.client.local_report import LocalReportCalls
@@ -28,6 +29,7 @@ from modelhub.services.registry import RegisterRequest
 
 
 class LocalClient(
+    LocalGovernanceWorkflowCalls,
     LocalTrainingCalls,
     LocalDeploymentCalls,
     LocalAlertCalls,

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     # built, so that a transport importing this package (the CLI) starts fast.
     from modelhub.monitoring.observations import Objectives
     from modelhub.services.governance.policy import PolicyService
+    from modelhub.services.governance.workflow import ReviewService
     from modelhub.services.monitoring.alerts import AlertService
     from modelhub.services.monitoring.canary import CanaryService
     from modelhub.services.monitoring.cost import CostService
@@ -54,6 +55,7 @@ class Services:
     history: HistoryService
     # -- governance (issue 12) --
     policy: PolicyService
+    reviews: ReviewService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -70,6 +72,7 @@ def build_services(settings: Settings) -> Services:
     from modelhub.services.governance.assessments import AssessmentLog
     from modelhub.services.governance.policy import PolicyService
     from modelhub.services.governance.scoring import VersionScorer
+    from modelhub.services.governance.workflow import ReviewService
     from modelhub.services.monitoring.alerts import AlertService
     from modelhub.services.monitoring.canary import CanaryService
     from modelhub.services.monitoring.cost import CostService
@@ -137,7 +140,10 @@ def build_services(settings: Settings) -> Services:
         ),
     )
     policy = PolicyService(metadata, auth)
-    assessments = AssessmentLog(metadata, artifacts, policy)  # noqa: F841 - lanes wire these
+    assessments = AssessmentLog(metadata, artifacts, policy)
+    reviews = ReviewService(metadata, registry, policy, assessments, auth, alerts)
+    registry.set_gate(reviews.missing)
+    registry.on_decision(reviews.decide)
     scorer = VersionScorer(deployments.rollouts.materialize)  # noqa: F841
     return Services(
         settings=settings,
@@ -157,6 +163,7 @@ def build_services(settings: Settings) -> Services:
         predictions=predictions,
         history=history,
         policy=policy,
+        reviews=reviews,
     )
 
 
