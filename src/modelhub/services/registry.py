@@ -342,7 +342,10 @@ class RegistryService:
         target = parse_enum(Stage, stage, "stage")
         approval = Approval.APPROVED if override_gate else current.approval
         check_stage_move(current.stage, target, approval)
-        missing = self.gate_missing(current, target)
+        # Stepping down from production to staging passes no gate: it takes a version
+        # out of production, it does not promote one.
+        demotion = current.stage is Stage.PRODUCTION
+        missing = [] if demotion else self.gate_missing(current, target)
         ref = f"{name}@{version}"
         if missing and not override_gate:
             raise IllegalTransition(
