@@ -163,6 +163,8 @@ def test_two_approvals_under_a_high_risk_rule(
     assert done.approval is Approval.APPROVED and done.approval_note == "ok too"
     assert services.reviews.status(ADMIN, "m", 1).ready
     assert services.registry.set_stage("m", 1, "production", ALICE.name).stage is Stage.PRODUCTION
+    with pytest.raises(IllegalTransition, match="in production; move it out"):
+        services.reviews.request(ALICE, "m", 1)
     assert [a for a in actions(stores) if a.startswith(("governance.", "models.approve"))] == [
         "governance.policy.set",
         "governance.request",

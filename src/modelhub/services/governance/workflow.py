@@ -79,6 +79,11 @@ class ReviewService:
         self.auth.authorize_owned(caller, Action.GOVERNANCE_ASSESS, self.registry.model_owner(name))
         found = self.registry.get(f"{name}@{version}")
         named = _check_reviewers(reviewers or [])
+        if found.stage is Stage.PRODUCTION:
+            raise IllegalTransition(
+                f"{name}@{version} is in production; move it out before re-opening its review",
+                {"ref": f"{name}@{version}", "stage": found.stage.value},
+            )
         return self._open(caller.name, found, named, implicit=False)
 
     def _open(
