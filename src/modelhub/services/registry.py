@@ -65,12 +65,12 @@ from modelhub.stores.metadata.base import (
 )
 
 MAX_PAGE = 1000
+MAX_GC_GRACE = 100 * 365 * 86400  # seconds; a timedelta much longer overflows the clock
 
 # What the governance workflow (above this service) answers: what a version still needs
 # before a stage, and one reviewer's decision.
 Gate = Callable[[ModelVersion, Stage], list[str]]
 Decide = Callable[[Caller, str, int, bool, str | None], ModelVersion]
-MAX_GC_GRACE = 100 * 365 * 86400  # seconds; a timedelta much longer overflows the clock
 
 
 @dataclass(frozen=True)
