@@ -40,6 +40,7 @@ PATH_VALUES = {
     "rule_id": "1",  # no alert rule, alert or budget exists either: allowed callers get 404
     "alert_id": "1",
     "budget_id": "1",
+    "policy_version": "1",  # no policy was set on the matrix server: allowed callers get 404
 }
 
 

@@ -473,7 +473,7 @@ def test_a_rejected_base_version_is_refused_at_creation_and_at_start(tmp_path: P
             "datasets: [intents]\nresult_model: {name: intents}\n"
         )
         services.training.create_pipeline(ADMIN, spec)
-        services.registry.reject("encoder", 1, "leaks personal data", "alice")
+        services.registry.reject("encoder", 1, "leaks personal data", ADMIN)
         with pytest.raises(InvalidInput, match="encoder@1 is rejected"):
             services.training.start(ADMIN, "ft")
         with pytest.raises(InvalidInput, match="base_model: encoder@1 is rejected"):

@@ -30,6 +30,7 @@ from modelhub.api import (
     routes_drift,
     routes_governance_compliance,
     routes_governance_lineage,
+    routes_governance_workflow,
     routes_history,
     routes_inference,
     routes_models,
@@ -129,6 +130,7 @@ def create_app(
         routes_predictions,
         routes_governance_lineage,
         routes_governance_compliance,
+        routes_governance_workflow,
     ):
         app.include_router(module.router)
 

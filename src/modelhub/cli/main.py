@@ -49,6 +49,8 @@ app.add_typer(cost.app, name="cost")
 app.add_typer(auth.audit, name="audit")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(monitor.app, name="monitor")
+import modelhub.cli.governance_workflow  # noqa: E402, F401 - adds its commands
+
 app.add_typer(governance_app.app, name="governance")
 
 LOOPBACK = ("127.", "localhost", "::1")

@@ -165,10 +165,18 @@ def approve(
     note: Annotated[str | None, typer.Option(help="Why.")] = None,
     json: JsonOpt = False,
 ) -> None:
-    """Approve a version (required before production)."""
+    """Approve a version as one reviewer under the governance policy."""
     with client_session() as client:
         found = client.approve(name, version, note)
-    _done(json, found, f"{name} version {version} approved")
+    done = found.approval.value == "approved"
+    _done(
+        json,
+        found,
+        f"{name} version {version} approved"
+        if done
+        else f"your approval of {name} version {version} is recorded; it is still "
+        f"{found.approval.value} (modelhub governance status {name}@{version})",
+    )
 
 
 @app.command()

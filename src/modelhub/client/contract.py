@@ -28,7 +28,8 @@ from modelhub.domain.cost import (
 from modelhub.domain.deployments import Deployment, UsageRecord
 from modelhub.domain.drift import DriftReference, DriftReport
 from modelhub.domain.estimates import Estimate
-from modelhub.domain.governance import Assessment
+from modelhub.domain.governance import Assessment, PolicyVersion, ReviewRequest
+from modelhub.domain.governance_status import GovernanceStatus
 from modelhub.domain.lineage import LineageGraph, VersionDocument
 from modelhub.domain.monitor_report import MonitorReport
 from modelhub.domain.monitoring import PerformanceSummary
@@ -429,6 +430,39 @@ class ModelhubClient(Protocol):
     def ethics_review(self, name: str, version: int, text: str) -> Assessment:
         """Record the caller's ethics review (YAML `text`) of a version; InvalidInput
         naming each missing field, PermissionDenied for one's own version."""
+        ...
+
+    # -- governance: workflow ---------------------------------------------------
+
+    def show_policy(self, version: int | None = None) -> PolicyVersion:
+        """The governance policy in force (or one version of it; 0 is the default)."""
+        ...
+
+    def set_policy(self, text: str) -> PolicyVersion:
+        """Make the YAML `text` the policy in force (admins); InvalidInput listing every
+        problem, nothing stored, when it is not a valid policy."""
+        ...
+
+    def policy_history(self) -> list[PolicyVersion]:
+        """Every policy version, newest first, ending with the default (version 0)."""
+        ...
+
+    def request_review(
+        self, name: str, version: int, reviewers: list[str] | None = None
+    ) -> ReviewRequest:
+        """Open (or re-open) the review of a version; reviewers hear of it by webhook."""
+        ...
+
+    def review(
+        self, name: str, version: int, approve: bool, note: str | None = None
+    ) -> ModelVersion:
+        """One reviewer's approve or reject under the policy (as `approve`/`reject`)."""
+        ...
+
+    def governance_status(
+        self, name: str, version: int, stage: str = "production"
+    ) -> GovernanceStatus:
+        """What the policy needs before `stage`, what is done and what is missing."""
         ...
 
     def close(self) -> None: ...

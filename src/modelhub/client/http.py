@@ -20,6 +20,7 @@ from modelhub.client.http_deployments import DeploymentCalls
 from modelhub.client.http_drift import DriftCalls
 from modelhub.client.http_governance_compliance import ComplianceCalls
 from modelhub.client.http_governance_lineage import GovernanceLineageCalls
+from modelhub.client.http_governance_workflow import GovernanceWorkflowCalls
 from modelhub.client.http_history import HistoryCalls
 from modelhub.client.http_predictions import PredictionCalls
 from modelhub.client.http_report import ReportCalls
@@ -78,6 +79,7 @@ def _file_chunks(path: Path, progress: Progress | None) -> Iterator[bytes]:
 
 
 class Client(
+    GovernanceWorkflowCalls,
     TrainingCalls,
     DeploymentCalls,
     AlertCalls,

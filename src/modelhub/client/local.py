@@ -11,6 +11,7 @@ from modelhub.client.local_deployments import LocalDeploymentCalls
 from modelhub.client.local_drift import LocalDriftCalls
 from modelhub.client.local_governance_compliance import LocalComplianceCalls
 from modelhub.client.local_governance_lineage import LocalGovernanceLineageCalls
+from modelhub.client.local_governance_workflow import LocalGovernanceWorkflowCalls
 from modelhub.client.local_history import LocalHistoryCalls
 from modelhub.client.local_predictions import LocalPredictionCalls
 from modelhub.client.local_report import LocalReportCalls
@@ -30,6 +31,7 @@ from modelhub.services.registry import RegisterRequest
 
 
 class LocalClient(
+    LocalGovernanceWorkflowCalls,
     LocalTrainingCalls,
     LocalDeploymentCalls,
     LocalAlertCalls,

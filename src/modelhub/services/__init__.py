@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from modelhub.services.governance.lineage import LineageService
     from modelhub.services.governance.policy import PolicyService
     from modelhub.services.governance.report import ReportService
+    from modelhub.services.governance.workflow import ReviewService
     from modelhub.services.monitoring.alerts import AlertService
     from modelhub.services.monitoring.canary import CanaryService
     from modelhub.services.monitoring.cost import CostService
@@ -64,6 +65,7 @@ class Services:
     reports: ReportService
     ethics: EthicsService
     compliance: ComplianceService
+    reviews: ReviewService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -85,6 +87,7 @@ def build_services(settings: Settings) -> Services:
     from modelhub.services.governance.policy import PolicyService
     from modelhub.services.governance.report import ReportService
     from modelhub.services.governance.scoring import VersionScorer
+    from modelhub.services.governance.workflow import ReviewService
     from modelhub.services.monitoring.alerts import AlertService
     from modelhub.services.monitoring.canary import CanaryService
     from modelhub.services.monitoring.cost import CostService
@@ -155,6 +158,9 @@ def build_services(settings: Settings) -> Services:
     assessments = AssessmentLog(metadata, artifacts, policy)
     ethics = EthicsService(registry, auth, policy, assessments)
     compliance = ComplianceService(metadata, artifacts, registry, auth, policy, assessments, ethics)
+    reviews = ReviewService(metadata, registry, policy, assessments, auth, alerts)
+    registry.set_gate(reviews.missing)
+    registry.on_decision(reviews.decide)
     scorer = VersionScorer(deployments.rollouts.materialize)  # noqa: F841
     lineage = LineageService(metadata, auth)
     return Services(
@@ -180,6 +186,7 @@ def build_services(settings: Settings) -> Services:
         reports=ReportService(metadata, assessments, policy, lineage, auth),
         ethics=ethics,
         compliance=compliance,
+        reviews=reviews,
     )
 
 

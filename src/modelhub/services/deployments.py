@@ -28,7 +28,7 @@ from modelhub.domain.deployments import (
     TrafficShare,
     UsageRecord,
 )
-from modelhub.domain.enums import Approval, ModelStatus, parse_enum
+from modelhub.domain.enums import Approval, ModelStatus, Stage, parse_enum
 from modelhub.domain.names import check_model_name, parse_ref
 from modelhub.domain.predictions import PredictionLogPolicy
 from modelhub.domain.records import ModelVersion
@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from modelhub.stores.metadata.base import MetadataStore
 
 MAX_REPLICAS = 64
+# The environments whose versions must pass the governance policy's gate of a stage.
+GATED_ENVIRONMENTS = {Environment.STAGING: Stage.STAGING, Environment.PRODUCTION: Stage.PRODUCTION}
 ENVIRONMENT_PREFERENCE = (Environment.PRODUCTION, Environment.STAGING, Environment.DEVELOPMENT)
 
 
@@ -223,7 +225,7 @@ class DeploymentService:
             caller, Action.DEPLOYMENTS_WRITE, self.registry.model_owner(ref.name)
         )
         version = self.registry.get(request.ref)
-        override = self._check_servable(
+        override, missing = self._check_servable(
             caller, version, request.environment, request.override_approval
         )
         name = check_model_name(request.name or default_name(version.name, request.environment))
@@ -258,6 +260,8 @@ class DeploymentService:
         }
         if override:
             details["approval_override"] = version.approval.value
+        if missing:
+            details["override_missing"] = missing
         created = self.metadata.create_deployment(
             deployment, AuditDraft(caller.name, "deployments.create", name, details)
         )
@@ -279,8 +283,9 @@ class DeploymentService:
 
     def _check_servable(
         self, caller: Caller, version: ModelVersion, environment: Environment, override: bool
-    ) -> bool:
-        """Refuse what must not be served; True when an admin overrode the approval gate."""
+    ) -> tuple[bool, list[str]]:
+        """Refuse what must not be served; (True, what the policy missed) when an admin
+        overrode the approval gate or the governance policy's."""
         ref = f"{version.name}@{version.version}"
         if version.status is not ModelStatus.ACTIVE:
             raise IllegalTransition(
@@ -292,21 +297,33 @@ class DeploymentService:
                 f"{ref} would execute code when loaded and nobody trusted it",
                 {"ref": ref},
             )
-        if environment is not Environment.PRODUCTION or version.approval is Approval.APPROVED:
-            return False
-        if version.approval is Approval.REJECTED:
+        stage = GATED_ENVIRONMENTS.get(environment)
+        missing = self.registry.gate_missing(version, stage) if stage is not None else []
+        unapproved = (
+            environment is Environment.PRODUCTION and version.approval is not Approval.APPROVED
+        )
+        if not unapproved and not missing:
+            return False, []
+        if unapproved and version.approval is Approval.REJECTED:
             raise IllegalTransition(
                 f"{ref} was rejected; a rejected version never serves production",
                 {"ref": ref, "approval": version.approval.value},
             )
         if not override:
+            if unapproved:
+                raise IllegalTransition(
+                    f"{ref} is not approved ({version.approval.value}); production serves "
+                    "approved versions only (an admin may override)",
+                    {"ref": ref, "approval": version.approval.value, "missing": missing},
+                )
             raise IllegalTransition(
-                f"{ref} is not approved ({version.approval.value}); production serves approved "
-                "versions only (an admin may override)",
-                {"ref": ref, "approval": version.approval.value},
+                f"{ref} may not serve {environment.value}: the governance policy still needs "
+                + "; ".join(missing)
+                + " (an admin may override)",
+                {"ref": ref, "environment": environment.value, "missing": missing},
             )
         self.auth.authorize(caller, Action.DEPLOYMENTS_OVERRIDE)
-        return True
+        return True, missing
 
     @staticmethod
     def _replicas(replicas: int | None, autoscale: Autoscale | None) -> int:
@@ -401,12 +418,14 @@ class DeploymentService:
                 f"deployment {name} already serves version {current}",
                 {"deployment": name, "version": current},
             )
-        override = self._check_servable(
+        override, missing = self._check_servable(
             caller, version, deployment.environment, request.override_approval
         )
         details: dict[str, Any] = {"from": current, "to": version.version, "canary": canary}
         if override:
             details["approval_override"] = version.approval.value
+        if missing:
+            details["override_missing"] = missing
         if analysis is not None:
             details["analysis"] = analysis.model_dump(mode="json")
         return self._change(

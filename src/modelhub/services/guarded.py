@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from modelhub.domain.auth import Action, Caller, check_not_own_approval
+from modelhub.domain.auth import Action, Caller
 from modelhub.domain.names import parse_ref
 from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import FileEntry, ModelVersion, Page, RegisteredModel
@@ -89,14 +89,11 @@ class GuardedRegistry:
         return self.registry.set_stage(name, version, stage, self.caller.name, override_gate=force)
 
     def approve(self, name: str, version: int, note: str | None) -> ModelVersion:
-        self._check(Action.MODELS_APPROVE)
-        current = self.registry.get(f"{name}@{version}")
-        check_not_own_approval(self.caller.name, current.created_by, f"{name}@{version}")
-        return self.registry.approve(name, version, note, self.caller.name)
+        """One reviewer's decision under the governance policy, which checks who may."""
+        return self.registry.approve(name, version, note, self.caller)
 
     def reject(self, name: str, version: int, note: str | None) -> ModelVersion:
-        self._check(Action.MODELS_APPROVE)
-        return self.registry.reject(name, version, note, self.caller.name)
+        return self.registry.reject(name, version, note, self.caller)
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
         self._check(Action.MODELS_UPDATE, name)

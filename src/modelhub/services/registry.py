@@ -9,6 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from modelhub.domain.auth import Caller
 from modelhub.domain.deployments import LIVE
 from modelhub.domain.enums import (
     Approval,
@@ -18,7 +19,7 @@ from modelhub.domain.enums import (
     Stage,
     parse_enum,
 )
-from modelhub.domain.lifecycle import check_approval_move, check_stage_move
+from modelhub.domain.lifecycle import check_stage_move
 from modelhub.domain.limits import INT64_MAX, check_text
 from modelhub.domain.names import (
     check_alias,
@@ -41,6 +42,7 @@ from modelhub.domain.records import (
 )
 from modelhub.errors import (
     Conflict,
+    IllegalTransition,
     IntegrityError,
     InvalidInput,
     ModelhubError,
@@ -64,6 +66,11 @@ from modelhub.stores.metadata.base import (
 
 MAX_PAGE = 1000
 MAX_GC_GRACE = 100 * 365 * 86400  # seconds; a timedelta much longer overflows the clock
+
+# What the governance workflow (above this service) answers: what a version still needs
+# before a stage, and one reviewer's decision.
+Gate = Callable[[ModelVersion, Stage], list[str]]
+Decide = Callable[[Caller, str, int, bool, str | None], ModelVersion]
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,8 @@ class RegistryService:
         self.metadata = metadata
         self.artifacts = artifacts
         self.gc_grace = timedelta(seconds=gc_grace_seconds)
+        self._gate: Gate | None = None
+        self._decide: Decide | None = None
 
     # -- register -----------------------------------------------------------
 
@@ -311,39 +320,61 @@ class RegistryService:
 
     # -- lifecycle ----------------------------------------------------------
 
+    def set_gate(self, gate: Gate) -> None:
+        """Ask `gate` (the governance workflow, built above this service) what a version
+        still needs before a gated stage; until set, only the approval rule applies."""
+        self._gate = gate
+
+    def on_decision(self, decide: Decide) -> None:
+        """Hand reviewers' approve/reject to `decide` (the governance workflow)."""
+        self._decide = decide
+
+    def gate_missing(self, version: ModelVersion, stage: Stage) -> list[str]:
+        """What the policy still needs before `version` may enter `stage`."""
+        return self._gate(version, stage) if self._gate is not None else []
+
     def set_stage(
         self, name: str, version: int, stage: str, actor: str, override_gate: bool = False
     ) -> ModelVersion:
-        """Move a version; `override_gate` (an admin's call) skips the approval check."""
+        """Move a version; `override_gate` (an admin's call) skips the approval check and
+        the policy's gate, and the audit event records what was missing."""
         current = self.get(f"{name}@{version}")
         target = parse_enum(Stage, stage, "stage")
         approval = Approval.APPROVED if override_gate else current.approval
         check_stage_move(current.stage, target, approval)
-        details = {"from": current.stage.value, "to": target.value}
+        # Stepping down from production to staging passes no gate: it takes a version
+        # out of production, it does not promote one.
+        demotion = current.stage is Stage.PRODUCTION
+        missing = [] if demotion else self.gate_missing(current, target)
+        ref = f"{name}@{version}"
+        if missing and not override_gate:
+            raise IllegalTransition(
+                f"{ref} may not enter {target.value}: the governance policy still needs "
+                + "; ".join(missing),
+                {"ref": ref, "stage": target.value, "missing": missing},
+            )
+        details: dict[str, Any] = {"from": current.stage.value, "to": target.value}
         if override_gate and current.approval != Approval.APPROVED:
             details["override"] = f"approval was {current.approval.value}"
-        audit = AuditDraft(actor, "models.stage", f"{name}@{version}", details)
+        if override_gate and missing:
+            details["override_missing"] = missing
+        audit = AuditDraft(actor, "models.stage", ref, details)
         return self.metadata.update_version(name, version, {"stage": target}, audit)
 
-    def approve(self, name: str, version: int, note: str | None, actor: str) -> ModelVersion:
-        return self._decide(name, version, Approval.APPROVED, note, actor)
+    def approve(self, name: str, version: int, note: str | None, reviewer: Caller) -> ModelVersion:
+        """One reviewer's approval under the governance policy (see ReviewService.decide)."""
+        return self._decision(reviewer, name, version, True, note)
 
-    def reject(self, name: str, version: int, note: str | None, actor: str) -> ModelVersion:
-        return self._decide(name, version, Approval.REJECTED, note, actor)
+    def reject(self, name: str, version: int, note: str | None, reviewer: Caller) -> ModelVersion:
+        """One reviewer's rejection; it closes the version's review request as rejected."""
+        return self._decision(reviewer, name, version, False, note)
 
-    def _decide(
-        self, name: str, version: int, decision: Approval, note: str | None, actor: str
+    def _decision(
+        self, reviewer: Caller, name: str, version: int, approve: bool, note: str | None
     ) -> ModelVersion:
-        current = self.get(f"{name}@{version}")
-        check_approval_move(current.approval, decision, current.stage)
-        audit = AuditDraft(
-            actor,
-            f"models.{'approve' if decision == Approval.APPROVED else 'reject'}",
-            f"{name}@{version}",
-            {"note": note or ""},
-        )
-        changes: dict[str, Any] = {"approval": decision, "approval_note": note}
-        return self.metadata.update_version(name, version, changes, audit)
+        if self._decide is None:
+            raise ModelhubError("reviews are not wired to this registry")
+        return self._decide(reviewer, name, version, approve, note)
 
     def set_alias(self, name: str, alias: str, version: int, actor: str) -> ModelVersion:
         check_model_name(name)

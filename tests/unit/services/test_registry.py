@@ -29,6 +29,7 @@ from modelhub.services.manifest import safe_target, version_digest
 from modelhub.services.registry import RegisterRequest
 from modelhub.settings import Settings
 from modelhub.stores.metadata.base import AuditQuery
+from tests.governance_policies import APPROVAL_ONLY
 from tests.stores import Stores, stores_of
 from tests.unit.inspect.builders import (
     Evil,
@@ -280,7 +281,12 @@ def test_trusted_pickle_is_accepted_and_marked(services: Services, tmp_path: Pat
 # -- lifecycle ------------------------------------------------------------------
 
 
+CAROL = Caller(name="carol", role=Role.DATA_SCIENTIST)
+ADMIN = Caller(name="admin", role=Role.ADMIN)
+
+
 def test_stage_moves_and_the_approval_gate(services: Services, safetensors_file: Path) -> None:
+    services.policy.set(ADMIN, APPROVAL_ONLY)
     r = services.registry
     r.register(req("m"), safetensors_file, "alice")
     with pytest.raises(IllegalTransition):
@@ -290,7 +296,7 @@ def test_stage_moves_and_the_approval_gate(services: Services, safetensors_file:
         r.set_stage("m", 1, "production", "alice")  # not approved
     with pytest.raises(InvalidInput):
         r.set_stage("m", 1, "moon", "alice")
-    approved = r.approve("m", 1, "looks good", "carol")
+    approved = r.approve("m", 1, "looks good", CAROL)
     assert approved.approval == Approval.APPROVED and approved.approval_note == "looks good"
     event = last_event(services)
     assert (event.actor, event.action, event.target) == ("carol", "models.approve", "m@1")
@@ -303,15 +309,15 @@ def test_stage_moves_and_the_approval_gate(services: Services, safetensors_file:
     )
     assert r.get("m@production").version == 1
     with pytest.raises(IllegalTransition):
-        r.reject("m", 1, "no", "carol")
+        r.reject("m", 1, "no", CAROL)
     r.set_stage("m", 1, "staging", "alice")
-    rejected = r.reject("m", 1, "bias found", "carol")
+    rejected = r.reject("m", 1, "bias found", CAROL)
     assert rejected.approval == Approval.REJECTED
     assert last_event(services).action == "models.reject"
     with pytest.raises(IllegalTransition):
-        r.reject("m", 1, None, "carol")
+        r.reject("m", 1, None, CAROL)
     with pytest.raises(NotFound):
-        r.approve("m", 9, None, "carol")
+        r.approve("m", 9, None, CAROL)
 
 
 def test_aliases(services: Services, safetensors_file: Path, onnx_file: Path) -> None:
@@ -370,10 +376,11 @@ def test_archive_a_version(services: Services, safetensors_file: Path, onnx_file
 def test_production_versions_cannot_be_deleted_or_archived(
     services: Services, safetensors_file: Path
 ) -> None:
+    services.policy.set(ADMIN, APPROVAL_ONLY)
     r = services.registry
     r.register(req("m"), safetensors_file, "alice")
     r.set_stage("m", 1, "staging", "alice")
-    r.approve("m", 1, None, "carol")
+    r.approve("m", 1, None, CAROL)
     r.set_stage("m", 1, "production", "alice")
     for call in (
         lambda: r.delete("m@1", "alice"),
