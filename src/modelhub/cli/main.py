@@ -16,6 +16,7 @@ from modelhub.cli import (
     deployments,
     drift,
     governance_app,
+    governance_explain,  # noqa: F401 - adds `governance explain`
     models,
     monitor,
     predictions,

@@ -28,6 +28,7 @@ from modelhub.domain.cost import (
 from modelhub.domain.deployments import Deployment, UsageRecord
 from modelhub.domain.drift import DriftReference, DriftReport
 from modelhub.domain.estimates import Estimate
+from modelhub.domain.explanation import ExplainOptions, Explanation
 from modelhub.domain.monitor_report import MonitorReport
 from modelhub.domain.monitoring import PerformanceSummary
 from modelhub.domain.predictions import (
@@ -399,6 +400,17 @@ class ModelhubClient(Protocol):
     ) -> PerformanceSummary:
         """How a model served over the last `since` (30m, 24h, 7d), for one version if
         given: requests, errors, latency quantiles, resources, series and trend."""
+        ...
+
+    # -- governance: explain --
+
+    def explain(
+        self, name: str, version: int, path: Path, options: ExplainOptions | None = None
+    ) -> Explanation:
+        """Explain a version on a data file (CSV, JSONL, Parquet) and record its
+        explainability assessment: Integrated Gradients for the PyTorch classifiers
+        trained here, permutation importance for any servable version. InvalidInput
+        names what does not fit (missing features, label, row), and nothing is recorded."""
         ...
 
     def close(self) -> None: ...
