@@ -3,7 +3,8 @@
 A tabular classifier whose label is the sign of one column: Integrated Gradients and
 permutation importance both rank that column first, and our batched permutation
 importance agrees with scikit-learn's on the same model and data. A text classifier
-whose class is decided by one trigger word: LayerIntegratedGradients ranks it first.
+whose class is decided by one trigger word is explained through the service in
+tests/integration/test_governance_explain.py.
 """
 
 from __future__ import annotations
@@ -19,11 +20,8 @@ from modelhub.errors import InvalidInput
 from modelhub.governance import attributions, importance_chart, permutation
 from tests.unit.governance.explain_models import (
     FEATURES,
-    TRIGGER,
     signal_table,
     train_tabular,
-    train_text,
-    trigger_sentences,
 )
 
 
@@ -122,18 +120,6 @@ def test_local_occlusion_blames_the_signal_for_one_row(
     predicted, scores = permutation.local_occlusion(probabilities, x, row)
     assert predicted == int(x[row, FEATURES.index("signal")] > 0)
     assert FEATURES[int(np.argmax(scores))] == "signal"
-
-
-def test_text_explanation_ranks_the_trigger_word_first(tmp_path: Path) -> None:
-    folder = train_text(tmp_path)
-    texts = [r["text"] for r in trigger_sentences(24, seed=1)]
-    found = attributions.text_attributions(folder, texts)
-    ranking = importance_chart.rank_words(found.words)
-    assert ranking[0].name == TRIGGER
-    assert found.predicted[:2] == ["alarm", "calm"]
-    alarm_words = dict(found.words[0])
-    assert max(alarm_words, key=lambda w: abs(alarm_words[w])) == TRIGGER
-    assert float(np.mean(found.relative_deltas)) < 0.05
 
 
 def test_word_pieces_join_into_words_and_specials_drop() -> None:
