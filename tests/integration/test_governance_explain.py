@@ -135,11 +135,17 @@ def test_permutation_explains_an_onnx_version(client: Client, sample: Path) -> N
 def test_bad_input_is_refused_and_nothing_is_recorded(
     client: Client, sample: Path, tmp_path: Path
 ) -> None:
-    before = recorded(client, "signal")
+    before = recorded(client, "signal"), recorded(client, "signal-onnx")
     lacking = tmp_path / "lacking.csv"
     pd.read_csv(sample).drop(columns=["signal"]).to_csv(lacking, index=False)
     with pytest.raises(InvalidInput, match="'signal'"):
         client.explain("signal", 1, lacking)
+    holes = tmp_path / "holes.csv"
+    frame = pd.read_csv(sample)
+    frame.loc[7, "noise_b"] = None
+    frame.to_csv(holes, index=False)
+    with pytest.raises(InvalidInput, match="'noise_b' hold empty"):
+        client.explain("signal-onnx", 1, holes, ExplainOptions(label="label"))
     with pytest.raises(InvalidInput, match="'outcome'"):
         client.explain("signal", 1, sample, ExplainOptions(label="outcome"))
     with pytest.raises(InvalidInput, match="row 300"):
@@ -150,7 +156,7 @@ def test_bad_input_is_refused_and_nothing_is_recorded(
         frame["label"] = "yes"
         frame.to_csv(words, index=False)
         client.explain("signal", 1, words, ExplainOptions(method=PERMUTATION, label="label"))
-    assert recorded(client, "signal") == before
+    assert (recorded(client, "signal"), recorded(client, "signal-onnx")) == before
 
 
 def test_the_cli_prints_the_ranking_and_writes_the_chart(

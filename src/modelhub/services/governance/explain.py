@@ -54,6 +54,19 @@ TRAINERS_WITH_GRADIENTS = ("tabular_classifier", "text_classifier")
 RANKING_KEPT = 100  # features or words kept in the recorded figures
 
 
+def require_finite(matrix: np.ndarray, columns: list[str]) -> None:
+    """InvalidInput naming the feature columns with empty, NaN or infinite values."""
+    finite = np.isfinite(matrix)
+    if not finite.all():
+        bad = [columns[i] for i in np.flatnonzero(~finite.all(axis=0))]
+        rows = np.flatnonzero(~finite.all(axis=1))[:10].tolist()
+        raise InvalidInput(
+            f"feature column{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))} "
+            f"hold empty, NaN or infinite values (rows {', '.join(map(str, rows))} ...)",
+            {"columns": bad, "rows": rows},
+        )
+
+
 class ExplanationService:
     def __init__(
         self,
@@ -105,6 +118,8 @@ class ExplanationService:
             )
         with self.scorer.loaded(target) as loaded:
             inputs = loaded.inputs_for(frame, exclude=[options.label] if options.label else [])
+            if not inputs.text:
+                require_finite(loaded.matrix(frame, inputs), inputs.columns)
             if method is ExplainMethod.PERMUTATION:
                 found = self._permutation(loaded, inputs, frame, options)
             elif inputs.text:
