@@ -110,6 +110,8 @@ def test_integrated_gradients_and_permutation_rank_the_signal_first(
     assert base64.b64decode(found.chart_png).startswith(b"\x89PNG")
     assert found.local is not None and found.local.row == 3
     assert [a.feature for a in found.local.attributions] == FEATURES
+    strongest = max(found.local.attributions, key=lambda a: abs(a.attribution))
+    assert strongest.feature == "signal" and abs(strongest.attribution) > 0.1
 
     by_permutation = client.explain(
         "signal", 1, sample, ExplainOptions(method=PERMUTATION, label="label")

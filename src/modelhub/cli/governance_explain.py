@@ -98,7 +98,13 @@ def print_explanation(found: Explanation, chart: Path | None) -> None:
             title=f"row {found.local.row}: predicted {found.local.predicted}",
         )
         for one in found.local.attributions:
-            value = "" if one.value is None else str(one.value)
+            value = (
+                ""
+                if one.value is None
+                else f"{one.value:.6g}"
+                if isinstance(one.value, float)
+                else one.value
+            )
             local.add_row(one.feature, value, f"{one.attribution:+.4g}")
         console.print(local)
     if chart is not None:

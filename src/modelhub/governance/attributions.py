@@ -72,9 +72,15 @@ def relative(deltas: Any, differences: Any) -> np.ndarray:
 
 
 def tabular_attributions(
-    folder: Path, matrix: np.ndarray, baseline: str = "mean", steps: int = IG_STEPS
+    folder: Path,
+    matrix: np.ndarray,
+    baseline: str = "mean",
+    steps: int = IG_STEPS,
+    reference: np.ndarray | None = None,
 ) -> FeatureAttributions:
-    """Integrated Gradients of every row (raw feature values, in the config's order)."""
+    """Integrated Gradients of every row (raw feature values, in the config's order).
+    The `mean` baseline is the column means of `reference` (default: `matrix` itself),
+    so one row can be explained against the sample it came from."""
     import torch
     from captum.attr import IntegratedGradients
 
@@ -94,7 +100,11 @@ def tabular_attributions(
         return network((x - mean) / std)
 
     x = torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32))
-    base = x.mean(dim=0, keepdim=True) if baseline == "mean" else torch.zeros(1, x.shape[1])
+    if baseline == "mean":
+        source = matrix if reference is None else reference
+        base = torch.from_numpy(np.asarray(source, dtype=np.float64).mean(axis=0)).float()[None]
+    else:
+        base = torch.zeros(1, x.shape[1])
     base = base.expand_as(x).contiguous()
     with torch.no_grad():
         logits = forward(x)

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 MAX_ROWS = 1_000_000  # rows a data file may hold
 MAX_IG_ROWS = 2_000  # tabular rows explained by Integrated Gradients (the first ones)
 MAX_TEXT_ROWS = 200  # texts explained by LayerIntegratedGradients (the first ones)
+MAX_PERMUTATION_ROWS = 100_000  # rows permutation importance scores (the first ones)
 TRAINERS_WITH_GRADIENTS = ("tabular_classifier", "text_classifier")
 RANKING_KEPT = 100  # features or words kept in the recorded figures
 
@@ -152,7 +153,10 @@ class ExplanationService:
         local = None
         if options.row is not None:
             one = attributions.tabular_attributions(
-                folder, matrix[options.row : options.row + 1], options.baseline
+                folder,
+                matrix[options.row : options.row + 1],
+                options.baseline,
+                reference=explained,
             )
             local = LocalExplanation(
                 row=options.row,
@@ -219,11 +223,12 @@ class ExplanationService:
                 {"field": "method"},
             )
         matrix = loaded.matrix(frame, inputs)
+        scored = matrix[:MAX_PERMUTATION_ROWS]
         target = None
         if options.label is not None:
-            target = frame[options.label].astype(str).to_numpy()
+            target = frame[options.label].astype(str).to_numpy()[:MAX_PERMUTATION_ROWS]
         result = permutation.permutation_importance(
-            lambda rows: loaded.predict(rows, inputs).labels, matrix, target
+            lambda rows: loaded.predict(rows, inputs).labels, scored, target
         )
         if target is not None and result.baseline_score == 0.0:
             raise InvalidInput(
@@ -250,7 +255,7 @@ class ExplanationService:
             "method": ExplainMethod.PERMUTATION,
             "score": f"drop in {what} (baseline {result.baseline_score:.4f})",
             "baseline": None,
-            "rows": len(matrix),
+            "rows": len(scored),
             "ranking": importance_chart.rank(inputs.columns, result.mean, result.std),
             "deltas": None,
             "local": local,
