@@ -23,7 +23,7 @@ from modelhub.client.http import Client
 from modelhub.client.local import LocalClient
 from modelhub.domain.explanation import ExplainMethod, ExplainOptions
 from modelhub.domain.governance import ReviewKind
-from modelhub.errors import InvalidInput
+from modelhub.errors import InvalidInput, PermissionDenied
 from modelhub.services.registry import RegisterRequest
 from modelhub.settings import Settings
 from tests.integration.conftest import ServerProcess, clean_env
@@ -159,6 +159,17 @@ def test_bad_input_is_refused_and_nothing_is_recorded(
         frame.to_csv(words, index=False)
         client.explain("signal", 1, words, ExplainOptions(method=PERMUTATION, label="label"))
     assert (recorded(client, "signal"), recorded(client, "signal-onnx")) == before
+
+
+def test_a_developer_explains_only_the_models_they_own(
+    shared_server: ServerProcess, client: Client, sample: Path
+) -> None:
+    client.add_user("dev", "developer")
+    token = client.create_token("dev")[1]
+    before = recorded(client, "signal")
+    with Client(shared_server.url, token=token) as developer, pytest.raises(PermissionDenied):
+        developer.explain("signal", 1, sample, ExplainOptions(method=PERMUTATION))
+    assert recorded(client, "signal") == before
 
 
 def test_the_cli_prints_the_ranking_and_writes_the_chart(
