@@ -170,3 +170,12 @@ def test_history_read_quick() -> None:
     result = run_bench("bench_history_read.py")
     assert result["bench"] == "history_read"
     assert isinstance(result["week_ms"], float) and isinstance(result["hour_ms"], float)
+
+
+@pytest.mark.timeout(900)
+def test_permutation_quick() -> None:
+    result = run_bench("bench_permutation.py")
+    assert result["bench"] == "permutation" and result["features"] == 20
+    assert result["same_top_feature"] is True and result["top_feature"] == "f3"
+    for key in ("modelhub_s", "sklearn_s", "batched_s"):
+        assert isinstance(result[key], float), key

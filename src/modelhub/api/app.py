@@ -29,6 +29,7 @@ from modelhub.api import (
     routes_deployments,
     routes_drift,
     routes_governance_compliance,
+    routes_governance_explain,
     routes_governance_lineage,
     routes_governance_workflow,
     routes_history,
@@ -131,6 +132,7 @@ def create_app(
         routes_governance_lineage,
         routes_governance_compliance,
         routes_governance_workflow,
+        routes_governance_explain,
     ):
         app.include_router(module.router)
 

@@ -17,6 +17,7 @@ from modelhub.cli import (
     drift,
     governance_app,
     governance_compliance,  # noqa: F401 - adds its commands to governance
+    governance_explain,  # noqa: F401 - adds `governance explain`
     governance_report,  # noqa: F401 - registers its commands
     models,
     models_governance,  # noqa: F401 - registers its commands

@@ -28,6 +28,7 @@ from modelhub.domain.cost import (
 from modelhub.domain.deployments import Deployment, UsageRecord
 from modelhub.domain.drift import DriftReference, DriftReport
 from modelhub.domain.estimates import Estimate
+from modelhub.domain.explanation import ExplainOptions, Explanation
 from modelhub.domain.governance import Assessment, PolicyVersion, ReviewRequest
 from modelhub.domain.governance_status import GovernanceStatus
 from modelhub.domain.lineage import LineageGraph, VersionDocument
@@ -463,6 +464,17 @@ class ModelhubClient(Protocol):
         self, name: str, version: int, stage: str = "production"
     ) -> GovernanceStatus:
         """What the policy needs before `stage`, what is done and what is missing."""
+        ...
+
+    # -- governance: explain --
+
+    def explain(
+        self, name: str, version: int, path: Path, options: ExplainOptions | None = None
+    ) -> Explanation:
+        """Explain a version on a data file (CSV, JSONL, Parquet) and record its
+        explainability assessment: Integrated Gradients for the PyTorch classifiers
+        trained here, permutation importance for any servable version. InvalidInput
+        names what does not fit (missing features, label, row), and nothing is recorded."""
         ...
 
     def close(self) -> None: ...

@@ -19,6 +19,7 @@ from modelhub.client.http_cost import CostCalls
 from modelhub.client.http_deployments import DeploymentCalls
 from modelhub.client.http_drift import DriftCalls
 from modelhub.client.http_governance_compliance import ComplianceCalls
+from modelhub.client.http_governance_explain import ExplainCalls
 from modelhub.client.http_governance_lineage import GovernanceLineageCalls
 from modelhub.client.http_governance_workflow import GovernanceWorkflowCalls
 from modelhub.client.http_history import HistoryCalls
@@ -90,6 +91,7 @@ class Client(
     HistoryCalls,
     GovernanceLineageCalls,
     ComplianceCalls,
+    ExplainCalls,
 ):
     """Talk to a running modelhub server: `Client(url, token)`, or from the environment.
 

@@ -10,6 +10,7 @@ from modelhub.client.local_cost import LocalCostCalls
 from modelhub.client.local_deployments import LocalDeploymentCalls
 from modelhub.client.local_drift import LocalDriftCalls
 from modelhub.client.local_governance_compliance import LocalComplianceCalls
+from modelhub.client.local_governance_explain import LocalExplainCalls
 from modelhub.client.local_governance_lineage import LocalGovernanceLineageCalls
 from modelhub.client.local_governance_workflow import LocalGovernanceWorkflowCalls
 from modelhub.client.local_history import LocalHistoryCalls
@@ -42,6 +43,7 @@ class LocalClient(
     LocalHistoryCalls,
     LocalGovernanceLineageCalls,
     LocalComplianceCalls,
+    LocalExplainCalls,
 ):
     """Same methods and errors as `Client`, served by the services in this process."""
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from modelhub.services.governance.cards import CardService
     from modelhub.services.governance.compliance import ComplianceService
     from modelhub.services.governance.ethics import EthicsService
+    from modelhub.services.governance.explain import ExplanationService
     from modelhub.services.governance.lineage import LineageService
     from modelhub.services.governance.policy import PolicyService
     from modelhub.services.governance.report import ReportService
@@ -66,6 +67,7 @@ class Services:
     ethics: EthicsService
     compliance: ComplianceService
     reviews: ReviewService
+    explain: ExplanationService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -83,6 +85,7 @@ def build_services(settings: Settings) -> Services:
     from modelhub.services.governance.cards import CardService
     from modelhub.services.governance.compliance import ComplianceService
     from modelhub.services.governance.ethics import EthicsService
+    from modelhub.services.governance.explain import ExplanationService
     from modelhub.services.governance.lineage import LineageService
     from modelhub.services.governance.policy import PolicyService
     from modelhub.services.governance.report import ReportService
@@ -161,8 +164,9 @@ def build_services(settings: Settings) -> Services:
     reviews = ReviewService(metadata, registry, policy, assessments, auth, alerts)
     registry.set_gate(reviews.missing)
     registry.on_decision(reviews.decide)
-    scorer = VersionScorer(deployments.rollouts.materialize)  # noqa: F841
     lineage = LineageService(metadata, auth)
+    scorer = VersionScorer(deployments.rollouts.materialize)
+    explain = ExplanationService(metadata, auth, uploads, scorer, assessments, policy)
     return Services(
         settings=settings,
         platform=platform,
@@ -187,6 +191,7 @@ def build_services(settings: Settings) -> Services:
         ethics=ethics,
         compliance=compliance,
         reviews=reviews,
+        explain=explain,
     )
 
 
