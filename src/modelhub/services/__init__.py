@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     # The monitoring services pull in numpy, scipy and pyarrow: imported where they are
     # built, so that a transport importing this package (the CLI) starts fast.
     from modelhub.monitoring.observations import Objectives
+    from modelhub.services.governance.bias import BiasService
     from modelhub.services.governance.policy import PolicyService
     from modelhub.services.monitoring.alerts import AlertService
     from modelhub.services.monitoring.canary import CanaryService
@@ -54,6 +55,7 @@ class Services:
     history: HistoryService
     # -- governance (issue 12) --
     policy: PolicyService
+    bias: BiasService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -68,6 +70,7 @@ class Services:
 def build_services(settings: Settings) -> Services:
     from modelhub.monitoring.degradation import WindowTests
     from modelhub.services.governance.assessments import AssessmentLog
+    from modelhub.services.governance.bias import BiasService
     from modelhub.services.governance.policy import PolicyService
     from modelhub.services.governance.scoring import VersionScorer
     from modelhub.services.monitoring.alerts import AlertService
@@ -137,8 +140,9 @@ def build_services(settings: Settings) -> Services:
         ),
     )
     policy = PolicyService(metadata, auth)
-    assessments = AssessmentLog(metadata, artifacts, policy)  # noqa: F841 - lanes wire these
-    scorer = VersionScorer(deployments.rollouts.materialize)  # noqa: F841
+    assessments = AssessmentLog(metadata, artifacts, policy)
+    scorer = VersionScorer(deployments.rollouts.materialize)
+    bias = BiasService(registry, uploads, auth, policy, assessments, scorer)
     return Services(
         settings=settings,
         platform=platform,
@@ -157,6 +161,7 @@ def build_services(settings: Settings) -> Services:
         predictions=predictions,
         history=history,
         policy=policy,
+        bias=bias,
     )
 
 
