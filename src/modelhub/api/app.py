@@ -28,6 +28,7 @@ from modelhub.api import (
     routes_datasets,
     routes_deployments,
     routes_drift,
+    routes_governance_bias,
     routes_history,
     routes_inference,
     routes_models,
@@ -125,6 +126,7 @@ def create_app(
         routes_report,
         routes_cost,
         routes_predictions,
+        routes_governance_bias,
     ):
         app.include_router(module.router)
 

@@ -16,6 +16,7 @@ from modelhub.cli import (
     deployments,
     drift,
     governance_app,
+    governance_bias,  # noqa: F401 - adds its commands to governance_app
     models,
     monitor,
     predictions,

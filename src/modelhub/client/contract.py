@@ -28,6 +28,7 @@ from modelhub.domain.cost import (
 from modelhub.domain.deployments import Deployment, UsageRecord
 from modelhub.domain.drift import DriftReference, DriftReport
 from modelhub.domain.estimates import Estimate
+from modelhub.domain.governance import Assessment
 from modelhub.domain.monitor_report import MonitorReport
 from modelhub.domain.monitoring import PerformanceSummary
 from modelhub.domain.predictions import (
@@ -399,6 +400,31 @@ class ModelhubClient(Protocol):
     ) -> PerformanceSummary:
         """How a model served over the last `since` (30m, 24h, 7d), for one version if
         given: requests, errors, latency quantiles, resources, series and trend."""
+        ...
+
+    # -- governance: bias --
+
+    def assess_bias(
+        self,
+        name: str,
+        version: int,
+        path: Path,
+        sensitive: list[str],
+        label: str,
+        positive: str | None = None,
+        format: str | None = None,
+    ) -> Assessment:
+        """Run the version over a labelled data file (CSV, JSONL, Parquet) and judge its
+        answers across the groups of the `sensitive` columns (each alone and together)
+        against the policy's bias bars; the recorded assessment, figures included.
+
+        InvalidInput (nothing recorded) for a missing column, a label column with one
+        class, labels the model does not predict, or data without the model's features.
+        """
+        ...
+
+    def bias_chart(self, name: str, version: int, assessment_id: int | None = None) -> bytes:
+        """The PNG chart of the version's newest bias assessment (or of `assessment_id`)."""
         ...
 
     def close(self) -> None: ...

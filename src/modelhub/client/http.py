@@ -18,6 +18,7 @@ from modelhub.client.http_connection import request_body
 from modelhub.client.http_cost import CostCalls
 from modelhub.client.http_deployments import DeploymentCalls
 from modelhub.client.http_drift import DriftCalls
+from modelhub.client.http_governance_bias import GovernanceBiasCalls
 from modelhub.client.http_history import HistoryCalls
 from modelhub.client.http_predictions import PredictionCalls
 from modelhub.client.http_report import ReportCalls
@@ -79,6 +80,7 @@ class Client(
     CostCalls,
     PredictionCalls,
     HistoryCalls,
+    GovernanceBiasCalls,
 ):
     """Talk to a running modelhub server: `Client(url, token)`, or from the environment.
 

@@ -9,6 +9,7 @@ from modelhub.client.local_alerts import LocalAlertCalls
 from modelhub.client.local_cost import LocalCostCalls
 from modelhub.client.local_deployments import LocalDeploymentCalls
 from modelhub.client.local_drift import LocalDriftCalls
+from modelhub.client.local_governance_bias import LocalGovernanceBiasCalls
 from modelhub.client.local_history import LocalHistoryCalls
 from modelhub.client.local_predictions import LocalPredictionCalls
 from modelhub.client.local_report import LocalReportCalls
@@ -36,6 +37,7 @@ class LocalClient(
     LocalCostCalls,
     LocalPredictionCalls,
     LocalHistoryCalls,
+    LocalGovernanceBiasCalls,
 ):
     """Same methods and errors as `Client`, served by the services in this process."""
 
