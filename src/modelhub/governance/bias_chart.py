@@ -25,7 +25,12 @@ def render_chart(figures: dict[str, Any]) -> bytes:
     from matplotlib.figure import Figure
 
     groupings = figures["groupings"]
-    fig = Figure(figsize=(9, 2.8 * len(groupings) + 0.6), dpi=90)
+    height = 2.8 * len(groupings) + 0.6
+    fig = Figure(figsize=(9, height), dpi=80)
+    # Fixed margins: a layout engine would draw the figure twice to measure it.
+    fig.subplots_adjust(
+        left=0.07, right=0.98, top=1 - 0.45 / height, bottom=0.7 / height, hspace=1.1
+    )
     axes = fig.subplots(len(groupings), 1, squeeze=False)[:, 0]
     for ax, grouping in zip(axes, groupings, strict=True):
         shown = _deciding_class(grouping, figures)
@@ -38,7 +43,9 @@ def render_chart(figures: dict[str, Any]) -> bytes:
         ax.set_xticks(range(len(groups)))
         ax.set_xticklabels(
             [f"{g['group']}\n{g['size']:,}{'' if g['judged'] else ' (small)'}" for g in groups],
-            fontsize=7,
+            fontsize=7 if len(groups) <= 8 else 6,
+            rotation=0 if len(groups) <= 8 else 50,
+            ha="center" if len(groups) <= 8 else "right",
         )
         ax.set_ylim(0, 1)
         verdict = "pass" if all(w["passed"] for w in grouping["worst"].values()) else "FAIL"
@@ -48,7 +55,6 @@ def render_chart(figures: dict[str, Any]) -> bytes:
         ax.set_title(title, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
     out = io.BytesIO()
     fig.savefig(out, format="png")
     return out.getvalue()

@@ -195,6 +195,15 @@ def test_missing_sensitive_values_are_a_group_of_their_own() -> None:
     assert sizes["(missing)"] == 50 and sum(sizes.values()) == 300
 
 
+def test_a_combination_no_row_has_is_no_group() -> None:
+    y_true, y_pred, frame = people(600, seed=10)
+    frame.loc[frame["gender"] == "b", "band"] = "old"  # no young b
+    result = assess(y_true, y_pred, frame, ["0", "1"], BARS)
+    groups = {g["group"] for g in grouping(result.figures, "gender & band")["groups"]}
+    assert groups == {"a & old", "a & young", "b & old"}
+    assert grouping(result.figures, "gender & band")["judged_groups"] == 3
+
+
 def test_the_chart_is_a_png_with_a_panel_per_grouping() -> None:
     y_true, y_pred, frame = people(500, seed=9)
     png = render_chart(assess(y_true, y_pred, frame, ["0", "1"], BARS).figures)
