@@ -170,3 +170,11 @@ def test_history_read_quick() -> None:
     result = run_bench("bench_history_read.py")
     assert result["bench"] == "history_read"
     assert isinstance(result["week_ms"], float) and isinstance(result["hour_ms"], float)
+
+
+@pytest.mark.timeout(300)
+def test_bias_quick() -> None:
+    result = run_bench("bench_bias.py")
+    assert result["bench"] == "bias" and result["rows"] == 10_000
+    assert isinstance(result["ours_s"], float) and isinstance(result["fairlearn_direct_s"], float)
+    assert result["max_abs_diff"] is not None and result["max_abs_diff"] < 1e-5  # type: ignore[operator]
