@@ -89,13 +89,17 @@ def assess(
             "assessment compares errors and selections, which needs at least two",
             {"field": "label", "classes": classes},
         )
-    if positive is not None and positive not in classes:
-        positive_class(classes, positive)  # raises, naming the classes
     if len(classes) == 2:
         pos, chosen = positive_class(classes, positive)
         views = [pos]
         mode = "binary"
     else:
+        if positive is not None:
+            raise InvalidInput(
+                f"a positive class applies to a binary model; this one has {len(classes)} "
+                "classes, each judged against the rest",
+                {"field": "positive", "classes": classes[:20]},
+            )
         if len(classes) > MAX_CLASSES:
             raise InvalidInput(
                 f"{len(classes)} classes; a one-vs-rest bias assessment takes at most "

@@ -157,6 +157,8 @@ def test_multiclass_is_judged_one_vs_rest_with_the_worst_class_deciding() -> Non
     worst = grouping(figures, "group")["worst"]["equalized_odds_difference"]
     assert worst["class"] == "fox" and not worst["passed"]
     assert not result.passed and "(class fox)" in result.summary
+    with pytest.raises(InvalidInput, match="applies to a binary model; this one has 3 classes"):
+        assess(y_true, y_pred, frame, ["cat", "dog", "fox"], BARS, positive="fox")
 
 
 def test_the_positive_class_is_the_one_given() -> None:
