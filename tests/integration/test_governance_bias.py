@@ -19,11 +19,12 @@ import numpy as np
 import pytest
 
 from modelhub.client import Client
+from modelhub.client.local import LocalClient
 from modelhub.domain.auth import Caller, Role
 from modelhub.domain.governance import ReviewKind
 from modelhub.domain.records import ModelVersion
 from modelhub.domain.runs import RunStatus
-from modelhub.errors import InvalidInput, PermissionDenied
+from modelhub.errors import InvalidInput, NotFound, PermissionDenied
 from modelhub.services import Services
 from modelhub.services.registry import RegisterRequest
 from tests.integration.conftest import ServerProcess, clean_env
@@ -171,6 +172,19 @@ def test_bad_input_is_refused_naming_the_problem_and_nothing_is_recorded(
     with pytest.raises(PermissionDenied):
         bias.assess(STRANGER, "tiers@1", good, ["group"], "label")
     assert len(bias.assessments.all(version)) == before
+
+
+def test_the_local_client_assesses_in_process_and_returns_the_chart(trained: Trained) -> None:
+    data = write_people(trained.folder / "local-eval.csv", 600, seed=6, kind="unfair")
+    client = LocalClient(trained.services.settings, actor="ada")
+    try:
+        found = client.assess_bias("loans", 1, data, ["band"], "label")
+        assert found.actor == "ada" and [g["name"] for g in found.figures["groupings"]] == ["band"]
+        assert client.bias_chart("loans", 1).startswith(b"\x89PNG")  # the newest
+        with pytest.raises(NotFound, match="no bias assessment 999999"):
+            client.bias_chart("loans", 1, 999999)
+    finally:
+        client.close()
 
 
 def test_through_a_server_its_http_client_and_the_cli(

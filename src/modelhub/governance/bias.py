@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 MAX_SENSITIVE_COLUMNS = 5
-MAX_GROUPS = 1000  # per grouping: more is an identifier, not a group of people
+MAX_GROUPS = 1000  # per column: more is an identifier, not a group of people
+# Fairlearn's MetricFrame lays the intersection out over every combination of values.
+MAX_COMBINATIONS = 20_000
 MAX_CLASSES = 50  # one-vs-rest views of a multiclass model
 MISSING = "(missing)"
 JOINER = " & "
@@ -183,6 +185,14 @@ def _as_groups(sensitive: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
                 {"field": "sensitive", "column": column, "distinct": int(distinct)},
             )
         out[column] = values.astype(object).where(values.notna(), MISSING).astype(str)
+    combinations = math.prod(int(out[column].nunique()) for column in columns)
+    if combinations > MAX_COMBINATIONS:
+        raise InvalidInput(
+            f"the sensitive columns {', '.join(columns)} combine into {combinations:,} "
+            f"intersectional groups; at most {MAX_COMBINATIONS:,} (name fewer columns, or "
+            "coarser ones)",
+            {"field": "sensitive", "combinations": combinations},
+        )
     return out
 
 

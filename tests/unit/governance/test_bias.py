@@ -182,6 +182,9 @@ def test_inputs_that_cannot_be_judged_are_refused_naming_the_problem() -> None:
     ids = pd.DataFrame({"customer": np.arange(2000).astype(str)})
     with pytest.raises(InvalidInput, match="'customer' has 2,000 distinct values"):
         assess(np.tile(y_true, 10), np.tile(y_pred, 10), ids, ["0", "1"], BARS)
+    wide = pd.DataFrame({c: np.arange(2000) % 900 for c in ("p", "q")})
+    with pytest.raises(InvalidInput, match="combine into 810,000 intersectional groups"):
+        assess(np.tile(y_true, 10), np.tile(y_pred, 10), wide, ["0", "1"], BARS)
     with pytest.raises(InvalidInput, match="must be as many"):
         assess(y_true[:10], y_pred, frame, ["0", "1"], BARS)
     with pytest.raises(InvalidInput, match="at least one sensitive column"):
