@@ -179,3 +179,11 @@ def test_permutation_quick() -> None:
     assert result["same_top_feature"] is True and result["top_feature"] == "f3"
     for key in ("modelhub_s", "sklearn_s", "batched_s"):
         assert isinstance(result[key], float), key
+
+
+@pytest.mark.timeout(300)
+def test_bias_quick() -> None:
+    result = run_bench("bench_bias.py")
+    assert result["bench"] == "bias" and result["rows"] == 10_000
+    assert isinstance(result["ours_s"], float) and isinstance(result["fairlearn_direct_s"], float)
+    assert result["max_abs_diff"] is not None and result["max_abs_diff"] < 1e-5  # type: ignore[operator]

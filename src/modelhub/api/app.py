@@ -28,6 +28,7 @@ from modelhub.api import (
     routes_datasets,
     routes_deployments,
     routes_drift,
+    routes_governance_bias,
     routes_governance_compliance,
     routes_governance_explain,
     routes_governance_lineage,
@@ -133,6 +134,7 @@ def create_app(
         routes_governance_compliance,
         routes_governance_workflow,
         routes_governance_explain,
+        routes_governance_bias,
     ):
         app.include_router(module.router)
 

@@ -16,6 +16,7 @@ from modelhub.cli import (
     deployments,
     drift,
     governance_app,
+    governance_bias,  # noqa: F401 - adds its commands to governance_app
     governance_compliance,  # noqa: F401 - adds its commands to governance
     governance_explain,  # noqa: F401 - adds `governance explain`
     governance_report,  # noqa: F401 - registers its commands

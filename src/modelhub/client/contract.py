@@ -477,6 +477,31 @@ class ModelhubClient(Protocol):
         names what does not fit (missing features, label, row), and nothing is recorded."""
         ...
 
+    # -- governance: bias --
+
+    def assess_bias(
+        self,
+        name: str,
+        version: int,
+        path: Path,
+        sensitive: list[str],
+        label: str,
+        positive: str | None = None,
+        format: str | None = None,
+    ) -> Assessment:
+        """Run the version over a labelled data file (CSV, JSONL, Parquet) and judge its
+        answers across the groups of the `sensitive` columns (each alone and together)
+        against the policy's bias bars; the recorded assessment, figures included.
+
+        InvalidInput (nothing recorded) for a missing column, a label column with one
+        class, labels the model does not predict, or data without the model's features.
+        """
+        ...
+
+    def bias_chart(self, name: str, version: int, assessment_id: int | None = None) -> bytes:
+        """The PNG chart of the version's newest bias assessment (or of `assessment_id`)."""
+        ...
+
     def close(self) -> None: ...
 
 

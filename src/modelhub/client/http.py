@@ -18,6 +18,7 @@ from modelhub.client.http_connection import request_body
 from modelhub.client.http_cost import CostCalls
 from modelhub.client.http_deployments import DeploymentCalls
 from modelhub.client.http_drift import DriftCalls
+from modelhub.client.http_governance_bias import GovernanceBiasCalls
 from modelhub.client.http_governance_compliance import ComplianceCalls
 from modelhub.client.http_governance_explain import ExplainCalls
 from modelhub.client.http_governance_lineage import GovernanceLineageCalls
@@ -92,6 +93,7 @@ class Client(
     GovernanceLineageCalls,
     ComplianceCalls,
     ExplainCalls,
+    GovernanceBiasCalls,
 ):
     """Talk to a running modelhub server: `Client(url, token)`, or from the environment.
 

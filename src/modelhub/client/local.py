@@ -9,6 +9,7 @@ from modelhub.client.local_alerts import LocalAlertCalls
 from modelhub.client.local_cost import LocalCostCalls
 from modelhub.client.local_deployments import LocalDeploymentCalls
 from modelhub.client.local_drift import LocalDriftCalls
+from modelhub.client.local_governance_bias import LocalGovernanceBiasCalls
 from modelhub.client.local_governance_compliance import LocalComplianceCalls
 from modelhub.client.local_governance_explain import LocalExplainCalls
 from modelhub.client.local_governance_lineage import LocalGovernanceLineageCalls
@@ -44,6 +45,7 @@ class LocalClient(
     LocalGovernanceLineageCalls,
     LocalComplianceCalls,
     LocalExplainCalls,
+    LocalGovernanceBiasCalls,
 ):
     """Same methods and errors as `Client`, served by the services in this process."""
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     # The monitoring services pull in numpy, scipy and pyarrow: imported where they are
     # built, so that a transport importing this package (the CLI) starts fast.
     from modelhub.monitoring.observations import Objectives
+    from modelhub.services.governance.bias import BiasService
     from modelhub.services.governance.cards import CardService
     from modelhub.services.governance.compliance import ComplianceService
     from modelhub.services.governance.ethics import EthicsService
@@ -68,6 +69,7 @@ class Services:
     compliance: ComplianceService
     reviews: ReviewService
     explain: ExplanationService
+    bias: BiasService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -82,6 +84,7 @@ class Services:
 def build_services(settings: Settings) -> Services:
     from modelhub.monitoring.degradation import WindowTests
     from modelhub.services.governance.assessments import AssessmentLog
+    from modelhub.services.governance.bias import BiasService
     from modelhub.services.governance.cards import CardService
     from modelhub.services.governance.compliance import ComplianceService
     from modelhub.services.governance.ethics import EthicsService
@@ -167,6 +170,7 @@ def build_services(settings: Settings) -> Services:
     lineage = LineageService(metadata, auth)
     scorer = VersionScorer(deployments.rollouts.materialize)
     explain = ExplanationService(metadata, auth, uploads, scorer, assessments, policy)
+    bias = BiasService(registry, uploads, auth, policy, assessments, scorer)
     return Services(
         settings=settings,
         platform=platform,
@@ -192,6 +196,7 @@ def build_services(settings: Settings) -> Services:
         compliance=compliance,
         reviews=reviews,
         explain=explain,
+        bias=bias,
     )
 
 
