@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from modelhub.domain.enums import Stage
-from modelhub.domain.governance import Decision, ReviewKind, ReviewRequest
+from modelhub.domain.governance import Assessment, Decision, ReviewKind, ReviewRequest
 from modelhub.domain.records import Record
 
 
@@ -41,3 +41,34 @@ def summarize(requirements: list[RequirementStatus]) -> tuple[list[str], bool]:
     """The `missing` lines and `ready` flag of a status with these requirements."""
     missing = [f"{r.kind.value}: {r.reason}" for r in requirements if not r.met]
     return missing, not missing
+
+
+SUMMARY_CHARS = 300  # of an assessment's summary quoted in a reason
+
+
+def assessment_requirement(
+    kind: ReviewKind, latest: Assessment | None, policy_version: int
+) -> RequirementStatus:
+    """Whether the evidence of one kind counts, the one rule `status`, the production gate
+    and the compliance check all apply: the latest assessment of its kind passed, and ran
+    under the policy version in force (`latest` is that latest one, or None)."""
+    if latest is None:
+        return RequirementStatus(kind=kind, met=False, reason=f"no {kind.value} assessment yet")
+    summary = latest.summary[:SUMMARY_CHARS]
+    if not latest.passed:
+        return RequirementStatus(
+            kind=kind, met=False, reason=f"the latest failed: {summary}", assessment_id=latest.id
+        )
+    if latest.policy_version != policy_version:
+        return RequirementStatus(
+            kind=kind,
+            met=False,
+            reason=(
+                f"the latest ran under policy version {latest.policy_version}, "
+                f"not {policy_version} (in force); run it again"
+            ),
+            assessment_id=latest.id,
+        )
+    return RequirementStatus(
+        kind=kind, met=True, reason=f"passed: {summary}", assessment_id=latest.id
+    )

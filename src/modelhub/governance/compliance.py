@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelhub.domain.governance import Assessment, ReviewKind
+from modelhub.domain.governance_status import assessment_requirement
 from modelhub.domain.records import Lineage, ModelVersion, RegisteredModel
 from modelhub.governance.pii import PiiReport
 
@@ -240,7 +241,8 @@ def check_personal_data(version: ModelVersion, scans: list[DatasetScan]) -> Chec
 def check_assessment(
     kind: ReviewKind, required: bool, latest: Assessment | None, policy_version: int
 ) -> Check:
-    """Required by the policy for production: the latest one passed under this policy."""
+    """Required by the policy for production: the latest one counts by the same rule as
+    `governance status` (`assessment_requirement`), in the same words."""
     name = f"{kind.value}_assessment"
     if not required:
         return Check(
@@ -248,29 +250,9 @@ def check_assessment(
             status=CheckStatus.NOT_APPLICABLE,
             reason=f"the policy does not require {kind.value} before production",
         )
-    if latest is None:
-        return _verdict(name, False, f"no {kind.value} assessment yet; the policy requires one")
-    if latest.policy_version != policy_version:
-        return _verdict(
-            name,
-            False,
-            f"the latest {kind.value} assessment ran under policy version "
-            f"{latest.policy_version}; run it again under the current version {policy_version}",
-            assessment=latest.id,
-        )
-    if not latest.passed:
-        return _verdict(
-            name,
-            False,
-            f"the latest {kind.value} assessment failed: {latest.summary[:300]}",
-            assessment=latest.id,
-        )
-    return _verdict(
-        name,
-        True,
-        f"{kind.value} assessment {latest.id} passed under policy version {policy_version}",
-        assessment=latest.id,
-    )
+    standing = assessment_requirement(kind, latest, policy_version)
+    details = {} if standing.assessment_id is None else {"assessment": standing.assessment_id}
+    return _verdict(name, standing.met, standing.reason, **details)
 
 
 def verdict(checks: list[Check]) -> tuple[bool, str]:

@@ -10,6 +10,7 @@ import pytest
 
 from modelhub.domain.enums import Framework, ModelType
 from modelhub.domain.governance import Assessment, ReviewKind
+from modelhub.domain.governance_status import assessment_requirement
 from modelhub.domain.records import FileEntry, Lineage, ModelVersion, RegisteredModel
 from modelhub.governance.compliance import (
     CheckStatus,
@@ -160,11 +161,19 @@ def test_personal_data() -> None:
 @pytest.mark.parametrize("kind", [ReviewKind.BIAS, ReviewKind.EXPLAINABILITY])
 def test_assessments_under_the_current_policy(kind: ReviewKind) -> None:
     assert check_assessment(kind, False, None, 2).status is CheckStatus.NOT_APPLICABLE
-    assert check_assessment(kind, True, None, 2).failed
+    none = check_assessment(kind, True, None, 2)
+    assert none.failed and none.reason == f"no {kind.value} assessment yet"
     stale = check_assessment(kind, True, assessment(kind, True, 1), 2)
-    assert stale.failed and "under policy version 1" in stale.reason
-    assert check_assessment(kind, True, assessment(kind, False, 2), 2).failed
-    assert check_assessment(kind, True, assessment(kind, True, 2), 2).status == "pass"
+    assert stale.failed
+    assert stale.reason == "the latest ran under policy version 1, not 2 (in force); run it again"
+    failed = check_assessment(kind, True, assessment(kind, False, 2), 2)
+    assert failed.failed and failed.reason.startswith("the latest failed: ")
+    passed = check_assessment(kind, True, assessment(kind, True, 2), 2)
+    assert passed.status == "pass" and passed.reason.startswith("passed: ")
+    # The same rule, in the same words, as `governance status` and the production gate.
+    for latest in (None, assessment(kind, True, 1), assessment(kind, False, 2)):
+        standing = assessment_requirement(kind, latest, 2)
+        assert check_assessment(kind, True, latest, 2).reason == standing.reason
 
 
 def test_the_verdict_fails_on_any_failed_check() -> None:

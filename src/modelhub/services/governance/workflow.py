@@ -21,14 +21,18 @@ from datetime import UTC, datetime
 from modelhub.domain.auth import Action, Caller, check_not_own_approval, check_user_name
 from modelhub.domain.enums import Approval, Stage, parse_enum
 from modelhub.domain.governance import (
-    Assessment,
     Decision,
     ReviewKind,
     ReviewRequest,
     ReviewState,
 )
 from modelhub.domain.governance_policy import GATED_STAGES, Requirements
-from modelhub.domain.governance_status import GovernanceStatus, RequirementStatus, summarize
+from modelhub.domain.governance_status import (
+    GovernanceStatus,
+    RequirementStatus,
+    assessment_requirement,
+    summarize,
+)
 from modelhub.domain.lifecycle import check_approval_move
 from modelhub.domain.limits import check_text
 from modelhub.domain.records import ModelVersion
@@ -254,7 +258,9 @@ class ReviewService:
         items = [
             self._approval(version, needs, request, decisions)
             if kind is ReviewKind.APPROVAL
-            else _assessment_status(kind, self.assessments.latest(version, kind), active.version)
+            else assessment_requirement(
+                kind, self.assessments.latest(version, kind), active.version
+            )
             for kind in needs.requires
         ]
         missing, ready = summarize(items)
@@ -315,35 +321,6 @@ class ReviewService:
         if not needs.approvals.creator_may_approve:
             reason += f"; the creator {version.created_by} cannot approve"
         return RequirementStatus(kind=ReviewKind.APPROVAL, met=False, reason=reason)
-
-
-def _assessment_status(
-    kind: ReviewKind, latest: Assessment | None, policy_version: int
-) -> RequirementStatus:
-    """An assessment counts when it is the latest of its kind, passed, and ran under
-    the policy version in force."""
-    if latest is None:
-        return RequirementStatus(kind=kind, met=False, reason=f"no {kind.value} assessment yet")
-    if not latest.passed:
-        return RequirementStatus(
-            kind=kind,
-            met=False,
-            reason=f"the latest failed: {latest.summary}",
-            assessment_id=latest.id,
-        )
-    if latest.policy_version != policy_version:
-        return RequirementStatus(
-            kind=kind,
-            met=False,
-            reason=(
-                f"the latest ran under policy version {latest.policy_version}, "
-                f"not {policy_version} (in force); run it again"
-            ),
-            assessment_id=latest.id,
-        )
-    return RequirementStatus(
-        kind=kind, met=True, reason=f"passed: {latest.summary}", assessment_id=latest.id
-    )
 
 
 def _check_reviewers(reviewers: list[str]) -> list[str]:
