@@ -13,10 +13,12 @@ from typing import Any
 
 from modelhub.domain.governance import Assessment, Decision, PolicyVersion, ReviewRequest
 from modelhub.domain.governance_policy import Requirements
+from modelhub.domain.governance_status import GovernanceStatus
 from modelhub.domain.lineage import LineageGraph
 from modelhub.domain.records import AuditEvent, ModelVersion, RegisteredModel
+from modelhub.governance.evidence_markdown import assessment_markdown
 from modelhub.governance.lineage_graph import render_text
-from modelhub.governance.markdown import cell, figures_markdown, table
+from modelhub.governance.markdown import cell, table
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class ReportInputs:
     lineage: LineageGraph
     audit: list[AuditEvent] | None  # None: the reader may not see the audit log
     generated_at: datetime
+    status: GovernanceStatus | None = None  # what production still needs, when known
     notes: list[str] = field(default_factory=list)
 
 
@@ -47,6 +50,7 @@ def render_report(inputs: ReportInputs) -> str:
         "",
         *_version(inputs),
         *_policy(inputs),
+        *_status(inputs.status),
         *_assessments(inputs.assessments),
         *_reviews(inputs.requests),
         "## Lineage",
@@ -104,6 +108,29 @@ def _policy(inputs: ReportInputs) -> list[str]:
     return [*lines, ""]
 
 
+def _status(status: GovernanceStatus | None) -> list[str]:
+    if status is None:
+        return []
+    verdict = "ready" if status.ready else "NOT ready"
+    rules = f" (rules: {', '.join(status.rules)})" if status.rules else ""
+    lines = [
+        "## What the policy still needs",
+        "",
+        f"{cell(status.model)}@{status.version} is **{verdict}** for {status.stage.value} under "
+        f"policy version {status.policy_version}{cell(rules)}.",
+        "",
+    ]
+    rows: list[list[Any]] = [
+        [r.kind.value, "met" if r.met else "missing", r.reason, r.assessment_id or ""]
+        for r in status.requirements
+    ]
+    if rows:
+        lines += [*table(["requirement", "state", "why", "assessment"], rows), ""]
+    else:
+        lines += ["The policy requires no review before this stage.", ""]
+    return lines
+
+
 def _assessments(assessments: list[Assessment]) -> list[str]:
     lines = ["## Assessments", ""]
     if not assessments:
@@ -127,7 +154,7 @@ def _assessments(assessments: list[Assessment]) -> list[str]:
             f"Run by {cell(a.actor)} on {_when(a.created_at)} under policy version "
             f"{a.policy_version}. {cell(a.summary)}",
             "",
-            *figures_markdown(a.figures),
+            *assessment_markdown(a, level=4),
         ]
         if a.attachments:
             lines.append("")

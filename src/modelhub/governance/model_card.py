@@ -19,7 +19,11 @@ from modelhub.domain.cost import CostSummary
 from modelhub.domain.enums import Framework, ModelType
 from modelhub.domain.governance import Assessment, ReviewRequest
 from modelhub.domain.records import ModelVersion, RegisteredModel
-from modelhub.governance.markdown import cell, figures_markdown, table
+from modelhub.governance.evidence_markdown import (
+    assessment_markdown,
+    ethics_record,
+)
+from modelhub.governance.markdown import cell, table
 
 LIBRARIES = {
     Framework.PYTORCH: "pytorch",
@@ -44,6 +48,7 @@ class CardInputs:
     version: ModelVersion
     ethics: Assessment | None = None
     bias: Assessment | None = None
+    explanation: Assessment | None = None
     run_cost: CostSummary | None = None
     policy_version: int = 0
     review: ReviewRequest | None = None
@@ -108,6 +113,7 @@ def render_card(inputs: CardInputs) -> str:
         *_bias(inputs.bias),
         *_training(inputs.version),
         *_evaluation(inputs.version),
+        *_explanation(inputs.explanation),
         *_environment(inputs.run_cost),
         *_governance(inputs),
     ]
@@ -154,10 +160,11 @@ def _uses(ethics: Assessment | None) -> list[str]:
     if ethics is None:
         lines += ["No ethics review is recorded for this version.", "", "### Out-of-scope use", ""]
         return [*lines, "No ethics review is recorded for this version.", ""]
-    intended = _as_list(ethics.figures.get("intended_use"))
+    record = ethics_record(ethics.figures)
+    intended = _as_list(record.get("intended_use"))
     lines += [f"- {cell(item)}" for item in intended] or ["Not stated in the ethics review."]
     lines += ["", "### Out-of-scope use", ""]
-    out = _as_list(ethics.figures.get("out_of_scope_uses"))
+    out = _as_list(record.get("out_of_scope_uses"))
     lines += [f"- {cell(item)}" for item in out] or ["Not stated in the ethics review."]
     lines += [
         "",
@@ -177,10 +184,24 @@ def _bias(bias: Assessment | None) -> list[str]:
         f"The latest bias assessment {verdict} (policy version {bias.policy_version}, run by "
         f"{cell(bias.actor)} on {bias.created_at:%Y-%m-%d}): {cell(bias.summary)}",
         "",
-        *figures_markdown(bias.figures),
-        "",
+        *assessment_markdown(bias, level=3),
     ]
     return lines
+
+
+def _explanation(explanation: Assessment | None) -> list[str]:
+    lines = ["## Explainability", ""]
+    if explanation is None:
+        return [*lines, "No explainability assessment is recorded for this version.", ""]
+    verdict = "passed" if explanation.passed else "did not pass"
+    return [
+        *lines,
+        f"The latest explainability assessment {verdict} (policy version "
+        f"{explanation.policy_version}, run by {cell(explanation.actor)} on "
+        f"{explanation.created_at:%Y-%m-%d}): {cell(explanation.summary)}",
+        "",
+        *assessment_markdown(explanation, level=3),
+    ]
 
 
 def _training(v: ModelVersion) -> list[str]:

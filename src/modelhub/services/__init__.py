@@ -191,7 +191,7 @@ def build_services(settings: Settings) -> Services:
         policy=policy,
         lineage=lineage,
         cards=CardService(metadata, assessments, policy, cost, auth),
-        reports=ReportService(metadata, assessments, policy, lineage, auth),
+        reports=ReportService(metadata, assessments, policy, lineage, auth, reviews.evaluate),
         ethics=ethics,
         compliance=compliance,
         reviews=reviews,

@@ -72,3 +72,48 @@ def assessment(kind: ReviewKind, figures: dict[str, Any], passed: bool = True) -
         actor="dana",
         created_at=AT,
     )
+
+
+def bias_figures() -> dict[str, Any]:
+    """The figures a real bias assessment records (Fairlearn through our engine) over a
+    small set: group f selected less often than m, group x too small to judge."""
+    import numpy as np
+    import pandas as pd
+
+    from modelhub.domain.governance_policy import BiasThresholds
+    from modelhub.governance.bias import assess
+
+    rng = np.random.default_rng(0)
+    sex = np.array(["f"] * 120 + ["m"] * 130 + ["x"] * 5)
+    truth = rng.integers(0, 2, len(sex)).astype(str)
+    pred = truth.copy()
+    pred[:40] = "0"  # f: fewer selected
+    result = assess(truth, pred, pd.DataFrame({"sex": sex}), ["0", "1"], BiasThresholds())
+    return result.figures | {"data": "eval.csv", "label": "label"}
+
+
+def explanation_figures() -> dict[str, Any]:
+    """The shape services/governance/explain.py records for a permutation explanation."""
+    return {
+        "method": "permutation",
+        "score": "drop in accuracy (baseline 0.9100)",
+        "baseline": None,
+        "rows": 200,
+        "ranking": [
+            {"feature": "income", "importance": 0.21, "std": 0.02},
+            {"feature": "age", "importance": 0.05, "std": 0.01},
+        ],
+        "mean_relative_delta": None,
+        "max_relative_delta": None,
+        "thresholds": {"max_convergence_delta": 0.05, "min_rows": 50},
+        "n_repeats": 5,
+        "local": {
+            "row": 3,
+            "predicted": "1",
+            "attributions": [
+                {"feature": "age", "value": 41.0, "attribution": 0.01},
+                {"feature": "income", "value": 52000.0, "attribution": 0.3},
+            ],
+            "relative_delta": None,
+        },
+    }

@@ -10,7 +10,14 @@ from huggingface_hub import ModelCard, ModelCardData
 from modelhub.domain.cost import CostSummary
 from modelhub.domain.governance import ReviewKind, ReviewRequest
 from modelhub.governance.model_card import CardInputs, render_card
-from tests.unit.governance.lineage_records import AT, assessment, model, version
+from tests.unit.governance.lineage_records import (
+    AT,
+    assessment,
+    bias_figures,
+    explanation_figures,
+    model,
+    version,
+)
 
 DIGEST = "cd" * 32
 
@@ -27,21 +34,18 @@ def full_inputs() -> CardInputs:
         hyperparameters={"lr": 0.01, "max_epochs": 3},
         extra={"metrics": {"accuracy": 0.91, "val_loss": 0.32}},
     )
+    # The shapes the ethics, bias and explain services record.
     ethics = assessment(
         ReviewKind.ETHICS,
-        {"intended_use": "Route support chats", "out_of_scope_uses": ["medical advice", "credit"]},
-    )
-    bias = assessment(
-        ReviewKind.BIAS,
         {
-            "demographic_parity_difference": 0.04,
-            "equalized_odds_difference": 0.06,
-            "by_group": {
-                "f": {"accuracy": 0.9, "selection_rate": 0.5, "count": 120},
-                "m": {"accuracy": 0.92, "selection_rate": 0.54, "count": 130},
+            "record": {
+                "intended_use": "Route support chats",
+                "out_of_scope_uses": ["medical advice", "credit"],
             },
+            "reviewer": "dana",
         },
     )
+    bias = assessment(ReviewKind.BIAS, bias_figures(), passed=False)
     cost = CostSummary(subject="run 17", currency="EUR", total=0.42, cpu_seconds=31.5)
     review = ReviewRequest(
         model="intents", version=2, requested_by="carol", policy_version=3, opened_at=AT
@@ -51,6 +55,7 @@ def full_inputs() -> CardInputs:
         version=trained,
         ethics=ethics,
         bias=bias,
+        explanation=assessment(ReviewKind.EXPLAINABILITY, explanation_figures()),
         run_cost=cost,
         policy_version=3,
         review=review,
@@ -78,12 +83,37 @@ def test_the_card_is_front_matter_and_markdown_with_the_usual_sections() -> None
         "## Bias, risks, and limitations",
         "## Training details",
         "## Evaluation",
+        "## Explainability",
         "## Environmental impact",
         "## Governance",
     ]
     assert "- Route support chats" in body and "- medical advice" in body
-    assert "| f | 0.9 | 0.5 | 120 |" in body
-    assert "- demographic_parity_difference: 0.04" in body
+
+
+def test_the_card_renders_the_real_bias_and_explanation_figures_as_tables() -> None:
+    figures = bias_figures()
+    [grouping] = figures["groupings"]
+    dpd = grouping["worst"]["demographic_parity_difference"]
+    assert not dpd["passed"]  # the planted gap is beyond the default bar of 0.1
+    _, body = split(render_card(full_inputs()))
+    assert "### Grouping: sex" in body
+    assert "| figure | value | bar | verdict |" in body
+    assert f"| demographic parity difference | {dpd['value']:.4g} | at most 0.1 | FAIL |" in body
+    assert "| demographic parity ratio |" in body and "| equalized odds difference |" in body
+    f_row = next(g for g in grouping["groups"] if g["group"] == "f")
+    rates = f_row["rates"]["1"]
+    assert (
+        f"| f | 120 | {f_row['accuracy']:.4g} | {rates['selection_rate']:.4g} | "
+        f"{rates['false_positive_rate']:.4g} | {rates['false_negative_rate']:.4g} | yes |"
+    ) in body
+    assert "| x | 5 |" in body and "no (too small)" in body
+    assert "Too small to judge: x (5 rows)." in body
+    assert "Positive class: 1" in body and "sensitive column(s): sex" in body
+    assert "(structured, see the JSON)" not in body
+    assert "### Most important features (top 2 of 2)" in body
+    assert "| 1 | income | 0.21 | 0.02 |" in body and "| 2 | age | 0.05 | 0.01 |" in body
+    local = body.split("### One input explained: row 3, predicted 1")[1]
+    assert local.index("| income | 5.2e+04 | 0.3 |") < local.index("| age | 41 | 0.01 |")
     assert f"chats@4 (sha256:{DIGEST})" in body
     assert "| CPU seconds | 31.5 |" in body
     assert "- policy version in force: 3" in body and "- review: pending" in body
@@ -123,7 +153,7 @@ def test_hostile_text_cannot_break_the_front_matter_or_a_table() -> None:
     hostile = CardInputs(
         model=model("intents", license="mit", tags={"k": evil}, description=evil),
         version=inputs.version,
-        bias=assessment(ReviewKind.BIAS, {"by_group": {evil: {"accuracy": 1.0}}}),
+        bias=assessment(ReviewKind.BIAS, {"by_group": {evil: {"accuracy": 1.0}}}),  # old shape
     )
     meta, body = split(render_card(hostile))
     assert meta["license"] == "mit"

@@ -13,11 +13,19 @@ from modelhub.domain.governance import (
     ReviewState,
 )
 from modelhub.domain.governance_policy import parse_policy
+from modelhub.domain.governance_status import GovernanceStatus, RequirementStatus, summarize
 from modelhub.domain.records import AuditEvent
 from modelhub.governance.audit_report import ReportInputs, render_report
 from modelhub.governance.lineage_graph import build_lineage
 from modelhub.services.governance.policy import default_policy_text
-from tests.unit.governance.lineage_records import AT, assessment, model, version
+from tests.unit.governance.lineage_records import (
+    AT,
+    assessment,
+    bias_figures,
+    explanation_figures,
+    model,
+    version,
+)
 
 
 def test_the_report_holds_version_policy_assessments_reviews_lineage_and_audit() -> None:
@@ -52,23 +60,43 @@ def test_the_report_holds_version_policy_assessments_reviews_lineage_and_audit()
         AuditEvent(id=9, actor="dana", action="governance.bias", target="intents@2", at=AT),
         AuditEvent(id=3, actor="carol", action="models.register", target="intents@2", at=AT),
     ]
-    bias = assessment(ReviewKind.BIAS, {"demographic_parity_difference": 0.31}, passed=False)
+    bias = assessment(ReviewKind.BIAS, bias_figures(), passed=False)
+    explained = assessment(ReviewKind.EXPLAINABILITY, explanation_figures())
+    needs = [
+        RequirementStatus(kind=ReviewKind.APPROVAL, met=False, reason="request 5 rejected"),
+        RequirementStatus(
+            kind=ReviewKind.BIAS, met=False, reason="the latest failed: dpd", assessment_id=7
+        ),
+    ]
+    missing, ready = summarize(needs)
+    status = GovernanceStatus(
+        model="intents",
+        version=2,
+        stage=Stage.PRODUCTION,
+        policy_version=0,
+        rules=["classifiers"],
+        requirements=needs,
+        missing=missing,
+        ready=ready,
+    )
     inputs = ReportInputs(
         model=model("intents", license="mit"),
         version=v,
         policy=policy,
         production=parse_policy(text).requirements(v.type, {}, Stage.PRODUCTION),
-        assessments=[bias],
+        assessments=[bias, explained],
         requests=[(request, [decision])],
         lineage=build_lineage(v, lambda ref: None, lambda _: [], lambda _: []),
         audit=events,
         generated_at=AT,
+        status=status,
     )
     report = render_report(inputs)
     headings = [line for line in report.splitlines() if line.startswith("## ")]
     assert headings == [
         "## The version",
         "## The policy in force",
+        "## What the policy still needs",
         "## Assessments",
         "## Reviews and decisions",
         "## Lineage",
@@ -79,7 +107,12 @@ def test_the_report_holds_version_policy_assessments_reviews_lineage_and_audit()
     assert "Policy version 0 (sha256:" + "e" * 64 in report
     assert "- reviews: " in report and "- licenses allowed: " in report
     assert "| bias | failed | 3 | dana |" in report
-    assert "- demographic_parity_difference: 0.31" in report
+    assert "intents@2 is **NOT ready** for production under policy version 0" in report
+    assert "| approval | missing | request 5 rejected |  |" in report
+    assert "| bias | missing | the latest failed: dpd | 7 |" in report
+    assert "#### Grouping: sex" in report and "| demographic parity difference |" in report
+    assert "#### Most important features (top 2 of 2)" in report
+    assert "| 1 | income | 0.21 | 0.02 |" in report
     assert "### Request #5: rejected" in report
     assert "| erin | admin | reject |" in report and "bias \\| too high" in report
     assert "trained-on: dataset chats@4" in report

@@ -43,6 +43,7 @@ class CardService:
             version=version,
             ethics=self.assessments.latest(version, ReviewKind.ETHICS),
             bias=self.assessments.latest(version, ReviewKind.BIAS),
+            explanation=self.assessments.latest(version, ReviewKind.EXPLAINABILITY),
             run_cost=self._run_cost(version),
             policy_version=self.policy.current().version,
             review=self.metadata.latest_review_request(version.name, version.version),

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from modelhub.domain.auth import Action, Caller, role_allows
 from modelhub.domain.enums import Stage
+from modelhub.domain.governance_status import GovernanceStatus
 from modelhub.domain.lineage import VersionDocument
 from modelhub.domain.names import parse_ref
 from modelhub.domain.records import AuditEvent, ModelVersion
@@ -29,6 +30,7 @@ class ReportService:
         policy: PolicyService,
         lineage: LineageService,
         auth: AuthService,
+        status: Callable[[ModelVersion, Stage], GovernanceStatus] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.metadata = metadata
@@ -36,6 +38,8 @@ class ReportService:
         self.policy = policy
         self.lineage = lineage
         self.auth = auth
+        # ReviewService.evaluate, handed down by build_services (no service calls upward).
+        self.status = status
         self.clock = clock
 
     def report_for(self, caller: Caller, ref: str) -> VersionDocument:
@@ -65,6 +69,7 @@ class ReportService:
             lineage=self.lineage.graph(target),
             audit=events,
             generated_at=self.clock(),
+            status=self.status(version, Stage.PRODUCTION) if self.status else None,
             notes=notes,
         )
         text = render_report(inputs)
