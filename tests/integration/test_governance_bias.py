@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from modelhub.client import Client
@@ -28,40 +27,11 @@ from modelhub.errors import InvalidInput, NotFound, PermissionDenied
 from modelhub.services import Services
 from modelhub.services.registry import RegisterRequest
 from tests.integration.conftest import ServerProcess, clean_env
+from tests.integration.governance_data import spec, write_people
 from tests.integration.training_engine import ADMIN, engine, finished
 
 VIEWER = Caller(name="victor", role=Role.VIEWER)
 STRANGER = Caller(name="dora", role=Role.DEVELOPER)
-
-
-def write_people(path: Path, rows: int, seed: int, kind: str) -> Path:
-    """x1, x2 (the score), g (the group as a number, a feature), group and band (the
-    sensitive columns, text) and the label: "unfair" refuses group b below a far higher
-    score; "classes" gives three classes by score alone."""
-    rng = np.random.default_rng(seed)
-    x1, x2 = rng.normal(size=rows), rng.normal(size=rows)
-    g = rng.integers(0, 2, rows)
-    band = rng.choice(["young", "old"], rows)
-    score = x1 + x2
-    if kind == "unfair":
-        label = np.where(g == 1, score > 1.5, score > 0).astype(int)
-    else:
-        label = np.digitize(score, [-0.8, 0.8])
-    lines = ["x1,x2,g,group,band,label"] + [
-        f"{x1[i]:.4f},{x2[i]:.4f},{g[i]},{'ab'[g[i]]},{band[i]},{label[i]}" for i in range(rows)
-    ]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def spec(name: str, dataset: str) -> str:
-    return (
-        f"name: {name}\ntype: pre_training\ntrainer: tabular_classifier\n"
-        f"datasets: [{dataset}]\nmax_epochs: 8\n"
-        "hyperparameters: {features: [x1, x2, g], hidden: 16, batch_size: 32, "
-        "learning_rate: 0.02}\nresources: {cpus: 1, memory: 2GiB}\n"
-        f"result_model: {{name: {name}, type: classification}}\n"
-    )
 
 
 @dataclass

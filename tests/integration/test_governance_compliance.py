@@ -25,6 +25,7 @@ from modelhub.samples import write_mlp_safetensors
 from modelhub.services.registry import RegisterRequest
 from modelhub.settings import Settings
 from tests.integration.conftest import Cli, ServerProcess, clean_env
+from tests.integration.governance_data import ETHICS
 
 # Planted in the training data's "note" column, one per row below (1-based data rows).
 PLANTED = {
@@ -35,16 +36,6 @@ PLANTED = {
     "us_ssn": ("078-05-1120", 30),
     "uk_nino": ("AB 12 34 56 C", 41),
 }
-ETHICS = """
-intended_use: Sort support tickets into two queues.
-out_of_scope_uses: [any decision about a person's credit or employment]
-affected_groups: [customers]
-risks:
-  - {risk: misrouted tickets wait longer, mitigation: a daily sweep of the other queue}
-human_oversight: The support lead reviews a weekly sample.
-contact: governance@example.com
-decision: approved
-"""
 
 
 def write_training_data(path: Path, rows: int = 120) -> Path:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,27 +21,16 @@ from huggingface_hub import ModelCard, ModelCardData
 from modelhub.client.http import Client
 from modelhub.client.local import LocalClient
 from modelhub.domain.lineage import EdgeKind, NodeKind
-from modelhub.domain.runs import FINAL, RunStatus
 from modelhub.errors import InvalidInput, NotFound, PermissionDenied
 from modelhub.samples import write_mlp_safetensors
 from modelhub.services.deployments import DeployRequest
 from modelhub.services.registry import RegisterRequest
 from modelhub.settings import Settings
 from tests.integration.conftest import ServerProcess, clean_env
+from tests.integration.governance_data import train
 
 LINES = ["the persona answers kindly and briefly.", "she remembers names and thanks people."] * 40
 SMALL = "{context_length: 16, d_model: 16, n_heads: 2, batch_size: 16, learning_rate: 0.01}"
-
-
-def train(client: Client, spec: str) -> int:
-    client.create_pipeline(spec)
-    run = client.start_run(spec.split("\n", 1)[0].removeprefix("name: ").strip())
-    deadline = time.monotonic() + 180
-    while (current := client.get_run(run.id)).status not in FINAL:
-        assert time.monotonic() < deadline, f"run {run.id} still {current.status}"
-        time.sleep(0.1)
-    assert current.status is RunStatus.COMPLETED, current.error
-    return run.id
 
 
 @pytest.fixture(scope="module")
