@@ -112,12 +112,12 @@ def _status(status: GovernanceStatus | None) -> list[str]:
     if status is None:
         return []
     verdict = "ready" if status.ready else "NOT ready"
-    rules = f" (rules: {', '.join(status.rules)})" if status.rules else ""
+    rules = f" (rules: {cell(', '.join(status.rules))})" if status.rules else ""
     lines = [
         "## What the policy still needs",
         "",
         f"{cell(status.model)}@{status.version} is **{verdict}** for {status.stage.value} under "
-        f"policy version {status.policy_version}{cell(rules)}.",
+        f"policy version {status.policy_version}{rules}.",
         "",
     ]
     rows: list[list[Any]] = [
