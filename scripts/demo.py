@@ -154,6 +154,37 @@ def wait_for_history(env: dict[str, str], model: str, requests: int, timeout: fl
     raise SystemExit(f"no requests of {model} reached the history within {timeout:.0f} s")
 
 
+def cli_head(env: dict[str, str], lines: int, *args: str) -> None:
+    """Run a command and print only its first lines (for long output)."""
+    print(f"$ modelhub {' '.join(args)}  # first {lines} lines", flush=True)
+    shown = subprocess.run(
+        [sys.executable, "-m", "modelhub", *args], env=env, capture_output=True, text=True
+    )
+    if shown.returncode != 0:
+        raise SystemExit(f"demo step failed: modelhub {' '.join(args)}\n{shown.stderr}")
+    print("\n".join(shown.stdout.splitlines()[:lines]) + "\n  ...", flush=True)
+
+
+def write_explain_sample(path: Path, rows: int = 60) -> Path:
+    """Texts to explain the intents model on: the policy asks for at least 50 rows."""
+    texts = [t for examples in INTENTS.values() for t in examples]
+    openers = ["", "ok ", "so ", "well "]
+    sample = [openers[i // len(texts) % len(openers)] + texts[i % len(texts)] for i in range(rows)]
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in sample))
+    return path
+
+
+def reviewer_env(env: dict[str, str], user: str) -> dict[str, str]:
+    """The environment of a second person: a data scientist who may review."""
+    cli(env, "auth", "users", "add", user, "--role", "data_scientist")
+    made = subprocess.run(
+        [sys.executable, "-m", "modelhub", "auth", "tokens", "create", "--user", user,
+         "--expires", "1d", "--description", "demo reviewer", "--json"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return env | {"MODELHUB_TOKEN": json.loads(made.stdout)["token"]}
+
+
 def write_intents(path: Path) -> Path:
     rows = [{"text": t, "label": label} for label, texts in INTENTS.items() for t in texts]
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
@@ -222,6 +253,27 @@ def run_tour(env: dict[str, str], files: Path, home: Path) -> None:
     cli(env, "runs", "show", "1")
     cli(env, "runs", "plot", "1", "-o", str(files / "loss.png"))
     cli(env, "models", "show", "persona-intents-text@latest")
+
+    step("governance: what production needs, the evidence, a review, lineage, card, report")
+    trained = "persona-intents-text@1"
+    cli_head(env, 12, "governance", "policy", "show")
+    cli(env, "governance", "status", trained)
+    sample = write_explain_sample(files / "explain-sample.jsonl")
+    cli(env, "governance", "explain", trained, "--data", str(sample), "--row", "0",
+        "-o", str(files / "importance.png"))  # fmt: skip
+    print("(the trained model has no license or intended use yet: some checks fail, as expected)")
+    cli(env, "governance", "check", trained, check=False)
+    grace = reviewer_env(env, "grace-ds")
+    cli(env, "governance", "request", trained, "--reviewers", "grace-ds")
+    print("(the admin trained it, and nobody approves their own version: refused, as expected)")
+    cli(env, "governance", "approve", trained, "--note", "looks fine", check=False)
+    cli(grace, "governance", "approve", trained, "--note", "explanation reviewed: greetings lead")
+    cli(env, "governance", "status", trained, check=False)
+    cli(env, "models", "lineage", trained, "--format", "mermaid")
+    card = files / "README.md"
+    cli(env, "models", "card", trained, "-o", str(card))
+    print("\n".join(card.read_text().splitlines()[:14]) + "\n  ...")
+    cli(env, "governance", "report", trained, "-o", str(files / "governance-report.md"))
 
     step("serving the persona: deploy its models, then call them")
     cli(env, "deploy", "persona-intents-text@latest", "--env", "staging")
