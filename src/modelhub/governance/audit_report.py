@@ -85,6 +85,10 @@ def _version(inputs: ReportInputs) -> list[str]:
     return ["## The version", "", *table(["field", "value"], rows), ""]
 
 
+def _bars(values: dict[str, object]) -> str:
+    return ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in values.items())
+
+
 def _policy(inputs: ReportInputs) -> list[str]:
     need = inputs.production
     approvals = need.approvals
@@ -98,9 +102,10 @@ def _policy(inputs: ReportInputs) -> list[str]:
         "What it requires before production:",
         "",
         f"- reviews: {', '.join(k.value for k in need.requires) or 'none'}",
-        f"- approvals: {cell(approvals.model_dump(mode='json'))}",
-        f"- bias thresholds: {cell(need.thresholds.bias.model_dump(mode='json'))}",
-        f"- explainability thresholds: {cell(explain.model_dump(mode='json'))}",
+        f"- approvals: {approvals.count} from {', '.join(r.value for r in approvals.roles)}; "
+        + ("the creator may approve" if approvals.creator_may_approve else "never the creator"),
+        f"- bias thresholds: {_bars(need.thresholds.bias.model_dump(mode='json'))}",
+        f"- explainability thresholds: {_bars(explain.model_dump(mode='json'))}",
         f"- licenses allowed: {cell(', '.join(need.licenses))}",
     ]
     if need.rules:

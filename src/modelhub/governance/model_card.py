@@ -75,8 +75,9 @@ def front_matter(inputs: CardInputs) -> dict[str, Any]:
     ]
     if datasets:
         data["datasets"] = datasets
-    if version.metrics:
-        data["metrics"] = [_TAG.sub("-", m) for m in version.metrics]
+    metrics = evaluation_metrics(version)
+    if metrics:
+        data["metrics"] = [_TAG.sub("-", m) for m in metrics]
     if version.lineage.base_version:
         data["base_model"] = version.lineage.base_version
     tags = ["modelhub", version.type.value, version.framework.value]
@@ -84,7 +85,7 @@ def front_matter(inputs: CardInputs) -> dict[str, Any]:
     data["tags"] = list(dict.fromkeys(tags))
     if version.framework in LIBRARIES:
         data["library_name"] = LIBRARIES[version.framework]
-    if version.metrics:
+    if metrics:
         dataset_ref = datasets[0] if datasets else "unspecified"
         data["model-index"] = [
             {
@@ -95,13 +96,22 @@ def front_matter(inputs: CardInputs) -> dict[str, Any]:
                         "dataset": {"name": dataset_ref, "type": dataset_ref.split("@")[0]},
                         "metrics": [
                             {"type": _TAG.sub("-", k), "name": k, "value": float(v)}
-                            for k, v in version.metrics.items()
+                            for k, v in metrics.items()
                         ],
                     }
                 ],
             }
         ]
     return data
+
+
+# What a run records beside its metrics: counters, not results a card reports.
+BOOKKEEPING = frozenset({"step", "steps", "best_step", "epoch", "epochs"})
+
+
+def evaluation_metrics(version: ModelVersion) -> dict[str, float]:
+    """The version's metrics that measure the model (loss, accuracy ...), not the run."""
+    return {k: v for k, v in version.metrics.items() if k not in BOOKKEEPING}
 
 
 def render_card(inputs: CardInputs) -> str:
