@@ -20,6 +20,7 @@ import pytest
 from modelhub.client import Client
 from modelhub.client.local import LocalClient
 from modelhub.domain.auth import Caller, Role
+from modelhub.domain.bias import BiasOptions
 from modelhub.domain.governance import ReviewKind
 from modelhub.domain.records import ModelVersion
 from modelhub.domain.runs import RunStatus
@@ -68,7 +69,9 @@ def test_a_model_that_learned_to_disadvantage_a_group_fails_the_bias_gate(
     trained: Trained,
 ) -> None:
     data = write_people(trained.folder / "loans-eval.csv", 1500, seed=2, kind="unfair")
-    found = trained.services.bias.assess(ADMIN, "loans@1", data, ["group", "band"], "label")
+    found = trained.services.bias.assess(
+        ADMIN, "loans@1", data, BiasOptions(sensitive=["group", "band"], label="label")
+    )
     assert found.kind is ReviewKind.BIAS and not found.passed
     figures = found.figures
     assert (figures["positive"], figures["rows"]) == ("1", 1500)
@@ -96,7 +99,9 @@ def test_a_fair_multiclass_model_passes_one_vs_rest_and_a_tiny_group_is_reported
     # Twelve rows of a third group: reported with their size, not judged.
     lines[1:13] = [line.replace(",a,", ",c,").replace(",b,", ",c,") for line in lines[1:13]]
     data.write_text("\n".join(lines) + "\n")
-    found = trained.services.bias.assess(ADMIN, "tiers@1", data, ["group"], "label")
+    found = trained.services.bias.assess(
+        ADMIN, "tiers@1", data, BiasOptions(sensitive=["group"], label="label")
+    )
     assert found.passed, found.summary
     figures = found.figures
     assert figures["mode"] == "one_vs_rest" and figures["classes"] == ["0", "1", "2"]
@@ -114,16 +119,18 @@ def test_bad_input_is_refused_naming_the_problem_and_nothing_is_recorded(
     before = len(bias.assessments.all(version))
     good = write_people(folder / "tiers-bad.csv", 200, seed=4, kind="classes")
     with pytest.raises(InvalidInput, match="sensitive column 'gender' not in the data"):
-        bias.assess(ADMIN, "tiers@1", good, ["group", "gender"], "label")
+        bias.assess(
+            ADMIN, "tiers@1", good, BiasOptions(sensitive=["group", "gender"], label="label")
+        )
     with pytest.raises(InvalidInput, match="label column 'outcome' not in the data"):
-        bias.assess(ADMIN, "tiers@1", good, ["group"], "outcome")
+        bias.assess(ADMIN, "tiers@1", good, BiasOptions(sensitive=["group"], label="outcome"))
     one_class = folder / "one-class.csv"
     one_class.write_text(
         "\n".join(line.rsplit(",", 1)[0] + ",1" for line in good.read_text().splitlines()[1:])
     )
     one_class.write_text("x1,x2,g,group,band,label\n" + one_class.read_text() + "\n")
     with pytest.raises(InvalidInput, match="label column 'label' holds one class"):
-        bias.assess(ADMIN, "tiers@1", one_class, ["group"], "label")
+        bias.assess(ADMIN, "tiers@1", one_class, BiasOptions(sensitive=["group"], label="label"))
     no_feature = folder / "no-x2.csv"
     no_feature.write_text(
         "\n".join(
@@ -132,15 +139,15 @@ def test_bad_input_is_refused_naming_the_problem_and_nothing_is_recorded(
         )
     )
     with pytest.raises(InvalidInput, match="feature column 'x2' not in the data"):
-        bias.assess(ADMIN, "tiers@1", no_feature, ["group"], "label")
+        bias.assess(ADMIN, "tiers@1", no_feature, BiasOptions(sensitive=["group"], label="label"))
     with pytest.raises(
         InvalidInput, match="label column 'group' cannot also be a sensitive column"
     ):
-        bias.assess(ADMIN, "tiers@1", good, ["group"], "group")
+        bias.assess(ADMIN, "tiers@1", good, BiasOptions(sensitive=["group"], label="group"))
     with pytest.raises(PermissionDenied):
-        bias.assess(VIEWER, "tiers@1", good, ["group"], "label")
+        bias.assess(VIEWER, "tiers@1", good, BiasOptions(sensitive=["group"], label="label"))
     with pytest.raises(PermissionDenied):
-        bias.assess(STRANGER, "tiers@1", good, ["group"], "label")
+        bias.assess(STRANGER, "tiers@1", good, BiasOptions(sensitive=["group"], label="label"))
     assert len(bias.assessments.all(version)) == before
 
 
@@ -148,7 +155,7 @@ def test_the_local_client_assesses_in_process_and_returns_the_chart(trained: Tra
     data = write_people(trained.folder / "local-eval.csv", 600, seed=6, kind="unfair")
     client = LocalClient(trained.services.settings, actor="ada")
     try:
-        found = client.assess_bias("loans", 1, data, ["band"], "label")
+        found = client.assess_bias("loans", 1, data, BiasOptions(sensitive=["band"], label="label"))
         assert found.actor == "ada" and [g["name"] for g in found.figures["groupings"]] == ["band"]
         assert client.bias_chart("loans", 1).startswith(b"\x89PNG")  # the newest
         with pytest.raises(NotFound, match="no bias assessment 999999"):
@@ -165,11 +172,13 @@ def test_through_a_server_its_http_client_and_the_cli(
     data = write_people(trained.folder / "server-eval.csv", 800, seed=5, kind="unfair")
     with Client(shared_server.url, token=shared_server.token) as client:
         client.register(RegisterRequest(name="loans", type="classification"), served)
-        found = client.assess_bias("loans", 1, data, ["group"], "label", positive="1")
+        found = client.assess_bias(
+            "loans", 1, data, BiasOptions(sensitive=["group"], label="label", positive="1")
+        )
         assert not found.passed and found.figures["positive_chosen"] == "given"
         assert client.bias_chart("loans", 1, found.id).startswith(b"\x89PNG")
         with pytest.raises(InvalidInput, match="sensitive column 'gender'"):
-            client.assess_bias("loans", 1, data, ["gender"], "label")
+            client.assess_bias("loans", 1, data, BiasOptions(sensitive=["gender"], label="label"))
     env = clean_env(MODELHUB_URL=shared_server.url, MODELHUB_TOKEN=shared_server.token)
     chart = trained.folder / "chart.png"
     shown = modelhub(env, "loans@1", str(data), "group,band", "-o", str(chart))

@@ -14,6 +14,7 @@ import pytest
 from huggingface_hub import ModelCard, ModelCardData
 
 from modelhub.client import Client
+from modelhub.domain.bias import BiasOptions
 from modelhub.domain.explanation import ExplainOptions
 from modelhub.errors import IllegalTransition
 from modelhub.services.deployments import DeployRequest
@@ -75,7 +76,7 @@ def test_a_high_risk_model_reaches_production_only_when_the_policy_is_met(
         assert missing[0].startswith("approval: no review request yet; 2 approval(s)")
 
         # (b) the evidence, then two reviewers
-        bias = dev.assess_bias(NAME, 1, eval_csv, ["group"], "label")
+        bias = dev.assess_bias(NAME, 1, eval_csv, BiasOptions(sensitive=["group"], label="label"))
         assert bias.passed, bias.summary
         explained = dev.explain(NAME, 1, eval_csv, ExplainOptions(label="label"))
         assert explained.assessment.passed, explained.assessment.summary

@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import Field
 
 from modelhub.api.deps import ServicesDep
 from modelhub.api.schemas import Body
 from modelhub.api.security import requires
 from modelhub.domain.auth import Action, Caller
+from modelhub.domain.bias import BiasOptions
 from modelhub.domain.governance import Assessment
 from modelhub.domain.limits import PositiveInt64
 
@@ -22,34 +22,18 @@ router = APIRouter(prefix="/api/v1/governance", tags=["governance"])
 
 Assessor = Annotated[Caller, Depends(requires(Action.GOVERNANCE_ASSESS))]
 GovernanceReader = Annotated[Caller, Depends(requires(Action.GOVERNANCE_READ))]
-ColumnName = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class BiasBody(Body):
     upload_id: str
-    sensitive: list[ColumnName] = Field(min_length=1, max_length=5)
-    label: ColumnName
-    positive: ColumnName | None = Field(
-        default=None, description="The positive class of a binary model (default: the second)"
-    )
-    format: str | None = Field(
-        default=None, description="csv, jsonl or parquet; default from the file's name"
-    )
+    options: BiasOptions
 
 
 @router.post("/models/{name}/versions/{version}/bias", response_model=Assessment)
 def assess_bias(
     name: str, version: PositiveInt64, body: BiasBody, services: ServicesDep, caller: Assessor
 ) -> Assessment:
-    return services.bias.assess_upload(
-        caller,
-        f"{name}@{version}",
-        body.upload_id,
-        body.sensitive,
-        body.label,
-        body.positive,
-        body.format,
-    )
+    return services.bias.assess_upload(caller, f"{name}@{version}", body.upload_id, body.options)
 
 
 @router.get(

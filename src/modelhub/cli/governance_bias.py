@@ -10,6 +10,7 @@ import typer
 from modelhub.cli.context import client_session
 from modelhub.cli.drift import resolve_version
 from modelhub.cli.governance_app import app
+from modelhub.cli.options import options_from
 from modelhub.cli.render import console, print_json
 
 if TYPE_CHECKING:
@@ -44,10 +45,15 @@ def assess_bias(
     json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Run the version over labelled data and judge its fairness against the policy's bars."""
+    from modelhub.domain.bias import BiasOptions
+
     columns = [name.strip() for name in sensitive.split(",") if name.strip()]
+    options = options_from(
+        BiasOptions, sensitive=columns, label=label, positive=positive, format=format
+    )
     with client_session() as client:
         name, version = resolve_version(client, ref)
-        assessment = client.assess_bias(name, version, data, columns, label, positive, format)
+        assessment = client.assess_bias(name, version, data, options)
         chart = client.bias_chart(name, version, assessment.id) if output is not None else None
     if output is not None and chart is not None:
         output.write_bytes(chart)

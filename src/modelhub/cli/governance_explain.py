@@ -11,6 +11,7 @@ import typer
 from modelhub.cli.context import client_session
 from modelhub.cli.drift import resolve_version
 from modelhub.cli.governance_app import app
+from modelhub.cli.options import options_from
 from modelhub.cli.render import console, print_json
 
 if TYPE_CHECKING:
@@ -51,14 +52,10 @@ def explain(
     json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Explain a version on sample data and record its explainability assessment."""
-    from modelhub.domain.explanation import ExplainMethod, ExplainOptions
+    from modelhub.domain.explanation import ExplainOptions
 
-    options = ExplainOptions(
-        method=ExplainMethod(method) if method else None,
-        label=label,
-        row=row,
-        baseline=baseline,
-        format=format,
+    options = options_from(
+        ExplainOptions, method=method, label=label, row=row, baseline=baseline, format=format
     )
     with client_session() as client:
         name, version = resolve_version(client, ref)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from modelhub.domain.alerts import AlertRule, AlertRuleDraft, Delivery, MetricInfo
 from modelhub.domain.auth import Principal, TokenInfo
+from modelhub.domain.bias import BiasOptions
 from modelhub.domain.canary import CanaryStatus
 from modelhub.domain.cost import (
     Budget,
@@ -479,16 +480,7 @@ class ModelhubClient(Protocol):
 
     # -- governance: bias --
 
-    def assess_bias(
-        self,
-        name: str,
-        version: int,
-        path: Path,
-        sensitive: list[str],
-        label: str,
-        positive: str | None = None,
-        format: str | None = None,
-    ) -> Assessment:
+    def assess_bias(self, name: str, version: int, path: Path, options: BiasOptions) -> Assessment:
         """Run the version over a labelled data file (CSV, JSONL, Parquet) and judge its
         answers across the groups of the `sensitive` columns (each alone and together)
         against the policy's bias bars; the recorded assessment, figures included.

@@ -11,6 +11,7 @@ import httpx
 from modelhub.client.contract import Progress
 from modelhub.client.errors import raise_for_error
 from modelhub.client.http_connection import HttpConnection
+from modelhub.domain.bias import BiasOptions
 from modelhub.domain.governance import Assessment
 from modelhub.domain.names import check_model_name
 from modelhub.errors import Unavailable
@@ -26,22 +27,10 @@ class GovernanceBiasCalls(HttpConnection):
         model = quote(check_model_name(name), safe="")
         return f"/api/v1/governance/models/{model}/versions/{int(version)}/bias"
 
-    def assess_bias(
-        self,
-        name: str,
-        version: int,
-        path: Path,
-        sensitive: list[str],
-        label: str,
-        positive: str | None = None,
-        format: str | None = None,
-    ) -> Assessment:
+    def assess_bias(self, name: str, version: int, path: Path, options: BiasOptions) -> Assessment:
         body = {
             "upload_id": self._upload(Path(path), None),
-            "sensitive": list(sensitive),
-            "label": label,
-            "positive": positive,
-            "format": format,
+            "options": options.model_dump(mode="json"),
         }
         return Assessment.model_validate(
             self._request("POST", self._bias_path(name, version), json=body)

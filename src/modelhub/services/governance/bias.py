@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from modelhub.domain.auth import Action, Caller
+from modelhub.domain.bias import BiasOptions
 from modelhub.domain.enums import Stage
 from modelhub.domain.governance import Assessment, ReviewKind
 from modelhub.domain.names import parse_ref
@@ -51,16 +52,7 @@ class BiasService:
         self.assessments = assessments
         self.scorer = scorer
 
-    def assess(
-        self,
-        caller: Caller,
-        ref: str,
-        path: Path,
-        sensitive: list[str],
-        label: str,
-        positive: str | None = None,
-        format: str | None = None,
-    ) -> Assessment:
+    def assess(self, caller: Caller, ref: str, path: Path, options: BiasOptions) -> Assessment:
         """Judge the version `ref` on the labelled rows of `path` across `sensitive`.
 
         PermissionDenied unless the caller may assess (developers: models they own);
@@ -77,8 +69,9 @@ class BiasService:
         )
         version = self.registry.get(str(parsed))
         model = self.registry.get_model(version.name)
-        sensitive = _column_names(sensitive, label)
-        frame = read_frame(Path(path), format)
+        label, positive = options.label, options.positive
+        sensitive = _column_names(options.sensitive, label)
+        frame = read_frame(Path(path), options.format)
         require_columns(frame, sensitive, "sensitive", "the data")
         require_columns(frame, [label], "label", "the data")
         y_true = _labels(frame[label], label)
@@ -114,14 +107,7 @@ class BiasService:
         )
 
     def assess_upload(
-        self,
-        caller: Caller,
-        ref: str,
-        upload_id: str,
-        sensitive: list[str],
-        label: str,
-        positive: str | None = None,
-        format: str | None = None,
+        self, caller: Caller, ref: str, upload_id: str, options: BiasOptions
     ) -> Assessment:
         """`assess` on a file that arrived through /uploads (consumed either way)."""
         with self.uploads.consume(upload_id, caller.name) as (path, _):
@@ -129,7 +115,7 @@ class BiasService:
                 raise InvalidInput(
                     "the data of a bias assessment is one file", {"upload_id": upload_id}
                 )
-            return self.assess(caller, ref, path, sensitive, label, positive, format)
+            return self.assess(caller, ref, path, options)
 
     def chart(self, caller: Caller, ref: str, assessment_id: int | None = None) -> bytes:
         """The PNG chart of the version's newest bias assessment (or of `assessment_id`)."""
