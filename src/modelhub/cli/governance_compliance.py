@@ -9,12 +9,12 @@ import typer
 from rich.table import Table
 
 from modelhub.cli.context import client_session
+from modelhub.cli.drift import resolve_version
 from modelhub.cli.governance_app import app
+from modelhub.cli.options import read_text_file
 from modelhub.cli.render import console, print_json
-from modelhub.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from modelhub.client.contract import ModelhubClient
     from modelhub.domain.governance import Assessment
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
@@ -22,19 +22,11 @@ RefArg = Annotated[str, typer.Argument(help="MODEL@VERSION (or MODEL@ALIAS, MODE
 MAX_ETHICS_FILE_BYTES = 1_000_000
 
 
-def _resolve(client: ModelhubClient, ref: str) -> tuple[str, int]:
-    name, _, selector = ref.partition("@")
-    if selector.isdigit():
-        return name, int(selector)
-    found = client.get(ref)
-    return found.name, found.version
-
-
 @app.command()
 def check(ref: RefArg, json: JsonOpt = False) -> None:
     """Run the compliance checks on a version now: each pass or fail with its reason."""
     with client_session() as client:
-        name, version = _resolve(client, ref)
+        name, version = resolve_version(client, ref)
         result = client.compliance_check(name, version)
     if json:
         print_json(result)
@@ -49,18 +41,9 @@ def ethics(
     json: JsonOpt = False,
 ) -> None:
     """Record your ethics review of a version (you need models.approve)."""
-    if not file.is_file():
-        raise InvalidInput(f"no such file: {file}", {"path": str(file)})
-    if file.stat().st_size > MAX_ETHICS_FILE_BYTES:
-        raise InvalidInput(
-            f"{file} is larger than {MAX_ETHICS_FILE_BYTES:,} bytes", {"path": str(file)}
-        )
-    try:
-        text = file.read_text("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{file} is not UTF-8 text", {"path": str(file)}) from None
+    text = read_text_file(file, MAX_ETHICS_FILE_BYTES, "ethics")
     with client_session() as client:
-        name, version = _resolve(client, ref)
+        name, version = resolve_version(client, ref)
         result = client.ethics_review(name, version, text)
     if json:
         print_json(result)

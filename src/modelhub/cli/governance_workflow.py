@@ -9,6 +9,7 @@ import typer
 
 from modelhub.cli.context import client_session
 from modelhub.cli.governance_app import app
+from modelhub.cli.options import read_text_file
 from modelhub.cli.render import console, print_json
 
 if TYPE_CHECKING:
@@ -56,16 +57,7 @@ def set_policy(
     json: JsonOpt = False,
 ) -> None:
     """Make a YAML file the policy in force (admins); versioned and audited."""
-    from modelhub.errors import InvalidInput
-
-    if not path.is_file():
-        raise InvalidInput(f"{path} is not a file", {"field": "policy"})
-    if path.stat().st_size > MAX_POLICY_BYTES:
-        raise InvalidInput(f"{path} is over {MAX_POLICY_BYTES} bytes", {"field": "policy"})
-    try:
-        text = path.read_text("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{path} is not UTF-8 text", {"field": "policy"}) from None
+    text = read_text_file(path, MAX_POLICY_BYTES, "policy")
     with client_session() as client:
         stored = client.set_policy(text)
     if json:

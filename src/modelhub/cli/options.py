@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -24,4 +25,23 @@ def options_from(model: type[M], **flags: Any) -> M:
         field = str(error["loc"][0]) if error["loc"] else "options"
         raise InvalidInput(
             f"--{field.replace('_', '-')}: {error['msg']}", {"field": field}
+        ) from None
+
+
+def read_text_file(path: Path, max_bytes: int, field: str) -> str:
+    """A small UTF-8 file a command sends whole (a policy, an ethics review);
+    InvalidInput naming the file when it is missing, too large or not text."""
+    from modelhub.errors import InvalidInput
+
+    if not path.is_file():
+        raise InvalidInput(f"no such file: {path}", {"field": field, "path": str(path)})
+    if path.stat().st_size > max_bytes:
+        raise InvalidInput(
+            f"{path} is larger than {max_bytes:,} bytes", {"field": field, "path": str(path)}
+        )
+    try:
+        return path.read_text("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            f"{path} is not UTF-8 text", {"field": field, "path": str(path)}
         ) from None

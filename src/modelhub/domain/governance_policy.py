@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from modelhub.domain.auth import Role
 from modelhub.domain.enums import ModelType, Stage
 from modelhub.domain.governance import ReviewKind
-from modelhub.domain.limits import load_yaml
+from modelhub.domain.limits import load_yaml_mapping
 from modelhub.errors import InvalidInput
 
 POLICY_FORMAT = 1
@@ -193,16 +192,7 @@ def _only_gated(stages: dict[Stage, StageRule]) -> dict[Stage, StageRule]:
 
 def parse_policy(text: str) -> Policy:
     """A policy from YAML text; InvalidInput listing every problem, each under its path."""
-    try:
-        data = load_yaml(text)
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InvalidInput(
-            f"the policy is not valid YAML: {problem}", {"field": "policy"}
-        ) from None
-    if not isinstance(data, dict):
-        kind = "an empty document" if data is None else f"a {type(data).__name__}"
-        raise InvalidInput(f"a policy is a mapping of fields, this is {kind}", {"field": "policy"})
+    data = load_yaml_mapping(text, "policy", "policy")
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:

@@ -13,7 +13,7 @@ reports it like any other YAML mistake.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Annotated, Any
 
 import yaml
@@ -178,3 +178,27 @@ def load_yaml(text: str) -> Any:
         return loader.get_single_data()
     finally:
         loader.dispose()
+
+
+def load_yaml_mapping(
+    text: str, what: str, field: str, fields: Sequence[str] = ()
+) -> dict[str, Any]:
+    """A YAML document that must be a mapping (a policy, an ethics file): InvalidInput
+    naming `what` when it is not valid, bounded YAML or not a mapping (`fields`, when
+    given, are listed as what it should hold and sent as details["missing"])."""
+    try:
+        data = load_yaml(text)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InvalidInput(f"the {what} is not valid YAML: {problem}", {"field": field}) from None
+    if not isinstance(data, dict):
+        kind = "an empty document" if data is None else f"a {type(data).__name__}"
+        listed = f" ({', '.join(fields)})" if fields else ""
+        article = "an" if what[0] in "aeiou" else "a"
+        details: dict[str, Any] = {"field": field}
+        if fields:
+            details["missing"] = list(fields)
+        raise InvalidInput(
+            f"{article} {what} is a mapping of fields{listed}, this is {kind}", details
+        )
+    return data

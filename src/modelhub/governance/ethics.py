@@ -9,10 +9,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from modelhub.domain.limits import load_yaml
+from modelhub.domain.limits import load_yaml_mapping
 from modelhub.errors import InvalidInput
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
@@ -53,19 +52,7 @@ REQUIRED_FIELDS = tuple(
 
 def parse_ethics(text: str) -> EthicsRecord:
     """An ethics record from YAML; InvalidInput naming every missing or bad field."""
-    try:
-        data = load_yaml(text)
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InvalidInput(
-            f"the ethics file is not valid YAML: {problem}", {"field": "ethics"}
-        ) from None
-    if not isinstance(data, dict):
-        kind = "an empty document" if data is None else f"a {type(data).__name__}"
-        raise InvalidInput(
-            f"an ethics file is a mapping of fields ({', '.join(REQUIRED_FIELDS)}); this is {kind}",
-            {"field": "ethics", "missing": list(REQUIRED_FIELDS)},
-        )
+    data = load_yaml_mapping(text, "ethics file", "ethics", REQUIRED_FIELDS)
     try:
         return EthicsRecord.model_validate(data)
     except ValidationError as exc:
