@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from modelhub.domain.runs import Checkpoint, Run
+from modelhub.errors import NotFound
 from modelhub.stores.artifacts.base import ArtifactStore
 from modelhub.stores.metadata.base import MetadataStore
 from modelhub.training.scheduler.moves import now
@@ -58,7 +59,7 @@ class CheckpointUpload:
             try:
                 step = _checkpoint_step(path, best)
                 blob = self.artifacts.put_file(path)
-            except (OSError, ValueError):
+            except (OSError, ValueError, NotFound):
                 continue  # pruned or half-written: the next look sees the final file
             seen[path.name] = mtime
             self.metadata.add_checkpoint(
