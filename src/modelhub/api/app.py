@@ -45,6 +45,7 @@ from modelhub.api.errors import install_error_handlers
 from modelhub.api.platform_metrics import PlatformFiguresCollector
 from modelhub.api.security import FailureLimiter, Public
 from modelhub.api.serving_metrics import ServingCollector
+from modelhub.dashboard.router import mount_dashboard
 from modelhub.domain import context
 from modelhub.services import Services, build_services
 from modelhub.services.inference import InferenceService
@@ -137,6 +138,8 @@ def create_app(
         routes_governance_bias,
     ):
         app.include_router(module.router)
+
+    mount_dashboard(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz(_: Public) -> dict[str, str]:

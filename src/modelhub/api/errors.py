@@ -6,10 +6,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelhub.api.security import record_denial
+from modelhub.dashboard.errors import error_page, is_dashboard_request
 from modelhub.domain.limits import unencodable_text
 from modelhub.errors import (
     ModelhubError,
@@ -59,9 +60,11 @@ def _storable(value: Any) -> Any:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ModelhubError)
-    async def _modelhub_error(request: Request, exc: ModelhubError) -> JSONResponse:
+    async def _modelhub_error(request: Request, exc: ModelhubError) -> Response:
         if isinstance(exc, Unauthenticated | PermissionDenied):
             await record_denial(request, exc.message)
+        if is_dashboard_request(request):
+            return error_page(request, exc.code, exc.message, HTTP_STATUS[exc.code])
         headers = {}
         if isinstance(exc, RateLimited | Unavailable):
             # Unavailable is a 503: say when to try again (a replica loading, a restart).
@@ -70,12 +73,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(body, HTTP_STATUS[exc.code], headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         problems = [_problem(e["loc"], e["msg"]) for e in exc.errors()]
         message = "invalid request: " + "; ".join(problems)
+        if is_dashboard_request(request):
+            return error_page(request, "invalid_input", message, 400)
         return JSONResponse(error_body("invalid_input", message, {"errors": problems}), 400)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = HTTP_CODE_NAMES.get(exc.status_code, "error")
+        if is_dashboard_request(request):
+            return error_page(request, code, str(exc.detail), exc.status_code)
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code)

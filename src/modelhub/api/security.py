@@ -59,7 +59,8 @@ class FailureLimiter:
                     del self._failures[key]
 
 
-def _bearer(request: Request) -> str | None:
+def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer` header; "" for another scheme, None for none."""
     header = request.headers.get("authorization")
     if header is None:
         return None
@@ -71,33 +72,39 @@ def requires(action: Action) -> Callable[[Request], Awaitable[Caller]]:
     """The dependency that admits a request to a route guarded by `action`."""
 
     async def admit(request: Request) -> Caller:
-        services: Services = request.app.state.services
-        if action == Action.PUBLIC:
-            return ANONYMOUS
-        if not services.settings.auth:
-            return UNAUTHENTICATED_ADMIN
-        limiter: FailureLimiter = request.app.state.auth_limiter
-        client = request.client.host if request.client else "unknown"
-        try:
-            caller = services.auth.authenticate(_bearer(request))
-        except Unauthenticated:
-            # Only failures are held back: a client that fails too often gets 429
-            # for each further failure, while a valid token from the same address
-            # (behind one proxy or NAT, someone else's) always goes through.
-            wait = limiter.retry_after(client)
-            if wait is not None:
-                raise RateLimited(
-                    f"too many failed authentications; try again in {wait:.0f}s",
-                    {"retry_after": round(wait)},
-                ) from None
-            limiter.fail(client)
-            raise
-        request.state.caller = caller  # names the actor if a later check refuses
-        services.auth.authorize(caller, action)
-        return caller
+        return admit_request(request, action, bearer_token(request))
 
     admit.permission = action  # type: ignore[attr-defined]
     return admit
+
+
+def admit_request(request: Request, action: Action, credential: str | None) -> Caller:
+    """Authenticate `credential` (a bearer token, or the dashboard's session cookie) and
+    authorize `action`: the one admission both the API and the dashboard go through."""
+    services: Services = request.app.state.services
+    if action == Action.PUBLIC:
+        return ANONYMOUS
+    if not services.settings.auth:
+        return UNAUTHENTICATED_ADMIN
+    limiter: FailureLimiter = request.app.state.auth_limiter
+    client = request.client.host if request.client else "unknown"
+    try:
+        caller = services.auth.authenticate(credential)
+    except Unauthenticated:
+        # Only failures are held back: a client that fails too often gets 429
+        # for each further failure, while a valid token from the same address
+        # (behind one proxy or NAT, someone else's) always goes through.
+        wait = limiter.retry_after(client)
+        if wait is not None:
+            raise RateLimited(
+                f"too many failed authentications; try again in {wait:.0f}s",
+                {"retry_after": round(wait)},
+            ) from None
+        limiter.fail(client)
+        raise
+    request.state.caller = caller  # names the actor if a later check refuses
+    services.auth.authorize(caller, action)
+    return caller
 
 
 async def record_denial(request: Request, reason: str) -> None:

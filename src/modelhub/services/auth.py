@@ -153,6 +153,11 @@ class AuthService:
 
     # -- authorization --------------------------------------------------------
 
+    def allows(self, caller: Caller, action: Action) -> bool:
+        """Whether the role and token scope allow `action` (ownership is checked apart):
+        what a view offers; the call itself is authorized again when made."""
+        return role_allows(caller, action, self.permissions)
+
     def authorize(self, caller: Caller, action: Action) -> None:
         if not role_allows(caller, action, self.permissions):
             raise PermissionDenied(

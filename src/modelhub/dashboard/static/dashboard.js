@@ -1,0 +1,96 @@
+// modelhub dashboard: htmx settings, errors beside their form, and charts (uPlot).
+"use strict";
+
+document.addEventListener("DOMContentLoaded", () => {
+  // Error answers (4xx, 5xx) carry a fragment saying what went wrong: swap it in too.
+  htmx.config.responseHandling = [
+    { code: "204", swap: false },
+    { code: "[23]..", swap: true },
+    { code: "[45]..", swap: true, error: true },
+  ];
+  drawCharts(document);
+});
+
+// An error fragment goes to the [data-errors] box of the form that sent the request (or
+// the one its hx-target names), not over the form itself.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const status = event.detail.xhr.status;
+  if (status < 400) return;
+  const source = event.detail.requestConfig && event.detail.requestConfig.elt;
+  const form = source && (source.closest("form") || source);
+  const box = (form && form.querySelector("[data-errors]")) || document.querySelector("main [data-errors]");
+  if (box) {
+    box.innerHTML = event.detail.serverResponse;
+    event.detail.shouldSwap = false;
+  } else {
+    event.detail.target = document.querySelector("main");
+    event.detail.swapStyle = "afterbegin";
+  }
+});
+
+document.addEventListener("htmx:afterSwap", (event) => drawCharts(event.detail.elt));
+
+const palette = () => {
+  const style = getComputedStyle(document.documentElement);
+  return [1, 2, 3, 4].map((i) => style.getPropertyValue(`--chart-${i}`).trim());
+};
+
+// Every .plot[data-chart] under `root` becomes a uPlot chart; the element keeps its
+// chart in `.uplot_chart` so live views can append points (see appendPoints).
+function drawCharts(root) {
+  if (!window.uPlot) return;
+  root.querySelectorAll(".plot[data-chart]").forEach((el) => {
+    if (el.uplot_chart) return;
+    const data = JSON.parse(el.dataset.chart);
+    el.uplot_chart = makeChart(el, data, el.dataset.unit || "");
+  });
+}
+
+function makeChart(el, data, unit) {
+  const colours = palette();
+  const series = [{}].concat(
+    data.series.map((s, i) => ({
+      label: s.label,
+      stroke: colours[i % colours.length],
+      width: 2,
+      spanGaps: true,
+      value: (u, v) => (v == null ? "–" : `${formatNumber(v)}${unit ? " " + unit : ""}`),
+    })),
+  );
+  const width = Math.max(el.clientWidth || 600, 260);
+  const options = {
+    width,
+    height: 220,
+    series,
+    axes: [
+      { stroke: getComputedStyle(el).color, grid: { stroke: "rgba(128,128,128,0.2)" } },
+      { stroke: getComputedStyle(el).color, grid: { stroke: "rgba(128,128,128,0.2)" } },
+    ],
+    scales: { x: { time: data.time !== false } },
+  };
+  const columns = [data.x].concat(data.series.map((s) => s.values));
+  const chart = new uPlot(options, columns, el);
+  new ResizeObserver(() => chart.setSize({ width: Math.max(el.clientWidth, 260), height: 220 })).observe(el);
+  return chart;
+}
+
+// Add points to a live chart: `x` one value, `ys` one value per series.
+function appendPoints(el, x, ys) {
+  const chart = el.uplot_chart;
+  if (!chart) return;
+  const columns = chart.data.map((column) => Array.from(column));
+  columns[0].push(x);
+  ys.forEach((y, i) => columns[i + 1].push(y));
+  chart.setData(columns);
+}
+
+function formatNumber(v) {
+  const a = Math.abs(v);
+  if (a >= 1e9) return (v / 1e9).toFixed(1) + "B";
+  if (a >= 1e6) return (v / 1e6).toFixed(1) + "M";
+  if (a >= 1e4) return (v / 1e3).toFixed(1) + "K";
+  if (a >= 100) return v.toFixed(0);
+  return Number(v.toPrecision(3)).toString();
+}
+
+window.modelhub = { drawCharts, appendPoints, formatNumber };
