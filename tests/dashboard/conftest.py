@@ -54,7 +54,7 @@ def sign_in(server: ServerProcess, token: str) -> Session:
     http = httpx.Client(base_url=server.url, timeout=60, follow_redirects=False)
     answer = http.post("/signin", data={"token": token, "next": "/models"})
     assert answer.status_code == 303, answer.text[:500]
-    page = http.get("/models")
+    page = http.get("/account")
     assert page.status_code == 200, page.text[:500]
     found = CSRF_IN_PAGE.search(page.text)
     assert found is not None, "no CSRF token in the page"

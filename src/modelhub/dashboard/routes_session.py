@@ -1,4 +1,4 @@
-"""Sign in with an API token, sign out, and `/` (the registry tab)."""
+"""Sign in with an API token, sign out, who is signed in, and `/` (the registry tab)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from modelhub.dashboard.session import (
     start_session,
 )
 from modelhub.domain.auth import Action, Caller
+from modelhub.services import Services
 
 router = APIRouter(tags=[TAG], include_in_schema=False)
 SignedIn = Annotated[Caller, Depends(page_requires(Action.AUTH_SELF))]
@@ -52,6 +53,15 @@ def sign_in(
     response = RedirectResponse(local_path(next), status_code=303)
     start_session(request, response, token.strip())
     return response
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account(request: Request, caller: SignedIn) -> HTMLResponse:
+    """Who is signed in, with which role and token, and what that role may do."""
+    services: Services = request.app.state.services
+    principal = services.auth.whoami(caller)
+    allowed = [action for action in Action if services.auth.allows(caller, action)]
+    return page(request, "account.html", caller, principal=principal, allowed=allowed)
 
 
 @router.post("/signout")
