@@ -96,9 +96,12 @@ def open_tab(
     context.set_default_timeout(30_000)
     page = context.new_page()
     tab = Tab(page)
-    page.on(
-        "console", lambda message: tab.errors.append(message.text) if message.type == "error" else None
-    )
+
+    def on_console(message: Any) -> None:
+        if message.type == "error":
+            tab.errors.append(message.text)
+
+    page.on("console", on_console)
     page.on("pageerror", lambda error: tab.errors.append(str(error)))
     return tab
 
