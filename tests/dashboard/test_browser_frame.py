@@ -53,4 +53,4 @@ def test_signed_in_frame(chromium: Any, dashboard_server: ServerProcess, look: s
         tab.screenshot(f"account-{look}")
         assert tab.errors == []
     finally:
-        page.context.close()
+        tab.page.context.close()

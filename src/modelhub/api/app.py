@@ -167,7 +167,7 @@ def announce_first_token(services: Services) -> None:
 
 
 class RequestContext:
-    """Request ids and Prometheus metrics, as plain ASGI middleware.
+    """Request ids, Server-Timing and Prometheus metrics, as plain ASGI middleware.
 
     Plain ASGI rather than @app.middleware("http"): that wrapper runs every request
     in an extra task and copies streamed bodies through a queue, which a chunked
@@ -197,6 +197,8 @@ class RequestContext:
         start = time.perf_counter()
         request_id = context.accept_request_id(dict(scope["headers"]).get(b"x-request-id"))
         context.request_id.set(request_id)
+        tally = context.QueryTally()
+        context.query_tally.set(tally)
         status = 500
 
         async def send_with_id(message: Message) -> None:
@@ -205,6 +207,7 @@ class RequestContext:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode("ascii")))
+                headers.append((b"server-timing", server_timing(start, tally)))
                 message["headers"] = headers
             await send(message)
 
@@ -215,6 +218,15 @@ class RequestContext:
             method = scope["method"]
             self.latency.labels(method, route).observe(time.perf_counter() - start)
             self.requests.labels(method, route, str(status)).inc()
+
+
+def server_timing(start: float, tally: context.QueryTally) -> bytes:
+    """The Server-Timing header: time to the first byte of the answer, and the metadata
+    queries it took (count and time), readable in a browser's network panel."""
+    total = (time.perf_counter() - start) * 1000
+    return (
+        f'app;dur={total:.1f}, db;dur={tally.seconds * 1000:.1f};desc="{tally.count} queries"'
+    ).encode("ascii")
 
 
 def _install_request_context(app: FastAPI) -> None:

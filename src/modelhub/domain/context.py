@@ -30,3 +30,21 @@ def accept_request_id(sent: bytes | None) -> str:
         if REQUEST_ID.fullmatch(text):
             return text
     return new_request_id()
+
+
+class QueryTally:
+    """What one request asked of the metadata database: how many statements, how long.
+
+    The API puts one in `query_tally` for each request and reports it in the response's
+    Server-Timing header; the engine adds to it. Threads the request hands work to see
+    the same tally, since they run in a copy of the request's context.
+    """
+
+    __slots__ = ("count", "seconds")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.seconds = 0.0
+
+
+query_tally: ContextVar[QueryTally | None] = ContextVar("modelhub_query_tally", default=None)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from modelhub.domain import context
 from modelhub.errors import InvalidInput
 
 
@@ -22,7 +24,9 @@ def make_engine(url: str) -> Engine:
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return tally_queries(
+            create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        )
     raise InvalidInput(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
 
 
@@ -50,5 +54,22 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
+
+    return tally_queries(engine)
+
+
+def tally_queries(engine: Engine) -> Engine:
+    """Add each statement's count and time to the current request's tally, if any."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(conn: Any, *_: Any) -> None:
+        conn.info["modelhub_query_start"] = time.perf_counter()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after(conn: Any, *_: Any) -> None:
+        tally = context.query_tally.get()
+        if tally is not None:
+            tally.count += 1
+            tally.seconds += time.perf_counter() - conn.info.pop("modelhub_query_start", 0.0)
 
     return engine
