@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Row, delete, func, insert, or_, select, update
 from sqlalchemy import exc as sa_exc
 
 from modelhub.domain.pipelines import Priority
@@ -228,7 +228,7 @@ class RunQueries(SqlStoreBase):
         offset: int = 0,
         limit: int = 50,
     ) -> tuple[list[Run], int]:
-        where = []
+        where: list[ColumnElement[bool]] = []
         if statuses is not None:
             where.append(runs.c.status.in_([s.value for s in statuses]))
         if pipeline is not None:
