@@ -124,7 +124,7 @@ def start_picked(
 
 
 @router.post("/training/check", response_class=HTMLResponse)
-def check_spec(request: Request, caller: PipelineWriter, spec: SpecText) -> HTMLResponse:
+def check_spec(request: Request, caller: PipelineWriter, spec: SpecText = "") -> HTMLResponse:
     """The spec's problems, or its estimate: a fragment for `#spec-check`."""
     try:
         estimate = _services(request).training.check_pipeline(caller, spec)
@@ -137,7 +137,7 @@ def check_spec(request: Request, caller: PipelineWriter, spec: SpecText) -> HTML
 def create_pipeline(
     request: Request,
     caller: PipelineWriter,
-    spec: SpecText,
+    spec: SpecText = "",
     start: Annotated[str | None, Form(max_length=8)] = None,
 ) -> Response:
     training = _services(request).training
