@@ -317,3 +317,17 @@ def test_upgrading_from_0005_names_the_owner_as_author_of_existing_pipelines(
         assert (old.version, old.created_by, old.updated_by) == (3, "alice", "alice")
     finally:
         store.close()
+
+
+def test_runs_are_paged_counted_and_summed_up_per_pipeline(store: SqlMetadataStore) -> None:
+    pipeline(store)
+    ids = [start(store) for _ in range(5)]
+    store.move_run(ids[-1], [RunStatus.QUEUED], status=RunStatus.CANCELLED)
+    page, total = store.page_runs(offset=1, limit=2)
+    assert ([r.id for r in page], total) == ([ids[3], ids[2]], 5)
+    page, total = store.page_runs([RunStatus.QUEUED], "p", offset=3, limit=2)
+    assert ([r.id for r in page], total) == ([ids[0]], 4)
+    assert store.page_runs(pipeline="q") == ([], 0)
+    assert store.pipeline_run_summaries() == {"p": (5, RunStatus.CANCELLED)}
+    assert store.last_run_event_id(ids[-1]) == store.run_events(ids[-1])[-1].id
+    assert store.last_run_event_id(10**9) == 0

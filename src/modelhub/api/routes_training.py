@@ -126,13 +126,13 @@ async def run_events(
     log_offset: Annotated[NonNegativeInt64, Query(description="Send the log from this byte.")] = 0,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
-    resume_after = _resume_point(after, last_event_id)
+    resume_after = resume_point(after, last_event_id)
     feed = RunFeed(services.training, caller, run_id, resume_after, log_offset)
     await run_in_threadpool(services.training.get_run, caller, run_id)  # 404 before streaming
     return StreamingResponse(sse.event_stream(feed), media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
 
 
-def _resume_point(after: int | None, last_event_id: str | None) -> int:
+def resume_point(after: int | None, last_event_id: str | None) -> int:
     if after is not None:
         return after
     if last_event_id is None or not last_event_id.strip():

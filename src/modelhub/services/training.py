@@ -96,6 +96,30 @@ class CreatedPipeline:
     estimate: Estimate
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """A spec that passed every check, with what it resolved to."""
+
+    spec: PipelineSpec
+    inputs: Inputs
+    script: bytes | None
+    current: int
+
+
+@dataclass(frozen=True)
+class RunsPage:
+    runs: list[Run]
+    total: int
+
+
+@dataclass(frozen=True)
+class PipelineRuns:
+    """How many runs a pipeline has had, and the status of its newest."""
+
+    count: int
+    last_status: RunStatus
+
+
 class TrainingService:
     def __init__(
         self,
@@ -129,6 +153,40 @@ class TrainingService:
         `files` holds the script the spec names (path relative to pipeline.yaml),
         read by the caller: the CLI from beside the YAML, the API from the request.
         """
+        checked = self._check(caller, text, files)
+        spec, inputs, script = checked.spec, checked.inputs, checked.script
+        blob = self.artifacts.put_stream([script]) if script is not None else None
+        digest = blob.digest if blob is not None else None
+        draft = PipelineDraft(
+            name=spec.name,
+            type=spec.type.value,
+            trainer=spec.trainer.value,
+            priority=spec.priority,
+            spec=spec.model_dump(mode="json"),
+            created_by=caller.name,
+            script_digest=digest,
+            replaces=checked.current,
+        )
+        try:
+            pipeline = self.metadata.save_pipeline(
+                draft,
+                AuditDraft(caller.name, "pipelines.save", spec.name, {"trainer": draft.trainer}),
+            )
+        except BaseException:
+            if blob is not None and blob.created:
+                self.artifacts.delete(blob.digest)  # a new blob nothing refers to yet
+            raise
+        return CreatedPipeline(pipeline, self.estimate(spec, inputs))
+
+    def check_pipeline(
+        self, caller: Caller, text: str, files: dict[str, bytes] | None = None
+    ) -> Estimate:
+        """What `create_pipeline` would say of this spec, storing nothing: every problem
+        at once (InvalidInput, as there), or the estimate of one run."""
+        checked = self._check(caller, text, files)
+        return self.estimate(checked.spec, checked.inputs)
+
+    def _check(self, caller: Caller, text: str, files: dict[str, bytes] | None) -> _Checked:
         self.auth.authorize(caller, Action.PIPELINES_WRITE)
         spec = parse_spec(text)
         self._authorize_code(caller, spec)
@@ -141,28 +199,7 @@ class TrainingService:
                 problems.append(("script.path", f"{spec.script.path} was not sent or not found"))
         if problems:
             raise spec_error(problems)
-        blob = self.artifacts.put_stream([script]) if script is not None else None
-        digest = blob.digest if blob is not None else None
-        draft = PipelineDraft(
-            name=spec.name,
-            type=spec.type.value,
-            trainer=spec.trainer.value,
-            priority=spec.priority,
-            spec=spec.model_dump(mode="json"),
-            created_by=caller.name,
-            script_digest=digest,
-            replaces=current,
-        )
-        try:
-            pipeline = self.metadata.save_pipeline(
-                draft,
-                AuditDraft(caller.name, "pipelines.save", spec.name, {"trainer": draft.trainer}),
-            )
-        except BaseException:
-            if blob is not None and blob.created:
-                self.artifacts.delete(blob.digest)  # a new blob nothing refers to yet
-            raise
-        return CreatedPipeline(pipeline, self.estimate(spec, inputs))
+        return _Checked(spec, inputs, script, current)
 
     def _authorize_code(self, caller: Caller, spec: PipelineSpec) -> None:
         """A script pipeline runs its author's code on the server: saving or starting
@@ -238,6 +275,14 @@ class TrainingService:
             if speeds:
                 return statistics.median(speeds), True
         return DEFAULT_SAMPLES_PER_S.get(trainer, 1_000.0), False
+
+    def pipeline_estimate(self, caller: Caller, name: str) -> Estimate:
+        """What one run of the stored pipeline would need and cost if started now
+        (with the datasets it names as they are today; one it cannot find counts none)."""
+        self.auth.authorize(caller, Action.TRAINING_READ)
+        spec = PipelineSpec.model_validate(self.metadata.get_pipeline(name).spec)
+        inputs, _ = self._resolve(spec)
+        return self.estimate(spec, inputs)
 
     def get_pipeline(self, caller: Caller, name: str) -> Pipeline:
         self.auth.authorize(caller, Action.TRAINING_READ)
@@ -323,6 +368,31 @@ class TrainingService:
             [status] if status is not None else None, pipeline=pipeline, limit=limit
         )
 
+    def runs_page(
+        self,
+        caller: Caller,
+        status: RunStatus | None = None,
+        pipeline: str | None = None,
+        page: int = 1,
+        per_page: int = 50,
+    ) -> RunsPage:
+        """Page `page` (from 1) of the runs, newest first, and how many there are in all."""
+        self.auth.authorize(caller, Action.TRAINING_READ)
+        if not 1 <= per_page <= MAX_RUNS_PAGE:
+            raise InvalidInput(f"per_page must be 1-{MAX_RUNS_PAGE}", {"field": "per_page"})
+        if page < 1:
+            raise InvalidInput("page must be 1 or more", {"field": "page"})
+        found, total = self.metadata.page_runs(
+            [status] if status is not None else None, pipeline, (page - 1) * per_page, per_page
+        )
+        return RunsPage(found, total)
+
+    def pipeline_runs(self, caller: Caller) -> dict[str, PipelineRuns]:
+        """Per pipeline name that has runs: their count and the newest one's status."""
+        self.auth.authorize(caller, Action.TRAINING_READ)
+        summaries = self.metadata.pipeline_run_summaries()
+        return {name: PipelineRuns(*summary) for name, summary in summaries.items()}
+
     def cancel(self, caller: Caller, run_id: int) -> Run:
         """A queued or pending run is cancelled at once; a running one is asked to stop.
 
@@ -392,6 +462,13 @@ class TrainingService:
         self.metadata.get_run(run_id)
         return self.metadata.run_events(run_id, after)
 
+    def feed_position(self, caller: Caller, run_id: int) -> int:
+        """The id of the run's newest event: a live view that has read the run follows
+        its feed from there (`events(after=...)`) instead of replaying it whole."""
+        self.auth.authorize(caller, Action.TRAINING_READ)
+        self.metadata.get_run(run_id)
+        return self.metadata.last_run_event_id(run_id)
+
     def metrics(self, caller: Caller, run_id: int, name: str | None = None) -> list[MetricPoint]:
         self.auth.authorize(caller, Action.TRAINING_READ)
         self.metadata.get_run(run_id)
@@ -420,6 +497,27 @@ class TrainingService:
                 return source.read(limit)
         except FileNotFoundError:
             return b""
+
+    def log_tail(self, caller: Caller, run_id: int, limit: int = LOG_CHUNK) -> tuple[bytes, int]:
+        """The end of the run's log, at most `limit` bytes starting at a line, and the
+        offset just after it (where a live view goes on reading)."""
+        self.auth.authorize(caller, Action.TRAINING_READ)
+        self.metadata.get_run(run_id)
+        if limit < 1:
+            raise InvalidInput("limit must be 1 or more", {"field": "limit"})
+        path = self.run_dir(run_id) / "logs.txt"
+        try:
+            with open(path, "rb") as source:
+                end = source.seek(0, os.SEEK_END)
+                start = max(0, end - limit)
+                source.seek(start)
+                tail = source.read(end - start)
+        except FileNotFoundError:
+            return b"", 0
+        if start > 0:  # begin at a whole line, not in the middle of one
+            cut = tail.find(b"\n")
+            tail = tail[cut + 1 :] if cut >= 0 else b""
+        return tail, end
 
     def run_dir(self, run_id: int) -> Path:
         return self.settings.runs_dir / str(run_id)

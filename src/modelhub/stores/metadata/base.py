@@ -349,6 +349,20 @@ class MetadataStore(
         """Newest first."""
 
     @abc.abstractmethod
+    def page_runs(
+        self,
+        statuses: Iterable[RunStatus] | None = None,
+        pipeline: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[Run], int]:
+        """One page of runs, newest first, and how many match in all."""
+
+    @abc.abstractmethod
+    def pipeline_run_summaries(self) -> dict[str, tuple[int, RunStatus]]:
+        """For each pipeline with runs: how many, and the status of its newest run."""
+
+    @abc.abstractmethod
     def move_run(
         self,
         run_id: int,
@@ -397,6 +411,10 @@ class MetadataStore(
 
     @abc.abstractmethod
     def run_events(self, run_id: int, after: int = 0, limit: int = 1000) -> list[RunEvent]: ...
+
+    @abc.abstractmethod
+    def last_run_event_id(self, run_id: int) -> int:
+        """The id of the run's newest event (0: none yet): where a live feed starts."""
 
     @abc.abstractmethod
     def metric_points(self, run_id: int, name: str | None = None) -> list[MetricPoint]: ...

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Row, delete, func, insert, or_, select, update
 from sqlalchemy import exc as sa_exc
 
 from modelhub.domain.pipelines import Priority
@@ -221,6 +221,35 @@ class RunQueries(SqlStoreBase):
         with self._read() as conn:
             return [_run(row) for row in conn.execute(query).all()]
 
+    def page_runs(
+        self,
+        statuses: Iterable[RunStatus] | None = None,
+        pipeline: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[Run], int]:
+        where: list[ColumnElement[bool]] = []
+        if statuses is not None:
+            where.append(runs.c.status.in_([s.value for s in statuses]))
+        if pipeline is not None:
+            where.append(runs.c.pipeline == pipeline)
+        query = select(runs).where(*where).order_by(runs.c.id.desc()).offset(offset).limit(limit)
+        with self._read() as conn:
+            total = conn.execute(select(func.count()).select_from(runs).where(*where)).scalar_one()
+            return [_run(row) for row in conn.execute(query).all()], total
+
+    def pipeline_run_summaries(self) -> dict[str, tuple[int, RunStatus]]:
+        counted = select(
+            runs.c.pipeline, func.count().label("runs"), func.max(runs.c.id).label("newest")
+        ).group_by(runs.c.pipeline)
+        with self._read() as conn:
+            found = {row.pipeline: (row.runs, row.newest) for row in conn.execute(counted).all()}
+            newest = [n for _, n in found.values()]
+            status = dict(
+                conn.execute(select(runs.c.id, runs.c.status).where(runs.c.id.in_(newest))).all()
+            )
+        return {name: (count, RunStatus(status[n])) for name, (count, n) in found.items()}
+
     def queued_runs(self) -> list[QueuedRun]:
         columns = [
             runs.c.id,
@@ -398,6 +427,11 @@ class RunQueries(SqlStoreBase):
         )
         with self._read() as conn:
             return [_event(row) for row in conn.execute(query).all()]
+
+    def last_run_event_id(self, run_id: int) -> int:
+        query = select(func.max(run_events.c.id)).where(run_events.c.run_id == run_id)
+        with self._read() as conn:
+            return conn.execute(query).scalar_one() or 0
 
     def metric_points(self, run_id: int, name: str | None = None) -> list[MetricPoint]:
         query = select(run_metrics).where(run_metrics.c.run_id == run_id)
