@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -17,7 +18,9 @@ from modelhub.dashboard.format import human_count
 from modelhub.domain.auth import Caller, Role
 from modelhub.domain.overview import DAYS
 from modelhub.services import Services, build_services
+from modelhub.services.overview import OverviewService
 from modelhub.settings import Settings
+from modelhub.stores.metadata.factory import open_metadata_store
 from tests.dashboard.conftest import Session, create_token, sign_in, write_safetensors
 from tests.integration.conftest import ServerProcess
 
@@ -73,6 +76,25 @@ def test_figures_of_a_known_store(fresh: tuple[LocalClient, Services], weights: 
     assert found.performance.days[-1] == pytest.approx(0.7)
     assert found.performance.days[0] is None  # neither version existed then
     assert found.performance.change is None
+
+
+def test_each_day_counts_what_existed_by_its_end(
+    fresh: tuple[LocalClient, Services], weights: Path
+) -> None:
+    """Read three days from now: the models registered today count from today's end on."""
+    client, services = fresh
+    client.register(RegisterRequest(name="ov-d", type="custom", metrics={"accuracy": 0.9}), weights)
+    client.set_stage("ov-d", 1, "staging", force=True)
+    client.set_stage("ov-d", 1, "production", force=True)
+    store = open_metadata_store(services.settings.resolved_database_url)
+    try:
+        later = OverviewService(store, services.auth, lambda: datetime.now(UTC) + timedelta(days=3))
+        found = later.figures(ADMIN)
+    finally:
+        store.close()
+    assert found.models.days == [0, 0, 0, 1, 1, 1, 1] and found.models.change == 1
+    assert found.performance.days == [None, None, None, 0.9, 0.9, 0.9, 0.9]
+    assert found.performance.change is None  # unknown on the first day
 
 
 @pytest.fixture(scope="module")

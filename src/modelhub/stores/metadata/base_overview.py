@@ -24,4 +24,5 @@ class OverviewStore(abc.ABC):
     def labelled_outcomes(
         self, versions: Sequence[tuple[str, int]], start: datetime, end: datetime
     ) -> list[LabelledOutcome]:
-        """The labelled logged predictions of these (model, version) pairs in [start, end)."""
+        """The labelled logged predictions of these (model, version) pairs in [start, end)
+        (one query: the pairs are picked from the window's labelled predictions)."""

@@ -16,7 +16,6 @@ from modelhub.domain.runs import ACTIVE
 from modelhub.stores.metadata.sql_base import SqlStoreBase, _aware
 from modelhub.stores.metadata.tables import deployments, models, prediction_records, runs, versions
 
-CHUNK = 200  # (model, version) pairs per OR clause: well under every parameter limit
 LIVE_STATUSES = sorted(s.value for s in LIVE)
 ACTIVE_STATUSES = sorted(s.value for s in ACTIVE)
 
@@ -80,6 +79,13 @@ class OverviewQueries(SqlStoreBase):
         served_query = select(d.model, d.traffic).where(
             d.environment == Environment.PRODUCTION.value, d.status.in_(LIVE_STATUSES)
         )
+        # The versions of models live production deployments serve (one query; the
+        # versions they do not serve are dropped here, as traffic is JSON).
+        of_served_models = (
+            select(*columns)
+            .select_from(joined.join(deployments, d.model == models.c.name))
+            .where(d.environment == Environment.PRODUCTION.value, d.status.in_(LIVE_STATUSES))
+        )
         with self._read() as conn:
             found = {(row.name, row.version): row for row in conn.execute(staged)}
             served = {
@@ -87,11 +93,8 @@ class OverviewQueries(SqlStoreBase):
                 for row in conn.execute(served_query)
                 for number in _served_versions(row.traffic)
             }
-            missing = sorted(served - set(found))
-            for start in range(0, len(missing), CHUNK):
-                pairs = missing[start : start + CHUNK]
-                match = or_(*(and_(models.c.name == n, v.version == k) for n, k in pairs))
-                for row in conn.execute(select(*columns).select_from(joined).where(match)):
+            for row in conn.execute(of_served_models):
+                if (row.name, row.version) in served:
                     found[(row.name, row.version)] = row
         return [
             ProductionVersion(
@@ -111,24 +114,20 @@ class OverviewQueries(SqlStoreBase):
         self, versions_of: Sequence[tuple[str, int]], start: datetime, end: datetime
     ) -> list[LabelledOutcome]:
         t = prediction_records.c
-        pairs = sorted(set(versions_of))
-        outcomes: list[LabelledOutcome] = []
+        wanted = set(versions_of)
+        query = select(t.model, t.version, t.at, t.kind, t.prediction, t.label).where(
+            t.label.is_not(None), t.at >= start, t.at < end
+        )
         with self._read() as conn:
-            for first in range(0, len(pairs), CHUNK):
-                chunk = pairs[first : first + CHUNK]
-                match = or_(*(and_(t.model == n, t.version == k) for n, k in chunk))
-                query = select(t.model, t.version, t.at, t.kind, t.prediction, t.label).where(
-                    match, t.label.is_not(None), t.at >= start, t.at < end
+            return [
+                LabelledOutcome(
+                    model=row.model,
+                    version=row.version,
+                    at=_aware(row.at),
+                    kind=row.kind,
+                    prediction=row.prediction,
+                    label=row.label,
                 )
-                outcomes.extend(
-                    LabelledOutcome(
-                        model=row.model,
-                        version=row.version,
-                        at=_aware(row.at),
-                        kind=row.kind,
-                        prediction=row.prediction,
-                        label=row.label,
-                    )
-                    for row in conn.execute(query)
-                )
-        return outcomes
+                for row in conn.execute(query)
+                if (row.model, row.version) in wanted
+            ]
