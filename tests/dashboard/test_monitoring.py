@@ -131,6 +131,7 @@ def test_model_page_shows_the_traffic_and_its_charts(counted: str) -> None:
     assert [s["label"] for s in latency["series"]] == ["p50 ms", "p99 ms"]
     assert all(v is not None and v > 0 for v in latency["series"][1]["values"])
     assert throughput["x"] == latency["x"]
+    assert sum(throughput["series"][0]["values"]) == GOOD + BAD
     assert sum(errors["series"][0]["values"]) == BAD
     assert 'id="error-rate">20.0 %<' in counted
     # The window selector: a GET form that works without JavaScript.
