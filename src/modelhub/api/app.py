@@ -36,6 +36,7 @@ from modelhub.api import (
     routes_history,
     routes_inference,
     routes_models,
+    routes_overview,
     routes_predictions,
     routes_report,
     routes_training,
@@ -136,6 +137,7 @@ def create_app(
         routes_governance_workflow,
         routes_governance_explain,
         routes_governance_bias,
+        routes_overview,
     ):
         app.include_router(module.router)
 

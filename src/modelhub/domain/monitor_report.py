@@ -197,3 +197,26 @@ class MonitorReport(Record):
     notes: dict[str, str] = Field(
         default_factory=dict, description="Section -> why it is empty and what would fill it."
     )
+
+
+class Traffic(Record):
+    """What one deployment served in a window, summed over its versions."""
+
+    requests: int = 0
+    errors: int = 0
+    p99_ms: float | None = None
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+
+class DeploymentHeadline(Record):
+    """A live deployment and its headline figures over a recent window."""
+
+    model: str
+    deployment: DeploymentState
+    traffic: Traffic
+    firing_alerts: int = Field(
+        default=0, description="Alerts firing now about the deployment or its model."
+    )

@@ -12,6 +12,7 @@ from modelhub.services.auth import AuthService, TokenLifetimes, load_or_create_k
 from modelhub.services.datasets import DatasetService
 from modelhub.services.deployments import MAX_REPLICAS, DeploymentService
 from modelhub.services.guarded import GuardedRegistry
+from modelhub.services.overview import OverviewService
 from modelhub.services.platform import PlatformService
 from modelhub.services.registry import RegistryService
 from modelhub.services.training import TrainingService
@@ -70,6 +71,8 @@ class Services:
     reviews: ReviewService
     explain: ExplanationService
     bias: BiasService
+    # -- the dashboard's overview (issue 13) --
+    overview: OverviewService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -197,6 +200,7 @@ def build_services(settings: Settings) -> Services:
         reviews=reviews,
         explain=explain,
         bias=bias,
+        overview=OverviewService(metadata, auth),
     )
 
 

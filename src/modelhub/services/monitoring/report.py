@@ -22,11 +22,13 @@ from modelhub.domain.monitor_report import (
     Accuracy,
     Cost,
     DegradationVerdict,
+    DeploymentHeadline,
     DeploymentState,
     Drift,
     FiredAlert,
     MonitorReport,
     Performance,
+    Traffic,
 )
 from modelhub.domain.monitoring import PerformanceSummary, Window
 from modelhub.domain.predictions import AccuracySummary
@@ -168,6 +170,36 @@ class MonitorService:
             recommendations=recommend(observed),
             notes=notes,
         )
+
+    def headlines(self, caller: Caller, since: str = "1h") -> list[DeploymentHeadline]:
+        """Every live deployment with what it served over `since` (at most 24h) and
+        the alerts firing now about it or its model: three queries in all."""
+        self.auth.authorize(caller, Action.MODELS_READ)
+        window = Window.last(parse_since(since), self.clock())
+        live = self.deployments.list_all(caller)
+        traffic = self.sources.history.traffic_by_deployment(window) if self.sources.history else {}
+        feed = self.sources.alerts
+        firing = feed.list_alerts(caller, firing_only=True, limit=1000) if feed else []
+
+        def about(deployment: str, model: str) -> int:
+            subjects = {f"deployment:{deployment}", f"model:{model}"}
+            return sum(
+                1
+                for alert in firing
+                if alert.subject in subjects
+                or alert.labels.get("deployment") == deployment
+                or alert.labels.get("model") == model
+            )
+
+        return [
+            DeploymentHeadline(
+                model=d.model,
+                deployment=deployment_state(d),
+                traffic=traffic.get(d.name, Traffic()),
+                firing_alerts=about(d.name, d.model),
+            )
+            for d in live
+        ]
 
     # -- each source, each optional ----------------------------------------------------
 

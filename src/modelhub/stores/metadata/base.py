@@ -42,6 +42,7 @@ from modelhub.stores.metadata.base_cost import CostStore
 from modelhub.stores.metadata.base_drift import DriftStore
 from modelhub.stores.metadata.base_governance import GovernanceStore
 from modelhub.stores.metadata.base_history import HistoryStore
+from modelhub.stores.metadata.base_overview import OverviewStore
 from modelhub.stores.metadata.base_predictions import PredictionStore
 
 
@@ -185,6 +186,7 @@ class MetadataStore(
     PredictionStore,
     HistoryStore,
     GovernanceStore,
+    OverviewStore,
     abc.ABC,
 ):
     """Models, versions, aliases and the audit log.

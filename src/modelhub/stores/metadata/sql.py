@@ -51,6 +51,7 @@ from modelhub.stores.metadata.sql_deployments import DeploymentQueries
 from modelhub.stores.metadata.sql_drift import DriftQueries
 from modelhub.stores.metadata.sql_governance import GovernanceQueries
 from modelhub.stores.metadata.sql_history import HistoryQueries
+from modelhub.stores.metadata.sql_overview import OverviewQueries
 from modelhub.stores.metadata.sql_predictions import PredictionQueries
 from modelhub.stores.metadata.sql_runs import RunQueries
 from modelhub.stores.metadata.tables import (
@@ -212,6 +213,7 @@ class SqlMetadataStore(
     DriftQueries,
     GovernanceQueries,
     HistoryQueries,
+    OverviewQueries,
     PredictionQueries,
     RunQueries,
     MetadataStore,
