@@ -24,7 +24,11 @@ CSRF_IN_PAGE = re.compile(r'"X-CSRF-Token": "([0-9a-f]{64})"')
 
 @pytest.fixture(scope="session")
 def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    srv = make_server(tmp_path_factory.mktemp("dashboard-server"))
+    # Traffic reaches the history (and the monitoring tab's figures) every second, not
+    # every minute, so a prediction shows there while the test watches.
+    srv = make_server(
+        tmp_path_factory.mktemp("dashboard-server"), MODELHUB_MONITORING_ROLLUP_SECONDS="1"
+    )
     with running(srv):
         yield srv
 
