@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.dashboard.browser import chromium  # noqa: F401 (the browser fixture)
 from tests.integration.conftest import ServerProcess, make_server, running
 
 CSRF_IN_PAGE = re.compile(r'"X-CSRF-Token": "([0-9a-f]{64})"')

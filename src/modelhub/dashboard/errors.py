@@ -16,9 +16,20 @@ from modelhub.dashboard.render import is_htmx, page
 TAG = "dashboard"
 
 
+# Paths that belong to the API, the inference protocols and the probes: their errors stay
+# JSON whoever asks.
+MACHINE_PATHS = ("/api/", "/v1/", "/v2", "/metrics", "/healthz", "/readyz", "/openapi.json")
+
+
 def is_dashboard_request(request: Request) -> bool:
+    """A request to a dashboard route, or a browser's request for a page that does not
+    exist (a 404 from no route at all gets a page, not JSON)."""
     route: BaseRoute | None = request.scope.get("route")
-    return TAG in (getattr(route, "tags", None) or [])
+    if route is not None:
+        return TAG in (getattr(route, "tags", None) or [])
+    if request.url.path.startswith(MACHINE_PATHS):
+        return False
+    return is_htmx(request) or "text/html" in request.headers.get("accept", "")
 
 
 def error_page(request: Request, code: str, message: str, status: int) -> HTMLResponse:

@@ -60,7 +60,7 @@ def account(request: Request, caller: SignedIn) -> HTMLResponse:
     """Who is signed in, with which role and token, and what that role may do."""
     services: Services = request.app.state.services
     principal = services.auth.whoami(caller)
-    allowed = [action for action in Action if services.auth.allows(caller, action)]
+    allowed = [a for a in Action if a != Action.PUBLIC and services.auth.allows(caller, a)]
     return page(request, "account.html", caller, principal=principal, allowed=allowed)
 
 

@@ -6,7 +6,9 @@ document.addEventListener("DOMContentLoaded", () => {
   htmx.config.responseHandling = [
     { code: "204", swap: false },
     { code: "[23]..", swap: true },
-    { code: "[45]..", swap: true, error: true },
+    // A 4xx is an answer the page shows (a refused form), not a fault to log; 5xx is.
+    { code: "4..", swap: true, error: false },
+    { code: "5..", swap: true, error: true },
   ];
   drawCharts(document);
 });
@@ -23,8 +25,10 @@ document.addEventListener("htmx:beforeSwap", (event) => {
     box.innerHTML = event.detail.serverResponse;
     event.detail.shouldSwap = false;
   } else {
-    event.detail.target = document.querySelector("main");
-    event.detail.swapStyle = "afterbegin";
+    // Not from a form (a fragment loading on its own): say so above the page's content.
+    const flash = document.getElementById("flash");
+    if (flash) flash.innerHTML = event.detail.serverResponse;
+    event.detail.shouldSwap = false;
   }
 });
 
