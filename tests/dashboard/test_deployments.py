@@ -139,6 +139,7 @@ def test_the_page_shows_status_replicas_and_the_actions(
     assert table is not None
     cells = table.group(1)
     assert f">{replica['pid']}</td>" in cells and f">{replica['port']}</td>" in cells
+    assert " ago</td>" in cells or "just now</td>" in cells  # when the replica started
     assert 'hx-trigger="every 5s"' in page.text
     for action in ("scale", "update", "stop"):
         assert f'action="/deployments/{deployed}/{action}"' in page.text, action

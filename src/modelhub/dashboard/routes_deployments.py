@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -161,13 +162,16 @@ class DeploymentView:
     usage: list[UsageRecord]
     recent: RecentTraffic | None
     canary: CanaryStatus | None
+    started: dict[int, datetime]  # replica PID -> when its process started
 
 
 def _view(services: Services, caller: Caller, name: str) -> DeploymentView:
     deployment = services.deployments.get(caller, name)
     recent = services.history.recent_traffic(caller, [name], USAGE_WINDOW).get(name)
     canary = services.canary.status(caller, name) if deployment.rollout is not None else None
-    return DeploymentView(deployment, services.deployments.usage(caller, name), recent, canary)
+    usage = services.deployments.usage(caller, name)
+    started = services.deployments.replica_starts(caller, deployment)
+    return DeploymentView(deployment, usage, recent, canary, started)
 
 
 @router.get("/deployments/{name}", response_class=HTMLResponse)
