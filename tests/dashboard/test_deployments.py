@@ -62,9 +62,12 @@ def deployed(
 ) -> Iterator[str]:
     """dep-intents@1, deployed to development through the Deploy form (one replica),
     stopped however the module ends so no replica process outlives it."""
-    folder = write_model_a(tmp_path_factory.mktemp("dep-model") / "a")
+    root = tmp_path_factory.mktemp("dep-model")
     with Client(dashboard_server.url, dashboard_server.token) as client:
-        client.register(RegisterRequest(name=MODEL, type="classification"), folder)
+        client.register(
+            RegisterRequest(name=MODEL, type="classification"), write_model_a(root / "a1")
+        )
+        client.register(RegisterRequest(name=MODEL), write_model_a(root / "a2", seed=1))
     try:
         answer = admin_session.post(
             "/deployments",
@@ -214,6 +217,41 @@ def test_scale_up_and_back_down(
     down = admin_session.post(f"/deployments/{deployed}/scale", {"replicas": "1"})
     assert down.status_code == 303
     wait_until(lambda: serving(dashboard_server, 1), "back to one replica", 60)
+
+
+def traffic_is(server: ServerProcess, shares: list[tuple[int, int]], status: str) -> bool:
+    found = deployment(server)
+    assert found["status"] != "failed", found["error"]
+    now = [(share["version"], share["percent"]) for share in found["traffic"]]
+    return bool(found["status"] == status and now == shares)
+
+
+def test_a_canary_rolled_back_then_one_analysed_and_promoted(
+    admin_session: Session, dashboard_server: ServerProcess, deployed: str
+) -> None:
+    url = f"/deployments/{deployed}"
+    update = admin_session.post(f"{url}/update", {"version": "2", "canary_percent": "30"})
+    assert update.status_code == 303
+    wait_until(lambda: traffic_is(dashboard_server, [(1, 70), (2, 30)], "updating"), "canary")
+    page = admin_session.get(url).text
+    assert 'v2 30% <span class="hint">canary</span>' in page
+    assert 'id="canary-analysis"' in page and "Manual" in page
+    for action in ("promote", "rollback"):
+        assert f'action="{url}/{action}"' in page, action
+    assert f'action="{url}/update"' not in page  # one rollout at a time
+    assert admin_session.post(f"{url}/rollback", htmx=True).status_code == 204
+    wait_until(lambda: traffic_is(dashboard_server, [(1, 100)], "running"), "rolled back")
+
+    analysed = admin_session.post(
+        f"{url}/update", {"version": "2", "canary_percent": "20", "analysis": "true"}, htmx=True
+    )
+    assert analysed.status_code == 204, analysed.text
+    wait_until(lambda: traffic_is(dashboard_server, [(1, 80), (2, 20)], "updating"), "canary")
+    assert deployment(dashboard_server)["rollout"]["analysis"]["mode"] == "auto"
+    assert "Automated: after" in admin_session.get(f"{url}/status").text
+    assert admin_session.post(f"{url}/promote").status_code == 303
+    wait_until(lambda: traffic_is(dashboard_server, [(2, 100)], "running"), "promoted")
+    assert f'href="/models/{MODEL}/versions/2">{MODEL}@2</a>' in admin_session.get(url).text
 
 
 def test_refused_inputs_say_why_and_change_nothing(
