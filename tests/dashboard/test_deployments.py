@@ -144,6 +144,7 @@ def test_the_page_shows_status_replicas_and_the_actions(
     assert f">{replica['pid']}</td>" in cells and f">{replica['port']}</td>" in cells
     assert " ago</td>" in cells or "just now</td>" in cells  # when the replica started
     assert 'hx-trigger="every 5s"' in page.text
+    assert 'min="1" max="64"' in page.text  # the scale form bounds what a browser sends
     for action in ("scale", "update", "stop"):
         assert f'action="/deployments/{deployed}/{action}"' in page.text, action
     # No canary in place, nothing to promote; v1 never changed, nothing to roll back to.
@@ -200,6 +201,12 @@ def test_bad_try_it_input_shows_the_replicas_error(admin_session: Session, deplo
         f"/deployments/{deployed}/try", {"input": json.dumps(wrong)}, htmx=True
     )
     assert shape.status_code == 400 and "shape" in shape.text
+    # The text kinds go to the OpenAI-style routes, whose model checks what it serves.
+    for kind_name, wanted in (("completions", "a text generation"), ("embeddings", "an embedding")):
+        text = admin_session.post(
+            f"/deployments/{deployed}/try", {"input": "Hello", "kind": kind_name}, htmx=True
+        )
+        assert text.status_code == 400 and f"not {wanted} model" in text.text, text.text[:500]
     kind = admin_session.post(
         f"/deployments/{deployed}/try", {"input": "x", "kind": "poem"}, htmx=True
     )

@@ -331,7 +331,8 @@ async def _example(request: Request, caller: Caller, deployment: Deployment) -> 
         return TryExample("embeddings", "hello there")
     if platform in GENERATION_PLATFORMS:
         return TryExample("completions", "Hello, ")
-    return TryExample("infer", json.dumps({"inputs": [_zeros(spec) for spec in inputs]}, indent=2))
+    tensors = ",\n  ".join(json.dumps(_zeros(spec)) for spec in inputs)
+    return TryExample("infer", '{"inputs": [\n  ' + tensors + "\n]}")
 
 
 def _zeros(spec: TensorSpec) -> dict[str, Any]:
