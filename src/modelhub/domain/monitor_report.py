@@ -204,6 +204,7 @@ class Traffic(Record):
 
     requests: int = 0
     errors: int = 0
+    p50_ms: float | None = None
     p99_ms: float | None = None
 
     @property

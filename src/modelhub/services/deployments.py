@@ -174,6 +174,28 @@ class DeploymentService:
         self.auth.authorize(caller, Action.DEPLOYMENTS_READ)
         return self.metadata.deployment_usage(name)
 
+    def replica_starts(self, caller: Caller, deployment: Deployment) -> dict[int, datetime]:
+        """When each of the deployment's current replica processes (by PID) started, from
+        the replica spans the cost figures use: the open span of a PID and the spans of
+        the same PID that it directly follows (a change of readiness opens a new one)."""
+        self.auth.authorize(caller, Action.DEPLOYMENTS_READ)
+        pids = {h.pid for h in deployment.health if h.pid is not None}
+        if not pids:
+            return {}
+        spans = self.metadata.replica_spans(deployment.created_at, _now(), deployment.name)
+        starts: dict[int, datetime] = {}
+        for pid in pids:
+            mine = sorted((s for s in spans if s.pid == pid), key=lambda s: s.started_at)
+            if not mine or mine[-1].ended_at is not None:
+                continue
+            started = mine[-1].started_at
+            for earlier in reversed(mine[:-1]):
+                if earlier.ended_at != started:
+                    break
+                started = earlier.started_at
+            starts[pid] = started
+        return starts
+
     def resolve(self, target: str) -> Deployment:
         """A live deployment by its name, or else the live deployment of a model by the
         model's name (production first, then staging, then development).

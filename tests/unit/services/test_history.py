@@ -153,3 +153,27 @@ def test_the_transports_entry_checks_its_input(
         history.performance("m", Window(datetime(2026, 1, 1), datetime(2026, 1, 2)))
     with pytest.raises(InvalidInput, match="end after"):
         history.performance("m", Window(NOW, NOW))
+
+
+def test_recent_traffic_sums_each_deployment_in_one_read(history: HistoryService) -> None:
+    recent = NOW - timedelta(minutes=5)
+    other = Minute(int(recent.timestamp() // 60), requests=3, rows=3)
+    for _ in range(3):
+        other.latency.add(100.0)
+    history.record_minutes(
+        [
+            piece(recent, 8, 10.0, version=1),
+            piece(recent + timedelta(minutes=1), 2, 10.0, version=2, errors=1),
+            piece(NOW - timedelta(hours=2), 50, 900.0),  # before the window
+            to_record("e", "m", 1, other),
+        ]
+    )
+    found = history.recent_traffic(VIEWER, ["d", "e", "idle"], "1h")
+    assert set(found) == {"d", "e"}  # "idle" served nothing in the hour
+    d, e = found["d"], found["e"]
+    assert (d.requests, d.errors) == (10, 1)
+    assert d.p50_ms == pytest.approx(10.0, rel=0.02) and d.p99_ms == pytest.approx(10.0, rel=0.02)
+    assert (e.requests, e.p99_ms) == (3, pytest.approx(100.0, rel=0.02))
+    assert history.recent_traffic(VIEWER, []) == {}
+    with pytest.raises(InvalidInput, match="24h"):
+        history.recent_traffic(VIEWER, ["d"], "2d")

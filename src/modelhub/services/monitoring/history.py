@@ -137,32 +137,40 @@ class HistoryService:
         columns, _ = self._rollups(window, None, deployment, version)
         return sum(columns.requests), sum(columns.errors)
 
-    def traffic_by_deployment(self, window: Window) -> dict[str, Traffic]:
-        """What every deployment served over `window` (a day at most: minutes), read
-        in one query whatever the number of deployments."""
-        check_window(window)
+    def recent_traffic(
+        self, caller: Caller, deployments: Sequence[str], since: str = "1h"
+    ) -> dict[str, Traffic]:
+        """Requests, errors and latency quantiles per deployment over the last `since`
+        (minutes, so at most 24 h), read in one query whatever the number of
+        deployments; a deployment that served nothing is absent."""
+        self.auth.authorize(caller, Action.DEPLOYMENTS_READ)
+        window = window_since(since, self.clock())
         if window.end - window.start > MINUTE_RESOLUTION_UP_TO:
-            raise InvalidInput("traffic by deployment covers at most 24h", {"field": "since"})
-        columns, _ = self._rollups(window, None, None, None)
-        names = sorted({d for d in columns.deployment if d != ALL_DEPLOYMENTS})
-        cell = {name: i for i, name in enumerate(names)}
-        # The model-wide rows (ALL_DEPLOYMENTS) repeat the deployments': a cell of their own.
-        cell_of = [cell.get(d, len(names)) for d in columns.deployment]
-        latency = sketches.BinSum(columns.latency, cell_of, len(names) + 1)
-        requests = [0] * len(names)
-        errors = [0] * len(names)
-        for i, count, failed in zip(cell_of, columns.requests, columns.errors, strict=True):
-            if i < len(names):
-                requests[i] += count
-                errors[i] += failed
-        return {
-            name: Traffic(
-                requests=requests[i],
-                errors=errors[i],
-                p99_ms=sketches.bins_quantile(latency.bins([i]), 0.99) if requests[i] else None,
+            raise InvalidInput("recent traffic covers at most 24h", {"field": "since"})
+        wanted = {name: cell for cell, name in enumerate(dict.fromkeys(deployments))}
+        if not wanted:
+            return {}
+        columns = self.metadata.rollup_columns(RollupQuery("minute", window.start, window.end))
+        rows = [i for i, name in enumerate(columns.deployment) if name in wanted]
+        cell_of = [wanted[columns.deployment[i]] for i in rows]
+        latency = sketches.BinSum([columns.latency[i] for i in rows], cell_of, len(wanted))
+        requests = [0] * len(wanted)
+        errors = [0] * len(wanted)
+        for i, cell in zip(rows, cell_of, strict=True):
+            requests[cell] += columns.requests[i]
+            errors[cell] += columns.errors[i]
+        found: dict[str, Traffic] = {}
+        for name, cell in wanted.items():
+            if requests[cell] == 0 and errors[cell] == 0:
+                continue
+            bins = latency.bins([cell])
+            found[name] = Traffic(
+                requests=requests[cell],
+                errors=errors[cell],
+                p50_ms=sketches.bins_quantile(bins, 0.5),
+                p99_ms=sketches.bins_quantile(bins, 0.99),
             )
-            for name, i in cell.items()
-        }
+        return found
 
     def run_resources(self, run_id: int) -> ResourceTotals:
         """What a training run's workers used. Peak memory and GPU come from its

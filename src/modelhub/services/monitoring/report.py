@@ -175,9 +175,9 @@ class MonitorService:
         """Every live deployment with what it served over `since` (at most 24h) and
         the alerts firing now about it or its model: three queries in all."""
         self.auth.authorize(caller, Action.MODELS_READ)
-        window = Window.last(parse_since(since), self.clock())
         live = self.deployments.list_all(caller)
-        traffic = self.sources.history.traffic_by_deployment(window) if self.sources.history else {}
+        history = self.sources.history
+        traffic = history.recent_traffic(caller, [d.name for d in live], since) if history else {}
         feed = self.sources.alerts
         firing = feed.list_alerts(caller, firing_only=True, limit=1000) if feed else []
 
