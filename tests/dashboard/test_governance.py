@@ -7,11 +7,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from html import unescape
+from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from modelhub.client import Client
+from modelhub.dashboard.render import TABS, TEMPLATES
+from modelhub.domain.auth import Action
+from modelhub.domain.enums import Stage
+from modelhub.domain.governance import Assessment, ReviewKind
+from modelhub.domain.governance_policy import BiasThresholds
+from modelhub.domain.governance_status import GovernanceStatus
+from modelhub.governance.bias import assess
 from modelhub.services.registry import RegisterRequest
 from tests.dashboard.conftest import Session, create_token, sign_in, write_safetensors
 from tests.integration.conftest import ServerProcess
@@ -247,3 +258,58 @@ def test_the_audit_log_filters_pages_and_verifies_its_chain(
     assert 'value="governance.decision"' in decisions  # the filter stays in its field
     nothing = admin_session.get("/audit", params={"actor": "gov-nobody"})
     assert "No event matches these filters." in nothing.text
+
+
+def test_the_evidence_renders_from_real_figures() -> None:
+    """A bias assessment and an explanation need a trained classifier and its data, too
+    slow for this module's server: their figures come from the real bias engine on
+    generated answers, rendered by the version page's template."""
+    rng = np.random.default_rng(0)
+    rows = 400
+    group = np.where(rng.random(rows) < 0.5, "a", "b")
+    group[:10] = "c"  # a group too small to judge
+    y_true = rng.integers(0, 2, rows).astype(str)
+    # group b is selected far less often: beyond the demographic parity bar
+    y_pred = np.where((group == "b") & (rng.random(rows) < 0.6), "0", y_true)
+    result = assess(y_true, y_pred, pd.DataFrame({"group": group}), ["0", "1"], BiasThresholds())
+    now = datetime.now(UTC)
+
+    def recorded(
+        kind: ReviewKind, passed: bool, summary: str, figures: dict[str, Any]
+    ) -> Assessment:
+        return Assessment(
+            id=7, model="gov-render", version=1, kind=kind, passed=passed, policy_version=0,
+            summary=summary, figures=figures, actor="gov-scientist", created_at=now,
+            attachments={"chart.png": "0" * 64} if kind is ReviewKind.BIAS else {},
+        )  # fmt: skip
+
+    ranking = [
+        {"feature": "income", "importance": 0.31, "std": 0.02},
+        {"feature": "age", "importance": 0.12, "std": 0.01},
+    ]
+    evidence = {
+        "bias": recorded(ReviewKind.BIAS, result.passed, result.summary, result.figures),
+        "explainability": recorded(
+            ReviewKind.EXPLAINABILITY, True, "permutation on 400 rows",
+            {"method": "permutation", "score": "accuracy drop", "rows": 400,
+             "ranking": ranking, "mean_relative_delta": None,
+             "thresholds": {"max_convergence_delta": 0.05, "min_rows": 50}},
+        ),
+    }  # fmt: skip
+    html = TEMPLATES.env.get_template("governance/version.html").render(
+        name="gov-render", version=1, evidence=evidence,
+        statuses=[GovernanceStatus(model="gov-render", version=1, stage=Stage.PRODUCTION,
+                                   policy_version=0)], can=lambda _: False,
+        csrf="x", caller=None, tabs=TABS, tab="governance", now=now, auth_on=True,
+        Action=Action,
+    )  # fmt: skip
+    bias = text(html.split('id="bias"')[1].split("</section>")[0])
+    assert not result.passed and "bias beyond the policy's bars" in bias
+    assert "demographic parity difference" in bias and "failed" in bias
+    assert "Too small to judge: c (10 rows)" in bias
+    assert "Selection rate (1)" in bias and "Groups by group" in bias
+    assert "False negative rate (1)" in bias and "\u2013" not in bias.split("Groups by group")[1]
+    assert 'src="/governance/gov-render/1/bias.png?assessment=7"' in html
+    explained = html.split('id="explainability"')[1].split("</section>")[0]
+    assert "<td>income</td>" in explained and 'style="width: 100.0%"' in explained
+    assert 'style="width: 38.7%"' in explained  # age: 0.12 of income's 0.31
