@@ -239,14 +239,29 @@ def test_the_audit_log_filters_pages_and_verifies_its_chain(
 ) -> None:
     log = admin_session.get("/audit")
     assert log.status_code == 200
-    box = text(log.text.split('id="audit-verify"')[1].split("</section>")[0])
-    verified = re.search(r"Verified: (\d+) entries, chain intact", box)
+    box = log.text.split('id="audit-verify"')[1].split("</section>")[0]
+    assert 'hx-get="/audit/verify"' in box and 'hx-trigger="load"' in box
+    fragment = admin_session.get("/audit/verify", headers={"hx-request": "true"})
+    assert fragment.status_code == 200 and "<html" not in fragment.text
+    verified = re.search(r"Verified: (\d+) entries, chain intact", text(fragment.text))
     assert verified is not None and int(verified.group(1)) > 0
-    total = int(verified.group(1))
-    rows = log.text.split("<tbody>")[1].split("</tbody>")[0].count("<tr>")
-    assert rows == min(total, 50)
-    if total > 50:
-        assert 'href="/audit?page=2"' in log.text
+    whole = admin_session.get("/audit/verify")
+    assert 'id="audit-verify"' in whole.text and "chain intact" in whole.text
+    assert people.viewer.get("/audit/verify").status_code == 403
+
+    def rows(html: str) -> int:
+        return html.split("<tbody>")[1].split("</tbody>")[0].count("<tr>")
+
+    assert 0 < rows(log.text) <= 50
+    # 55 refusals of the viewer: two pages of them, the filters kept in the pager's links
+    for _ in range(55):
+        assert people.viewer.get("/audit", params={"actor": "x"}).status_code == 403
+    denied = {"actor": "gov-viewer", "target": "GET /audit"}
+    first = admin_session.get("/audit", params=denied).text
+    assert rows(first) == 50
+    assert 'href="/audit?actor=gov-viewer&amp;target=GET+%2Faudit&amp;page=2" rel="next"' in first
+    second = admin_session.get("/audit", params=denied | {"page": 2}).text
+    assert rows(second) >= 5 and 'rel="prev"' in second
     for header in ("Time", "Actor", "Action", "Target", "Outcome", "Request id"):
         assert f'<th scope="col">{header}</th>' in log.text
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from modelhub.dashboard.errors import TAG
-from modelhub.dashboard.render import go_to, page
+from modelhub.dashboard.render import go_to, is_htmx, page
 from modelhub.dashboard.session import page_requires
 from modelhub.domain.auth import Action, Caller
 from modelhub.domain.governance_policy import GATED_STAGES
@@ -89,11 +89,19 @@ def audit(
         tab="governance",
         events=found,
         filters=filters,
-        verdict=services.audit.verify(caller),
         page_no=page_no,
         per_page=PER_PAGE,
         page_url=page_url,
     )
+
+
+@router.get("/audit/verify", response_class=HTMLResponse)
+def audit_verify(request: Request, caller: AuditReader) -> Response:
+    """The chain walked end to end: loaded into the audit page after it renders, since
+    its cost grows with the log."""
+    verdict = _services(request).audit.verify(caller)
+    template = "governance/_verify.html" if is_htmx(request) else "governance/verify.html"
+    return page(request, template, caller, tab="governance", verdict=verdict)
 
 
 @router.get(VERSION, response_class=HTMLResponse)
