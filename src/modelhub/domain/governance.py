@@ -95,3 +95,17 @@ class PolicyVersion(Record):
     digest: str
     created_by: str
     created_at: datetime
+
+
+class ReviewSummary(Record):
+    """A version's request in force with its decisions, as the review list shows it."""
+
+    request: ReviewRequest
+    decisions: list[Decision] = Field(default_factory=list)
+
+
+class ReviewPage(Record):
+    """One page of the versions under review or decided, and how many there are."""
+
+    items: list[ReviewSummary]
+    total: int

@@ -163,6 +163,13 @@ class AuditVerdict(Record):
     head_hash: str = "0" * 64
 
 
+class AuditPage(Record):
+    """A slice of the audit log, newest first, plus how many events matched."""
+
+    items: list[AuditEvent]
+    total: int
+
+
 class Page(Record):
     """A slice of a listing plus the total that matched."""
 

@@ -21,10 +21,14 @@ from datetime import UTC, datetime
 from modelhub.domain.auth import Action, Caller, check_not_own_approval, check_user_name
 from modelhub.domain.enums import Approval, Stage, parse_enum
 from modelhub.domain.governance import (
+    ASSESSMENT_KINDS,
+    Assessment,
     Decision,
     ReviewKind,
+    ReviewPage,
     ReviewRequest,
     ReviewState,
+    ReviewSummary,
 )
 from modelhub.domain.governance_policy import GATED_STAGES, Requirements
 from modelhub.domain.governance_status import (
@@ -47,6 +51,7 @@ from modelhub.stores.metadata.base import AuditDraft, MetadataStore
 REVIEW_RULE = "review_requested"  # the built-in alert rule a request fires
 MAX_REVIEWERS = 20
 MAX_NOTE = 2000
+MAX_PAGE = 500  # review requests listed at once
 
 
 def review_subject(name: str, version: int) -> str:
@@ -134,6 +139,34 @@ class ReviewService:
         self.auth.authorize(caller, Action.GOVERNANCE_READ)
         self.registry.get(f"{name}@{version}")
         return self.metadata.list_review_requests(name, version)
+
+    def reviews(self, caller: Caller, offset: int = 0, limit: int = 50) -> ReviewPage:
+        """Every version's request in force, pending ones first, then the most recently
+        decided, one page of them with their decisions."""
+        self.auth.authorize(caller, Action.GOVERNANCE_READ)
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f"limit must be 1-{MAX_PAGE}", {"field": "limit"})
+        if offset < 0:
+            raise InvalidInput("offset must be 0 or more", {"field": "offset"})
+        requests, total = self.metadata.list_latest_review_requests(offset, limit)
+        decisions = self.metadata.list_decisions_of([r.id for r in requests])
+        return ReviewPage(
+            items=[
+                ReviewSummary(request=r, decisions=[d for d in decisions if d.request_id == r.id])
+                for r in requests
+            ],
+            total=total,
+        )
+
+    def latest_assessments(
+        self, caller: Caller, name: str, version: int
+    ) -> dict[ReviewKind, Assessment]:
+        """The newest assessment of each kind the version has (the evidence `status`
+        judges); NotFound for an unknown version."""
+        self.auth.authorize(caller, Action.GOVERNANCE_READ)
+        found = self.registry.get(f"{name}@{version}")
+        latest = {kind: self.assessments.latest(found, kind) for kind in sorted(ASSESSMENT_KINDS)}
+        return {kind: a for kind, a in latest.items() if a is not None}
 
     # -- decisions -----------------------------------------------------------------
 

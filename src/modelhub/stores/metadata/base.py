@@ -176,6 +176,7 @@ class AuditQuery:
     target: str | None = None
     since: datetime | None = None
     limit: int = 100
+    offset: int = 0
 
 
 class MetadataStore(
@@ -315,6 +316,10 @@ class MetadataStore(
 
     @abc.abstractmethod
     def list_audit(self, query: AuditQuery) -> list[AuditEvent]: ...
+
+    @abc.abstractmethod
+    def count_audit(self, query: AuditQuery) -> int:
+        """How many events the query's filters match (its limit and offset aside)."""
 
     @abc.abstractmethod
     def verify_audit(self, expect_head: str | None = None) -> AuditVerdict:

@@ -74,6 +74,17 @@ class GovernanceStore(abc.ABC):
         """A version's requests, newest first."""
 
     @abc.abstractmethod
+    def list_latest_review_requests(
+        self, offset: int, limit: int
+    ) -> tuple[list[ReviewRequest], int]:
+        """The request in force of every version that has one, pending first and then
+        the most recently decided, one page of them, and how many there are in all."""
+
+    @abc.abstractmethod
+    def list_decisions_of(self, request_ids: list[int]) -> list[Decision]:
+        """The decisions on any of these requests, oldest first (one query for a page)."""
+
+    @abc.abstractmethod
     def add_decision(self, decision: Decision, audit: AuditDraft) -> Decision:
         """Record one reviewer's decision; Conflict when they already decided on it."""
 

@@ -8,7 +8,17 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlalchemy import Connection, Text, bindparam, cast, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Text,
+    bindparam,
+    cast,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 
 from modelhub.domain import context
@@ -158,15 +168,13 @@ class SqlStoreBase:
     # -- audit --------------------------------------------------------------
 
     def list_audit(self, query: AuditQuery) -> list[AuditEvent]:
-        stmt = select(audit_events).order_by(audit_events.c.id.desc()).limit(query.limit)
-        if query.actor:
-            stmt = stmt.where(audit_events.c.actor == query.actor)
-        if query.action:
-            stmt = stmt.where(audit_events.c.action == query.action)
-        if query.target:
-            stmt = stmt.where(audit_events.c.target == query.target)
-        if query.since:
-            stmt = stmt.where(audit_events.c.at >= utc_naive(query.since))
+        stmt = (
+            select(audit_events)
+            .where(*_audit_filters(query))
+            .order_by(audit_events.c.id.desc())
+            .limit(query.limit)
+            .offset(query.offset)
+        )
         with self._read() as conn:
             try:
                 rows = conn.execute(stmt).all()
@@ -188,6 +196,11 @@ class SqlStoreBase:
                 for row in rows
             ]
 
+    def count_audit(self, query: AuditQuery) -> int:
+        stmt = select(func.count()).select_from(audit_events).where(*_audit_filters(query))
+        with self._read() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
     def verify_audit(self, expect_head: str | None = None) -> AuditVerdict:
         # Time and details are read as text: a value that no longer parses is a
         # finding to report, not an exception halfway through the walk.
@@ -207,3 +220,17 @@ class SqlStoreBase:
             heads = [StoredHead(*row) for row in conn.execute(select(audit_head))]
             events = (StoredEvent(*row) for row in conn.execute(stmt))
             return check_chain(events, heads, expect_head)
+
+
+def _audit_filters(query: AuditQuery) -> list[ColumnElement[bool]]:
+    columns = audit_events.c
+    found: list[ColumnElement[bool]] = []
+    if query.actor:
+        found.append(columns.actor == query.actor)
+    if query.action:
+        found.append(columns.action == query.action)
+    if query.target:
+        found.append(columns.target == query.target)
+    if query.since:
+        found.append(columns.at >= utc_naive(query.since))
+    return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, case, func, insert, select, update
 from sqlalchemy import exc as sa_exc
 
 from modelhub.domain.enums import Approval
@@ -187,6 +187,33 @@ class GovernanceQueries(SqlStoreBase):
         )
         with self._read() as conn:
             return [_request(row) for row in conn.execute(query)]
+
+    def list_latest_review_requests(
+        self, offset: int, limit: int
+    ) -> tuple[list[ReviewRequest], int]:
+        t = review_requests.c
+        latest = select(func.max(t.id)).group_by(t.model, t.version).scalar_subquery()
+        pending_first = case((t.state == ReviewState.PENDING.value, 0), else_=1)
+        query = (
+            select(review_requests)
+            .where(t.id.in_(latest))
+            .order_by(pending_first, func.coalesce(t.closed_at, t.opened_at).desc(), t.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        versions_reviewed = select(t.model, t.version).distinct().subquery()
+        count = select(func.count()).select_from(versions_reviewed)
+        with self._read() as conn:
+            found = [_request(row) for row in conn.execute(query)]
+            return found, int(conn.execute(count).scalar_one())
+
+    def list_decisions_of(self, request_ids: list[int]) -> list[Decision]:
+        if not request_ids:
+            return []
+        t = review_decisions.c
+        query = select(review_decisions).where(t.request_id.in_(request_ids)).order_by(t.id)
+        with self._read() as conn:
+            return [_decision(row) for row in conn.execute(query)]
 
     def add_decision(self, decision: Decision, audit: AuditDraft) -> Decision:
         values = decision.model_dump(exclude={"id"})
