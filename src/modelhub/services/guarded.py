@@ -11,8 +11,14 @@ from pathlib import Path
 
 from modelhub.domain.auth import Action, Caller
 from modelhub.domain.names import parse_ref
-from modelhub.domain.queries import VersionQuery
-from modelhub.domain.records import FileEntry, ModelVersion, Page, RegisteredModel
+from modelhub.domain.queries import ModelQuery, VersionQuery
+from modelhub.domain.records import (
+    FileEntry,
+    ModelSummaryPage,
+    ModelVersion,
+    Page,
+    RegisteredModel,
+)
 from modelhub.errors import ModelhubError
 from modelhub.services.auth import AuthService
 from modelhub.services.manifest import write_card_beside
@@ -76,6 +82,11 @@ class GuardedRegistry:
     ) -> ModelVersion:
         self._check_register(request)
         return self.registry.register(request, source, self.caller.name, progress=progress)
+
+    def import_path(self, request: RegisterRequest, path: str) -> ModelVersion:
+        """Register a file or folder on the server's disk, inside an import folder."""
+        self._check_register(request)
+        return self.registry.import_path(request, path, self.caller.name)
 
     def _check_register(self, request: RegisterRequest) -> None:
         self._check(Action.MODELS_REGISTER, request.name)
@@ -148,6 +159,14 @@ class GuardedRegistry:
     def search(self, query: VersionQuery) -> Page:
         self._check(Action.MODELS_READ)
         return self.registry.search(query)
+
+    def list_models(self, query: ModelQuery) -> ModelSummaryPage:
+        self._check(Action.MODELS_READ)
+        return self.registry.list_models(query)
+
+    def aliases(self, name: str) -> dict[str, int]:
+        self._check(Action.MODELS_READ)
+        return self.registry.aliases(name)
 
     def file_entry(self, ref: str, path: str) -> tuple[ModelVersion, FileEntry]:
         self._check(Action.MODELS_READ)
