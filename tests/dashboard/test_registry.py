@@ -79,9 +79,7 @@ def test_the_table_pages_fifty_models_and_counts_them_all(
     assert 'rel="prev"' in second.text and 'rel="next"' not in second.text
 
 
-def test_the_table_filters_by_type_tag_and_stage(
-    admin_session: Session, seeded: list[str]
-) -> None:
+def test_the_table_filters_by_type_tag_and_stage(admin_session: Session, seeded: list[str]) -> None:
     by_type = admin_session.get("/models", params={"q": "reg-list-", "type": "embedding_model"})
     assert rows(by_type.text) == seeded[0::2]
     by_tag = admin_session.get("/models", params={"q": "reg-list-", "tag": "team=odd"})
@@ -113,7 +111,9 @@ def test_the_table_sorts_by_versions_and_name_both_ways(
     )
     assert rows(by_versions.text)[0] == "reg-list-007"
     assert 'aria-sort="descending"' in by_versions.text
-    by_name = admin_session.get("/models", params={"q": "reg-list-", "sort": "name", "order": "desc"})
+    by_name = admin_session.get(
+        "/models", params={"q": "reg-list-", "sort": "name", "order": "desc"}
+    )
     assert rows(by_name.text)[:2] == ["reg-list-059", "reg-list-058"]
     bad = admin_session.get("/models", params={"sort": "colour"})
     assert bad.status_code == 400 and "unknown sort" in bad.text
@@ -168,7 +168,7 @@ def test_the_version_page_shows_inspection_files_card_and_governance(
     assert '<span title="40">40</span>' in inspection  # 8x4 weights and 8 biases
     assert "<dt>Precision</dt><dd>fp32</dd>" in inspection
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
-    assert f"<code class=\"reg-digest\">{digest}</code>" in html
+    assert f'<code class="reg-digest">{digest}</code>' in html
     assert 'href="/models/reg-list-007/versions/3/files/model.safetensors"' in html
     assert "layer.weight" in html or "Signature" in html
     assert 'id="model-card"' in html and "<h3>" in html  # the card, under the page's headings
@@ -375,7 +375,9 @@ def test_a_viewer_sees_no_controls_and_a_forged_post_is_refused_and_audited(
     assert viewer.get("/models/register").status_code == 403
     forged = viewer.post("/models/reg-list-004/versions/1/stage", {"stage": "staging"})
     assert forged.status_code == 403
-    assert viewer.post("/models/import", {"path": "/etc/passwd", "name": "reg-x"}).status_code == 403
+    assert (
+        viewer.post("/models/import", {"path": "/etc/passwd", "name": "reg-x"}).status_code == 403
+    )
     stage = api_get(dashboard_server, "/api/v1/models/reg-list-004/versions/1").json()["stage"]
     assert stage == "development"
     events = api_get(
@@ -393,3 +395,25 @@ def test_a_post_without_the_csrf_token_is_refused(
     assert answer.status_code == 403 and "CSRF" in answer.text
     stage = api_get(dashboard_server, "/api/v1/models/reg-list-006/versions/1").json()["stage"]
     assert stage == "development"
+
+
+def test_the_api_imports_by_path_through_the_same_service(
+    dashboard_server: ServerProcess, weights: Path, tmp_path: Path
+) -> None:
+    folder = dashboard_server.home / "imports"
+    folder.mkdir(exist_ok=True)
+    source = shutil.copy(weights, folder / "reg-api-import.safetensors")
+    with dashboard_server.http(timeout=30) as http:
+        made = http.post(
+            "/api/v1/models/import",
+            json={"name": "reg-api-import", "type": "classification", "path": str(source)},
+        )
+        assert made.status_code == 201, made.text
+        assert made.json()["version"] == 1
+        outside = shutil.copy(weights, tmp_path / "x.safetensors")
+        refused = http.post(
+            "/api/v1/models/import",
+            json={"name": "reg-api-outside", "type": "custom", "path": str(outside)},
+        )
+    assert refused.status_code == 400
+    assert "outside the folders" in refused.json()["error"]["message"]
