@@ -30,6 +30,7 @@ from modelhub.domain.queries import MODEL_SORTS, ModelQuery, VersionQuery
 from modelhub.domain.records import ModelVersion
 from modelhub.errors import InvalidInput, ModelhubError
 from modelhub.services import Services
+from modelhub.services.deployments import MAX_REPLICAS
 from modelhub.services.guarded import GuardedRegistry
 from modelhub.services.registry import RegisterRequest
 from modelhub.web.status import HTTP_STATUS
@@ -49,15 +50,18 @@ MAX_FORM_FIELDS = 1000
 
 
 HEADING = re.compile(r"<(/?)h([1-6])>")
+FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
 
 
 def card_html(text: str | None, top: int = 3) -> Markup | None:
     """A model card's Markdown as HTML whose headings sit under the page's own: its `#`
-    becomes <h3> under the section's <h2> (one <h1> per page, headings in order)."""
+    becomes <h3> under the section's <h2> (one <h1> per page, headings in order). The
+    YAML front matter (the Hugging Face Hub's metadata) is for machines: left out."""
     if not text:
         return None
     shift = top - 1
-    html = HEADING.sub(lambda m: f"<{m[1]}h{min(int(m[2]) + shift, 6)}>", str(markdown(text)))
+    body = FRONT_MATTER.sub("", text)
+    html = HEADING.sub(lambda m: f"<{m[1]}h{min(int(m[2]) + shift, 6)}>", str(markdown(body)))
     return Markup(html)
 
 
@@ -371,6 +375,7 @@ def show_version(
             services.reviews.status(caller, found.name, found.version) if governed else None
         ),
         environments=[e.value for e in Environment],
+        max_replicas=MAX_REPLICAS,
         stages=[s.value for s in Stage],
         quote=quote,
     )
