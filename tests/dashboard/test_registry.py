@@ -206,11 +206,13 @@ def test_a_stage_change_and_an_alias_land_in_the_registry(
 def test_the_production_gate_answers_with_the_policys_message(
     dashboard_server: ServerProcess, admin_session: Session, seeded: list[str]
 ) -> None:
+    staged = admin_session.post("/models/reg-list-005/versions/1/stage", {"stage": "staging"})
+    assert staged.status_code == 303
     refused = admin_session.post(
         "/models/reg-list-005/versions/1/stage", {"stage": "production"}, htmx=True
     )
     assert refused.status_code == 409
-    assert 'role="alert"' in refused.text and "production" in refused.text
+    assert 'data-code="illegal_transition"' in refused.text and "production" in refused.text
     with dashboard_server.http(timeout=30) as http:
         api = http.post(
             "/api/v1/models/reg-list-005/versions/1/stage", json={"stage": "production"}
@@ -218,7 +220,7 @@ def test_the_production_gate_answers_with_the_policys_message(
     assert api.status_code == 409
     assert api.json()["error"]["message"] in refused.text.replace("&#39;", "'")
     stage = api_get(dashboard_server, "/api/v1/models/reg-list-005/versions/1").json()["stage"]
-    assert stage == "development"
+    assert stage == "staging"
 
 
 def test_download_streams_the_stored_file(
