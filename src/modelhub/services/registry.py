@@ -227,7 +227,11 @@ class RegistryService:
                 "an admin may add folders with MODELHUB_IMPORT_DIRS",
                 {"field": "path", "allowed": [str(d) for d in self.import_dirs]},
             )
-        if not resolved.exists():
+        try:
+            found = resolved.exists()
+        except OSError as exc:  # a name too long, a folder we may not enter
+            raise InvalidInput(f"cannot read {text}: {exc.strerror}", {"field": "path"}) from exc
+        if not found:
             raise InvalidInput(f"no such file or directory: {text}", {"field": "path"})
         return resolved
 

@@ -61,6 +61,8 @@ def test_a_missing_relative_or_empty_path_is_refused_in_words(services: Services
         services.registry.import_path(request, str(folder / "nothing.onnx"), "alice")
     with pytest.raises(InvalidInput, match="not an absolute path"):
         services.registry.import_path(request, "imports/m.onnx", "alice")
+    with pytest.raises(InvalidInput, match="cannot read"):
+        services.registry.import_path(request, str(folder / ("x" * 300)), "alice")
     with pytest.raises(InvalidInput, match="give the path"):
         services.registry.import_path(request, "  ", "alice")
 
