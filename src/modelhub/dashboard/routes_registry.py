@@ -26,7 +26,7 @@ from modelhub.domain.deployments import Environment
 from modelhub.domain.enums import Framework, ModelType, Stage
 from modelhub.domain.limits import PositiveInt64
 from modelhub.domain.names import parse_tags
-from modelhub.domain.queries import MODEL_SORTS, ModelQuery, VersionQuery
+from modelhub.domain.queries import ModelQuery, VersionQuery
 from modelhub.domain.records import ModelVersion
 from modelhub.errors import InvalidInput, ModelhubError
 from modelhub.services import Services
@@ -43,8 +43,8 @@ PageStager = Annotated[Caller, Depends(page_requires(Action.MODELS_STAGE))]
 
 PER_PAGE = 50
 CHUNK = 1024 * 1024
-# As the API's parser allows: files and fields of one form (a Hugging Face folder is a
-# few dozen files).
+# Starlette's own bounds on one form, said where the form is read (a Hugging Face folder
+# is a few dozen files); its files spool to disk past 1 MB, never whole in memory.
 MAX_FORM_FILES = 1000
 MAX_FORM_FIELDS = 1000
 
@@ -154,7 +154,6 @@ def list_models(
         listing=listing,
         found=found,
         per_page=PER_PAGE,
-        sorts=MODEL_SORTS,
         types=[t.value for t in ModelType],
         frameworks=[f.value for f in Framework],
         stages=[s.value for s in Stage],
@@ -243,6 +242,7 @@ def register_uploaded(
     if not uploads:
         raise InvalidInput("choose a model file or a folder to upload", {"field": "files"})
     paths = upload_paths(uploads)
+    registry.check_registration(request)  # a bad name or type costs no upload
     if len(uploads) == 1:
         registration = registry.open_registration(request, paths[0])
         try:

@@ -68,6 +68,11 @@ class GuardedRegistry:
             raise
         return self.uploads.register(upload_id, request, self.caller.name)
 
+    def check_registration(self, request: RegisterRequest) -> None:
+        """Everything about a registration but its files, before any file is sent."""
+        self._check_register(request)
+        self.registry.check_request(request)
+
     def open_registration(self, request: RegisterRequest, filename: str) -> DirectRegistration:
         """Check a one-request registration before its file arrives, then stage the file."""
         self._check_register(request)
