@@ -80,6 +80,12 @@ class Settings(BaseSettings):
         "pipelines with the script trainer), comma-separated in the environment, e.g. "
         "admin,data_scientist,developer.",
     )
+    import_dirs: Annotated[list[Path], NoDecode] = Field(
+        default=[],
+        description="Folders on the server whose model files and folders may be imported by "
+        "path (the dashboard's Import Model), comma-separated in the environment; a path "
+        "must resolve, symbolic links followed, inside one of them. Default <home>/imports.",
+    )
     gc_grace_seconds: int = Field(
         default=3600,
         description="Blobs younger than this are kept by GC even when unreferenced "
@@ -468,7 +474,12 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "serve_warm_imports", "trusted_proxies", "code_runners", "alerts_webhooks", mode="before"
+        "serve_warm_imports",
+        "trusted_proxies",
+        "code_runners",
+        "alerts_webhooks",
+        "import_dirs",
+        mode="before",
     )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
@@ -500,6 +511,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"monitoring_rollup_seconds ({self.monitoring_rollup_seconds}) must divide 60"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _default_import_dir(self) -> Settings:
+        if not self.import_dirs:
+            self.import_dirs = [self.home / "imports"]
         return self
 
     @model_validator(mode="after")

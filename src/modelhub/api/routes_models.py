@@ -18,6 +18,7 @@ from modelhub.api.schemas import (
     CardBody,
     Deleted,
     GcResult,
+    ImportBody,
     ModelPatchBody,
     NoteBody,
     RegisterBody,
@@ -112,6 +113,13 @@ def register_version(
     return services.registry_for(caller).register_upload(
         body.upload_id, register_request(name, body)
     )
+
+
+@router.post("/models/import", response_model=ModelVersion, status_code=201)
+def import_model(body: ImportBody, services: ServicesDep, caller: Registrar) -> ModelVersion:
+    """Register a file or folder already on the server's disk (copied, never moved); the
+    path, symbolic links resolved, must lie inside one of the server's import folders."""
+    return services.registry_for(caller).import_path(register_request(body.name, body), body.path)
 
 
 REGISTER_HEADER = "x-modelhub-register"

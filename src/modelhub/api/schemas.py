@@ -67,6 +67,15 @@ class RegisterBody(RegisterFields):
     upload_id: str
 
 
+class ImportBody(RegisterFields):
+    name: str = Field(max_length=100)
+    path: str = Field(
+        max_length=4096,
+        description="A model file or folder on the server, inside one of its import folders "
+        "(MODELHUB_IMPORT_DIRS).",
+    )
+
+
 class StageBody(Body):
     stage: str
     force: bool = Field(default=False, description="Skip the approval gate (admins only).")

@@ -26,3 +26,28 @@ class VersionQuery:
     all_versions: bool = False
     limit: int = 100
     offset: int = 0
+
+
+MODEL_SORTS = ("name", "updated", "versions", "size")
+
+
+@dataclass(frozen=True)
+class ModelQuery:
+    """Which models a model-level listing returns, in which order: one row per model.
+
+    `framework` and `stage` keep the models with at least one (unarchived) version of
+    that framework or in that stage; `text` matches the name or description. `sort` is
+    one of MODEL_SORTS (`size` is the latest version's, `updated` the newest change to
+    the model or its versions); ties fall back to the name.
+    """
+
+    type: str | None = None
+    framework: str | None = None
+    stage: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    text: str | None = None
+    include_archived: bool = False
+    sort: str = "name"
+    descending: bool = False
+    limit: int = 50
+    offset: int = 0

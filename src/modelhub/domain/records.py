@@ -175,3 +175,25 @@ class Page(Record):
 
     items: list[ModelVersion]
     total: int
+
+
+class ModelSummary(Record):
+    """One row of the model-level listing: a model and figures over its live versions."""
+
+    name: str
+    type: ModelType
+    description: str = ""
+    owner: str
+    tags: dict[str, str] = Field(default_factory=dict)
+    status: ModelStatus = ModelStatus.ACTIVE
+    latest_version: int | None = None
+    framework: Framework | None = None  # of the latest version
+    size: int | None = None  # of the latest version, in bytes
+    version_count: int = 0
+    stages: list[Stage] = Field(default_factory=list)  # of its versions, each once
+    updated_at: datetime
+
+
+class ModelSummaryPage(Record):
+    items: list[ModelSummary]
+    total: int

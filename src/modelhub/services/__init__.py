@@ -118,7 +118,9 @@ def build_services(settings: Settings) -> Services:
         s3_endpoint_url=settings.s3_endpoint_url,
         chunk_size=settings.upload_chunk_bytes,
     )
-    registry = RegistryService(metadata, artifacts, settings.gc_grace_seconds)
+    registry = RegistryService(
+        metadata, artifacts, settings.gc_grace_seconds, import_dirs=settings.import_dirs
+    )
     uploads = UploadService(settings.staging_dir, registry)
     auth = AuthService(
         metadata,

@@ -11,8 +11,14 @@ from pathlib import Path
 
 from modelhub.domain.auth import Action, Caller
 from modelhub.domain.names import parse_ref
-from modelhub.domain.queries import VersionQuery
-from modelhub.domain.records import FileEntry, ModelVersion, Page, RegisteredModel
+from modelhub.domain.queries import ModelQuery, VersionQuery
+from modelhub.domain.records import (
+    FileEntry,
+    ModelSummaryPage,
+    ModelVersion,
+    Page,
+    RegisteredModel,
+)
 from modelhub.errors import ModelhubError
 from modelhub.services.auth import AuthService
 from modelhub.services.manifest import write_card_beside
@@ -62,6 +68,11 @@ class GuardedRegistry:
             raise
         return self.uploads.register(upload_id, request, self.caller.name)
 
+    def check_registration(self, request: RegisterRequest) -> None:
+        """Everything about a registration but its files, before any file is sent."""
+        self._check_register(request)
+        self.registry.check_request(request)
+
     def open_registration(self, request: RegisterRequest, filename: str) -> DirectRegistration:
         """Check a one-request registration before its file arrives, then stage the file."""
         self._check_register(request)
@@ -76,6 +87,11 @@ class GuardedRegistry:
     ) -> ModelVersion:
         self._check_register(request)
         return self.registry.register(request, source, self.caller.name, progress=progress)
+
+    def import_path(self, request: RegisterRequest, path: str) -> ModelVersion:
+        """Register a file or folder on the server's disk, inside an import folder."""
+        self._check_register(request)
+        return self.registry.import_path(request, path, self.caller.name)
 
     def _check_register(self, request: RegisterRequest) -> None:
         self._check(Action.MODELS_REGISTER, request.name)
@@ -148,6 +164,14 @@ class GuardedRegistry:
     def search(self, query: VersionQuery) -> Page:
         self._check(Action.MODELS_READ)
         return self.registry.search(query)
+
+    def list_models(self, query: ModelQuery) -> ModelSummaryPage:
+        self._check(Action.MODELS_READ)
+        return self.registry.list_models(query)
+
+    def aliases(self, name: str) -> dict[str, int]:
+        self._check(Action.MODELS_READ)
+        return self.registry.aliases(name)
 
     def file_entry(self, ref: str, path: str) -> tuple[ModelVersion, FileEntry]:
         self._check(Action.MODELS_READ)

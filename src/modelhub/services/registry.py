@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -30,10 +30,11 @@ from modelhub.domain.names import (
     check_tags,
     parse_ref,
 )
-from modelhub.domain.queries import VersionQuery
+from modelhub.domain.queries import MODEL_SORTS, ModelQuery, VersionQuery
 from modelhub.domain.records import (
     FileEntry,
     Lineage,
+    ModelSummaryPage,
     ModelVersion,
     Page,
     RegisteredModel,
@@ -115,10 +116,17 @@ class GcReport:
 
 
 class RegistryService:
-    def __init__(self, metadata: MetadataStore, artifacts: ArtifactStore, gc_grace_seconds: int):
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        artifacts: ArtifactStore,
+        gc_grace_seconds: int,
+        import_dirs: Sequence[Path] = (),
+    ):
         self.metadata = metadata
         self.artifacts = artifacts
         self.gc_grace = timedelta(seconds=gc_grace_seconds)
+        self.import_dirs = tuple(import_dirs)
         self._gate: Gate | None = None
         self._decide: Decide | None = None
 
@@ -190,6 +198,42 @@ class RegistryService:
         except BaseException:
             self._drop_unreferenced(added)
             raise
+
+    def import_path(self, request: RegisterRequest, path: str, actor: str) -> ModelVersion:
+        """Register a file or folder already on the server's disk, copied, never moved.
+
+        Reading the server's disk is powerful: the path, its symbolic links resolved,
+        must lie inside one of the import folders (settings.import_dirs), which is
+        checked before anything says whether the path exists.
+        """
+        source = self.importable(path)
+        return self.register(request, source, actor)
+
+    def importable(self, path: str) -> Path:
+        """`path` resolved, if it lies inside an import folder and exists."""
+        allowed = ", ".join(str(d) for d in self.import_dirs) or "none configured"
+        text = check_text(path.strip(), "path") if path.strip() else ""
+        if not text:
+            raise InvalidInput(
+                "give the path of a model file or folder on the server", {"field": "path"}
+            )
+        given = Path(text).expanduser()
+        if not given.is_absolute():
+            raise InvalidInput(f"{text} is not an absolute path", {"field": "path"})
+        resolved = given.resolve()
+        if not any(resolved.is_relative_to(d.resolve()) for d in self.import_dirs):
+            raise InvalidInput(
+                f"{text} is outside the folders this server imports from ({allowed}); "
+                "an admin may add folders with MODELHUB_IMPORT_DIRS",
+                {"field": "path", "allowed": [str(d) for d in self.import_dirs]},
+            )
+        try:
+            found = resolved.exists()
+        except OSError as exc:  # a name too long, a folder we may not enter
+            raise InvalidInput(f"cannot read {text}: {exc.strerror}", {"field": "path"}) from exc
+        if not found:
+            raise InvalidInput(f"no such file or directory: {text}", {"field": "path"})
+        return resolved
 
     def check_request(self, request: RegisterRequest) -> CheckedRequest:
         """Everything about a registration that its files do not decide.
@@ -300,6 +344,31 @@ class RegistryService:
 
     def versions(self, name: str) -> list[ModelVersion]:
         return self.metadata.list_versions(check_model_name(name))
+
+    def list_models(self, query: ModelQuery) -> ModelSummaryPage:
+        """One page of models, one row each; InvalidInput names a bad filter or order."""
+        if not 1 <= query.limit <= MAX_PAGE or not 0 <= query.offset <= INT64_MAX:
+            raise InvalidInput(
+                f"limit must be 1-{MAX_PAGE} and offset 0 to 2**63 - 1", {"field": "limit"}
+            )
+        if query.sort not in MODEL_SORTS:
+            raise InvalidInput(
+                f"unknown sort {query.sort!r}: use one of {', '.join(MODEL_SORTS)}",
+                {"field": "sort"},
+            )
+        checked = replace(
+            query,
+            type=_enum_text(ModelType, query.type, "type"),
+            framework=_enum_text(Framework, query.framework, "framework"),
+            stage=_enum_text(Stage, query.stage, "stage"),
+            tags=check_tags(dict(query.tags)),
+            text=check_text(query.text, "search") if query.text else None,
+        )
+        return self.metadata.list_model_summaries(checked)
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """A model's aliases and the version each names."""
+        return self.metadata.model_aliases(check_model_name(name))
 
     def search(self, query: VersionQuery) -> Page:
         """The page of versions the query matches; InvalidInput names a bad filter."""

@@ -20,7 +20,7 @@ document.addEventListener("htmx:beforeSwap", (event) => {
   if (status < 400) return;
   const source = event.detail.requestConfig && event.detail.requestConfig.elt;
   const form = source && (source.closest("form") || source);
-  const box = (form && form.querySelector("[data-errors]")) || document.querySelector("main [data-errors]");
+  const box = form && form.querySelector("[data-errors]");
   if (box) {
     box.innerHTML = event.detail.serverResponse;
     event.detail.shouldSwap = false;

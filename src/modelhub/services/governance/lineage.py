@@ -43,6 +43,20 @@ class LineageService:
 
         return build_lineage(root, self._resolve, derived, serving)
 
+    def upstream_for(self, caller: Caller, ref: str) -> LineageGraph:
+        """What a version came from (bases, runs, pipelines, datasets) and what serves it,
+        without what came of it: a few queries per ancestor, within the walk's bounds,
+        where the downstream side of `graph` reads the whole registry (a page that shows
+        a version must not grow with the registry)."""
+        self.auth.authorize(caller, Action.GOVERNANCE_READ)
+        root = self.metadata.resolve(parse_ref(ref))
+        return build_lineage(
+            root,
+            self._resolve,
+            lambda _version: [],
+            lambda version: self.metadata.list_deployments(model=version.name),
+        )
+
     def _resolve(self, ref: str) -> ModelVersion | None:
         """A stored reference, or None when it names nothing (deleted, or never valid)."""
         try:

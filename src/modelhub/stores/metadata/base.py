@@ -13,13 +13,14 @@ from modelhub.domain.deployments import Deployment, DeploymentStatus, Environmen
 from modelhub.domain.enums import DatasetFormat, Framework, ModelStatus, ModelType, Precision
 from modelhub.domain.names import ModelRef
 from modelhub.domain.pipelines import Priority
-from modelhub.domain.queries import VersionQuery
+from modelhub.domain.queries import ModelQuery, VersionQuery
 from modelhub.domain.records import (
     AuditEvent,
     AuditVerdict,
     Dataset,
     FileEntry,
     Lineage,
+    ModelSummaryPage,
     ModelVersion,
     Page,
     RegisteredModel,
@@ -227,6 +228,15 @@ class MetadataStore(
 
     @abc.abstractmethod
     def search(self, query: VersionQuery) -> Page: ...
+
+    @abc.abstractmethod
+    def list_model_summaries(self, query: ModelQuery) -> ModelSummaryPage:
+        """One page of models with figures over their versions, and how many matched,
+        in a fixed number of queries whatever the number of rows."""
+
+    @abc.abstractmethod
+    def model_aliases(self, name: str) -> dict[str, int]:
+        """Every alias of a model and the version number it names, by alias."""
 
     @abc.abstractmethod
     def update_version(

@@ -43,7 +43,7 @@ from modelhub.stores.metadata.base import (
 )
 from modelhub.stores.metadata.sql_alerts import AlertQueries
 from modelhub.stores.metadata.sql_auth import AuthQueries
-from modelhub.stores.metadata.sql_base import _aware, _now
+from modelhub.stores.metadata.sql_base import _aware, _escape_like, _now
 from modelhub.stores.metadata.sql_canary import CanaryQueries
 from modelhub.stores.metadata.sql_cost import CostQueries
 from modelhub.stores.metadata.sql_datasets import DatasetQueries
@@ -51,6 +51,7 @@ from modelhub.stores.metadata.sql_deployments import DeploymentQueries
 from modelhub.stores.metadata.sql_drift import DriftQueries
 from modelhub.stores.metadata.sql_governance import GovernanceQueries
 from modelhub.stores.metadata.sql_history import HistoryQueries
+from modelhub.stores.metadata.sql_model_listing import ModelListingQueries
 from modelhub.stores.metadata.sql_overview import OverviewQueries
 from modelhub.stores.metadata.sql_predictions import PredictionQueries
 from modelhub.stores.metadata.sql_runs import RunQueries
@@ -199,10 +200,6 @@ def _search_statements(shape: _SearchShape) -> tuple[Any, Any]:
     return rows, count
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 class SqlMetadataStore(
     AlertQueries,
     AuthQueries,
@@ -213,6 +210,7 @@ class SqlMetadataStore(
     DriftQueries,
     GovernanceQueries,
     HistoryQueries,
+    ModelListingQueries,
     OverviewQueries,
     PredictionQueries,
     RunQueries,
