@@ -259,6 +259,18 @@ def test_progress_of_several_runs_lands_in_one_batch(store: SqlMetadataStore) ->
     assert after.kind == "progress" and store.run_events(b, after=after.id) == []
 
 
+def test_one_metric_of_many_runs_is_read_at_once(store: SqlMetadataStore) -> None:
+    pipeline(store)
+    a, b, quiet = start(store), start(store), start(store)
+    speed = [MetricPoint(name="samples_per_s", step=s, value=100.0 * s, at=NOW) for s in (1, 2)]
+    loss = [MetricPoint(name="loss", step=1, value=0.3, at=NOW)]
+    store.record_progress_batch(
+        [Progress(a, {}, speed + loss), Progress(b, {}, speed[:1]), Progress(quiet, {}, loss)]
+    )
+    assert store.metric_values([a, b, quiet], "samples_per_s") == {a: [100.0, 200.0], b: [100.0]}
+    assert store.metric_values([], "samples_per_s") == {}
+
+
 def test_checkpoints_are_kept_dropped_and_referenced(store: SqlMetadataStore) -> None:
     pipeline(store)
     run_id = start(store)

@@ -91,7 +91,7 @@ def test_the_journey(
     page.locator("#f-type").select_option("custom")
     page.get_by_label("Description").fill("Weights registered from the browser")
     page.get_by_label("License").fill("apache-2.0")
-    page.get_by_label("Tags").fill("journey, browser")
+    page.get_by_label("Tags").fill("team=journey, source=browser")
     page.locator("#f-files").set_input_files(str(write_safetensors(tmp_path / "w.safetensors")))
     checked(tab, "register-form")
     page.get_by_role("button", name="Register").click()

@@ -268,12 +268,15 @@ class TrainingService:
         return result
 
     def _measured_speed(self, trainer: str) -> tuple[float, bool]:
-        for run in self.metadata.list_runs([RunStatus.COMPLETED], limit=50):
-            if run.spec.get("trainer") != trainer:
-                continue
-            speeds = [p.value for p in self.metadata.metric_points(run.id, "samples_per_s")]
-            if speeds:
-                return statistics.median(speeds), True
+        runs = [
+            run.id
+            for run in self.metadata.list_runs([RunStatus.COMPLETED], limit=50)
+            if run.spec.get("trainer") == trainer
+        ]
+        measured = self.metadata.metric_values(runs, "samples_per_s")
+        for run_id in runs:  # the newest run that measured its speed
+            if measured.get(run_id):
+                return statistics.median(measured[run_id]), True
         return DEFAULT_SAMPLES_PER_S.get(trainer, 1_000.0), False
 
     def pipeline_estimate(self, caller: Caller, name: str) -> Estimate:

@@ -437,6 +437,11 @@ class MetadataStore(
     def metric_points(self, run_id: int, name: str | None = None) -> list[MetricPoint]: ...
 
     @abc.abstractmethod
+    def metric_values(self, run_ids: Sequence[int], name: str) -> dict[int, list[float]]:
+        """The values of metric `name` of each of `run_ids`, in the order recorded, read
+        in one query; a run with none is absent."""
+
+    @abc.abstractmethod
     def add_checkpoint(self, checkpoint: Checkpoint) -> None: ...
 
     @abc.abstractmethod

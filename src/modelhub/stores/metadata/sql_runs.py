@@ -449,6 +449,20 @@ class RunQueries(SqlStoreBase):
                 for row in conn.execute(query).all()
             ]
 
+    def metric_values(self, run_ids: Sequence[int], name: str) -> dict[int, list[float]]:
+        found: dict[int, list[float]] = {}
+        if not run_ids:
+            return found
+        query = (
+            select(run_metrics.c.run_id, run_metrics.c.value)
+            .where(run_metrics.c.run_id.in_(list(run_ids)), run_metrics.c.name == name)
+            .order_by(run_metrics.c.id)
+        )
+        with self._read() as conn:
+            for run_id, value in conn.execute(query).all():
+                found.setdefault(run_id, []).append(value if value is not None else float("nan"))
+        return found
+
     # -- checkpoints -----------------------------------------------------------
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> None:
