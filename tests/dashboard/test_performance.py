@@ -123,6 +123,8 @@ def copy_models(engine: Engine, upto: int) -> None:
             }
             for i in range(have, upto)
         ]
+        if not new_models:
+            return
         conn.execute(insert(tables.models), new_models)
         ids = dict(
             conn.execute(
@@ -157,6 +159,8 @@ def copy_runs(engine: Engine, upto: int) -> None:
             conn.execute(select(tables.runs).order_by(tables.runs.c.id).limit(1)).mappings().one()
         )
         have = conn.execute(select(func.count()).select_from(tables.runs)).scalar_one()
+        if have >= upto:
+            return
         conn.execute(
             insert(tables.runs),
             [{k: v for k, v in run.items() if k != "id"} for _ in range(have, upto)],
@@ -202,7 +206,10 @@ def test_pages_stay_fast_and_bounded_as_the_store_grows(
     assert big["/models"][1] > 0 and big["/training"][1] > 0
 
 
-def test_the_registry_first_page_weighs_under_200_kb(big_server: ServerProcess) -> None:
+def test_the_registry_first_page_weighs_under_200_kb(
+    big_server: ServerProcess, engine: Engine, first_run: int
+) -> None:
+    copy_models(engine, 100)  # a full first page, whichever test runs first
     with httpx.Client(base_url=big_server.url, headers=big_server.headers, timeout=60) as http:
         page = http.get("/models")
         assert page.status_code == 200
@@ -210,4 +217,5 @@ def test_the_registry_first_page_weighs_under_200_kb(big_server: ServerProcess) 
         assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text)
         assert any(a.endswith(".js") for a in assets) and any(a.endswith(".css") for a in assets)
         weight = len(page.content) + sum(len(http.get(a).content) for a in set(assets))
+    print(json.dumps({"registry_first_page_bytes": weight, "html_bytes": len(page.content)}))
     assert weight < 200_000, f"{weight / 1000:.0f} KB"

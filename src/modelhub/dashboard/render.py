@@ -42,7 +42,7 @@ TEMPLATES.env.filters.update(
     when=fmt.when,
     markdown=markdown,
 )
-TEMPLATES.env.globals.update(sparkline=fmt.sparkline, version=__version__, Action=Action)
+TEMPLATES.env.globals.update(sparkline=fmt.sparkline, modelhub_version=__version__, Action=Action)
 
 TABS = (
     ("registry", "Model Registry", "/models"),

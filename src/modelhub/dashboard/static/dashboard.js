@@ -70,7 +70,13 @@ function makeChart(el, data, unit) {
       { stroke: getComputedStyle(el).color, grid: { stroke: "rgba(128,128,128,0.2)" } },
       { stroke: getComputedStyle(el).color, grid: { stroke: "rgba(128,128,128,0.2)" } },
     ],
-    scales: { x: { time: data.time !== false } },
+    // One point alone would stretch the time axis over years: give it a minute each side.
+    scales: {
+      x: {
+        time: data.time !== false,
+        range: (u, min, max) => (min === max ? [min - 60, max + 60] : [min, max]),
+      },
+    },
   };
   const columns = [data.x].concat(data.series.map((s) => s.values));
   const chart = new uPlot(options, columns, el);

@@ -25,7 +25,8 @@ name: journey-pipe
 type: pre_training
 trainer: tabular_classifier
 datasets: [journey-data]
-max_epochs: 3
+max_epochs: 4
+hyperparameters: {learning_rate: 0.05}
 result_model: {name: journey-clf, type: classification}
 """
 TABS = {
@@ -58,7 +59,9 @@ def wait_for_text(tab: Tab, selector: str, pattern: str, timeout: float = 120) -
 def scientist(dashboard_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> str:
     token = create_token(dashboard_server, "dana", "data_scientist")
     csv = tmp_path_factory.mktemp("journey") / "journey.csv"
-    csv.write_text("a,b,label\n" + "".join(f"{i % 7},{-i % 5},{i % 2}\n" for i in range(120)))
+    # A rule the model can learn in three epochs, so its curves go somewhere.
+    rows = "".join(f"{i % 7},{i % 5},{int(i % 7 > 3)}\n" for i in range(300))
+    csv.write_text("a,b,label\n" + rows)
     with Client(dashboard_server.url, token=token) as dana:
         dana.register_dataset(csv, "journey-data")
     return token
