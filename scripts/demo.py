@@ -96,6 +96,7 @@ def main() -> None:
         run_tour(client_env, files, home)
         step("where to look")
         print(f"  server   {url}")
+        print(f"  dashboard {url}/ (sign in with {home / 'admin.token'})")
         print(f"  API docs {url}/docs")
         print(f"  metrics  {url}/metrics")
         print(f"  CLI      MODELHUB_URL={url} .venv/bin/modelhub models list")
@@ -152,6 +153,33 @@ def wait_for_history(env: dict[str, str], model: str, requests: int, timeout: fl
                 return
         time.sleep(0.5)
     raise SystemExit(f"no requests of {model} reached the history within {timeout:.0f} s")
+
+
+DASHBOARD_PAGES = (
+    "/models",
+    "/models/persona-intents",
+    "/training",
+    "/deployments",
+    "/monitoring",
+    "/governance",
+    "/audit",
+)
+
+
+def show_dashboard(url: str, token: str) -> None:
+    """Sign in as a browser does (the token into a cookie) and open each tab once."""
+    with httpx.Client(base_url=url, timeout=30) as browser:
+        signed_in = browser.post("/signin", data={"token": token, "next": "/models"})
+        if signed_in.status_code != 303:
+            raise SystemExit(f"demo step failed: sign-in answered {signed_in.status_code}")
+        for path in DASHBOARD_PAGES:
+            page = browser.get(path)
+            if page.status_code != 200:
+                raise SystemExit(f"demo step failed: GET {path} answered {page.status_code}")
+            title = page.text.split("<title>", 1)[1].split("</title>", 1)[0]
+            timing = page.headers.get("server-timing", "")
+            print(f"  {path:<28} {title:<36} {len(page.content) / 1000:5.1f} KB  {timing}")
+    print(f"  open {url}/ in a browser and sign in with the admin token")
 
 
 def cli_head(env: dict[str, str], lines: int, *args: str) -> None:
@@ -295,6 +323,9 @@ def run_tour(env: dict[str, str], files: Path, home: Path) -> None:
     step("the audit log: who did what, hash-chained")
     cli(env, "audit", "list", "--limit", "6")
     cli(env, "audit", "verify")
+
+    step("the dashboard: the same platform in a browser")
+    show_dashboard(env["MODELHUB_URL"], (home / "admin.token").read_text().strip())
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from modelhub.stores.metadata.base import (
 )
 from modelhub.stores.metadata.sql_alerts import AlertQueries
 from modelhub.stores.metadata.sql_auth import AuthQueries
-from modelhub.stores.metadata.sql_base import _aware, _escape_like, _now
+from modelhub.stores.metadata.sql_base import _aware, _now, listing_params, read_page
 from modelhub.stores.metadata.sql_canary import CanaryQueries
 from modelhub.stores.metadata.sql_cost import CostQueries
 from modelhub.stores.metadata.sql_datasets import DatasetQueries
@@ -473,23 +473,10 @@ class SqlMetadataStore(
 
     def search(self, query: VersionQuery) -> Page:
         rows_statement, count_statement = _search_statements(_SearchShape.of(query))
-        params: dict[str, Any] = {
-            "name": query.name,
-            "type": query.type,
-            "framework": query.framework,
-            "stage": query.stage,
-            "pattern": f"%{_escape_like(query.text.lower())}%" if query.text else None,
-            "limit": query.limit,
-            "offset": query.offset,
-        }
-        for i, (key, value) in enumerate(query.tags.items()):
-            params[f"tag_key_{i}"], params[f"tag_value_{i}"] = key, value
+        params = listing_params(query)
+        params["name"] = query.name
         with self._read() as conn:
-            rows = conn.execute(rows_statement, params).all()
-            if len(rows) < query.limit and (rows or query.offset == 0):
-                total = query.offset + len(rows)  # the page ran out: nothing left to count
-            else:
-                total = conn.execute(count_statement, params).scalar_one()
+            rows, total = read_page(conn, rows_statement, count_statement, params, query)
             return Page(items=self._hydrate(conn, rows), total=total)
 
     def update_version(

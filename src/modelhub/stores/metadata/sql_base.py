@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Executable,
+    Row,
     Text,
     bindparam,
     cast,
@@ -22,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 
 from modelhub.domain import context
+from modelhub.domain.queries import ModelQuery, VersionQuery
 from modelhub.domain.records import AuditEvent, AuditVerdict
 from modelhub.errors import IntegrityError, Unavailable
 from modelhub.stores.metadata.audit_chain import (
@@ -64,6 +67,35 @@ def _aware(at: datetime) -> datetime:
 def _escape_like(text: str) -> str:
     """`text` matched literally by LIKE ... ESCAPE '\\'."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def listing_params(query: VersionQuery | ModelQuery) -> dict[str, Any]:
+    """The bound parameters of a listing's statements (see each part's statement cache)."""
+    params: dict[str, Any] = {
+        "type": query.type,
+        "framework": query.framework,
+        "stage": query.stage,
+        "pattern": f"%{_escape_like(query.text.lower())}%" if query.text else None,
+        "limit": query.limit,
+        "offset": query.offset,
+    }
+    for i, (key, value) in enumerate(query.tags.items()):
+        params[f"tag_key_{i}"], params[f"tag_value_{i}"] = key, value
+    return params
+
+
+def read_page(
+    conn: Connection,
+    rows_statement: Executable,
+    count_statement: Executable,
+    params: dict[str, Any],
+    query: VersionQuery | ModelQuery,
+) -> tuple[Sequence[Row[Any]], int]:
+    """One page of rows and the total; the count is skipped when the page ran out."""
+    rows = conn.execute(rows_statement, params).all()
+    if len(rows) < query.limit and (rows or query.offset == 0):
+        return rows, query.offset + len(rows)
+    return rows, conn.execute(count_statement, params).scalar_one()
 
 
 class SqlStoreBase:

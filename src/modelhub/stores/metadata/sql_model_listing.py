@@ -12,7 +12,12 @@ from sqlalchemy import and_, bindparam, case, func, or_, select
 from modelhub.domain.enums import Stage
 from modelhub.domain.queries import ModelQuery
 from modelhub.domain.records import ModelSummary, ModelSummaryPage
-from modelhub.stores.metadata.sql_base import SqlStoreBase, _aware, _escape_like
+from modelhub.stores.metadata.sql_base import (
+    SqlStoreBase,
+    _aware,
+    listing_params,
+    read_page,
+)
 from modelhub.stores.metadata.tables import aliases, model_tags, models, versions
 
 _STAGE_ORDER = {stage: i for i, stage in enumerate(Stage)}
@@ -149,22 +154,9 @@ ALIASES_OF_MODEL = (
 class ModelListingQueries(SqlStoreBase):
     def list_model_summaries(self, query: ModelQuery) -> ModelSummaryPage:
         rows_statement, count_statement = _listing_statements(_ListingShape.of(query))
-        params: dict[str, Any] = {
-            "type": query.type,
-            "framework": query.framework,
-            "stage": query.stage,
-            "pattern": f"%{_escape_like(query.text.lower())}%" if query.text else None,
-            "limit": query.limit,
-            "offset": query.offset,
-        }
-        for i, (key, value) in enumerate(query.tags.items()):
-            params[f"tag_key_{i}"], params[f"tag_value_{i}"] = key, value
+        params = listing_params(query)
         with self._read() as conn:
-            rows = conn.execute(rows_statement, params).all()
-            if len(rows) < query.limit and (rows or query.offset == 0):
-                total = query.offset + len(rows)  # the page ran out: nothing left to count
-            else:
-                total = conn.execute(count_statement, params).scalar_one()
+            rows, total = read_page(conn, rows_statement, count_statement, params, query)
             ids = [row.id for row in rows]
             tags: dict[int, dict[str, str]] = {i: {} for i in ids}
             stages: dict[int, set[Stage]] = {i: set() for i in ids}
