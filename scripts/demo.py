@@ -95,12 +95,12 @@ def main() -> None:
         client_env = env | {"MODELHUB_URL": url}
         run_tour(client_env, files, home)
         step("where to look")
-        print(f"  server   {url}")
+        print(f"  server    {url}")
         print(f"  dashboard {url}/ (sign in with {home / 'admin.token'})")
-        print(f"  API docs {url}/docs")
-        print(f"  metrics  {url}/metrics")
-        print(f"  CLI      MODELHUB_URL={url} .venv/bin/modelhub models list")
-        print(f"  home     {home} (SQLite metadata + content-addressed artifacts)")
+        print(f"  API docs  {url}/docs")
+        print(f"  metrics   {url}/metrics")
+        print(f"  CLI       MODELHUB_URL={url} .venv/bin/modelhub models list")
+        print(f"  home      {home} (SQLite metadata + content-addressed artifacts)")
         if not options.no_wait and sys.stdin.isatty():
             print("\nserver running; press Ctrl-C to stop it", flush=True)
             server.wait()

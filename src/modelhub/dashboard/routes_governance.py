@@ -18,7 +18,6 @@ from modelhub.dashboard.session import page_requires
 from modelhub.domain.auth import Action, Caller
 from modelhub.domain.governance_policy import GATED_STAGES
 from modelhub.domain.limits import PositiveInt64
-from modelhub.errors import InvalidInput
 from modelhub.services import Services
 
 router = APIRouter(tags=[TAG], include_in_schema=False)
@@ -158,7 +157,7 @@ def approve(
     caller: Approver,
     note: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
-    _services(request).reviews.decide(caller, name, version, True, _required_note(note))
+    _services(request).reviews.decide(caller, name, version, True, note.strip() or None)
     return go_to(request, f"/governance/{name}/{version}")
 
 
@@ -170,7 +169,7 @@ def reject(
     caller: Approver,
     note: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
-    _services(request).reviews.decide(caller, name, version, False, _required_note(note))
+    _services(request).reviews.decide(caller, name, version, False, note.strip() or None)
     return go_to(request, f"/governance/{name}/{version}")
 
 
@@ -181,12 +180,3 @@ def compliance_check(
     _services(request).compliance.check(caller, f"{name}@{version}")
     return go_to(request, f"/governance/{name}/{version}#compliance")
 
-
-def _required_note(note: str) -> str:
-    """A decision taken in the dashboard says why: the note goes to the audit log."""
-    if not note.strip():
-        raise InvalidInput(
-            "write a note: a decision says why (the note is kept in the audit log)",
-            {"field": "note"},
-        )
-    return note.strip()
