@@ -179,4 +179,3 @@ def compliance_check(
 ) -> Response:
     _services(request).compliance.check(caller, f"{name}@{version}")
     return go_to(request, f"/governance/{name}/{version}#compliance")
-
