@@ -42,7 +42,10 @@ def browser_missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop running in this
+# thread while it is open, and later tests that run their own loop (asyncio.run) would
+# find it there.
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     reason = browser_missing()
     if reason is not None:
