@@ -19,7 +19,6 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    or_,
     select,
     update,
 )
@@ -43,7 +42,13 @@ from modelhub.stores.metadata.base import (
 )
 from modelhub.stores.metadata.sql_alerts import AlertQueries
 from modelhub.stores.metadata.sql_auth import AuthQueries
-from modelhub.stores.metadata.sql_base import _aware, _now, listing_params, read_page
+from modelhub.stores.metadata.sql_base import (
+    _aware,
+    _now,
+    listing_params,
+    model_text_and_tags,
+    read_page,
+)
 from modelhub.stores.metadata.sql_canary import CanaryQueries
 from modelhub.stores.metadata.sql_cost import CostQueries
 from modelhub.stores.metadata.sql_datasets import DatasetQueries
@@ -158,24 +163,7 @@ def _search_statements(shape: _SearchShape) -> tuple[Any, Any]:
     if not shape.include_archived:
         conditions.append(models.c.status != "archived")
         conditions.append(versions.c.status != "archived")
-    if shape.text:
-        pattern: Any = bindparam("pattern")
-        conditions.append(
-            or_(
-                func.lower(models.c.name).like(pattern, escape="\\"),
-                func.lower(models.c.description).like(pattern, escape="\\"),
-            )
-        )
-    for i in range(shape.tags):
-        conditions.append(
-            select(model_tags.c.model_id)
-            .where(
-                model_tags.c.model_id == models.c.id,
-                model_tags.c.key == bindparam(f"tag_key_{i}"),
-                model_tags.c.value == bindparam(f"tag_value_{i}"),
-            )
-            .exists()
-        )
+    conditions += model_text_and_tags(bool(shape.text), shape.tags)
     if shape.latest_only:
         newest = (
             select(versions.c.model_id, func.max(versions.c.version).label("version"))

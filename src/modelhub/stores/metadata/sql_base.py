@@ -18,6 +18,7 @@ from sqlalchemy import (
     cast,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -38,7 +39,7 @@ from modelhub.stores.metadata.base import AuditDraft, AuditQuery
 from modelhub.stores.metadata.commit_group import CommitGroup
 from modelhub.stores.metadata.engine import make_engine
 from modelhub.stores.metadata.migrate import upgrade
-from modelhub.stores.metadata.tables import audit_events, audit_head
+from modelhub.stores.metadata.tables import audit_events, audit_head, model_tags, models
 
 LOCK_AUDIT_HEAD = (
     select(audit_head.c.last_id, audit_head.c.last_hash)
@@ -82,6 +83,31 @@ def listing_params(query: VersionQuery | ModelQuery) -> dict[str, Any]:
     for i, (key, value) in enumerate(query.tags.items()):
         params[f"tag_key_{i}"], params[f"tag_value_{i}"] = key, value
     return params
+
+
+def model_text_and_tags(text: bool, tags: int) -> list[ColumnElement[bool]]:
+    """A listing's conditions on the model row: its name or description matches the bound
+    `pattern` (when `text`), and it carries each of `tags` bound key=value pairs."""
+    conditions: list[ColumnElement[bool]] = []
+    if text:
+        pattern: Any = bindparam("pattern")
+        conditions.append(
+            or_(
+                func.lower(models.c.name).like(pattern, escape="\\"),
+                func.lower(models.c.description).like(pattern, escape="\\"),
+            )
+        )
+    for i in range(tags):
+        conditions.append(
+            select(model_tags.c.model_id)
+            .where(
+                model_tags.c.model_id == models.c.id,
+                model_tags.c.key == bindparam(f"tag_key_{i}"),
+                model_tags.c.value == bindparam(f"tag_value_{i}"),
+            )
+            .exists()
+        )
+    return conditions
 
 
 def read_page(

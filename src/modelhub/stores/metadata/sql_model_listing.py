@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, or_, select
+from sqlalchemy import and_, bindparam, case, func, select
 
 from modelhub.domain.enums import Stage
 from modelhub.domain.queries import ModelQuery
@@ -16,6 +16,7 @@ from modelhub.stores.metadata.sql_base import (
     SqlStoreBase,
     _aware,
     listing_params,
+    model_text_and_tags,
     read_page,
 )
 from modelhub.stores.metadata.tables import aliases, model_tags, models, versions
@@ -85,24 +86,7 @@ def _listing_statements(shape: _ListingShape) -> tuple[Any, Any]:
         conditions.append(has_version(versions.c.framework == bindparam("framework")))
     if shape.stage:
         conditions.append(has_version(versions.c.stage == bindparam("stage")))
-    if shape.text:
-        pattern: Any = bindparam("pattern")
-        conditions.append(
-            or_(
-                func.lower(models.c.name).like(pattern, escape="\\"),
-                func.lower(models.c.description).like(pattern, escape="\\"),
-            )
-        )
-    for i in range(shape.tags):
-        conditions.append(
-            select(model_tags.c.model_id)
-            .where(
-                model_tags.c.model_id == models.c.id,
-                model_tags.c.key == bindparam(f"tag_key_{i}"),
-                model_tags.c.value == bindparam(f"tag_value_{i}"),
-            )
-            .exists()
-        )
+    conditions += model_text_and_tags(bool(shape.text), shape.tags)
     with_versions = models.join(per_model, per_model.c.model_id == models.c.id)
     order = {
         "name": models.c.name,
