@@ -149,27 +149,27 @@ def request_review(
     return go_to(request, f"/governance/{name}/{version}")
 
 
+Note = Annotated[str, Form(max_length=4000)]
+
+
 @router.post(f"{VERSION}/approve")
 def approve(
-    request: Request,
-    name: str,
-    version: PositiveInt64,
-    caller: Approver,
-    note: Annotated[str, Form(max_length=4000)] = "",
+    request: Request, name: str, version: PositiveInt64, caller: Approver, note: Note = ""
 ) -> Response:
-    _services(request).reviews.decide(caller, name, version, True, note.strip() or None)
-    return go_to(request, f"/governance/{name}/{version}")
+    return _decide(request, caller, name, version, True, note)
 
 
 @router.post(f"{VERSION}/reject")
 def reject(
-    request: Request,
-    name: str,
-    version: PositiveInt64,
-    caller: Approver,
-    note: Annotated[str, Form(max_length=4000)] = "",
+    request: Request, name: str, version: PositiveInt64, caller: Approver, note: Note = ""
 ) -> Response:
-    _services(request).reviews.decide(caller, name, version, False, note.strip() or None)
+    return _decide(request, caller, name, version, False, note)
+
+
+def _decide(
+    request: Request, caller: Caller, name: str, version: int, approve: bool, note: str
+) -> Response:
+    _services(request).reviews.decide(caller, name, version, approve, note.strip() or None)
     return go_to(request, f"/governance/{name}/{version}")
 
 
