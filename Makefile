@@ -8,10 +8,12 @@ BIN := $(VENV)/bin
 install: $(VENV)/.installed
 
 # torch is pinned before the project so that pip never pulls a newer, multi-GB GPU build.
+# The distributed (Ray) and federated (Flower) extras are installed too: their executors
+# are tested in CI.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,s3]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,s3,distributed,federated]'
 	touch $@
 
 demo: install
@@ -24,8 +26,9 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# The 20 slowest tests are printed, so a CI log shows where the suite's time goes.
 test: lint typecheck
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=20
 
 bench: install
 	bash bench/run_all.sh

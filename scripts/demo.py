@@ -135,6 +135,64 @@ resources: {cpus: 1, memory: 2GiB}
 result_model: {name: persona-intents-text, description: Intents learned from conversations}
 """
 
+# Chat features of three personas: a mood that two data-parallel workers learn, and
+# that three federated clients (one per persona, its rows never pooled) learn together.
+MOOD_DDP_PIPELINE = """\
+name: persona-mood-ddp
+type: pre_training
+trainer: tabular_classifier
+datasets: [persona-chats]
+max_epochs: 3
+hyperparameters: {label: mood, batch_size: 32, hidden: [16], learning_rate: 0.01}
+distributed: {workers: 2, backend: gloo}
+resources: {cpus: 1, memory: 1GiB}
+result_model: {name: persona-mood, description: "Mood from chat features, two DDP workers"}
+"""
+
+# The mood pipeline again, with a search block: `modelhub tune` runs a small Optuna study.
+MOOD_TUNE_PIPELINE = """\
+name: persona-mood-tuned
+type: pre_training
+trainer: tabular_classifier
+datasets: [persona-chats]
+max_epochs: 3
+hyperparameters: {label: mood, batch_size: 32, hidden: [16], learning_rate: 0.01}
+search:
+  metric: val_loss
+  seed: 7
+  startup_trials: 2
+  params:
+    learning_rate: {type: float, low: 1.0e-3, high: 0.3, log: true}
+    batch_size: {type: categorical, choices: [16, 64]}
+resources: {cpus: 1, memory: 1GiB}
+result_model: {name: persona-mood-tuned, description: "Mood, the best of a tuning study"}
+"""
+
+MOOD_FEDERATED_PIPELINE = """\
+name: persona-mood-fl
+type: federated_learning
+trainer: tabular_classifier
+datasets: [{name: persona-chats, partition_by: persona_id}]
+hyperparameters: {label: mood, batch_size: 16, hidden: [16], learning_rate: 0.01}
+federated: {clients: 3, rounds: 3, strategy: fedavg, min_fit_clients: 2}
+resources: {cpus: 2, memory: 3GiB}
+result_model: {name: persona-mood-fl, description: "Mood learned by each persona's client"}
+"""
+
+
+def write_persona_chats(path: Path, rows: int = 600) -> Path:
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    lines = ["persona_id,length,sentiment,mood"]
+    for i in range(rows):
+        mood = i % 2
+        persona = ("ada", "bo", "cy")[i % 3]
+        length, sentiment = rng.normal(mood * 3, 1), rng.normal(-mood * 3, 1)
+        lines.append(f"{persona},{length:.4f},{sentiment:.4f},{mood}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
 
 def wait_for_history(env: dict[str, str], model: str, requests: int, timeout: float = 30) -> None:
     """Until the model's requests reached the server's history (replicas hand over
@@ -280,7 +338,30 @@ def run_tour(env: dict[str, str], files: Path, home: Path) -> None:
     cli(env, "train", str(pipeline))
     cli(env, "runs", "show", "1")
     cli(env, "runs", "plot", "1", "-o", str(files / "loss.png"))
+
+    step("when one process is not enough: data-parallel workers, federated clients")
+    chats = write_persona_chats(files / "persona-chats.csv")
+    cli(env, "datasets", "register", str(chats), "--name", "persona-chats")
+    for name, text in (
+        ("mood-ddp.yaml", MOOD_DDP_PIPELINE),
+        ("mood-fl.yaml", MOOD_FEDERATED_PIPELINE),
+    ):
+        spec = files / name
+        spec.write_text(text)
+        cli(env, "train", str(spec))
+    cli(env, "models", "lineage", "persona-mood-fl@1")
+    cli(env, "engines", "list")
     cli(env, "models", "show", "persona-intents-text@latest")
+
+    step("faster models: an int8 copy measured against its source, a study, other platforms")
+    cli(env, "optimize", "persona-mood@1", "--to", "int8", check=False)
+    tuned = files / "mood-tune.yaml"
+    tuned.write_text(MOOD_TUNE_PIPELINE)
+    cli(env, "tune", str(tuned), "--trials", "4", "--wait")
+    cli(env, "tune", "status", "persona-mood-tuned", "--chart", str(files / "study.svg"))
+    exported = files / "persona-mood-mlflow"
+    cli(env, "models", "export", "persona-mood@1", "--to", "mlflow", "-o", str(exported))
+    cli(env, "models", "import", str(exported), "--from", "mlflow", "--name", "mood-from-mlflow")
 
     step("governance: what production needs, the evidence, a review, lineage, card, report")
     trained = "persona-intents-text@1"

@@ -34,6 +34,11 @@ settings.register_profile(
 )
 settings.load_profile("modelhub")
 
+# A COLUMNS inherited from the caller (pytest-xdist's workers set 80) is read once, at
+# import, by the CLI's Rich console, which would then ignore the COLUMNS each in-process
+# CLI test gives. Without it, the console asks the environment at every print.
+os.environ.pop("COLUMNS", None)
+
 PG_ADMIN_URL = os.environ.get(
     "MODELHUB_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
@@ -127,6 +132,73 @@ def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'metadata.db'}"
     return str(request.getfixturevalue("pg_schema_url"))
+
+
+# -- metadata databases already at the newest schema ---------------------------
+# Alembic's fifteen revisions cost seconds per database (about 4 s on PostgreSQL on a
+# loaded machine); a store test needs the schema, not its making. The migrations run once
+# per session into a template, and each test gets its own copy: a file copy on SQLite,
+# CREATE DATABASE ... TEMPLATE on PostgreSQL (about 0.25 s). The migrations themselves
+# are tested from an empty database, through `metadata_url`.
+
+
+def _admin_execute(*statements: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as admin:
+        for statement in statements:
+            admin.execute(statement)
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from modelhub.stores.metadata.sql import SqlMetadataStore
+
+    path = tmp_path_factory.mktemp("migrated-sqlite") / "metadata.db"
+    SqlMetadataStore(f"sqlite:///{path}").close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_pg_template(pg_url: str) -> Iterator[str]:
+    """The name of a PostgreSQL database at the newest schema, to copy from."""
+    from modelhub.stores.metadata.sql import SqlMetadataStore
+
+    name = f"modelhub_template_{uuid.uuid4().hex[:12]}"
+    _admin_execute(f'CREATE DATABASE "{name}"')
+    try:
+        SqlMetadataStore(f"postgresql+psycopg://{PG_HOST}/{name}").close()
+        yield name
+    finally:
+        _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ]
+)
+def migrated_metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A SQLAlchemy URL of a metadata database of its own, at the newest schema and
+    otherwise empty, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        import sqlite3
+        from contextlib import closing
+
+        path = tmp_path / "metadata.db"
+        template = request.getfixturevalue("migrated_sqlite")
+        with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(path)) as copy:
+            source.backup(copy)
+        yield f"sqlite:///{path}"
+        return
+    template = request.getfixturevalue("migrated_pg_template")
+    name = f"modelhub_test_{uuid.uuid4().hex[:12]}"
+    _admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY WAL_LOG')
+    try:
+        yield f"postgresql+psycopg://{PG_HOST}/{name}"
+    finally:
+        _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # -- a real S3-compatible server (moto) on loopback ------------------------------

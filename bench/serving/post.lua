@@ -11,6 +11,10 @@ wrk.method = "POST"
 wrk.body = file:read("*a")
 file:close()
 wrk.headers["Content-Type"] = "application/json"
+local authorization = os.getenv("WRK_AUTHORIZATION")  -- optional: the token to send
+if authorization ~= nil then
+  wrk.headers["Authorization"] = authorization
+end
 
 local threads = {}
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import ipaddress
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from modelhub.domain.auth import CODE_RUNNERS, Role, parse_duration
+from modelhub.domain.ray_address import parse_ray_address
 from modelhub.errors import InvalidInput
 
 
@@ -36,6 +37,60 @@ class Settings(BaseSettings):
     token: str | None = Field(default=None, description="API token the CLI and client send.")
     host: str = Field(default="127.0.0.1", description="Address `modelhub server` binds.")
     port: int = Field(default=8400, description="Port `modelhub server` binds.")
+    key_path: Path | None = Field(
+        default=None,
+        description="The HMAC key that hashes API tokens; default <home>/server.key, made "
+        "on first start. Servers sharing one database must share this key (point each at "
+        "one copy of the first server's), or their tokens differ.",
+    )
+    host_name: str | None = Field(
+        default=None,
+        description="This server's name among the servers sharing the database (hosts "
+        "list); default <machine name>:<port>. A restart under the same name takes its "
+        "place back.",
+    )
+    host_address: str | None = Field(
+        default=None,
+        description="The address other servers use to reach this one and its replicas; "
+        "default the bound address, or the machine name when it binds 0.0.0.0.",
+    )
+    host_heartbeat_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often a server renews its row in the hosts table and re-places "
+        "deployments of hosts that died.",
+    )
+    host_dead_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A server whose heartbeat is older than this is dead: its deployments "
+        "move to a live server. Must exceed host_heartbeat_seconds.",
+    )
+    # -- the authenticated data plane (issue 16, part 2) --
+    data_plane_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of the data-plane listener on `host`, where every deployment "
+        "answers by name with a token (`/v2/models/{deployment}/infer`, `/v1/embeddings`, "
+        "`/v1/completions`); unset: no such listener (the per-deployment loopback "
+        "endpoints and the platform route stay either way).",
+    )
+    data_plane_token_cache_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How long a replica trusts a token it verified on the data-plane "
+        "listener: a revoked token stops working there within this time.",
+    )
+    data_plane_ssl_certfile: Path | None = Field(
+        default=None,
+        description="PEM certificate (chain) for TLS on the data-plane listener; with "
+        "`data_plane_ssl_keyfile`. Unset: plain HTTP.",
+    )
+    data_plane_ssl_keyfile: Path | None = Field(
+        default=None, description="PEM private key of `data_plane_ssl_certfile`."
+    )
     s3_endpoint_url: str | None = Field(
         default=None, description="Endpoint of an S3-compatible store (MinIO, moto ...)."
     )
@@ -171,6 +226,31 @@ class Settings(BaseSettings):
         description="Worker processes kept started with torch imported, so a run starts "
         "in well under a second; 0 starts a fresh process per attempt.",
     )
+    tune_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often the tuning driver reads its studies' trial runs (their "
+        "metrics for pruning, their ends); a new study or a resume wakes it at once.",
+    )
+    train_ray_address: str | None = Field(
+        default=None,
+        description="The Ray cluster runs with `engine: ray` go to: `auto` (the cluster this "
+        "host belongs to), `ray://head:10001` (Ray Client, from any host) or `head:6379` "
+        "(from a node of the cluster). Unset: no Ray engine.",
+    )
+    train_ray_unreachable: Literal["queue", "fail"] = Field(
+        default="queue",
+        description="What a run for the Ray engine does when the cluster cannot be reached "
+        "as it would start: `queue` waits queued and is tried again later, `fail` fails "
+        "it with the reason.",
+    )
+    train_ray_connect_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long reaching the Ray cluster may take before it counts as "
+        "unreachable; an unreachable cluster is not tried again sooner than this.",
+    )
     serve_supervisor: bool = Field(
         default=True,
         description="Whether `modelhub server` runs the deployments' replica processes. "
@@ -187,10 +267,30 @@ class Settings(BaseSettings):
         description="Modules a warm spare imports while it waits (comma-separated in the "
         "environment).",
     )
+    cgroup_root: Path | None = Field(
+        default=None,
+        description="A delegated cgroup v2 folder where the server makes one cgroup per "
+        "replica and training attempt to hold its memory and CPU limits (its "
+        "cgroup.subtree_control must offer memory and cpu). Unset: the server's own cgroup "
+        "when it qualifies, else address-space limits and CPU affinity (docs/scaling.md).",
+    )
     serve_memory: str | None = Field(
         default=None,
         description="Memory budget of the models one replica keeps loaded (e.g. 2GiB); "
         "beyond it the least recently used model is unloaded. Unset: no limit.",
+    )
+    pool_replicas: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Replica processes of the shared model pool (`deploy --pool shared`): "
+        "each serves any deployment placed on the pool, loading it on its first request.",
+    )
+    pool_memory: str = Field(
+        default="1GiB",
+        description="Memory budget of the models one pool replica keeps loaded; beyond "
+        "it the least recently used is unloaded. A version whose files are larger is "
+        "refused a place on the pool.",
     )
     serve_max_batch_size: int = Field(
         default=32, ge=1, description="Most rows one dynamic batch holds."
@@ -526,6 +626,15 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _host_heartbeat_within_dead_time(self) -> Settings:
+        if self.host_heartbeat_seconds >= self.host_dead_seconds:
+            raise ValueError(
+                f"host_heartbeat_seconds ({self.host_heartbeat_seconds:g}) must be under "
+                f"host_dead_seconds ({self.host_dead_seconds:g}), or live servers look dead"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _heartbeat_within_lease(self) -> Settings:
         if self.train_heartbeat_seconds >= self.train_lease_seconds:
             raise ValueError(
@@ -534,6 +643,24 @@ class Settings(BaseSettings):
                 "heartbeats"
             )
         return self
+
+    @field_validator("train_ray_address")
+    @classmethod
+    def _ray_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            return parse_ray_address(value).text
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
+
+    @field_validator("pool_memory")
+    @classmethod
+    def _pool_memory(cls, value: str) -> str:
+        from modelhub.domain.pipelines import parse_memory
+
+        parse_memory(value)  # a ValueError names what is wrong with it
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -570,7 +697,7 @@ class Settings(BaseSettings):
 
     @property
     def key_file(self) -> Path:
-        return self.home / "server.key"
+        return self.key_path or self.home / "server.key"
 
     @property
     def serving_dir(self) -> Path:

@@ -50,8 +50,8 @@ def audit(action: str = "test.action", target: str = "t", actor: str = "alice") 
 
 
 @pytest.fixture
-def store(metadata_url: str) -> Iterator[SqlMetadataStore]:
-    s = SqlMetadataStore(metadata_url)
+def store(migrated_metadata_url: str) -> Iterator[SqlMetadataStore]:
+    s = SqlMetadataStore(migrated_metadata_url)
     yield s
     s.close()
 

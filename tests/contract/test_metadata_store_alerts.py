@@ -20,8 +20,8 @@ T0 = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(metadata_url: str) -> Iterator[SqlMetadataStore]:
-    s = SqlMetadataStore(metadata_url)
+def store(migrated_metadata_url: str) -> Iterator[SqlMetadataStore]:
+    s = SqlMetadataStore(migrated_metadata_url)
     yield s
     s.close()
 

@@ -27,8 +27,8 @@ BUCKETS = len(LATENCY_BOUNDS_MS) + 1
 
 
 @pytest.fixture
-def store(metadata_url: str) -> Iterator[SqlMetadataStore]:
-    s = SqlMetadataStore(metadata_url)
+def store(migrated_metadata_url: str) -> Iterator[SqlMetadataStore]:
+    s = SqlMetadataStore(migrated_metadata_url)
     yield s
     s.close()
 

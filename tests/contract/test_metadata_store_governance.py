@@ -33,8 +33,8 @@ def audit(action: str, target: str = "m@1") -> AuditDraft:
 
 
 @pytest.fixture
-def store(metadata_url: str) -> Iterator[SqlMetadataStore]:
-    s = SqlMetadataStore(metadata_url)
+def store(migrated_metadata_url: str) -> Iterator[SqlMetadataStore]:
+    s = SqlMetadataStore(migrated_metadata_url)
     yield s
     s.close()
 

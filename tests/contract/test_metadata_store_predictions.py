@@ -23,8 +23,8 @@ T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(metadata_url: str) -> Iterator[SqlMetadataStore]:
-    s = SqlMetadataStore(metadata_url)
+def store(migrated_metadata_url: str) -> Iterator[SqlMetadataStore]:
+    s = SqlMetadataStore(migrated_metadata_url)
     yield s
     s.close()
 

@@ -149,8 +149,9 @@ def test_trn_check_of_a_good_spec_shows_the_estimate_and_stores_nothing(
     answer = admin.post("/training/check", {"spec": spec}, htmx=True)
     assert answer.status_code == 200, answer.text
     assert "The spec is valid" in answer.text and "data-field" not in answer.text
-    for figure in ("Memory", "Device", "Time", "Cost", "Storage"):
+    for figure in ("Memory", "Device", "Time", "Cost", "Storage", "Engine", "Start"):
         assert f"<dt>{figure}</dt>" in answer.text
+    assert "<dt>Engine</dt><dd>local</dd>" in answer.text
     assert not pipeline_exists(dashboard_server, "trn-checked")
 
 
@@ -216,6 +217,10 @@ def test_trn_the_tab_lists_the_pipeline_and_its_runs_filtered_by_status(
     assert f'<a href="/training/runs/{finished_run}">' not in failed.text
     completed = admin.get("/training?status=completed")
     assert f'<a href="/training/runs/{finished_run}">' in completed.text
+    engines = re.search(r'<table id="engines".*?<tbody>(.*?)</tbody>', text, re.S)
+    assert engines is not None
+    [local] = re.findall(r"<tr>(.*?)</tr>", engines.group(1), re.S)
+    assert "<td>local</td>" in local and "online" in local and "100 %" in local  # success
 
 
 def test_trn_the_run_events_route_streams_the_runs_feed_to_the_session(

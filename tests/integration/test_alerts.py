@@ -110,7 +110,14 @@ def test_a_rule_fires_notifies_and_is_acknowledged(
             lambda: [r for r in hook.received if json.loads(r.body)["status"] == "resolved"],
         )
         assert len(resolved) == 1
-        deliveries = http.get(f"/api/v1/alerts/{alert['id']}/deliveries").json()
+
+        def both_recorded() -> list[dict[str, Any]] | None:
+            # A delivery's row is written once the receiver has answered, so the receiver
+            # may hold the notification a moment before the row exists.
+            found = http.get(f"/api/v1/alerts/{alert['id']}/deliveries").json()
+            return found if len(found) >= 2 else None
+
+        deliveries = wait_for("the resolved delivery to be recorded", both_recorded)
     assert [(d["status"], d["outcome"]) for d in deliveries] == [
         ("firing", "ok"),
         ("resolved", "ok"),

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from modelhub import Client
-from tests.integration.conftest import ServerProcess, clean_env, make_server, running
+from tests.integration.conftest import Cli, ServerProcess, clean_env, make_server, running
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +47,8 @@ def pristine(srv: ServerProcess) -> Iterator[None]:
 
 
 def cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "modelhub", "audit", "verify", *args],
-        env=clean_env(MODELHUB_URL=server.url, MODELHUB_TOKEN=server.token),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    env = clean_env(MODELHUB_URL=server.url, MODELHUB_TOKEN=server.token)
+    return Cli("server", env, Path.cwd()).run("audit", "verify", *args, ok=False)
 
 
 def api(server: ServerProcess, **params: str) -> dict[str, Any]:

@@ -187,3 +187,73 @@ def test_bias_quick() -> None:
     assert result["bench"] == "bias" and result["rows"] == 10_000
     assert isinstance(result["ours_s"], float) and isinstance(result["fairlearn_direct_s"], float)
     assert result["max_abs_diff"] is not None and result["max_abs_diff"] < 1e-5  # type: ignore[operator]
+
+
+@pytest.mark.timeout(900)
+def test_federated_quick() -> None:
+    result = run_bench("bench_federated.py")
+    assert result["bench"] == "federated"
+    assert result["clients"] == 10 and result["noniid_dirichlet_alpha"] == 0.3
+    for key in (
+        "centralised_val_accuracy",
+        "fedavg_iid_val_accuracy",
+        "noniid_fedprox_val_accuracy",
+    ):
+        assert 0 < result[key] <= 1  # type: ignore[operator]
+
+
+@pytest.mark.timeout(900)
+def test_ray_start_quick() -> None:
+    result = run_bench("bench_ray_start.py")
+    assert result["bench"] == "ray_start"
+    assert isinstance(result["ray_median_s"], float)
+    assert isinstance(result["local_warm_median_s"], float)
+    assert isinstance(result["local_cold_median_s"], float)
+
+
+@pytest.mark.timeout(600)
+def test_export_quick() -> None:
+    result = run_bench("bench_export.py")
+    assert result["bench"] == "export"
+    for trainer in ("tabular_classifier", "text_classifier", "char_lm"):
+        figures = result[trainer]
+        assert isinstance(figures, dict) and figures["max_abs_diff"] < 1e-3, trainer
+        cases = [v for v in figures.values() if isinstance(v, dict)]
+        assert cases and all(c["source_p50_ms"] > 0 and c["onnx_p50_ms"] > 0 for c in cases)
+
+
+@pytest.mark.timeout(900)
+def test_mlflow_import_quick() -> None:
+    pytest.importorskip("mlflow", reason="the dev extra installs mlflow-skinny")
+    result = run_bench("bench_mlflow_import.py")
+    assert result["bench"] == "mlflow_import" and result["rounds"] == 1
+    for key in ("modelhub_import_s", "modelhub_total_s", "mlflow_serve_first_prediction_s"):
+        assert isinstance(result[key], float), key
+
+
+@pytest.mark.timeout(600)
+def test_quantize_quick() -> None:
+    result = run_bench("bench_quantize.py")
+    assert result["bench"] == "quantize"
+    for model in ("tabular", "text_classifier"):
+        figures = result[model]
+        assert isinstance(figures, dict)
+        assert figures["int8_bytes"] < figures["fp32_bytes"], model
+        assert isinstance(figures["speedup"], float), model
+
+
+@pytest.mark.timeout(900)
+def test_pipeline_optimize_quick() -> None:
+    result = run_bench("bench_pipeline_optimize.py")
+    assert result["bench"] == "pipeline_optimize" and result["repeats"] == 1
+    for key in ("before_samples_per_s", "after_samples_per_s", "gain"):
+        assert isinstance(result[key], float), key
+
+
+def test_tune_quick() -> None:
+    result = run_bench("bench_tune.py")
+    assert result["bench"] == "tune"
+    for key in ("study_wall_s", "sequential_wall_s", "speedup", "study_best_val_loss"):
+        assert isinstance(result[key], float), key
+    # The reference replays the study's trials: it can only match or beat its best.
+    assert result["sequential_best_val_loss"] <= result["study_best_val_loss"] + 1e-6

@@ -203,7 +203,8 @@ def test_pickle_is_refused_without_trust(cli: Cli, tmp_path: Path) -> None:
 
 def test_environment_problems_are_one_line_too(tmp_path: Path) -> None:
     home = clean_env(MODELHUB_HOME=str(tmp_path / "home"))
-    local = Cli("local", home, tmp_path)
+    # Real processes: what a user's shell sees when the environment is wrong.
+    local = Cli("local", home, tmp_path, subprocess=True)
     weights = write_mlp_safetensors(tmp_path / "w.safetensors")
     card = local.run("models", "register", str(weights), "--name", "m", "--type", "custom",
                      "--card", str(tmp_path / "missing.md"), ok=False)  # fmt: skip
@@ -214,7 +215,10 @@ def test_environment_problems_are_one_line_too(tmp_path: Path) -> None:
         blocked.returncode == 2 and blocked.stderr.strip() == "error: Not a directory: /dev/null/x"
     )
     down = Cli(
-        "local", home | {"MODELHUB_DATABASE_URL": "postgresql://postgres@127.0.0.1:9/x"}, tmp_path
+        "local",
+        home | {"MODELHUB_DATABASE_URL": "postgresql://postgres@127.0.0.1:9/x"},
+        tmp_path,
+        subprocess=True,
     )
     unreachable = down.run("models", "list", ok=False)
     assert unreachable.returncode == 9

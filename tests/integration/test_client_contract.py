@@ -113,3 +113,36 @@ def test_prediction_calls_behave_alike(
         client.accuracy(name, since="yesterday")
     with pytest.raises(NotFound):
         client.set_prediction_log(f"{name}-nowhere", PredictionLogPolicy(rate=0.5))
+
+
+def test_tuning_calls_refuse_alike(client: ModelhubClient) -> None:
+    from modelhub.domain.tuning import TuneRequest
+    from tests.integration.training_engine import tabular_spec
+
+    with pytest.raises(NotFound, match="no tuning study named 'nope'"):
+        client.study("nope")
+    with pytest.raises(NotFound):
+        client.resume_study("nope")
+    with pytest.raises(NotFound):
+        client.study_chart("nope")
+    plain = tabular_spec("untuned")
+    with pytest.raises(InvalidInput, match="no search block"):
+        client.tune(TuneRequest(spec=plain, trials=2))
+    bad = tabular_spec("badly", search="{params: {nope: {type: int, low: 1, high: 2}}}")
+    with pytest.raises(InvalidInput) as caught:
+        client.tune(TuneRequest(spec=bad, trials=2, timeout="1h"))
+    fields = {e["field"] for e in caught.value.details["errors"]}
+    assert fields == {"search.params.nope"}
+    with pytest.raises(InvalidInput, match="timeout"):
+        client.tune(TuneRequest(spec=bad, trials=2, timeout="soon"))
+
+
+def test_pools_read_the_same_on_both_clients(client: ModelhubClient) -> None:
+    pools = client.list_pools()
+    assert [p.name for p in pools] == ["shared"]
+    shared = client.get_pool("shared")
+    assert shared.name == "shared" and shared.replicas_wanted >= 1 and shared.memory_budget > 0
+    with pytest.raises(NotFound, match="no pool named 'elsewhere'"):
+        client.get_pool("elsewhere")
+    with pytest.raises(NotFound):
+        client.deploy(DeployRequest(ref="nothing-here@1", pool="elsewhere"))

@@ -111,7 +111,10 @@ def test_deploy_predict_roll_out_scale_and_stop(cli: Cli, tmp_path: Path) -> Non
     table = cli.run("predict", "intents", "--file", str(body)).stdout  # by the model's name
     assert "logits" in table and "probabilities" in table and "[2, 2]" in table
 
-    shown = wait_for_show(cli, "intents-staging", lambda s: s["summary"][0]["requests"] >= 2)
+    # The summary is empty until the replica's first usage sample reaches the server.
+    shown = wait_for_show(
+        cli, "intents-staging", lambda s: bool(s["summary"]) and s["summary"][0]["requests"] >= 2
+    )
     assert [h["ready"] for h in shown["deployment"]["health"]] == [True]
     summary = shown["summary"][0]
     assert (summary["version"], summary["requests"], summary["errors"]) == (1, 2, 0)
@@ -194,8 +197,9 @@ def test_bad_input_and_unknown_deployments(cli: Cli) -> None:
 
 def test_local_mode_records_deployments_and_answers_in_process(tmp_path: Path) -> None:
     # predict runs torch in the CLI's own process here: one thread, the machine is shared.
+    # A real process: the CLI's own, not the test's (the deployments area's subprocess test).
     env = clean_env(MODELHUB_HOME=str(tmp_path / "home"), OMP_NUM_THREADS="1")
-    cli = Cli("local", env, tmp_path)
+    cli = Cli("local", env, tmp_path, subprocess=True)
     cli.run("models", "register", str(write_tabular_folder(tmp_path / "m")), "--name", "intents",
             "--type", "classification")  # fmt: skip
     said = cli.run("deploy", "intents", "--env", "staging").stdout

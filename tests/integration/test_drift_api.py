@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from modelhub.client.http import Client
 from modelhub.domain.drift import DriftReport, ReferenceStatus
 from modelhub.errors import InvalidInput, NotFound
 from modelhub.services.registry import RegisterRequest
-from tests.integration.conftest import ServerProcess, clean_env
+from tests.integration.conftest import Cli, ServerProcess, clean_env
 from tests.unit.services.test_drift_service import data, tabular_folder, write_csv
 
 
@@ -37,13 +36,8 @@ def churn(
 
 
 def cli(srv: ServerProcess, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "modelhub", *args],
-        env=clean_env(MODELHUB_URL=srv.url, MODELHUB_TOKEN=srv.token),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return Cli("server", clean_env(MODELHUB_URL=srv.url, MODELHUB_TOKEN=srv.token), cwd).run(
+        *args, ok=False
     )
 
 

@@ -10,7 +10,6 @@ through a real server, its HTTP client and the CLI.
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from modelhub.domain.runs import RunStatus
 from modelhub.errors import InvalidInput, NotFound, PermissionDenied
 from modelhub.services import Services
 from modelhub.services.registry import RegisterRequest
-from tests.integration.conftest import ServerProcess, clean_env
+from tests.integration.conftest import Cli, ServerProcess, clean_env
 from tests.integration.governance_data import spec, write_people
 from tests.integration.training_engine import ADMIN, engine, finished
 
@@ -194,10 +193,4 @@ def modelhub(
 ) -> subprocess.CompletedProcess[str]:
     """`modelhub governance assess-bias` as a user runs it."""
     args = ["governance", "assess-bias", ref, "--data", data, "--sensitive", sensitive]
-    return subprocess.run(
-        [sys.executable, "-m", "modelhub", *args, "--label", "label", *more],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return Cli("server", env, Path.cwd()).run(*args, "--label", "label", *more, ok=False)

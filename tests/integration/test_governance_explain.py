@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +24,7 @@ from modelhub.domain.governance import ReviewKind
 from modelhub.errors import InvalidInput, PermissionDenied
 from modelhub.services.registry import RegisterRequest
 from modelhub.settings import Settings
-from tests.integration.conftest import ServerProcess, clean_env
+from tests.integration.conftest import Cli, ServerProcess, clean_env
 from tests.unit.governance.explain_models import (
     FEATURES,
     TRIGGER,
@@ -176,13 +174,9 @@ def test_the_cli_prints_the_ranking_and_writes_the_chart(
     shared_server: ServerProcess, client: Client, sample: Path, tmp_path: Path
 ) -> None:
     options = ["--data", str(sample), "--label", "label", "-o", "chart.png", "--json"]
-    done = subprocess.run(
-        [sys.executable, "-m", "modelhub", "governance", "explain", "signal-onnx@1", *options],
-        env=clean_env(MODELHUB_URL=shared_server.url, MODELHUB_TOKEN=shared_server.token),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    env = clean_env(MODELHUB_URL=shared_server.url, MODELHUB_TOKEN=shared_server.token)
+    done = Cli("server", env, tmp_path).run(
+        "governance", "explain", "signal-onnx@1", *options, ok=False
     )
     assert done.returncode == 0, done.stderr
     shown = json.loads(done.stdout)

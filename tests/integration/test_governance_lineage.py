@@ -10,8 +10,6 @@ as README.md; the report holds the version's audit events.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from modelhub.samples import write_mlp_safetensors
 from modelhub.services.deployments import DeployRequest
 from modelhub.services.registry import RegisterRequest
 from modelhub.settings import Settings
-from tests.integration.conftest import ServerProcess, clean_env
+from tests.integration.conftest import Cli, ServerProcess, clean_env
 from tests.integration.governance_data import train
 
 LINES = ["the persona answers kindly and briefly.", "she remembers names and thanks people."] * 40
@@ -62,14 +60,7 @@ def trained(
 
 def cli(server: ServerProcess, cwd: Path, *args: str) -> str:
     env = clean_env(MODELHUB_URL=server.url, MODELHUB_TOKEN=server.token)
-    done = subprocess.run(
-        [sys.executable, "-m", "modelhub", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = Cli("server", env, cwd).run(*args, ok=False)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

@@ -279,6 +279,8 @@ def test_runs_left_running_by_a_stopped_scheduler_resume_under_the_next(tmp_path
         first = services.training.build_scheduler()
         runs = [services.training.start(ADMIN, "long") for _ in range(3)]
         wait_for(lambda: len(first.active) == 2, scheduler=first)
+        cancelled, kept = sorted(first.active)
+        services.training.cancel(ADMIN, cancelled)  # asked, never seen by the dying scheduler
         # The scheduler vanishes the way a kill -9 leaves it: workers dead, rows running.
         for active in first.active.values():
             active.handle.kill()
@@ -293,14 +295,17 @@ def test_runs_left_running_by_a_stopped_scheduler_resume_under_the_next(tmp_path
         assert second.owner != first.owner  # same host and pid, another start
         recovered: set[int] = set()
 
-        def both_taken_over() -> bool:
+        def taken_over() -> bool:
             recovered.update(second.recover())
-            return recovered == {r.id for r in runs[:2]}
+            return services.training.get_run(ADMIN, cancelled).status is not RunStatus.RUNNING
 
-        wait_for(both_taken_over, timeout=30)
+        wait_for(taken_over, timeout=30)
+        assert recovered == {kept}  # the cancelled run is not started again
+        assert services.training.get_run(ADMIN, cancelled).status is RunStatus.CANCELLED
         for run in runs:
-            done = finished(services, run.id, timeout=240, scheduler=second)
-            assert done.status is RunStatus.COMPLETED, done.error
+            if run.id != cancelled:
+                done = finished(services, run.id, timeout=240, scheduler=second)
+                assert done.status is RunStatus.COMPLETED, done.error
 
 
 def test_a_finishing_run_frees_its_slot_and_a_restart_finishes_it_exactly_once(

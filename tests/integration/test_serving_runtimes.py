@@ -1,8 +1,8 @@
 """Every runtime serves a real model through a real deployment, over HTTP on loopback:
 safetensors (model A), ONNX (its export), MiniLM sentence embeddings (OIP and
 /v1/embeddings, also through the official `openai` client), the char-level language
-model (OIP and /v1/completions), and a text classifier over MiniLM. And autoscaling
-follows load."""
+model and its ONNX export (OIP and /v1/completions), and a text classifier over MiniLM.
+And autoscaling follows load."""
 
 from __future__ import annotations
 
@@ -43,8 +43,9 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("runtimes")
     model_a = write_model_a(root / "a")
-    onnx_file = export_onnx(model_a, root / "a-onnx" / "model.onnx")
+    onnx_folder = export_onnx(model_a, root / "a-onnx")
     char_lm = write_char_lm(root / "char")
+    char_lm_onnx = export_onnx(char_lm, root / "char-onnx")
     prototypes = np.eye(2, 384, dtype=np.float32)
     classifier = write_text_classifier(root / "classifier", prototypes, ["greeting", "farewell"])
     server = make_server(
@@ -56,13 +57,16 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     )
     with running(server), Client(server.url, server.token) as client:
         client.register(RegisterRequest(name="model-a", type="classification"), model_a)
-        client.register(
-            RegisterRequest(name="model-a-onnx", type="classification"), onnx_file.parent
-        )
+        client.register(RegisterRequest(name="model-a-onnx", type="classification"), onnx_folder)
         client.register(RegisterRequest(name="minilm", type="embedding_model"), _minilm())
         client.register(RegisterRequest(name="chars", type="generation"), char_lm)
+        exported = client.register(
+            RegisterRequest(name="chars-onnx", type="generation"), char_lm_onnx
+        )
+        assert exported.framework.value == "onnx" and not exported.trusted  # no --trust needed
         client.register(RegisterRequest(name="topics", type="classification"), classifier)
         server.env["MODEL_A"] = str(model_a)
+        server.env["CHAR_LM"] = str(char_lm)
         yield server
 
 
@@ -90,13 +94,20 @@ def _texts(*values: str) -> dict[str, Any]:
 def test_safetensors_and_onnx_serve_the_same_logits(srv: ServerProcess, http: httpx.Client) -> None:
     rows = np.random.default_rng(0).normal(size=(4, 32)).astype(np.float32)
     expected = reference_logits(Path(srv.env["MODEL_A"]), rows)
+    labels = []
     for model in ("model-a", "model-a-onnx"):
         deployment = deploy(http, model=f"{model}@1", name=model)
         assert deployment["status"] == "running", deployment
-        logits = _infer(deployment["endpoint"], model, oip_body(rows))["logits"]
+        outputs = _infer(deployment["endpoint"], model, oip_body(rows))
+        logits = outputs["logits"]
         got = np.array(logits["data"], np.float32).reshape(logits["shape"])
         np.testing.assert_allclose(got, expected, atol=1e-4)
-    assert http.get("/v2/models/model-a-onnx").json()["platform"] == "onnx"
+        labels.append(outputs["label"]["data"])
+    assert labels[0] == labels[1]
+    # the export is served as the source is: same runtime, same signature
+    source, export = (http.get(f"/v2/models/{m}").json() for m in ("model-a", "model-a-onnx"))
+    assert export["platform"] == source["platform"] == "tabular_classifier"
+    assert (export["inputs"], export["outputs"]) == (source["inputs"], source["outputs"])
 
 
 SENTENCES = ["the persona greets the user", "a model server answers quickly"]
@@ -197,6 +208,31 @@ def test_the_char_language_model_completes_text(http: httpx.Client) -> None:
         json={"model": "chars", "prompt": "abc", "max_tokens": 0},
     )
     assert bad.status_code == 400 and "max_tokens" in bad.text
+
+
+def test_the_char_lm_export_answers_the_source_bodies_as_the_source(
+    srv: ServerProcess, http: httpx.Client
+) -> None:
+    from modelhub.serving.runtimes import load_runtime
+    from tests.unit.serving.builders import texts
+
+    deployment = deploy(http, model="chars-onnx@1", name="chars-onnx")
+    assert deployment["status"] == "running", deployment
+    greedy = {"max_tokens": 12, "temperature": 0}
+    seeded = {"max_tokens": 12, "seed": 5}
+    source = load_runtime(Path(srv.env["CHAR_LM"]))
+    for parameters in (greedy, seeded):
+        expected = source.infer({"text": texts("abc", "hgf")}, parameters)["text"].tolist()
+        body = {**_texts("abc", "hgf"), "parameters": parameters}
+        assert _infer(deployment["endpoint"], "chars-onnx", body)["text"]["data"] == expected
+    completion = httpx.post(
+        f"{deployment['endpoint']}/v1/completions",
+        json={"model": "chars-onnx", "prompt": ["abc", "hgf"], **greedy},
+    )
+    assert completion.status_code == 200, completion.text
+    expected = source.infer({"text": texts("abc", "hgf")}, greedy)["text"].tolist()
+    assert [c["text"] for c in completion.json()["choices"]] == expected
+    assert http.get("/v2/models/chars-onnx").json()["platform"] == "text_generation"
 
 
 def test_a_text_classifier_labels_text(http: httpx.Client) -> None:

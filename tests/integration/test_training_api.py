@@ -220,6 +220,15 @@ def test_specs_report_every_problem(
         assert named.status_code == 400 and "a pipeline spec is a mapping" in named.text
 
 
+def test_the_engines_this_server_offers(trainer: ServerProcess) -> None:
+    with Client(trainer.url, token=trainer.token) as client:
+        engines = client.list_engines()
+    assert [(e.name, e.kind, e.status) for e in engines] == [("local", "local", "online")]
+    assert engines[0].capacity.cpus > 0 and engines[0].capacity.nodes == 1
+    with httpx.Client(base_url=trainer.url) as anonymous:
+        assert anonymous.get("/api/v1/engines").status_code == 401
+
+
 def test_unknown_runs_and_pipelines(trainer: ServerProcess) -> None:
     with trainer.http() as http:
         for method, path in [

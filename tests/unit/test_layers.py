@@ -15,7 +15,16 @@ import modelhub
 
 SOURCE = Path(modelhub.__file__).parent
 TRANSPORTS = {"api", "cli", "client", "dashboard"}
-ENGINES = {"inspect", "datasets", "networks", "training", "serving", "monitoring", "governance"}
+ENGINES = {
+    "inspect",
+    "datasets",
+    "networks",
+    "training",
+    "serving",
+    "monitoring",
+    "governance",
+    "interop",
+}
 STORES = {"stores"}
 ROOT = {"__init__", "__main__"}  # the package's public face and `python -m modelhub`
 

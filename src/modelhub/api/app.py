@@ -34,12 +34,18 @@ from modelhub.api import (
     routes_governance_lineage,
     routes_governance_workflow,
     routes_history,
+    routes_hosts,
     routes_inference,
+    routes_interop,
     routes_models,
+    routes_optimisation,
     routes_overview,
+    routes_pipeline_optimization,
+    routes_pools,
     routes_predictions,
     routes_report,
     routes_training,
+    routes_tuning,
     routes_uploads,
 )
 from modelhub.api.errors import install_error_handlers
@@ -49,6 +55,7 @@ from modelhub.api.serving_metrics import ServingCollector
 from modelhub.dashboard.router import mount_dashboard
 from modelhub.domain import context
 from modelhub.services import Services, build_services
+from modelhub.services.fastpath import FastPathService
 from modelhub.services.inference import InferenceService
 from modelhub.settings import Settings
 
@@ -70,21 +77,26 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         live = services or build_services(settings)
+        # Registered first: a second server on one SQLite database stops here.
+        live.hosts.start()
         # Nothing is in flight yet: whatever a crash left half-written goes now.
-        live.platform.clean_leftovers()
+        live.platform.clean_leftovers(others_running=live.hosts.others_alive())
         if settings.auth:
             announce_first_token(live)
         app.state.services = live
         # One per server: its route cache, balancer counts and pooled connections.
         inference = app.state.inference = InferenceService(live.deployments)
+        fast_path = app.state.fast_path = FastPathService(settings, live.auth, live.deployments)
         live.history.start_cleanup()
         if settings.train_scheduler:
             live.training.start_scheduler()
+            live.tuning.start()  # drives studies whose trials that scheduler runs
         if settings.alerts_engine:
             live.alerts.start()
         if settings.serve_supervisor:
             live.predictions.start()  # ingests what the replicas' prediction logs close
             live.deployments.start_serving(replica_launcher)
+            fast_path.start()  # the data-plane listener, when data_plane_port is set
         elif replica_launcher is not None:
             replica_launcher.close()
         if settings.canary_analysis:
@@ -96,12 +108,15 @@ def create_app(
             live.cost.stop()
             live.canary.stop()
             await inference.close()
+            fast_path.stop()
             if settings.serve_supervisor:
                 live.deployments.stop_serving()
                 live.predictions.stop()  # after the replicas: their last files go in too
+            live.tuning.stop()
             live.training.stop_scheduler()
             live.alerts.stop()
             live.history.stop_cleanup()
+            live.hosts.stop()
             if owned:
                 live.close()
 
@@ -118,9 +133,11 @@ def create_app(
     _install_request_context(app)
     for module in (
         routes_models,
+        routes_interop,
         routes_uploads,
         routes_datasets,
         routes_training,
+        routes_tuning,
         routes_deployments,
         routes_canary,
         routes_history,
@@ -138,6 +155,10 @@ def create_app(
         routes_governance_explain,
         routes_governance_bias,
         routes_overview,
+        routes_optimisation,
+        routes_pipeline_optimization,
+        routes_hosts,
+        routes_pools,
     ):
         app.include_router(module.router)
 

@@ -8,13 +8,14 @@ from modelhub.api.deps import ServicesDep
 from modelhub.api.schemas import DeployBody, DeploymentDetail, ScaleBody, UpdateBody
 from modelhub.api.security import DeploymentReader, DeploymentWriter
 from modelhub.domain.deployments import Deployment, Environment
+from modelhub.domain.optimisation import DeploymentReply
 from modelhub.services.deployments import DeployRequest, RolloutRequest
 
 router = APIRouter(prefix="/api/v1", tags=["deployments"])
 
 
-@router.post("/deployments", response_model=Deployment, status_code=202)
-def deploy(body: DeployBody, services: ServicesDep, caller: DeploymentWriter) -> Deployment:
+@router.post("/deployments", response_model=DeploymentReply, status_code=202)
+def deploy(body: DeployBody, services: ServicesDep, caller: DeploymentWriter) -> DeploymentReply:
     request = DeployRequest(
         ref=body.model,
         environment=body.environment,
@@ -25,6 +26,8 @@ def deploy(body: DeployBody, services: ServicesDep, caller: DeploymentWriter) ->
         resources=body.resources,
         override_approval=body.override_approval,
         prediction_log=body.prediction_log,
+        optimize=body.optimize,
+        pool=body.pool,
     )
     return services.deployments.deploy(caller, request)
 

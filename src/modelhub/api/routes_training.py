@@ -12,6 +12,7 @@ from modelhub.api import sse
 from modelhub.api.deps import ServicesDep
 from modelhub.api.schemas import PipelineBody, PipelineCreated, StartBody
 from modelhub.api.security import PipelineWriter, RunManager, RunStarter, TrainingReader
+from modelhub.domain.engines import EngineRecord
 from modelhub.domain.limits import INT64_MAX, MAX_INT_DIGITS, NonNegativeInt64, PositiveInt64
 from modelhub.domain.runs import Alert, Checkpoint, MetricPoint, Pipeline, Run, RunStatus
 from modelhub.errors import InvalidInput
@@ -44,6 +45,11 @@ def get_pipeline(name: str, services: ServicesDep, caller: TrainingReader) -> Pi
 @router.post("/pipelines/{name}/runs", response_model=Run, status_code=201)
 def start_run(name: str, body: StartBody, services: ServicesDep, caller: RunStarter) -> Run:
     return services.training.start(caller, name, body.priority)
+
+
+@router.get("/engines", response_model=list[EngineRecord])
+def list_engines(services: ServicesDep, caller: TrainingReader) -> list[EngineRecord]:
+    return services.training.engines(caller)
 
 
 @router.get("/runs", response_model=list[Run])

@@ -189,6 +189,17 @@ class DeployBody(Body):
     prediction_log: PredictionLogPolicy | None = Field(
         default=None, description="Share of requests logged; default: the server's setting."
     )
+    optimize: bool = Field(
+        default=False,
+        description="Serve the version's optimised variant within tolerance with the lowest "
+        "measured latency (the reply's `optimisation` says which and why).",
+    )
+    pool: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Place it on this shared model pool (`shared`) instead of its own "
+        "replicas: loaded on demand, evicted least-recently-used.",
+    )
 
 
 class ScaleBody(Body):

@@ -54,6 +54,21 @@ def prediction_log_text(d: Deployment) -> str:
     return f"{policy.rate:.0%} of requests, at most {policy.max_per_minute} a minute"
 
 
+def resources_text(d: Deployment) -> str:
+    """Per replica, as recorded (memory in bytes); each replica's health says how it is held."""
+    from modelhub.cli.render import human_size
+    from modelhub.domain.resources import recorded_resources
+
+    r = recorded_resources(d.resources)
+    parts = [
+        human_size(r.memory) if r.memory is not None else None,
+        f"{r.cpus:g} CPUs" if r.cpus is not None else None,
+        f"{r.gpus} GPUs" if r.gpus else None,
+    ]
+    shown = ", ".join(p for p in parts if p)
+    return f"{shown} per replica" if shown else "no limits"
+
+
 def deployment_details(d: Deployment) -> Table:
     table = Table(show_header=False, title=f"deployment {d.name}")
     table.add_column("field", style="bold")
@@ -66,6 +81,7 @@ def deployment_details(d: Deployment) -> Table:
         ("previous version", str(d.previous_version or "-")),
         ("replicas", replicas_text(d)),
         ("load balancing", d.load_balancing.value),
+        ("resources", resources_text(d)),
         ("prediction log", prediction_log_text(d)),
         ("endpoint", d.endpoint or "-"),
         ("error", d.error or "-"),
@@ -80,17 +96,21 @@ def deployment_details(d: Deployment) -> Table:
 
 def health_table(d: Deployment) -> Table:
     table = Table(title="replicas")
+    limited = any(h.limits for h in d.health)
     for column in ("pid", "port", "live", "ready", "restarts", "error"):
         table.add_column(column)
+    if limited:
+        table.add_column("limits")
     for h in d.health:
-        table.add_row(
+        row = [
             str(h.pid or "-"),
             str(h.port or "-"),
             "yes" if h.live else "no",
             "yes" if h.ready else "no",
             str(h.restarts),
             h.error or "-",
-        )
+        ]
+        table.add_row(*row, *([h.limits or "-"] if limited else []))
     return table
 
 

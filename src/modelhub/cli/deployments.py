@@ -22,6 +22,7 @@ from modelhub.cli.render import console, err_console, print_json
 if TYPE_CHECKING:
     from modelhub.client.contract import ModelhubClient
     from modelhub.domain.deployments import Deployment
+    from modelhub.domain.optimisation import VariantChoice
 
 app = typer.Typer(
     help="List, inspect, scale, roll out, roll back and stop deployments.", no_args_is_help=True
@@ -88,7 +89,8 @@ def _report(client: ModelhubClient, d: Deployment, waited: bool) -> None:
             highlight=False,
         )
         return
-    line = f"deployment {d.name}: {d.status.value}, {traffic_text(d)}, {_replicas(d.replicas)}"
+    placed = _replicas(d.replicas) if d.pool is None else f"on pool {d.pool}"
+    line = f"deployment {d.name}: {d.status.value}, {traffic_text(d)}, {placed}"
     if d.status.value == "updating" and len(d.traffic) == 2:
         line += f" (a canary: modelhub deployments promote|rollback {d.name})"
     if not waited:
@@ -112,13 +114,18 @@ def _changed(
     no_wait: bool,
     json: bool,
     canary_settles: bool = True,
+    chose: VariantChoice | None = None,
 ) -> None:
-    """Wait for a change (unless told not to or nothing runs it), then report it."""
+    """Wait for a change (unless told not to or nothing runs it), then report it; the
+    JSON carries `chose` (deploy --optimize's choice) as `optimisation`."""
     waited = client.serves_deployments and not no_wait
     if waited:
         d = _settle(client, d.name, what, json, canary_settles)
     if json:
-        print_json(d)
+        shown = d.model_dump(mode="json")
+        if chose is not None:
+            shown["optimisation"] = chose.model_dump(mode="json")
+        print_json(shown)
     if waited:
         _check_outcome(d, before, what)
     if not json:
@@ -166,6 +173,30 @@ def deploy(
         int | None,
         typer.Option("--log-max-per-minute", help="Most requests logged in any minute."),
     ] = None,
+    optimize: Annotated[
+        bool,
+        typer.Option(
+            "--optimize",
+            help="Serve the version's optimised variant (modelhub optimize) within tolerance "
+            "with the lowest measured latency; says which and why.",
+        ),
+    ] = False,
+    memory: Annotated[
+        str | None,
+        typer.Option(help="Memory limit per replica (512Mi, 2GiB, bytes).", metavar="SIZE"),
+    ] = None,
+    cpus: Annotated[
+        float | None, typer.Option(help="CPUs per replica (pinned to ceil(CPUS) of them).")
+    ] = None,
+    gpus: Annotated[int | None, typer.Option(help="GPUs per replica (CUDA).")] = None,
+    pool: Annotated[
+        str | None,
+        typer.Option(
+            "--pool",
+            help="Place it on a shared model pool (shared) instead of its own replicas: "
+            "loaded on demand, evicted least-recently-used (modelhub pools show).",
+        ),
+    ] = None,
     no_wait: NoWaitOpt = False,
     json: JsonOpt = False,
 ) -> None:
@@ -184,10 +215,21 @@ def deploy(
         load_balancing=parse_enum(LoadBalancing, load_balancing, "load_balancing"),
         override_approval=override_approval,
         prediction_log=log_policy(log_rate, log_max_per_minute),
+        optimize=optimize,
+        resources={
+            key: value
+            for key, value in (("memory", memory), ("cpus", cpus), ("gpus", gpus))
+            if value is not None
+        },
+        pool=pool,
     )
     with client_session() as client:
         created = client.deploy(request)
-        _changed(client, created, [], "deploying", no_wait, json)
+        if created.optimisation is not None and not json:
+            from modelhub.cli.optimise import render_choice
+
+            render_choice(created.optimisation)
+        _changed(client, created, [], "deploying", no_wait, json, chose=created.optimisation)
 
 
 @app.command("list")

@@ -15,17 +15,22 @@ from modelhub.cli import (
     datasets,
     deployments,
     drift,
+    engines,
     governance_app,
     governance_bias,  # noqa: F401 - adds its commands to governance_app
     governance_compliance,  # noqa: F401 - adds its commands to governance
     governance_explain,  # noqa: F401 - adds `governance explain`
     governance_report,  # noqa: F401 - registers its commands
+    hosts,
     models,
     models_governance,  # noqa: F401 - registers its commands
     monitor,
+    optimise,
+    pools,
     predictions,
     runs,
     training,
+    tune,
 )
 from modelhub.cli.context import EXIT_CODES
 from modelhub.errors import ModelhubError
@@ -39,9 +44,14 @@ app.add_typer(models.app, name="models")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(training.pipelines, name="pipelines")
 app.add_typer(runs.app, name="runs")
+app.add_typer(engines.app, name="engines")
+app.add_typer(hosts.app, name="hosts")
 app.command()(training.train)
+app.command()(tune.tune)
 app.command()(deployments.deploy)
 app.add_typer(deployments.app, name="deployments")
+app.add_typer(pools.app, name="pools")
+app.command()(optimise.optimize)
 app.add_typer(drift.app, name="drift")
 app.command()(deployments.predict)
 app.add_typer(predictions.app, name="predictions")
@@ -68,6 +78,12 @@ def server(
     force_insecure: Annotated[
         bool, typer.Option(help="Allow --no-auth on a non-loopback address.")
     ] = False,
+    data_plane_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Also listen here (on --host) for inference by deployment name, with tokens."
+        ),
+    ] = None,
 ) -> None:
     """Run the API server (REST, docs at /docs, metrics at /metrics)."""
     import os
@@ -82,6 +98,8 @@ def server(
 
     settings = Settings()
     updates: dict[str, object] = {k: v for k, v in (("host", host), ("port", port)) if v}
+    if data_plane_port is not None:
+        updates["data_plane_port"] = data_plane_port
     if no_auth:
         updates["auth"] = False
     settings = settings.model_copy(update=updates)
@@ -100,25 +118,43 @@ def server(
         launcher = ReplicaLauncher(ReplicaSettings.from_settings(settings))
         launcher.fill()
 
+    from modelhub.services import build_services
+
+    services = build_services(settings)
+    try:
+        # Before anything else is written: a second server on one SQLite file stops here.
+        services.hosts.register()
+    except BaseException:
+        services.close()
+        if launcher is not None:
+            launcher.close()
+        raise
+    if launcher is not None:  # said once the server is sure to start (a refusal is one line)
+        print(f"modelhub: resource limits: {launcher.enforcement.describe()}", file=sys.stderr)
+
     import uvicorn
 
     from modelhub.api.app import create_app
 
-    uvicorn.run(
-        create_app(settings, replica_launcher=launcher),
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,
-        # Open run event streams would otherwise hold a stopping server until their run ends.
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
-        **proxy_options(settings.trusted_proxies),
-    )
-
-
-def main() -> None:
     try:
-        result = app(standalone_mode=False)
+        uvicorn.run(
+            create_app(settings, services=services, replica_launcher=launcher),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            # Open run event streams would otherwise hold a stopping server until their run ends.
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+            **proxy_options(settings.trusted_proxies),
+        )
+    finally:
+        services.close()
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the CLI on `args` (default: the command line) and exit with its status."""
+    try:
+        result = app(args=args, standalone_mode=False)
     except ModelhubError as exc:
         from modelhub.cli.render import err_console
 

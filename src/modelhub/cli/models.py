@@ -269,3 +269,66 @@ def update(
             name, description=description, license=license, tags=parse_tags(tag or []) or None
         )
     _done(json, model, f"updated {model.name}")
+
+
+@app.command("import")
+def import_model(
+    path: Annotated[Path, typer.Argument(help="An MLflow model folder, HF folder or .onnx.")],
+    from_format: Annotated[
+        str, typer.Option("--from", help="The layout: mlflow, huggingface or onnx.")
+    ],
+    name: Annotated[
+        str | None, typer.Option("--name", "-n", help="Model name (default: the folder's).")
+    ] = None,
+    type: Annotated[str | None, typer.Option("--type", "-t", help="Model type.")] = None,
+    description: Annotated[str, typer.Option(help="What the model is for.")] = "",
+    license: Annotated[str | None, typer.Option(help="License (default: the card's).")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="key=value, repeatable.")] = None,
+    label: Annotated[str | None, typer.Option(help="Semantic version label.")] = None,
+    trust: Annotated[bool, typer.Option(help="Accept a pickle-based model (admin).")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Import a model saved by another platform, keeping its signature, requirements,
+    license and card."""
+    from modelhub.services.interop import ImportRequest
+
+    request = ImportRequest(
+        from_format=from_format,
+        name=name,
+        type=type,
+        description=description,
+        license=license,
+        tags=parse_tags(tag or []),
+        label=label,
+        trust=trust,
+    )
+    with (
+        client_session() as client,
+        transfer_progress(f"import {path.name}", _size(path), not json) as progress,
+    ):
+        version = client.import_model(request, path, progress)
+    if json:
+        print_json(version)
+    else:
+        console.print(
+            f"imported [bold]{version.name}[/] version {version.version} from {from_format} "
+            f"({version.framework.value}, sha256:{version.digest[:12]})"
+        )
+
+
+@app.command("export")
+def export_model(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION (or an alias).")],
+    to: Annotated[str, typer.Option("--to", help="mlflow, huggingface or onnx.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="A new or empty folder.")],
+    json: JsonOpt = False,
+) -> None:
+    """Write a version as an MLflow model, a Hugging Face folder or ONNX."""
+    with client_session() as client:
+        result = client.export_model(ref, to, output)
+    _done(
+        json,
+        result,
+        f"exported {result.name}@{result.version} as {result.format} to {output} "
+        f"({len(result.files)} files)",
+    )

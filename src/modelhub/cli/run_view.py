@@ -32,10 +32,25 @@ def estimate_lines(estimate: Estimate) -> list[str]:
         )
         + ")",
     ]
+    lines.append(engine_line(estimate))
     lines += [f"warning: {w}" for w in estimate.warnings]
     if estimate.notes:
         lines.append(f"notes: {estimate.notes}")
     return lines
+
+
+def engine_line(estimate: Estimate) -> str:
+    """Which engine a run would go to and when it could start."""
+    workers = f", {estimate.workers} workers" if estimate.workers > 1 else ""
+    if estimate.engine is None:
+        return f"engine: none of this server's engines can hold the run{workers}"
+    if estimate.start_in_seconds is None:
+        start = "unknown (the engine is offline or the queue never frees enough)"
+    elif estimate.start_in_seconds < 1:
+        start = "now"
+    else:
+        start = f"in about {duration(estimate.start_in_seconds)}"
+    return f"engine: {estimate.engine}{workers}; estimated start: {start}"
 
 
 def money(amount: float) -> str:

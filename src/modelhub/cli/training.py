@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelhub.cli.context import client_session
+from modelhub.cli.pipeline_optimize import optimize
 from modelhub.cli.render import console, err_console, print_json
 from modelhub.cli.run_view import (
     QUEUED_ONLY,
@@ -170,3 +171,6 @@ def train(
         console.print(
             f"registered [bold]{run.result_model}[/] version {run.result_version} (run {run.id})"
         )
+
+
+pipelines.command()(optimize)

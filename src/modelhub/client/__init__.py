@@ -9,11 +9,14 @@ from modelhub.client.contract import ModelhubClient
 from modelhub.client.http import Client
 from modelhub.domain.queries import VersionQuery
 from modelhub.services.deployments import DeployRequest, RolloutRequest
+from modelhub.services.interop import ExportResult, ImportRequest
 from modelhub.services.registry import RegisterRequest
 
 __all__ = [
     "Client",
     "DeployRequest",
+    "ExportResult",
+    "ImportRequest",
     "ModelhubClient",
     "RegisterRequest",
     "RolloutRequest",

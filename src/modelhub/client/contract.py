@@ -28,13 +28,22 @@ from modelhub.domain.cost import (
 )
 from modelhub.domain.deployments import Deployment, UsageRecord
 from modelhub.domain.drift import DriftReference, DriftReport
+from modelhub.domain.engines import EngineRecord
 from modelhub.domain.estimates import Estimate
 from modelhub.domain.explanation import ExplainOptions, Explanation
 from modelhub.domain.governance import Assessment, PolicyVersion, ReviewRequest
 from modelhub.domain.governance_status import GovernanceStatus
+from modelhub.domain.hosts import Host
 from modelhub.domain.lineage import LineageGraph, VersionDocument
 from modelhub.domain.monitor_report import MonitorReport
 from modelhub.domain.monitoring import PerformanceSummary
+from modelhub.domain.optimisation import DeploymentReply, OptimisationReport
+from modelhub.domain.pipeline_optimization import (
+    DEFAULT_BUDGET_STEPS,
+    DEFAULT_TOLERANCE,
+    PipelineOptimization,
+)
+from modelhub.domain.pools import Pool
 from modelhub.domain.predictions import (
     AccuracySummary,
     FeedbackOutcome,
@@ -51,7 +60,10 @@ from modelhub.domain.records import (
     RegisteredModel,
 )
 from modelhub.domain.runs import Alert, Checkpoint, MetricPoint, Pipeline, Run, RunEvent
+from modelhub.domain.tuning import Study, TuneRequest
 from modelhub.services.deployments import DeployRequest, RolloutRequest
+from modelhub.services.interop import ExportResult, ImportRequest
+from modelhub.services.optimisation import OptimiseRequest
 from modelhub.services.registry import RegisterRequest
 
 if TYPE_CHECKING:
@@ -157,6 +169,10 @@ class ModelhubClient(Protocol):
         """The audit chain checked; tampering is `intact=False` with `problems`, not a raise."""
         ...
 
+    def hosts(self) -> list[Host]:
+        """The servers sharing this database, their capacity and whether they live."""
+        ...
+
     # -- training ------------------------------------------------------------------
 
     @property
@@ -183,6 +199,8 @@ class ModelhubClient(Protocol):
 
     def list_pipelines(self) -> list[Pipeline]: ...
 
+    def list_engines(self) -> list[EngineRecord]: ...
+
     def get_pipeline(self, name: str) -> Pipeline: ...
 
     def start_run(self, pipeline: str, priority: str | None = None) -> Run: ...
@@ -204,6 +222,55 @@ class ModelhubClient(Protocol):
     def run_checkpoints(self, run_id: int) -> list[Checkpoint]: ...
 
     def run_alerts(self, run_id: int) -> list[Alert]: ...
+
+    # -- optimising a pipeline (issue 15) --
+
+    def optimize_pipeline(
+        self,
+        name: str,
+        budget_steps: int = DEFAULT_BUDGET_STEPS,
+        tolerance: float = DEFAULT_TOLERANCE,
+    ) -> PipelineOptimization:
+        """Queue a profiling run of the pipeline (`budget_steps` steps, its phases timed);
+        when it ends the server proposes changes and measures them in a second short run.
+        The optimisation comes back `profiling`: follow it with `get_optimization`.
+        InvalidInput for a budget (5-10000) or tolerance (0-1) out of range; NotFound."""
+        ...
+
+    def get_optimization(self, name: str, optimization: int | None = None) -> PipelineOptimization:
+        """An optimisation of the pipeline: the newest when `optimization` is None."""
+        ...
+
+    def list_optimizations(self, name: str) -> list[PipelineOptimization]: ...
+
+    def accept_optimization(
+        self, name: str, optimization: int | None = None
+    ) -> PipelineOptimization:
+        """The proposed spec becomes the pipeline's next version. IllegalTransition when
+        nothing is proposed; Conflict when the pipeline changed since it was profiled."""
+        ...
+
+    # -- tuning (issue 15) ------------------------------------------------------------
+
+    def tune(self, request: TuneRequest) -> Study:
+        """Store the pipeline and start an Optuna study over its `search:` block.
+
+        InvalidInput for a spec without search (or with any other problem, each named by
+        its path) or a bad timeout; Conflict while a study of that pipeline runs.
+        """
+        ...
+
+    def study(self, name: str) -> Study:
+        """The study of pipeline `name`: trials, best so far, importance; NotFound if none."""
+        ...
+
+    def study_chart(self, name: str) -> str:
+        """The study's optimisation history and parameter importance as SVG text."""
+        ...
+
+    def resume_study(self, name: str) -> Study:
+        """Run a failed study on to its trials; NotFound if none, IllegalTransition if done."""
+        ...
 
     # -- alerts (issue 11) ----------------------------------------------------------
 
@@ -253,8 +320,12 @@ class ModelhubClient(Protocol):
         """
         ...
 
-    def deploy(self, request: DeployRequest) -> Deployment:
+    def deploy(self, request: DeployRequest) -> DeploymentReply:
         """Serve a version (`NAME`, `NAME@3`, `NAME@ALIAS`) in an environment.
+
+        With `request.optimize`, the version's optimised variant within tolerance with
+        the lowest measured latency is served instead, and `optimisation` says which
+        and why (the version itself when none qualifies).
 
         Returns at once with the deployment `deploying`; `wait_deployment` follows it.
         Production serves approved versions only: IllegalTransition otherwise, unless
@@ -271,6 +342,14 @@ class ModelhubClient(Protocol):
 
     def get_deployment(self, name: str) -> tuple[Deployment, list[UsageRecord]]:
         """The deployment and its usage per served version; NotFound if none."""
+        ...
+
+    def list_pools(self) -> list[Pool]:
+        """The shared model pools: replicas, loaded models, memory, hit rate, evictions."""
+        ...
+
+    def get_pool(self, name: str) -> Pool:
+        """One shared model pool (`shared`); NotFound naming the pools if none."""
         ...
 
     def canary_status(self, name: str) -> CanaryStatus:
@@ -492,6 +571,40 @@ class ModelhubClient(Protocol):
 
     def bias_chart(self, name: str, version: int, assessment_id: int | None = None) -> bytes:
         """The PNG chart of the version's newest bias assessment (or of `assessment_id`)."""
+        ...
+
+    # -- import and export with other platforms (docs/interop.md) --
+
+    def import_model(
+        self, request: ImportRequest, source: Path, progress: Progress | None = None
+    ) -> ModelVersion:
+        """Register `source` (an MLflow model directory, a Hugging Face folder or an ONNX
+        file, as `request.from_format` says) as a new version, keeping what its layout says
+        (signature, requirements, license, card). InvalidInput names what is wrong with
+        the layout and nothing is registered; UnsafeModel for a pickle without trust."""
+        ...
+
+    def export_model(self, ref: str, to: str, dest: Path) -> ExportResult:
+        """Write version `ref` as `to` (mlflow, huggingface, onnx) into `dest`, a new or
+        empty folder (Conflict otherwise, nothing written); filled whole or not at all."""
+        ...
+
+    # -- optimisation (issue 15) --
+
+    def optimize(
+        self,
+        request: OptimiseRequest,
+        calibration: Path | None = None,
+        eval_data: Path | None = None,
+    ) -> OptimisationReport:
+        """Export a version to ONNX (and quantise it to int8, or halve it to fp16), measure
+        source and result on the source's validation rows (or `eval_data`), and register
+        the result as a new version when its accuracy drop is within the tolerance (or
+        `request.force`). `calibration` rows make int8 static instead of dynamic.
+
+        InvalidInput (nothing registered) for a tolerance out of [0, 1], a version no
+        exporter covers, data without the model's columns, fp16 without a GPU.
+        """
         ...
 
     def close(self) -> None: ...

@@ -24,10 +24,15 @@ from modelhub.client.http_governance_explain import ExplainCalls
 from modelhub.client.http_governance_lineage import GovernanceLineageCalls
 from modelhub.client.http_governance_workflow import GovernanceWorkflowCalls
 from modelhub.client.http_history import HistoryCalls
+from modelhub.client.http_interop import InteropCalls
+from modelhub.client.http_optimisation import OptimisationCalls
+from modelhub.client.http_pipeline_optimization import PipelineOptimizationCalls
 from modelhub.client.http_predictions import PredictionCalls
 from modelhub.client.http_report import ReportCalls
 from modelhub.client.http_training import TrainingCalls
+from modelhub.client.http_tuning import TuningCalls
 from modelhub.domain.auth import Principal, TokenInfo
+from modelhub.domain.hosts import Host
 from modelhub.domain.names import check_model_name
 from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import (
@@ -94,6 +99,10 @@ class Client(
     ComplianceCalls,
     ExplainCalls,
     GovernanceBiasCalls,
+    InteropCalls,
+    OptimisationCalls,
+    PipelineOptimizationCalls,
+    TuningCalls,
 ):
     """Talk to a running modelhub server: `Client(url, token)`, or from the environment.
 
@@ -375,3 +384,6 @@ class Client(
         params = {"expect_head": expect_head} if expect_head is not None else {}
         data = self._request("GET", "/api/v1/audit/verify", params=params)
         return AuditVerdict.model_validate(data)
+
+    def hosts(self) -> list[Host]:
+        return [Host.model_validate(h) for h in self._request("GET", "/api/v1/hosts")]

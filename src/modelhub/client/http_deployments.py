@@ -11,6 +11,8 @@ from modelhub.client.http_connection import HttpConnection, request_body
 from modelhub.domain.canary import CanaryStatus
 from modelhub.domain.deployments import Deployment, UsageRecord
 from modelhub.domain.names import check_model_name
+from modelhub.domain.optimisation import DeploymentReply
+from modelhub.domain.pools import Pool
 from modelhub.services.deployments import DeployRequest, RolloutRequest
 
 JSON_HEADERS = {"content-type": "application/json"}
@@ -22,9 +24,11 @@ class DeploymentCalls(HttpConnection):
     # The server runs the replicas of what it is asked to deploy.
     serves_deployments = True
 
-    def deploy(self, request: DeployRequest) -> Deployment:
+    def deploy(self, request: DeployRequest) -> DeploymentReply:
         body = {"model": request.ref, **request_body(request, "ref")}
-        return Deployment.model_validate(self._request("POST", "/api/v1/deployments", json=body))
+        return DeploymentReply.model_validate(
+            self._request("POST", "/api/v1/deployments", json=body)
+        )
 
     def list_deployments(
         self,
@@ -44,6 +48,12 @@ class DeploymentCalls(HttpConnection):
         data = self._request("GET", _deployment_path(name))
         usage = [UsageRecord.model_validate(u) for u in data["usage"]]
         return Deployment.model_validate(data["deployment"]), usage
+
+    def list_pools(self) -> list[Pool]:
+        return [Pool.model_validate(p) for p in self._request("GET", "/api/v1/pools")]
+
+    def get_pool(self, name: str) -> Pool:
+        return Pool.model_validate(self._request("GET", f"/api/v1/pools/{quote(name, safe='')}"))
 
     def canary_status(self, name: str) -> CanaryStatus:
         data = self._request("GET", _deployment_path(name) + "/canary")

@@ -13,6 +13,7 @@ import httpx
 from modelhub.client.errors import raise_for_error
 from modelhub.client.http_connection import HttpConnection
 from modelhub.client.sse import parse_sse
+from modelhub.domain.engines import EngineRecord
 from modelhub.domain.estimates import Estimate
 from modelhub.domain.runs import Alert, Checkpoint, MetricPoint, Pipeline, Run, RunEvent
 from modelhub.errors import InvalidInput, Unavailable, error_from_dict
@@ -43,6 +44,9 @@ class TrainingCalls(HttpConnection):
 
     def list_pipelines(self) -> list[Pipeline]:
         return [Pipeline.model_validate(p) for p in self._request("GET", "/api/v1/pipelines")]
+
+    def list_engines(self) -> list[EngineRecord]:
+        return [EngineRecord.model_validate(e) for e in self._request("GET", "/api/v1/engines")]
 
     def get_pipeline(self, name: str) -> Pipeline:
         return Pipeline.model_validate(self._request("GET", _pipeline_path(name)))

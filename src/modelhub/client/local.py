@@ -15,10 +15,15 @@ from modelhub.client.local_governance_explain import LocalExplainCalls
 from modelhub.client.local_governance_lineage import LocalGovernanceLineageCalls
 from modelhub.client.local_governance_workflow import LocalGovernanceWorkflowCalls
 from modelhub.client.local_history import LocalHistoryCalls
+from modelhub.client.local_interop import LocalInteropCalls
+from modelhub.client.local_optimisation import LocalOptimisationCalls
+from modelhub.client.local_pipeline_optimization import LocalPipelineOptimizationCalls
 from modelhub.client.local_predictions import LocalPredictionCalls
 from modelhub.client.local_report import LocalReportCalls
 from modelhub.client.local_training import LocalTrainingCalls
+from modelhub.client.local_tuning import LocalTuningCalls
 from modelhub.domain.auth import Principal, TokenInfo
+from modelhub.domain.hosts import Host
 from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import (
     AuditEvent,
@@ -46,6 +51,10 @@ class LocalClient(
     LocalComplianceCalls,
     LocalExplainCalls,
     LocalGovernanceBiasCalls,
+    LocalInteropCalls,
+    LocalOptimisationCalls,
+    LocalPipelineOptimizationCalls,
+    LocalTuningCalls,
 ):
     """Same methods and errors as `Client`, served by the services in this process."""
 
@@ -178,3 +187,6 @@ class LocalClient(
 
     def audit_verify(self, expect_head: str | None = None) -> AuditVerdict:
         return self.services.audit.verify(self.caller, expect_head)
+
+    def hosts(self) -> list[Host]:
+        return self.services.hosts.list_hosts(self.caller)

@@ -15,6 +15,8 @@ from modelhub.client.local_home import LocalHome
 from modelhub.domain.canary import CanaryStatus
 from modelhub.domain.deployments import Deployment, Environment, UsageRecord
 from modelhub.domain.enums import parse_enum
+from modelhub.domain.optimisation import DeploymentReply
+from modelhub.domain.pools import Pool
 from modelhub.services.deployments import DeployRequest, RolloutRequest
 
 
@@ -23,7 +25,7 @@ class LocalDeploymentCalls(LocalHome):
 
     serves_deployments = False
 
-    def deploy(self, request: DeployRequest) -> Deployment:
+    def deploy(self, request: DeployRequest) -> DeploymentReply:
         return self.services.deployments.deploy(self.caller, request)
 
     def list_deployments(
@@ -38,6 +40,12 @@ class LocalDeploymentCalls(LocalHome):
     def get_deployment(self, name: str) -> tuple[Deployment, list[UsageRecord]]:
         deployments = self.services.deployments
         return deployments.get(self.caller, name), deployments.usage(self.caller, name)
+
+    def list_pools(self) -> list[Pool]:
+        return self.services.deployments.pools(self.caller)
+
+    def get_pool(self, name: str) -> Pool:
+        return self.services.deployments.pool(self.caller, name)
 
     def canary_status(self, name: str) -> CanaryStatus:
         return self.services.canary.status(self.caller, name)

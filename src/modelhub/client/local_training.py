@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from modelhub.client.local_home import LocalHome
+from modelhub.domain.engines import EngineRecord
 from modelhub.domain.enums import parse_enum
 from modelhub.domain.estimates import Estimate
 from modelhub.domain.pipelines import Priority
@@ -36,9 +37,11 @@ class LocalTrainingCalls(LocalHome):
         a server stops.
         """
         self.services.training.start_scheduler()
+        self.services.tuning.start()
         try:
             yield
         finally:
+            self.services.tuning.stop()
             self.services.training.stop_scheduler()
 
     def create_pipeline(
@@ -49,6 +52,9 @@ class LocalTrainingCalls(LocalHome):
 
     def list_pipelines(self) -> list[Pipeline]:
         return self.services.training.list_pipelines(self.caller)
+
+    def list_engines(self) -> list[EngineRecord]:
+        return self.services.training.engines(self.caller)
 
     def get_pipeline(self, name: str) -> Pipeline:
         return self.services.training.get_pipeline(self.caller, name)

@@ -29,9 +29,11 @@ from modelhub.domain.names import parse_tags
 from modelhub.domain.queries import ModelQuery, VersionQuery
 from modelhub.domain.records import ModelVersion
 from modelhub.errors import InvalidInput, ModelhubError
+from modelhub.interop import ExportFormat, ImportFormat
 from modelhub.services import Services
 from modelhub.services.deployments import MAX_REPLICAS
 from modelhub.services.guarded import GuardedRegistry
+from modelhub.services.interop import ImportRequest
 from modelhub.services.registry import RegisterRequest
 from modelhub.web.status import HTTP_STATUS
 
@@ -181,6 +183,7 @@ def _form_page(
         status_code=HTTP_STATUS[error.code] if error else 200,
         types=[t.value for t in ModelType],
         import_dirs=[str(d) for d in services_of(request).registry.import_dirs],
+        import_formats=[f.value for f in ImportFormat],
     )
 
 
@@ -290,6 +293,7 @@ def import_model(
     description: Annotated[str, Form(max_length=10000)] = "",
     license: Annotated[str, Form(max_length=128)] = "",
     tags: Annotated[str, Form(max_length=4000)] = "",
+    from_format: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
     values = {
         "path": path,
@@ -298,15 +302,33 @@ def import_model(
         "description": description,
         "license": license,
         "tags": tags,
+        "from_format": from_format,
     }
-    registry = services_of(request).registry_for(caller)
+    services = services_of(request)
     try:
-        version = registry.import_path(register_request(values), path)
+        if from_format:  # another platform's layout, read as the API's imports read it
+            version = services.interop.import_server_path(caller, import_request(values), path)
+        else:
+            version = services.registry_for(caller).import_path(register_request(values), path)
     except ModelhubError as exc:
         if is_htmx(request):
             raise
         return _form_page(request, "registry/import.html", caller, values, exc)
     return go_to(request, version_url(version))
+
+
+def import_request(values: dict[str, str]) -> ImportRequest:
+    """The import form's fields as an ImportRequest (an empty name: the folder's)."""
+    plain = register_request(values)
+    return ImportRequest(
+        from_format=values["from_format"],
+        name=plain.name or None,
+        source_name=PurePosixPath(values.get("path", "").strip()).name or None,
+        type=plain.type,
+        description=plain.description,
+        license=plain.license,
+        tags=plain.tags,
+    )
 
 
 # -- a model, a version -------------------------------------------------------------
@@ -377,6 +399,7 @@ def show_version(
         environments=[e.value for e in Environment],
         max_replicas=MAX_REPLICAS,
         stages=[s.value for s in Stage],
+        export_formats=[f.value for f in ExportFormat],
         quote=quote,
     )
 
@@ -421,4 +444,23 @@ def download_file(
             "x-content-sha256": entry.digest,
             "x-modelhub-version": str(found.version),
         },
+    )
+
+
+@router.get("/models/{name}/versions/{version}/export")
+def export_version(
+    request: Request,
+    name: str,
+    version: PositiveInt64,
+    caller: PageReader,
+    to: Annotated[str, Query(max_length=32)],
+) -> StreamingResponse:
+    """The version as MLflow, Hugging Face or ONNX, a tar download (the API's export)."""
+    archive = services_of(request).interop.export_archive(caller, f"{name}@{version}", to)
+    result = archive.result
+    filename = quote(f"{result.name}-{result.version}-{result.format}.tar", safe="")
+    return StreamingResponse(
+        archive.chunks,
+        media_type="application/x-tar",
+        headers={"content-disposition": f"attachment; filename*=UTF-8''{filename}"},
     )

@@ -71,6 +71,7 @@ def training_tab(
         "training/index.html",
         caller,
         tab="training",
+        engines=training.engines(caller),
         pipelines=pipelines,
         summaries=summaries,
         runs=runs.runs,

@@ -62,6 +62,8 @@ class Action(StrEnum):
     GOVERNANCE_READ = "governance.read"  # policy, status, reports, lineage, cards
     GOVERNANCE_ASSESS = "governance.assess"  # request a review, run assessments
     GOVERNANCE_POLICY = "governance.policy"  # set the policy in force
+    # -- several servers (issue 16): addresses, ports and PIDs are for operators --
+    HOSTS_READ = "hosts.read"
 
 
 ALL_ROLES = frozenset(Role)
@@ -107,6 +109,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     # (approve, reject, an ethics verdict) stay models.approve.
     Action.GOVERNANCE_ASSESS: WRITERS,
     Action.GOVERNANCE_POLICY: ADMINS,
+    Action.HOSTS_READ: ADMINS,
 }
 
 # Developers may take these actions only on what they own (they made the first

@@ -129,6 +129,7 @@ class ReplicaHealth(Record):
     ready: bool = False
     restarts: int = 0
     error: str | None = None
+    limits: str | None = None  # what holds it to the deployment's resources, and how
 
 
 class Deployment(Record):
@@ -148,6 +149,9 @@ class Deployment(Record):
     health: list[ReplicaHealth] = Field(default_factory=list)
     approval_override: bool = False
     prediction_log: PredictionLogPolicy | None = None  # None: nothing logged
+    host: str | None = None  # the server whose supervisor serves it; None: not placed yet
+    # The shared model pool it is placed on (`deploy --pool`); None: its own replicas.
+    pool: str | None = None
     created_by: str
     created_at: datetime
     updated_at: datetime

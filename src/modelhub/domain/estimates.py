@@ -17,3 +17,6 @@ class Estimate:
     storage_bytes: int = 0
     warnings: list[str] = field(default_factory=list)
     notes: str = ""
+    workers: int = 1
+    engine: str | None = None  # where a run would start: local, ray; None: no engine holds it
+    start_in_seconds: float | None = None  # from now, with the queue as it is; None: unknown

@@ -39,6 +39,7 @@ from modelhub.domain.names import (
     parse_ref,
     parse_version_number,
 )
+from modelhub.domain.search import Search, search_problems
 from modelhub.errors import InvalidInput
 
 E = TypeVar("E", bound=StrEnum)
@@ -69,9 +70,7 @@ class TrainerName(StrEnum):
     SCRIPT = "script"
 
 
-UNSUPPORTED_TYPES = frozenset(
-    {PipelineType.REINFORCEMENT_LEARNING, PipelineType.FEDERATED_LEARNING}
-)
+UNSUPPORTED_TYPES = frozenset({PipelineType.REINFORCEMENT_LEARNING})
 NEEDS_BASE_MODEL = frozenset({PipelineType.FINE_TUNING, PipelineType.TRANSFER_LEARNING})
 FORBIDS_BASE_MODEL = frozenset({PipelineType.PRE_TRAINING})
 
@@ -79,7 +78,9 @@ FORBIDS_BASE_MODEL = frozenset({PipelineType.PRE_TRAINING})
 # scratch; the text classifier can start from its own earlier version (fine_tuning);
 # char_lm continues training an earlier char_lm; a script decides for itself.
 TRAINER_TYPES: dict[TrainerName, frozenset[PipelineType]] = {
-    TrainerName.TABULAR_CLASSIFIER: frozenset({PipelineType.PRE_TRAINING}),
+    TrainerName.TABULAR_CLASSIFIER: frozenset(
+        {PipelineType.PRE_TRAINING, PipelineType.FEDERATED_LEARNING}
+    ),
     TrainerName.TEXT_CLASSIFIER: frozenset({PipelineType.PRE_TRAINING, PipelineType.FINE_TUNING}),
     TrainerName.CHAR_LM: frozenset({PipelineType.PRE_TRAINING, PipelineType.FINE_TUNING}),
     TrainerName.SCRIPT: frozenset(
@@ -125,6 +126,10 @@ _UNITS = {
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$", re.ASCII)
 MAX_MEMORY = 1024**5  # 1 PiB: more than any one host; a bound before the arithmetic
 MAX_SEED = 2**32 - 1  # every random generator the trainers use takes it
+MAX_WORKERS = 64  # data-parallel workers of one run
+MAX_CLIENTS = 1000  # federated clients of one run
+MAX_ROUNDS = 10_000
+_DIRICHLET = re.compile(r"^dirichlet\(\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*\)$", re.ASCII)
 
 
 def parse_memory(value: object) -> int:
@@ -168,6 +173,32 @@ class DatasetRef(SpecModel):
 
     name: str
     version: int | None = Field(default=None, ge=1, le=INT64_MAX, description="None: latest.")
+    partition_by: str | None = Field(
+        default=None, min_length=1, max_length=256, description="federated: one client a value."
+    )
+    partition: str | None = Field(
+        default=None, description="federated: iid (default) or dirichlet(alpha) over the label."
+    )
+
+    @field_validator("partition")
+    @classmethod
+    def _partition(cls, partition: str | None) -> str | None:
+        if partition is None or partition == "iid":
+            return partition
+        if dirichlet_alpha(partition) is None:
+            shown = partition if len(partition) <= 30 else partition[:30] + "..."
+            raise ValueError(f"partition {shown!r}: use iid or dirichlet(alpha), alpha above 0")
+        return partition
+
+    @model_validator(mode="after")
+    def _one_partitioning(self) -> DatasetRef:
+        if self.partition_by is not None and self.partition is not None:
+            raise ValueError("set partition_by or partition, not both")
+        return self
+
+    @property
+    def partitioned(self) -> bool:
+        return self.partition_by is not None or self.partition is not None
 
     @model_validator(mode="before")
     @classmethod
@@ -273,6 +304,92 @@ class ResultModel(SpecModel):
         return _checked(check_model_name, name)
 
 
+def dirichlet_alpha(partition: str) -> float | None:
+    """alpha of "dirichlet(alpha)" when it is a positive number up to 1000, else None."""
+    match = _DIRICHLET.match(partition)
+    if match is None or len(match.group(1)) > 32:
+        return None
+    alpha = float(match.group(1))
+    return alpha if 0 < alpha <= 1000 else None
+
+
+class Distributed(SpecModel):
+    """Data-parallel training: `workers` processes, DistributedDataParallel over `backend`.
+
+    `resources` are per worker; the scheduler reserves every worker's share at once.
+    """
+
+    workers: int = Field(ge=1, le=MAX_WORKERS)
+    backend: Literal["gloo", "nccl"] = "gloo"
+
+
+class Engine(StrEnum):
+    """Where a run trains: this host's processes, or a Ray cluster (the [distributed] extra)."""
+
+    LOCAL = "local"
+    RAY = "ray"
+
+
+class FederatedStrategy(StrEnum):
+    FEDAVG = "fedavg"
+    FEDPROX = "fedprox"
+    FEDADAM = "fedadam"
+    FEDMEDIAN = "fedmedian"
+    FEDTRIMMEDAVG = "fedtrimmedavg"
+
+
+class DifferentialPrivacy(SpecModel):
+    """Central DP with fixed clipping: each client's update clipped to `clipping_norm`,
+    Gaussian noise of `noise_multiplier` x `clipping_norm` added to the aggregate."""
+
+    noise_multiplier: float = Field(ge=0, le=100)
+    clipping_norm: float = Field(gt=0, le=1e6)
+
+
+MAX_SUPERLINK_ADDRESS = 260  # a DNS name (253) and a port
+_HOST_PORT = re.compile(
+    r"(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
+    r":(?P<port>[0-9]{1,5})"
+)
+
+
+class Federated(SpecModel):
+    """Federated learning with Flower: `clients` train on their own partition each round."""
+
+    clients: int = Field(ge=1, le=MAX_CLIENTS)
+    rounds: int = Field(ge=1, le=MAX_ROUNDS)
+    fraction_fit: float = Field(default=1.0, gt=0, le=1)
+    fraction_evaluate: float = Field(default=1.0, ge=0, le=1)
+    strategy: FederatedStrategy = FederatedStrategy.FEDAVG
+    min_available_clients: int | None = Field(default=None, ge=1, le=MAX_CLIENTS)
+    min_fit_clients: int | None = Field(default=None, ge=1, le=MAX_CLIENTS)
+    local_epochs: int = Field(default=1, ge=1, le=1000)
+    proximal_mu: float = Field(default=0.1, ge=0, le=1e6, description="fedprox only.")
+    trim_beta: float = Field(default=0.2, gt=0, lt=0.5, description="fedtrimmedavg only.")
+    server_learning_rate: float = Field(default=0.1, gt=0, le=100, description="fedadam only.")
+    differential_privacy: DifferentialPrivacy | None = None
+    superlink: str | None = Field(
+        default=None,
+        max_length=MAX_SUPERLINK_ADDRESS,
+        description="host:port of a running Flower SuperLink's HTTP API; None: simulation.",
+    )
+
+    @field_validator("superlink")
+    @classmethod
+    def _superlink(cls, address: str | None) -> str | None:
+        return None if address is None else check_superlink_address(address)
+
+
+def check_superlink_address(address: str) -> str:
+    """`host:port` (an IPv6 host in brackets), the port 1-65535; ValueError otherwise."""
+    match = _HOST_PORT.fullmatch(address)
+    if match is None:
+        raise ValueError("superlink must be host:port, e.g. 127.0.0.1:9091 or [::1]:9091")
+    if not 1 <= int(match["port"]) <= 65535:
+        raise ValueError(f"superlink's port must be 1-65535, not {match['port']}")
+    return address
+
+
 class Script(SpecModel):
     path: str
     entrypoint: str = Field(default="train", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -306,6 +423,10 @@ class PipelineSpec(SpecModel):
     priority: Priority = Priority.NORMAL
     result_model: ResultModel
     script: Script | None = None
+    distributed: Distributed | None = None
+    engine: Engine | None = Field(default=None, description="None: the scheduler chooses.")
+    federated: Federated | None = None
+    search: Search | None = Field(default=None, description="What `modelhub tune` searches.")
 
     @field_validator("name")
     @classmethod
@@ -374,6 +495,7 @@ def spec_problems(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     elif trainer not in (None, TrainerName.SCRIPT) and data.get("script") is not None:
         problems.append(("script", f"only the script trainer takes a script, not {trainer}"))
     problems += _dataset_problems(data.get("datasets"))
+    problems += _parallel_problems(data, kind, trainer)
     hps = data.get("hyperparameters", {})
     plain = _hyperparameter_problems(hps)
     problems += plain
@@ -384,6 +506,9 @@ def spec_problems(data: Mapping[str, Any]) -> list[tuple[str, str]]:
             for path, message in hyperparameter_problems(HYPERPARAMETERS[trainer], dict(hps))
             if path.partition("[")[0] not in reported
         ]
+    if isinstance(hps, Mapping):
+        model = HYPERPARAMETERS[trainer] if trainer is not None else None
+        problems += search_problems(data.get("search"), model, hps)
     return problems
 
 
@@ -401,6 +526,55 @@ def _dataset_problems(datasets: object) -> list[tuple[str, str]]:
         if name in seen:
             problems.append((f"datasets[{index}]", f"{name} is already datasets[{seen[name]}]"))
         seen.setdefault(name, index)
+    return problems
+
+
+def _parallel_problems(
+    data: Mapping[str, Any], kind: PipelineType | None, trainer: TrainerName | None
+) -> list[tuple[str, str]]:
+    """Rules of `distributed`, `federated` and dataset partitions, across fields."""
+    problems: list[tuple[str, str]] = []
+    distributed, federated = data.get("distributed"), data.get("federated")
+    resources = data.get("resources")
+    gpus = resources.get("gpus", 0) if isinstance(resources, Mapping) else 0
+    nccl = isinstance(distributed, Mapping) and distributed.get("backend") == "nccl"
+    if nccl and not (isinstance(gpus, int) and gpus >= 1):
+        problems.append(
+            ("distributed.backend", "nccl runs on GPUs: set resources.gpus, or use gloo")
+        )
+    if kind is PipelineType.FEDERATED_LEARNING:
+        if federated is None:
+            problems.append(("federated", "federated_learning needs a federated section"))
+        if distributed is not None:
+            problems.append(("distributed", "a federated run cannot also be data-parallel"))
+        if data.get("engine") == Engine.RAY.value:
+            problems.append(
+                (
+                    "engine",
+                    "a federated run trains on the local engine: Flower's simulation "
+                    "starts a Ray of its own",
+                )
+            )
+    elif federated is not None:
+        problems.append(("federated", "only type federated_learning takes a federated section"))
+    if isinstance(federated, Mapping):
+        clients = federated.get("clients")
+        for key in ("min_available_clients", "min_fit_clients"):
+            least = federated.get(key)
+            if isinstance(least, int) and isinstance(clients, int) and least > clients:
+                problems.append((f"federated.{key}", f"{least} is more than the {clients} clients"))
+    datasets = data.get("datasets")
+    if isinstance(datasets, list):
+        for index, ref in enumerate(datasets):
+            partitioned = isinstance(ref, Mapping) and (
+                ref.get("partition_by") is not None or ref.get("partition") is not None
+            )
+            if partitioned and kind is not PipelineType.FEDERATED_LEARNING:
+                problems.append(
+                    (f"datasets[{index}]", "only a federated_learning run partitions its data")
+                )
+        if kind is PipelineType.FEDERATED_LEARNING and len(datasets) > 1:
+            problems.append(("datasets", "a federated run reads one dataset, partitioned"))
     return problems
 
 

@@ -77,7 +77,12 @@ class Lineage(Record):
     # The version this one was made from by optimisation (quantized, pruned, exported),
     # as NAME@V; kept in the lineage JSON, so no migration.
     optimised_from: str | None = None
+    # How it was made (method, tolerance, where it was measured); empty otherwise.
+    optimisation: dict[str, Any] = Field(default_factory=dict)
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    # A federated run's setup (strategy, rounds, clients, partitioning, differential
+    # privacy); empty for other versions. Kept in the lineage JSON, so no migration.
+    federated: dict[str, Any] = Field(default_factory=dict)
 
 
 class RegisteredModel(Record):

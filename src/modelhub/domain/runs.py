@@ -137,11 +137,18 @@ class Run(Record):
     )
     lease_expires_at: datetime | None = None
     worker_pid: int | None = None
+    engine: str | None = Field(
+        default=None, description="The training engine of the newest attempt (local, ray)."
+    )
+    requested_engine: str | None = Field(
+        default=None, description="The engine the spec names; None: the scheduler chooses."
+    )
     spec: dict[str, Any] = Field(default_factory=dict)
     inputs: dict[str, Any] = Field(
         default_factory=dict,
         description="What the run was pinned to at creation: dataset versions and digests, "
-        "base version, preprocessing report, estimate.",
+        "base version, preprocessing report, estimate; a profiling run's `profile` "
+        "(see domain/pipeline_optimization.py).",
     )
 
 
@@ -155,6 +162,7 @@ class QueuedRun(Record):
     created_at: datetime
     queued_at: datetime | None = None
     started_at: datetime | None = None
+    requested_engine: str | None = None
 
 
 class MetricPoint(Record):

@@ -53,15 +53,17 @@ class TextAttributions:
 
 
 def trainer_of(folder: Path) -> str | None:
-    """Which built-in trainer wrote the version's folder (its config.json), if any."""
+    """Which built-in trainer wrote the version's folder (its config.json), if any; None
+    for an ONNX export of one, whose network is a graph gradients cannot be taken from."""
     config = folder / "config.json"
     if not folder.is_dir() or not config.is_file():
         return None
     try:
-        trainer = json.loads(config.read_text()).get("trainer")
+        data = json.loads(config.read_text())
+        trainer, form = data.get("trainer"), data.get("format")
     except (ValueError, AttributeError):
         return None
-    return str(trainer) if trainer else None
+    return str(trainer) if trainer and form is None else None
 
 
 def relative(deltas: Any, differences: Any) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from modelhub.domain.deployments import Deployment
 from modelhub.domain.lineage import EdgeKind, LineageEdge, LineageGraph, LineageNode, NodeKind
@@ -72,7 +73,13 @@ class _Builder:
         run_id = None
         if lineage.source_run:
             run_id = f"run:{lineage.source_run}"
-            if self.node(LineageNode(id=run_id, kind=NodeKind.RUN, label=lineage.source_run)):
+            run = LineageNode(
+                id=run_id,
+                kind=NodeKind.RUN,
+                label=lineage.source_run,
+                details=federated_details(lineage.federated),
+            )
+            if self.node(run):
                 self.edge(run_id, target, EdgeKind.PRODUCED)
         if lineage.pipeline:
             pipeline_id = f"pipeline:{lineage.pipeline}"
@@ -117,6 +124,23 @@ class _Builder:
             )
             if self.node(node):
                 self.edge(source, deployment_id, EdgeKind.SERVED_BY)
+
+
+def federated_details(federated: dict[str, Any]) -> dict[str, str]:
+    """A federated run's setup as node details: strategy, rounds, clients, partitioning,
+    and `differential_privacy` (noise multiplier and clipping norm) when it had DP."""
+    details: dict[str, str] = {
+        key: str(federated[key])
+        for key in ("engine", "strategy", "rounds", "clients", "partitioning")
+        if key in federated
+    }
+    dp = federated.get("differential_privacy")
+    if isinstance(dp, dict):
+        details["differential_privacy"] = (
+            f"noise_multiplier {dp.get('noise_multiplier')}, "
+            f"clipping_norm {dp.get('clipping_norm')}"
+        )
+    return details
 
 
 def upstream_refs(v: ModelVersion) -> list[tuple[str, EdgeKind]]:

@@ -23,6 +23,7 @@ from modelhub.governance.evidence_markdown import (
     assessment_markdown,
     ethics_record,
 )
+from modelhub.governance.lineage_graph import federated_details
 from modelhub.governance.markdown import cell, table
 
 LIBRARIES = {
@@ -231,6 +232,9 @@ def _training(v: ModelVersion) -> list[str]:
         lines.append(f"- fine-tuned from: {cell(lineage.base_version)}")
     if lineage.optimised_from:
         lines.append(f"- optimised from: {cell(lineage.optimised_from)}")
+    if lineage.federated:
+        setup = ", ".join(f"{k} {v}" for k, v in federated_details(lineage.federated).items())
+        lines.append(f"- federated: {cell(setup)}")
     names = (
         lineage.dataset_versions if len(lineage.dataset_versions) == len(lineage.datasets) else []
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -139,29 +140,58 @@ class CharLM:
         seed: int | None = None,
     ) -> str:
         """The continuation of `prompt` (without the prompt); greedy when temperature is 0."""
-        if temperature < 0:
-            raise InvalidInput("temperature must be >= 0", {"field": "temperature"})
-        generator = torch.Generator(device=self.device)
-        if seed is not None:
-            generator.manual_seed(seed)
+
+        def next_logits(window: list[int]) -> Tensor:
+            out: Tensor = self.model(torch.tensor([window], device=self.device))[0, -1]
+            return out
+
+        return continue_text(
+            self.config,
+            next_logits,
+            prompt,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_k=top_k,
+            seed=seed,
+        )
+
+
+@torch.no_grad()
+def continue_text(
+    config: CharLMConfig,
+    next_logits: Callable[[list[int]], Tensor],
+    prompt: str,
+    max_new_tokens: int = 100,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int | None = None,
+) -> str:
+    """The continuation of `prompt`, one token at a time from `next_logits(window)` (the
+    next-token logits after the last `context_length` ids, on the CPU); greedy when
+    temperature is 0. The torch network and its ONNX export share this loop, so a seed
+    gives both the same text."""
+    if temperature < 0:
+        raise InvalidInput("temperature must be >= 0", {"field": "temperature"})
+    generator = torch.Generator()
+    if seed is not None:
+        generator.manual_seed(seed)
+    else:
+        generator.seed()
+    ids = config.encode(prompt) or [UNKNOWN_ID]
+    new: list[int] = []
+    for _ in range(max_new_tokens):
+        last = next_logits((ids + new)[-config.context_length :]).cpu()
+        if temperature == 0:
+            chosen = int(last.argmax())
         else:
-            generator.seed()
-        ids = self.config.encode(prompt) or [UNKNOWN_ID]
-        new: list[int] = []
-        for _ in range(max_new_tokens):
-            window = (ids + new)[-self.config.context_length :]
-            last = self.model(torch.tensor([window], device=self.device))[0, -1]
-            if temperature == 0:
-                chosen = int(last.argmax())
-            else:
-                last = last / temperature
-                if top_k is not None:
-                    kth = torch.topk(last, min(top_k, last.numel())).values[-1]
-                    last = last.masked_fill(last < kth, -math.inf)
-                probs = torch.softmax(last, dim=-1)
-                chosen = int(torch.multinomial(probs, 1, generator=generator))
-            new.append(chosen)
-        return self.config.decode(new)
+            last = last / temperature
+            if top_k is not None:
+                kth = torch.topk(last, min(top_k, last.numel())).values[-1]
+                last = last.masked_fill(last < kth, -math.inf)
+            probs = torch.softmax(last, dim=-1)
+            chosen = int(torch.multinomial(probs, 1, generator=generator))
+        new.append(chosen)
+    return config.decode(new)
 
 
 def load(folder: Path) -> CharLM:

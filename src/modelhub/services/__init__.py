@@ -12,10 +12,15 @@ from modelhub.services.auth import AuthService, TokenLifetimes, load_or_create_k
 from modelhub.services.datasets import DatasetService
 from modelhub.services.deployments import MAX_REPLICAS, DeploymentService
 from modelhub.services.guarded import GuardedRegistry
+from modelhub.services.hosts import HostService
+from modelhub.services.interop import InteropService
+from modelhub.services.optimisation import OptimisationService
 from modelhub.services.overview import OverviewService
+from modelhub.services.pipeline_optimization import PipelineOptimizationService
 from modelhub.services.platform import PlatformService
 from modelhub.services.registry import RegistryService
 from modelhub.services.training import TrainingService
+from modelhub.services.tuning import TuningService
 from modelhub.services.uploads import UploadService
 from modelhub.settings import Settings
 
@@ -73,6 +78,16 @@ class Services:
     bias: BiasService
     # -- the dashboard's overview (issue 13) --
     overview: OverviewService
+    # -- import and export with other platforms (issue 15) --
+    interop: InteropService
+    # -- optimisation (issue 15) --
+    optimisation: OptimisationService
+    # -- optimising a pipeline (issue 15) --
+    pipeline_optimizations: PipelineOptimizationService
+    # -- hyperparameter tuning (issue 15) --
+    tuning: TuningService
+    # -- several servers on one database (issue 16) --
+    hosts: HostService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -82,6 +97,8 @@ class Services:
         self.alerts.close()
         self.cost.stop()
         self.platform.close()
+        self.tuning.close()
+        self.training.close()
 
 
 def build_services(settings: Settings) -> Services:
@@ -135,6 +152,13 @@ def build_services(settings: Settings) -> Services:
     history = HistoryService(settings, metadata, auth)
     predictions = PredictionService(settings, metadata, artifacts, registry, auth)
     deployments = DeploymentService(settings, metadata, registry, auth, history)
+    hosts = HostService(
+        settings,
+        metadata,
+        auth,
+        capacity=lambda: (training.capacity().cpus, training.capacity().memory),
+    )
+    deployments.use_hosts(hosts)
     platform = PlatformService(metadata, artifacts, uploads)
     alerts = AlertService(settings, metadata, auth, performance=history)
     drift = DriftService(settings, metadata, artifacts, uploads, auth, live=predictions)
@@ -176,6 +200,10 @@ def build_services(settings: Settings) -> Services:
     scorer = VersionScorer(deployments.rollouts.materialize)
     explain = ExplanationService(metadata, auth, uploads, scorer, assessments, policy)
     bias = BiasService(registry, uploads, auth, policy, assessments, scorer)
+    cards = CardService(metadata, assessments, policy, cost, auth)
+    interop = InteropService(
+        registry, uploads, auth, settings.staging_dir, lambda ref: cards.card(ref).text
+    )
     return Services(
         settings=settings,
         platform=platform,
@@ -195,7 +223,7 @@ def build_services(settings: Settings) -> Services:
         history=history,
         policy=policy,
         lineage=lineage,
-        cards=CardService(metadata, assessments, policy, cost, auth),
+        cards=cards,
         reports=ReportService(metadata, assessments, policy, lineage, auth, reviews.evaluate),
         ethics=ethics,
         compliance=compliance,
@@ -203,6 +231,11 @@ def build_services(settings: Settings) -> Services:
         explain=explain,
         bias=bias,
         overview=OverviewService(metadata, auth),
+        interop=interop,
+        optimisation=OptimisationService(settings, metadata, artifacts, registry, uploads, auth),
+        pipeline_optimizations=PipelineOptimizationService(metadata, auth, training),
+        tuning=TuningService(settings, training, auth),
+        hosts=hosts,
     )
 
 

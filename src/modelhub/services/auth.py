@@ -99,6 +99,7 @@ class AuthService:
         self._cache_seconds = cache_seconds
         self._cache: dict[str, _Cached] = {}
         self._lock = threading.Lock()
+        self._forget_listeners: list[Callable[[], None]] = []
 
     # -- tokens -------------------------------------------------------------
 
@@ -150,6 +151,13 @@ class AuthService:
                 self._cache.clear()
             else:
                 self._cache.pop(token_id, None)
+        for listener in list(self._forget_listeners):
+            listener()
+
+    def on_forget(self, listener: Callable[[], None]) -> None:
+        """Call `listener` whenever a token is revoked or a user changed (role, disabled):
+        caches of verified tokens elsewhere (the data plane's) drop what they hold."""
+        self._forget_listeners.append(listener)
 
     # -- authorization --------------------------------------------------------
 

@@ -30,6 +30,12 @@ from modelhub.domain.deployments import (
 )
 from modelhub.domain.enums import Approval, ModelStatus, Stage, parse_enum
 from modelhub.domain.names import check_model_name, parse_ref
+from modelhub.domain.optimisation import (
+    DeploymentReply,
+    VariantChoice,
+    choose_variant,
+    variants_of,
+)
 from modelhub.domain.predictions import PredictionLogPolicy
 from modelhub.domain.records import ModelVersion
 from modelhub.errors import (
@@ -37,6 +43,7 @@ from modelhub.errors import (
     IllegalTransition,
     InvalidInput,
     NotFound,
+    PermissionDenied,
     Unavailable,
     UnsafeModel,
 )
@@ -44,8 +51,13 @@ from modelhub.services.rollouts import Rollouts
 from modelhub.stores.metadata.base import AuditDraft
 
 if TYPE_CHECKING:
+    import socket
+
+    from modelhub.domain.pools import Pool
     from modelhub.services.auth import AuthService
+    from modelhub.services.hosts import HostService
     from modelhub.services.monitoring.history import HistoryService
+    from modelhub.services.placement import Placement
     from modelhub.services.registry import RegistryService
     from modelhub.serving.launcher import ReplicaLauncher
     from modelhub.serving.supervisor import Totals
@@ -77,6 +89,10 @@ class DeployRequest:
     override_approval: bool = False
     # None: the server's default (settings.prediction_log_rate / _max_per_minute).
     prediction_log: PredictionLogPolicy | None = None
+    # Serve the version's fastest optimised variant within tolerance (see choose_variant).
+    optimize: bool = False
+    # Place it on this shared model pool (domain/pools.py) instead of its own replicas.
+    pool: str | None = None
 
     def __post_init__(self) -> None:
         # Frozen: set through object.__setattr__, once, before anyone reads them.
@@ -153,6 +169,15 @@ class DeploymentService:
         self.registry = registry
         self.auth = auth
         self.rollouts = Rollouts(settings, metadata, registry, history)
+        self.placement: Placement | None = None  # set by use_hosts
+
+    def use_hosts(self, hosts: HostService) -> None:
+        """Place deployments on the servers sharing the database; serve only our own."""
+        from modelhub.services.placement import Placement
+
+        self.placement = Placement(self.metadata, self.rollouts, hosts)
+        self.rollouts.is_mine = self.placement.is_mine
+        self._machine: tuple[int, int] | None = None  # CPUs and GPUs, read at first use
 
     # -- reading ----------------------------------------------------------------
 
@@ -241,18 +266,28 @@ class DeploymentService:
 
     # -- deploying ----------------------------------------------------------------
 
-    def deploy(self, caller: Caller, request: DeployRequest) -> Deployment:
+    def deploy(self, caller: Caller, request: DeployRequest) -> DeploymentReply:
+        """Serve a version; with `optimize`, its optimised variant within tolerance that
+        has the lowest measured p50 latency and may serve the environment (else the
+        version itself), the reply's `optimisation` saying which and why."""
         ref = parse_ref(request.ref)
         self.auth.authorize_owned(
             caller, Action.DEPLOYMENTS_WRITE, self.registry.model_owner(ref.name)
         )
+        resources = self._checked_resources(request.resources)
         version = self.registry.get(request.ref)
+        choice = None
+        if request.optimize:
+            version, choice = self._optimised(caller, version, request)
         override, missing = self._check_servable(
             caller, version, request.environment, request.override_approval
         )
         name = check_model_name(request.name or default_name(version.name, request.environment))
         self._check_name_is_not_another_model(name, version.name)
-        replicas = self._replicas(request.replicas, request.autoscale)
+        if request.pool is not None:
+            replicas = self._placed_on_pool(request, f"{version.name}@{version.version}", version)
+        else:
+            replicas = self._replicas(request.replicas, request.autoscale)
         now = _now()
         deployment = Deployment(
             name=name,
@@ -262,7 +297,7 @@ class DeploymentService:
             replicas=replicas,
             autoscale=request.autoscale,
             load_balancing=request.load_balancing,
-            resources=request.resources,
+            resources=resources,
             status=DeploymentStatus.DEPLOYING,
             approval_override=override,
             prediction_log=request.prediction_log
@@ -270,25 +305,64 @@ class DeploymentService:
                 rate=self.settings.prediction_log_rate,
                 max_per_minute=self.settings.prediction_log_max_per_minute,
             ),
+            host=self.placement.choose(request.resources, replicas) if self.placement else None,
+            pool=request.pool,
             created_by=caller.name,
             created_at=now,
             updated_at=now,
         )
-        details = {
+        details: dict[str, Any] = {
             "model": version.name,
             "version": version.version,
             "environment": request.environment.value,
             "replicas": replicas,
         }
+        if request.pool is not None:
+            details["pool"] = request.pool
         if override:
             details["approval_override"] = version.approval.value
         if missing:
             details["override_missing"] = missing
+        if choice is not None:
+            details["optimised_from"] = choice.source
+            details["optimisation"] = choice.reason
         created = self.metadata.create_deployment(
             deployment, AuditDraft(caller.name, "deployments.create", name, details)
         )
         self.rollouts.submit(name, self.rollouts.launch)
-        return created
+        return DeploymentReply.model_validate({**dict(created), "optimisation": choice})
+
+    def _checked_resources(self, raw: object) -> dict[str, Any]:
+        """The request's resources checked against this machine (InvalidInput naming the
+        field), as the deployment records them: memory in bytes."""
+        from modelhub.domain.resources import check_deployment_resources
+        from modelhub.limits import count_gpus, machine_cpus
+
+        if not raw:
+            return {}
+        if self._machine is None:
+            self._machine = (len(machine_cpus()), count_gpus())
+        cpus, gpus = self._machine
+        return check_deployment_resources(raw, cpus, gpus).as_record()
+
+    def _optimised(
+        self, caller: Caller, source: ModelVersion, request: DeployRequest
+    ) -> tuple[ModelVersion, VariantChoice]:
+        """The version `deploy --optimize` serves instead of `source`, and why."""
+        variants = variants_of(source, self.registry.versions(source.name))
+
+        def refusal(variant: ModelVersion) -> str | None:
+            try:
+                self._check_servable(
+                    caller, variant, request.environment, request.override_approval
+                )
+            except (IllegalTransition, UnsafeModel, PermissionDenied) as exc:
+                return exc.message
+            return None
+
+        choice = choose_variant(source, variants, refusal)
+        chosen = next((v for v in variants if v.version == choice.chosen), source)
+        return chosen, choice
 
     def _check_name_is_not_another_model(self, name: str, model: str) -> None:
         """A deployment may take a model's name only when it serves that model:
@@ -346,6 +420,29 @@ class DeploymentService:
             )
         self.auth.authorize(caller, Action.DEPLOYMENTS_OVERRIDE)
         return True, missing
+
+    def _placed_on_pool(self, request: DeployRequest, ref: str, version: ModelVersion) -> int:
+        """Check a deployment can go on `request.pool`; its replica count is 0 (it has
+        none of its own)."""
+        from modelhub.domain.pipelines import parse_memory
+        from modelhub.domain.pools import check_fits, check_pool
+
+        assert request.pool is not None
+        pool = check_pool(request.pool)
+        if request.replicas is not None or request.autoscale is not None:
+            raise InvalidInput(
+                "a deployment on a pool has no replicas of its own: drop --replicas and "
+                "--autoscale, or deploy without --pool",
+                {"field": "pool", "pool": pool},
+            )
+        if request.resources:
+            raise InvalidInput(
+                "a deployment on a pool shares the pool's replicas and their memory budget "
+                "(pool_memory): drop --memory, --cpus and --gpus, or deploy without --pool",
+                {"field": "resources", "pool": pool},
+            )
+        check_fits(ref, version.size, pool, parse_memory(self.settings.pool_memory))
+        return 0
 
     @staticmethod
     def _replicas(replicas: int | None, autoscale: Autoscale | None) -> int:
@@ -410,6 +507,12 @@ class DeploymentService:
     def scale(self, caller: Caller, name: str, replicas: int) -> Deployment:
         """A fixed replica count (autoscaling, if it was on, is turned off)."""
         deployment = self._live(caller, name)
+        if deployment.pool is not None:
+            raise InvalidInput(
+                f"deployment {name} is on pool {deployment.pool!r} and has no replicas of its "
+                "own to scale; the pool's replica count is the pool_replicas setting",
+                {"field": "replicas", "pool": deployment.pool},
+            )
         count = self._replicas(replicas, None)
         changed = self.metadata.update_deployment(
             name,
@@ -440,6 +543,12 @@ class DeploymentService:
                 f"deployment {name} already serves version {current}",
                 {"deployment": name, "version": current},
             )
+        if deployment.pool is not None:
+            from modelhub.domain.pipelines import parse_memory
+            from modelhub.domain.pools import check_fits
+
+            budget = parse_memory(self.settings.pool_memory)
+            check_fits(f"{version.name}@{version.version}", version.size, deployment.pool, budget)
         override, missing = self._check_servable(
             caller, version, deployment.environment, request.override_approval
         )
@@ -595,15 +704,27 @@ class DeploymentService:
         before (killed, maybe): it is cleared first, so until a replica answers this
         server a deployment shows none, never a dead process as live and ready."""
         supervisor = self.rollouts.supervisor or self.rollouts.build_supervisor(launcher)
-        # Spans a killed server left open end when they were last seen (cost, uptime).
-        self.metadata.close_stale_replica_spans()
-        for deployment in self.metadata.list_deployments():
+        placement = self.placement
+        if placement is None or placement.hosts.single_server:
+            # Spans a killed server left open end when they were last seen (cost, uptime).
+            # With several servers the others' replicas run on: their spans stay open.
+            self.metadata.close_stale_replica_spans()
+        if placement is not None:
+            placement.claim_at_start()
+        mine = [
+            d
+            for d in self.metadata.list_deployments()
+            if placement is None or d.host in (None, placement.me)
+        ]
+        for deployment in mine:
             if deployment.health:
                 self.metadata.update_deployment(deployment.name, {"health": []})
         supervisor.start()
-        for deployment in self.metadata.list_deployments():
+        for deployment in mine:
             if deployment.status in LIVE:
                 self.rollouts.submit(deployment.name, self.rollouts.launch)
+        if placement is not None:
+            placement.hosts.on_heartbeat(placement.reconcile)
 
     def stop_serving(self) -> None:
         self.rollouts.close()
@@ -614,12 +735,32 @@ class DeploymentService:
         supervisor = self.rollouts.supervisor
         if supervisor is None:
             return None
-        groups = list(supervisor.groups.items())
+        from modelhub.serving.pool import is_pool_group
+
+        groups = [(n, g) for n, g in supervisor.groups.items() if not is_pool_group(n)]
         replicas = {name: len(group.replicas) for name, group in groups}
         models = {
             name: group.models[0].model_name if group.models else name for name, group in groups
         }
         return ServingTotals(supervisor.totals, replicas, models)
+
+    def is_served(self, name: str) -> bool:
+        """Whether replicas of deployment `name` run on this server."""
+        supervisor = self.rollouts.supervisor
+        return supervisor is not None and supervisor.has(name)
+
+    def hand_over(self, name: str, connection: socket.socket) -> bool:
+        """Give a client's connection to a replica of deployment `name` (the data-plane
+        listener's hand-over); False when no replica of it runs here."""
+        supervisor = self.rollouts.supervisor
+        if supervisor is None or not supervisor.has(name):
+            return False
+        try:
+            group = supervisor.group(name)
+        except NotFound:
+            return False  # retired meanwhile
+        group.hand_over(connection)
+        return True
 
     def route(self, target: str) -> Route:
         """Where a request for `target` (a deployment or a model name) should go."""
@@ -629,9 +770,27 @@ class DeploymentService:
                 f"deployment {deployment.name} is {deployment.status.value}; not serving yet",
                 {"deployment": deployment.name, "status": deployment.status.value},
             )
-        replicas = [f"http://127.0.0.1:{h.port}" for h in deployment.health if h.port and h.live]
+        address = "127.0.0.1"
+        if self.placement is not None and deployment.host not in (None, self.placement.me):
+            address = self.placement.hosts.address_of(deployment.host) or address
+        replicas = [f"http://{address}:{h.port}" for h in deployment.health if h.port and h.live]
         supervisor = self.rollouts.supervisor
-        if supervisor is not None and supervisor.has(deployment.name):
+        pool = supervisor.running_pool(deployment.pool) if supervisor and deployment.pool else None
+        if pool is not None:
+            replicas = pool.home(deployment.name)
+        elif supervisor is not None and supervisor.has(deployment.name):
             group = supervisor.group(deployment.name)
             replicas = [r.url for r in list(group.replicas) if r.ready and r.exited() is None]
         return Route(deployment.name, deployment.endpoint, replicas, deployment.load_balancing)
+
+    # -- shared model pools (services/pools.py) --------------------------------------
+
+    def pools(self, caller: Caller) -> list[Pool]:
+        from modelhub.services.pools import list_pools
+
+        return list_pools(self, caller)
+
+    def pool(self, caller: Caller, name: str) -> Pool:
+        from modelhub.services.pools import show_pool
+
+        return show_pool(self, caller, name)

@@ -17,12 +17,15 @@ class PlatformService:
         self._artifacts = artifacts
         self._uploads = uploads
 
-    def clean_leftovers(self) -> None:
+    def clean_leftovers(self, others_running: bool = False) -> None:
         """Remove what a crash left half-written: temporary blobs and staged uploads.
 
-        Call it only at start, while nothing is in flight.
+        Call it only at start, while nothing is in flight here. With `others_running`
+        (other live servers share the artifact store) their temporary blobs may be
+        writes in flight: the shared store is left alone, only this home is cleaned.
         """
-        self._artifacts.clean_temporary()
+        if not others_running:
+            self._artifacts.clean_temporary()
         self._uploads.clean_stale()
 
     def ping(self) -> None:

@@ -90,6 +90,11 @@ class RegisterRequest:
     metrics: dict[str, float] | None = None
     model_card: str | None = None
     private_inputs: tuple[str, ...] = ()  # inputs the prediction log must never write
+    # From an import (services/interop.py): the signature the foreign layout declares,
+    # kept when the files declare none, and what it said, kept as inspection["imported"].
+    signature: Signature | None = None
+    imported: dict[str, Any] | None = None
+    quantization: str | None = None  # how an optimised version was made (int8-dynamic ...)
 
 
 UNKNOWN_DTYPE = "unknown"  # a private input the files do not declare
@@ -157,7 +162,10 @@ class RegistryService:
                 {"findings": inspection.pickle_findings},
             )
 
-        signature = mark_private(inspection.signature, request.private_inputs)
+        declared = inspection.signature
+        if request.signature is not None and not (declared.inputs or declared.outputs):
+            declared = request.signature
+        signature = mark_private(declared, request.private_inputs)
         files, added = self._store_files(files_on_disk, move, progress, known_digests or {})
         draft = VersionDraft(
             framework=inspection.framework,
@@ -169,10 +177,12 @@ class RegistryService:
             architecture=inspection.architecture,
             parameters=inspection.parameters,
             precision=inspection.precision,
+            quantization=request.quantization,
             context_length=inspection.context_length,
             signature=signature,
             inspection=inspection.details
-            | {"dtypes": inspection.dtypes, "tensor_count": inspection.tensor_count},
+            | {"dtypes": inspection.dtypes, "tensor_count": inspection.tensor_count}
+            | ({"imported": request.imported} if request.imported else {}),
             resources=inspection.resources,
             lineage=request.lineage or Lineage(),
             metrics=dict(request.metrics or {}),

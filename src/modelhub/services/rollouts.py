@@ -34,6 +34,7 @@ from modelhub.domain.deployments import (
 )
 from modelhub.domain.monitoring import ResourceSample
 from modelhub.domain.records import ModelVersion
+from modelhub.domain.resources import recorded_resources
 from modelhub.errors import IntegrityError, ModelhubError, NotFound
 from modelhub.serving.host import ServedModel, ServedVersion
 from modelhub.serving.predlog import LogTarget
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from modelhub.services.monitoring.history import HistoryService
     from modelhub.services.registry import RegistryService
     from modelhub.serving.launcher import ReplicaLauncher
+    from modelhub.serving.pool import ModelPool
     from modelhub.serving.replicas import ReplicaGroup
     from modelhub.serving.supervisor import FinishedMinute, ReplicaState, Supervisor, UsageSample
     from modelhub.settings import Settings
@@ -73,6 +75,8 @@ class Rollouts:
         self.supervisor: Supervisor | None = None
         self._jobs = ThreadPoolExecutor(max_workers=4, thread_name_prefix="deploy")
         self._pending: dict[str, Future[None]] = {}
+        # With several servers: whether this one serves a deployment (placed on it).
+        self.is_mine: Callable[[str], bool] | None = None
 
     @property
     def serving(self) -> bool:
@@ -89,6 +93,8 @@ class Rollouts:
         if self.supervisor is None:
             work(name)
             return
+        if self.is_mine is not None and not self.is_mine(name):
+            return  # the server it is placed on serves it (its heartbeat picks it up)
         before = self._pending.get(name)
 
         def run() -> None:
@@ -101,6 +107,11 @@ class Rollouts:
 
         self._pending[name] = self._jobs.submit(run)
 
+    def busy(self, name: str) -> bool:
+        """Whether a job of `name` is queued or running here."""
+        pending = self._pending.get(name)
+        return pending is not None and not pending.done()
+
     def wait_idle(self, name: str, timeout: float | None = None) -> None:
         pending = self._pending.get(name)
         if pending is not None:
@@ -110,22 +121,47 @@ class Rollouts:
         assert self.supervisor is not None
         return self.supervisor.group(name)
 
+    def _pool(self, pool: str) -> ModelPool:
+        """The running pool (its replicas started on first use)."""
+        from modelhub.domain.pipelines import parse_memory
+
+        assert self.supervisor is not None
+        settings = self.settings
+        return self.supervisor.pool(
+            pool, settings.pool_replicas, parse_memory(settings.pool_memory)
+        )
+
     def _apply(self, deployment: Deployment, traffic: list[TrafficShare]) -> None:
         """Have every replica serve `traffic` (files checked even with none running)."""
         models = self.served(deployment, traffic)
-        if self.supervisor is not None:
+        if self.supervisor is None:
+            return
+        if deployment.pool is not None:
+            self._pool(deployment.pool).put(models[0])
+        else:
             self._group(deployment.name).apply(models)
 
     def launch(self, name: str) -> None:
-        """Start the deployment's replicas as recorded, then go on with its rollout."""
+        """Start the deployment's replicas as recorded (or place it on its pool), then go
+        on with its rollout."""
         if self.supervisor is None:
             return
         deployment = self.metadata.get_deployment(name)
         try:
             models = self.served(deployment, deployment.traffic)
-            group = self.supervisor.launch(
-                name, models, deployment.replicas, _port_of(deployment.endpoint)
-            )
+            if deployment.pool is not None:
+                pool = self._pool(deployment.pool)
+                pool.put(models[0])
+                endpoint = pool.endpoint
+            else:
+                group = self.supervisor.launch(
+                    name,
+                    models,
+                    deployment.replicas,
+                    _port_of(deployment.endpoint),
+                    recorded_resources(deployment.resources),
+                )
+                endpoint = group.endpoint
         except IntegrityError as exc:
             self._fail(name, f"an artifact failed its integrity check: {exc.message}")
             return
@@ -135,8 +171,9 @@ class Rollouts:
         except OSError as exc:
             self._fail(name, f"replicas could not start: {exc}")
             return
-        self.supervisor.set_autoscale(name, _bounds(deployment.autoscale))
-        changes: dict[str, Any] = {"endpoint": group.endpoint, "error": None}
+        if deployment.pool is None:
+            self.supervisor.set_autoscale(name, _bounds(deployment.autoscale))
+        changes: dict[str, Any] = {"endpoint": endpoint, "error": None}
         if deployment.rollout is None and deployment.status is not DeploymentStatus.RUNNING:
             changes["status"] = DeploymentStatus.RUNNING
         self.metadata.update_deployment(name, changes)
@@ -153,6 +190,8 @@ class Rollouts:
         if self.supervisor is None:
             return
         deployment = self.metadata.get_deployment(name)
+        if deployment.pool is not None:
+            return  # a pool deployment has no replicas of its own
         self.supervisor.set_autoscale(name, _bounds(deployment.autoscale))
         try:
             self.supervisor.scale(name, deployment.replicas)
@@ -204,9 +243,15 @@ class Rollouts:
         changes: dict[str, Any] = {"traffic": only, "rollout": None}
         if self.supervisor is not None:
             try:
-                group = self._group(name)
-                group.apply(self.served(deployment, only))
-                if not group.wait_drained() and error is None:
+                served = self.served(deployment, only)
+                target: ModelPool | ReplicaGroup
+                if deployment.pool is not None:
+                    target = self._pool(deployment.pool)
+                    target.put(served[0])
+                else:
+                    target = self._group(name)
+                    target.apply(served)
+                if not target.wait_drained() and error is None:
                     error = "the replaced version was still busy when its drain time ran out"
             except ModelhubError as exc:
                 # Nothing changed on the replicas: the record keeps the rollout, so
@@ -249,10 +294,25 @@ class Rollouts:
             )
         ]
 
+    def served_here(self) -> list[str]:
+        """The deployments this server serves: its own replica groups, and those placed on
+        its running pools (a pool's own group is no deployment)."""
+        if self.supervisor is None:
+            return []
+        from modelhub.serving.pool import is_pool_group
+
+        names = {name for name in self.supervisor.names() if not is_pool_group(name)}
+        for pool in list(self.supervisor.pools.values()):
+            names.update(pool.names())
+        return sorted(names)
+
     def refresh(self, name: str) -> None:
         """Send the replicas what they serve again (a changed prediction log policy)."""
         deployment = self.metadata.get_deployment(name)
-        if self.supervisor is not None and self.supervisor.has(name):
+        if self.supervisor is None:
+            return
+        pool = self.supervisor.running_pool(deployment.pool) if deployment.pool else None
+        if self.supervisor.has(name) or (pool is not None and pool.has(name)):
             self._apply(deployment, deployment.traffic)
 
     def materialize(self, version: ModelVersion) -> Path:
@@ -279,8 +339,22 @@ class Rollouts:
     def replicas_changed(
         self, name: str, replicas: list[ReplicaState], restarts: int, note: str | None
     ) -> None:
+        from modelhub.serving.pool import is_pool_group
+
+        if is_pool_group(name):
+            # A pool's replicas belong to no one deployment: `pools show` reports them.
+            if note:
+                log.info("%s: %s", name, note)
+            return
         health = [
-            ReplicaHealth(pid=r.pid, port=r.port, live=r.live, ready=r.ready, restarts=restarts)
+            ReplicaHealth(
+                pid=r.pid,
+                port=r.port,
+                live=r.live,
+                ready=r.ready,
+                restarts=restarts,
+                limits=r.limits,
+            )
             for r in replicas
         ]
         changes: dict[str, Any] = {"health": health}
@@ -367,6 +441,8 @@ class Rollouts:
         """Stop serving `name` (after its pending job), here and now."""
         self.wait_idle(name)
         if self.supervisor is not None:
+            for pool in list(self.supervisor.pools.values()):
+                pool.remove(name)
             self.supervisor.retire(name)
             self.supervisor.forget_usage(name)
             self.metadata.close_replica_spans(name, datetime.now(UTC))
@@ -375,8 +451,11 @@ class Rollouts:
     def close(self) -> None:
         self._jobs.shutdown(wait=True, cancel_futures=True)
         if self.supervisor is not None:
+            served = self.supervisor.names()
             self.supervisor.stop()
-            self.metadata.close_replica_spans(None, datetime.now(UTC))
+            # Only this server's spans: another server sharing the database runs its own.
+            for name in served:
+                self.metadata.close_replica_spans(name, datetime.now(UTC))
 
 
 def _port_of(endpoint: str | None) -> int | None:

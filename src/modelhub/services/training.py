@@ -14,12 +14,14 @@ import os
 import shutil
 import statistics
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelhub.domain.auth import Action, Caller
+from modelhub.domain.engines import EngineRecord
 from modelhub.domain.enums import Approval
 from modelhub.domain.estimates import Estimate
 from modelhub.domain.pipelines import PipelineSpec, Priority, parse_memory
@@ -33,12 +35,19 @@ from modelhub.domain.runs import (
     Pipeline,
     Run,
     RunEvent,
-    RunResources,
     RunStatus,
     check_run_move,
 )
 from modelhub.errors import IllegalTransition, InvalidInput, ModelhubError, NotFound
 from modelhub.services.auth import AuthService
+from modelhub.services.engines import EngineBook, EngineView, run_need
+from modelhub.services.federated import (
+    column_reader,
+    federated_job,
+    federated_lineage,
+    federated_problems,
+)
+from modelhub.services.ray_engine import engine_problems, ray_engine, ray_executor, ray_view
 from modelhub.services.registry import RegisterRequest, RegistryService
 from modelhub.settings import Settings
 from modelhub.stores.artifacts.base import ArtifactStore
@@ -46,11 +55,16 @@ from modelhub.stores.metadata.base import AuditDraft, MetadataStore, PipelineDra
 from modelhub.training.context import LocalContext
 from modelhub.training.estimate import estimate, guess_parameters
 from modelhub.training.scheduler import Capacity, Scheduler, SchedulerConfig, host_capacity
+from modelhub.training.scheduler.engines import TrainingEngine
 from modelhub.training.spec import parse_spec, spec_error
+
+if TYPE_CHECKING:
+    from modelhub.training.ray_engine import RayExecutor
 
 log = logging.getLogger(__name__)
 
 RegisteredVersionHook = Callable[[ModelVersion, str], object]
+ProfiledRunHook = Callable[[Run, dict[str, float]], None]
 
 # Training speed assumed for a trainer until a run on this host has measured one.
 DEFAULT_SAMPLES_PER_S: dict[str, float] = {
@@ -137,11 +151,20 @@ class TrainingService:
         self.scheduler: Scheduler | None = None
         self._capacity: Capacity | None = None
         self._registered_hooks: list[RegisteredVersionHook] = []
+        self._profiled_hook: ProfiledRunHook | None = None
+        self.engine_book = EngineBook(
+            metadata, self.capacity, lambda: self.scheduler, self._cluster_view
+        )
 
     def on_registered(self, hook: RegisteredVersionHook) -> None:
         """Call `hook(version, actor)` after each run registers its version (a drift
         reference from its dataset); a hook that raises is logged, never fatal."""
         self._registered_hooks.append(hook)
+
+    def on_profiled(self, hook: ProfiledRunHook) -> None:
+        """Call `hook(run, metrics)` when a profiling run finishes, in place of registering
+        its output (the pipeline optimisation service reads its phase figures)."""
+        self._profiled_hook = hook
 
     # -- pipelines ---------------------------------------------------------------
 
@@ -192,6 +215,9 @@ class TrainingService:
         self._authorize_code(caller, spec)
         current = self._current_version(caller, spec.name)
         inputs, problems = self._resolve(spec)
+        # Why the named engine is missing, where we can say; else that it is.
+        problems += engine_problems(spec, self.settings) or self.engine_book.spec_problems(spec)
+        problems += federated_problems(spec, inputs.datasets, column_reader(self.artifacts))
         script = None
         if spec.script is not None:
             script = (files or {}).get(spec.script.path)
@@ -262,10 +288,15 @@ class TrainingService:
         parameters = guess_parameters(spec, columns, base)
         speed, measured = self._measured_speed(spec.trainer.value)
         result = estimate(spec, parameters, "fp32", rows, speed, self.settings)
+        placed = self.engine_book.placement(spec)
+        notes = result.notes
         if not measured:
-            note = f"; speed assumed ({speed:g} samples/s): no {spec.trainer} run measured here yet"
-            result = Estimate(**{**asdict(result), "notes": result.notes + note})
-        return result
+            notes += (
+                f"; speed assumed ({speed:g} samples/s): no {spec.trainer} run measured here yet"
+            )
+        return replace(
+            result, notes=notes, engine=placed.engine, start_in_seconds=placed.start_in_seconds
+        )
 
     def _measured_speed(self, trainer: str) -> tuple[float, bool]:
         runs = [
@@ -304,6 +335,14 @@ class TrainingService:
             self._capacity = host_capacity(s.train_cpus, memory, s.train_gpus)
         return self._capacity
 
+    def authorize_start(self, caller: Caller, spec: PipelineSpec) -> None:
+        """What starting a run of `spec` needs of `caller`, checked before anything is
+        stored (a study checks it once for all its trials)."""
+        self.auth.authorize(caller, Action.RUNS_START)
+        self._authorize_code(caller, spec)
+        owner = self.registry.model_owner(spec.result_model.name)
+        self.auth.authorize_owned(caller, Action.MODELS_REGISTER, owner)
+
     def start(self, caller: Caller, name: str, priority: Priority | None = None) -> Run:
         """Queue a run of the pipeline, pinned to today's dataset and base versions."""
         self.auth.authorize(caller, Action.RUNS_START)
@@ -312,12 +351,37 @@ class TrainingService:
         self._authorize_code(caller, spec)  # someone else's script runs as the server too
         result_owner = self.registry.model_owner(spec.result_model.name)
         self.auth.authorize_owned(caller, Action.MODELS_REGISTER, result_owner)
-        resources = RunResources(
-            cpus=spec.resources.cpus, memory=spec.resources.memory, gpus=spec.resources.gpus
-        )
-        self._check_fits(resources)
+        return self.queue_run(pipeline, pipeline.spec, caller.name, priority)
+
+    def start_trial(
+        self, pipeline: Pipeline, hyperparameters: dict[str, Any], trial: dict[str, Any]
+    ) -> Run:
+        """Queue one tuning trial: a run of `pipeline` with `hyperparameters` put over the
+        spec's, for the study's owner (authorised when the study was made). It registers
+        no version: `trial` (study, number) in its inputs says so; the study registers
+        its best trial's result at the end (`register_trial`)."""
+        data = dict(pipeline.spec)
+        data.pop("search", None)
+        data["hyperparameters"] = dict(data.get("hyperparameters") or {}) | hyperparameters
+        spec = PipelineSpec.model_validate(data).model_dump(mode="json")
+        return self.queue_run(pipeline, spec, pipeline.created_by, extra_inputs={"trial": trial})
+
+    def queue_run(
+        self,
+        pipeline: Pipeline,
+        spec_data: dict[str, Any],
+        created_by: str,
+        priority: Priority | None = None,
+        extra_inputs: dict[str, Any] | None = None,
+        action: str = "runs.start",
+    ) -> Run:
+        """Queue a run of `spec_data` (the pipeline's spec, or a changed copy of it) as a run
+        of `pipeline`, for a caller already authorised; `extra_inputs` join its inputs."""
+        spec = PipelineSpec.model_validate(spec_data)
+        resources = run_need(spec)  # every worker's share: a distributed run starts whole
+        self.engine_book.check_fits(spec)
         resolved, _ = self._resolve(spec, collect=False)
-        inputs = _pinned(resolved)
+        inputs = _pinned(resolved) | (extra_inputs or {})
         inputs["estimate"] = asdict(self.estimate(spec, resolved))
         if pipeline.script_digest:
             inputs["script_digest"] = pipeline.script_digest
@@ -328,26 +392,71 @@ class TrainingService:
                 pipeline_version=pipeline.version,
                 priority=chosen,
                 resources=resources,
-                created_by=caller.name,
+                created_by=created_by,
                 max_attempts=self.settings.train_max_attempts,
                 result_model=spec.result_model.name,
-                spec=pipeline.spec,
+                spec=spec_data,
                 inputs=inputs,
+                requested_engine=spec.engine.value if spec.engine else None,
             ),
-            AuditDraft(caller.name, "runs.start", name, {"priority": chosen.value}),
+            AuditDraft(
+                created_by, action, pipeline.name, {"priority": chosen.value} | (extra_inputs or {})
+            ),
         )
         self.notify()
         return run
 
-    def _check_fits(self, need: RunResources) -> None:
-        have = self.capacity()
-        if not have.fits(need):
-            raise InvalidInput(
-                f"the run asks for {need.cpus:g} cpus, {need.memory / 2**30:.2f} GiB and "
-                f"{need.gpus} gpus; training here offers {have.cpus:g} cpus, "
-                f"{have.memory / 2**30:.2f} GiB and {have.gpus} gpus",
-                {"field": "resources"},
-            )
+    def save_version(
+        self, caller: Caller, name: str, spec_data: dict[str, Any], replaces: int, why: str
+    ) -> Pipeline:
+        """Store `spec_data` as the next version of pipeline `name`, which must still be at
+        version `replaces` (Conflict otherwise); the caller must be allowed to write it."""
+        self.auth.authorize(caller, Action.PIPELINES_WRITE)
+        current = self.metadata.get_pipeline(name)
+        self.auth.authorize_owned(caller, Action.PIPELINES_WRITE, current.created_by, "pipelines")
+        spec = PipelineSpec.model_validate(spec_data)
+        self._authorize_code(caller, spec)
+        draft = PipelineDraft(
+            name=name,
+            type=spec.type.value,
+            trainer=spec.trainer.value,
+            priority=spec.priority,
+            spec=spec.model_dump(mode="json"),
+            created_by=caller.name,
+            script_digest=current.script_digest,
+            replaces=replaces,
+        )
+        details = {"trainer": draft.trainer, "why": why}
+        return self.metadata.save_pipeline(
+            draft, AuditDraft(caller.name, "pipelines.save", name, details)
+        )
+
+    def active_runs(self) -> int:
+        """How many runs are queued, waiting to retry or training now."""
+        return len(
+            self.metadata.list_runs([RunStatus.QUEUED, RunStatus.PENDING, RunStatus.RUNNING])
+        )
+
+    def engines(self, caller: Caller) -> list[EngineRecord]:
+        """The engines this server can train on, with capacity, queue and recent figures."""
+        self.auth.authorize(caller, Action.TRAINING_READ)
+        return self.engine_book.records()
+
+    def _cluster_view(self) -> EngineView | None:
+        """The Ray engine as the settings and the cluster describe it (None: not configured)."""
+        return ray_view(self._cluster) if self._cluster is not None else None
+
+    @cached_property
+    def _cluster(self) -> RayExecutor | None:
+        """The Ray engine's executor for views when this process runs no scheduler."""
+        return ray_executor(self.settings)
+
+    def close(self) -> None:
+        """Leave the Ray cluster if a view connected this process to it (a scheduler's
+        engines close with the scheduler)."""
+        cluster = self.__dict__.pop("_cluster", None)
+        if cluster is not None:
+            cluster.close()
 
     def notify(self) -> None:
         if self.scheduler is not None:
@@ -405,13 +514,18 @@ class TrainingService:
         """
         run = self.metadata.get_run(run_id)
         self.auth.authorize_owned(caller, Action.RUNS_MANAGE, run.created_by, "runs")
+        return self.cancel_as(caller.name, run)
+
+    def cancel_as(self, actor: str, run: Run) -> Run:
+        """`cancel` for `actor`, authorised already (a study pruning its own trial)."""
+        run_id = run.id
         for _ in range(3):
             if run.status in FINAL or run.status is RunStatus.FINISHING:
                 raise IllegalTransition(
                     f"run {run_id} is {run.status.value}; there is nothing to cancel",
                     {"run": run_id, "status": run.status.value},
                 )
-            audit = AuditDraft(caller.name, "runs.cancel", str(run_id), {"was": run.status.value})
+            audit = AuditDraft(actor, "runs.cancel", str(run_id), {"was": run.status.value})
             try:
                 if run.status is RunStatus.RUNNING:
                     run = self.metadata.move_run(
@@ -545,10 +659,19 @@ class TrainingService:
 
     def build_scheduler(self) -> Scheduler:
         """A scheduler over this service's stores, not started: tests tick it by hand."""
+        from modelhub.limits import Enforcement
         from modelhub.training.executor import LocalExecutor
 
         s = self.settings
-        executor = LocalExecutor(warm=s.train_warm_workers, pool_log=s.runs_dir / "workers.log")
+        executor = LocalExecutor(
+            warm=s.train_warm_workers,
+            pool_log=s.runs_dir / "workers.log",
+            enforcement=Enforcement.detect(s.cgroup_root),
+        )
+        engines = {"local": TrainingEngine("local", executor, self.capacity())}
+        cluster = ray_executor(s)
+        if cluster is not None:
+            engines["ray"] = ray_engine(cluster)
         config = SchedulerConfig(
             capacity=self.capacity(),
             max_running=s.train_max_running,
@@ -562,7 +685,7 @@ class TrainingService:
         scheduler = Scheduler(
             self.metadata,
             self.artifacts,
-            executor,
+            engines,
             s.runs_dir,
             config,
             prepare=self.prepare,
@@ -570,6 +693,8 @@ class TrainingService:
             registered=self.registered_result,
         )
         executor.on_exit = scheduler.wake
+        if cluster is not None:
+            cluster.on_exit = scheduler.wake
         self.scheduler = scheduler
         return scheduler
 
@@ -611,8 +736,21 @@ class TrainingService:
             keep_checkpoints=spec.checkpoint.keep_last,
         )
         job: dict[str, Any] = ctx.job() | {"trainer": spec.trainer.value, "run_id": run.id}
+        # What each worker declared: an executor on a cluster reserves it there.
+        job["resources"] = {
+            "cpus": spec.resources.cpus,
+            "memory": spec.resources.memory,
+            "gpus": spec.resources.gpus,
+        }
+        if run.inputs.get("profile") is not None:  # a short run that times its phases
+            job["profile_steps"] = int(run.inputs["profile"]["budget_steps"])
         if spec.checkpoint.keep_best is not None:
             job["keep_best"] = spec.checkpoint.keep_best.model_dump()
+        if spec.federated is not None:
+            job |= federated_job(spec)
+        if spec.distributed is not None and spec.distributed.workers > 1:
+            # The executor runs the job as this many DDP workers (training/launcher.py).
+            job["distributed"] = spec.distributed.model_dump()
         if spec.script is not None:
             name = PurePosixPath(spec.script.path).name
             script = run_dir / "script" / name
@@ -673,13 +811,33 @@ class TrainingService:
             )
         return done
 
-    def register_result(self, run: Run, output_dir: Path, metrics: dict[str, float]) -> int:
-        """The run's output becomes the next version of its result model, in development.
+    def register_result(self, run: Run, output_dir: Path, metrics: dict[str, float]) -> int | None:
+        """The run's output becomes the next version of its result model, in development;
+        a profiling run's registers nothing (its figures go to `on_profiled`).
 
         Only the run folder's own `output/` is registered: a script can write its run
         folder, and an output that is a link (or a result naming another folder)
-        would otherwise register whatever it points at, the home included.
+        would otherwise register whatever it points at, the home included. A tuning
+        trial registers nothing (None): its study registers the best trial's result.
         """
+        if run.inputs.get("profile") is not None:
+            if self._profiled_hook is not None:
+                self._profiled_hook(run, metrics)
+            return None
+        if "trial" in run.inputs:
+            return None
+        return self._register(run, output_dir, metrics)
+
+    def register_trial(self, run: Run) -> int:
+        """Register a completed tuning trial's result, as a plain run's would have been
+        (the metrics its trainer reported; the run's telemetry where it left none)."""
+        from modelhub.training.scheduler.finishing import read_result
+
+        reported = read_result(self.run_dir(run.id)).get("metrics")
+        metrics = {k: float(v) for k, v in reported.items()} if reported else run.metrics
+        return self._register(run, self.run_dir(run.id) / "output", metrics)
+
+    def _register(self, run: Run, output_dir: Path, metrics: dict[str, float]) -> int:
         expected = self.run_dir(run.id) / "output"
         try:
             own = not output_dir.is_symlink() and os.path.samefile(output_dir, expected)
@@ -704,6 +862,7 @@ class TrainingService:
                 dataset_versions=[f"{d['name']}@{d['version']}" for d in run.inputs["datasets"]],
                 base_version=run.inputs.get("base_version"),
                 hyperparameters=dict(spec.hyperparameters) | {"max_epochs": spec.max_epochs},
+                federated=federated_lineage(spec),
             ),
             metrics=finite,
         )

@@ -17,6 +17,11 @@ small machine a new spare's imports would slow them down.
 
 `warm_spares` is a ceiling: spares being started count as well as those waiting,
 so however often `fill` is called (once per launched replica) no more run.
+
+A replica's resource limits (`modelhub.limits`) travel with its assignment: where a
+cgroup v2 holds them, the process is moved into its own cgroup here before it is told
+what to serve; the replica pins itself to its CPUs, sets CUDA_VISIBLE_DEVICES and, on
+the fallback, limits its own address space once its libraries are imported.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from modelhub.limits import Enforcement, Limits, count_gpus, machine_cpus
 from modelhub.processes import Spawner
 from modelhub.serving.dataplane import replica
 
@@ -64,7 +70,12 @@ class ReplicaSettings:
     log_queue: int = 4096
     log_file_bytes: int = 8 * 1024 * 1024
     log_file_seconds: float = 60.0
+    # The data-plane listener's token questions go here (None: no listener, so
+    # replicas take no handed-over connections); answers are trusted this long.
+    verify_socket: Path | None = None
+    token_cache_seconds: float = 1.0
     python: str = field(default_factory=lambda: sys.executable)
+    cgroup_root: Path | None = None  # None: the server's own cgroup, when it may write it
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReplicaSettings:
@@ -90,6 +101,13 @@ class ReplicaSettings:
             log_queue=settings.prediction_log_queue,
             log_file_bytes=settings.prediction_log_file_bytes,
             log_file_seconds=settings.prediction_log_file_seconds,
+            cgroup_root=settings.cgroup_root,
+            verify_socket=(
+                settings.serving_dir / "dataplane.sock"
+                if settings.data_plane_port is not None
+                else None
+            ),
+            token_cache_seconds=settings.data_plane_token_cache_seconds,
         )
 
 
@@ -117,6 +135,8 @@ class Started:
     process: subprocess.Popen[bytes]
     private_port: int
     log: Path
+    limits: Limits = field(default_factory=Limits)
+    cgroup: Path | None = None  # its own cgroup, where a cgroup v2 holds its limits
 
 
 @dataclass
@@ -142,6 +162,16 @@ class ReplicaLauncher:
         self._lock = threading.Lock()
         self._counter = 0
         self._closed = False
+        self.enforcement = Enforcement.detect(settings.cgroup_root)
+        self.cpus = machine_cpus()
+        self.gpus = count_gpus()
+        self._turns = 0
+
+    def next_turn(self) -> int:
+        """A number that grows with every limited replica: where its CPUs start."""
+        with self._lock:
+            self._turns += 1
+            return self._turns - 1
 
     def _options(self) -> list[str]:
         s = self.settings
@@ -157,6 +187,8 @@ class ReplicaLauncher:
             "--log-queue", str(s.log_queue),
             "--log-file-bytes", str(s.log_file_bytes),
             "--log-file-seconds", str(s.log_file_seconds),
+            *(["--verify-socket", str(s.verify_socket)] if s.verify_socket is not None else []),
+            "--token-cache-seconds", str(s.token_cache_seconds),
         ]  # fmt: skip
 
     def _popen(
@@ -255,26 +287,73 @@ class ReplicaLauncher:
     # -- launching ------------------------------------------------------------
 
     def launch(
-        self, shared: socket.socket, models_file: Path, secret: str, folder: Path
+        self,
+        shared: socket.socket,
+        models_file: Path,
+        secret: str,
+        folder: Path,
+        limits: Limits | None = None,
+        handoff: socket.socket | None = None,
+        deployment: str = "",
     ) -> Started:
-        """A replica serving `models_file` on `shared`: a spare if one is there, else
-        fresh. Spares are not refilled here: call `fill` once the replica is ready."""
+        """A replica serving `models_file` on `shared` within `limits` (and connections
+        handed over on `handoff`, for `deployment`): a spare if one is there, else fresh.
+        Spares are not refilled here: call `fill` once the replica is ready."""
+        limits = limits or Limits()
         spare = self._take_spare()
         if spare is not None:
-            message = json.dumps({"models": str(models_file), "secret": secret}).encode()
+            started = spare.started
+            cgroup = self._confine(folder, started.process.pid, limits)
+            own = self.enforcement.for_process(limits, cgroup)
+            message = json.dumps(
+                {
+                    "models": str(models_file),
+                    "secret": secret,
+                    "limits": own.to_json(),
+                    "deployment": deployment,
+                }
+            ).encode()
+            fds = [shared.fileno()] + ([handoff.fileno()] if handoff is not None else [])
             try:
-                socket.send_fds(spare.channel, [message], [shared.fileno()])
+                socket.send_fds(spare.channel, [message], fds)
                 spare.channel.close()
-                return spare.started
+                return Started(started.process, started.private_port, started.log, limits, cgroup)
             except OSError:
                 spare.channel.close()
-        return self._spawner.call(lambda: self._fresh(shared, models_file, secret, folder)).result()
+        return self._spawner.call(
+            lambda: self._fresh(shared, models_file, secret, folder, limits, handoff, deployment)
+        ).result()
+
+    def _confine(self, folder: Path, pid: int, limits: Limits) -> Path | None:
+        return self.enforcement.confine(f"modelhub-{folder.name}-{pid}", pid, limits)
 
     def _fresh(
-        self, shared: socket.socket, models_file: Path, secret: str, folder: Path
+        self,
+        shared: socket.socket,
+        models_file: Path,
+        secret: str,
+        folder: Path,
+        limits: Limits,
+        handoff: socket.socket | None,
+        deployment: str,
     ) -> Started:
         private = bind("127.0.0.1", 0)
         log = self._next_log(folder)
+        limited: list[str] = []
+        if not limits.empty:
+            # Imported before the limits apply, as in a spare, so both count the same.
+            imports = self.settings.warm_imports if limits.memory is not None else ()
+            own = self.enforcement.for_process(limits, self.enforcement.cgroup_expected(limits))
+            limited = [
+                "--limits",
+                json.dumps(own.to_json()),
+                *(option for module in imports for option in ("--warm", module)),
+            ]
+        passed: tuple[int, ...] = (shared.fileno(), private.fileno())
+        extra = ["--deployment", deployment]
+        if handoff is not None:
+            passed += (handoff.fileno(),)
+            extra += ["--handoff-fd", str(handoff.fileno())]
         try:
             process = self._popen(
                 [
@@ -284,12 +363,15 @@ class ReplicaLauncher:
                     str(private.fileno()),
                     "--models",
                     str(models_file),
+                    *limited,
+                    *extra,
                 ],
-                (shared.fileno(), private.fileno()),
+                passed,
                 log,
                 secret,
             )
-            return Started(process, private.getsockname()[1], log)
+            cgroup = self._confine(folder, process.pid, limits)
+            return Started(process, private.getsockname()[1], log, limits, cgroup)
         finally:
             private.close()
 

@@ -25,7 +25,9 @@ from typing import Any
 
 import httpx
 
+from modelhub.domain.resources import DeploymentResources
 from modelhub.errors import Unavailable
+from modelhub.limits import CgroupV2, Limits, choose_cpus, choose_gpus, memory_failure, mib
 from modelhub.serving.host import ServedModel
 from modelhub.serving.launcher import ReplicaLauncher, Started, bind
 
@@ -33,13 +35,16 @@ LIVENESS_FAILURES = 3
 LOG_TAIL_BYTES = 2000
 
 
-def _raise_load_failure(stats: dict[str, Any]) -> None:
+def _raise_load_failure(stats: dict[str, Any], memory: int | None) -> None:
     failed = [m for m in stats["models"] if m["state"] == "failed"]
     if failed:
         first = failed[0]
+        reason = str(first["error"])
+        if memory is not None and memory_failure(reason):
+            reason = f"over its memory limit of {mib(memory)} ({reason}); raise resources.memory"
         raise Unavailable(
-            f"{first['name']} version {first['version']} failed to load: {first['error']}",
-            {"reason": first["error"], "version": first["version"]},
+            f"{first['name']} version {first['version']} failed to load: {reason}",
+            {"reason": first["error"], "version": first["version"], "memory_limit": memory},
         )
 
 
@@ -53,10 +58,13 @@ def log_tail(path: Path) -> str:
 
 
 class Replica:
-    def __init__(self, started: Started) -> None:
+    def __init__(self, started: Started, handoff: socket.socket | None = None) -> None:
+        self.handoff = handoff  # where the data-plane listener hands it connections
         self.process = started.process
         self.private_port = started.private_port
         self.log = started.log
+        self.limits = started.limits
+        self.cgroup = started.cgroup
         self.started = time.monotonic()
         self.ready = False
         self.probe_failures = 0
@@ -74,13 +82,25 @@ class Replica:
         return self.process.poll()
 
     def terminate(self) -> None:
+        self.close_handoff()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGTERM)
 
+    def close_handoff(self) -> None:
+        if self.handoff is not None:
+            self.handoff.close()
+
     def kill(self) -> None:
+        self.close_handoff()
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
+        self.release()
+
+    def release(self) -> None:
+        """Remove its cgroup, once it has exited (a cgroup with a process stays)."""
+        if self.cgroup is not None and self.process.poll() is not None:
+            CgroupV2.remove(self.cgroup)
 
 
 class ReplicaGroup:
@@ -92,6 +112,7 @@ class ReplicaGroup:
         models: list[ServedModel],
         launcher: ReplicaLauncher,
         port: int | None = None,
+        resources: DeploymentResources | None = None,
     ) -> None:
         settings = launcher.settings
         self.launcher = launcher
@@ -101,12 +122,16 @@ class ReplicaGroup:
         self.secret = secrets.token_hex(16)
         self.lock = threading.RLock()
         self.replicas: list[Replica] = []
+        self.resources = resources or DeploymentResources()
         self.restarts = 0
         self.last_exit: str | None = None
         self.folder = settings.workdir / name
         self.folder.mkdir(parents=True, exist_ok=True)
         self._socket = self._bind(port)
         self.port: int = self._socket.getsockname()[1]
+        # Connections the data-plane listener hands over go to the replicas in turn.
+        self._takes_connections = settings.verify_socket is not None
+        self._turn = 0
         self._http = httpx.Client(timeout=httpx.Timeout(5.0, connect=1.0), trust_env=False)
 
     def _bind(self, port: int | None) -> socket.socket:
@@ -119,6 +144,23 @@ class ReplicaGroup:
     def endpoint(self) -> str:
         return f"http://{self.settings.bind_host}:{self.port}"
 
+    def hand_over(self, connection: socket.socket) -> None:
+        """Give an accepted connection to the next ready replica (in turn, so that
+        long-lived connections spread evenly); raises OSError when none can take it."""
+        replicas = [r for r in list(self.replicas) if r.ready and r.handoff is not None]
+        if not replicas:
+            raise OSError(f"no replica of {self.name} takes connections now")
+        self._turn += 1
+        for step in range(len(replicas)):
+            replica = replicas[(self._turn + step) % len(replicas)]
+            assert replica.handoff is not None
+            try:
+                socket.send_fds(replica.handoff, [b"c"], [connection.fileno()])
+                return
+            except OSError:
+                continue  # gone, or its queue is full: the next one
+        raise OSError(f"no replica of {self.name} took the connection")
+
     # -- processes ------------------------------------------------------------
 
     def _models_file(self) -> Path:
@@ -128,9 +170,43 @@ class ReplicaGroup:
         temporary.replace(path)
         return path
 
+    def _limits(self) -> Limits:
+        """The next replica's limits: its CPUs and GPUs chosen further along each time."""
+        wanted = self.resources
+        if not wanted.limited:
+            return Limits()
+        turn = self.launcher.next_turn()
+        return Limits(
+            memory=wanted.memory,
+            cpus=choose_cpus(wanted.cpus, turn, self.launcher.cpus),
+            cpu_quota=wanted.cpus,
+            gpus=choose_gpus(wanted.gpus, turn, self.launcher.gpus),
+        )
+
     def spawn(self) -> Replica:
-        started = self.launcher.launch(self._socket, self._models_file(), self.secret, self.folder)
-        replica = Replica(started)
+        ours = theirs = None
+        if self._takes_connections:  # its own channel for handed-over connections
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            ours.setblocking(False)
+            theirs.set_inheritable(True)
+        try:
+            started = self.launcher.launch(
+                self._socket,
+                self._models_file(),
+                self.secret,
+                self.folder,
+                self._limits(),
+                handoff=theirs,
+                deployment=self.name,
+            )
+        except BaseException:
+            if ours is not None:
+                ours.close()
+            raise
+        finally:
+            if theirs is not None:
+                theirs.close()  # the replica has its copy
+        replica = Replica(started, ours)
         self.replicas.append(replica)
         return replica
 
@@ -152,7 +228,7 @@ class ReplicaGroup:
                 stats = self._stats(replica)
                 if stats is None:
                     continue
-                _raise_load_failure(stats)
+                _raise_load_failure(stats, replica.limits.memory)
                 if stats["ready"]:
                     replica.ready = True
                     waiting.remove(replica)
@@ -170,8 +246,14 @@ class ReplicaGroup:
         if code is None:
             return
         self.replicas = [r for r in self.replicas if r is not replica]
+        replica.close_handoff()
         tail = log_tail(replica.log).splitlines()
         reason = tail[-1] if tail else f"exit code {code}"
+        memory = replica.limits.memory
+        over = replica.cgroup is not None and CgroupV2.oom_killed(replica.cgroup)
+        if memory is not None and (over or memory_failure(reason)):
+            reason = f"over its memory limit of {mib(memory)} ({reason}); raise resources.memory"
+        replica.release()
         raise Unavailable(
             f"a replica of {self.name} exited with code {code}: {reason}",
             {"exit_code": code, "log": "\n".join(tail[-20:])},
@@ -222,7 +304,7 @@ class ReplicaGroup:
                         f"{response.text[:500]}",
                         {"deployment": self.name},
                     )
-                _raise_load_failure(response.json())
+                _raise_load_failure(response.json(), replica.limits.memory)
 
     def wait_drained(self) -> bool:
         """True once no replica holds a retired version with requests still inside."""
@@ -267,8 +349,13 @@ class ReplicaGroup:
                     code = replica.exited()
                     events.append(f"replica {replica.pid} stopped answering and was killed")
                 self.replicas.remove(replica)
+                replica.close_handoff()
                 self.restarts += 1
                 self.last_exit = f"replica {replica.pid} exited with code {code}"
+                if replica.cgroup is not None and CgroupV2.oom_killed(replica.cgroup):
+                    memory = replica.limits.memory or 0
+                    self.last_exit += f", killed over its memory limit of {mib(memory)}"
+                replica.release()
                 events.append(f"{self.last_exit}; restarted")
                 self.spawn()
             if all(replica.ready for replica in self.replicas):
@@ -298,6 +385,7 @@ class ReplicaGroup:
                 replica.process.wait(timeout=remaining)
             except subprocess.TimeoutExpired:
                 replica.kill()
+            replica.release()
 
     def stop(self) -> None:
         with self.lock:

@@ -17,12 +17,15 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from modelhub.domain.monitoring import ResourceSample
+from modelhub.domain.resources import DeploymentResources
 from modelhub.errors import ModelhubError, NotFound
+from modelhub.limits import describe
 from modelhub.monitoring.resources import GpuProbe, ProcessProbe
 from modelhub.monitoring.rollup import Minute, merge_minutes
 from modelhub.serving.autoscale import ScalePolicy, Scaler
 from modelhub.serving.host import BATCH_BOUNDS, ServedModel
 from modelhub.serving.launcher import ReplicaLauncher, ReplicaSettings
+from modelhub.serving.pool import ModelPool, group_name
 from modelhub.serving.predlog import COUNTERS
 from modelhub.serving.replicas import ReplicaGroup
 
@@ -50,6 +53,7 @@ class ReplicaState:
     port: int
     live: bool
     ready: bool
+    limits: str | None = None
 
 
 class SupervisorListener(Protocol):
@@ -153,6 +157,8 @@ class Supervisor:
         self.scale_down_seconds = scale_down_seconds
         self.groups: dict[str, ReplicaGroup] = {}
         self.scalers: dict[str, Scaler] = {}
+        self.pools: dict[str, ModelPool] = {}
+        self._pool_launchers: list[ReplicaLauncher] = []
         self.totals = Totals()
         self.resource_seconds = resource_seconds
         self.probe = ProcessProbe(GpuProbe() if gpu else None)
@@ -166,10 +172,15 @@ class Supervisor:
     # -- groups -----------------------------------------------------------------
 
     def launch(
-        self, name: str, models: list[ServedModel], replicas: int, port: int | None = None
+        self,
+        name: str,
+        models: list[ServedModel],
+        replicas: int,
+        port: int | None = None,
+        resources: DeploymentResources | None = None,
     ) -> ReplicaGroup:
         """Start a group and wait until every replica serves; on failure nothing is left."""
-        group = ReplicaGroup(name, models, self.launcher, port)
+        group = ReplicaGroup(name, models, self.launcher, port, resources)
         try:
             group.start(replicas)
         except BaseException:
@@ -183,6 +194,42 @@ class Supervisor:
         self._report(group, None)
         return group
 
+    def pool(self, name: str, replicas: int, memory_budget: int) -> ModelPool:
+        """The named model pool, its replicas started on first use (each with
+        `memory_budget` for the models it keeps loaded); its group is watched, restarted
+        and sampled like a deployment's, under the name `pool:NAME`."""
+        with self._lock:
+            found = self.pools.get(name)
+        if found is not None:
+            return found
+        from dataclasses import replace
+
+        settings = replace(
+            self.settings,
+            memory_budget=memory_budget,
+            warm_spares=0,
+            workdir=self.settings.workdir / "pools",
+        )
+        launcher = ReplicaLauncher(settings)
+        group = ReplicaGroup(group_name(name), [], launcher)
+        try:
+            group.start(replicas)
+        except BaseException:
+            group.stop()
+            launcher.close()
+            raise
+        pool = ModelPool(name, group, memory_budget)
+        with self._lock:
+            self.pools[name] = pool
+            self.groups[group.name] = group
+            self._pool_launchers.append(launcher)
+        self._report(group, None)
+        return pool
+
+    def running_pool(self, name: str) -> ModelPool | None:
+        with self._lock:
+            return self.pools.get(name)
+
     def group(self, name: str) -> ReplicaGroup:
         with self._lock:
             group = self.groups.get(name)
@@ -193,6 +240,17 @@ class Supervisor:
     def has(self, name: str) -> bool:
         with self._lock:
             return name in self.groups
+
+    def names(self) -> list[str]:
+        """The deployments this supervisor runs a group for."""
+        with self._lock:
+            return sorted(self.groups)
+
+    def size(self, name: str) -> int:
+        """How many replicas `name`'s group runs (0 when none)."""
+        with self._lock:
+            group = self.groups.get(name)
+        return len(group.replicas) if group is not None else 0
 
     def set_autoscale(self, name: str, bounds: tuple[int, int, float] | None) -> None:
         with self._lock:
@@ -218,7 +276,9 @@ class Supervisor:
 
     def _report(self, group: ReplicaGroup, note: str | None) -> None:
         states = [
-            ReplicaState(r.pid, r.private_port, r.exited() is None, r.ready)
+            ReplicaState(
+                r.pid, r.private_port, r.exited() is None, r.ready, describe(r.limits, r.cgroup)
+            )
             for r in list(group.replicas)
         ]
         self.listener.replicas_changed(group.name, states, group.restarts, note)
@@ -240,6 +300,8 @@ class Supervisor:
         for group in groups:
             group.stop()
         self.launcher.close()
+        for launcher in self._pool_launchers:
+            launcher.close()
         if self.probe.gpu is not None:
             self.probe.gpu.close()
 
@@ -319,25 +381,30 @@ class Supervisor:
             self.listener.resources_sampled(samples)
 
     def _group_usage(self, group: ReplicaGroup) -> tuple[list[UsageSample], list[FinishedMinute]]:
-        merged: dict[int, dict[str, Any]] = {}
         reports = group.stats()
         alive = {replica.pid for replica in list(group.replicas)}
-        for key in [k for k in self._seen if k[1] == group.name and k[0] not in alive]:
+        # A deployment's group serves the deployment; a pool's group serves many.
+        names = {group.name, *(model.name for model in group.models)}
+        for key in [k for k in self._seen if k[1] in names and k[0] not in alive]:
             del self._seen[key]  # a replica that is gone: its counters went with it
-        for key in [k for k in self._minutes_seen if k[1] == group.name and k[0] not in alive]:
+        for key in [k for k in self._minutes_seen if k[1] in names and k[0] not in alive]:
             del self._minutes_seen[key]
-        self.totals.prediction_log.forget(group.name, alive)
+        for name in names:
+            self.totals.prediction_log.forget(name, alive)
         new_minutes: list[tuple[str, int, Minute]] = []
+        merged_by: dict[str, dict[int, dict[str, Any]]] = {}
         for pid, stats in reports:
             self.totals.prediction_log.add(pid, stats.get("prediction_log", {}).get("versions", []))
             for entry in stats["models"]:
                 version = int(entry["version"])
+                served = str(entry["name"])
+                merged = merged_by.setdefault(served, {})
                 new_minutes.extend(
-                    (group.name, version, minute)
-                    for minute in self._new_minutes(pid, group.name, version, entry)
+                    (served, version, minute)
+                    for minute in self._new_minutes(pid, served, version, entry)
                 )
                 usage = entry["usage"]
-                key = (pid, group.name, version)
+                key = (pid, served, version)
                 before = self._seen.get(key)
                 if before is not None and usage["requests"] < before["requests"]:
                     before = None  # the slot was rebuilt: its counters began again
@@ -361,7 +428,7 @@ class Supervisor:
                     usage["batch_buckets"], before["batch_buckets"] if before else None
                 )
                 total = self.totals.batches.setdefault(
-                    (group.name, version), [0] * (len(BATCH_BOUNDS) + 1)
+                    (served, version), [0] * (len(BATCH_BOUNDS) + 1)
                 )
                 for index, count in enumerate(batches):
                     total[index] += count
@@ -369,13 +436,25 @@ class Supervisor:
                 if usage["last_used"] is not None:
                     into["last_used"] = max(into["last_used"] or 0.0, usage["last_used"])
         samples: list[UsageSample] = []
+        for served, merged in merged_by.items():
+            samples.extend(self._samples(served, merged))
+        finished = [
+            FinishedMinute(deployment, version, minute)
+            for (deployment, version, _), minute in sorted(
+                merge_minutes(new_minutes).items(), key=lambda item: item[0]
+            )
+        ]
+        return samples, finished
+
+    def _samples(self, served: str, merged: dict[int, dict[str, Any]]) -> list[UsageSample]:
+        samples: list[UsageSample] = []
         for version, data in merged.items():
             if not data.get("requests"):
                 continue
             last = data["last_used"]
             samples.append(
                 UsageSample(
-                    deployment=group.name,
+                    deployment=served,
                     version=version,
                     requests=data["requests"],
                     errors=data["errors"],
@@ -387,13 +466,7 @@ class Supervisor:
                 )
             )
             self.totals.add(samples[-1])
-        finished = [
-            FinishedMinute(deployment, version, minute)
-            for (deployment, version, _), minute in sorted(
-                merge_minutes(new_minutes).items(), key=lambda item: item[0]
-            )
-        ]
-        return samples, finished
+        return samples
 
     def _new_minutes(
         self, pid: int, name: str, version: int, entry: dict[str, Any]

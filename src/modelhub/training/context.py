@@ -5,6 +5,10 @@ files, report metrics and progress, save checkpoints, and stop when asked. They
 never touch the database or the artifact store: the executor behind a context
 does. `LocalContext` keeps everything in a run folder, which is all a trainer
 test needs and what the executor builds on.
+
+In a distributed run (modelhub.training.distributed) every rank has a context over the
+same run folder; rank 0 speaks for the group: on the other ranks `log`, `progress` and
+`checkpoint` write nothing, and `should_stop` is agreed by every rank.
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ class LocalContext:
     `keep_checkpoints` is how many `step-*.pt` files stay; `keep_best` is
     (metric, "min" | "max"): also keep the checkpoint whose logged metric is best
     (see `checkpoint`). Log metrics and save checkpoints through one context: the
-    best is judged from the values this context logged.
+    best is judged from the values this context logged. `profile_steps` makes the run
+    a profiling run: it stops after that many steps and times its phases.
     """
 
     run_dir: Path
@@ -52,6 +57,9 @@ class LocalContext:
     keep_best: tuple[str, str] | None = None
     stop_requested: bool = False
     metrics_flush_seconds: float = FLUSH_SECONDS
+    profile_steps: int | None = None
+    # A profiling run's phase figures (modelhub.training.phases), set when its loop ends.
+    profile: dict[str, float] = field(default_factory=dict, compare=False)
     _last_logged: dict[str, tuple[int, float]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -87,6 +95,7 @@ class LocalContext:
             device=str(job.get("device", "cpu")),
             keep_checkpoints=int(job.get("keep_checkpoints", 3)),
             keep_best=(str(best["metric"]), str(best.get("mode", "min"))) if best else None,
+            profile_steps=int(job["profile_steps"]) if job.get("profile_steps") else None,
         )
 
     def job(self) -> dict[str, Any]:
@@ -103,6 +112,7 @@ class LocalContext:
             "keep_best": (
                 {"metric": self.keep_best[0], "mode": self.keep_best[1]} if self.keep_best else None
             ),
+            "profile_steps": self.profile_steps,
         }
 
     @property
@@ -148,6 +158,26 @@ class LocalContext:
     def best_checkpoint_file(self) -> Path:
         return self.checkpoint_dir / "best.pt"
 
+    @property
+    def rank(self) -> int:
+        """This process's rank in a distributed run (0 when it trains alone)."""
+        from modelhub.training import distributed
+
+        return distributed.rank()
+
+    @property
+    def world_size(self) -> int:
+        """How many ranks train this run together (1 when it trains alone)."""
+        from modelhub.training import distributed
+
+        return distributed.world_size()
+
+    @property
+    def writer(self) -> bool:
+        """Whether this process writes the run's metrics, progress, checkpoints and output:
+        rank 0 of a distributed run, or the one process of any other."""
+        return self.rank == 0
+
     def hp(self, name: str, default: Any) -> Any:
         """A hyperparameter, or its default when the spec leaves it out."""
         return self.hyperparameters.get(name, default)
@@ -166,7 +196,10 @@ class LocalContext:
 
     def log(self, name: str, value: float, step: int) -> None:
         """Append a metric line to metrics.jsonl; lines reach the file in batches (see
-        `flush_metrics`), at the latest `metrics_flush_seconds` after the next one."""
+        `flush_metrics`), at the latest `metrics_flush_seconds` after the next one.
+        Only the writer (rank 0) logs; elsewhere this does nothing."""
+        if not self.writer:
+            return
         if self._metrics_writer is None:
             self._metrics_writer = MetricsWriter(self.metrics_file, self.metrics_flush_seconds)
         line = {"name": name, "value": value, "step": step, "at": time.time()}
@@ -200,7 +233,10 @@ class LocalContext:
         epoch: int | None = None,
     ) -> None:
         """Report how far the run is; progress.json is rewritten at most every
-        `metrics_flush_seconds` (a file write per step costs more than a small step)."""
+        `metrics_flush_seconds` (a file write per step costs more than a small step).
+        Only the writer (rank 0) reports; elsewhere this does nothing."""
+        if not self.writer:
+            return
         self._progress = {"step": step, "total_steps": total_steps, "epoch": epoch}
         if time.monotonic() - self._progress_written_at >= self.metrics_flush_seconds:
             self._write_progress()
@@ -219,9 +255,13 @@ class LocalContext:
         metric's value logged last at or before `step` (through this context) beats the
         best so far; `best.json` records that value, so a resumed run keeps comparing
         against it. best.pt is not one of the K and is never pruned.
+
+        Only the writer (rank 0) saves; elsewhere this returns the path it would write.
         """
-        self.flush_metrics()  # the lines up to `step` are on disk before its checkpoint is
         path = self.checkpoint_dir / f"step-{step:09d}.pt"
+        if not self.writer:
+            return path
+        self.flush_metrics()  # the lines up to `step` are on disk before its checkpoint is
         _save_atomically({"step": step, "state": state}, path)
         for old in sorted(self.checkpoint_dir.glob("step-*.pt"))[: -self.keep_checkpoints]:
             old.unlink()
@@ -279,7 +319,11 @@ class LocalContext:
         return int(saved["step"]), saved["state"]
 
     def should_stop(self) -> bool:
-        return self.stop_requested or (self.run_dir / "STOP").exists()
+        """Whether the run was asked to stop. In a distributed run every rank gets the same
+        answer (a collective: ask at the same points on every rank)."""
+        from modelhub.training import distributed
+
+        return distributed.any_rank(self.stop_requested or (self.run_dir / "STOP").exists())
 
 
 def in_run_folder(path: str | None, written_in: Path, run_dir: Path) -> Path:

@@ -6,10 +6,13 @@ Formulas (docs/pipelines.md repeats them for users):
                     (Adam at fp32: weights 4 + grads 4 + 2 moments 8 = 16)
     memory        = state x (1 + ACTIVATION_FRACTION) + RUNTIME_BYTES
     train samples = rows x (1 - validation_split) x max_epochs
-    eval samples  = rows x validation_split x max_epochs, at EVAL_SPEEDUP x samples_per_s
+                    (federated: x fraction_fit x local_epochs x rounds in place of max_epochs)
+    eval samples  = rows x validation_split x max_epochs (federated: x rounds),
+                    at EVAL_SPEEDUP x samples_per_s
     seconds       = train samples / samples_per_s + eval samples / (EVAL_SPEEDUP x samples_per_s)
-    cpu cost      = seconds / 3600 x cpus x cpu_hour_price
-    gpu cost      = seconds / 3600 x gpus x gpu_hour_price
+                    (N data-parallel workers: no speed-up assumed, the duration stays)
+    cpu cost      = seconds / 3600 x cpus x workers x cpu_hour_price
+    gpu cost      = seconds / 3600 x gpus x workers x gpu_hour_price
     storage       = weights + kept checkpoints x state, for one month at storage_gb_month_price
 """
 
@@ -118,12 +121,18 @@ def estimate(
     memory = int(state * (1 + ACTIVATION_FRACTION)) + RUNTIME_BYTES
 
     split = spec.validation_split
-    train_samples = rows * (1 - split) * spec.max_epochs
-    eval_samples = rows * split * spec.max_epochs
+    passes, evaluations = float(spec.max_epochs), float(spec.max_epochs)
+    if spec.federated is not None:
+        fed = spec.federated
+        passes = fed.fraction_fit * fed.local_epochs * fed.rounds
+        evaluations = float(fed.rounds)
+    train_samples = rows * (1 - split) * passes
+    eval_samples = rows * split * evaluations
     seconds = train_samples / samples_per_s + eval_samples / (EVAL_SPEEDUP * samples_per_s)
 
     resources = spec.resources
-    hours = seconds / 3600
+    workers = spec.distributed.workers if spec.distributed else 1
+    hours = seconds / 3600 * workers
     weight_value = VALUE_BYTES.get(precision, 4.0)
     kept = spec.checkpoint.keep_last + (1 if spec.checkpoint.keep_best else 0)
     storage = int(parameters * weight_value + kept * state)
@@ -139,6 +148,11 @@ def estimate(
         f"{train_samples:,.0f} train + {eval_samples:,.0f} eval samples "
         f"at {samples_per_s:g}/s = {seconds:,.0f} s"
     )
+    if workers > 1:
+        notes += (
+            f"; {workers} workers: memory and cpus are per worker, the cost counts all "
+            "of them, the duration assumes no speed-up"
+        )
     return Estimate(
         memory_bytes=memory,
         device_class=device_class,
@@ -149,6 +163,7 @@ def estimate(
         storage_bytes=storage,
         warnings=warnings,
         notes=notes,
+        workers=workers,
     )
 
 

@@ -1,15 +1,18 @@
 """Where attempts run. The scheduler decides what and when; an executor decides where.
 
-The interface is two small protocols so that torch.distributed, Ray and Flower
-executors can come later without the scheduler changing. `LocalExecutor` runs
-each attempt in its own worker process on this host, in its own process group
-(so a kill takes the script trainer's child along), and keeps a few warm
-workers that have already imported torch.
+The interface is two small protocols, which the Ray engine's executor
+(`training/ray_engine/`) implements too. `LocalExecutor` runs each attempt in its own
+worker process on this host, in its own process group (so a kill takes the script
+trainer's child along), and keeps a few warm workers that have already imported
+torch. A distributed job (`distributed.workers` > 1) runs as a group of workers
+started by `modelhub.training.launcher` instead, always cold: the launcher's process
+group holds every rank, so the handle's pid, kill, poll and memory cover the group.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
+from modelhub.limits import CgroupV2, Enforcement, Limits
 from modelhub.processes import Spawner
 
 
@@ -53,6 +57,16 @@ class Executor(Protocol):
 
 def _worker_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "modelhub.training.worker", *args]
+
+
+def _launcher_command(job_file: Path) -> list[str]:
+    return [sys.executable, "-m", "modelhub.training.launcher", str(job_file)]
+
+
+def _distributed(job_file: Path) -> bool:
+    from modelhub.training.distributed import workers_of
+
+    return workers_of(json.loads(job_file.read_text())) > 1
 
 
 def child_pids(pid: int) -> list[int]:
@@ -100,6 +114,7 @@ def tree_memory(pid: int) -> int:
 class LocalHandle:
     process: subprocess.Popen[bytes]
     log: IO[bytes] | None = None
+    cgroup: Path | None = None  # its own cgroup, where a cgroup v2 holds its limits
 
     @property
     def pid(self) -> int:
@@ -110,6 +125,9 @@ class LocalHandle:
         if code is not None and self.log is not None:
             self.log.close()
             self.log = None
+        if code is not None and self.cgroup is not None:
+            CgroupV2.remove(self.cgroup)
+            self.cgroup = None
         return code
 
     def kill(self) -> None:
@@ -138,6 +156,8 @@ class LocalExecutor:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _closed: bool = False
     _spawner: Spawner = field(default_factory=Spawner)
+    # Where a cgroup v2 may be made per attempt (the job's `limits`); None: none is.
+    enforcement: Enforcement | None = None
 
     def __post_init__(self) -> None:
         self._refill()
@@ -172,11 +192,11 @@ class LocalExecutor:
             if not isinstance(sink, int):
                 sink.close()
 
-    def _spawn_cold(self, attempt: Attempt) -> LocalHandle:
+    def _spawn_cold(self, attempt: Attempt, command: list[str]) -> LocalHandle:
         log = open(attempt.log_file, "ab")  # noqa: SIM115 (closed by the handle)
         try:
             process = subprocess.Popen(
-                _worker_command(str(attempt.job_file)),
+                command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -202,9 +222,16 @@ class LocalExecutor:
         return None
 
     def start(self, attempt: Attempt) -> AttemptHandle:
-        worker = self._take_warm()
+        if _distributed(attempt.job_file):
+            command = _launcher_command(attempt.job_file)
+            worker = None  # a warm worker is one process; a group starts cold
+        else:
+            command = _worker_command(str(attempt.job_file))
+            worker = self._take_warm()
         handle: LocalHandle | None = None
+        cgroup = None
         if worker is not None and worker.stdin is not None:
+            cgroup = self._confine(attempt, worker.pid)  # before it reads its job
             try:
                 worker.stdin.write(f"{attempt.job_file}\n".encode())
                 worker.stdin.close()
@@ -213,11 +240,22 @@ class LocalExecutor:
                 worker.kill()
                 worker.wait()
         if handle is None:
-            handle = self._spawner.call(lambda: self._spawn_cold(attempt)).result()
+            handle = self._spawner.call(lambda: self._spawn_cold(attempt, command)).result()
+            cgroup = self._confine(attempt, handle.pid)
+        handle.cgroup = cgroup
         if self.on_exit is not None:
             threading.Thread(target=self._report_exit, args=(handle.process,), daemon=True).start()
         self._refill()
         return handle
+
+    def _confine(self, attempt: Attempt, pid: int) -> Path | None:
+        """Move the attempt's process into its own cgroup with the job's limits (cgroup v2
+        only). The worker still applies its own (affinity, address space) as well."""
+        if self.enforcement is None or self.enforcement.cgroup is None:
+            return None
+        limits = Limits.from_json(json.loads(attempt.job_file.read_text()).get("limits"))
+        name = f"modelhub-run-{attempt.run_id}-{attempt.number}"
+        return self.enforcement.confine(name, pid, limits)
 
     def _report_exit(self, process: subprocess.Popen[bytes]) -> None:
         process.wait()  # meanwhile poll() answers None; afterwards it returns the code

@@ -6,9 +6,19 @@ read once a window, so a step costs no host sync), the non-finite-loss check,
 stop requests (looked at once a window), when to checkpoint, and, with keep_best,
 putting the best checkpoint's state back at the end.
 
-Made for DistributedDataParallel later: the batch order comes from one hook
-(`order`), which a distributed loop overrides to hand each rank its share, and only
-the writer (rank 0) logs and checkpoints. Nothing distributed is built yet.
+Data-parallel training (DistributedDataParallel, modelhub.training.distributed) plugs
+in here, so a trainer needs only a few lines for it: when several ranks train,
+`order` hands this rank its shard of each epoch (DistributedSampler's, equal shards, so
+every rank takes the same steps; `shard_size` tells a trainer its steps per epoch),
+`parallel` wraps the model in DDP, only the writer (rank 0) logs, reports progress and
+checkpoints, a window's loss is the mean over the ranks (one all_reduce per window),
+a stop request is agreed by every rank at a window's end, and resuming loads the
+newest checkpoint on every rank. With one process all of this is what it was.
+
+A profiling run (`ctx.profile_steps` set, see modelhub.training.phases) stops after
+that many steps and times each phase: the trainer wraps its step's parts in
+`phase(name)`, the loop times its checkpoints and logging, and `finish()` hands the
+figures to the context. Otherwise `phase` is a shared no-op.
 """
 
 from __future__ import annotations
@@ -16,10 +26,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from modelhub.errors import InvalidInput, TrainingDiverged
+from modelhub.training import distributed
 from modelhub.training.context import LocalContext
+from modelhub.training.distributed import shard_size as shard_size  # trainers' steps/epoch
+from modelhub.training.phases import NO_PHASE, PhaseClock, cuda_sync
 from modelhub.training.trainers._best import best_state
 
 if TYPE_CHECKING:
@@ -46,7 +60,7 @@ class TrainingLoop:
         save: Callable[[], State],
         restore: Callable[[State], None],
         device: str = "cpu",
-        writer: bool = True,
+        writer: bool | None = None,
     ) -> None:
         self.ctx = ctx
         self.total_steps = total_steps
@@ -55,7 +69,9 @@ class TrainingLoop:
         self.save = save
         self.restore = restore
         self.device = device
-        self.writer = writer
+        self.rank = distributed.rank()
+        self.world_size = distributed.world_size()
+        self.writer = self.rank == 0 if writer is None else writer
         self.step = 0
         self.resumed_step = 0
         self.stopped = False
@@ -64,13 +80,27 @@ class TrainingLoop:
         self._window_steps = 0
         self._window_samples = 0
         self._window_start = time.perf_counter()
+        self.budget = ctx.profile_steps
+        self.clock = PhaseClock(cuda_sync(device)) if self.budget is not None else None
+
+    def phase(self, name: str) -> AbstractContextManager[None]:
+        """Time `name` (see modelhub.training.phases.PHASES) in a profiling run; else a no-op."""
+        return NO_PHASE if self.clock is None else self.clock.phase(name)
+
+    @property
+    def budget_spent(self) -> bool:
+        """Whether a profiling run has trained its budget of steps (since it started or resumed)."""
+        return self.budget is not None and self.step - self.resumed_step >= self.budget
 
     def resume(self) -> State | None:
         """Restore the newest checkpoint, if any, and return it (for the trainer's positions).
 
-        Raises InvalidInput when the checkpoint does not fit the model.
+        Every rank loads the same one: none goes on (and the writer checkpoints anew)
+        before all have read it. Raises InvalidInput when the checkpoint does not fit
+        the model.
         """
         saved = self.ctx.latest_checkpoint()
+        distributed.barrier()
         if saved is None:
             return None
         step, state = saved
@@ -86,14 +116,30 @@ class TrainingLoop:
 
     def order(self, epoch: int, n: int, seed: int) -> torch.Tensor:
         """The batch order of `epoch` over `n` examples: the same for a given seed and epoch
-        (a resumed run skips what it trained). A distributed loop returns its rank's share."""
+        (a resumed run skips what it trained). With several ranks, this rank's shard:
+        `shard_size(n)` indices, disjoint from the other ranks' but for the padding."""
         import torch
 
+        if self.world_size > 1:
+            return distributed.shard_order(n, seed, epoch)
         return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
 
+    def parallel(self, model: torch.nn.Module) -> torch.nn.Module:
+        """`model` in DistributedDataParallel when several ranks train, else `model`.
+
+        Train through what this returns; save and restore the model it was given (its
+        state_dict has no `module.` prefix, so checkpoints fit either way).
+        """
+        return distributed.data_parallel(model)
+
     def should_stop(self) -> bool:
-        """True, once, when a stop was asked for; looked at only between logging windows."""
-        if self._window_steps == 0 and self.ctx.should_stop():
+        """True, once, when a stop was asked for; looked at only between logging windows
+        (with several ranks: agreed by all, so that every rank stops at the same step)."""
+        if self.budget_spent:  # every rank takes the same steps: no need to agree
+            self.stopped = True
+            if self.clock is not None:
+                self.clock.freeze()
+        elif self._window_steps == 0 and self.ctx.should_stop():
             self.stopped = True
         return self.stopped
 
@@ -108,6 +154,8 @@ class TrainingLoop:
         self._window_loss = detached if self._window_loss is None else self._window_loss + detached
         self._window_steps += 1
         self._window_samples += samples
+        if self.clock is not None:
+            self.clock.count(samples * self.world_size)
 
     @property
     def window_full(self) -> bool:
@@ -118,10 +166,11 @@ class TrainingLoop:
         return self._window_steps
 
     def close_window(self) -> float:
-        """The mean loss of the steps since the last window; TrainingDiverged when not finite."""
+        """The mean loss of the steps since the last window (over every rank's steps);
+        TrainingDiverged when not finite."""
         if self._window_steps == 0 or self._window_loss is None:
             return math.nan
-        mean = float(self._window_loss) / self._window_steps
+        mean = float(distributed.mean_across(self._window_loss)) / self._window_steps
         if not math.isfinite(mean):
             raise TrainingDiverged(
                 f"loss became {mean} by step {self.step}; try a lower learning_rate",
@@ -133,12 +182,17 @@ class TrainingLoop:
 
     def log_window(self, learning_rate: float, epoch: int | None) -> float:
         """Close the window and log its loss, the learning rate, samples/s and progress."""
+        with self.phase("logging"):
+            return self._log_window(learning_rate, epoch)
+
+    def _log_window(self, learning_rate: float, epoch: int | None) -> float:
         samples, started = self._window_samples, self._window_start
         mean = self.close_window()
         now = time.perf_counter()
-        self.log("loss", mean)
-        self.log("learning_rate", learning_rate)
-        self.log("samples_per_s", samples / max(now - started, 1e-9))
+        self._log("loss", mean)
+        self._log("learning_rate", learning_rate)
+        # every rank trains on as many samples as this one
+        self._log("samples_per_s", samples * self.world_size / max(now - started, 1e-9))
         if self.writer:
             self.ctx.progress(self.step, self.total_steps, epoch)
         self._window_samples, self._window_start = 0, time.perf_counter()
@@ -146,6 +200,10 @@ class TrainingLoop:
 
     def log(self, name: str, value: float) -> None:
         """A metric at the current step (only the writer logs)."""
+        with self.phase("logging"):
+            self._log(name, value)
+
+    def _log(self, name: str, value: float) -> None:
         if self.writer:
             self.ctx.log(name, value, self.step)
 
@@ -158,13 +216,16 @@ class TrainingLoop:
 
         Raises TrainingDiverged rather than save a state whose loss is not finite.
         """
-        self._check_finite()
-        if self.writer:
-            self.ctx.checkpoint({**self.save(), **extra}, self.step)
+        with self.phase("checkpoint"):
+            self._check_finite()
+            if self.writer:
+                self.ctx.checkpoint({**self.save(), **extra}, self.step)
         self.checkpointed_step = self.step
 
     def _check_finite(self) -> None:
-        if self._window_loss is not None and not math.isfinite(float(self._window_loss)):
+        if self._window_loss is None:
+            return
+        if not math.isfinite(float(distributed.mean_across(self._window_loss))):
             self.close_window()  # raises, naming the step
 
     @property
@@ -186,6 +247,8 @@ class TrainingLoop:
         The final state must be checkpointed before (so that it competes). The state is
         left as it is when the final state is the best.
         """
+        if self.clock is not None:
+            self.ctx.profile = self.clock.figures()
         if self.writer:
             self.ctx.flush_metrics()
         best = best_state(self.ctx, self.step)

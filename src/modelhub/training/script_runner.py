@@ -6,6 +6,15 @@ with the run's context and writes `result.json` in the run folder:
 `{"metrics": {...}}` on success, or `{"error": {"code", "message", "details"}}`
 when it fails. Tracebacks go to stderr, which the executor keeps in the run log.
 The exit status is 0 only on success. See `modelhub.training.trainers.script` for the parent's side.
+
+In a distributed run each rank's worker starts one of these children. After confining
+itself, the child joins a process group of the children (on the rendezvous store its
+worker joined, under keys of its own), so the script trains with DDP through the same
+context and `TrainingLoop` as a built-in trainer; it leaves the group when the script
+returns. The ranks reach each other over TCP on loopback, so a distributed script's
+sandbox allows TCP (Landlock filters ports, not addresses, and the ranks' ports are
+ephemeral); its files, user and the rest stay confined. Rank K > 0 writes its result
+to `result.rank-K.json`.
 """
 
 from __future__ import annotations
@@ -26,12 +35,19 @@ from typing import Any, TypeVar, cast
 
 from modelhub.errors import InvalidInput, ModelhubError
 from modelhub.training.context import LocalContext, TrainResult, in_run_folder
-from modelhub.training.sandbox import confine, policy_for
+from modelhub.training.distributed import Group, exit_now, join, leave
+from modelhub.training.sandbox import Policy, confine, policy_for
 
 T = TypeVar("T")
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 RESULT_FILE = "result.json"
+SCRIPT_GROUP = "script/"  # the children's keys in the store, beside their workers' group
+
+
+def result_name(rank: int) -> str:
+    """The file a rank's child writes its result to (result.json for rank 0 or alone)."""
+    return RESULT_FILE if rank == 0 else f"result.rank-{rank}.json"
 
 
 def die_with_parent() -> None:
@@ -184,8 +200,8 @@ def run(job_file: Path) -> dict[str, float]:
         ctx.close()  # every line the script logged on disk before its result is
 
 
-def write_result(run_dir: Path, payload: dict[str, Any]) -> None:
-    path = run_dir / RESULT_FILE
+def write_result(run_dir: Path, payload: dict[str, Any], rank: int = 0) -> None:
+    path = run_dir / result_name(rank)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload))
     tmp.replace(path)
@@ -199,19 +215,38 @@ def main(argv: list[str]) -> int:
     job_file = Path(argv[0])
     job = json.loads(job_file.read_text())
     run_dir = job_file.parent  # as this process reaches it: its working directory
+    section = job.get("distributed")
     adopt_orphans()
+    group: Group | None = None
     try:
-        policy = policy_for(Path(job["run_dir"]), job.get("sandbox"))
+        policy = _policy(Path(job["run_dir"]), job.get("sandbox"), distributed=bool(section))
         for note in _ours(lambda: confine(policy)):
             print(note, file=sys.stderr, flush=True)
+        if section:
+            group = _ours(lambda: join(section, store_prefix=SCRIPT_GROUP))
         metrics = run(job_file)
     except _Failed as failed:
-        end_descendants()
-        write_result(run_dir, {"error": failed.error})
-        return 1
+        code, payload = 1, {"error": failed.error}
+    else:
+        code, payload = 0, {"metrics": metrics}
     end_descendants()
-    write_result(run_dir, {"metrics": metrics})
-    return 0
+    write_result(run_dir, payload, group.rank if group else 0)
+    if group is not None:
+        leave(group)
+        exit_now(code)
+    return code
+
+
+def _policy(run_dir: Path, section: dict[str, Any] | None, distributed: bool) -> Policy:
+    """The sandbox of the script: a distributed one may use TCP (see the module)."""
+    policy = policy_for(run_dir, section)
+    if distributed and not policy.network:
+        print(
+            "sandbox: TCP allowed: the ranks of a distributed run connect over loopback",
+            file=sys.stderr,
+        )
+        policy.network = True
+    return policy
 
 
 def adopt_orphans() -> None:

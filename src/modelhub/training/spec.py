@@ -19,6 +19,9 @@ from pydantic import BaseModel, ValidationError
 from modelhub.domain.limits import MAX_YAML_CHARS, load_yaml
 from modelhub.domain.pipelines import (
     CheckpointPolicy,
+    DifferentialPrivacy,
+    Distributed,
+    Federated,
     KeepBest,
     PipelineSpec,
     Resources,
@@ -26,6 +29,7 @@ from modelhub.domain.pipelines import (
     Script,
     spec_problems,
 )
+from modelhub.domain.search import Search
 from modelhub.errors import InvalidInput
 
 # Sections whose unknown keys get a "did you mean" hint.
@@ -35,6 +39,10 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "resources": Resources,
     "result_model": ResultModel,
     "script": Script,
+    "distributed": Distributed,
+    "federated": Federated,
+    "differential_privacy": DifferentialPrivacy,
+    "search": Search,
 }
 
 

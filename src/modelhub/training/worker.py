@@ -12,6 +12,12 @@ Exit codes tell the scheduler what happened: 0 the trainer finished and
 `result.json` holds its metrics; FAILED (3) the trainer refused or failed for a
 reason retrying will not change (`result.json` holds the error); anything else,
 a signal included, is a crash that a retry may survive.
+
+A distributed job (`job["distributed"]`) runs one worker per rank, started by
+`modelhub.training.launcher`: each joins the process group before its trainer starts
+(or adopts the group already initialised, as under Ray Train) and leaves it at the
+end. Rank 0 writes result.json; any rank that fails writes its error there; each
+rank writes its own usage figure.
 """
 
 from __future__ import annotations
@@ -21,10 +27,15 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from modelhub.processes import die_with_parent
+from modelhub.training.distributed import Group, join, leave
+from modelhub.training.usage import usage_name
+
+T = TypeVar("T")
 
 FAILED = 3
 
@@ -53,7 +64,7 @@ def warm_up() -> None:
 
 
 def write_result(run_dir: Path, payload: dict[str, Any]) -> None:
-    tmp = run_dir / "result.tmp"
+    tmp = run_dir / f"result.{os.getpid()}.tmp"  # ranks of one run share the folder
     tmp.write_text(json.dumps(payload, default=float))
     tmp.replace(run_dir / "result.json")
 
@@ -63,21 +74,66 @@ def run_job(job_file: Path) -> int:
 
     job = json.loads(job_file.read_text())
     run_dir = Path(job["run_dir"])
-    (run_dir / "usage.json").unlink(missing_ok=True)
+    gpus = job.get("gpus") or []
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)  # before CUDA starts
+    _limit(job)
     began_cpu, began = process_cpu_seconds(), time.monotonic()
+    group: Group | None = None
+    if job.get("distributed"):
+        group = _failing_as_result(run_dir, lambda: join(job["distributed"]))
+        if group is None:
+            return FAILED
+    rank, world_size = (group.rank, group.world_size) if group is not None else (None, 1)
+    (run_dir / usage_name(rank)).unlink(missing_ok=True)
     try:
-        return _run(job, job_file, run_dir)
+        code = _run(job, job_file, run_dir, group)
     finally:
-        write_usage(run_dir, process_cpu_seconds() - began_cpu, time.monotonic() - began)
+        used, wall = process_cpu_seconds() - began_cpu, time.monotonic() - began
+        write_usage(run_dir, used, wall, rank, world_size)
+        leave(group)
+    return code
 
 
-def _run(job: dict[str, Any], job_file: Path, run_dir: Path) -> int:
+def _limit(job: dict[str, Any]) -> None:
+    """Hold this attempt to its limits (modelhub.limits), torch and the trainers imported
+    first so that a cold worker and a warm one count the same."""
+    from modelhub.limits import Limits, limit_self
+
+    limits = Limits.from_json(job.get("limits"))
+    if limits.empty:
+        return
+    if limits.memory is not None:
+        warm_up()  # done already in a warm worker; a cold one imports here, not after
+    for note in limit_self(limits):
+        print(f"limits: {note}", flush=True)
+
+
+def _memory_message(job: dict[str, Any]) -> str:
+    memory = (job.get("limits") or {}).get("memory")
+    if memory is None:
+        return "out of memory"
+    return (
+        f"out of memory: over its memory limit of {memory / 2**20:.0f} MiB; raise resources.memory"
+    )
+
+
+def _failing_as_result(run_dir: Path, step: Callable[[], T]) -> T | None:
+    """`step`'s value; None when it raised a modelhub error, which goes into result.json."""
+    from modelhub.errors import ModelhubError
+
+    try:
+        return step()
+    except ModelhubError as exc:
+        print(f"error: {exc.message}", file=sys.stderr, flush=True)
+        write_result(run_dir, {"error": exc.to_dict()})
+        return None
+
+
+def _run(job: dict[str, Any], job_file: Path, run_dir: Path, group: Group | None) -> int:
     from modelhub.errors import ModelhubError
     from modelhub.training.context import LocalContext
     from modelhub.training.trainers import trainer_module
 
-    gpus = job.get("gpus") or []
-    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
     try:
         import torch
 
@@ -86,9 +142,16 @@ def _run(job: dict[str, Any], job_file: Path, run_dir: Path) -> int:
         where = ctx.device
         if where.startswith("cuda") and torch.cuda.is_available():
             where += f" ({torch.cuda.get_device_name()})"
+        if group is not None:
+            where += f", rank {group.rank} of {group.world_size} ({group.backend})"
         print(f"training on {where}", flush=True)
         try:
-            result = trainer_module(job["trainer"]).train(ctx)
+            if job.get("federated"):  # Flower's simulation instead of the trainer's loop
+                from modelhub.training.federated import runner
+
+                result = runner.train(ctx, job)
+            else:
+                result = trainer_module(job["trainer"]).train(ctx)
         finally:
             ctx.close()  # every metric line on disk before result.json says the run ended
     except ModelhubError as exc:
@@ -97,9 +160,21 @@ def _run(job: dict[str, Any], job_file: Path, run_dir: Path) -> int:
         return FAILED
     except MemoryError:
         traceback.print_exc()
-        write_result(run_dir, {"error": {"code": "invalid_input", "message": "out of memory"}})
+        message = _memory_message(job)
+        write_result(run_dir, {"error": {"code": "invalid_input", "message": message}})
         return FAILED
-    write_result(run_dir, {"metrics": result.metrics, "output_dir": str(result.output_dir)})
+    except RuntimeError as exc:  # torch's allocator says so in its own words
+        from modelhub.limits import memory_failure
+
+        if not memory_failure(str(exc)):
+            raise
+        traceback.print_exc()
+        message = _memory_message(job)
+        write_result(run_dir, {"error": {"code": "invalid_input", "message": message}})
+        return FAILED
+    if group is None or group.writer:
+        metrics = {**result.metrics, **ctx.profile}  # a profiling run's phase figures
+        write_result(run_dir, {"metrics": metrics, "output_dir": str(result.output_dir)})
     return 0
 
 

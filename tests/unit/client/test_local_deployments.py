@@ -43,7 +43,7 @@ def test_deploy_records_and_nothing_runs_it(client: LocalClient) -> None:
     assert client.wait_deployment("intents-staging", 60).status is DeploymentStatus.DEPLOYING
     assert time.monotonic() - started < 5  # local mode never waits for replicas
     deployment, usage = client.get_deployment("intents-staging")
-    assert deployment == created and usage == []
+    assert deployment == created.deployment() and usage == []
     assert [d.name for d in client.list_deployments(environment="staging")] == ["intents-staging"]
     assert client.list_deployments(environment="production") == []
     assert [d.name for d in client.list_deployments(model="intents")] == ["intents-staging"]

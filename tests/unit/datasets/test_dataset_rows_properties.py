@@ -125,7 +125,9 @@ def check_file(content: bytes, suffix: str, specs: list[dict[str, Any]]) -> None
                     assert all(math.isfinite(value) for value in stats.values()), stats
                     normalized.add(name)
         if fmt is DatasetFormat.JSONL:
-            for line in result.path.read_text().splitlines():
+            # JSON Lines end each row with "\n" alone; str.splitlines would also split
+            # inside a string at U+2028, U+0085 or \x1c, which JSON leaves unescaped.
+            for line in filter(None, result.path.read_text().split("\n")):
                 row = json.loads(line)
                 for name in normalized & set(row):
                     assert row[name] is None or math.isfinite(row[name]), line

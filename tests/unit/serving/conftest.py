@@ -40,11 +40,17 @@ def char_lm_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="package")
-def onnx_file(tabular_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tabular_onnx(tabular_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ONNX folder exported from `tabular_folder`."""
     from modelhub.serving.export import export_onnx
 
-    # a target without .onnx is a folder to hold model.onnx
     return export_onnx(tabular_folder, tmp_path_factory.mktemp("onnx") / "exported")
+
+
+@pytest.fixture(scope="package")
+def onnx_file(tabular_onnx: Path) -> Path:
+    """The bare graph of the tabular export."""
+    return tabular_onnx / "model.onnx"
 
 
 @pytest.fixture(scope="package")

@@ -1,5 +1,5 @@
-"""The ONNX runtime reads its signature from the graph; the tabular export computes
-what the tabular runtime does."""
+"""The ONNX runtime reads its signature from the graph; the tabular export's bare graph
+computes what the tabular runtime does."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from modelhub.errors import InvalidInput, Unavailable
-from modelhub.serving.export import export_onnx
 from modelhub.serving.runtimes import load_runtime
 from modelhub.serving.runtimes.onnx_model import OnnxRuntime
 from tests.unit.serving.builders import no_unpickling, texts
@@ -57,13 +56,8 @@ def test_signature_info_of_the_export(onnx_file: Path) -> None:
 
 def test_the_export_went_into_the_folder_asked(onnx_file: Path) -> None:
     assert onnx_file.name == "model.onnx" and onnx_file.parent.name == "exported"
-    assert [p.name for p in onnx_file.parent.iterdir()] == ["model.onnx"]  # no .partial left
-
-
-def test_only_tabular_models_export(char_lm_folder: Path, tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match="tabular_classifier"):
-        export_onnx(char_lm_folder, tmp_path / "out")
-    assert not (tmp_path / "out").exists()
+    assert sorted(p.name for p in onnx_file.parent.iterdir()) == ["config.json", "model.onnx"]
+    assert [p.name for p in onnx_file.parent.parent.iterdir()] == ["exported"]  # no staging left
 
 
 def test_a_folder_with_one_graph_is_served(onnx_file: Path, tmp_path: Path) -> None:

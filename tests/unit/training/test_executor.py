@@ -27,8 +27,9 @@ def test_the_training_service_wires_exits_to_the_scheduler(tmp_path: Path) -> No
     services = build_services(Settings(home=tmp_path, train_warm_workers=0))
     try:
         scheduler = services.training.build_scheduler()
-        assert isinstance(scheduler.executor, LocalExecutor)
-        assert scheduler.executor.on_exit == scheduler.wake
-        scheduler.executor.close()
+        local = scheduler.engines["local"].executor
+        assert isinstance(local, LocalExecutor)
+        assert local.on_exit == scheduler.wake
+        local.close()
     finally:
         services.close()

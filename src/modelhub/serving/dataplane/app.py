@@ -45,6 +45,7 @@ METRICS_HEADERS = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8"
 MODELS_PREFIX = "/v2/models/"
 SERVER_NAME = "modelhub"
 REQUEST_ID_KEY = "modelhub.request_id"  # where a request's id lives in its ASGI scope
+CALLER_KEY = "modelhub.caller"  # the caller a token gate verified (gate.py)
 
 
 def _json(payload: object) -> bytes:
@@ -302,7 +303,11 @@ class DataPlane:
 
 
 def caller_of(scope: Scope) -> str | None:
-    """Who asked: the control plane names the caller it authenticated; else the client host."""
+    """Who asked: the token gate's verified caller; else the caller the control plane
+    authenticated; else the client host."""
+    verified = scope.get(CALLER_KEY)
+    if verified is not None:
+        return str(verified)
     for key, value in scope["headers"]:
         if key == b"x-modelhub-caller":
             return str(value.decode("latin-1"))

@@ -38,6 +38,7 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from modelhub.processes import die_with_parent
 
@@ -63,6 +64,9 @@ class Assignment:
     shared: socket.socket
     models: Path
     secret: str | None
+    limits: dict[str, Any] | None = None
+    handoff: socket.socket | None = None  # connections the data-plane listener hands over
+    deployment: str = ""
 
 
 def _await_assignment(channel_fd: int, warm: list[str]) -> Assignment:
@@ -77,12 +81,55 @@ def _await_assignment(channel_fd: int, warm: list[str]) -> Assignment:
     else:
         with contextlib.suppress(OSError):  # tell the launcher this spare is warm now
             channel.sendall(WARM)
-    message, fds, _, _ = socket.recv_fds(channel, 65536, 1)
+    message, fds, _, _ = socket.recv_fds(channel, 65536, 2)
     channel.close()
     if not message or not fds:  # the supervisor closed the channel: nothing to serve
         sys.exit(0)
     data = json.loads(message)
-    return Assignment(socket.socket(fileno=fds[0]), Path(data["models"]), data["secret"])
+    handoff = socket.socket(fileno=fds[1]) if len(fds) > 1 else None
+    return Assignment(
+        socket.socket(fileno=fds[0]),
+        Path(data["models"]),
+        data["secret"],
+        data.get("limits"),
+        handoff,
+        data.get("deployment", ""),
+    )
+
+
+def _limit(limits: dict[str, Any] | None, warm: list[str]) -> None:
+    """Apply the replica's limits to itself (see modelhub.limits): its GPUs before CUDA
+    starts, then, with its libraries imported, CPU affinity and address space."""
+    from modelhub.limits import Limits, limit_self
+
+    chosen = Limits.from_json(limits)
+    if chosen.empty:
+        return
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(gpu) for gpu in chosen.gpus)
+    if chosen.memory is not None:  # what is imported before the limit is not counted
+        for module in [*EVERY_REPLICA_IMPORTS, *warm]:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module)
+    notes = limit_self(chosen)
+    if chosen.gpus:
+        notes.append(_place_on_gpus(chosen.gpus))
+    for note in notes:
+        print(f"replica {os.getpid()}: {note}", file=sys.stderr, flush=True)
+
+
+def _place_on_gpus(gpus: tuple[int, ...]) -> str:
+    """Have the torch runtimes load on CUDA when this replica sees one of its GPUs."""
+    from modelhub.serving.runtimes._common import use_device
+
+    try:
+        import torch
+    except ImportError:
+        return "torch is not installed: serving on CPU"
+    shown = ",".join(str(gpu) for gpu in gpus)
+    if not torch.cuda.is_available():
+        return f"GPUs {shown} given but CUDA sees none: serving on CPU"
+    use_device("cuda")
+    return f"serving on CUDA, GPUs {shown} ({torch.cuda.get_device_name(0)})"
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -103,6 +150,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--log-queue", type=int, default=4096)
     parser.add_argument("--log-file-bytes", type=int, default=8 * 1024 * 1024)
     parser.add_argument("--log-file-seconds", type=float, default=60.0)
+    parser.add_argument("--limits", type=json.loads, help="JSON of modelhub.limits.Limits")
+    parser.add_argument("--handoff-fd", type=int, help="connections from the data-plane listener")
+    parser.add_argument("--deployment", default="")
+    parser.add_argument("--verify-socket", type=Path, help="where to ask about tokens")
+    parser.add_argument("--token-cache-seconds", type=float, default=1.0)
     return parser.parse_args(argv)
 
 
@@ -114,10 +166,17 @@ def main(argv: list[str] | None = None) -> None:
         os.environ[variable] = str(args.threads)
     if args.assignment_fd is not None:
         assignment = _await_assignment(args.assignment_fd, args.warm)
+        _limit(assignment.limits, args.warm)  # imported already, unless taken early
     else:
         assignment = Assignment(
-            socket.socket(fileno=args.shared_fd), args.models, os.environ.get(SECRET_ENV)
+            socket.socket(fileno=args.shared_fd),
+            args.models,
+            os.environ.get(SECRET_ENV),
+            None,
+            socket.socket(fileno=args.handoff_fd) if args.handoff_fd is not None else None,
+            args.deployment,
         )
+        _limit(args.limits, args.warm)
 
     import uvicorn
 
@@ -182,6 +241,8 @@ def main(argv: list[str] | None = None) -> None:
             await host.preload()  # failures are kept on their slots; stats report them
             gc.collect()
             gc.freeze()
+            if assignment.handoff is not None and args.verify_socket is not None:
+                take_handoffs(server, config, plane, assignment, args)
             await server.serve(sockets=[shared, private])  # listening starts here
         finally:
             host.close()
@@ -191,6 +252,79 @@ def main(argv: list[str] | None = None) -> None:
     with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
         runner.run(serve())
     sys.exit(0)
+
+
+async def _accept(loop: asyncio.AbstractEventLoop, factory: Any, connection: socket.socket) -> None:
+    try:
+        await loop.connect_accepted_socket(factory, connection)
+    except OSError:
+        connection.close()  # the client went while it was handed over
+
+
+def take_handoffs(
+    server: Any, config: Any, plane: Any, assignment: Assignment, args: argparse.Namespace
+) -> None:
+    """Serve the connections the data-plane listener hands over, behind the token gate,
+    once the server has started (uvicorn's own protocol, as if accepted here)."""
+    import functools
+
+    import uvicorn
+
+    from modelhub.serving.dataplane.gate import Gate, TokenCache, VerifyClient
+
+    assert assignment.handoff is not None
+    handoff = assignment.handoff
+    handoff.setblocking(False)
+    verifier = VerifyClient(args.verify_socket)
+    tokens = TokenCache(verifier.ask, args.token_cache_seconds)
+    verifier.on_forget = tokens.clear
+    gate = Gate(plane, assignment.deployment, tokens)
+    gate_config = uvicorn.Config(
+        gate,
+        loop=config.loop,
+        http=config.http,
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+        timeout_keep_alive=config.timeout_keep_alive,
+        proxy_headers=False,  # the peer is the caller: no proxy sits before this gate
+    )
+    gate_config.load()
+    loop = asyncio.get_running_loop()
+
+    protocol: Any = gate_config.http_protocol_class
+    factory = functools.partial(
+        protocol, config=gate_config, server_state=server.server_state, app_state={}
+    )
+
+    def receive() -> None:
+        # Every connection waiting, not one per loop turn: under load a turn takes
+        # milliseconds, and the 500th connection of a burst would wait seconds for it.
+        while True:
+            try:
+                message, fds, _, _ = socket.recv_fds(handoff, 16, 1)
+            except (BlockingIOError, InterruptedError):
+                return
+            if not message:  # the server closed the channel: this replica is retiring
+                loop.remove_reader(handoff.fileno())
+                return
+            for fd in fds:
+                connection = socket.socket(fileno=fd)
+                connection.setblocking(False)
+                task = loop.create_task(_accept(loop, factory, connection))
+                _TASKS.add(task)
+                task.add_done_callback(_TASKS.discard)
+
+    async def when_started() -> None:
+        while not server.started and not server.should_exit:
+            await asyncio.sleep(0.01)
+        if server.started:
+            loop.add_reader(handoff.fileno(), receive)
+
+    _TASKS.add(loop.create_task(when_started()))
+
+
+_TASKS: set[asyncio.Task[None]] = set()  # held until done: the loop keeps only weak refs
 
 
 if __name__ == "__main__":

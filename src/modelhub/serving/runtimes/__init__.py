@@ -1,8 +1,10 @@
 """Runtimes: one loaded model behind the `Runtime` interface (see `base`).
 
 `load_runtime` picks the runtime from what a folder or file holds, by reading
-metadata only (config.json's "trainer", modules.json, the .onnx suffix): nothing in
-the folder is executed, and pickle files (.pt, .bin, .pkl ...) are never loaded.
+metadata only (config.json's "trainer" and "format", modules.json, the .onnx suffix):
+nothing in the folder is executed, and pickle files (.pt, .bin, .pkl ...) are never
+loaded. A trainer's ONNX export (config.json `"format": "onnx"`) is served by the
+ONNX Runtime twin of the trainer's runtime, with the same name and signature.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ from typing import Any
 from modelhub.errors import InvalidInput, ModelhubError
 from modelhub.serving.runtimes.base import Runtime, RuntimeInfo
 
-__all__ = ["RUNTIMES_BY_TRAINER", "Runtime", "RuntimeInfo", "load_runtime"]
+__all__ = [
+    "EXPORTED_RUNTIMES_BY_TRAINER",
+    "RUNTIMES_BY_TRAINER",
+    "Runtime",
+    "RuntimeInfo",
+    "load_runtime",
+]
 
 PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".bin", ".pkl", ".pickle", ".ckpt", ".joblib"})
 
@@ -44,6 +52,24 @@ def _sentence_embeddings(folder: Path) -> Runtime:
     return SentenceEmbeddingsRuntime(folder)
 
 
+def _exported_tabular(folder: Path) -> Runtime:
+    from modelhub.serving.runtimes.exported import OnnxTabularRuntime
+
+    return OnnxTabularRuntime(folder)
+
+
+def _exported_char_lm(folder: Path) -> Runtime:
+    from modelhub.serving.runtimes.exported import OnnxTextGenerationRuntime
+
+    return OnnxTextGenerationRuntime(folder)
+
+
+def _exported_text_classifier(folder: Path) -> Runtime:
+    from modelhub.serving.runtimes.exported import OnnxTextClassificationRuntime
+
+    return OnnxTextClassificationRuntime(folder)
+
+
 def _onnx(path: Path, in_folder: bool) -> Runtime:
     from modelhub.serving.runtimes.onnx_model import OnnxRuntime
 
@@ -55,6 +81,12 @@ RUNTIMES_BY_TRAINER: dict[str, Callable[[Path], Runtime]] = {
     "tabular_classifier": _tabular,
     "char_lm": _char_lm,
     "text_classifier": _text_classifier,
+}
+# The same for a trainer's ONNX export (config.json "format": "onnx").
+EXPORTED_RUNTIMES_BY_TRAINER: dict[str, Callable[[Path], Runtime]] = {
+    "tabular_classifier": _exported_tabular,
+    "char_lm": _exported_char_lm,
+    "text_classifier": _exported_text_classifier,
 }
 
 
@@ -70,12 +102,20 @@ def load_runtime(path: Path) -> Runtime:
         raise InvalidInput(_unservable_file(path), {"path": str(path)})
     if not path.is_dir():
         raise InvalidInput(f"no model file or folder at {path}", {"path": str(path)})
-    trainer = _trainer(path)
+    trainer, form = _trainer(path)
     if trainer is not None:
-        load = RUNTIMES_BY_TRAINER.get(trainer)
+        if form is not None and form != "onnx":
+            raise InvalidInput(
+                f"{path.name} holds a {trainer} model in format {form!r}; served formats are"
+                " the trainer's own and onnx",
+                {"path": str(path), "format": form},
+            )
+        by_trainer = RUNTIMES_BY_TRAINER if form is None else EXPORTED_RUNTIMES_BY_TRAINER
+        load = by_trainer.get(trainer)
         if load is None:
             raise InvalidInput(_unserved_trainer(trainer), {"path": str(path), "trainer": trainer})
-        return _loading(load, path, f"a {trainer} model")
+        what = f"a {trainer} model" if form is None else f"an ONNX export of a {trainer} model"
+        return _loading(load, path, what)
     if (path / "modules.json").is_file():
         return _loading(_sentence_embeddings, path, "a sentence-transformers model")
     graphs = sorted(p for p in path.iterdir() if p.suffix.lower() == ".onnx" and p.is_file())
@@ -103,10 +143,11 @@ def _loading(load: Callable[[Path], Runtime], folder: Path, what: str) -> Runtim
         ) from exc
 
 
-def _trainer(folder: Path) -> str | None:
+def _trainer(folder: Path) -> tuple[str | None, str | None]:
+    """config.json's "trainer" and "format" (None where absent)."""
     config_path = folder / "config.json"
     if not config_path.is_file():
-        return None
+        return None, None
     try:
         config: Any = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -114,8 +155,9 @@ def _trainer(folder: Path) -> str | None:
             f"{config_path} cannot be read as JSON: {exc}", {"path": str(config_path)}
         ) from exc
     if not isinstance(config, dict) or "trainer" not in config:
-        return None
-    return str(config["trainer"])
+        return None, None
+    form = config.get("format")
+    return str(config["trainer"]), None if form is None else str(form)
 
 
 def _unserved_trainer(trainer: str) -> str:

@@ -94,3 +94,16 @@ def unloaded(runtime: str) -> Unavailable:
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+_device = ["cpu"]  # the replica's: set once at its start, before any model loads
+
+
+def use_device(device: str) -> None:
+    """Where this process's torch runtimes place models: "cpu", or "cuda" in a replica
+    given GPUs (`resources.gpus`) that sees one. Called by the replica at its start."""
+    _device[0] = device
+
+
+def serving_device() -> str:
+    return _device[0]

@@ -18,6 +18,7 @@ import numpy as np
 from modelhub.domain.records import Signature, TensorSpec
 from modelhub.errors import InvalidInput
 from modelhub.serving.runtimes._common import (
+    serving_device,
     text_array,
     text_column,
     torch_memory_bytes,
@@ -64,7 +65,7 @@ class SentenceEmbeddingsRuntime:
         from modelhub.networks.text_classifier import load_encoder
 
         check_modules(folder)
-        self._encoder: Any = load_encoder(folder, "cpu").eval()
+        self._encoder: Any = load_encoder(folder, serving_device()).eval()
         for parameter in self._encoder.parameters():
             parameter.requires_grad_(False)
         self._dim = int(self._encoder.get_embedding_dimension() or 0)
@@ -105,7 +106,8 @@ class TextClassificationRuntime:
 
         if (folder / "encoder").is_dir():
             check_modules(folder / "encoder")
-        model = text_classifier.load(folder, "cpu")
+        self._device = serving_device()
+        model = text_classifier.load(folder, self._device)
         self._encoder: Any = model.encoder.eval()
         self._head: Any = model.head.eval()
         for parameter in [*self._encoder.parameters(), *self._head.parameters()]:
@@ -138,9 +140,9 @@ class TextClassificationRuntime:
         if not texts:
             empty = np.zeros((0, len(self._labels)), dtype=np.float32)
             return {"probabilities": empty, "label": text_array([])}
-        embeddings = torch.from_numpy(_encode(encoder, texts))
+        embeddings = torch.from_numpy(_encode(encoder, texts)).to(self._device)
         with torch.inference_mode():
-            probabilities = torch.softmax(head(embeddings), dim=-1).numpy()
+            probabilities = torch.softmax(head(embeddings), dim=-1).cpu().numpy()
         return {"probabilities": probabilities, "label": self._labels[probabilities.argmax(1)]}
 
     def unload(self) -> None:

@@ -16,7 +16,12 @@ import numpy as np
 
 from modelhub.domain.records import Signature, TensorSpec
 from modelhub.errors import InvalidInput
-from modelhub.serving.runtimes._common import text_array, torch_memory_bytes, unloaded
+from modelhub.serving.runtimes._common import (
+    serving_device,
+    text_array,
+    torch_memory_bytes,
+    unloaded,
+)
 from modelhub.serving.runtimes.base import RuntimeInfo
 
 RUNTIME = "tabular_classifier"
@@ -52,6 +57,9 @@ class TabularRuntime:
         from torch import nn
 
         model, config = folded_model(folder)
+        self._device = serving_device()
+        if self._device != "cpu":
+            model = model.to(self._device)
         self._dim = int(config["input_dim"])
         self._labels = text_array([str(c) for c in config["classes"]])
         self._layers: list[tuple[Any, Any]] | None = [
@@ -91,15 +99,20 @@ class TabularRuntime:
         if x.dtype != np.float32 or not x.flags.writeable or not x.flags.c_contiguous:
             x = np.array(x, dtype=np.float32)
         hidden = torch.from_numpy(x)
+        if self._device != "cpu":
+            hidden = hidden.to(self._device)
         last = len(layers) - 1
         for index, (weight, bias) in enumerate(layers):
             hidden = F.linear(hidden, weight, bias)
             if index != last:
                 hidden = hidden.relu_()
+        probabilities = torch.softmax(hidden, 1)
+        if self._device != "cpu":
+            hidden, probabilities = hidden.cpu(), probabilities.cpu()
         logits = hidden.numpy()
         return {
             "logits": logits,
-            "probabilities": torch.softmax(hidden, 1).numpy(),
+            "probabilities": probabilities.numpy(),
             "label": self._labels[logits.argmax(1)],
         }
 

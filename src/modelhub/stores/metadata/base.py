@@ -43,6 +43,7 @@ from modelhub.stores.metadata.base_cost import CostStore
 from modelhub.stores.metadata.base_drift import DriftStore
 from modelhub.stores.metadata.base_governance import GovernanceStore
 from modelhub.stores.metadata.base_history import HistoryStore
+from modelhub.stores.metadata.base_hosts import HostStore
 from modelhub.stores.metadata.base_overview import OverviewStore
 from modelhub.stores.metadata.base_predictions import PredictionStore
 
@@ -139,6 +140,7 @@ class RunDraft:
     result_model: str
     spec: dict[str, Any]
     inputs: dict[str, Any]
+    requested_engine: str | None = None
 
 
 class Progress(NamedTuple):
@@ -187,6 +189,7 @@ class MetadataStore(
     CostStore,
     PredictionStore,
     HistoryStore,
+    HostStore,
     GovernanceStore,
     OverviewStore,
     abc.ABC,

@@ -56,6 +56,7 @@ from modelhub.stores.metadata.sql_deployments import DeploymentQueries
 from modelhub.stores.metadata.sql_drift import DriftQueries
 from modelhub.stores.metadata.sql_governance import GovernanceQueries
 from modelhub.stores.metadata.sql_history import HistoryQueries
+from modelhub.stores.metadata.sql_hosts import HostQueries
 from modelhub.stores.metadata.sql_model_listing import ModelListingQueries
 from modelhub.stores.metadata.sql_overview import OverviewQueries
 from modelhub.stores.metadata.sql_predictions import PredictionQueries
@@ -198,6 +199,7 @@ class SqlMetadataStore(
     DriftQueries,
     GovernanceQueries,
     HistoryQueries,
+    HostQueries,
     ModelListingQueries,
     OverviewQueries,
     PredictionQueries,

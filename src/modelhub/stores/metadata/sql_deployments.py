@@ -61,6 +61,8 @@ def _deployment(row: Row[Any]) -> Deployment:
         prediction_log=(
             PredictionLogPolicy(**row.prediction_log) if row.prediction_log is not None else None
         ),
+        host=row.host,
+        pool=row.pool,
         created_by=row.created_by,
         created_at=_aware(row.created_at),
         updated_at=_aware(row.updated_at),

@@ -92,6 +92,8 @@ def _run(row: Row[Any]) -> Run:
         owner=row.owner,
         lease_expires_at=_maybe(row.lease_expires_at),
         worker_pid=row.worker_pid,
+        engine=row.engine,
+        requested_engine=row.requested_engine,
         spec=row.spec,
         inputs=row.inputs,
     )
@@ -191,6 +193,7 @@ class RunQueries(SqlStoreBase):
                     cancel_requested=False,
                     spec=draft.spec,
                     inputs=draft.inputs,
+                    requested_engine=draft.requested_engine,
                 )
                 .returning(runs.c.id)
             ).scalar_one()
@@ -259,6 +262,7 @@ class RunQueries(SqlStoreBase):
             runs.c.created_at,
             runs.c.queued_at,
             runs.c.started_at,
+            runs.c.requested_engine,
         ]
         query = select(*columns).where(runs.c.status == RunStatus.QUEUED.value)
         with self._read() as conn:
@@ -272,6 +276,7 @@ class RunQueries(SqlStoreBase):
                 created_at=_aware(row.created_at),
                 queued_at=_maybe(row.queued_at),
                 started_at=_maybe(row.started_at),
+                requested_engine=row.requested_engine,
             )
             for row in rows
         ]

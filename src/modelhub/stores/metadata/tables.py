@@ -226,6 +226,8 @@ runs = Table(
     Column("owner", String(200), nullable=True),
     Column("lease_expires_at", DateTime(timezone=True), nullable=True),
     Column("worker_pid", Integer, nullable=True),
+    Column("engine", String(16), nullable=True),
+    Column("requested_engine", String(16), nullable=True),
     Column("spec", JSON, nullable=False),
     Column("inputs", JSON, nullable=False),
     Index("ix_runs_status", "status"),
@@ -633,3 +635,30 @@ review_decisions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("request_id", "reviewer", name="uq_review_decisions_reviewer"),
 )
+
+# -- several servers on one database (issue 16) ------------------------------------
+
+# One row per `modelhub server` sharing this database, by name; its heartbeat says
+# whether it lives. A restart under the same name takes its row over.
+hosts = Table(
+    "hosts",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("address", String(256), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("cpus", Float, nullable=False),
+    Column("memory_bytes", BigInteger, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+    Column("stopped_at", DateTime(timezone=True), nullable=True),
+)
+
+# The host a deployment is placed on (its supervisor serves it); None: not placed yet.
+deployments.append_column(Column("host", String(200), nullable=True))
+# 0017: the shared model pool a deployment is placed on (`deploy --pool`); NULL: its
+# own replicas. A column, not a key inside `resources`: `resources` is what a
+# deployment may use (enforced), the pool is where it runs, and a column lets the
+# pool's deployments be listed with an index rather than by parsing every row's JSON.
+deployments.append_column(Column("pool", String(64), nullable=True))
+Index("ix_deployments_pool", deployments.c.pool)

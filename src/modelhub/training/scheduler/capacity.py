@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from modelhub.domain.runs import RunResources
+from modelhub.limits import count_gpus
+
+__all__ = ["Capacity", "count_gpus", "free_gpus", "host_capacity"]
 
 
 @dataclass(frozen=True)
@@ -40,23 +41,6 @@ def host_capacity(cpus: float | None, memory: int | None, gpus: int | None) -> C
         else os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
         gpus=gpus,
     )
-
-
-def count_gpus() -> int:
-    """NVIDIA GPUs the driver shows, read without importing torch (server start-up stays fast)."""
-    try:
-        return len(os.listdir("/proc/driver/nvidia/gpus"))
-    except OSError:
-        pass
-    if shutil.which("nvidia-smi") is None:
-        return 0
-    try:
-        listed = subprocess.run(
-            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=True
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return 0
-    return sum(1 for line in listed.splitlines() if line.startswith("GPU "))
 
 
 def free_gpus(total: int, taken: Iterable[int], count: int) -> list[int]:

@@ -61,7 +61,6 @@ class CheckpointUpload:
                 blob = self.artifacts.put_file(path)
             except (OSError, ValueError, NotFound):
                 continue  # pruned or half-written: the next look sees the final file
-            seen[path.name] = mtime
             self.metadata.add_checkpoint(
                 Checkpoint(
                     run_id=run_id,
@@ -73,6 +72,7 @@ class CheckpointUpload:
                     created_at=now(),
                 )
             )
+            seen[path.name] = mtime  # only once recorded: a failed write is tried again
             changed = True
         if changed:
             self._forget_pruned(run_id, folder)

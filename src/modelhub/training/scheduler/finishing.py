@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 5.0  # after an unexpected error while finishing (the database away)
 
-ResultHook = Callable[[Run, Path, dict[str, float]], int]
+ResultHook = Callable[[Run, Path, dict[str, float]], int | None]  # None: none registered
 RegisteredHook = Callable[[Run], int | None]  # the version a run registered already, if any
 
 
@@ -181,7 +182,9 @@ class Finisher:
             self._finish(item)
         except Exception:  # the run stays finishing, under our lease: try again later
             log.exception("finishing run %s failed; retrying in %g s", item.run_id, RETRY_SECONDS)
-            self.submit(item.run_id, item.taken_over, RETRY_SECONDS, item.checkpoints_seen)
+            # The failed try may have registered the version already: look it up, as for a
+            # run taken over, rather than register it again on every retry.
+            self.submit(item.run_id, True, RETRY_SECONDS, item.checkpoints_seen)
         finally:
             with self._ready:
                 self._working -= 1
@@ -198,7 +201,9 @@ class Finisher:
             reason = "its result is not on this host; training again from its newest checkpoint"
             self.moves.requeue(run.id, reason, expected=RunStatus.FINISHING)
             return
-        metrics = {k: float(v) for k, v in result["metrics"].items()}
+        # An attempt resumed at its last step trains none: its mean loss is NaN, which
+        # PostgreSQL's JSON refuses (the run would stay finishing). Keep finite figures.
+        metrics = {k: float(v) for k, v in result["metrics"].items() if math.isfinite(float(v))}
         output = Path(result.get("output_dir") or run_dir / "output")
         if not self.moves.still_held(run.id):
             return

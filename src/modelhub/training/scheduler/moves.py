@@ -56,6 +56,26 @@ class RunMoves:
             return False
         return True
 
+    def end_if_cancel_asked(self, run_id: int) -> bool:
+        """A requeued run whose cancel was asked before its server stopped is cancelled,
+        not started again (a new attempt starts with no cancel asked); whether it was."""
+        if not self.metadata.get_run(run_id).cancel_requested:
+            return False
+        try:
+            self.metadata.move_run(
+                run_id,
+                [RunStatus.QUEUED],
+                event={
+                    "status": RunStatus.CANCELLED.value,
+                    "reason": "cancelled by request; its server stopped before the run did",
+                },
+                status=RunStatus.CANCELLED,
+                finished_at=now(),
+            )
+        except IllegalTransition:
+            return False  # another scheduler claimed it first: its watch sees the cancel
+        return True
+
     def retry_later(self, run_id: int, detail: str, wait: float) -> None:
         """The attempt crashed: the run waits out its backoff as `pending`."""
         try:

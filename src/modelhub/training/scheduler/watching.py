@@ -3,7 +3,9 @@
 The worker appends metric lines to `metrics.jsonl`, rewrites `progress.json` and
 writes checkpoints; each look turns what is new into one store update (metrics,
 progress, ETA, events), runs the training alert rules over it, and enforces the
-memory limit, the stall warning and a requested cancel.
+memory limit, the stall warning and a requested cancel. An update the store could
+not take (the database restarting) stays on the attempt and goes with the next look:
+the file offsets have moved past what it holds, so dropping it would lose it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Active:
     run: Run
     handle: AttemptHandle
     run_dir: Path
+    engine: str
     gpus: list[int]
     started: float
     start_step: int
@@ -48,6 +51,7 @@ class Active:
     stalled: bool = False
     cpu_baseline: float = 0.0  # what the (warm) worker had used before this attempt
     cpu_seconds: float = 0.0  # the attempt's CPU-seconds, as last sampled
+    unrecorded: Progress | None = None  # observed, not yet written: sent with the next look
 
 
 class Watcher:
@@ -64,15 +68,18 @@ class Watcher:
         self.stall_rule = stalled(stall_seconds)
 
     def watch(self, active: Active, cancel_requested: bool) -> Progress | None:
-        """Telemetry, memory limit, stall and cancel checks for one running attempt."""
-        progress = self.observe(active)
-        events = list(progress.events) if progress else []
+        """Telemetry, memory limit, stall and cancel checks for one running attempt.
+
+        Returns the update to write (with what earlier looks could not write); the
+        caller calls `recorded` once the store took it."""
+        self.observe(active)
+        events: list[Event] = []
         run_id = active.run.id
         used = active.handle.memory_bytes()
         if used > active.run.resources.memory and active.handle.poll() is None:
             active.memory_exceeded = used
             active.handle.kill()
-            return progress
+            return active.unrecorded
         current = time.monotonic()
         if not active.stalled:
             active.window.idle_seconds = current - active.last_change
@@ -87,11 +94,14 @@ class Watcher:
                 events.append(("status", {"status": "cancelling"}))
         elif current > active.cancel_deadline and active.handle.poll() is None:
             active.handle.kill()
-        if progress is None and not events:
-            return None
-        return Progress(
-            run_id, progress.values if progress else {}, progress.points if progress else (), events
-        )
+        if events:
+            _keep(active, Progress(run_id, {}, (), events))
+        return active.unrecorded
+
+    @staticmethod
+    def recorded(active: Active) -> None:
+        """The store took the update `watch` or `observe` returned for `active`."""
+        active.unrecorded = None
 
     def sampled(self, active: Active, cpu_seconds: float) -> None:
         """Store the attempt's use as the resource samples measured it (the worker
@@ -123,28 +133,26 @@ class Watcher:
         progress = self.observe(active, checkpoints)
         if progress is not None:
             self.metadata.record_progress_batch([progress])
+            self.recorded(active)
 
     def observe(self, active: Active, checkpoints: bool = True) -> Progress | None:
-        """What the worker wrote since the last look, as one store update (not yet written)."""
+        """What the worker wrote since the last look, and what earlier looks could not
+        write, as one store update (not yet written: kept on `active` until `recorded`)."""
         points = new_points(active)
-        values: dict[str, Any] = {}
-        events: list[Event] = []
         if points:
             for point in points:
                 active.latest[point.name] = point.value
-            values["metrics"] = dict(active.latest)
             dumped = [p.model_dump(mode="json", exclude={"at"}) for p in points]
-            events.append(("metrics", {"points": dumped}))
+            events: list[Event] = [("metrics", {"points": dumped})]
             events += self._loss_alerts(active, points)
+            _keep(active, Progress(active.run.id, {"metrics": dict(active.latest)}, points, events))
         progress = self._new_progress(active)
         if progress is not None:
-            values |= progress | {"last_progress_at": now()}
-            events.append(("progress", progress))
+            values = progress | {"last_progress_at": now()}
+            _keep(active, Progress(active.run.id, values, (), [("progress", progress)]))
         if checkpoints:
             self.checkpoints.collect(active.run.id, active.run_dir, active.checkpoints_seen)
-        if not (values or events):
-            return None
-        return Progress(active.run.id, values, points, events)
+        return active.unrecorded
 
     def _loss_alerts(self, active: Active, points: list[MetricPoint]) -> list[Event]:
         events = []
@@ -186,6 +194,20 @@ class Watcher:
             if done > 0 and elapsed > 0:
                 values["eta_seconds"] = round(max(total - step, 0) * elapsed / done, 1)
         return values
+
+
+def _keep(active: Active, update: Progress) -> None:
+    """Add `update` to what waits to be written for `active` (newer values win)."""
+    old = active.unrecorded
+    if old is None:
+        active.unrecorded = update
+        return
+    active.unrecorded = Progress(
+        update.run_id,
+        old.values | update.values,
+        [*old.points, *update.points],
+        [*old.events, *update.events],
+    )
 
 
 def new_points(active: Active) -> list[MetricPoint]:

@@ -1,4 +1,8 @@
-"""The training loop of the text classifier (see `text_classifier` for the model and output)."""
+"""The training loop of the text classifier (see `text_classifier` for the model and output).
+
+Distributed (DDP, see `TrainingLoop`): each rank trains the head (and the tuned encoder
+layers) on its shard of every epoch, batch_size is per rank, rank 0 writes the output.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import torch
 
 from modelhub.errors import InvalidInput
 from modelhub.training.context import LocalContext, TrainResult
-from modelhub.training.loop import TrainingLoop
+from modelhub.training.loop import TrainingLoop, shard_size
 from modelhub.training.trainers._best import logged_at
 from modelhub.training.trainers.text_classifier import (
     TextClassifier,
@@ -50,7 +54,7 @@ def run(ctx: LocalContext) -> tuple[TrainResult, TextClassifier]:
         lr=hp["learning_rate"],
     )
 
-    batches_per_epoch = -(-len(train_idx) // hp["batch_size"])
+    batches_per_epoch = -(-shard_size(len(train_idx)) // hp["batch_size"])
     loop = TrainingLoop(
         ctx,
         total_steps=batches_per_epoch * hp["epochs"],
@@ -69,13 +73,15 @@ def run(ctx: LocalContext) -> tuple[TrainResult, TextClassifier]:
         encoder.eval()
         cached = model.embed(texts).to(ctx.device)
     target = torch.tensor(labels, device=ctx.device)
+    head_net = loop.parallel(head)
+    encoder_net = loop.parallel(encoder) if cached is None else encoder
 
-    def embed_batch(indices: list[int]) -> torch.Tensor:
+    def embed_batch(indices: list[int], through: Any = encoder) -> torch.Tensor:
         if cached is not None:
             return cached[indices]
         features = encoder.preprocess([texts[i] for i in indices])
         features = {k: v.to(ctx.device) if hasattr(v, "to") else v for k, v in features.items()}
-        out: torch.Tensor = encoder(features)["sentence_embedding"]
+        out: torch.Tensor = through(features)["sentence_embedding"]
         return out
 
     metrics: dict[str, float] = {}
@@ -90,12 +96,16 @@ def run(ctx: LocalContext) -> tuple[TrainResult, TextClassifier]:
                 loop.checkpoint(epoch=epoch, batch=number)
                 break
             start = number * hp["batch_size"]
-            batch = [train_idx[i] for i in order[start : start + hp["batch_size"]].tolist()]
-            logits = head(embed_batch(batch))
-            loss = torch.nn.functional.cross_entropy(logits, target[batch])
-            optimizer.zero_grad()
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
+            with loop.phase("data"):
+                batch = [train_idx[i] for i in order[start : start + hp["batch_size"]].tolist()]
+            with loop.phase("forward"):  # tokenising included: it is per batch, like the encoder
+                logits = head_net(embed_batch(batch, encoder_net))
+                loss = torch.nn.functional.cross_entropy(logits, target[batch])
+            with loop.phase("backward"):
+                optimizer.zero_grad()
+                loss.backward()  # type: ignore[no-untyped-call]
+            with loop.phase("optimizer"):
+                optimizer.step()
             loop.add(loss, len(batch))
             if loop.window_full or number == batches_per_epoch - 1:
                 accuracy = (logits.argmax(-1) == target[batch]).float().mean().item()
@@ -107,9 +117,16 @@ def run(ctx: LocalContext) -> tuple[TrainResult, TextClassifier]:
                     metrics["loss"] = loop.log_window(optimizer.param_groups[0]["lr"], epoch)
                 loop.checkpoint(epoch=epoch, batch=number + 1)
         if loop.stopped:
+            if val_idx:  # a stopped run reports where it stopped
+                metrics.update(
+                    evaluate(head, embed_batch, target, val_idx, encoder, cached is None)
+                )
             break
         if val_idx:
-            metrics.update(evaluate(head, embed_batch, target, val_idx, encoder, cached is None))
+            with loop.phase("validation"):
+                metrics.update(
+                    evaluate(head, embed_batch, target, val_idx, encoder, cached is None)
+                )
             loop.log("val_loss", metrics["val_loss"])
             loop.log("val_accuracy", metrics["val_accuracy"])
         loop.checkpoint(epoch=epoch + 1, batch=0)
@@ -131,7 +148,8 @@ def run(ctx: LocalContext) -> tuple[TrainResult, TextClassifier]:
     head.eval()
     keep = tuned_names | origin.tuned_before
     tuned: dict[str, torch.Tensor] = {n: p for n, p in encoder.named_parameters() if n in keep}
-    write_output(ctx, model, hp, base, base_folder, tuned)
+    if loop.writer:
+        write_output(ctx, model, hp, base, base_folder, tuned)
     metrics["steps"] = float(step)
     return TrainResult(metrics=metrics, output_dir=ctx.output_dir), model
 

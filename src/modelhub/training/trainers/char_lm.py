@@ -9,6 +9,10 @@ characters it never saw map to the unknown token.
 
 With `keep_best` set, the final state is checkpointed too, and the output is the
 best checkpoint's model (see `TrainingLoop`) with its validation loss measured again.
+
+Distributed (DDP, see `TrainingLoop`): each rank draws its own batches (a stream seeded
+by the run's seed, its rank and the step it starts from), an epoch has as many steps
+as a rank's share of the text gives, batch_size is per rank, and rank 0 writes the output.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from modelhub.networks.char_lm import CharTransformer as CharTransformer
 from modelhub.networks.char_lm import load as load
 from modelhub.networks.char_lm import write_output
 from modelhub.training.context import LocalContext, TrainResult
-from modelhub.training.loop import TrainingLoop
+from modelhub.training.loop import TrainingLoop, shard_size
 from modelhub.training.trainers._best import logged_at
 
 
@@ -133,7 +137,7 @@ def _train_loop(
     if base_state is not None:
         model.load_state_dict(base_state)
     batch_size = hp.batch_size
-    steps_per_epoch = max(1, len(train_ids) // (batch_size * config.context_length))
+    steps_per_epoch = max(1, shard_size(len(train_ids)) // (batch_size * config.context_length))
     total = hp.steps if hp.steps is not None else hp.epochs * steps_per_epoch
     log_every, eval_every, checkpoint_every = hp.log_every, hp.eval_every, hp.checkpoint_every
     optimizer = torch.optim.AdamW(
@@ -164,6 +168,9 @@ def _train_loop(
     )
     if resumed is not None:
         loop.resume()
+    if loop.world_size > 1:  # each rank its own batches; rank 0's saved stream is not theirs
+        generator.manual_seed(ctx.seed + 7_919 * loop.rank + 1_000_003 * loop.step)
+    net = loop.parallel(model)
 
     metrics: dict[str, float] = {}
     while loop.step < total and not loop.should_stop():
@@ -171,24 +178,32 @@ def _train_loop(
         lr = _learning_rate(hp, step, total)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        inputs, targets = _batch(train_ids, batch_size, config.context_length, generator)
+        with loop.phase("data"):
+            inputs, targets = _batch(train_ids, batch_size, config.context_length, generator)
+            inputs, targets = inputs.to(ctx.device), targets.to(ctx.device)
         model.train()
-        logits = model(inputs.to(ctx.device))
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.to(ctx.device).flatten())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()  # type: ignore[no-untyped-call]
-        nn.utils.clip_grad_norm_(model.parameters(), hp.grad_clip)
-        optimizer.step()
+        with loop.phase("forward"):
+            logits = net(inputs)
+            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        with loop.phase("backward"):
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+        with loop.phase("optimizer"):
+            nn.utils.clip_grad_norm_(model.parameters(), hp.grad_clip)
+            optimizer.step()
         loop.add(loss, batch_size)
         if loop.window_full or step == total:
             metrics["loss"] = loop.log_window(lr, epoch=step // steps_per_epoch)
         if len(val_ids) >= 2 and (step % eval_every == 0 or step == total):
-            metrics["val_loss"] = _evaluate(model, val_ids, config.context_length, ctx.device)
+            with loop.phase("validation"):
+                metrics["val_loss"] = _evaluate(model, val_ids, config.context_length, ctx.device)
             loop.log("val_loss", metrics["val_loss"])
         if loop.checkpoint_due:
             loop.checkpoint()
     loop.checkpoint_final()
     step, stopped = loop.step, loop.stopped
+    if stopped and len(val_ids) >= 2:  # a stopped run reports where it stopped
+        metrics["val_loss"] = _evaluate(model, val_ids, config.context_length, ctx.device)
     best_step = loop.finish()
     if best_step is not None:
         if best_step != step:
@@ -201,7 +216,8 @@ def _train_loop(
         metrics["stopped"] = 1.0
     if "val_loss" in metrics:
         metrics["val_perplexity"] = math.exp(metrics["val_loss"])
-    write_output(ctx.output_dir, model, config)
+    if loop.writer:
+        write_output(ctx.output_dir, model, config)
     return TrainResult(metrics=metrics, output_dir=ctx.output_dir)
 
 

@@ -19,6 +19,13 @@ Errors, as raised here:
 - the child dies without a result (killed, out of memory, os._exit): ModelhubError
   with its exit status, which an executor may retry;
 - the script succeeds but wrote nothing into `ctx.output_dir`: InvalidInput.
+
+Distributed (a job with `distributed`): each rank's worker runs its own child, which
+joins a process group of the children on the same rendezvous before the script starts
+(see `script_runner`), so the script sees `ctx.rank` and `ctx.world_size`, can use
+`TrainingLoop` (`order`, `parallel` ...) as a built-in trainer does, and only rank 0
+logs, checkpoints and must write `ctx.output_dir`. Each rank's child writes its
+result to a file of its own (`script_runner.result_name`).
 """
 
 from __future__ import annotations
@@ -37,8 +44,9 @@ from typing import TYPE_CHECKING, Any
 
 import modelhub
 from modelhub.errors import InvalidInput, ModelhubError, error_from_dict
+from modelhub.training import distributed
 from modelhub.training.context import LocalContext, TrainResult
-from modelhub.training.script_runner import RESULT_FILE
+from modelhub.training.script_runner import result_name
 
 if TYPE_CHECKING:
     import torch
@@ -81,7 +89,7 @@ def script_of(ctx: LocalContext) -> tuple[Path, str]:
 def train(ctx: LocalContext) -> TrainResult:
     """Run the script named in the job file to completion; see the module for the errors."""
     script, _ = script_of(ctx)
-    result_file = ctx.run_dir / RESULT_FILE
+    result_file = ctx.run_dir / result_name(ctx.rank)
     result_file.unlink(missing_ok=True)
     sys.stdout.flush()  # keep the run log in order: ours, then the child's
     sys.stderr.flush()
@@ -105,7 +113,7 @@ def train(ctx: LocalContext) -> TrainResult:
             "without a result; its output is in the run log",
             {"script": str(script), "exit_status": returncode},
         )
-    if not any(ctx.output_dir.iterdir()):
+    if ctx.writer and not any(ctx.output_dir.iterdir()):
         raise InvalidInput(
             "the script wrote nothing to ctx.output_dir: save the model there "
             "(for example model.safetensors and config.json)",
@@ -132,7 +140,8 @@ def _child_environment(ctx: LocalContext) -> dict[str, str]:
     job file, a home and temporary folder inside the run folder, the devices and
     thread counts the worker chose, and a PYTHONPATH that finds this modelhub even
     when it comes from a source tree named by a relative path (the child runs in
-    the run folder), added after the inherited entries.
+    the run folder), added after the inherited entries. In a distributed run, also
+    what the child needs to join its rank's rendezvous.
     """
     source_root = str(Path(modelhub.__file__).resolve().parent.parent)
     inherited = os.environ.get("PYTHONPATH")
@@ -140,15 +149,19 @@ def _child_environment(ctx: LocalContext) -> dict[str, str]:
     (ctx.run_dir / "tmp").mkdir(exist_ok=True)
     folder = _child_run_folder(ctx)
     passed = {name: os.environ[name] for name in CHILD_VARIABLES if name in os.environ}
-    return passed | {
-        "PATH": os.pathsep.join(
-            [str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]
-        ),
-        "HOME": str(folder),
-        "TMPDIR": str(folder / "tmp"),
-        "MODELHUB_RUN_JOB": str(folder / ctx.job_file.name),
-        "PYTHONPATH": python_path,
-    }
+    return (
+        passed
+        | distributed.child_environment()
+        | {
+            "PATH": os.pathsep.join(
+                [str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]
+            ),
+            "HOME": str(folder),
+            "TMPDIR": str(folder / "tmp"),
+            "MODELHUB_RUN_JOB": str(folder / ctx.job_file.name),
+            "PYTHONPATH": python_path,
+        }
+    )
 
 
 def _wait(child: subprocess.Popen[bytes]) -> int:

@@ -7,6 +7,9 @@ Resumes from the newest checkpoint of the run, mid-epoch included: each epoch's
 shuffle depends only on the seed and the epoch, so the batches already trained
 are skipped, not repeated.
 
+Distributed (DDP, see `TrainingLoop`): each rank trains on its shard of every epoch,
+batch_size is per rank, and rank 0 writes the output.
+
 With `keep_best` set, the output is the best checkpoint's model (see `TrainingLoop`), its
 validation metrics measured again and `best_step` naming its step.
 """
@@ -16,8 +19,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from modelhub.domain.hyperparameters import TabularHyperparameters
 from modelhub.networks.tabular import TRAINER as TRAINER
 from modelhub.networks.tabular import TabularPredictor as TabularPredictor
@@ -25,18 +26,13 @@ from modelhub.networks.tabular import build_model as build_model
 from modelhub.networks.tabular import load as load
 from modelhub.networks.tabular import write_output
 from modelhub.training.context import LocalContext, TrainResult
-from modelhub.training.loop import TrainingLoop
+from modelhub.training.loop import TrainingLoop, shard_size
 from modelhub.training.trainers._best import logged_at
-from modelhub.training.trainers.tabular_data import TabularData, load_tabular
+from modelhub.training.trainers.tabular_data import TabularData, load_tabular, split_rows
 
 
-def _split(n: int, fraction: float, seed: int) -> tuple[Any, Any]:
-    order = np.random.default_rng(seed).permutation(n)
-    n_val = max(1, int(n * fraction)) if fraction > 0 and n > 1 else 0
-    return order[n_val:], order[:n_val]
-
-
-def _evaluate(model: Any, x: Any, y: Any) -> tuple[float, float]:
+def evaluate(model: Any, x: Any, y: Any) -> tuple[float, float]:
+    """Cross-entropy loss and accuracy of `model` on (x, y), without gradients."""
     import torch
     import torch.nn.functional as F
 
@@ -58,7 +54,7 @@ def train(ctx: LocalContext) -> TrainResult:
     hidden, epochs, batch_size = list(hp.hidden), hp.epochs, hp.batch_size
     checkpoint_every, log_every = hp.checkpoint_every, hp.log_every
     data: TabularData = load_tabular(ctx.dataset(), hp.label, hp.features)
-    train_idx, val_idx = _split(len(data.y), ctx.validation_split, ctx.seed)
+    train_idx, val_idx = split_rows(len(data.y), ctx.validation_split, ctx.seed)
     mean = data.x[train_idx].mean(axis=0)
     std = data.x[train_idx].std(axis=0)
     std[std == 0] = 1.0
@@ -79,7 +75,7 @@ def train(ctx: LocalContext) -> TrainResult:
         model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay
     )
     n_train = len(y_train)
-    steps_per_epoch = math.ceil(n_train / batch_size)
+    steps_per_epoch = math.ceil(shard_size(n_train) / batch_size)
     total_steps = steps_per_epoch * epochs
 
     epoch_loss_sum, epoch_batches = 0.0, 0
@@ -102,6 +98,7 @@ def train(ctx: LocalContext) -> TrainResult:
         restore=restore,
         device=ctx.device,
     )
+    net = loop.parallel(model)
     start_epoch, start_batch = 0, 0
     resumed = loop.resume()
     if resumed is not None:
@@ -131,18 +128,24 @@ def train(ctx: LocalContext) -> TrainResult:
             if loop.should_stop():
                 loop.checkpoint(epoch=epoch, batch=batch)
                 break
-            idx = order[batch * batch_size : (batch + 1) * batch_size]
-            loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
+            with loop.phase("data"):
+                idx = order[batch * batch_size : (batch + 1) * batch_size]
+                x_batch, y_batch = x_train[idx], y_train[idx]
+            with loop.phase("forward"):
+                loss = F.cross_entropy(net(x_batch), y_batch)
+            with loop.phase("backward"):
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()  # type: ignore[no-untyped-call]
+            with loop.phase("optimizer"):
+                optimizer.step()
             loop.add(loss, len(idx))
             last = batch == steps_per_epoch - 1
             if loop.window_full or last:
                 fold_window(epoch, log=True)
             if last:
                 train_loss = epoch_loss_sum / epoch_batches
-                val_loss, val_accuracy = _evaluate(model, x_val, y_val)
+                with loop.phase("validation"):
+                    val_loss, val_accuracy = evaluate(model, x_val, y_val)
                 loop.log("train_loss", train_loss)
                 loop.log("val_loss", val_loss)
                 loop.log("val_accuracy", val_accuracy)
@@ -155,19 +158,22 @@ def train(ctx: LocalContext) -> TrainResult:
             break
 
     step, stopped = loop.step, loop.stopped
-    if math.isnan(val_loss):
-        val_loss, val_accuracy = _evaluate(model, x_val, y_val)
+    if math.isnan(val_loss) or stopped:  # a stopped run reports where it stopped
+        val_loss, val_accuracy = evaluate(model, x_val, y_val)
     if math.isnan(train_loss):  # resumed from the final checkpoint: no epoch trained here
         train_loss = logged_at(ctx, step, ("train_loss",)).get("train_loss", train_loss)
     metrics = {"val_accuracy": val_accuracy, "val_loss": val_loss, "train_loss": train_loss}
     best_step = loop.finish()
     if best_step is not None:
         if best_step != step:
-            best_loss, best_accuracy = _evaluate(model, x_val, y_val)
+            best_loss, best_accuracy = evaluate(model, x_val, y_val)
             metrics = {"val_accuracy": best_accuracy, "val_loss": best_loss}
             metrics.update(logged_at(ctx, best_step, ("train_loss",)))
         metrics["best_step"] = float(best_step)
-    write_output(ctx.output_dir, model, data.features, data.label, data.classes, hidden, mean, std)
+    if loop.writer:
+        write_output(
+            ctx.output_dir, model, data.features, data.label, data.classes, hidden, mean, std
+        )
     if stopped:
         metrics["stopped_at_step"] = float(step)
     return TrainResult(metrics=metrics, output_dir=ctx.output_dir)

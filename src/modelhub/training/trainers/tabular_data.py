@@ -1,7 +1,9 @@
 """Read a tabular dataset (CSV, JSONL, Parquet) into feature and label arrays.
 
 Every problem a user can fix (a missing column, text in a feature, NaN, one class)
-is an `InvalidInput` that names the column, so the fix is obvious.
+is an `InvalidInput` that names the column, so the fix is obvious. The pieces
+(`read_table`, `feature_columns`, `label_classes`, `table_arrays`) are public for the
+federated runner, which reads one table and hands each client its rows.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ class TabularData:
     classes: list[Label]
 
 
-def _read_table(path: Path) -> Any:
+def read_table(path: Path) -> Any:
+    """The file as a pyarrow Table; InvalidInput when it cannot be read."""
     import pyarrow as pa
     import pyarrow.csv as pa_csv
     import pyarrow.json as pa_json
@@ -70,36 +73,62 @@ def _label_values(column: Any, name: str) -> list[Label]:
     return [str(v) for v in values]
 
 
-def load_tabular(path: Path, label: str, features: list[str] | None) -> TabularData:
-    """Features as float32 rows, labels as class indices into sorted `classes`."""
-    table = _read_table(path)
-    if table.num_rows == 0:
-        raise InvalidInput(f"{path.name} holds no rows", {"path": str(path)})
+def split_rows(n: int, fraction: float, seed: int) -> tuple[Any, Any]:
+    """(training, validation) row indices: a seeded shuffle, `fraction` of it held out."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(n * fraction)) if fraction > 0 and n > 1 else 0
+    return order[n_val:], order[:n_val]
+
+
+def feature_columns(table: Any, name: str, label: str, features: list[str] | None) -> list[str]:
+    """The feature columns: `features` checked, or every numeric column but the label."""
     names = list(table.column_names)
     if label not in names:
         raise InvalidInput(
-            f"label column {label!r} is not in {path.name}; columns: {', '.join(names)}",
+            f"label column {label!r} is not in {name}; columns: {', '.join(names)}",
             {"field": "label", "value": label},
         )
     schema = table.schema
     if features is None:
         features = [n for n in names if n != label and _is_numeric(schema.field(n).type)]
         if not features:
-            raise InvalidInput(f"{path.name} has no numeric feature columns besides {label!r}")
-    else:
-        for name in features:
-            if name not in names:
-                raise InvalidInput(
-                    f"feature column {name!r} is not in {path.name}",
-                    {"field": "features", "value": name},
-                )
-            if name == label:
-                raise InvalidInput(f"column {name!r} cannot be both a feature and the label")
-            if not _is_numeric(schema.field(name).type):
-                raise InvalidInput(
-                    f"feature column {name!r} is not numeric ({schema.field(name).type})",
-                    {"field": "features", "column": name},
-                )
+            raise InvalidInput(f"{name} has no numeric feature columns besides {label!r}")
+        return features
+    for column in features:
+        if column not in names:
+            raise InvalidInput(
+                f"feature column {column!r} is not in {name}",
+                {"field": "features", "value": column},
+            )
+        if column == label:
+            raise InvalidInput(f"column {column!r} cannot be both a feature and the label")
+        if not _is_numeric(schema.field(column).type):
+            raise InvalidInput(
+                f"feature column {column!r} is not numeric ({schema.field(column).type})",
+                {"field": "features", "column": column},
+            )
+    return features
+
+
+def label_classes(table: Any, label: str) -> list[Label]:
+    """The label's distinct values, sorted; InvalidInput when fewer than 2 or any is empty."""
+    classes: list[Label] = sorted(set(_label_values(table.column(label), label)))
+    if len(classes) < 2:
+        raise InvalidInput(
+            f"label column {label!r} holds {len(classes)} class; a classifier needs at least 2",
+            {"column": label, "classes": classes},
+        )
+    return classes
+
+
+def table_arrays(
+    table: Any, features: list[str], label: str, classes: list[Label]
+) -> tuple[np.ndarray[Any, np.dtype[np.float32]], np.ndarray[Any, np.dtype[np.int64]]]:
+    """Features as float32 rows and labels as indices into `classes`.
+
+    InvalidInput names a feature holding NaN, infinite or missing values, and a label
+    value that is not one of `classes`.
+    """
     columns = []
     for name in features:
         column = table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
@@ -112,13 +141,25 @@ def load_tabular(path: Path, label: str, features: list[str] | None) -> TabularD
                 {"column": name, "row": row},
             )
         columns.append(column.astype(np.float32))
-    labels = _label_values(table.column(label), label)
-    classes: list[Label] = sorted(set(labels))
-    if len(classes) < 2:
-        raise InvalidInput(
-            f"label column {label!r} holds {len(classes)} class; a classifier needs at least 2",
-            {"column": label, "classes": classes},
-        )
     index = {c: i for i, c in enumerate(classes)}
+    labels = _label_values(table.column(label), label)
+    unknown = next((v for v in labels if v not in index), None)
+    if unknown is not None:
+        raise InvalidInput(
+            f"label column {label!r} holds {unknown!r}, not one of the classes",
+            {"column": label, "value": str(unknown)},
+        )
     y = np.array([index[v] for v in labels], dtype=np.int64)
-    return TabularData(features, label, np.stack(columns, axis=1), y, classes)
+    x = np.stack(columns, axis=1) if columns else np.empty((len(y), 0), dtype=np.float32)
+    return x, y
+
+
+def load_tabular(path: Path, label: str, features: list[str] | None) -> TabularData:
+    """Features as float32 rows, labels as class indices into sorted `classes`."""
+    table = read_table(path)
+    if table.num_rows == 0:
+        raise InvalidInput(f"{path.name} holds no rows", {"path": str(path)})
+    features = feature_columns(table, path.name, label, features)
+    classes = label_classes(table, label)
+    x, y = table_arrays(table, features, label, classes)
+    return TabularData(features, label, x, y, classes)
