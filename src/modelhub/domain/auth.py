@@ -64,6 +64,11 @@ class Action(StrEnum):
     GOVERNANCE_POLICY = "governance.policy"  # set the policy in force
     # -- several servers (issue 16): addresses, ports and PIDs are for operators --
     HOSTS_READ = "hosts.read"
+    # -- personas (issue 17) --
+    PERSONAS_READ = "personas.read"
+    PERSONAS_WRITE = "personas.write"  # create, change, delete a persona
+    PERSONAS_INTERACT = "personas.interact"  # send a persona's interactions
+    PERSONAS_LEARN = "personas.learn"  # run a learning cycle now
 
 
 ALL_ROLES = frozenset(Role)
@@ -110,6 +115,10 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.GOVERNANCE_ASSESS: WRITERS,
     Action.GOVERNANCE_POLICY: ADMINS,
     Action.HOSTS_READ: ADMINS,
+    Action.PERSONAS_READ: ALL_ROLES,
+    Action.PERSONAS_WRITE: WRITERS,
+    Action.PERSONAS_INTERACT: WRITERS,
+    Action.PERSONAS_LEARN: WRITERS,
 }
 
 # Developers may take these actions only on what they own (they made the first
@@ -125,6 +134,9 @@ OWNER_ONLY_FOR: dict[Action, frozenset[Role]] = {
     Action.RUNS_MANAGE: frozenset({Role.DEVELOPER}),
     Action.DEPLOYMENTS_WRITE: frozenset({Role.DEVELOPER}),
     Action.GOVERNANCE_ASSESS: frozenset({Role.DEVELOPER}),
+    Action.PERSONAS_WRITE: frozenset({Role.DEVELOPER}),
+    Action.PERSONAS_INTERACT: frozenset({Role.DEVELOPER}),
+    Action.PERSONAS_LEARN: frozenset({Role.DEVELOPER}),
 }
 
 READ_ACTIONS = frozenset(
@@ -137,6 +149,7 @@ READ_ACTIONS = frozenset(
         Action.DEPLOYMENTS_READ,
         Action.INFERENCE,
         Action.GOVERNANCE_READ,
+        Action.PERSONAS_READ,
     }
 )
 
