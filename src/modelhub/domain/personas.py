@@ -68,6 +68,11 @@ class PersonaPolicy(Record):
     alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
     min_heldout: int = Field(default=10, ge=1, le=1_000_000)
     epochs: int = Field(default=5, ge=1, le=100)
+    hyperparameters: dict[str, float | int | str | bool] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="passed to the text classifier's runs (learning_rate, hidden...)",
+    )
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     governance_stage: Literal["staging", "production"] = "staging"
     canary: CanaryPolicy = Field(default_factory=CanaryPolicy)

@@ -18,6 +18,7 @@ change of status is audited. The cycle acts as `system`.
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from datetime import UTC, datetime
@@ -256,6 +257,7 @@ class LearningCycles:
             f"base_model: {persona.model}@{serving}\n"
             f"datasets: [{{name: {name}, version: {version}}}]\n"
             f"max_epochs: {policy.epochs}\nseed: {policy.seed}\n"
+            f"hyperparameters: {json.dumps(policy.hyperparameters)}\n"
             f"result_model: {{name: {persona.model}}}\n"
         )
         self.training.create_pipeline(SYSTEM, spec)
