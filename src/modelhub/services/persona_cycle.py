@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +58,8 @@ log = logging.getLogger("modelhub.personas")
 
 SYSTEM = Caller(name="system", role=Role.ADMIN)
 CHAT_TRAINER = "char_lm_preference"
+# A cycle recorded without its run this long ago was cut off (a crash) while starting.
+STARTING_GRACE = timedelta(minutes=5)
 
 
 def _now() -> datetime:
@@ -306,7 +308,10 @@ class LearningCycles:
         return cycle
 
     def _after_training(self, persona: Persona, cycle: Cycle) -> Cycle:
-        assert cycle.run_id is not None
+        if cycle.run_id is None:  # `begin` is starting it on another thread
+            if _now() - cycle.started_at < STARTING_GRACE:
+                return cycle
+            return self._save(_finish(cycle, CycleStatus.FAILED, "failed: its run never started"))
         run = self.training.get_run(SYSTEM, cycle.run_id)
         if run.status not in FINAL:
             return cycle
