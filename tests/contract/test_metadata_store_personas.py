@@ -78,8 +78,8 @@ def test_interactions_are_idempotent_by_id_and_counted(store: SqlMetadataStore) 
         interaction("a"),
         interaction("c", None),
     ]
-    assert store.add_interactions("ada", batch, audit()) == (3, 1)
-    assert store.add_interactions("ada", [interaction("b"), interaction("d")], audit()) == (1, 1)
+    assert store.add_interactions("ada", batch, audit()) == ([0, 1, 3], 1)
+    assert store.add_interactions("ada", [interaction("b"), interaction("d")], audit()) == ([1], 1)
     counts = store.interaction_counts("ada", since=0)
     assert (counts.interactions, counts.labelled, counts.held_out) == (4, 3, 1)
     assert (counts.new_labelled, counts.duplicates, counts.scrubbed) == (2, 2, 1)

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from modelhub.client import Client, InteractionIn, PersonaRequest
+from modelhub.client import Client, Feedback, InteractionIn, PersonaRequest, RegisterRequest
 from modelhub.errors import InvalidInput, NotFound
 from tests.integration.conftest import Cli, ServerProcess, clean_env, make_server, running
 from tests.integration.serving_helpers import deploy, settled, wait_for
@@ -346,6 +346,14 @@ def test_bad_input_is_refused_whole_and_the_server_keeps_running(
     )
     missing = http.post("/api/v1/personas", json={"name": "cy", "model": "no-such-model"})
     assert missing.status_code == 404
+    http.post("/api/v1/auth/users", json={"name": "dev", "role": "developer"})
+    token = http.post("/api/v1/auth/tokens", json={"user": "dev"}).json()["token"]
+    other = http.post(
+        "/api/v1/personas/bea/interactions",
+        json={"interactions": [{**good, "id": "dev-1"}]},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert other.status_code == 403 and "only personas they own" in other.text
     assert http.get("/healthz").status_code == 200
 
 
@@ -369,12 +377,33 @@ def test_both_clients_keep_the_persona_contract(
         assert remote.learn_plan("cleo").would.startswith("skip")
         assert "cleo" in [p.name for p in remote.list_personas()]
 
+    from tests.integration.test_canary_analysis import write_table_onnx
+
     home = tmp_path / "local-home"
     with LocalClient(Settings(home=home), actor="dana") as local:
-        data = tmp_path / "d.jsonl"
-        data.write_text('{"text": "a", "label": "x"}\n')
         with pytest.raises(NotFound):
             local.create_persona(PersonaRequest("dana", "nothing-here"))
+        local.register(
+            RegisterRequest(name="lookup", type="custom"),
+            write_table_onnx(tmp_path / "v1" / "model.onnx", 4),
+        )
+        made = local.create_persona(PersonaRequest("dana", "lookup"))
+        assert (made.alias, made.owner) == ("dana", "dana")
+        batch = [
+            InteractionIn(id=str(i), message=f"mail {i}@example.org", version=1,
+                          feedback=Feedback(label="a" if i % 2 else "b"))
+            for i in range(6)
+        ]  # fmt: skip
+        report = local.add_interactions("dana", [*batch, batch[0]])
+        assert (report.added, report.duplicates, report.scrubbed) == (6, 1, {"email": 6})
+        view = local.show_persona("dana")
+        assert (view.serving_version, view.counts.labelled, view.counts.duplicates) == (1, 6, 1)
+        plan = local.learn_plan("dana")
+        assert plan.would.startswith("skip") and local.persona_history("dana") == []
+        skipped = local.learn("dana")  # too few held out: recorded, nothing trained
+        assert skipped.status.value == "skipped" and "held-out" in (skipped.decision or "")
+        assert [c.number for c in local.persona_history("dana")] == [1]
+        with pytest.raises(InvalidInput, match="margin"):
+            local.set_persona_policy("dana", "margin: 2")
+        local.delete_persona("dana")
         assert local.list_personas() == []
-        with pytest.raises(NotFound):
-            local.persona_history("dana")

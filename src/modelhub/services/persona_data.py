@@ -26,7 +26,8 @@ def held_out(persona: str, interaction_id: str, fraction: float) -> bool:
 @dataclass(frozen=True)
 class Scrubbed:
     drafts: list[InteractionDraft]
-    kinds: dict[str, int]
+    kinds: dict[str, int]  # the whole batch
+    per_draft: list[dict[str, int]]
 
 
 def scrub(persona: str, model: str, items: list[InteractionIn], fraction: float) -> Scrubbed:
@@ -34,6 +35,7 @@ def scrub(persona: str, model: str, items: list[InteractionIn], fraction: float)
     its label and its side (train or held out)."""
     kinds: Counter[str] = Counter()
     drafts = []
+    per_draft = []
     for item in items:
         found: Counter[str] = Counter()
         message, counts = scrub_text(item.message)
@@ -45,6 +47,7 @@ def scrub(persona: str, model: str, items: list[InteractionIn], fraction: float)
             feedback["correction"], counts = scrub_text(item.feedback.correction)
             found.update(counts)
         kinds.update(found)
+        per_draft.append(dict(found))
         label = item.label()
         if label is not None:
             label, _ = scrub_text(label)
@@ -62,7 +65,7 @@ def scrub(persona: str, model: str, items: list[InteractionIn], fraction: float)
                 scrubbed=sum(found.values()),
             )
         )
-    return Scrubbed(drafts, dict(kinds))
+    return Scrubbed(drafts, dict(kinds), per_draft)
 
 
 def classifier_rows(interactions: list[Interaction], model: str) -> list[dict[str, str]]:

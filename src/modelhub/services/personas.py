@@ -182,13 +182,17 @@ class PersonaService:
                 {"received": len(items), "scrubbed": scrubbed.kinds},
             ),
         )
+        stored = [scrubbed.drafts[index] for index in added]
+        kinds: Counter[str] = Counter()
+        for index in added:
+            kinds.update(scrubbed.per_draft[index])
         return IngestReport(
             persona=name,
             received=len(items),
-            added=added,
+            added=len(added),
             duplicates=duplicates,
-            scrubbed=scrubbed.kinds,
-            labelled=sum(1 for d in scrubbed.drafts if d.label is not None),
+            scrubbed=dict(kinds),
+            labelled=sum(1 for d in stored if d.label is not None),
         )
 
     # -- learning --------------------------------------------------------------------------

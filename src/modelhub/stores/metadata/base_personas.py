@@ -68,9 +68,10 @@ class PersonaStore(abc.ABC):
     @abc.abstractmethod
     def add_interactions(
         self, persona: str, drafts: list[InteractionDraft], audit: AuditDraft
-    ) -> tuple[int, int]:
+    ) -> tuple[list[int], int]:
         """Add the drafts whose id the persona has not seen, in one transaction:
-        (added, duplicates). The persona's duplicate count grows by the second."""
+        (the indexes in `drafts` of those added, duplicates). The persona's duplicate
+        count grows by the second."""
 
     @abc.abstractmethod
     def list_interactions(

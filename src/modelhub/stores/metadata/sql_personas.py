@@ -126,7 +126,7 @@ class PersonaQueries(SqlStoreBase):
 
     def add_interactions(
         self, persona: str, drafts: list[InteractionDraft], audit: AuditDraft
-    ) -> tuple[int, int]:
+    ) -> tuple[list[int], int]:
         with self._write(audit) as conn:
             persona_id = self._persona_id(conn, persona)
             ids = list({d.id for d in drafts})
@@ -142,10 +142,12 @@ class PersonaQueries(SqlStoreBase):
                 )
             now = _now()
             rows = []
-            for draft in drafts:
+            added = []
+            for index, draft in enumerate(drafts):
                 if draft.id in seen:
                     continue
                 seen.add(draft.id)
+                added.append(index)
                 rows.append(
                     {
                         "persona_id": persona_id,
@@ -171,7 +173,7 @@ class PersonaQueries(SqlStoreBase):
                     .where(personas.c.id == persona_id)
                     .values(duplicates=personas.c.duplicates + duplicates)
                 )
-            return len(rows), duplicates
+            return added, duplicates
 
     def list_interactions(
         self, persona: str, upto: int | None = None, labelled_only: bool = False
