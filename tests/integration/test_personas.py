@@ -90,6 +90,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     server = make_server(
         root,
         MODELHUB_TRAIN_WARM_WORKERS="1",
+        MODELHUB_SERVE_WARM_SPARES="1",
         MODELHUB_PERSONA_INTERVAL_SECONDS="0.3",
         MODELHUB_SERVE_USAGE_SECONDS="0.3",
         MODELHUB_SERVE_HEALTH_SECONDS="0.2",
@@ -208,7 +209,7 @@ def test_a_persona_learns_from_corrections_through_a_canary_and_refuses_poison(
     deploy(http, model="persona-intents@ada", name="ada-intents")
 
     # Cycle 1, started by the loop: people begin to order; the classifier knows nothing of it.
-    orders = phrases(ORDER, 50, SEED)
+    orders = phrases(ORDER, 60, SEED)
     batch = base("b1", 10, intents_v1) + [
         interaction(f"b1-order-{i}", text, "order", intents_v1, right=False)
         for i, text in enumerate(orders)
@@ -218,7 +219,7 @@ def test_a_persona_learns_from_corrections_through_a_canary_and_refuses_poison(
     reply = post(http, "ada", batch)
     assert reply.status_code == 200, reply.text
     report = reply.json()
-    assert (report["added"], report["duplicates"], report["scrubbed"]) == (80, 0, {"email": 5})
+    assert (report["added"], report["duplicates"], report["scrubbed"]) == (90, 0, {"email": 5})
 
     first = in_canary(http, "ada", 1)
     assert first["status"] == "canary", first["decision"]
@@ -250,7 +251,7 @@ def test_a_persona_learns_from_corrections_through_a_canary_and_refuses_poison(
     assert http.post("/api/v1/deployments/ada-intents/stop").status_code == 200
 
     # Cycle 2, by the loop again: refunds arrive; no deployment now, so the alias moves.
-    refunds = phrases(REFUND, 50, SEED + 1)
+    refunds = phrases(REFUND, 60, SEED + 1)
     batch = base("b2", 5, v2) + [
         interaction(f"b2-refund-{i}", text, "refund", v2, right=False)
         for i, text in enumerate(refunds)
@@ -282,6 +283,13 @@ def test_a_persona_learns_from_corrections_through_a_canary_and_refuses_poison(
     assert not third["evaluation"]["better"]
     assert http.get("/api/v1/models/persona-intents/versions/ada").json()["version"] == v3
 
+    figures = {  # shown with -s; copied into the lane's figures
+        f"cycle {c['number']}": {k: c["evaluation"][k] for k in ("heldout", "serving_accuracy",
+                                 "candidate_accuracy", "candidate_only_right",
+                                 "serving_only_right", "p_value")} | {"status": c["status"]}
+        for c in (first, second, third)
+    }  # fmt: skip
+    print(json.dumps(figures))
     shown = modelhub(srv, "personas", "show", "ada", "--json")
     view = json.loads(shown.stdout)
     assert view["serving_version"] == v3 and view["last_cycle"]["number"] == 3

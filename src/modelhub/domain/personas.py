@@ -135,7 +135,9 @@ class InteractionIn(Record):
     id: str = Field(min_length=1, max_length=MAX_ID_CHARS)
     message: str = Field(max_length=MAX_TEXT_CHARS)
     response: str = Field(default="", max_length=MAX_TEXT_CHARS)
-    model: str | None = Field(default=None, description="None: the persona's intent model")
+    model: str | None = Field(
+        default=None, max_length=100, description="None: the persona's intent model"
+    )
     version: int = Field(ge=1, le=2**63 - 1)
     request_id: str | None = Field(default=None, max_length=MAX_ID_CHARS)
     feedback: Feedback = Field(default_factory=Feedback)
