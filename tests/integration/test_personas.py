@@ -413,5 +413,12 @@ def test_both_clients_keep_the_persona_contract(
         assert [c.number for c in local.persona_history("dana")] == [1]
         with pytest.raises(InvalidInput, match="margin"):
             local.set_persona_policy("dana", "margin: 2")
+        local.set_persona_policy("dana", "triggers: {new_labels: null, schedule: 1s}")
+        assert local.learn_plan("dana").triggers.needed is None
+        due = wait_for(lambda: local.learn_plan("dana").triggers.schedule_due, timeout=10)
+        assert due and local.learn_plan("dana").triggers.fired is None  # no labels since
+        local.add_interactions("dana", [InteractionIn(id="n", message="x", version=1,
+                                                       feedback=Feedback(label="a"))])  # fmt: skip
+        assert local.learn_plan("dana").triggers.fired == "schedule"
         local.delete_persona("dana")
         assert local.list_personas() == []

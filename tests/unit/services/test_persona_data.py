@@ -69,3 +69,27 @@ def test_mcnemar_is_the_exact_one_sided_test_on_the_discordant_pairs() -> None:
     assert (wins, losses) == (6, 1)
     assert p == pytest.approx(8 / 128)  # P(X >= 6), X ~ Binomial(7, 1/2)
     assert mcnemar([True], [True]) == (0, 0, 1.0)
+
+
+def test_the_chat_models_run_is_a_preference_pipeline_of_its_pairs() -> None:
+    import yaml
+
+    from modelhub.domain.personas import Persona, PersonaPolicy
+    from modelhub.services.persona_cycle import chat_spec
+
+    now = datetime.now(UTC)
+    persona = Persona(
+        name="ada", model="intents", alias="ada", chat_model="chat", owner="alice",
+        policy=PersonaPolicy(epochs=2, seed=5), created_at=now, updated_at=now,
+    )  # fmt: skip
+    spec = yaml.safe_load(chat_spec(persona, "persona-ada-pairs", 3))
+    assert spec == {
+        "name": "persona-ada-chat",
+        "type": "reinforcement_learning",
+        "trainer": "char_lm_preference",
+        "base_model": "chat@latest",
+        "datasets": [{"name": "persona-ada-pairs", "version": 3}],
+        "max_epochs": 2,
+        "seed": 5,
+        "result_model": {"name": "chat"},
+    }
