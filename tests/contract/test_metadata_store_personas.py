@@ -102,7 +102,10 @@ def test_one_open_cycle_at_a_time_and_numbered(store: SqlMetadataStore) -> None:
     done = first.model_copy(
         update={"status": CycleStatus.REJECTED, "decision": "no", "finished_at": datetime.now(UTC)}
     )
-    assert store.update_cycle(done).decision == "no"
+    stored = store.update_cycle(done)
+    assert (stored.decision, stored.revision) == ("no", 1)
+    with pytest.raises(Conflict, match="changed meanwhile"):
+        store.update_cycle(done)  # still at revision 0: someone else moved it on
     second = store.create_cycle(cycle(5), audit())
     assert second.number == 2
     assert [c.number for c in store.list_cycles("ada")] == [1, 2]

@@ -223,6 +223,7 @@ class Cycle(Record):
     dataset: str | None = None
     heldout_dataset: str | None = None
     watermark: int = Field(description="the newest interaction (seq) the cycle's data holds")
+    revision: int = Field(default=0, description="bumped by every stored change")
     evaluation: Evaluation | None = None
     deployment: str | None = None
     decision: str | None = None

@@ -40,7 +40,7 @@ from modelhub.domain.personas import (
     TriggerState,
 )
 from modelhub.domain.runs import FINAL, RunStatus
-from modelhub.errors import ModelhubError
+from modelhub.errors import Conflict, ModelhubError
 from modelhub.services.persona_data import classifier_rows, jsonl, preference_rows
 from modelhub.stores.metadata.base import AuditDraft
 
@@ -303,6 +303,8 @@ class LearningCycles:
                 return self._after_training(persona, cycle)
             if cycle.status is CycleStatus.CANARY:
                 return self._after_canary(persona, cycle)
+        except Conflict:
+            raise  # another server moved this cycle on: its outcome stands
         except ModelhubError as exc:
             return self._save(_finish(cycle, CycleStatus.FAILED, f"failed: {exc.message}"))
         return cycle

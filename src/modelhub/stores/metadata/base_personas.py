@@ -90,7 +90,8 @@ class PersonaStore(abc.ABC):
 
     @abc.abstractmethod
     def update_cycle(self, cycle: Cycle, audit: AuditDraft | None = None) -> Cycle:
-        """Replace the stored record of `cycle.id`."""
+        """Replace the stored record of `cycle.id`; Conflict unless it is still at
+        `cycle.revision` (another server moved it on meanwhile)."""
 
     @abc.abstractmethod
     def list_cycles(

@@ -46,6 +46,7 @@ def _cycle(row: Row[Any]) -> Cycle:
         number=row.number,
         status=row.status,
         watermark=row.watermark,
+        revision=row.revision,
         started_at=_aware(row.started_at),
         finished_at=_aware(row.finished_at) if row.finished_at else None,
     )
@@ -53,7 +54,7 @@ def _cycle(row: Row[Any]) -> Cycle:
 
 
 def _record(cycle: Cycle) -> dict[str, Any]:
-    skip = {"id", "number", "status", "watermark", "started_at", "finished_at"}
+    skip = {"id", "number", "status", "watermark", "revision", "started_at", "finished_at"}
     return cycle.model_dump(mode="json", exclude=skip)
 
 
@@ -258,6 +259,7 @@ class PersonaQueries(SqlStoreBase):
                     number=number,
                     status=cycle.status.value,
                     watermark=cycle.watermark,
+                    revision=0,
                     record=_record(cycle),
                     started_at=cycle.started_at,
                     finished_at=cycle.finished_at,
@@ -270,17 +272,22 @@ class PersonaQueries(SqlStoreBase):
 
     def update_cycle(self, cycle: Cycle, audit: AuditDraft | None = None) -> Cycle:
         c = persona_cycles
-        values = {
-            "status": cycle.status.value,
-            "record": _record(cycle),
-            "finished_at": cycle.finished_at,
-        }
-        if audit is None:
-            with self._write_plain() as conn:
-                conn.execute(update(c).where(c.c.id == cycle.id).values(**values))
-                return _cycle(conn.execute(select(c).where(c.c.id == cycle.id)).one())
-        with self._write(audit) as conn:
-            conn.execute(update(c).where(c.c.id == cycle.id).values(**values))
+        change = (
+            update(c)
+            .where(c.c.id == cycle.id, c.c.revision == cycle.revision)
+            .values(
+                status=cycle.status.value,
+                record=_record(cycle),
+                finished_at=cycle.finished_at,
+                revision=cycle.revision + 1,
+            )
+        )
+        with self._write(audit) if audit is not None else self._write_plain() as conn:
+            if conn.execute(change).rowcount != 1:
+                raise Conflict(
+                    f"cycle {cycle.number} of persona {cycle.persona!r} changed meanwhile",
+                    {"persona": cycle.persona, "cycle": cycle.number},
+                )
             return _cycle(conn.execute(select(c).where(c.c.id == cycle.id)).one())
 
     def list_cycles(

@@ -711,6 +711,8 @@ persona_cycles = Table(
     Column("number", Integer, nullable=False),
     Column("status", String(16), nullable=False),
     Column("watermark", BigInteger, nullable=False),
+    # Bumped by every update; an update must name the revision it read (several servers).
+    Column("revision", Integer, nullable=False),
     Column("record", JSON, nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True), nullable=True),

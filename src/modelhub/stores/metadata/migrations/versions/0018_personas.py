@@ -64,6 +64,7 @@ def upgrade() -> None:
         sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("watermark", sa.BigInteger(), nullable=False),
+        sa.Column("revision", sa.Integer(), nullable=False),
         sa.Column("record", sa.JSON(), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
