@@ -84,6 +84,9 @@ class PersonaService:
         chat = check_model_name(request.chat_model) if request.chat_model else None
         if chat is not None:
             self.registry.get_model(chat)  # NotFound names it
+        # Checked before the alias is set, so that a refusal leaves nothing behind.
+        if self._exists(name):
+            raise Conflict(f"persona {name!r} already exists", {"persona": name})
         if alias not in self.registry.aliases(model):
             self.registry.set_alias(model, alias, versions[-1].version, caller.name)
         draft = PersonaDraft(name, model, alias, chat, policy, caller.name)
@@ -91,6 +94,13 @@ class PersonaService:
         return self.metadata.create_persona(
             draft, AuditDraft(caller.name, "personas.create", name, details)
         )
+
+    def _exists(self, name: str) -> bool:
+        try:
+            self.metadata.get_persona(name)
+        except NotFound:
+            return False
+        return True
 
     def get(self, caller: Caller, name: str) -> Persona:
         self.auth.authorize(caller, Action.PERSONAS_READ)
