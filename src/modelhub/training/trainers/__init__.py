@@ -18,6 +18,7 @@ TRAINERS: dict[str, str] = {
     "tabular_classifier": "modelhub.training.trainers.tabular",
     "text_classifier": "modelhub.training.trainers.text_classifier",
     "char_lm": "modelhub.training.trainers.char_lm",
+    "char_lm_preference": "modelhub.training.trainers.char_lm_preference",
     "script": "modelhub.training.trainers.script",
 }
 
