@@ -62,7 +62,7 @@ def read_pairs(path: Path) -> list[Pair]:
                 if not line.strip():
                     continue
                 try:
-                    _read_row(_json_object(line), number, pairs, rated)
+                    _read_row(line, number, pairs, rated)
                 except InvalidInput as exc:
                     problems.append(exc.message)
                     if len(problems) >= MAX_ERRORS_SHOWN:
@@ -98,10 +98,9 @@ def _json_object(line: str) -> dict[str, Any]:
     return row
 
 
-def _read_row(
-    row: dict[str, Any], number: int, pairs: list[Pair], rated: dict[str, list[_Rated]]
-) -> None:
+def _read_row(line: str, number: int, pairs: list[Pair], rated: dict[str, list[_Rated]]) -> None:
     try:
+        row = _json_object(line)
         if "chosen" in row or "rejected" in row:
             prompt, chosen, rejected = (_text(row, key) for key in ("prompt", "chosen", "rejected"))
             for key, value in (("chosen", chosen), ("rejected", rejected)):
