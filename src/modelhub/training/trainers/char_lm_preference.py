@@ -10,7 +10,8 @@ pair (prompt x, chosen y+, rejected y-) the loss is
 (Rafailov et al., 2023): it raises the chosen response's likelihood relative to the
 reference and lowers the rejected one's, and `beta` sets how far the policy may drift
 from the reference (the implicit KL penalty of the RLHF objective it solves). The
-reference's log-likelihoods are computed once, before the first step: it never changes.
+reference never changes, so its log-likelihood of a pair is computed once, the first
+time a batch holds the pair (`ReferenceCache`), not at every step.
 
 A response is scored as the char LM generates it: each character given the prompt and
 the response so far. A sequence is at most `context_length + 1` characters; a longer
@@ -135,6 +136,29 @@ def reference_logps(model: nn.Module, pairs: EncodedPairs, device: str) -> Tenso
     return torch.cat(out).to(device)
 
 
+class ReferenceCache:
+    """The reference's log-likelihoods of the training pairs, each computed the first time
+    a batch holds its pair: once per pair however many epochs train, and never for the
+    pairs a short run does not reach. The reference is frozen (and in eval mode), so a
+    resumed run computes the same values again."""
+
+    def __init__(self, reference: nn.Module, pairs: EncodedPairs, device: str) -> None:
+        self.reference, self.pairs, self.device = reference, pairs, device
+        self.values = torch.zeros((len(pairs), 2), device=device)
+        self.known = torch.zeros(len(pairs), dtype=torch.bool)
+
+    @torch.no_grad()
+    def __call__(self, index: Tensor) -> Tensor:
+        missing = torch.unique(index[~self.known[index]])
+        if len(missing):
+            ids, mask = self.pairs.take(missing)
+            self.reference.eval()
+            logps = sequence_logps(self.reference, ids.to(self.device), mask.to(self.device))
+            self.values[missing.to(self.device)] = logps.view(-1, 2)
+            self.known[missing] = True
+        return self.values[index.to(self.device)]
+
+
 @torch.no_grad()
 def mean_kl(policy: nn.Module, reference: nn.Module, ids: Tensor, mask: Tensor) -> float:
     """The mean KL(policy || reference) of the next-character distributions at the
@@ -208,7 +232,7 @@ def _train_loop(
     reference.requires_grad_(False).eval()
     model = CharTransformer(config).to(ctx.device)
     model.load_state_dict(base_state)
-    ref_logps = reference_logps(reference, train_pairs, ctx.device)
+    ref_logps = ReferenceCache(reference, train_pairs, ctx.device)
     measured = val_pairs if val_pairs is not None else _first(train_pairs, 64)
     measured_ref = reference_logps(reference, measured, ctx.device)
 
@@ -263,7 +287,7 @@ def _train_loop(
             index = epoch_order[1][position * batch_size : (position + 1) * batch_size]
             ids, mask = train_pairs.take(index)
             ids, mask = ids.to(ctx.device), mask.to(ctx.device)
-            reference_pair = ref_logps[index.to(ctx.device)]
+            reference_pair = ref_logps(index)
         model.train()
         with loop.phase("forward"):
             logps = sequence_logps(net, ids, mask).view(-1, 2)
