@@ -24,14 +24,39 @@ import pytest
 import torch
 
 from modelhub.client.http import Client
+from modelhub.domain.optimisation import Target
 from modelhub.errors import InvalidInput
 from modelhub.samples import write_mlp_safetensors
-from modelhub.serving.runtimes import load_runtime
+from modelhub.services.optimisation import OptimiseRequest
 from modelhub.services.registry import RegisterRequest
+from modelhub.serving.runtimes import load_runtime
 from tests.integration.conftest import ServerProcess
 from tests.integration.governance_data import train
 
-WORDS = "the cat sat on a mat and we go to bed so my dog ran far but you sit by the door".split()
+WORDS = [
+    "the",
+    "cat",
+    "sat",
+    "on",
+    "a",
+    "mat",
+    "and",
+    "we",
+    "go",
+    "to",
+    "bed",
+    "so",
+    "my",
+    "dog",
+    "ran",
+    "far",
+    "but",
+    "you",
+    "sit",
+    "by",
+    "the",
+    "door",
+]
 TRAIN_PROMPTS = ["the ", "we ", "my ", "so ", "you ", "but ", "and ", "on "]
 HELD_OUT_PROMPTS = ["dog ", "cat ", "sit ", "bed "]  # never in a preference pair
 SAMPLES = 8
@@ -169,3 +194,8 @@ def test_a_base_that_is_not_a_char_lm_is_refused_when_the_pipeline_is_created(
     assert caught.value.details["errors"][0]["field"] == "base_model"
     assert "rl-mlp@1 is not a char_lm model" in caught.value.message
     assert "rl-wrong-base" not in {p.name for p in client.list_pipelines()}
+
+
+def test_optimising_the_version_says_its_run_read_pairs_not_a_corpus(learned: Learned) -> None:
+    with pytest.raises(InvalidInput, match="its run trained char_lm_preference, not char_lm"):
+        learned.client.optimize(OptimiseRequest(ref="rl-lm@2", to=Target.ONNX))

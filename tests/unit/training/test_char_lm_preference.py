@@ -229,7 +229,8 @@ class StopAfter(LocalContext):
 def test_a_stopped_run_resumes_where_it_stopped(base: Path, tmp_path: Path) -> None:
     data = jsonl(tmp_path / "p.jsonl", PAIRS)
     hps = {"steps": 12, "log_every": 1, "eval_every": 6, "checkpoint_every": 4}
-    stopped = StopAfter(tmp_path / "run", hyperparameters=hps, datasets={"p": data}, base_model=base)
+    stopped = StopAfter(tmp_path / "run", hyperparameters=hps, datasets={"p": data})
+    stopped.base_model = base
     stopped.stop_at = 5
     first = char_lm_preference.train(stopped)
     assert first.metrics["stopped"] == 1.0 and first.metrics["steps"] == 5
@@ -263,5 +264,5 @@ def test_a_base_that_is_not_a_char_lm_is_refused(tmp_path: Path) -> None:
     other = tmp_path / "tabular"
     other.mkdir()
     (other / "config.json").write_text(json.dumps({"trainer": "tabular_classifier"}))
-    with pytest.raises(InvalidInput, match="not a char_lm model.*'tabular_classifier'"):
+    with pytest.raises(InvalidInput, match=r"not a char_lm model .*'tabular_classifier'"):
         char_lm_preference.train(context(tmp_path / "tab", data, other))
