@@ -97,14 +97,15 @@ class Registry(Generic[T]):
     """The parts of one extension point, by name.
 
     `check(obj)` turns a loaded object into the interface `T`, raising TypeError (with
-    a message naming what is missing) when it does not implement it.
+    a message naming what is missing) when it does not implement it. `builtins` are
+    (name, "module:attribute", what it adds) triples, in the order they are tried.
     """
 
     def __init__(
         self,
         group: str,
         check: Callable[[object], T],
-        builtins: Iterable[tuple[str, str]],
+        builtins: Iterable[tuple[str, str, str]],
     ) -> None:
         self.group = GROUP_PREFIX + group
         self._check = check
@@ -121,8 +122,8 @@ class Registry(Generic[T]):
                 return self._entries
             version = _modelhub_version()
             entries = {
-                name: _Entry(name, target, "modelhub", version, builtin=True)
-                for name, target in self._builtins
+                name: _Entry(name, target, "modelhub", version, builtin=True, adds=adds)
+                for name, target, adds in self._builtins
             }
             found: dict[str, list[_Entry]] = {}
             for ep in metadata.entry_points(group=self.group):
@@ -167,7 +168,7 @@ class Registry(Generic[T]):
                 try:
                     obj = _import(entry.target)
                     entry.obj = self._check(obj)
-                    entry.adds = _one_line(obj)
+                    entry.adds = entry.adds or _one_line(obj)
                     entry.status = PluginStatus.LOADED
                 except Exception as exc:  # a plugin's import may raise anything
                     entry.status = PluginStatus.FAILED
@@ -223,9 +224,13 @@ class Registry(Generic[T]):
         return out
 
     def describe(self) -> list[PluginInfo]:
-        """Every part, loaded so its status is known, refused plugins included."""
-        self.loaded()
+        """Every part, refused plugins included. Plugins are loaded so that their status
+        is known; built-ins are not (a trainer imports torch), and show as loaded once
+        something has used them."""
         entries = self._discover()
+        for entry in entries.values():
+            if not entry.builtin:
+                self._load(entry)
         return [
             PluginInfo(
                 name=e.name,

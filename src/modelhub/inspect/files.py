@@ -24,8 +24,10 @@ INSPECTORS: Registry[Inspector] = Registry(
     "inspectors",
     _inspector,
     [
-        (name, f"modelhub.inspect.builtin:{name}")
-        for name in ("safetensors", "onnx", "torch_zip", "pickle")
+        ("safetensors", "modelhub.inspect.builtin:safetensors", "safetensors headers and tensors"),
+        ("onnx", "modelhub.inspect.builtin:onnx", "ONNX graphs: opset, inputs and outputs"),
+        ("torch_zip", "modelhub.inspect.builtin:torch_zip", "PyTorch zip files (weights_only)"),
+        ("pickle", "modelhub.inspect.builtin:pickle", "pickles, scanned, never unpickled"),
     ],
 )
 

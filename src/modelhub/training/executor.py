@@ -297,7 +297,11 @@ EXECUTORS: Registry[type[Executor]] = Registry(
     "executors",
     _executor,
     [
-        ("local", "modelhub.training.executor:LocalExecutor"),
-        ("ray", "modelhub.training.ray_engine:RayExecutor"),
+        (
+            "local",
+            "modelhub.training.executor:LocalExecutor",
+            "worker processes on this host (also torch.distributed and Flower runs)",
+        ),
+        ("ray", "modelhub.training.ray_engine:RayExecutor", "a Ray cluster (modelhub[ray])"),
     ],
 )

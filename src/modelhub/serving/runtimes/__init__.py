@@ -36,9 +36,21 @@ RUNTIMES: Registry[RuntimeProvider] = Registry(
     "runtimes",
     _provider,
     [
-        ("trainer_output", "modelhub.serving.runtimes.builtin:trainer_output"),
-        ("sentence_transformers", "modelhub.serving.runtimes.builtin:sentence_transformers"),
-        ("onnx", "modelhub.serving.runtimes.builtin:onnx"),
+        (
+            "trainer_output",
+            "modelhub.serving.runtimes.builtin:trainer_output",
+            "a modelhub trainer's output folder, or its ONNX export",
+        ),
+        (
+            "sentence_transformers",
+            "modelhub.serving.runtimes.builtin:sentence_transformers",
+            "sentence-transformers folders (modules.json): embeddings",
+        ),
+        (
+            "onnx",
+            "modelhub.serving.runtimes.builtin:onnx",
+            "one ONNX graph, as a file or alone in a folder, on ONNX Runtime",
+        ),
     ],
 )
 

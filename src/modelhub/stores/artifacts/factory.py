@@ -56,8 +56,8 @@ ARTIFACT_STORES: Registry[ArtifactStoreOpener] = Registry(
     "artifact_stores",
     _opener,
     [
-        ("file", "modelhub.stores.artifacts.factory:open_file"),
-        ("s3", "modelhub.stores.artifacts.factory:open_s3"),
+        ("file", "modelhub.stores.artifacts.factory:open_file", "a local folder (or a plain path)"),
+        ("s3", "modelhub.stores.artifacts.factory:open_s3", "S3-compatible object stores"),
     ],
 )
 

@@ -36,7 +36,15 @@ def _trainer(obj: object) -> Trainer:
     return obj  # type: ignore[return-value]
 
 
-REGISTRY: Registry[Trainer] = Registry("trainers", _trainer, list(TRAINERS.items()))
+_ADDS = {
+    "tabular_classifier": "an MLP over the numeric columns of a table",
+    "text_classifier": "a classifier head on a sentence-embedding encoder",
+    "char_lm": "a character-level transformer language model",
+    "script": "a user's own training script, in a sandboxed child process",
+}
+REGISTRY: Registry[Trainer] = Registry(
+    "trainers", _trainer, [(name, target, _ADDS[name]) for name, target in TRAINERS.items()]
+)
 
 
 def trainer_module(name: str) -> Trainer:
