@@ -252,4 +252,7 @@ def needs(obj: object, *methods: str) -> None:
     missing = [m for m in methods if not callable(getattr(obj, m, None))]
     if missing:
         what = getattr(obj, "__name__", None) or type(obj).__name__
-        raise TypeError(f"{what} does not implement the interface: no {', '.join(missing)}()")
+        raise TypeError(
+            f"{what} does not implement the interface: it lacks "
+            + ", ".join(f"{m}()" for m in missing)
+        )
