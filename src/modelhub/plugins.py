@@ -143,7 +143,7 @@ class Registry(Generic[T]):
                 else:
                     entries[name] = holders[0]
                     continue
-                for entry in holders:
+                for entry in sorted(holders, key=lambda e: e.package):
                     entry.status = PluginStatus.REFUSED
                     entry.error = why
                     self._report(entry)
