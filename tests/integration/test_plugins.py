@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
@@ -92,10 +93,23 @@ def test_plugins_list_shows_builtins_sample_and_broken_ones(
     assert {"local", "ray"} <= set(by_name(listed, "modelhub.executors"))
     assert {"file", "s3"} <= set(by_name(listed, "modelhub.artifact_stores"))
     assert {"pickle", "onnx"} <= set(by_name(listed, "modelhub.inspectors"))
-    # The broken plugins took nothing down.
+    # The broken plugins took nothing down, and each was logged once, not per listing.
     with plugin_server.http() as http:
         assert http.get("/readyz").status_code == 200
         assert http.get("/api/v1/plugins").json() == listed
+    assert plugin_server.log.read_text().count("boom at import") == 1
+
+
+def test_any_signed_in_user_may_list_plugins_and_nobody_else(
+    plugin_server: ServerProcess, client: Client
+) -> None:
+    client.add_user("vera", "viewer")
+    _, token = client.create_token(user="vera")
+    with httpx.Client(base_url=plugin_server.url) as http:
+        assert http.get("/api/v1/plugins").status_code == 401
+        seen = http.get("/api/v1/plugins", headers={"authorization": f"Bearer {token}"})
+    assert seen.status_code == 200
+    assert "sklearn" in {p["name"] for p in seen.json()}
 
 
 def test_a_trusted_sklearn_pickle_is_served_through_the_plugin(
