@@ -17,7 +17,14 @@ from modelhub.client import Client
 from modelhub.errors import UnsafeModel
 from modelhub.services.deployments import DeployRequest
 from modelhub.services.registry import RegisterRequest
-from tests.integration.conftest import Cli, ServerProcess, clean_env, make_server, running
+from tests.integration.conftest import (
+    Cli,
+    ServerProcess,
+    clean_env,
+    either_client,
+    make_server,
+    running,
+)
 from tests.plugin_dists import broken_plugins
 
 pytest.importorskip(
@@ -110,6 +117,17 @@ def test_any_signed_in_user_may_list_plugins_and_nobody_else(
         seen = http.get("/api/v1/plugins", headers={"authorization": f"Bearer {token}"})
     assert seen.status_code == 200
     assert "sklearn" in {p["name"] for p in seen.json()}
+
+
+def test_both_clients_list_the_same_plugins(
+    plugin_server: ServerProcess, client: Client, tmp_path: Path
+) -> None:
+    with either_client("local", plugin_server, tmp_path / "home") as local:
+        here = {(p.group, p.name, p.package) for p in local.plugins()}
+    there = {(p.group, p.name, p.package) for p in client.plugins()}
+    # The server also sees the broken plugins on its PYTHONPATH; this process does not.
+    assert here == {row for row in there if not row[2].startswith("mh_test")}
+    assert ("modelhub.runtimes", "sklearn", "modelhub-sklearn-runtime") in here
 
 
 def test_a_trusted_sklearn_pickle_is_served_through_the_plugin(
