@@ -41,6 +41,7 @@ from modelhub.api import (
     routes_optimisation,
     routes_overview,
     routes_pipeline_optimization,
+    routes_plugins,
     routes_pools,
     routes_predictions,
     routes_report,
@@ -159,6 +160,7 @@ def create_app(
         routes_pipeline_optimization,
         routes_hosts,
         routes_pools,
+        routes_plugins,
     ):
         app.include_router(module.router)
 

@@ -64,6 +64,8 @@ class Action(StrEnum):
     GOVERNANCE_POLICY = "governance.policy"  # set the policy in force
     # -- several servers (issue 16): addresses, ports and PIDs are for operators --
     HOSTS_READ = "hosts.read"
+    # -- plugins (issue 17): which runtimes, trainers ... are installed, and their status --
+    PLUGINS_READ = "plugins.read"
 
 
 ALL_ROLES = frozenset(Role)
@@ -110,6 +112,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.GOVERNANCE_ASSESS: WRITERS,
     Action.GOVERNANCE_POLICY: ADMINS,
     Action.HOSTS_READ: ADMINS,
+    Action.PLUGINS_READ: ALL_ROLES,
 }
 
 # Developers may take these actions only on what they own (they made the first
@@ -137,6 +140,7 @@ READ_ACTIONS = frozenset(
         Action.DEPLOYMENTS_READ,
         Action.INFERENCE,
         Action.GOVERNANCE_READ,
+        Action.PLUGINS_READ,
     }
 )
 

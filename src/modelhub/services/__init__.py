@@ -18,6 +18,7 @@ from modelhub.services.optimisation import OptimisationService
 from modelhub.services.overview import OverviewService
 from modelhub.services.pipeline_optimization import PipelineOptimizationService
 from modelhub.services.platform import PlatformService
+from modelhub.services.plugins import PluginService
 from modelhub.services.registry import RegistryService
 from modelhub.services.training import TrainingService
 from modelhub.services.tuning import TuningService
@@ -88,6 +89,8 @@ class Services:
     tuning: TuningService
     # -- several servers on one database (issue 16) --
     hosts: HostService
+    # -- plugins (issue 17) --
+    plugins: PluginService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -236,6 +239,7 @@ def build_services(settings: Settings) -> Services:
         pipeline_optimizations=PipelineOptimizationService(metadata, auth, training),
         tuning=TuningService(settings, training, auth),
         hosts=hosts,
+        plugins=PluginService(auth),
     )
 
 
