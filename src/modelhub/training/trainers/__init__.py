@@ -41,6 +41,7 @@ _ADDS = {
     "tabular_classifier": "an MLP over the numeric columns of a table",
     "text_classifier": "a classifier head on a sentence-embedding encoder",
     "char_lm": "a character-level transformer language model",
+    "char_lm_preference": "a char LM tuned on preference pairs by DPO against its base",
     "script": "a user's own training script, in a sandboxed child process",
 }
 REGISTRY: Registry[Trainer] = Registry(
