@@ -10,10 +10,11 @@ install: $(VENV)/.installed
 # torch is pinned before the project so that pip never pulls a newer, multi-GB GPU build.
 # The distributed (Ray) and federated (Flower) extras are installed too: their executors
 # are tested in CI.
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml examples/modelhub-sklearn-runtime/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[dev,s3,distributed,federated]'
+	$(BIN)/python -m pip install --quiet -e examples/modelhub-sklearn-runtime
 	touch $@
 
 demo: install

@@ -42,6 +42,7 @@ from modelhub.api import (
     routes_overview,
     routes_personas,
     routes_pipeline_optimization,
+    routes_plugins,
     routes_pools,
     routes_predictions,
     routes_report,
@@ -165,6 +166,7 @@ def create_app(
         routes_hosts,
         routes_pools,
         routes_personas,
+        routes_plugins,
     ):
         app.include_router(module.router)
 

@@ -27,6 +27,7 @@ from modelhub.cli import (
     monitor,
     optimise,
     personas,
+    plugins,
     pools,
     predictions,
     runs,
@@ -47,6 +48,7 @@ app.add_typer(training.pipelines, name="pipelines")
 app.add_typer(runs.app, name="runs")
 app.add_typer(engines.app, name="engines")
 app.add_typer(hosts.app, name="hosts")
+app.add_typer(plugins.app, name="plugins")
 app.command()(training.train)
 app.command()(tune.tune)
 app.command()(deployments.deploy)

@@ -51,6 +51,7 @@ from modelhub.domain.pipeline_optimization import (
     DEFAULT_TOLERANCE,
     PipelineOptimization,
 )
+from modelhub.domain.plugins import Plugin
 from modelhub.domain.pools import Pool
 from modelhub.domain.predictions import (
     AccuracySummary,
@@ -180,6 +181,11 @@ class ModelhubClient(Protocol):
 
     def hosts(self) -> list[Host]:
         """The servers sharing this database, their capacity and whether they live."""
+        ...
+
+    def plugins(self) -> list[Plugin]:
+        """Runtimes, trainers, executors, inspectors and artifact stores, built-in and
+        installed, each with its status (loaded, failed or refused, and why)."""
         ...
 
     # -- training ------------------------------------------------------------------

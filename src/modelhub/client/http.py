@@ -35,6 +35,7 @@ from modelhub.client.http_tuning import TuningCalls
 from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.hosts import Host
 from modelhub.domain.names import check_model_name
+from modelhub.domain.plugins import Plugin
 from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import (
     AuditEvent,
@@ -389,3 +390,6 @@ class Client(
 
     def hosts(self) -> list[Host]:
         return [Host.model_validate(h) for h in self._request("GET", "/api/v1/hosts")]
+
+    def plugins(self) -> list[Plugin]:
+        return [Plugin.model_validate(p) for p in self._request("GET", "/api/v1/plugins")]

@@ -25,6 +25,7 @@ from modelhub.client.local_training import LocalTrainingCalls
 from modelhub.client.local_tuning import LocalTuningCalls
 from modelhub.domain.auth import Principal, TokenInfo
 from modelhub.domain.hosts import Host
+from modelhub.domain.plugins import Plugin
 from modelhub.domain.queries import VersionQuery
 from modelhub.domain.records import (
     AuditEvent,
@@ -192,3 +193,6 @@ class LocalClient(
 
     def hosts(self) -> list[Host]:
         return self.services.hosts.list_hosts(self.caller)
+
+    def plugins(self) -> list[Plugin]:
+        return self.services.plugins.list_plugins(self.caller)

@@ -69,6 +69,8 @@ class Action(StrEnum):
     PERSONAS_WRITE = "personas.write"  # create, change, delete a persona
     PERSONAS_INTERACT = "personas.interact"  # send a persona's interactions
     PERSONAS_LEARN = "personas.learn"  # run a learning cycle now
+    # -- plugins (issue 17): which runtimes, trainers ... are installed, and their status --
+    PLUGINS_READ = "plugins.read"
 
 
 ALL_ROLES = frozenset(Role)
@@ -119,6 +121,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.PERSONAS_WRITE: WRITERS,
     Action.PERSONAS_INTERACT: WRITERS,
     Action.PERSONAS_LEARN: WRITERS,
+    Action.PLUGINS_READ: ALL_ROLES,
 }
 
 # Developers may take these actions only on what they own (they made the first
@@ -150,6 +153,7 @@ READ_ACTIONS = frozenset(
         Action.INFERENCE,
         Action.GOVERNANCE_READ,
         Action.PERSONAS_READ,
+        Action.PLUGINS_READ,
     }
 )
 

@@ -117,10 +117,38 @@ class TextClassifierHyperparameters(Hyperparameters):
         return 1e-3 if self.tune == "head" else 2e-5
 
 
+class CharLMPreferenceHyperparameters(Hyperparameters):
+    """Direct Preference Optimisation of a char LM version (see docs/reinforcement-learning.md)."""
+
+    beta: float = Field(
+        default=0.1,
+        strict=True,
+        gt=0,
+        le=10,
+        description="how far the policy may move from the base: higher stays closer",
+    )
+    epochs: Epochs = DEFAULT_EPOCHS
+    steps: int | None = Field(
+        default=None,
+        strict=True,
+        ge=1,
+        le=10_000_000,
+        description="train this many steps instead of `epochs` epochs",
+    )
+    batch_size: int = Field(default=16, strict=True, ge=1, le=4096)
+    learning_rate: float = Field(default=1e-3, strict=True, gt=0, le=1)
+    weight_decay: float = Field(default=0.0, strict=True, ge=0, le=1)
+    grad_clip: float = Field(default=1.0, strict=True, gt=0, le=1e6)
+    log_every: Count = 10
+    eval_every: Count = 50
+    checkpoint_every: Count = 100
+
+
 HYPERPARAMETERS: dict[str, type[Hyperparameters]] = {
     "tabular_classifier": TabularHyperparameters,
     "text_classifier": TextClassifierHyperparameters,
     "char_lm": CharLMHyperparameters,
+    "char_lm_preference": CharLMPreferenceHyperparameters,
     "script": ScriptHyperparameters,
 }
 

@@ -67,32 +67,45 @@ class TrainerName(StrEnum):
     TABULAR_CLASSIFIER = "tabular_classifier"
     TEXT_CLASSIFIER = "text_classifier"
     CHAR_LM = "char_lm"
+    CHAR_LM_PREFERENCE = "char_lm_preference"
     SCRIPT = "script"
 
 
-UNSUPPORTED_TYPES = frozenset({PipelineType.REINFORCEMENT_LEARNING})
-NEEDS_BASE_MODEL = frozenset({PipelineType.FINE_TUNING, PipelineType.TRANSFER_LEARNING})
+UNSUPPORTED_TYPES: frozenset[PipelineType] = frozenset()
+NEEDS_BASE_MODEL = frozenset(
+    {
+        PipelineType.FINE_TUNING,
+        PipelineType.TRANSFER_LEARNING,
+        PipelineType.REINFORCEMENT_LEARNING,
+    }
+)
 FORBIDS_BASE_MODEL = frozenset({PipelineType.PRE_TRAINING})
 
 # Which pipeline types each trainer can run. The tabular classifier only trains from
 # scratch; the text classifier can start from its own earlier version (fine_tuning);
-# char_lm continues training an earlier char_lm; a script decides for itself.
+# char_lm continues training an earlier char_lm; char_lm_preference learns from
+# preference pairs, starting from a char_lm version; a script decides for itself.
 TRAINER_TYPES: dict[TrainerName, frozenset[PipelineType]] = {
     TrainerName.TABULAR_CLASSIFIER: frozenset(
         {PipelineType.PRE_TRAINING, PipelineType.FEDERATED_LEARNING}
     ),
     TrainerName.TEXT_CLASSIFIER: frozenset({PipelineType.PRE_TRAINING, PipelineType.FINE_TUNING}),
     TrainerName.CHAR_LM: frozenset({PipelineType.PRE_TRAINING, PipelineType.FINE_TUNING}),
+    TrainerName.CHAR_LM_PREFERENCE: frozenset({PipelineType.REINFORCEMENT_LEARNING}),
     TrainerName.SCRIPT: frozenset(
         {PipelineType.PRE_TRAINING, PipelineType.FINE_TUNING, PipelineType.TRANSFER_LEARNING}
     ),
 }
+
+# The trainer whose output a trainer's base_model must be (config.json "trainer").
+BASE_TRAINER: dict[TrainerName, str] = {TrainerName.CHAR_LM_PREFERENCE: "char_lm"}
 
 # The model type a result is registered as when `result_model.type` is left out.
 DEFAULT_RESULT_TYPE: dict[TrainerName, ModelType] = {
     TrainerName.TABULAR_CLASSIFIER: ModelType.CLASSIFICATION,
     TrainerName.TEXT_CLASSIFIER: ModelType.CLASSIFICATION,
     TrainerName.CHAR_LM: ModelType.LANGUAGE_MODEL,
+    TrainerName.CHAR_LM_PREFERENCE: ModelType.LANGUAGE_MODEL,
     TrainerName.SCRIPT: ModelType.CUSTOM,
 }
 

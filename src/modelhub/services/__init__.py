@@ -18,6 +18,7 @@ from modelhub.services.optimisation import OptimisationService
 from modelhub.services.overview import OverviewService
 from modelhub.services.pipeline_optimization import PipelineOptimizationService
 from modelhub.services.platform import PlatformService
+from modelhub.services.plugins import PluginService
 from modelhub.services.registry import RegistryService
 from modelhub.services.training import TrainingService
 from modelhub.services.tuning import TuningService
@@ -93,6 +94,8 @@ class Services:
     hosts: HostService
     # -- personas and their learning cycles (issue 17) --
     personas: PersonaService
+    # -- plugins (issue 17) --
+    plugins: PluginService
 
     def registry_for(self, caller: Caller) -> GuardedRegistry:
         """The registry with every call checked against what `caller` may do."""
@@ -246,6 +249,7 @@ def build_services(settings: Settings) -> Services:
         tuning=TuningService(settings, training, auth),
         hosts=hosts,
         personas=build_personas(settings, metadata, services_for_personas),
+        plugins=PluginService(auth),
     )
 
 

@@ -262,7 +262,13 @@ class DeploymentService:
                 {"deployment": deployment.name, "version": chosen},
             )
         served = self.registry.get(f"{deployment.model}@{chosen}")
-        return infer_once(deployment.name, chosen, self.rollouts.materialize(served), body)
+        return infer_once(
+            deployment.name,
+            chosen,
+            self.rollouts.materialize(served),
+            body,
+            trusted=served.trusted,
+        )
 
     # -- deploying ----------------------------------------------------------------
 

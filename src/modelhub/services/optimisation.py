@@ -270,6 +270,9 @@ class OptimisationService:
             run = self.metadata.get_run(int(run_id))
         except NotFound:
             raise cannot(f"its run {run_id} is gone") from None
+        if run.spec.get("trainer") == "char_lm_preference":
+            # it writes a char_lm folder, but its run read preference pairs, not a corpus
+            raise cannot("its run trained char_lm_preference, not char_lm")
         pinned = run.inputs.get("datasets") or []
         if len(pinned) != 1:
             raise cannot(f"its run read {len(pinned)} datasets")

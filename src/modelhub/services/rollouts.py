@@ -274,7 +274,14 @@ class Rollouts:
         private: dict[int, frozenset[str]] = {}
         for share in traffic:
             version = self.registry.get(f"{deployment.model}@{share.version}")
-            versions.append(ServedVersion(share.version, self.materialize(version), share.percent))
+            versions.append(
+                ServedVersion(
+                    share.version,
+                    self.materialize(version),
+                    share.percent,
+                    trusted=version.trusted,
+                )
+            )
             private[share.version] = frozenset(
                 spec.name for spec in version.signature.inputs if spec.private
             )

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from modelhub.domain.auth import Action, Caller
 from modelhub.domain.engines import EngineRecord
-from modelhub.domain.enums import Approval
+from modelhub.domain.enums import Approval, Framework
 from modelhub.domain.estimates import Estimate
-from modelhub.domain.pipelines import PipelineSpec, Priority, parse_memory
+from modelhub.domain.pipelines import BASE_TRAINER, PipelineSpec, Priority, parse_memory
 from modelhub.domain.records import Dataset, Lineage, ModelVersion
 from modelhub.domain.runs import (
     ACTIVE,
@@ -71,6 +71,7 @@ DEFAULT_SAMPLES_PER_S: dict[str, float] = {
     "tabular_classifier": 20_000.0,
     "text_classifier": 150.0,
     "char_lm": 400.0,
+    "char_lm_preference": 400.0,
     "script": 1_000.0,
 }
 LOG_CHUNK = 64 * 1024
@@ -264,6 +265,7 @@ class TrainingService:
         if spec.base_model is not None:
             try:
                 inputs.base = self._base_version(spec.base_model)
+                check_base_trainer(spec, inputs.base)
             except ModelhubError as exc:
                 if not collect:
                     raise
@@ -883,6 +885,21 @@ class TrainingService:
             return None
         mine = [v.version for v in versions if v.lineage.source_run == str(run.id)]
         return mine[0] if mine else None
+
+
+def check_base_trainer(spec: PipelineSpec, base: ModelVersion) -> None:
+    """InvalidInput when the spec's trainer needs a base of one trainer's own output
+    (BASE_TRAINER: char_lm_preference starts from a char_lm) and `base` is not one."""
+    needed = BASE_TRAINER.get(spec.trainer)
+    if needed is None:
+        return
+    if base.framework is not Framework.SAFETENSORS or base.architecture != needed:
+        made_by = base.architecture or "of unknown architecture"
+        raise InvalidInput(
+            f"{base.name}@{base.version} is not a {needed} model (it is {made_by}, "
+            f"{base.framework.value}); {spec.trainer} starts from a {needed} version",
+            {"base_model": f"{base.name}@{base.version}", "needs": needed},
+        )
 
 
 def _now() -> datetime:

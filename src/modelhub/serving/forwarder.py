@@ -28,9 +28,15 @@ class _Reply:
     status: int = 0
     body: list[bytes] = field(default_factory=list)
     done: bool = False
-    keep_alive: bool = True
+    keep_alive: bool = False
+    parser: httptools.HttpResponseParser | None = None
 
     # httptools callbacks
+    def on_headers_complete(self) -> None:
+        # llhttp answers should_keep_alive() only until the message completes
+        assert self.parser is not None
+        self.keep_alive = self.parser.should_keep_alive()
+
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
 
@@ -72,17 +78,20 @@ class Forwarder:
         self, address: tuple[str, int], connection: Connection, request: bytes
     ) -> tuple[int, bytes]:
         reader, writer = connection
-        writer.write(request)
+        try:
+            writer.write(request)
+        except RuntimeError as exc:  # uvloop: the peer closed it before this write
+            raise ConnectionResetError(str(exc)) from exc
         await writer.drain()
         reply = _Reply()
-        parser = httptools.HttpResponseParser(reply)
+        parser = reply.parser = httptools.HttpResponseParser(reply)
         while not reply.done:
             chunk = await asyncio.wait_for(reader.read(65536), self.timeout)
             if not chunk:
                 raise asyncio.IncompleteReadError(b"", None)
             parser.feed_data(chunk)
         reply.status = parser.get_status_code()
-        if parser.should_keep_alive():
+        if reply.keep_alive:
             self._give_back(address, connection)
         else:
             _close(connection)

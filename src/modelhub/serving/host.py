@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,7 @@ class ServedVersion:
     version: int
     path: Path
     percent: int
+    trusted: bool = False  # the version's trust mark: only then may a plugin unpickle it
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,12 @@ class ServedModel:
         return cls(
             name=str(data["name"]),
             versions=tuple(
-                ServedVersion(int(v["version"]), Path(v["path"]), int(v["percent"]))
+                ServedVersion(
+                    int(v["version"]),
+                    Path(v["path"]),
+                    int(v["percent"]),
+                    trusted=v.get("trusted") is True,
+                )
                 for v in data["versions"]
             ),
             preload=bool(data.get("preload", True)),
@@ -88,7 +95,12 @@ class ServedModel:
             "model": self.model_name,
             "preload": self.preload,
             "versions": [
-                {"version": v.version, "path": str(v.path), "percent": v.percent}
+                {
+                    "version": v.version,
+                    "path": str(v.path),
+                    "percent": v.percent,
+                    "trusted": v.trusted,
+                }
                 for v in self.versions
             ],
             "log": self.log.to_json() if self.log is not None else None,
@@ -153,8 +165,10 @@ class Slot:
         preload: bool,
         model: str | None = None,
         rollup_seconds: int = 60,
+        trusted: bool = False,
     ) -> None:
         self.name = name
+        self.trusted = trusted
         self.model = model or name
         self.version = version
         self.path = path
@@ -224,7 +238,7 @@ class ModelHost:
                 key = (model.name, served.version)
                 wanted[key] = served
                 slot = self._slots.get(key)
-                if slot is None or slot.path != served.path:
+                if slot is None or slot.path != served.path or slot.trusted != served.trusted:
                     if slot is not None:
                         self._retire(slot)
                     slot = Slot(
@@ -234,6 +248,7 @@ class ModelHost:
                         model.preload,
                         model.model_name,
                         self.rollup_seconds,
+                        served.trusted,
                     )
                     self._slots[key] = slot
                 slot.preload = model.preload
@@ -418,7 +433,9 @@ class ModelHost:
 
         loop = asyncio.get_running_loop()
         try:
-            runtime = await loop.run_in_executor(self._loader, load_runtime, slot.path)
+            runtime = await loop.run_in_executor(
+                self._loader, partial(load_runtime, slot.path, trusted=slot.trusted)
+            )
         except Exception as exc:
             slot.state = SlotState.FAILED
             slot.error = str(getattr(exc, "message", None) or exc) or type(exc).__name__

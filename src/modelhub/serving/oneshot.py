@@ -8,10 +8,11 @@ from pathlib import Path
 from modelhub.serving.host import ModelHost, ServedModel, ServedVersion
 
 
-def infer_once(name: str, version: int, path: Path, body: bytes) -> bytes:
-    """Load the model at `path`, answer one Open Inference Protocol request, unload."""
+def infer_once(name: str, version: int, path: Path, body: bytes, *, trusted: bool = False) -> bytes:
+    """Load the model at `path`, answer one Open Inference Protocol request, unload.
+    `trusted` is the version's trust mark."""
     host = ModelHost()
-    host.apply([ServedModel(name, (ServedVersion(version, path, 100),))])
+    host.apply([ServedModel(name, (ServedVersion(version, path, 100, trusted=trusted),))])
 
     async def answer() -> bytes:
         slot = host.pick(name)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from modelhub.limits import CgroupV2, Enforcement, Limits
+from modelhub.plugins import Registry, needs
 from modelhub.processes import Spawner
 
 
@@ -282,3 +283,25 @@ class LocalExecutor:
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait()
         self._spawner.close()
+
+
+def _executor(obj: object) -> type[Executor]:
+    needs(obj, "start", "close")
+    return obj  # type: ignore[return-value]
+
+
+# The `modelhub.executors` extension point: classes whose instances are Executors.
+# torch.distributed and Flower runs are modes of the local executor (a launcher, a
+# federated job), not executors of their own.
+EXECUTORS: Registry[type[Executor]] = Registry(
+    "executors",
+    _executor,
+    [
+        (
+            "local",
+            "modelhub.training.executor:LocalExecutor",
+            "worker processes on this host (also torch.distributed and Flower runs)",
+        ),
+        ("ray", "modelhub.training.ray_engine:RayExecutor", "a Ray cluster (modelhub[ray])"),
+    ],
+)

@@ -110,9 +110,10 @@ def test_missing_fields_and_unknown_nested_keys() -> None:
     assert found["resources.gpu"] == "unknown field; did you mean gpus?"
 
 
-def test_unsupported_types_say_so() -> None:
+def test_reinforcement_learning_needs_its_trainer_and_a_base() -> None:
     found = problems(MINIMAL.replace("pre_training", "reinforcement_learning"))
-    assert found["type"].startswith("reinforcement_learning is not yet supported")
+    assert found["trainer"].startswith("tabular_classifier cannot run reinforcement_learning")
+    assert "starts from a base model" in found["base_model"]
 
 
 def test_base_model_forbidden_for_pre_training() -> None:

@@ -170,7 +170,7 @@ class VersionScorer:
 
         folder = self.materialize(version)
         path = self._model_path(folder)
-        runtime = load_runtime(path)
+        runtime = load_runtime(path, trusted=version.trusted)
         try:
             yield LoadedVersion(version, runtime)
         finally:

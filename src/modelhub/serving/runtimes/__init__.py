@@ -1,181 +1,135 @@
 """Runtimes: one loaded model behind the `Runtime` interface (see `base`).
 
-`load_runtime` picks the runtime from what a folder or file holds, by reading
-metadata only (config.json's "trainer" and "format", modules.json, the .onnx suffix):
-nothing in the folder is executed, and pickle files (.pt, .bin, .pkl ...) are never
-loaded. A trainer's ONNX export (config.json `"format": "onnx"`) is served by the
-ONNX Runtime twin of the trainer's runtime, with the same name and signature.
+`load_runtime` asks the `modelhub.runtimes` extension point's providers, built-ins
+first (a modelhub trainer's output, a sentence-transformers folder, an ONNX graph;
+see `builtin`) and then installed plugins by name, which one claims the path, and
+lets the first that does load it. Claiming reads metadata only; nothing in the
+folder is executed by modelhub, and a path that holds a pickle is never handed to
+a plugin unless the version is trusted (the built-ins never unpickle at all).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from modelhub.errors import InvalidInput, ModelhubError
-from modelhub.serving.runtimes.base import Runtime, RuntimeInfo
+from modelhub.errors import InvalidInput, ModelhubError, UnsafeModel
+from modelhub.plugins import Registry, needs
+from modelhub.serving.runtimes.base import Runtime, RuntimeInfo, RuntimeProvider
 
 __all__ = [
-    "EXPORTED_RUNTIMES_BY_TRAINER",
-    "RUNTIMES_BY_TRAINER",
+    "RUNTIMES",
     "Runtime",
     "RuntimeInfo",
+    "RuntimeProvider",
     "load_runtime",
 ]
 
 PICKLE_SUFFIXES = frozenset({".pt", ".pth", ".bin", ".pkl", ".pickle", ".ckpt", ".joblib"})
 
 
-def _tabular(folder: Path) -> Runtime:
-    from modelhub.serving.runtimes.tabular import TabularRuntime
-
-    return TabularRuntime(folder)
-
-
-def _char_lm(folder: Path) -> Runtime:
-    from modelhub.serving.runtimes.generation import TextGenerationRuntime
-
-    return TextGenerationRuntime(folder)
+def _provider(obj: object) -> RuntimeProvider:
+    needs(obj, "claims", "load")
+    return obj  # type: ignore[return-value]
 
 
-def _text_classifier(folder: Path) -> Runtime:
-    from modelhub.serving.runtimes.sentence import TextClassificationRuntime
-
-    return TextClassificationRuntime(folder)
-
-
-def _sentence_embeddings(folder: Path) -> Runtime:
-    from modelhub.serving.runtimes.sentence import SentenceEmbeddingsRuntime
-
-    return SentenceEmbeddingsRuntime(folder)
-
-
-def _exported_tabular(folder: Path) -> Runtime:
-    from modelhub.serving.runtimes.exported import OnnxTabularRuntime
-
-    return OnnxTabularRuntime(folder)
-
-
-def _exported_char_lm(folder: Path) -> Runtime:
-    from modelhub.serving.runtimes.exported import OnnxTextGenerationRuntime
-
-    return OnnxTextGenerationRuntime(folder)
-
-
-def _exported_text_classifier(folder: Path) -> Runtime:
-    from modelhub.serving.runtimes.exported import OnnxTextClassificationRuntime
-
-    return OnnxTextClassificationRuntime(folder)
+RUNTIMES: Registry[RuntimeProvider] = Registry(
+    "runtimes",
+    _provider,
+    [
+        (
+            "trainer_output",
+            "modelhub.serving.runtimes.builtin:trainer_output",
+            "a modelhub trainer's output folder, or its ONNX export",
+        ),
+        (
+            "sentence_transformers",
+            "modelhub.serving.runtimes.builtin:sentence_transformers",
+            "sentence-transformers folders (modules.json): embeddings",
+        ),
+        (
+            "onnx",
+            "modelhub.serving.runtimes.builtin:onnx",
+            "one ONNX graph, as a file or alone in a folder, on ONNX Runtime",
+        ),
+    ],
+)
 
 
-def _onnx(path: Path, in_folder: bool) -> Runtime:
-    from modelhub.serving.runtimes.onnx_model import OnnxRuntime
-
-    return OnnxRuntime(path, in_folder=in_folder)
-
-
-# modelhub trainer (config.json "trainer") -> the runtime that serves its output.
-RUNTIMES_BY_TRAINER: dict[str, Callable[[Path], Runtime]] = {
-    "tabular_classifier": _tabular,
-    "char_lm": _char_lm,
-    "text_classifier": _text_classifier,
-}
-# The same for a trainer's ONNX export (config.json "format": "onnx").
-EXPORTED_RUNTIMES_BY_TRAINER: dict[str, Callable[[Path], Runtime]] = {
-    "tabular_classifier": _exported_tabular,
-    "char_lm": _exported_char_lm,
-    "text_classifier": _exported_text_classifier,
-}
-
-
-def load_runtime(path: Path) -> Runtime:
+def load_runtime(path: Path, *, trusted: bool = False) -> Runtime:
     """Load the model at `path` (a folder or a single file) into the runtime that serves it.
 
-    Raises InvalidInput when no runtime serves what the path holds (the message says
-    what is missing) or when the files are damaged.
+    `trusted` is the version's trust mark (an admin accepted its pickles). Raises
+    InvalidInput when no runtime serves what the path holds (the message says what is
+    missing) or when the files are damaged, UnsafeModel when a plugin would be handed
+    an untrusted pickle.
     """
-    if path.is_file():
-        if path.suffix.lower() == ".onnx":
-            return _onnx(path, in_folder=False)
-        raise InvalidInput(_unservable_file(path), {"path": str(path)})
-    if not path.is_dir():
+    if not path.exists():
         raise InvalidInput(f"no model file or folder at {path}", {"path": str(path)})
-    trainer, form = _trainer(path)
-    if trainer is not None:
-        if form is not None and form != "onnx":
-            raise InvalidInput(
-                f"{path.name} holds a {trainer} model in format {form!r}; served formats are"
-                " the trainer's own and onnx",
-                {"path": str(path), "format": form},
-            )
-        by_trainer = RUNTIMES_BY_TRAINER if form is None else EXPORTED_RUNTIMES_BY_TRAINER
-        load = by_trainer.get(trainer)
-        if load is None:
-            raise InvalidInput(_unserved_trainer(trainer), {"path": str(path), "trainer": trainer})
-        what = f"a {trainer} model" if form is None else f"an ONNX export of a {trainer} model"
-        return _loading(load, path, what)
-    if (path / "modules.json").is_file():
-        return _loading(_sentence_embeddings, path, "a sentence-transformers model")
-    graphs = sorted(p for p in path.iterdir() if p.suffix.lower() == ".onnx" and p.is_file())
-    if len(graphs) == 1:
-        return _onnx(graphs[0], in_folder=True)
-    if len(graphs) > 1:
-        names = ", ".join(p.name for p in graphs)
-        raise InvalidInput(
-            f"{path.name} holds {len(graphs)} ONNX graphs ({names}); serve one file",
-            {"path": str(path)},
-        )
+    for name, provider, builtin in RUNTIMES.loaded():
+        if not _claims(name, provider, path, builtin):
+            continue
+        if not builtin and not trusted:
+            pickles = holds_pickle(path)
+            if pickles:
+                raise UnsafeModel(
+                    f"{path.name} holds pickle-based files ({', '.join(pickles[:3])}) that the"
+                    f" runtime plugin {name!r} would load, and the version is not trusted;"
+                    " an admin must register it with --trust",
+                    {"path": str(path), "runtime": name},
+                )
+        return _loading(name, provider, path, trusted)
+    if path.is_file():
+        raise InvalidInput(_unservable_file(path), {"path": str(path)})
     raise InvalidInput(_unservable_folder(path), {"path": str(path)})
 
 
-def _loading(load: Callable[[Path], Runtime], folder: Path, what: str) -> Runtime:
-    """`load(folder)`, a damaged file or config (missing key, bad tensor) made InvalidInput."""
+def holds_pickle(path: Path) -> list[str]:
+    """The names under `path` that are pickle-based, by suffix or by their first bytes."""
+    from modelhub.inspect.sniff import Kind, sniff
+
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    found = []
+    for file in files:
+        if file.suffix.lower() in PICKLE_SUFFIXES or (
+            file.stat().st_size > 0 and sniff(file) in (Kind.PICKLE, Kind.TORCH_ZIP)
+        ):
+            found.append(file.name if path.is_file() else str(file.relative_to(path)))
+    return found
+
+
+def _claims(name: str, provider: RuntimeProvider, path: Path, builtin: bool) -> bool:
+    if builtin:
+        return bool(provider.claims(path))
     try:
-        return load(folder)
+        return bool(provider.claims(path))
+    except Exception as exc:  # a plugin may raise anything; say whose fault it is
+        raise InvalidInput(
+            f"runtime plugin {name!r} failed while looking at {path.name}:"
+            f" {type(exc).__name__}: {exc}",
+            {"path": str(path), "runtime": name},
+        ) from exc
+
+
+def _loading(name: str, provider: RuntimeProvider, path: Path, trusted: bool) -> Runtime:
+    """`provider.load`, a damaged file or config (missing key, bad tensor) made InvalidInput."""
+    try:
+        return provider.load(path, trusted=trusted)
     except ModelhubError:
         raise
-    except Exception as exc:  # safetensors, torch and transformers each raise their own
+    except Exception as exc:  # safetensors, torch, transformers and plugins raise their own
         raise InvalidInput(
-            f"{folder.name} cannot be loaded as {what}: {type(exc).__name__}: {exc}",
-            {"path": str(folder)},
+            f"{path.name} cannot be loaded by the {name} runtime: {type(exc).__name__}: {exc}",
+            {"path": str(path), "runtime": name},
         ) from exc
-
-
-def _trainer(folder: Path) -> tuple[str | None, str | None]:
-    """config.json's "trainer" and "format" (None where absent)."""
-    config_path = folder / "config.json"
-    if not config_path.is_file():
-        return None, None
-    try:
-        config: Any = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(
-            f"{config_path} cannot be read as JSON: {exc}", {"path": str(config_path)}
-        ) from exc
-    if not isinstance(config, dict) or "trainer" not in config:
-        return None, None
-    form = config.get("format")
-    return str(config["trainer"]), None if form is None else str(form)
-
-
-def _unserved_trainer(trainer: str) -> str:
-    if trainer == "script":
-        return (
-            "no runtime serves a script trainer's output: its model class lives in the"
-            " user's code, which serving never runs; export the model to ONNX instead"
-        )
-    served = ", ".join(sorted(RUNTIMES_BY_TRAINER))
-    return f"no runtime serves the output of trainer {trainer!r} (served: {served})"
 
 
 def _unservable_file(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix in PICKLE_SUFFIXES:
         return (
-            f"{path.name} is a pickle-based file, which is never loaded for serving (unpickling"
-            " can run code); export the model to ONNX or serve a modelhub-trained folder"
+            f"{path.name} is a pickle-based file, which no installed runtime serves (the"
+            " built-ins never unpickle); export the model to ONNX, serve a modelhub-trained"
+            " folder, or install a runtime plugin for it (docs/plugins.md)"
         )
     if suffix == ".safetensors":
         return (
@@ -200,7 +154,7 @@ def _unservable_folder(folder: Path) -> str:
         )
     if suffixes & PICKLE_SUFFIXES:
         return (
-            f"{folder.name} holds only pickle-based files, which are never loaded for serving;"
+            f"{folder.name} holds only pickle-based files, which no installed runtime serves;"
             " export the model to ONNX or safetensors"
         )
     return (

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
 
     from modelhub.domain.records import Signature
@@ -46,3 +48,20 @@ class Runtime(Protocol):
         ...
 
     def unload(self) -> None: ...
+
+
+class RuntimeProvider(Protocol):
+    """One entry of the `modelhub.runtimes` extension point (built-in or plugin).
+
+    `claims` says, from metadata only (names, suffixes, small JSON files, never by
+    loading or executing anything), whether this provider serves what `path` holds;
+    the first provider that claims a path loads it. `load` builds the runtime; it
+    raises InvalidInput for files it cannot serve and UnsafeModel for anything that
+    would execute code when `trusted` is False. modelhub refuses an untrusted path
+    that holds a pickle before a plugin's `load` is ever called, whatever the plugin
+    does with `trusted`.
+    """
+
+    def claims(self, path: Path) -> bool: ...
+
+    def load(self, path: Path, *, trusted: bool) -> Runtime: ...

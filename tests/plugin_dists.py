@@ -1,0 +1,64 @@
+"""Real installed-looking distributions for plugin tests: a folder of `*.dist-info`
+directories (METADATA, entry_points.txt) and the modules they name, to put on
+sys.path or a server's PYTHONPATH. Nothing here mocks modelhub."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def write_dist(
+    root: Path, package: str, version: str, entry_points: dict[str, dict[str, str]]
+) -> Path:
+    """A `<package>-<version>.dist-info` under `root` declaring `entry_points`
+    ({group: {name: "module:attr"}})."""
+    info = root / f"{package.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n", encoding="utf-8"
+    )
+    lines = []
+    for group, names in entry_points.items():
+        lines.append(f"[{group}]")
+        lines.extend(f"{name} = {target}" for name, target in names.items())
+        lines.append("")
+    (info / "entry_points.txt").write_text("\n".join(lines), encoding="utf-8")
+    return info
+
+
+def write_module(root: Path, name: str, source: str) -> Path:
+    path = root / f"{name}.py"
+    path.write_text(source, encoding="utf-8")
+    return path
+
+
+def broken_plugins(root: Path, prefix: str = "mh_test") -> Path:
+    """Three bad plugins: one that raises on import, one whose object lacks the
+    interface, one that takes a built-in's name. Returns `root`."""
+    root.mkdir(parents=True, exist_ok=True)
+    write_module(root, f"{prefix}_exploding", 'raise RuntimeError("boom at import")\n')
+    write_module(root, f"{prefix}_hollow", "runtime = object()\n")
+    write_module(
+        root,
+        f"{prefix}_shadow",
+        "class Shadow:\n"
+        "    def claims(self, path):\n        return True\n"
+        "    def load(self, path, *, trusted):\n        raise AssertionError('never called')\n"
+        "runtime = Shadow()\n",
+    )
+    write_dist(
+        root,
+        f"{prefix}-exploding",
+        "1.0",
+        {"modelhub.runtimes": {"exploding": f"{prefix}_exploding:runtime"}},
+    )
+    write_dist(
+        root,
+        f"{prefix}-hollow",
+        "2.0",
+        {"modelhub.runtimes": {"hollow": f"{prefix}_hollow:runtime"}},
+    )
+    write_dist(
+        root, f"{prefix}-shadow", "3.0", {"modelhub.runtimes": {"onnx": f"{prefix}_shadow:runtime"}}
+    )
+    return root
