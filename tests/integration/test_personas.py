@@ -265,28 +265,43 @@ def test_a_persona_learns_from_corrections_through_a_canary_and_refuses_poison(
     assert evaluation["candidate_only_right"] > evaluation["serving_only_right"]
     v3 = second["candidate_version"]
 
-    # A poisoned cycle: the same greetings, farewells and weather, labels rotated.
-    rotate = {"greeting": "farewell", "farewell": "weather", "weather": "greeting"}
+    # A poisoned cycle: the orders and refunds people sent before, sent again twice with
+    # their labels swapped. It is started by hand (`personas learn`).
+    manual = POLICY.replace("new_labels: 40", "new_labels: null")
+    assert http.put("/api/v1/personas/ada/policy", json={"policy": manual}).status_code == 200
     poison = [
-        interaction(f"p-{label}-{i}", text, rotate[label], v3, right=False)
-        for label, texts in INTENTS.items()
-        for i, text in enumerate(texts[10:20])
+        interaction(f"p{copy}-{label}-{i}", text, label, v3, right=False)
+        for copy in (1, 2)
+        for label, texts in (("refund", orders), ("order", refunds))
+        for i, text in enumerate(texts)
     ]
-    assert post(http, "ada", poison).json()["added"] == 30
+    assert post(http, "ada", poison).json()["added"] == 240
     plan = modelhub(srv, "personas", "learn", "ada", "--dry-run", "--json")
-    assert json.loads(plan.stdout)["triggers"]["fired"] is None  # fewer than 40 new labels
+    assert json.loads(plan.stdout)["triggers"]["fired"] is None  # no trigger: by hand
     started = modelhub(srv, "personas", "learn", "ada", "--json")
     assert started.returncode == 0, started.stderr
     assert json.loads(started.stdout)["trigger"] == "manual"
     third = cycle(http, "ada", 3)
     assert third["status"] == "rejected", third["decision"]
-    assert not third["evaluation"]["better"]
+    evaluation = third["evaluation"]
+    # caught by the regression check on the held-out rows v3 was promoted on (cycles 1-2),
+    # which no poisoned row is among: significantly worse there, not a chance shortfall
+    assert evaluation["rejected_by"] == "regression", evaluation["regression"]
+    regression = evaluation["regression"]
+    assert regression["regressed"] and regression["p_value"] < evaluation["alpha"]
+    assert regression["heldout"] == second["evaluation"]["heldout"]
+    assert regression["serving_accuracy"] - regression["candidate_accuracy"] > 0.10
+    assert third["decision"].startswith("rejected by the regression check")
+    data = next(s for s in third["steps"] if s["step"] == "data")
+    assert data["details"]["contradicting"] >= 150  # most of the poison contradicts
+    assert second["evaluation"]["regression"]["regressed"] is False
     assert http.get("/api/v1/models/persona-intents/versions/ada").json()["version"] == v3
 
     figures = {  # shown with -s; copied into the lane's figures
         f"cycle {c['number']}": {k: c["evaluation"][k] for k in ("heldout", "serving_accuracy",
                                  "candidate_accuracy", "candidate_only_right",
-                                 "serving_only_right", "p_value")} | {"status": c["status"]}
+                                 "serving_only_right", "p_value", "regression")}
+                                 | {"status": c["status"]}
         for c in (first, second, third)
     }  # fmt: skip
     print(json.dumps(figures))
@@ -422,3 +437,80 @@ def test_both_clients_keep_the_persona_contract(
         assert local.learn_plan("dana").triggers.fired == "schedule"
         local.delete_persona("dana")
         assert local.list_personas() == []
+
+
+CHAT_POLICY = """
+triggers: {new_labels: null}
+holdout: 0.3
+min_heldout: 6
+chat_min_pairs: 10
+seed: 7
+chat_hyperparameters: {beta: 0.1, learning_rate: 0.003, steps: 30, batch_size: 8}
+"""
+
+
+def test_the_chat_model_learns_what_people_prefer_from_its_interactions(
+    srv: ServerProcess, http: httpx.Client, intents_v1: int, tmp_path: Path
+) -> None:
+    """The chat model's part of a cycle on its own: a tiny char LM answers prompts through
+    its serving runtime, a fixed simulated rater (tests/integration/
+    test_preference_learning.py: how often an answer says "a") rates the answers, the
+    cycle tunes the LM by DPO on the train-side pairs and, on held-out prompts never
+    trained on, the candidate prefers the rater's choice more often than the serving
+    version (Wilcoxon signed-rank test of the log-likelihood margins); with no chat
+    deployment the persona's alias on the chat model moves. Seeded throughout."""
+    import time
+
+    from tests.integration.governance_data import train
+    from tests.integration.test_preference_learning import SMALL, WORDS, generate, reward
+
+    t0 = time.monotonic()
+    rng = random.Random(SEED)
+    lines = [" ".join(rng.choice(WORDS) for _ in range(8)) + "." for _ in range(300)]
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"text": line}) + "\n" for line in lines))
+    prompts = sorted({f"{rng.choice(WORDS)} {rng.choice(WORDS)} " for _ in range(60)})[:30]
+    with Client(srv.url, srv.token) as client:
+        client.register_dataset(corpus, "chat-corpus")
+        train(
+            client,
+            "name: chat-lm\ntype: pre_training\ntrainer: char_lm\ndatasets: [chat-corpus]\n"
+            f"hyperparameters: {SMALL[:-1]}, steps: 100}}\nresult_model: {{name: persona-chat}}\n",
+        )
+        print("pretrained", time.monotonic() - t0)
+        client.download("persona-chat@1", tmp_path / "v1")
+        answers = generate(tmp_path / "v1", prompts, range(4))
+        policy = tmp_path / "chat.yaml"
+        policy.write_text(CHAT_POLICY)
+        made = modelhub(
+            srv, "personas", "create", "eve", "--model", "persona-intents",
+            "--chat-model", "persona-chat", "--policy", str(policy),
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        batch = [
+            {"id": f"c-{p}-{k}", "message": prompt, "response": text, "model": "persona-chat",
+             "version": 1, "feedback": {"rating": min(5, 1 + reward(text))}}
+            for p, prompt in enumerate(prompts)
+            for k, text in enumerate(answers[prompt])
+        ]  # fmt: skip
+        assert post(http, "eve", batch).json()["added"] == len(batch)
+        print("generated+posted", time.monotonic() - t0)
+        plan = client.learn_plan("eve")
+        assert plan.chat_pairs >= 10 and "tune persona-chat" in plan.would
+        started = client.learn("eve")
+        assert started.chat is not None and started.chat.status.value == "training"
+        assert not started.intent  # no intent labels: only the chat model learns
+    done = cycle(http, "eve", 1)
+    print("cycle", time.monotonic() - t0, json.dumps(done["steps"]))
+    chat = done["chat"]
+    assert done["status"] == "promoted" == chat["status"], (done["decision"], chat)
+    evaluation = chat["evaluation"]
+    assert evaluation["pairs"] == chat["heldout_pairs"] >= 6
+    assert evaluation["p_value"] < evaluation["alpha"]
+    assert evaluation["candidate_accuracy"] > evaluation["serving_accuracy"]
+    assert evaluation["candidate_margin"] > evaluation["serving_margin"]
+    v2 = chat["candidate_version"]
+    assert http.get("/api/v1/models/persona-chat/versions/eve").json()["version"] == v2
+    with Client(srv.url, srv.token) as client:
+        assert client.get(f"persona-chat@{v2}").lineage.base_version == "persona-chat@1"
+    print(json.dumps({"chat": evaluation}))

@@ -66,6 +66,12 @@ class PersonaPolicy(Record):
     holdout: float = Field(default=0.2, ge=0.05, le=0.5)
     margin: float = Field(default=0.02, ge=0.0, le=1.0)
     alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
+    tolerance: float = Field(
+        default=0.02,
+        ge=0.0,
+        le=1.0,
+        description="the accuracy a candidate may lose on the trusted held-out rows",
+    )
     min_heldout: int = Field(default=10, ge=1, le=1_000_000)
     epochs: int = Field(default=5, ge=1, le=100)
     hyperparameters: dict[str, float | int | str | bool] = Field(
@@ -77,6 +83,11 @@ class PersonaPolicy(Record):
     governance_stage: Literal["staging", "production"] = "staging"
     canary: CanaryPolicy = Field(default_factory=CanaryPolicy)
     chat_min_pairs: int = Field(default=10, ge=1, le=1_000_000)
+    chat_hyperparameters: dict[str, float | int | str | bool] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="passed to the chat model's char_lm_preference runs (beta, steps...)",
+    )
     drift_since: str = "1h"
 
     @classmethod
@@ -199,6 +210,22 @@ class CycleStep(Record):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class Regression(Record):
+    """The candidate against the serving version on the trusted held-out rows: those
+    the serving version was promoted on, which predate this cycle's data."""
+
+    heldout: int
+    serving_accuracy: float | None = None
+    candidate_accuracy: float | None = None
+    candidate_only_right: int = 0
+    serving_only_right: int = Field(default=0, description="discordant pairs the serving wins")
+    p_value: float = Field(
+        default=1.0, description="one-sided exact McNemar: is the candidate worse?"
+    )
+    tolerance: float
+    regressed: bool = False
+
+
 class Evaluation(Record):
     heldout: int
     serving_accuracy: float
@@ -209,6 +236,39 @@ class Evaluation(Record):
     margin: float
     alpha: float
     better: bool
+    regression: Regression | None = None
+    rejected_by: Literal["regression", "gain"] | None = None
+
+
+class ChatEvaluation(Record):
+    """The chat candidate against the serving version on held-out preference pairs
+    (prompts never trained on): how often each gives the chosen response a higher
+    log-likelihood than the rejected one, and a paired one-sided Wilcoxon signed-rank
+    test of the margins' change."""
+
+    pairs: int
+    serving_accuracy: float
+    candidate_accuracy: float
+    serving_margin: float = Field(description="mean log p(chosen) - log p(rejected)")
+    candidate_margin: float
+    p_value: float
+    alpha: float
+    better: bool
+
+
+class ChatCycle(Record):
+    """The chat model's part of a cycle: a preference run, its evaluation, the decision."""
+
+    status: CycleStatus
+    run_id: int | None = None
+    dataset: str | None = None
+    pairs: int = 0
+    heldout_pairs: int = 0
+    serving_version: int | None = None
+    candidate_version: int | None = None
+    evaluation: ChatEvaluation | None = None
+    deployment: str | None = None
+    decision: str | None = None
 
 
 class Cycle(Record):
@@ -227,6 +287,13 @@ class Cycle(Record):
     evaluation: Evaluation | None = None
     deployment: str | None = None
     decision: str | None = None
+    intent: bool = Field(
+        default=True, description="False: the intent classifier's part was skipped"
+    )
+    outcome: CycleStatus | None = Field(
+        default=None, description="the intent classifier's part, once decided"
+    )
+    chat: ChatCycle | None = None
     steps: list[CycleStep] = Field(default_factory=list)
     started_at: datetime
     finished_at: datetime | None = None

@@ -68,13 +68,44 @@ def scrub(persona: str, model: str, items: list[InteractionIn], fraction: float)
     return Scrubbed(drafts, dict(kinds), per_draft)
 
 
+def labelled(interactions: list[Interaction], model: str) -> list[Interaction]:
+    """The intent model's labelled interactions (with a message)."""
+    return [
+        i for i in interactions if i.label is not None and i.model == model and i.message.strip()
+    ]
+
+
 def classifier_rows(interactions: list[Interaction], model: str) -> list[dict[str, str]]:
     """Rows {"text", "label"} for a text classifier: the intent model's labelled ones."""
-    return [
-        {"text": i.message, "label": i.label}
-        for i in interactions
-        if i.label is not None and i.model == model and i.message.strip()
-    ]
+    return [{"text": i.message, "label": str(i.label)} for i in labelled(interactions, model)]
+
+
+def contradictions(interactions: list[Interaction], model: str, since: int) -> int:
+    """How many labelled interactions newer than `since` (a seq) give a message a label
+    that no earlier interaction gave the same message, when earlier ones labelled it:
+    the mark of flipped labels."""
+    known: dict[str, set[str]] = {}
+    count = 0
+    for i in labelled(interactions, model):
+        labels = known.setdefault(i.message, set())
+        if i.seq > since and labels and str(i.label) not in labels:
+            count += 1
+        if i.seq <= since:
+            labels.add(str(i.label))
+    return count
+
+
+def chat_pairs(
+    interactions: list[Interaction], model: str, persona: str, fraction: float
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The chat model's preference rows, (train, held out): a pair is held out by a hash
+    of the persona and its prompt, so a held-out prompt never trains, in any cycle."""
+    train: list[dict[str, str]] = []
+    held: list[dict[str, str]] = []
+    for row in preference_rows(interactions, model):
+        side = held if held_out(persona, "prompt\x00" + row["prompt"], fraction) else train
+        side.append(row)
+    return train, held
 
 
 def preference_rows(interactions: list[Interaction], model: str) -> list[dict[str, str]]:

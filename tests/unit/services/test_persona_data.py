@@ -80,16 +80,71 @@ def test_the_chat_models_run_is_a_preference_pipeline_of_its_pairs() -> None:
     now = datetime.now(UTC)
     persona = Persona(
         name="ada", model="intents", alias="ada", chat_model="chat", owner="alice",
-        policy=PersonaPolicy(epochs=2, seed=5), created_at=now, updated_at=now,
+            policy=PersonaPolicy(epochs=2, seed=5, chat_hyperparameters={"steps": 4}),
+        created_at=now, updated_at=now,
     )  # fmt: skip
-    spec = yaml.safe_load(chat_spec(persona, "persona-ada-pairs", 3))
+    spec = yaml.safe_load(chat_spec(persona, "persona-ada-pairs", 3, 7))
     assert spec == {
         "name": "persona-ada-chat",
         "type": "reinforcement_learning",
         "trainer": "char_lm_preference",
-        "base_model": "chat@latest",
+        "base_model": "chat@7",
         "datasets": [{"name": "persona-ada-pairs", "version": 3}],
         "max_epochs": 2,
         "seed": 5,
+        "hyperparameters": {"steps": 4},
         "result_model": {"name": "chat"},
     }
+
+
+def test_the_regression_check_flags_a_candidate_clearly_worse_on_trusted_rows() -> None:
+    from modelhub.services.persona_cycle import regression_check
+
+    serving = [True] * 20
+    worse = [False] * 8 + [True] * 12  # 8 serving-only right, none the other way
+    flagged = regression_check(serving, worse, tolerance=0.05, alpha=0.05)
+    assert flagged.regressed and flagged.serving_only_right == 8
+    assert flagged.p_value == pytest.approx(1 / 256)  # P(X >= 8), X ~ Binomial(8, 1/2)
+    slightly = [False] + [True] * 19  # one loss: within chance and within tolerance
+    assert not regression_check(serving, slightly, tolerance=0.05, alpha=0.05).regressed
+    # significant but inside the tolerance: not a regression either
+    assert not regression_check(serving, worse, tolerance=0.5, alpha=0.05).regressed
+    empty = regression_check([], [], tolerance=0.02, alpha=0.05)
+    assert (empty.heldout, empty.regressed, empty.serving_accuracy) == (0, False, None)
+
+
+def labelled_interaction(seq: int, message: str, label: str) -> Interaction:
+    return interaction(seq, message, "").model_copy(update={"model": "intents", "label": label})
+
+
+def test_contradicting_labels_are_counted_against_earlier_labels_of_the_same_message() -> None:
+    from modelhub.services.persona_data import contradictions
+
+    rows = [
+        labelled_interaction(1, "hi", "greeting"),
+        labelled_interaction(2, "bye", "farewell"),
+        labelled_interaction(3, "hi", "farewell"),  # new: contradicts seq 1
+        labelled_interaction(4, "bye", "farewell"),  # new: agrees
+        labelled_interaction(5, "rain?", "weather"),  # new message: nothing to contradict
+    ]
+    assert contradictions(rows, "intents", since=2) == 1
+    assert contradictions(rows, "intents", since=0) == 0
+
+
+def test_chat_pairs_hold_out_whole_prompts_and_the_wilcoxon_test_is_one_sided() -> None:
+    from modelhub.services.persona_cycle import wilcoxon_greater
+    from modelhub.services.persona_data import chat_pairs
+
+    rows = [
+        interaction(2 * k + j, f"prompt {k}", f"answer {j}", rating=5 if j else 1)
+        for k in range(200)
+        for j in (0, 1)
+    ]
+    train, held = chat_pairs(rows, "chat", "ada", 0.2)
+    assert len(train) + len(held) == 200 and 25 < len(held) < 55  # sd 5.7
+    assert not {r["prompt"] for r in train} & {r["prompt"] for r in held}
+    assert chat_pairs(rows, "chat", "ada", 0.2) == (train, held)
+    serving = [0.0] * 8
+    assert wilcoxon_greater(serving, [1.0] * 8) == pytest.approx(1 / 256)
+    assert wilcoxon_greater(serving, [-1.0] * 8) > 0.99
+    assert wilcoxon_greater(serving, serving) == 1.0

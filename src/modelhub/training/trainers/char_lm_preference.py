@@ -374,3 +374,22 @@ def _measure(
             "val_reward_accuracy": float((margin > 0).float().mean()),
         }
     return out
+
+
+@torch.no_grad()
+def pair_margins(folder: Path, pairs: list[Pair]) -> list[float]:
+    """For each pair, log p(chosen | prompt) - log p(rejected | prompt) under the char
+    LM in `folder` (a char_lm output folder), the responses encoded as training does.
+    Positive: the model prefers the chosen response. An evaluation's measure (a
+    persona's chat cycle compares a candidate with the version it serves)."""
+    if not pairs:
+        return []
+    lm = load(folder)
+    encoded = encode_pairs(lm.config, pairs)
+    margins = []
+    for start in range(0, len(encoded), REFERENCE_BATCH):
+        index = torch.arange(start, min(start + REFERENCE_BATCH, len(encoded)))
+        ids, mask = encoded.take(index)
+        logps = sequence_logps(lm.model, ids, mask).view(-1, 2)
+        margins.extend((logps[:, 0] - logps[:, 1]).tolist())
+    return [float(m) for m in margins]
