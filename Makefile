@@ -20,6 +20,11 @@ $(VENV)/.installed: pyproject.toml examples/modelhub-sklearn-runtime/pyproject.t
 demo: install
 	$(BIN)/python scripts/demo.py
 
+# A persona learning from corrections, and refusing a poisoned batch (docs/personas.md).
+.PHONY: persona-demo
+persona-demo: install
+	$(BIN)/python scripts/persona_demo.py
+
 lint: install
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
@@ -48,4 +53,4 @@ fuzz: install
 	done
 
 clean:
-	rm -rf $(VENV) .demo .fuzz .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .demo .demo-persona .fuzz .pytest_cache .mypy_cache .ruff_cache .hypothesis
