@@ -445,7 +445,7 @@ holdout: 0.3
 min_heldout: 6
 chat_min_pairs: 10
 seed: 7
-chat_hyperparameters: {beta: 0.1, learning_rate: 0.003, steps: 30, batch_size: 8}
+chat_hyperparameters: {beta: 0.1, learning_rate: 0.003, steps: 20, batch_size: 8}
 """
 
 
@@ -459,12 +459,11 @@ def test_the_chat_model_learns_what_people_prefer_from_its_interactions(
     trained on, the candidate prefers the rater's choice more often than the serving
     version (Wilcoxon signed-rank test of the log-likelihood margins); with no chat
     deployment the persona's alias on the chat model moves. Seeded throughout."""
-    import time
+    import torch
 
     from tests.integration.governance_data import train
     from tests.integration.test_preference_learning import SMALL, WORDS, generate, reward
 
-    t0 = time.monotonic()
     rng = random.Random(SEED)
     lines = [" ".join(rng.choice(WORDS) for _ in range(8)) + "." for _ in range(300)]
     corpus = tmp_path / "corpus.jsonl"
@@ -477,9 +476,13 @@ def test_the_chat_model_learns_what_people_prefer_from_its_interactions(
             "name: chat-lm\ntype: pre_training\ntrainer: char_lm\ndatasets: [chat-corpus]\n"
             f"hyperparameters: {SMALL[:-1]}, steps: 100}}\nresult_model: {{name: persona-chat}}\n",
         )
-        print("pretrained", time.monotonic() - t0)
         client.download("persona-chat@1", tmp_path / "v1")
-        answers = generate(tmp_path / "v1", prompts, range(4))
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # a tiny model generates fastest on one thread
+        try:
+            answers = generate(tmp_path / "v1", prompts, range(4))
+        finally:
+            torch.set_num_threads(threads)
         policy = tmp_path / "chat.yaml"
         policy.write_text(CHAT_POLICY)
         made = modelhub(
@@ -494,14 +497,12 @@ def test_the_chat_model_learns_what_people_prefer_from_its_interactions(
             for k, text in enumerate(answers[prompt])
         ]  # fmt: skip
         assert post(http, "eve", batch).json()["added"] == len(batch)
-        print("generated+posted", time.monotonic() - t0)
         plan = client.learn_plan("eve")
         assert plan.chat_pairs >= 10 and "tune persona-chat" in plan.would
         started = client.learn("eve")
         assert started.chat is not None and started.chat.status.value == "training"
         assert not started.intent  # no intent labels: only the chat model learns
     done = cycle(http, "eve", 1)
-    print("cycle", time.monotonic() - t0, json.dumps(done["steps"]))
     chat = done["chat"]
     assert done["status"] == "promoted" == chat["status"], (done["decision"], chat)
     evaluation = chat["evaluation"]
