@@ -40,6 +40,8 @@ def test_an_empty_policy_is_the_defaults_and_every_key_is_read() -> None:
         ("surprise: 1", "surprise", "Extra inputs"),
         ("[1, 2]", "policy", "mapping"),
         ("governance_stage: anywhere", "governance_stage", "staging"),
+        ("tolerance: 2", "tolerance", "less than or equal to 1"),
+        ("chat_hyperparameters: [1]", "chat_hyperparameters", "dictionary"),
     ],
 )
 def test_a_bad_policy_is_refused_naming_its_key(text: str, field: str, words: str) -> None:

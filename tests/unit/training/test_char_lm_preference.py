@@ -266,3 +266,18 @@ def test_a_base_that_is_not_a_char_lm_is_refused(tmp_path: Path) -> None:
     (other / "config.json").write_text(json.dumps({"trainer": "tabular_classifier"}))
     with pytest.raises(InvalidInput, match=r"not a char_lm model .*'tabular_classifier'"):
         char_lm_preference.train(context(tmp_path / "tab", data, other))
+
+
+def test_pair_margins_are_the_log_likelihood_of_chosen_minus_rejected(base: Path) -> None:
+    from modelhub.networks.char_lm import load
+    from modelhub.training.trainers.char_lm_preference import pair_margins, sequence_logps
+
+    model = load(base)
+    pairs = [Pair("the ", "cat sat", "zzzq"), Pair("", "a mat", "a mat")]
+    margins = pair_margins(base, pairs)
+    encoded = encode_pairs(model.config, pairs)
+    ids, mask = encoded.take(torch.arange(2))
+    logps = sequence_logps(model.model, ids, mask).view(-1, 2)
+    assert margins == pytest.approx((logps[:, 0] - logps[:, 1]).tolist())
+    assert margins[0] > 0 and margins[1] == pytest.approx(0.0)  # the corpus's words win
+    assert pair_margins(base, []) == []
