@@ -293,7 +293,7 @@ def test_a_persona_learns_from_corrections_through_a_canary_and_refuses_poison(
     assert regression["serving_accuracy"] - regression["candidate_accuracy"] > 0.10
     assert third["decision"].startswith("rejected by the regression check")
     data = next(s for s in third["steps"] if s["step"] == "data")
-    assert data["details"]["contradicting"] >= 150  # most of the poison contradicts
+    assert data["details"]["contradicting"] == 240  # every poisoned label contradicts
     assert second["evaluation"]["regression"]["regressed"] is False
     assert http.get("/api/v1/models/persona-intents/versions/ada").json()["version"] == v3
 

@@ -174,15 +174,23 @@ def history(name: NameArg, json: JsonOpt = False) -> None:
         print_json(cycles)
         return
     table = Table(
-        "#", "trigger", "status", "data", "run", "serving", "candidate", "accuracy", "decision"
-    )
+        "#", "trigger", "status", "data", "run", "serving", "candidate", "accuracy",
+        "trusted", "chat", "decision",
+    )  # fmt: skip
     for c in cycles:
         e = c.evaluation
         accuracy = f"{e.serving_accuracy:.2f} -> {e.candidate_accuracy:.2f}" if e else "-"
+        r = e.regression if e else None
+        trusted = (
+            f"{r.serving_accuracy:.2f} -> {r.candidate_accuracy:.2f}"
+            if r and r.serving_accuracy is not None and r.candidate_accuracy is not None
+            else "-"
+        )
         table.add_row(
             str(c.number), c.trigger, c.status.value, c.dataset or "-",
             str(c.run_id or "-"), str(c.serving_version or "-"),
-            str(c.candidate_version or "-"), accuracy, c.decision or "-",
+            str(c.candidate_version or "-"), accuracy, trusted,
+            c.chat.status.value if c.chat else "-", c.decision or "-",
         )  # fmt: skip
     console.print(table)
 
