@@ -226,6 +226,12 @@ class Settings(BaseSettings):
         description="Worker processes kept started with torch imported, so a run starts "
         "in well under a second; 0 starts a fresh process per attempt.",
     )
+    train_warm_imports: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="More modules a warm training worker imports while it waits "
+        "(comma-separated in the environment), e.g. sentence_transformers for text "
+        "classifier runs.",
+    )
     tune_poll_seconds: float = Field(
         default=1.0,
         gt=0,
@@ -587,6 +593,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "serve_warm_imports",
+        "train_warm_imports",
         "trusted_proxies",
         "code_runners",
         "alerts_webhooks",

@@ -60,6 +60,22 @@ def test_warm_workers_run_jobs_and_the_pool_refills_with_live_ones(tmp_path: Pat
         executor.close()
 
 
+def test_a_warm_worker_imports_the_extra_modules_it_is_given(tmp_path: Path) -> None:
+    """MODELHUB_TRAIN_WARM_IMPORTS: imported while the worker waits; a name that does
+    not import is logged to the pool's log and the job still runs."""
+    log = tmp_path / "workers.log"
+    executor = LocalExecutor(warm=1, pool_log=log, warm_imports=("colorsys", "no_such_mod_x"))
+    try:
+        [pid] = wait_for_warm_workers(executor)
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        assert args[-4:-1] == [b"--warm", b"colorsys", b"no_such_mod_x"]
+        handle = executor.start(_attempt(tmp_path, "w"))
+        assert handle.pid == pid and _wait(handle) == 0
+        assert "cannot import no_such_mod_x" in log.read_text()
+    finally:
+        executor.close()
+
+
 def test_a_cold_worker_reports_a_trainer_error_with_exit_code_3(tmp_path: Path) -> None:
     executor = LocalExecutor(warm=0)
     try:

@@ -90,6 +90,7 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     server = make_server(
         root,
         MODELHUB_TRAIN_WARM_WORKERS="1",
+        MODELHUB_TRAIN_WARM_IMPORTS="sentence_transformers",
         MODELHUB_SERVE_WARM_SPARES="1",
         MODELHUB_PERSONA_INTERVAL_SECONDS="0.3",
         MODELHUB_SERVE_USAGE_SECONDS="0.3",
@@ -293,7 +294,9 @@ def test_a_persona_learns_from_corrections_through_a_canary_and_refuses_poison(
     assert regression["serving_accuracy"] - regression["candidate_accuracy"] > 0.10
     assert third["decision"].startswith("rejected by the regression check")
     data = next(s for s in third["steps"] if s["step"] == "data")
-    assert data["details"]["contradicting"] == 240  # every poisoned label contradicts
+    # every poisoned label contradicts an earlier one, but for the 5 orders x 2 copies
+    # whose first copy carried an e-mail address (stored scrubbed: another message)
+    assert data["details"]["contradicting"] == 230
     assert second["evaluation"]["regression"]["regressed"] is False
     assert http.get("/api/v1/models/persona-intents/versions/ada").json()["version"] == v3
 

@@ -668,6 +668,7 @@ class TrainingService:
         executor = LocalExecutor(
             warm=s.train_warm_workers,
             pool_log=s.runs_dir / "workers.log",
+            warm_imports=tuple(s.train_warm_imports),
             enforcement=Enforcement.detect(s.cgroup_root),
         )
         engines = {"local": TrainingEngine("local", executor, self.capacity())}

@@ -152,6 +152,7 @@ class LocalExecutor:
 
     warm: int = 1
     pool_log: Path | None = None
+    warm_imports: tuple[str, ...] = ()  # more modules a warm worker imports
     on_exit: Callable[[], None] | None = None
     _pool: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -182,7 +183,7 @@ class LocalExecutor:
             sink = open(self.pool_log, "ab")  # noqa: SIM115 (the child owns it from here)
         try:
             return subprocess.Popen(
-                _worker_command("--warm"),
+                _worker_command("--warm", *self.warm_imports),
                 stdin=subprocess.PIPE,
                 stdout=sink,
                 stderr=sink,

@@ -1,7 +1,9 @@
 """The training worker: one process per attempt, started by an executor.
 
     python -m modelhub.training.worker JOB_FILE     run the job now
-    python -m modelhub.training.worker --warm       import torch and the trainers,
+    python -m modelhub.training.worker --warm [MODULE ...]
+                                                    import torch, the trainers and the
+                                                    MODULEs (MODELHUB_TRAIN_WARM_IMPORTS),
                                                     then wait for a job path on stdin
 
 A warm worker has paid Python's and torch's start-up before a run asks for it,
@@ -22,6 +24,7 @@ rank writes its own usage figure.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -40,7 +43,7 @@ T = TypeVar("T")
 FAILED = 3
 
 
-def warm_up() -> None:
+def warm_up(modules: list[str] | None = None) -> None:
     """Pay, before a job arrives, what a run would otherwise pay before its first step.
 
     Besides the imports, one throwaway optimizer step on a 2x2 layer: building the
@@ -54,6 +57,11 @@ def warm_up() -> None:
 
     from modelhub.training.trainers import char_lm, tabular  # noqa: F401
 
+    for module in modules or []:  # MODELHUB_TRAIN_WARM_IMPORTS
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:  # the run imports what it needs anyway: only time lost
+            print(f"warm worker: cannot import {module}: {exc}", file=sys.stderr)
     rng = torch.get_rng_state()
     layer = torch.nn.Linear(2, 2)
     optimizer = torch.optim.AdamW(layer.parameters())
@@ -191,7 +199,7 @@ def main(argv: list[str]) -> int:
     parent = int(os.environ.get("MODELHUB_WORKER_PARENT", os.getppid()))
     die_with_parent(parent)
     if argv[:1] == ["--warm"]:
-        warm_up()
+        warm_up(argv[1:])
         line = sys.stdin.readline().strip()
         if not line:
             return 0  # the pool closed without a job for us
