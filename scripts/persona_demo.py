@@ -12,7 +12,7 @@ After each batch it runs a learning cycle (`personas learn`) and waits for its
 decision. At the end it prints a table: each cycle's held-out accuracy of the serving
 version and of the candidate, the regression check on the held-out data the serving
 version was promoted on, and the decision. Fixed seeds throughout; it stops the server
-it started. About 1-2 minutes on 2 cores.
+it started. About a minute on 2 cores.
 """
 
 from __future__ import annotations
