@@ -449,6 +449,7 @@ min_heldout: 6
 chat_min_pairs: 10
 seed: 7
 chat_hyperparameters: {beta: 0.1, learning_rate: 0.003, steps: 20, batch_size: 8}
+canary: {percent: 50, min_requests: 15, max_duration: 10m}
 """
 
 
@@ -460,8 +461,9 @@ def test_the_chat_model_learns_what_people_prefer_from_its_interactions(
     test_preference_learning.py: how often an answer says "a") rates the answers, the
     cycle tunes the LM by DPO on the train-side pairs and, on held-out prompts never
     trained on, the candidate prefers the rater's choice more often than the serving
-    version (Wilcoxon signed-rank test of the log-likelihood margins); with no chat
-    deployment the persona's alias on the chat model moves. Seeded throughout."""
+    version (Wilcoxon signed-rank test of the log-likelihood margins); the chat model
+    is deployed, so the candidate goes through an automated canary on live requests
+    before the persona's alias on the chat model moves. Seeded throughout."""
     import torch
 
     from tests.integration.governance_data import train
@@ -500,14 +502,24 @@ def test_the_chat_model_learns_what_people_prefer_from_its_interactions(
             for k, text in enumerate(answers[prompt])
         ]  # fmt: skip
         assert post(http, "eve", batch).json()["added"] == len(batch)
+        deploy(http, model="persona-chat@1", name="eve-chat")
         plan = client.learn_plan("eve")
         assert plan.chat_pairs >= 10 and "tune persona-chat" in plan.would
         started = client.learn("eve")
         assert started.chat is not None and started.chat.status.value == "training"
         assert not started.intent  # no intent labels: only the chat model learns
+    canary = in_canary(http, "eve", 1)
+    assert canary["status"] == "canary", canary["decision"]
+    split = settled(http, "eve-chat")
+    assert len(split["traffic"]) == 2 and split["rollout"]["analysis"]["mode"] == "auto"
+    assert send(split["endpoint"], "eve-chat", (prompts * 2)[:50]) == {200: 50}
     done = cycle(http, "eve", 1)
     chat = done["chat"]
     assert done["status"] == "promoted" == chat["status"], (done["decision"], chat)
+    assert chat["deployment"] == "eve-chat" and chat["decision"].startswith("promoted: ")
+    assert [s["outcome"] for s in done["steps"] if s["step"] == "chat"] == [
+        "started", "better", "canary", "promoted",
+    ]  # fmt: skip
     evaluation = chat["evaluation"]
     assert evaluation["pairs"] == chat["heldout_pairs"] >= 6
     assert evaluation["p_value"] < evaluation["alpha"]
@@ -515,6 +527,9 @@ def test_the_chat_model_learns_what_people_prefer_from_its_interactions(
     assert evaluation["candidate_margin"] > evaluation["serving_margin"]
     v2 = chat["candidate_version"]
     assert http.get("/api/v1/models/persona-chat/versions/eve").json()["version"] == v2
+    live = http.get("/api/v1/deployments/eve-chat").json()["deployment"]
+    assert live["traffic"] == [{"version": v2, "percent": 100}]
+    assert http.post("/api/v1/deployments/eve-chat/stop").status_code == 200
     with Client(srv.url, srv.token) as client:
         assert client.get(f"persona-chat@{v2}").lineage.base_version == "persona-chat@1"
     print(json.dumps({"chat": evaluation}))
