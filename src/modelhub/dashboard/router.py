@@ -14,6 +14,7 @@ from modelhub.dashboard import (
     routes_monitoring,
     routes_optimise,
     routes_overview,
+    routes_personas,
     routes_registry,
     routes_session,
     routes_training,
@@ -29,6 +30,7 @@ ROUTERS = (
     routes_deployments,
     routes_monitoring,
     routes_governance,
+    routes_personas,
 )
 
 
