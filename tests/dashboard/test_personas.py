@@ -216,6 +216,25 @@ def test_unknown_persona(admin_session: Session, persona: dict[str, Any]) -> Non
     assert admin_session.post("/personas/per-nobody/learn").status_code == 404
 
 
+def test_a_cycles_dataset_has_its_page(
+    dashboard_server: ServerProcess,
+    viewer: Session,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The page a cycle's data links to, with a dataset registered as cycles register
+    theirs (JSONL of text and label), seen by a viewer."""
+    data = tmp_path_factory.mktemp("per-data") / "rows.jsonl"
+    data.write_text('{"text": "hi", "label": "greeting"}\n{"text": "bye", "label": "farewell"}\n')
+    with Client(dashboard_server.url, token=dashboard_server.token) as client:
+        made = client.register_dataset(data, "per-data")
+    page = viewer.get(f"/datasets/per-data/{made.version}")
+    assert page.status_code == 200
+    facts = text(page.text.split('id="dataset-facts"')[1].split("</dl>")[0])
+    assert "Rows 2" in facts and f"sha256:{made.digest}" in facts and "jsonl" in facts
+    assert viewer.get("/datasets/per-data/99").status_code == 404
+    assert viewer.get("/datasets/per-data/0").status_code == 400
+
+
 def render(template: str, **context: Any) -> str:
     return TEMPLATES.env.get_template(template).render(
         can=lambda _: False, csrf="x", caller=None, tabs=TABS, tab="personas",
@@ -276,6 +295,8 @@ def test_an_evaluated_cycle_fills_its_row_and_the_chart() -> None:
     ):  # fmt: skip
         assert expected in shown, (expected, shown)
     assert '<a href="/training/runs/7">run 7</a>' in row
+    assert '<a href="/datasets/persona-p-train/1">persona-p-train@1</a>' in row
+    assert '<a href="/datasets/persona-p-heldout/1">persona-p-heldout@1</a>' in row
     assert "1 promoted, 1 skipped" in text(html)
 
 

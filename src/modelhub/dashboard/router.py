@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from modelhub.dashboard import (
+    routes_datasets,
     routes_deployments,
     routes_governance,
     routes_monitoring,
@@ -31,6 +32,7 @@ ROUTERS = (
     routes_monitoring,
     routes_governance,
     routes_personas,
+    routes_datasets,
 )
 
 
