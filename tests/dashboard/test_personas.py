@@ -42,6 +42,7 @@ from tests.integration.conftest import ServerProcess
 
 PERSONA = "per-ada"
 MODEL = "per-intents"
+CHAT = "per-chat"  # two versions: the persona's chat model is called as @latest, v2
 POLICY = "holdout: 0.5\nmargin: 0.03\ntriggers: {new_labels: 500, schedule: 7d}\n"
 INTERACTIONS = [
     {"id": "i1", "message": "hello there", "response": "greeting", "version": 1,
@@ -68,9 +69,13 @@ def persona(
     weights = write_safetensors(tmp_path_factory.mktemp("per") / "w.safetensors")
     with Client(dashboard_server.url, token=dashboard_server.token) as client:
         client.register(RegisterRequest(name=MODEL, type="classification"), weights)
+        for seed in (1, 2):
+            chat = write_safetensors(weights.with_name(f"chat{seed}.safetensors"), seed)
+            client.register(RegisterRequest(name=CHAT, type="generation"), chat)
     with dashboard_server.http(timeout=60) as http:
         made = http.post(
-            "/api/v1/personas", json={"name": PERSONA, "model": MODEL, "policy": POLICY}
+            "/api/v1/personas",
+            json={"name": PERSONA, "model": MODEL, "chat_model": CHAT, "policy": POLICY},
         )
         assert made.status_code == 201, made.text
         fed = http.post(
@@ -119,6 +124,8 @@ def test_the_list_shows_each_persona_with_its_models_and_figures(
     assert f"<td>{persona['owner']}</td>" in cells
     assert f'<a href="/models/{MODEL}">{MODEL}@{PERSONA}</a>' in cells
     assert f'<a href="/models/{MODEL}/versions/1">v1</a>' in cells
+    assert f'<a href="/models/{CHAT}">{CHAT}@latest</a>' in cells
+    assert f'<a href="/models/{CHAT}/versions/2">v2</a>' in cells
     assert 'data-figure="interactions">5<' in cells
     assert 'data-figure="labelled">4<' in cells  # a thumbs down without a correction: none
 
@@ -130,7 +137,7 @@ def test_the_persona_page_shows_models_counts_and_policy(
     assert page.status_code == 200
     html = page.text
     models = text(html.split('id="persona-models">')[1].split("</dd>")[0])
-    assert models == f"{MODEL}@{PERSONA} → v1"
+    assert models == f"{MODEL}@{PERSONA} → v1 {CHAT}@latest → v2 (chat)"
     counts = dict(re.findall(r'data-count="(\w+)">([^<]*)<', html))
     with dashboard_server.http(timeout=30) as http:
         shown = http.get(f"/api/v1/personas/{PERSONA}").json()["counts"]
@@ -141,6 +148,7 @@ def test_the_persona_page_shows_models_counts_and_policy(
     assert "after 500 new labelled interactions; every 7d with new labels" in policy
     assert "50 % of interactions" in policy and "gain at least 3 points" in policy
     assert "the staging gate" in policy and "50 % of requests" in policy
+    assert "learns once 10 preference pairs exist" in policy
     assert 'id="cycles-empty"' in html or 'id="cycles-table"' in html
     assert html.count("<h1") == 1
 
