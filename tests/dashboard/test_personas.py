@@ -255,7 +255,9 @@ def test_the_empty_list_says_how_to_create_one() -> None:
     assert "No personas yet: create one with modelhub personas create NAME --model MODEL" in html
 
 
-def test_an_evaluated_cycle_fills_its_row_and_the_chart() -> None:
+def evaluated_page() -> tuple[str, dict[str, Any]]:
+    """The persona page rendered with a skipped cycle and two evaluated ones (promoted,
+    then rejected), and the chart data it draws."""
     at = datetime(2026, 12, 1, tzinfo=UTC)
     steps = [
         CycleStep(step="governance", outcome="passed", at=at, details={"stage": "staging"}),
@@ -273,6 +275,11 @@ def test_an_evaluated_cycle_fills_its_row_and_the_chart() -> None:
               serving_version=1, candidate_version=2, run_id=7, dataset="persona-p-train@1",
               heldout_dataset="persona-p-heldout@1", watermark=80, evaluation=evaluation,
               steps=steps, started_at=at, decision="promoted: candidate better"),
+        Cycle(id=3, persona="p", number=3, trigger="manual", status=CycleStatus.REJECTED,
+              serving_version=2, candidate_version=3, run_id=9, watermark=120,
+              evaluation=evaluation.model_copy(update={
+                  "serving_accuracy": 0.875, "candidate_accuracy": 0.8125, "better": False}),
+              started_at=at, decision="rejected: the candidate is not better"),
     ]  # fmt: skip
     persona = Persona(
         name="p", model="m", alias="p", policy=PersonaPolicy(), owner="ada",
@@ -283,14 +290,20 @@ def test_an_evaluated_cycle_fills_its_row_and_the_chart() -> None:
     )
     found = PersonaPage(
         view=PersonaView(persona=persona, serving_version=2, counts=counts,
-                         last_cycle=cycles[-1], cycles_by_status={"skipped": 1, "promoted": 1}),
+                         last_cycle=cycles[-1], cycles_by_status={"skipped": 1, "promoted": 1,
+                                                             "rejected": 1}),
         models=[ModelInUse(role="intents", model="m", alias="p", version=2)],
         history=cycles, may_learn=False,
     )  # fmt: skip
     chart = accuracy_chart(cycles)
-    assert chart["x"] == [2] and chart["time"] is False
-    assert [s["values"] for s in chart["series"]] == [[50.0], [87.5]]
     html = render("personas/detail.html", view=found, persona=persona, plan=None, chart=chart)
+    return html, chart
+
+
+def test_an_evaluated_cycle_fills_its_row_and_the_chart() -> None:
+    html, chart = evaluated_page()
+    assert chart["x"] == [2, 3] and chart["time"] is False
+    assert [s["values"] for s in chart["series"]] == [[50.0, 87.5], [87.5, 81.25]]
     drawn = re.search(r'id="accuracy-chart">.*?data-chart="([^"]*)"', html, re.S)
     assert drawn is not None and json.loads(unescape(drawn.group(1))) == chart
     row = html.split('<tr id="cycle-2" data-status="promoted">')[1].split("</tr>")[0]
@@ -305,7 +318,9 @@ def test_an_evaluated_cycle_fills_its_row_and_the_chart() -> None:
     assert '<a href="/training/runs/7">run 7</a>' in row
     assert '<a href="/datasets/persona-p-train/1">persona-p-train@1</a>' in row
     assert '<a href="/datasets/persona-p-heldout/1">persona-p-heldout@1</a>' in row
-    assert "1 promoted, 1 skipped" in text(html)
+    assert "1 promoted, 1 rejected, 1 skipped" in text(html)
+    rejected = text(html.split('<tr id="cycle-3" data-status="rejected">')[1].split("</tr>")[0])
+    assert "not better" in rejected and "87.5 % v2" in rejected and "81.2 % v3" in rejected
 
 
 def checked(tab: Tab, shot: str) -> None:
@@ -331,6 +346,13 @@ def test_in_the_browser(chromium: Any, dashboard_server: ServerProcess, persona:
         checked(tab, "personas")
         page.goto("/personas")
         checked(tab, "personas-list")
+        # The accuracy chart, drawn by dashboard.js from an evaluated history: the page
+        # rendered here is answered for a path of the server, whose scripts then load.
+        html = evaluated_page()[0]
+        page.route("**/personas-evaluated", lambda route: route.fulfill(body=html))
+        page.goto("/personas-evaluated")
+        page.locator("#accuracy-chart canvas").first.wait_for()
+        checked(tab, "personas-chart")
     finally:
         tab.page.context.close()
     phone = open_tab(chromium, dashboard_server.url, viewport=PHONE, dark=True)
