@@ -91,3 +91,73 @@ def sample_trainer(root: Path) -> list[str]:
         {"modelhub.trainers": {SAMPLE_TRAINER: "modelhub_sklearn.trainer:trainer"}},
     )
     return [str(root), str(SAMPLE_SRC)]
+
+
+HANDOVER = '''
+from modelhub.training.executor import LocalExecutor
+
+
+class Handover:
+    """Hands each attempt to cold worker processes on this host, saying so in its log."""
+
+    def __init__(self, settings):
+        self.inner = LocalExecutor(warm=0, pool_log=settings.runs_dir / "handover.log")
+
+    @property
+    def on_exit(self):
+        return self.inner.on_exit
+
+    @on_exit.setter
+    def on_exit(self, wake):
+        self.inner.on_exit = wake
+
+    def start(self, attempt):
+        with open(attempt.log_file, "a") as log:
+            log.write(f"handed over: run {attempt.run_id} attempt {attempt.number}\\n")
+        return self.inner.start(attempt)
+
+    def close(self):
+        self.inner.close()
+
+
+def open_handover(settings):
+    return Handover(settings)
+
+
+def open_nothing(settings):
+    return None
+
+
+def open_broken(settings):
+    raise RuntimeError("no cluster here")
+
+
+def open_hollow(settings):
+    return object()
+'''
+
+
+def executor_plugins(root: Path, prefix: str = "mh_test") -> Path:
+    """Executor plugins in one package: `handover` (hands attempts to worker processes
+    on this host, writing a line into the run log first), `unset` (its factory returns
+    None: not set up here), `broken_factory` (its factory raises), `hollow_executor`
+    (its factory returns no executor) and `class_executor` (names a class, not a
+    factory). Returns `root`."""
+    root.mkdir(parents=True, exist_ok=True)
+    module = f"{prefix}_handover"
+    write_module(root, module, HANDOVER)
+    write_dist(
+        root,
+        f"{prefix}-handover",
+        "1.0",
+        {
+            "modelhub.executors": {
+                "handover": f"{module}:open_handover",
+                "unset": f"{module}:open_nothing",
+                "broken_factory": f"{module}:open_broken",
+                "hollow_executor": f"{module}:open_hollow",
+                "class_executor": f"{module}:Handover",
+            }
+        },
+    )
+    return root

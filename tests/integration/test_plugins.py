@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from modelhub.client import Client
-from modelhub.domain.runs import RunStatus
+from modelhub.domain.runs import FINAL, Run, RunStatus
 from modelhub.errors import InvalidInput, NotFound, PermissionDenied, UnsafeModel
 from modelhub.services.deployments import DeployRequest
 from modelhub.services.registry import RegisterRequest
@@ -30,7 +30,7 @@ from tests.integration.conftest import (
     running,
 )
 from tests.integration.training_engine import write_blobs
-from tests.plugin_dists import SAMPLE_TRAINER, broken_plugins, sample_trainer
+from tests.plugin_dists import SAMPLE_TRAINER, broken_plugins, executor_plugins, sample_trainer
 
 pytest.importorskip(
     "modelhub_sklearn",
@@ -45,8 +45,9 @@ def plugin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
     root = tmp_path_factory.mktemp("plugins-server")
     bad = broken_plugins(root / "bad-plugins")
     sample = sample_trainer(root / "sample-trainer")
+    executors = executor_plugins(root / "executors")
     path = os.pathsep.join(
-        p for p in (str(bad), *sample, clean_env().get("PYTHONPATH", "")) if p
+        p for p in (str(bad), str(executors), *sample, clean_env().get("PYTHONPATH", "")) if p
     )
     srv = make_server(root, PYTHONPATH=path)
     with running(srv):
@@ -189,20 +190,21 @@ def points(client: Client, tmp_path_factory: pytest.TempPathFactory) -> str:
     return "points"
 
 
+def finished(client: Client, run_id: int) -> Run:
+    deadline = time.monotonic() + 90
+    while (current := client.get_run(run_id)).status not in FINAL:
+        assert time.monotonic() < deadline, f"run {run_id} still {current.status}"
+        time.sleep(0.1)
+    return current
+
+
 def test_a_pipeline_on_the_plugin_trainer_trains_registers_and_serves(
     client: Client, points: str
 ) -> None:
     pipeline, _ = client.create_pipeline(logistic_spec("sk-logistic"))
     assert pipeline.trainer == SAMPLE_TRAINER
     run = client.start_run("sk-logistic")
-    deadline = time.monotonic() + 90
-    while (current := client.get_run(run.id)).status not in (
-        RunStatus.COMPLETED,
-        RunStatus.FAILED,
-        RunStatus.CANCELLED,
-    ):
-        assert time.monotonic() < deadline, f"run {run.id} still {current.status}"
-        time.sleep(0.1)
+    current = finished(client, run.id)
     assert current.status is RunStatus.COMPLETED, current.error
     # Through the same context as a built-in: metrics each epoch, checkpoints, a result.
     accuracy = client.run_metrics(run.id, "val_accuracy")
@@ -270,3 +272,24 @@ def test_only_an_admin_may_save_a_pipeline_whose_results_register_trusted(
             logistic_spec("sk-dana", result_model="{name: sk-dana-model}")
         )
     assert untrusted.name == "sk-dana"
+
+
+def test_a_run_naming_an_executor_plugin_is_handed_to_it(client: Client, points: str) -> None:
+    engines = {e.name: e for e in client.list_engines()}
+    assert engines["handover"].kind == "plugin" and engines["handover"].status == "online"
+    # Not offered: a factory that returns None, one that raises, one that returns no
+    # executor, and a class where a factory belongs.
+    assert not {"unset", "broken_factory", "hollow_executor", "class_executor"} & set(engines)
+    with pytest.raises(InvalidInput, match="names the broken_factory engine, which this server"):
+        client.create_pipeline(logistic_spec("sk-broken-engine", engine="broken_factory"))
+    client.create_pipeline(
+        logistic_spec(
+            "sk-handover", engine="handover", result_model="{name: sk-handover-model, trust: true}"
+        )
+    )
+    run = client.start_run("sk-handover")
+    current = finished(client, run.id)
+    assert current.status is RunStatus.COMPLETED, current.error
+    assert current.engine == "handover" and current.result_version == 1
+    log, _ = client.run_logs(run.id)
+    assert f"handed over: run {run.id} attempt 1" in log.decode()

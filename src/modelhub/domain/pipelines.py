@@ -304,8 +304,13 @@ class Distributed(SpecModel):
     backend: Literal["gloo", "nccl"] = "gloo"
 
 
+MAX_ENGINE_NAME = 100
+
+
 class Engine(StrEnum):
-    """Where a run trains: this host's processes, or a Ray cluster (the [distributed] extra)."""
+    """The built-in engines: this host's processes, or a Ray cluster (the [distributed]
+    extra). An installed executor plugin adds an engine of its own name (docs/plugins.md);
+    the service checks that a spec's engine is one this server offers."""
 
     LOCAL = "local"
     RAY = "ray"
@@ -409,7 +414,13 @@ class PipelineSpec(SpecModel):
     result_model: ResultModel
     script: Script | None = None
     distributed: Distributed | None = None
-    engine: Engine | None = Field(default=None, description="None: the scheduler chooses.")
+    engine: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ENGINE_NAME,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="local, ray or an installed executor plugin's; None: the scheduler chooses.",
+    )
     federated: Federated | None = None
     search: Search | None = Field(default=None, description="What `modelhub tune` searches.")
 

@@ -9,6 +9,7 @@ and `register_result`; it never sees the registry itself.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -47,6 +48,7 @@ from modelhub.services.federated import (
     federated_lineage,
     federated_problems,
 )
+from modelhub.services.plugin_engines import plugin_engines, plugin_views
 from modelhub.services.ray_engine import engine_problems, ray_engine, ray_executor, ray_view
 from modelhub.services.registry import RegisterRequest, RegistryService
 from modelhub.settings import Settings
@@ -155,7 +157,7 @@ class TrainingService:
         self._registered_hooks: list[RegisteredVersionHook] = []
         self._profiled_hook: ProfiledRunHook | None = None
         self.engine_book = EngineBook(
-            metadata, self.capacity, lambda: self.scheduler, self._cluster_view
+            metadata, self.capacity, lambda: self.scheduler, self._cluster_view, plugin_views
         )
 
     def on_registered(self, hook: RegisteredVersionHook) -> None:
@@ -403,7 +405,7 @@ class TrainingService:
                 result_model=spec.result_model.name,
                 spec=spec_data,
                 inputs=inputs,
-                requested_engine=spec.engine.value if spec.engine else None,
+                requested_engine=spec.engine,
             ),
             AuditDraft(
                 created_by, action, pipeline.name, {"priority": chosen.value} | (extra_inputs or {})
@@ -665,19 +667,15 @@ class TrainingService:
 
     def build_scheduler(self) -> Scheduler:
         """A scheduler over this service's stores, not started: tests tick it by hand."""
-        from modelhub.limits import Enforcement
-        from modelhub.training.executor import LocalExecutor
+        from modelhub.training.executor import open_local
 
         s = self.settings
-        executor = LocalExecutor(
-            warm=s.train_warm_workers,
-            pool_log=s.runs_dir / "workers.log",
-            enforcement=Enforcement.detect(s.cgroup_root),
-        )
+        executor = open_local(s)
         engines = {"local": TrainingEngine("local", executor, self.capacity())}
         cluster = ray_executor(s)
         if cluster is not None:
             engines["ray"] = ray_engine(cluster)
+        engines |= plugin_engines(s, self.capacity())
         config = SchedulerConfig(
             capacity=self.capacity(),
             max_running=s.train_max_running,
@@ -698,9 +696,9 @@ class TrainingService:
             on_result=self.register_result,
             registered=self.registered_result,
         )
-        executor.on_exit = scheduler.wake
-        if cluster is not None:
-            cluster.on_exit = scheduler.wake
+        for engine in engines.values():  # woken as soon as an attempt ends
+            with contextlib.suppress(AttributeError):  # a plugin's executor may refuse it
+                engine.executor.on_exit = scheduler.wake  # type: ignore[attr-defined]
         self.scheduler = scheduler
         return scheduler
 
