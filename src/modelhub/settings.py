@@ -463,6 +463,18 @@ class Settings(BaseSettings):
         "generatorURL); default http://HOST:PORT.",
     )
 
+    # -- personas: learning cycles (issue 17) --
+    persona_learning: bool = Field(
+        default=True,
+        description="Whether `modelhub server` runs the personas' learning loop (triggers "
+        "and open cycles are looked at every `persona_interval_seconds`).",
+    )
+    persona_interval_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often the server's learning loop looks at every persona.",
+    )
+
     # -- canary: automated canary analysis (issue 11, part 8) --
     canary_min_requests: int = Field(
         default=200,

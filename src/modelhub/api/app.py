@@ -40,6 +40,7 @@ from modelhub.api import (
     routes_models,
     routes_optimisation,
     routes_overview,
+    routes_personas,
     routes_pipeline_optimization,
     routes_plugins,
     routes_pools,
@@ -50,6 +51,7 @@ from modelhub.api import (
     routes_uploads,
 )
 from modelhub.api.errors import install_error_handlers
+from modelhub.api.persona_metrics import PersonaCollector
 from modelhub.api.platform_metrics import PlatformFiguresCollector
 from modelhub.api.security import FailureLimiter, Public
 from modelhub.api.serving_metrics import ServingCollector
@@ -103,9 +105,12 @@ def create_app(
         if settings.canary_analysis:
             live.canary.start()
         live.cost.start()
+        if settings.persona_learning:
+            live.personas.start()
         try:
             yield
         finally:
+            live.personas.stop()
             live.cost.stop()
             live.canary.stop()
             await inference.close()
@@ -160,6 +165,7 @@ def create_app(
         routes_pipeline_optimization,
         routes_hosts,
         routes_pools,
+        routes_personas,
         routes_plugins,
     ):
         app.include_router(module.router)
@@ -258,6 +264,7 @@ def _install_request_context(app: FastAPI) -> None:
     registry = CollectorRegistry()
     registry.register(ServingCollector(app.state))
     registry.register(PlatformFiguresCollector(app.state))
+    registry.register(PersonaCollector(app.state))
     app.add_middleware(RequestContext, registry=registry)
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)

@@ -26,6 +26,7 @@ from modelhub.cli import (
     models_governance,  # noqa: F401 - registers its commands
     monitor,
     optimise,
+    personas,
     plugins,
     pools,
     predictions,
@@ -63,6 +64,7 @@ app.add_typer(cost.app, name="cost")
 app.add_typer(auth.audit, name="audit")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(monitor.app, name="monitor")
+app.add_typer(personas.app, name="personas")
 import modelhub.cli.governance_workflow  # noqa: E402, F401 - adds its commands
 
 app.add_typer(governance_app.app, name="governance")

@@ -38,6 +38,14 @@ from modelhub.domain.lineage import LineageGraph, VersionDocument
 from modelhub.domain.monitor_report import MonitorReport
 from modelhub.domain.monitoring import PerformanceSummary
 from modelhub.domain.optimisation import DeploymentReply, OptimisationReport
+from modelhub.domain.personas import (
+    Cycle,
+    IngestReport,
+    InteractionIn,
+    LearnPlan,
+    Persona,
+    PersonaView,
+)
 from modelhub.domain.pipeline_optimization import (
     DEFAULT_BUDGET_STEPS,
     DEFAULT_TOLERANCE,
@@ -65,6 +73,7 @@ from modelhub.domain.tuning import Study, TuneRequest
 from modelhub.services.deployments import DeployRequest, RolloutRequest
 from modelhub.services.interop import ExportResult, ImportRequest
 from modelhub.services.optimisation import OptimiseRequest
+from modelhub.services.personas import PersonaRequest
 from modelhub.services.registry import RegisterRequest
 
 if TYPE_CHECKING:
@@ -612,6 +621,40 @@ class ModelhubClient(Protocol):
         exporter covers, data without the model's columns, fp16 without a GPU.
         """
         ...
+
+    # -- personas (issue 17, docs/personas.md) --
+
+    def create_persona(self, request: PersonaRequest) -> Persona:
+        """A persona calling `request.model` through an alias (set on the newest version
+        if missing). InvalidInput for a bad policy (an unknown trigger, a margin out of
+        range); NotFound for a model that is not registered; Conflict for a taken name."""
+        ...
+
+    def list_personas(self) -> list[Persona]: ...
+
+    def show_persona(self, name: str) -> PersonaView:
+        """The persona, the version it calls, its interaction counts and last cycle."""
+        ...
+
+    def set_persona_policy(self, name: str, policy: str) -> Persona: ...
+
+    def delete_persona(self, name: str) -> None: ...
+
+    def add_interactions(self, name: str, interactions: list[InteractionIn]) -> IngestReport:
+        """A batch (at most 1000), all or nothing: NotFound for a version that does not
+        exist, InvalidInput for a model the persona does not use; ids seen before are
+        skipped and counted; personal data is blanked before it is stored."""
+        ...
+
+    def learn(self, name: str) -> Cycle:
+        """Start one learning cycle now; Conflict while one is open."""
+        ...
+
+    def learn_plan(self, name: str) -> LearnPlan:
+        """What `learn` would do now (the dry run); changes nothing."""
+        ...
+
+    def persona_history(self, name: str) -> list[Cycle]: ...
 
     def close(self) -> None: ...
 

@@ -26,6 +26,7 @@ from modelhub.client.http_governance_workflow import GovernanceWorkflowCalls
 from modelhub.client.http_history import HistoryCalls
 from modelhub.client.http_interop import InteropCalls
 from modelhub.client.http_optimisation import OptimisationCalls
+from modelhub.client.http_personas import PersonaCalls
 from modelhub.client.http_pipeline_optimization import PipelineOptimizationCalls
 from modelhub.client.http_predictions import PredictionCalls
 from modelhub.client.http_report import ReportCalls
@@ -104,6 +105,7 @@ class Client(
     OptimisationCalls,
     PipelineOptimizationCalls,
     TuningCalls,
+    PersonaCalls,
 ):
     """Talk to a running modelhub server: `Client(url, token)`, or from the environment.
 

@@ -17,6 +17,7 @@ from modelhub.client.local_governance_workflow import LocalGovernanceWorkflowCal
 from modelhub.client.local_history import LocalHistoryCalls
 from modelhub.client.local_interop import LocalInteropCalls
 from modelhub.client.local_optimisation import LocalOptimisationCalls
+from modelhub.client.local_personas import LocalPersonaCalls
 from modelhub.client.local_pipeline_optimization import LocalPipelineOptimizationCalls
 from modelhub.client.local_predictions import LocalPredictionCalls
 from modelhub.client.local_report import LocalReportCalls
@@ -56,6 +57,7 @@ class LocalClient(
     LocalOptimisationCalls,
     LocalPipelineOptimizationCalls,
     LocalTuningCalls,
+    LocalPersonaCalls,
 ):
     """Same methods and errors as `Client`, served by the services in this process."""
 

@@ -64,6 +64,11 @@ class Action(StrEnum):
     GOVERNANCE_POLICY = "governance.policy"  # set the policy in force
     # -- several servers (issue 16): addresses, ports and PIDs are for operators --
     HOSTS_READ = "hosts.read"
+    # -- personas (issue 17) --
+    PERSONAS_READ = "personas.read"
+    PERSONAS_WRITE = "personas.write"  # create, change, delete a persona
+    PERSONAS_INTERACT = "personas.interact"  # send a persona's interactions
+    PERSONAS_LEARN = "personas.learn"  # run a learning cycle now
     # -- plugins (issue 17): which runtimes, trainers ... are installed, and their status --
     PLUGINS_READ = "plugins.read"
 
@@ -112,6 +117,10 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.GOVERNANCE_ASSESS: WRITERS,
     Action.GOVERNANCE_POLICY: ADMINS,
     Action.HOSTS_READ: ADMINS,
+    Action.PERSONAS_READ: ALL_ROLES,
+    Action.PERSONAS_WRITE: WRITERS,
+    Action.PERSONAS_INTERACT: WRITERS,
+    Action.PERSONAS_LEARN: WRITERS,
     Action.PLUGINS_READ: ALL_ROLES,
 }
 
@@ -128,6 +137,9 @@ OWNER_ONLY_FOR: dict[Action, frozenset[Role]] = {
     Action.RUNS_MANAGE: frozenset({Role.DEVELOPER}),
     Action.DEPLOYMENTS_WRITE: frozenset({Role.DEVELOPER}),
     Action.GOVERNANCE_ASSESS: frozenset({Role.DEVELOPER}),
+    Action.PERSONAS_WRITE: frozenset({Role.DEVELOPER}),
+    Action.PERSONAS_INTERACT: frozenset({Role.DEVELOPER}),
+    Action.PERSONAS_LEARN: frozenset({Role.DEVELOPER}),
 }
 
 READ_ACTIONS = frozenset(
@@ -140,6 +152,7 @@ READ_ACTIONS = frozenset(
         Action.DEPLOYMENTS_READ,
         Action.INFERENCE,
         Action.GOVERNANCE_READ,
+        Action.PERSONAS_READ,
         Action.PLUGINS_READ,
     }
 )

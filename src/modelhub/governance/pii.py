@@ -276,3 +276,32 @@ def _cells(series: Any) -> Iterable[tuple[int, str]]:
         text = value if isinstance(value, str) else str(value)
         if len(text) >= 5:  # nothing shorter is any kind above
             yield position, text
+
+
+def scrub_text(text: str) -> tuple[str, dict[str, int]]:
+    """`text` with each piece of personal data `find_in_text` would count replaced by
+    `[KIND]` (`[EMAIL]`, `[PHONE]` ...), and how many of each kind were replaced.
+
+    For the personas' interactions (issue 17): scrubbed before anything is stored.
+    Text past MAX_CELL_CHARS is dropped, never stored unscanned.
+    """
+    remaining = text[:MAX_CELL_CHARS]
+    counts: dict[str, int] = {}
+    if not _CANDIDATE.search(remaining):
+        return remaining, counts
+    for detector in DETECTORS:
+        if detector.hint is not None and not detector.hint.search(remaining):
+            continue
+        pieces: list[str] = []
+        last = found = 0
+        for match in detector.pattern.finditer(remaining):
+            if detector.accept(match):
+                found += 1
+                pieces.append(remaining[last : match.start()])
+                pieces.append(f"[{detector.kind.upper()}]")
+                last = match.end()
+        if found:
+            counts[detector.kind] = found
+            pieces.append(remaining[last:])
+            remaining = "".join(pieces)
+    return remaining, counts

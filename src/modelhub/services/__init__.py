@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from modelhub.services.governance.lineage import LineageService
     from modelhub.services.governance.policy import PolicyService
     from modelhub.services.governance.report import ReportService
+    from modelhub.services.governance.scoring import VersionScorer
     from modelhub.services.governance.workflow import ReviewService
     from modelhub.services.monitoring.alerts import AlertService
     from modelhub.services.monitoring.canary import CanaryService
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     from modelhub.services.monitoring.history import HistoryService
     from modelhub.services.monitoring.predictions import PredictionService
     from modelhub.services.monitoring.report import MonitorService
+    from modelhub.services.personas import PersonaService
+    from modelhub.stores.metadata.base import MetadataStore
 
 
 @dataclass
@@ -89,6 +92,8 @@ class Services:
     tuning: TuningService
     # -- several servers on one database (issue 16) --
     hosts: HostService
+    # -- personas and their learning cycles (issue 17) --
+    personas: PersonaService
     # -- plugins (issue 17) --
     plugins: PluginService
 
@@ -97,6 +102,7 @@ class Services:
         return GuardedRegistry(self.registry, self.uploads, self.auth, caller)
 
     def close(self) -> None:
+        self.personas.stop()
         self.alerts.close()
         self.cost.stop()
         self.platform.close()
@@ -204,6 +210,9 @@ def build_services(settings: Settings) -> Services:
     explain = ExplanationService(metadata, auth, uploads, scorer, assessments, policy)
     bias = BiasService(registry, uploads, auth, policy, assessments, scorer)
     cards = CardService(metadata, assessments, policy, cost, auth)
+    services_for_personas = PersonaParts(
+        registry, datasets, training, deployments, canary, drift, scorer, auth
+    )
     interop = InteropService(
         registry, uploads, auth, settings.staging_dir, lambda ref: cards.card(ref).text
     )
@@ -239,6 +248,7 @@ def build_services(settings: Settings) -> Services:
         pipeline_optimizations=PipelineOptimizationService(metadata, auth, training),
         tuning=TuningService(settings, training, auth),
         hosts=hosts,
+        personas=build_personas(settings, metadata, services_for_personas),
         plugins=PluginService(auth),
     )
 
@@ -251,4 +261,38 @@ def monitor_objectives(settings: Settings) -> Objectives:
         slow_p99_ms=settings.monitor_slow_p99_ms,
         quantize_min_bytes=settings.monitor_quantize_min_bytes,
         max_replicas=MAX_REPLICAS,
+    )
+
+
+@dataclass(frozen=True)
+class PersonaParts:
+    registry: RegistryService
+    datasets: DatasetService
+    training: TrainingService
+    deployments: DeploymentService
+    canary: CanaryService
+    drift: DriftService
+    scorer: VersionScorer
+    auth: AuthService
+
+
+def build_personas(
+    settings: Settings, metadata: MetadataStore, parts: PersonaParts
+) -> PersonaService:
+    from modelhub.services.persona_cycle import LearningCycles
+    from modelhub.services.personas import PersonaService
+
+    cycles = LearningCycles(
+        metadata,
+        parts.registry,
+        parts.datasets,
+        parts.training,
+        parts.deployments,
+        parts.canary,
+        parts.drift,
+        parts.scorer,
+        settings.home / "personas",
+    )
+    return PersonaService(
+        metadata, parts.registry, parts.auth, cycles, settings.persona_interval_seconds
     )

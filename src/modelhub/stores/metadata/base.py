@@ -45,6 +45,7 @@ from modelhub.stores.metadata.base_governance import GovernanceStore
 from modelhub.stores.metadata.base_history import HistoryStore
 from modelhub.stores.metadata.base_hosts import HostStore
 from modelhub.stores.metadata.base_overview import OverviewStore
+from modelhub.stores.metadata.base_personas import PersonaStore
 from modelhub.stores.metadata.base_predictions import PredictionStore
 
 
@@ -192,6 +193,7 @@ class MetadataStore(
     HostStore,
     GovernanceStore,
     OverviewStore,
+    PersonaStore,
     abc.ABC,
 ):
     """Models, versions, aliases and the audit log.

@@ -59,6 +59,7 @@ from modelhub.stores.metadata.sql_history import HistoryQueries
 from modelhub.stores.metadata.sql_hosts import HostQueries
 from modelhub.stores.metadata.sql_model_listing import ModelListingQueries
 from modelhub.stores.metadata.sql_overview import OverviewQueries
+from modelhub.stores.metadata.sql_personas import PersonaQueries
 from modelhub.stores.metadata.sql_predictions import PredictionQueries
 from modelhub.stores.metadata.sql_runs import RunQueries
 from modelhub.stores.metadata.tables import (
@@ -202,6 +203,7 @@ class SqlMetadataStore(
     HostQueries,
     ModelListingQueries,
     OverviewQueries,
+    PersonaQueries,
     PredictionQueries,
     RunQueries,
     MetadataStore,

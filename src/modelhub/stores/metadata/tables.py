@@ -662,3 +662,59 @@ deployments.append_column(Column("host", String(200), nullable=True))
 # pool's deployments be listed with an index rather than by parsing every row's JSON.
 deployments.append_column(Column("pool", String(64), nullable=True))
 Index("ix_deployments_pool", deployments.c.pool)
+
+# -- personas (issue 17) -------------------------------------------------------------
+
+# A persona, the models it calls (the intent model through an alias) and its policy.
+personas = Table(
+    "personas",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("model", String(100), nullable=False),
+    Column("alias", String(64), nullable=False),
+    Column("chat_model", String(100), nullable=True),
+    Column("policy", JSON, nullable=False),
+    Column("owner", String(128), nullable=False),
+    Column("duplicates", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# What people told a persona, personal data already blanked; `id` is the order they
+# arrived in (a cycle's watermark), (persona, interaction_id) makes ingestion idempotent.
+persona_interactions = Table(
+    "persona_interactions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("persona_id", Integer, ForeignKey("personas.id", ondelete="CASCADE"), nullable=False),
+    Column("interaction_id", String(128), nullable=False),
+    Column("model", String(100), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("request_id", String(128), nullable=True),
+    Column("message", Text, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("feedback", JSON, nullable=False),
+    Column("label", String(128), nullable=True),
+    Column("held_out", Boolean, nullable=False),
+    Column("scrubbed", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("persona_id", "interaction_id", name="uq_persona_interactions_id"),
+)
+
+# One learning cycle: its state, and every step it took as JSON (`personas history`).
+persona_cycles = Table(
+    "persona_cycles",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("persona_id", Integer, ForeignKey("personas.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("watermark", BigInteger, nullable=False),
+    # Bumped by every update; an update must name the revision it read (several servers).
+    Column("revision", Integer, nullable=False),
+    Column("record", JSON, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("persona_id", "number", name="uq_persona_cycles_number"),
+)
