@@ -18,7 +18,7 @@ for bench in bench_register_1gib.py bench_register_throughput.py bench_lookup_10
     bench_ddp.py bench_federated.py bench_ray_start.py bench_export.py \
     bench_mlflow_import.py bench_quantize.py bench_pipeline_optimize.py \
     bench_tune.py bench_pool.py bench_fast_path.py bench_tail.py bench_resource_limits.py \
-    bench_two_servers.py; do
+    bench_two_servers.py bench_preference.py; do
     echo "== $bench $*" >&2
     if line="$("$python" "$bench" "$@")"; then
         echo "$line" | tee -a "$results"

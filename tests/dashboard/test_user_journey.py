@@ -36,6 +36,7 @@ TABS = {
     "monitoring": "/monitoring",
     "governance": "/governance",
     "audit": "/audit",
+    "personas": "/personas",
 }
 
 

@@ -257,3 +257,10 @@ def test_tune_quick() -> None:
         assert isinstance(result[key], float), key
     # The reference replays the study's trials: it can only match or beat its best.
     assert result["sequential_best_val_loss"] <= result["study_best_val_loss"] + 1e-6
+
+
+def test_preference_quick() -> None:
+    result = run_bench("bench_preference.py")
+    assert result["bench"] == "preference"
+    for key in ("modelhub_steps_per_s", "torch_steps_per_s", "ratio", "ratio_cached"):
+        assert isinstance(result[key], float) and result[key] > 0, key

@@ -78,6 +78,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await walk_every_route(app)
         owned = services is None
         live = services or build_services(settings)
         # Registered first: a second server on one SQLite database stops here.
@@ -270,3 +271,33 @@ def _install_request_context(app: FastAPI) -> None:
     @app.get("/metrics", tags=["health"], include_in_schema=False)
     def metrics(_: Public) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def walk_every_route(app: FastAPI) -> None:
+    """FastAPI prepares an included router's routes on the first request that walks
+    it. One request that matches no route walks them all, here, before the server
+    listens: otherwise the first callers after a start wait for it (about a second,
+    several on a loaded machine), which a client takes for a hang."""
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def discard(message: Message) -> None:
+        return None
+
+    path = "/.no-route"  # no route has this path
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "client": ("127.0.0.1", 0),
+        "server": ("127.0.0.1", 0),
+    }
+    await app.router(scope, receive, discard)

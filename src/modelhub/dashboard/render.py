@@ -50,6 +50,7 @@ TABS = (
     ("deployments", "Deployments", "/deployments"),
     ("monitoring", "Monitoring", "/monitoring"),
     ("governance", "Governance", "/governance"),
+    ("personas", "Personas", "/personas"),
 )
 
 

@@ -9,11 +9,13 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from modelhub.dashboard import (
+    routes_datasets,
     routes_deployments,
     routes_governance,
     routes_monitoring,
     routes_optimise,
     routes_overview,
+    routes_personas,
     routes_registry,
     routes_session,
     routes_training,
@@ -29,6 +31,8 @@ ROUTERS = (
     routes_deployments,
     routes_monitoring,
     routes_governance,
+    routes_personas,
+    routes_datasets,
 )
 
 

@@ -16,7 +16,7 @@ from pydantic import Field
 from modelhub.domain.records import Record
 from modelhub.domain.runs import Run, RunStatus
 
-EngineKind = Literal["local", "ray"]
+EngineKind = Literal["local", "ray", "plugin"]  # plugin: an installed executor plugin
 EngineStatus = Literal["online", "offline"]
 
 

@@ -153,7 +153,7 @@ HYPERPARAMETERS: dict[str, type[Hyperparameters]] = {
 }
 
 
-def hyperparameter_problems(model: type[Hyperparameters], values: Any) -> list[tuple[str, str]]:
+def hyperparameter_problems(model: type[BaseModel], values: Any) -> list[tuple[str, str]]:
     """(field path, message) of each problem `model` finds in `values`; [] when none."""
     try:
         model.model_validate(values)

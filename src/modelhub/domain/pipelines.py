@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -30,6 +31,7 @@ from modelhub.domain.hyperparameters import (
     HYPERPARAMETERS,
     MAX_EPOCHS,
     Hyperparameters,
+    ScriptHyperparameters,
     hyperparameter_problems,
 )
 from modelhub.domain.limits import INT64_MAX
@@ -40,18 +42,18 @@ from modelhub.domain.names import (
     parse_version_number,
 )
 from modelhub.domain.search import Search, search_problems
+from modelhub.domain.trainer_catalog import (
+    BUILTIN_TRAINERS,
+    MAX_TRAINER_NAME,
+    PipelineType,
+    TrainerCatalog,
+    TrainerName,
+    TrainerTraits,
+)
 from modelhub.errors import InvalidInput
 
 E = TypeVar("E", bound=StrEnum)
 T = TypeVar("T")
-
-
-class PipelineType(StrEnum):
-    FINE_TUNING = "fine_tuning"
-    PRE_TRAINING = "pre_training"
-    TRANSFER_LEARNING = "transfer_learning"
-    REINFORCEMENT_LEARNING = "reinforcement_learning"
-    FEDERATED_LEARNING = "federated_learning"
 
 
 class Priority(StrEnum):
@@ -59,16 +61,6 @@ class Priority(StrEnum):
     NORMAL = "normal"
     HIGH = "high"
     URGENT = "urgent"
-
-
-class TrainerName(StrEnum):
-    """Built-in trainers (modelhub.training.trainers.TRAINERS) plus a user's script."""
-
-    TABULAR_CLASSIFIER = "tabular_classifier"
-    TEXT_CLASSIFIER = "text_classifier"
-    CHAR_LM = "char_lm"
-    CHAR_LM_PREFERENCE = "char_lm_preference"
-    SCRIPT = "script"
 
 
 UNSUPPORTED_TYPES: frozenset[PipelineType] = frozenset()
@@ -80,34 +72,6 @@ NEEDS_BASE_MODEL = frozenset(
     }
 )
 FORBIDS_BASE_MODEL = frozenset({PipelineType.PRE_TRAINING})
-
-# Which pipeline types each trainer can run. The tabular classifier only trains from
-# scratch; the text classifier can start from its own earlier version (fine_tuning);
-# char_lm continues training an earlier char_lm; char_lm_preference learns from
-# preference pairs, starting from a char_lm version; a script decides for itself.
-TRAINER_TYPES: dict[TrainerName, frozenset[PipelineType]] = {
-    TrainerName.TABULAR_CLASSIFIER: frozenset(
-        {PipelineType.PRE_TRAINING, PipelineType.FEDERATED_LEARNING}
-    ),
-    TrainerName.TEXT_CLASSIFIER: frozenset({PipelineType.PRE_TRAINING, PipelineType.FINE_TUNING}),
-    TrainerName.CHAR_LM: frozenset({PipelineType.PRE_TRAINING, PipelineType.FINE_TUNING}),
-    TrainerName.CHAR_LM_PREFERENCE: frozenset({PipelineType.REINFORCEMENT_LEARNING}),
-    TrainerName.SCRIPT: frozenset(
-        {PipelineType.PRE_TRAINING, PipelineType.FINE_TUNING, PipelineType.TRANSFER_LEARNING}
-    ),
-}
-
-# The trainer whose output a trainer's base_model must be (config.json "trainer").
-BASE_TRAINER: dict[TrainerName, str] = {TrainerName.CHAR_LM_PREFERENCE: "char_lm"}
-
-# The model type a result is registered as when `result_model.type` is left out.
-DEFAULT_RESULT_TYPE: dict[TrainerName, ModelType] = {
-    TrainerName.TABULAR_CLASSIFIER: ModelType.CLASSIFICATION,
-    TrainerName.TEXT_CLASSIFIER: ModelType.CLASSIFICATION,
-    TrainerName.CHAR_LM: ModelType.LANGUAGE_MODEL,
-    TrainerName.CHAR_LM_PREFERENCE: ModelType.LANGUAGE_MODEL,
-    TrainerName.SCRIPT: ModelType.CUSTOM,
-}
 
 # Hyperparameters with a known meaning for every trainer, checked when present.
 POSITIVE_NUMBER_HPS = ("learning_rate", "lr")
@@ -310,6 +274,10 @@ class ResultModel(SpecModel):
     name: str
     type: ModelType | None = Field(default=None, description="None: from the trainer.")
     description: str = ""
+    trust: bool = Field(
+        default=False,
+        description="register each result trusted (a pickle output); needs models.trust",
+    )
 
     @field_validator("name")
     @classmethod
@@ -336,8 +304,13 @@ class Distributed(SpecModel):
     backend: Literal["gloo", "nccl"] = "gloo"
 
 
+MAX_ENGINE_NAME = 100
+
+
 class Engine(StrEnum):
-    """Where a run trains: this host's processes, or a Ray cluster (the [distributed] extra)."""
+    """The built-in engines: this host's processes, or a Ray cluster (the [distributed]
+    extra). An installed executor plugin adds an engine of its own name (docs/plugins.md);
+    the service checks that a spec's engine is one this server offers."""
 
     LOCAL = "local"
     RAY = "ray"
@@ -422,7 +395,11 @@ class PipelineSpec(SpecModel):
     name: str
     description: str = ""
     type: PipelineType
-    trainer: TrainerName
+    trainer: str = Field(
+        min_length=1,
+        max_length=MAX_TRAINER_NAME,
+        description="a built-in trainer or an installed plugin's (see docs/plugins.md)",
+    )
     base_model: str | None = Field(default=None, description="name@alias in the registry.")
     datasets: list[DatasetRef] = Field(min_length=1)
     preprocessing: list[PreprocessingStep] = Field(default_factory=list)
@@ -437,7 +414,13 @@ class PipelineSpec(SpecModel):
     result_model: ResultModel
     script: Script | None = None
     distributed: Distributed | None = None
-    engine: Engine | None = Field(default=None, description="None: the scheduler chooses.")
+    engine: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ENGINE_NAME,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="local, ray or an installed executor plugin's; None: the scheduler chooses.",
+    )
     federated: Federated | None = None
     search: Search | None = Field(default=None, description="What `modelhub tune` searches.")
 
@@ -453,27 +436,24 @@ class PipelineSpec(SpecModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _default_result_type(cls, data: Any) -> Any:
+    def _default_result_type(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, Mapping):
             return data
         result, trainer = data.get("result_model"), data.get("trainer")
-        if (
-            isinstance(result, Mapping)
-            and result.get("type") is None
-            and isinstance(trainer, str)
-            and trainer in set(TrainerName)
-        ):
-            kind = DEFAULT_RESULT_TYPE[TrainerName(trainer)]
-            return {**data, "result_model": {**result, "type": kind}}
+        traits = catalog_of(info).traits.get(trainer) if isinstance(trainer, str) else None
+        if isinstance(result, Mapping) and result.get("type") is None and traits is not None:
+            return {**data, "result_model": {**result, "type": traits.result_type}}
         return data
 
     def trainer_hyperparameters(self) -> Hyperparameters:
-        """The hyperparameters as the trainer's typed model (checked when the spec was)."""
-        return HYPERPARAMETERS[self.trainer].model_validate(self.hyperparameters)
+        """The hyperparameters as a built-in trainer's typed model (checked when the spec
+        was); a plugin trainer's as a free model: its own model lives in the plugin."""
+        model = HYPERPARAMETERS.get(self.trainer, ScriptHyperparameters)
+        return model.model_validate(self.hyperparameters)
 
     @model_validator(mode="after")
-    def _rules(self) -> PipelineSpec:
-        problems = spec_problems(self.model_dump(mode="json"))
+    def _rules(self, info: ValidationInfo) -> PipelineSpec:
+        problems = spec_problems(self.model_dump(mode="json"), catalog_of(info))
         if problems:
             raise PydanticCustomError(
                 "pipeline_rules",
@@ -483,15 +463,33 @@ class PipelineSpec(SpecModel):
         return self
 
 
-def spec_problems(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+def catalog_of(info: ValidationInfo) -> TrainerCatalog:
+    """The trainers a validation was given (`context={"trainers": catalog}`), else the
+    built-ins alone."""
+    context = info.context
+    given = context.get("trainers") if isinstance(context, Mapping) else None
+    return given if isinstance(given, TrainerCatalog) else BUILTIN_TRAINERS
+
+
+def spec_problems(
+    data: Mapping[str, Any], trainers: TrainerCatalog = BUILTIN_TRAINERS
+) -> list[tuple[str, str]]:
     """Cross-field rule breaks as (field path, message), read from raw spec data.
 
-    Fields whose own values are malformed are skipped here: their per-field error
-    already says what is wrong.
+    `trainers` are the trainers the spec may name (the training layer passes the
+    installed ones, plugins included). Fields whose own values are malformed are
+    skipped here: their per-field error already says what is wrong.
     """
     problems: list[tuple[str, str]] = []
     kind = _member(PipelineType, data.get("type"))
-    trainer = _member(TrainerName, data.get("trainer"))
+    name = data.get("trainer")
+    traits: TrainerTraits | None = None
+    if isinstance(name, str) and 0 < len(name) <= MAX_TRAINER_NAME:
+        traits = trainers.traits.get(name)
+        unusable = trainers.problem(name)
+        if unusable is not None:
+            problems.append(("trainer", unusable))
+    trainer = name if traits is not None else None
     base = data.get("base_model")
     if kind in UNSUPPORTED_TYPES:
         problems.append(("type", f"{kind} is not yet supported; use one of: " + _supported()))
@@ -499,28 +497,33 @@ def spec_problems(data: Mapping[str, Any]) -> list[tuple[str, str]]:
         problems.append(("base_model", f"{kind} starts from a base model: set name@alias"))
     elif kind in FORBIDS_BASE_MODEL and base is not None:
         problems.append(("base_model", f"{kind} trains from scratch: remove base_model"))
-    if trainer is not None and kind is not None and kind not in UNSUPPORTED_TYPES:
-        allowed = TRAINER_TYPES[trainer]
+    if traits is not None and kind is not None and kind not in UNSUPPORTED_TYPES:
+        allowed = traits.pipeline_types
         if kind not in allowed:
             problems.append(("trainer", f"{trainer} cannot run {kind}; it runs: {_join(allowed)}"))
-    if trainer is TrainerName.SCRIPT and data.get("script") is None:
+    if trainer == TrainerName.SCRIPT and data.get("script") is None:
         problems.append(("script", "the script trainer needs script.path (and entrypoint)"))
     elif trainer not in (None, TrainerName.SCRIPT) and data.get("script") is not None:
         problems.append(("script", f"only the script trainer takes a script, not {trainer}"))
+    if traits is not None and not traits.builtin and kind is PipelineType.FEDERATED_LEARNING:
+        # Flower's clients train the built-in tabular network (training/federated).
+        problems.append(("trainer", "a federated run trains with the built-in tabular_classifier"))
+    if traits is not None and not traits.data_parallel and data.get("distributed") is not None:
+        problems.append(("distributed", f"the {trainer} trainer does not train data-parallel"))
     problems += _dataset_problems(data.get("datasets"))
-    problems += _parallel_problems(data, kind, trainer)
+    problems += _parallel_problems(data, kind)
     hps = data.get("hyperparameters", {})
     plain = _hyperparameter_problems(hps)
     problems += plain
-    if trainer is not None and isinstance(hps, Mapping):
+    if traits is not None and isinstance(hps, Mapping):
         reported = {path for path, _ in plain}
         problems += [
             (path, message)
-            for path, message in hyperparameter_problems(HYPERPARAMETERS[trainer], dict(hps))
+            for path, message in hyperparameter_problems(traits.hyperparameters, dict(hps))
             if path.partition("[")[0] not in reported
         ]
     if isinstance(hps, Mapping):
-        model = HYPERPARAMETERS[trainer] if trainer is not None else None
+        model = traits.hyperparameters if traits is not None else None
         problems += search_problems(data.get("search"), model, hps)
     return problems
 
@@ -542,9 +545,7 @@ def _dataset_problems(datasets: object) -> list[tuple[str, str]]:
     return problems
 
 
-def _parallel_problems(
-    data: Mapping[str, Any], kind: PipelineType | None, trainer: TrainerName | None
-) -> list[tuple[str, str]]:
+def _parallel_problems(data: Mapping[str, Any], kind: PipelineType | None) -> list[tuple[str, str]]:
     """Rules of `distributed`, `federated` and dataset partitions, across fields."""
     problems: list[tuple[str, str]] = []
     distributed, federated = data.get("distributed"), data.get("federated")
@@ -645,3 +646,7 @@ def _checked(check: Callable[[str], T], value: str) -> T:
         return check(value)
     except InvalidInput as exc:
         raise ValueError(exc.message) from None
+
+
+# PipelineType and TrainerName moved to trainer_catalog; spec readers still find them here.
+__all__ = ["PipelineSpec", "PipelineType", "TrainerName", "spec_problems"]

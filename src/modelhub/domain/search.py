@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from modelhub.domain.hyperparameters import Hyperparameters, hyperparameter_problems
+from modelhub.domain.hyperparameters import hyperparameter_problems
 
 MAX_SEARCH_PARAMS = 16
 MAX_CHOICES = 64
@@ -111,7 +111,7 @@ class Search(BaseModel):
 
 
 def search_problems(
-    search: object, model: type[Hyperparameters] | None, fixed: Mapping[str, Any]
+    search: object, model: type[BaseModel] | None, fixed: Mapping[str, Any]
 ) -> list[tuple[str, str]]:
     """(path, message) for each searched name the trainer does not take, and each bound
     or choice it refuses (with the spec's own hyperparameters around it); [] when none.

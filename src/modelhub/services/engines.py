@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from modelhub.domain.engines import (
     EngineCapacity,
+    EngineKind,
     EngineRecord,
     engine_figures,
     utilisation,
@@ -71,11 +72,13 @@ class EngineBook:
         local_capacity: Callable[[], Capacity],
         scheduler: Callable[[], Scheduler | None],
         cluster: Callable[[], EngineView | None],
+        plugins: Callable[[], list[EngineView]] = list,
     ) -> None:
         self.metadata = metadata
         self.local_capacity = local_capacity
         self.scheduler = scheduler
         self.cluster = cluster
+        self.plugins = plugins
 
     def views(self) -> list[EngineView]:
         """The engines this server can use, the scheduler's live view first."""
@@ -86,15 +89,15 @@ class EngineBook:
         cluster = self.cluster()
         if cluster is not None:
             views.append(cluster)
-        return views
+        return views + self.plugins()
 
     def spec_problems(self, spec: PipelineSpec) -> list[tuple[str, str]]:
         """(field, message) for an engine the spec names that this server does not offer."""
         names = [view.name for view in self.views()]
-        if spec.engine is None or spec.engine.value in names:
+        if spec.engine is None or spec.engine in names:
             return []
         message = (
-            f"names the {spec.engine.value} engine, which this server does not offer "
+            f"names the {spec.engine} engine, which this server does not offer "
             f"(engines: {', '.join(names)})"
         )
         return [("engine", message)]
@@ -106,7 +109,7 @@ class EngineBook:
         if problems:
             field, message = problems[0]
             raise InvalidInput(f"the run {message}", {"field": field})
-        pinned = spec.engine.value if spec.engine else None
+        pinned = spec.engine
         need = run_need(spec)
         allowed = [view for view in views if pinned is None or view.name == pinned]
         if any(not view.online and view.nodes == 0 for view in allowed):
@@ -129,7 +132,7 @@ class EngineBook:
         workers = spec.distributed.workers if spec.distributed else 1
         views = {view.name: view for view in self.views()}
         need = run_need(spec)
-        pinned = spec.engine.value if spec.engine else None
+        pinned = spec.engine
         active = self.metadata.list_runs([RunStatus.RUNNING, RunStatus.QUEUED])
         free = {name: self._free(view, active) for name, view in views.items()}
         online = [name for name, view in views.items() if view.online]
@@ -174,7 +177,7 @@ class EngineBook:
             records.append(
                 EngineRecord(
                     name=name,
-                    kind="ray" if name == "ray" else "local",
+                    kind=_kind(name),
                     status="online" if view.online else "offline",
                     reason=view.reason,
                     address=view.address,
@@ -206,6 +209,10 @@ class EngineBook:
         if run.requested_engine:
             return run.requested_engine
         return next((n for n, v in views.items() if v.capacity.fits(run.resources)), None)
+
+
+def _kind(name: str) -> EngineKind:
+    return "local" if name == "local" else "ray" if name == "ray" else "plugin"
 
 
 def _view(engine: TrainingEngine) -> EngineView:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from modelhub.domain.auth import Action, Caller
 from modelhub.domain.names import check_alias, check_model_name
+from modelhub.domain.persona_pages import ModelInUse, PersonaPage, PersonaSummary
 from modelhub.domain.personas import (
     MAX_BATCH,
     OPEN_CYCLES,
@@ -24,7 +25,7 @@ from modelhub.domain.personas import (
     PersonaPolicy,
     PersonaView,
 )
-from modelhub.errors import Conflict, InvalidInput, NotFound
+from modelhub.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from modelhub.services.persona_data import scrub
 from modelhub.stores.metadata.base import AuditDraft
 from modelhub.stores.metadata.base_personas import PersonaDraft
@@ -151,6 +152,66 @@ class PersonaService:
         self.auth.authorize(caller, Action.PERSONAS_READ)
         self.metadata.get_persona(name)
         return self.metadata.list_cycles(name)
+
+    # -- the dashboard's pages -------------------------------------------------------------
+
+    def board(self, caller: Caller) -> list[PersonaSummary]:
+        """Every persona with the versions its models resolve to, its counts and its
+        last cycle: the dashboard's list, in one call."""
+        self.auth.authorize(caller, Action.PERSONAS_READ)
+        summaries = []
+        for persona in self.metadata.list_personas():
+            cycles = self.metadata.list_cycles(persona.name)
+            since = cycles[-1].watermark if cycles else 0
+            summaries.append(
+                PersonaSummary(
+                    persona=persona,
+                    models=self._models(persona),
+                    counts=self.metadata.interaction_counts(persona.name, since),
+                    last_cycle=cycles[-1] if cycles else None,
+                )
+            )
+        return summaries
+
+    def page(self, caller: Caller, name: str, dry_run: bool = False) -> PersonaPage:
+        """One persona's page: `show`, its models, its history, whether `caller` may
+        start a cycle (role and ownership, as `learn` checks them) and, with `dry_run`,
+        what a cycle would do now."""
+        view = self.show(caller, name)
+        persona = view.persona
+        try:
+            self.auth.authorize_owned(caller, Action.PERSONAS_LEARN, persona.owner, "personas")
+            may_learn = True
+        except PermissionDenied:
+            may_learn = False
+        return PersonaPage(
+            view=view,
+            models=self._models(persona),
+            history=self.metadata.list_cycles(name),
+            may_learn=may_learn,
+            plan=self.cycles.plan(persona) if dry_run else None,
+        )
+
+    def _models(self, persona: Persona) -> list[ModelInUse]:
+        """The intent model by the persona's alias; the chat model by `latest`, the
+        version its cycles fine-tune from."""
+        models = [
+            ModelInUse(
+                role="intents",
+                model=persona.model,
+                alias=persona.alias,
+                version=self.cycles.serving_version(persona),
+            )
+        ]
+        if persona.chat_model:
+            try:
+                latest: int | None = self.registry.get(f"{persona.chat_model}@latest").version
+            except NotFound:
+                latest = None
+            models.append(
+                ModelInUse(role="chat", model=persona.chat_model, alias="latest", version=latest)
+            )
+        return models
 
     # -- interactions ----------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from modelhub.services.auth import AuthService
 from modelhub.services.training import TrainingService
 from modelhub.stores.metadata.base import MetadataStore
 from modelhub.training.pipeline_proposals import PROFILED, compare, helps, profile_of, propose
+from modelhub.training.spec import stored_spec
 
 BASELINE, CANDIDATE = "baseline", "candidate"
 MAX_SCANNED_RUNS = 1000  # a pipeline's runs looked through for its optimisations
@@ -72,7 +73,7 @@ class PipelineOptimizationService:
                 f"tolerance must be 0-{MAX_TOLERANCE:g}, not {tolerance}", {"field": "tolerance"}
             )
         pipeline = self.metadata.get_pipeline(name)
-        spec = PipelineSpec.model_validate(pipeline.spec)
+        spec = stored_spec(pipeline.spec)
         if spec.trainer not in PROFILED or spec.federated is not None:
             raise InvalidInput(
                 f"pipeline {name!r} trains with {spec.trainer}"
@@ -80,7 +81,7 @@ class PipelineOptimizationService:
                 + "; only single-process runs of "
                 + ", ".join(sorted(PROFILED))
                 + " can be profiled",
-                {"pipeline": name, "trainer": spec.trainer.value},
+                {"pipeline": name, "trainer": spec.trainer},
             )
         for found in self._baselines(name):
             view = self._view(found, pipeline)
@@ -160,7 +161,7 @@ class PipelineOptimizationService:
         profile = run.inputs["profile"]
         if profile.get("role") != BASELINE or "changes" in profile:
             return
-        spec = PipelineSpec.model_validate(run.spec)
+        spec = stored_spec(run.spec)
         before = profile_of(run.id, metrics, spec.trainer)
         record: dict[str, Any] = {**profile, "changes": [], "notes": []}
         if before is None:
@@ -180,7 +181,7 @@ class PipelineOptimizationService:
         for run in self.metadata.list_runs(pipeline=baseline.pipeline, limit=MAX_SCANNED_RUNS):
             if (run.inputs.get("profile") or {}).get("of") == baseline.id:
                 return run.id  # queued by an earlier finish of the baseline
-        spec = PipelineSpec.model_validate(spec_data)
+        spec = stored_spec(spec_data)
         per_step = int(getattr(spec.trainer_hyperparameters(), "batch_size", 1) or 1)
         per_step *= spec.distributed.workers if spec.distributed is not None else 1
         steps = max(1, math.ceil(before.samples / per_step))  # the same samples as before
@@ -234,7 +235,7 @@ class PipelineOptimizationService:
 
     def _view(self, baseline: Run, pipeline: Pipeline) -> PipelineOptimization:
         profile = baseline.inputs["profile"]
-        spec = PipelineSpec.model_validate(baseline.spec)
+        spec = stored_spec(baseline.spec)
         fields: dict[str, Any] = {
             "id": baseline.id,
             "pipeline": baseline.pipeline,

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 def engine_problems(spec: PipelineSpec, settings: Settings) -> list[tuple[str, str]]:
     """What keeps the spec's chosen engine from running it here (field `engine`)."""
-    if spec.engine is not Engine.RAY:
+    if spec.engine != Engine.RAY:
         return []
     from modelhub.training.ray_engine import ray_missing
 
@@ -46,22 +46,10 @@ def engine_problems(spec: PipelineSpec, settings: Settings) -> list[tuple[str, s
 
 def ray_executor(settings: Settings) -> RayExecutor | None:
     """The Ray engine's executor when the settings name a cluster and Ray is installed
-    (None otherwise, with a warning when an address is set but Ray is missing).
-    Building it connects to nothing: the first `status` or `start` does."""
-    if settings.train_ray_address is None:
-        return None
-    from modelhub.training.ray_engine import RayExecutor, ray_missing
+    (None otherwise): the `ray` entry of the executors' extension point."""
+    from modelhub.training.ray_engine import open_ray
 
-    missing = ray_missing()
-    if missing is not None:
-        log.warning("MODELHUB_TRAIN_RAY_ADDRESS is set but the Ray engine is off: %s", missing)
-        return None
-    return RayExecutor(
-        settings.train_ray_address,
-        settings.runs_dir,
-        unreachable=settings.train_ray_unreachable,
-        connect_timeout=settings.train_ray_connect_timeout_seconds,
-    )
+    return open_ray(settings)
 
 
 def ray_engine(executor: RayExecutor) -> TrainingEngine:

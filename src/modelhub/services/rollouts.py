@@ -35,7 +35,7 @@ from modelhub.domain.deployments import (
 from modelhub.domain.monitoring import ResourceSample
 from modelhub.domain.records import ModelVersion
 from modelhub.domain.resources import recorded_resources
-from modelhub.errors import IntegrityError, ModelhubError, NotFound
+from modelhub.errors import IllegalTransition, IntegrityError, ModelhubError, NotFound
 from modelhub.serving.host import ServedModel, ServedVersion
 from modelhub.serving.predlog import LogTarget
 from modelhub.stores.metadata.base import UsageDelta
@@ -176,7 +176,13 @@ class Rollouts:
         changes: dict[str, Any] = {"endpoint": endpoint, "error": None}
         if deployment.rollout is None and deployment.status is not DeploymentStatus.RUNNING:
             changes["status"] = DeploymentStatus.RUNNING
-        self.metadata.update_deployment(name, changes)
+        try:
+            self.metadata.update_deployment(name, changes)
+        except IllegalTransition:
+            # stopped while its replicas started: the stop's job, queued behind this
+            # one, takes them down; the record already says stopped
+            log.info("deployment %s was stopped while it launched", name)
+            return
         if deployment.rollout is not None and len(deployment.traffic) == 1:
             self.roll(name)  # it was loading when the server stopped: carry on
 

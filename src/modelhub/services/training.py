@@ -9,6 +9,7 @@ and `register_result`; it never sees the registry itself.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -24,7 +25,7 @@ from modelhub.domain.auth import Action, Caller
 from modelhub.domain.engines import EngineRecord
 from modelhub.domain.enums import Approval, Framework
 from modelhub.domain.estimates import Estimate
-from modelhub.domain.pipelines import BASE_TRAINER, PipelineSpec, Priority, parse_memory
+from modelhub.domain.pipelines import PipelineSpec, Priority, parse_memory
 from modelhub.domain.records import Dataset, Lineage, ModelVersion
 from modelhub.domain.runs import (
     ACTIVE,
@@ -47,6 +48,7 @@ from modelhub.services.federated import (
     federated_lineage,
     federated_problems,
 )
+from modelhub.services.plugin_engines import plugin_engines, plugin_views
 from modelhub.services.ray_engine import engine_problems, ray_engine, ray_executor, ray_view
 from modelhub.services.registry import RegisterRequest, RegistryService
 from modelhub.settings import Settings
@@ -56,7 +58,8 @@ from modelhub.training.context import LocalContext
 from modelhub.training.estimate import estimate, guess_parameters
 from modelhub.training.scheduler import Capacity, Scheduler, SchedulerConfig, host_capacity
 from modelhub.training.scheduler.engines import TrainingEngine
-from modelhub.training.spec import parse_spec, spec_error
+from modelhub.training.spec import parse_spec, spec_error, stored_spec
+from modelhub.training.trainers import installed_trainers
 
 if TYPE_CHECKING:
     from modelhub.training.ray_engine import RayExecutor
@@ -154,7 +157,7 @@ class TrainingService:
         self._registered_hooks: list[RegisteredVersionHook] = []
         self._profiled_hook: ProfiledRunHook | None = None
         self.engine_book = EngineBook(
-            metadata, self.capacity, lambda: self.scheduler, self._cluster_view
+            metadata, self.capacity, lambda: self.scheduler, self._cluster_view, plugin_views
         )
 
     def on_registered(self, hook: RegisteredVersionHook) -> None:
@@ -184,7 +187,7 @@ class TrainingService:
         draft = PipelineDraft(
             name=spec.name,
             type=spec.type.value,
-            trainer=spec.trainer.value,
+            trainer=spec.trainer,
             priority=spec.priority,
             spec=spec.model_dump(mode="json"),
             created_by=caller.name,
@@ -230,9 +233,12 @@ class TrainingService:
 
     def _authorize_code(self, caller: Caller, spec: PipelineSpec) -> None:
         """A script pipeline runs its author's code on the server: saving or starting
-        one needs `code.run` on top of the pipeline and run permissions."""
-        if spec.trainer.value == "script":
+        one needs `code.run` on top of the pipeline and run permissions; one whose
+        results register trusted (`result_model.trust`) needs `models.trust`."""
+        if spec.trainer == "script":
             self.auth.authorize(caller, Action.CODE_RUN)
+        if spec.result_model.trust:  # its results may be pickles served with trust
+            self.auth.authorize(caller, Action.MODELS_TRUST)
 
     def _current_version(self, caller: Caller, name: str) -> int:
         """The version a new one replaces (0: a new name), once the caller may replace it.
@@ -288,7 +294,7 @@ class TrainingService:
             columns |= dataset.columns
         base = inputs.base.parameters if inputs.base is not None else None
         parameters = guess_parameters(spec, columns, base)
-        speed, measured = self._measured_speed(spec.trainer.value)
+        speed, measured = self._measured_speed(spec.trainer)
         result = estimate(spec, parameters, "fp32", rows, speed, self.settings)
         placed = self.engine_book.placement(spec)
         notes = result.notes
@@ -316,7 +322,7 @@ class TrainingService:
         """What one run of the stored pipeline would need and cost if started now
         (with the datasets it names as they are today; one it cannot find counts none)."""
         self.auth.authorize(caller, Action.TRAINING_READ)
-        spec = PipelineSpec.model_validate(self.metadata.get_pipeline(name).spec)
+        spec = stored_spec(self.metadata.get_pipeline(name).spec)
         inputs, _ = self._resolve(spec)
         return self.estimate(spec, inputs)
 
@@ -349,7 +355,7 @@ class TrainingService:
         """Queue a run of the pipeline, pinned to today's dataset and base versions."""
         self.auth.authorize(caller, Action.RUNS_START)
         pipeline = self.metadata.get_pipeline(name)
-        spec = PipelineSpec.model_validate(pipeline.spec)
+        spec = stored_spec(pipeline.spec)
         self._authorize_code(caller, spec)  # someone else's script runs as the server too
         result_owner = self.registry.model_owner(spec.result_model.name)
         self.auth.authorize_owned(caller, Action.MODELS_REGISTER, result_owner)
@@ -365,7 +371,7 @@ class TrainingService:
         data = dict(pipeline.spec)
         data.pop("search", None)
         data["hyperparameters"] = dict(data.get("hyperparameters") or {}) | hyperparameters
-        spec = PipelineSpec.model_validate(data).model_dump(mode="json")
+        spec = stored_spec(data).model_dump(mode="json")
         return self.queue_run(pipeline, spec, pipeline.created_by, extra_inputs={"trial": trial})
 
     def queue_run(
@@ -379,7 +385,7 @@ class TrainingService:
     ) -> Run:
         """Queue a run of `spec_data` (the pipeline's spec, or a changed copy of it) as a run
         of `pipeline`, for a caller already authorised; `extra_inputs` join its inputs."""
-        spec = PipelineSpec.model_validate(spec_data)
+        spec = stored_spec(spec_data)
         resources = run_need(spec)  # every worker's share: a distributed run starts whole
         self.engine_book.check_fits(spec)
         resolved, _ = self._resolve(spec, collect=False)
@@ -399,7 +405,7 @@ class TrainingService:
                 result_model=spec.result_model.name,
                 spec=spec_data,
                 inputs=inputs,
-                requested_engine=spec.engine.value if spec.engine else None,
+                requested_engine=spec.engine,
             ),
             AuditDraft(
                 created_by, action, pipeline.name, {"priority": chosen.value} | (extra_inputs or {})
@@ -416,12 +422,12 @@ class TrainingService:
         self.auth.authorize(caller, Action.PIPELINES_WRITE)
         current = self.metadata.get_pipeline(name)
         self.auth.authorize_owned(caller, Action.PIPELINES_WRITE, current.created_by, "pipelines")
-        spec = PipelineSpec.model_validate(spec_data)
+        spec = stored_spec(spec_data)
         self._authorize_code(caller, spec)
         draft = PipelineDraft(
             name=name,
             type=spec.type.value,
-            trainer=spec.trainer.value,
+            trainer=spec.trainer,
             priority=spec.priority,
             spec=spec.model_dump(mode="json"),
             created_by=caller.name,
@@ -661,20 +667,15 @@ class TrainingService:
 
     def build_scheduler(self) -> Scheduler:
         """A scheduler over this service's stores, not started: tests tick it by hand."""
-        from modelhub.limits import Enforcement
-        from modelhub.training.executor import LocalExecutor
+        from modelhub.training.executor import open_local
 
         s = self.settings
-        executor = LocalExecutor(
-            warm=s.train_warm_workers,
-            pool_log=s.runs_dir / "workers.log",
-            warm_imports=tuple(s.train_warm_imports),
-            enforcement=Enforcement.detect(s.cgroup_root),
-        )
+        executor = open_local(s)
         engines = {"local": TrainingEngine("local", executor, self.capacity())}
         cluster = ray_executor(s)
         if cluster is not None:
             engines["ray"] = ray_engine(cluster)
+        engines |= plugin_engines(s, self.capacity())
         config = SchedulerConfig(
             capacity=self.capacity(),
             max_running=s.train_max_running,
@@ -695,15 +696,15 @@ class TrainingService:
             on_result=self.register_result,
             registered=self.registered_result,
         )
-        executor.on_exit = scheduler.wake
-        if cluster is not None:
-            cluster.on_exit = scheduler.wake
+        for engine in engines.values():  # woken as soon as an attempt ends
+            with contextlib.suppress(AttributeError):  # a plugin's executor may refuse it
+                engine.executor.on_exit = scheduler.wake  # type: ignore[attr-defined]
         self.scheduler = scheduler
         return scheduler
 
     def prepare(self, run: Run, run_dir: Path) -> dict[str, Any]:
         """Put the run's inputs in its folder and describe the job for the worker."""
-        spec = PipelineSpec.model_validate(run.spec)
+        spec = stored_spec(run.spec)
         data_dir = run_dir / "data"
         data_dir.mkdir(parents=True, exist_ok=True)
         datasets = {}
@@ -713,7 +714,7 @@ class TrainingService:
             # never a file an earlier attempt's code could have changed.
             self.artifacts.materialize(pinned["digest"], target)
             datasets[pinned["name"]] = target
-        if len(datasets) > 1 and spec.trainer.value != "script":
+        if len(datasets) > 1 and spec.trainer != "script":
             datasets = self._combine(run, datasets, data_dir)
         if spec.preprocessing:
             datasets = self._preprocess(run, spec, datasets, run_dir)
@@ -738,7 +739,7 @@ class TrainingService:
             device="cuda" if run.resources.gpus else "cpu",
             keep_checkpoints=spec.checkpoint.keep_last,
         )
-        job: dict[str, Any] = ctx.job() | {"trainer": spec.trainer.value, "run_id": run.id}
+        job: dict[str, Any] = ctx.job() | {"trainer": spec.trainer, "run_id": run.id}
         # What each worker declared: an executor on a cluster reserves it there.
         job["resources"] = {
             "cpus": spec.resources.cpus,
@@ -852,7 +853,7 @@ class TrainingService:
                 "or a link",
                 {"output_dir": str(output_dir)},
             )
-        spec = PipelineSpec.model_validate(run.spec)
+        spec = stored_spec(run.spec)
         finite = {k: v for k, v in metrics.items() if v == v and abs(v) != float("inf")}
         request = RegisterRequest(
             name=spec.result_model.name,
@@ -868,6 +869,7 @@ class TrainingService:
                 federated=federated_lineage(spec),
             ),
             metrics=finite,
+            trust=spec.result_model.trust,
         )
         version = self.registry.register(request, output_dir, actor=run.created_by)
         for hook in self._registered_hooks:
@@ -890,8 +892,9 @@ class TrainingService:
 
 def check_base_trainer(spec: PipelineSpec, base: ModelVersion) -> None:
     """InvalidInput when the spec's trainer needs a base of one trainer's own output
-    (BASE_TRAINER: char_lm_preference starts from a char_lm) and `base` is not one."""
-    needed = BASE_TRAINER.get(spec.trainer)
+    (its `base_trainer`: char_lm_preference starts from a char_lm) and `base` is not one."""
+    traits = installed_trainers().traits.get(spec.trainer)
+    needed = traits.base_trainer if traits is not None else None
     if needed is None:
         return
     if base.framework is not Framework.SAFETENSORS or base.architecture != needed:

@@ -39,7 +39,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from modelhub.domain.auth import Action, Caller, parse_duration
-from modelhub.domain.pipelines import PipelineSpec
 from modelhub.domain.runs import ACTIVE, Pipeline, Run, RunStatus
 from modelhub.domain.search import Search, SearchParam
 from modelhub.domain.tuning import Study, StudyStatus, Trial, TrialState, TuneRequest
@@ -47,7 +46,7 @@ from modelhub.errors import Conflict, IllegalTransition, InvalidInput, ModelhubE
 from modelhub.services.auth import AuthService
 from modelhub.services.training import TrainingService
 from modelhub.settings import Settings
-from modelhub.training.spec import parse_spec
+from modelhub.training.spec import parse_spec, stored_spec
 
 if TYPE_CHECKING:
     import optuna
@@ -441,7 +440,7 @@ class TuningService:
         meta = dict(study.user_attrs.get(ATTR, {}))
         if not meta:
             raise NotFound(f"no tuning study named {name!r}", {"study": name})
-        spec = PipelineSpec.model_validate(self.training.metadata.get_pipeline(name).spec)
+        spec = stored_spec(self.training.metadata.get_pipeline(name).spec)
         if spec.search is None:
             raise NotFound(f"pipeline {name} no longer has a search block", {"study": name})
         study.pruner = pruner(spec.search)

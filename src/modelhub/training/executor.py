@@ -21,11 +21,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
+from modelhub.errors import ModelhubError, Unavailable
 from modelhub.limits import CgroupV2, Enforcement, Limits
 from modelhub.plugins import Registry, needs
 from modelhub.processes import Spawner
+
+if TYPE_CHECKING:
+    from modelhub.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -286,23 +290,81 @@ class LocalExecutor:
         self._spawner.close()
 
 
-def _executor(obj: object) -> type[Executor]:
-    needs(obj, "start", "close")
-    return obj  # type: ignore[return-value]
+class ExecutorFactory(Protocol):
+    """One entry of `modelhub.executors`: builds its engine's executor from the settings.
+
+    Returns None where the settings do not set the engine up here (the Ray engine
+    without a cluster address); the engine is then not offered. The executor it
+    returns is started on by the scheduler (`start`, then the handle's `poll`, `kill`,
+    `memory_bytes`) and closed when the scheduler stops. Optional: `refresh()` ->
+    (Capacity, nodes), re-read each scheduler tick (raise Unavailable while it cannot
+    be reached), and an `on_exit` attribute the scheduler sets to be woken when an
+    attempt ends."""
+
+    def __call__(self, settings: Settings) -> Executor | None: ...
 
 
-# The `modelhub.executors` extension point: classes whose instances are Executors.
+def open_local(settings: Settings) -> LocalExecutor:
+    """The `local` engine's executor: worker processes on this host."""
+    return LocalExecutor(
+        warm=settings.train_warm_workers,
+        pool_log=settings.runs_dir / "workers.log",
+        warm_imports=tuple(settings.train_warm_imports),
+        enforcement=Enforcement.detect(settings.cgroup_root),
+    )
+
+
+def executor_factory(obj: object) -> ExecutorFactory:
+    """The check of `modelhub.executors` entries: a callable that is not a class (an
+    executor class would be called with the settings as its first argument)."""
+    if isinstance(obj, type) or not callable(obj):
+        what = getattr(obj, "__name__", None) or type(obj).__name__
+        raise TypeError(
+            f"{what} is not an executor factory: name a function open(settings) -> executor"
+        )
+    return obj
+
+
+def open_executor(
+    name: str, settings: Settings, registry: Registry[ExecutorFactory] | None = None
+) -> Executor | None:
+    """The executor of the engine `name`, built by its factory (None: not set up here).
+
+    Raises NotFound for a name nobody provides, and Unavailable naming the engine when
+    its plugin failed to load, its factory raised, or what it returned is no executor.
+    `registry` is the extension point to look in (EXECUTORS).
+    """
+    factory = (registry or EXECUTORS).get(name)
+    try:
+        executor = factory(settings)
+    except ModelhubError:
+        raise
+    except Exception as exc:  # a plugin's factory may raise anything
+        raise Unavailable(
+            f"the {name} executor could not be built: {type(exc).__name__}: {exc}"[:500],
+            {"engine": name},
+        ) from exc
+    if executor is None:
+        return None
+    try:
+        needs(executor, "start", "close")
+    except TypeError as exc:
+        raise Unavailable(f"the {name} executor factory returned {exc}", {"engine": name}) from None
+    return executor
+
+
+# The `modelhub.executors` extension point: factories of executors, one an engine.
 # torch.distributed and Flower runs are modes of the local executor (a launcher, a
 # federated job), not executors of their own.
-EXECUTORS: Registry[type[Executor]] = Registry(
+EXECUTORS: Registry[ExecutorFactory] = Registry(
     "executors",
-    _executor,
+    executor_factory,
     [
         (
             "local",
-            "modelhub.training.executor:LocalExecutor",
+            "modelhub.training.executor:open_local",
             "worker processes on this host (also torch.distributed and Flower runs)",
         ),
-        ("ray", "modelhub.training.ray_engine:RayExecutor", "a Ray cluster (modelhub[ray])"),
+        ("ray", "modelhub.training.ray_engine:open_ray", "a Ray cluster (modelhub[ray])"),
     ],
 )

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from modelhub.domain.pipeline_optimization import PhaseProfile, ProposedChange, ValidationCheck
 from modelhub.domain.pipelines import PipelineSpec, TrainerName
+from modelhub.training.spec import stored_spec
 
 STEP_PHASES = ("data", "forward", "backward", "optimizer", "logging", "other")
 OVERHEAD_PHASES = ("optimizer", "logging", "other")
@@ -43,7 +44,7 @@ COMPUTE_SHARE = 0.50  # forward + backward, of a step, for mixed precision on a 
 MIN_GAIN = 0.05  # samples/s must rise by this much for a change to count as helping
 
 # The metric each built-in trainer validates with, and which way is better.
-VALIDATION: dict[TrainerName, tuple[str, Literal["min", "max"]]] = {
+VALIDATION: dict[str, tuple[str, Literal["min", "max"]]] = {
     TrainerName.TABULAR_CLASSIFIER: ("val_accuracy", "max"),
     TrainerName.TEXT_CLASSIFIER: ("val_accuracy", "max"),
     TrainerName.CHAR_LM: ("val_loss", "min"),
@@ -109,7 +110,7 @@ def propose(
             f"would shorten them, but the {spec.trainer} trainer has no mixed-precision option"
         )
     backward = share("backward")
-    if spec.trainer is TrainerName.TEXT_CLASSIFIER and backward >= BACKWARD_SHARE:
+    if spec.trainer == TrainerName.TEXT_CLASSIFIER and backward >= BACKWARD_SHARE:
         changes += _fewer_layers(hp, backward)
     if not changes:
         return Proposal(notes=notes)
@@ -225,13 +226,13 @@ def apply(spec: PipelineSpec, changes: list[ProposedChange]) -> dict[str, Any]:
         for name in parents:
             target = target.setdefault(name, {})
         target[leaf] = change.new
-    return PipelineSpec.model_validate(data).model_dump(mode="json")
+    return stored_spec(data).model_dump(mode="json")
 
 
 def compare(
     before: PhaseProfile,
     after: PhaseProfile,
-    trainer: TrainerName,
+    trainer: str,
     tolerance: float,
 ) -> tuple[float, ValidationCheck]:
     """(samples/s after over before, the validation check) of two profiled runs."""
@@ -259,7 +260,7 @@ def helps(gain: float, check: ValidationCheck) -> bool:
     return gain >= 1 + MIN_GAIN and check.holds
 
 
-def profile_of(run_id: int, metrics: dict[str, float], trainer: TrainerName) -> PhaseProfile | None:
+def profile_of(run_id: int, metrics: dict[str, float], trainer: str) -> PhaseProfile | None:
     """The profile a profiling run's metrics carry (see modelhub.training.phases); None
     when they carry none (the run trained no step, or is not a profiling run)."""
     from modelhub.training.phases import PHASES, PREFIX

@@ -30,7 +30,9 @@ from modelhub.domain.pipelines import (
     spec_problems,
 )
 from modelhub.domain.search import Search
+from modelhub.domain.trainer_catalog import TrainerCatalog
 from modelhub.errors import InvalidInput
+from modelhub.training.trainers import installed_trainers
 
 # Sections whose unknown keys get a "did you mean" hint.
 SECTIONS: dict[str, type[BaseModel]] = {
@@ -71,8 +73,12 @@ def named_script(text: str) -> str | None:
     return path if isinstance(path, str) else None
 
 
-def parse_spec(text: str) -> PipelineSpec:
-    """Parse and validate YAML text, never taken for a file name (what a server receives)."""
+def parse_spec(text: str, trainers: TrainerCatalog | None = None) -> PipelineSpec:
+    """Parse and validate YAML text, never taken for a file name (what a server receives).
+
+    `trainers` are the trainers it may name: by default the built-ins and the plugin
+    trainers installed here (`installed_trainers`)."""
+    catalog = trainers if trainers is not None else installed_trainers()
     try:
         data = load_yaml(text)
     except yaml.YAMLError as exc:
@@ -80,13 +86,19 @@ def parse_spec(text: str) -> PipelineSpec:
     if not isinstance(data, Mapping):
         kind = "an empty document" if data is None else f"a {type(data).__name__}"
         raise spec_error([("", f"a pipeline spec is a mapping of fields, this is {kind}")])
-    problems = [(path, msg) for path, msg in spec_problems(data)]
+    problems = [(path, msg) for path, msg in spec_problems(data, catalog)]
     try:
-        spec = PipelineSpec.model_validate(data)
+        spec = PipelineSpec.model_validate(data, context={"trainers": catalog})
     except ValidationError as exc:
         problems = _pydantic_problems(exc) + problems
         raise spec_error(problems) from None
     return spec
+
+
+def stored_spec(data: Mapping[str, Any]) -> PipelineSpec:
+    """A spec stored with a pipeline or run, validated again against the trainers
+    installed here (a plugin trainer's spec needs its plugin's declarations)."""
+    return PipelineSpec.model_validate(data, context={"trainers": installed_trainers()})
 
 
 def _read(source: str | Path) -> str:

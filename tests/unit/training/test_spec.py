@@ -59,7 +59,7 @@ def test_documented_example_parses(tmp_path: Path) -> None:
     path.write_text(example_yaml())
     spec = load_spec(path)
     assert load_spec(str(path)) == spec
-    assert spec.trainer is TrainerName.TEXT_CLASSIFIER
+    assert spec.trainer == TrainerName.TEXT_CLASSIFIER
     assert spec.type is PipelineType.FINE_TUNING
     assert spec.base_model == "intent-classifier@champion"
     assert [str(d) for d in spec.datasets] == ["persona_intents@3", "persona_intents_extra@latest"]

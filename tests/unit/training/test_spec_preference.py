@@ -32,7 +32,7 @@ def problems(text: str) -> dict[str, str]:
 def test_a_preference_pipeline_is_accepted_with_its_defaults() -> None:
     spec = load_spec(RL)
     assert spec.type is PipelineType.REINFORCEMENT_LEARNING
-    assert spec.trainer is TrainerName.CHAR_LM_PREFERENCE
+    assert spec.trainer == TrainerName.CHAR_LM_PREFERENCE
     assert spec.result_model.type is ModelType.LANGUAGE_MODEL
     hps = spec.trainer_hyperparameters()
     assert isinstance(hps, CharLMPreferenceHyperparameters)

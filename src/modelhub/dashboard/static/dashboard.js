@@ -62,19 +62,26 @@ function makeChart(el, data, unit) {
     })),
   );
   const width = Math.max(el.clientWidth || 600, 260);
+  const ink = getComputedStyle(el).color;
+  const xAxis = { stroke: ink, grid: { stroke: "rgba(128,128,128,0.2)" } };
+  // Steps and cycles are whole numbers: no tick between two of them.
+  if (data.time === false) {
+    xAxis.incrs = [0, 1, 2, 3, 4, 5, 6, 7, 8].flatMap((e) => [1, 2, 5].map((m) => m * 10 ** e));
+  }
   const options = {
     width,
     height: 220,
     series,
-    axes: [
-      { stroke: getComputedStyle(el).color, grid: { stroke: "rgba(128,128,128,0.2)" } },
-      { stroke: getComputedStyle(el).color, grid: { stroke: "rgba(128,128,128,0.2)" } },
-    ],
-    // One point alone would stretch the time axis over years: give it a minute each side.
+    axes: [xAxis, { stroke: ink, grid: { stroke: "rgba(128,128,128,0.2)" } }],
+    // One point alone would stretch the axis over years: give it a minute each side on a
+    // time axis, one unit (a step, a cycle) each side otherwise.
     scales: {
       x: {
         time: data.time !== false,
-        range: (u, min, max) => (min === max ? [min - 60, max + 60] : [min, max]),
+        range: (u, min, max) => {
+          const pad = data.time !== false ? 60 : 1;
+          return min === max ? [min - pad, max + pad] : [min, max];
+        },
       },
     },
   };

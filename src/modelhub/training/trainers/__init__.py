@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from modelhub.errors import InvalidInput, NotFound
+from modelhub.domain.trainer_catalog import (
+    BUILTIN_TRAINERS,
+    TrainerCatalog,
+    TrainerTraits,
+    traits_from,
+)
+from modelhub.errors import InvalidInput, NotFound, Unavailable
 from modelhub.plugins import Registry, needs
 
 TRAINERS: dict[str, str] = {
@@ -27,13 +33,16 @@ TRAINERS: dict[str, str] = {
 class Trainer(Protocol):
     """One entry of `modelhub.trainers`: `train(ctx)` (a LocalContext) returns a
     TrainResult; it raises TrainingDiverged on a non-finite loss and InvalidInput for
-    data or settings it cannot use."""
+    data or settings it cannot use. It also declares what a pipeline spec checks
+    (`pipeline_types`, and optionally `result_type`, `hyperparameter_model`,
+    `base_trainer`, `data_parallel`: see `modelhub.domain.trainer_catalog.traits_from`)."""
 
     def train(self, ctx: Any) -> Any: ...
 
 
 def _trainer(obj: object) -> Trainer:
     needs(obj, "train")
+    traits_from(obj)  # TypeError naming the declaration that is missing or wrong
     return obj  # type: ignore[return-value]
 
 
@@ -58,3 +67,20 @@ def trainer_module(name: str) -> Trainer:
             f"unknown trainer {name!r}; choose one of: {', '.join(sorted(REGISTRY.names()))}",
             {"field": "trainer", "value": name},
         ) from None
+
+
+def installed_trainers() -> TrainerCatalog:
+    """The trainers a pipeline spec may name here: the built-ins (their traits from the
+    domain's table, importing nothing) and every installed plugin trainer, which is
+    loaded to read its declarations. A plugin that fails to load is listed in `failed`
+    with its error, so a spec naming it says why."""
+    traits: dict[str, TrainerTraits] = dict(BUILTIN_TRAINERS.traits)
+    failed: dict[str, str] = {}
+    for name in REGISTRY.names():
+        if REGISTRY.is_builtin(name):
+            continue
+        try:
+            traits[name] = traits_from(REGISTRY.get(name))
+        except Unavailable as exc:
+            failed[name] = exc.message
+    return TrainerCatalog(traits, failed)

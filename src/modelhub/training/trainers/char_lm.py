@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from modelhub.domain.hyperparameters import CharLMHyperparameters
+from modelhub.domain.trainer_catalog import BUILTIN_TRAINERS
 from modelhub.errors import InvalidInput
 from modelhub.networks.char_lm import UNKNOWN_CHAR as UNKNOWN_CHAR
 from modelhub.networks.char_lm import UNKNOWN_ID as UNKNOWN_ID
@@ -39,6 +40,15 @@ from modelhub.networks.char_lm import write_output
 from modelhub.training.context import LocalContext, TrainResult
 from modelhub.training.loop import TrainingLoop, shard_size
 from modelhub.training.trainers._best import logged_at
+
+# The trainer interface's declarations (docs/plugins.md): this trainer's row of the
+# domain's table, which checks specs without importing this module.
+_TRAITS = BUILTIN_TRAINERS.traits["char_lm"]
+pipeline_types = _TRAITS.pipeline_types
+result_type = _TRAITS.result_type
+hyperparameter_model = _TRAITS.hyperparameters
+base_trainer = _TRAITS.base_trainer
+data_parallel = _TRAITS.data_parallel
 
 
 def read_corpus(path: Path) -> str:

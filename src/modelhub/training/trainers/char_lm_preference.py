@@ -10,6 +10,7 @@ pair (prompt x, chosen y+, rejected y-) the loss is
 (Rafailov et al., 2023): it raises the chosen response's likelihood relative to the
 reference and lowers the rejected one's, and `beta` sets how far the policy may drift
 from the reference (the implicit KL penalty of the RLHF objective it solves). The
+
 reference never changes, so its log-likelihood of a pair is computed once, the first
 time a batch holds the pair (`ReferenceCache`), not at every step.
 
@@ -43,6 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from modelhub.domain.hyperparameters import CharLMPreferenceHyperparameters
+from modelhub.domain.trainer_catalog import BUILTIN_TRAINERS
 from modelhub.errors import InvalidInput
 from modelhub.networks.char_lm import UNKNOWN_ID, CharLMConfig, CharTransformer, write_output
 from modelhub.networks.char_lm import load as load
@@ -50,6 +52,15 @@ from modelhub.training.context import LocalContext, TrainResult
 from modelhub.training.loop import TrainingLoop, shard_size
 from modelhub.training.trainers._best import logged_at
 from modelhub.training.trainers.preference_data import Pair, read_pairs
+
+# The trainer interface's declarations (docs/plugins.md): this trainer's row of the
+# domain's table, which checks specs without importing this module.
+_TRAITS = BUILTIN_TRAINERS.traits["char_lm_preference"]
+pipeline_types = _TRAITS.pipeline_types
+result_type = _TRAITS.result_type
+hyperparameter_model = _TRAITS.hyperparameters
+base_trainer = _TRAITS.base_trainer
+data_parallel = _TRAITS.data_parallel
 
 EVAL_PAIRS = 256  # held-out pairs measured at most (the first of the seeded split)
 REFERENCE_BATCH = 256

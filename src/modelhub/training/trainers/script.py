@@ -43,6 +43,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import modelhub
+from modelhub.domain.trainer_catalog import BUILTIN_TRAINERS
 from modelhub.errors import InvalidInput, ModelhubError, error_from_dict
 from modelhub.training import distributed
 from modelhub.training.context import LocalContext, TrainResult
@@ -50,6 +51,15 @@ from modelhub.training.script_runner import result_name
 
 if TYPE_CHECKING:
     import torch
+
+# The trainer interface's declarations (docs/plugins.md): this trainer's row of the
+# domain's table, which checks specs without importing this module.
+_TRAITS = BUILTIN_TRAINERS.traits["script"]
+pipeline_types = _TRAITS.pipeline_types
+result_type = _TRAITS.result_type
+hyperparameter_model = _TRAITS.hyperparameters
+base_trainer = _TRAITS.base_trainer
+data_parallel = _TRAITS.data_parallel
 
 POLL_SECONDS = 0.2
 CHILD_RUN_FOLDER = Path("/proc/self/cwd")

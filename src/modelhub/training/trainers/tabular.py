@@ -20,6 +20,7 @@ import math
 from typing import Any
 
 from modelhub.domain.hyperparameters import TabularHyperparameters
+from modelhub.domain.trainer_catalog import BUILTIN_TRAINERS
 from modelhub.networks.tabular import TRAINER as TRAINER
 from modelhub.networks.tabular import TabularPredictor as TabularPredictor
 from modelhub.networks.tabular import build_model as build_model
@@ -29,6 +30,15 @@ from modelhub.training.context import LocalContext, TrainResult
 from modelhub.training.loop import TrainingLoop, shard_size
 from modelhub.training.trainers._best import logged_at
 from modelhub.training.trainers.tabular_data import TabularData, load_tabular, split_rows
+
+# The trainer interface's declarations (docs/plugins.md): this trainer's row of the
+# domain's table, which checks specs without importing this module.
+_TRAITS = BUILTIN_TRAINERS.traits["tabular_classifier"]
+pipeline_types = _TRAITS.pipeline_types
+result_type = _TRAITS.result_type
+hyperparameter_model = _TRAITS.hyperparameters
+base_trainer = _TRAITS.base_trainer
+data_parallel = _TRAITS.data_parallel
 
 
 def evaluate(model: Any, x: Any, y: Any) -> tuple[float, float]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelhub.domain.hyperparameters import TextClassifierHyperparameters
+from modelhub.domain.trainer_catalog import BUILTIN_TRAINERS
 from modelhub.errors import InvalidInput
 from modelhub.networks.text_classifier import MINILM as MINILM
 from modelhub.networks.text_classifier import TextClassifier as TextClassifier
@@ -35,6 +36,15 @@ from modelhub.training.context import LocalContext, TrainResult
 
 if TYPE_CHECKING:
     import torch
+
+# The trainer interface's declarations (docs/plugins.md): this trainer's row of the
+# domain's table, which checks specs without importing this module.
+_TRAITS = BUILTIN_TRAINERS.traits["text_classifier"]
+pipeline_types = _TRAITS.pipeline_types
+result_type = _TRAITS.result_type
+hyperparameter_model = _TRAITS.hyperparameters
+base_trainer = _TRAITS.base_trainer
+data_parallel = _TRAITS.data_parallel
 
 
 @dataclass
