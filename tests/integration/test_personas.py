@@ -451,6 +451,7 @@ seed: 7
 chat_hyperparameters: {beta: 0.1, learning_rate: 0.003, steps: 20, batch_size: 8}
 canary: {percent: 50, min_requests: 15, max_duration: 10m}
 """
+CHAT_MIN_SIDE = 20  # requests each version needs before the degradation tests run
 
 
 def test_the_chat_model_learns_what_people_prefer_from_its_interactions(
@@ -512,8 +513,21 @@ def test_the_chat_model_learns_what_people_prefer_from_its_interactions(
     assert canary["status"] == "canary", canary["decision"]
     split = settled(http, "eve-chat")
     assert len(split["traffic"]) == 2 and split["rollout"]["analysis"]["mode"] == "auto"
-    assert send(split["endpoint"], "eve-chat", (prompts * 2)[:50]) == {200: 50}
-    done = cycle(http, "eve", 1)
+    # Each live request goes to either version at 50 %, and the analysis needs 20 on each
+    # side: a fixed 50 would leave one side short about one run in eight. Traffic flows,
+    # ten at a time, until the canary is decided.
+    served: list[int] = []
+
+    def decided_under_traffic() -> dict[str, Any] | None:
+        start = 10 * len(served) % len(prompts)
+        statuses = send(split["endpoint"], "eve-chat", (prompts * 2)[start : start + 10])
+        served.append(sum(statuses.values()))
+        assert statuses == {200: served[-1]}, statuses
+        found = http.get("/api/v1/personas/eve/history").json()
+        return found[0] if found and found[0]["finished_at"] is not None else None
+
+    done: dict[str, Any] = wait_for(decided_under_traffic, timeout=180, interval=0.05)
+    assert sum(served) >= 2 * CHAT_MIN_SIDE, served
     chat = done["chat"]
     assert done["status"] == "promoted" == chat["status"], (done["decision"], chat)
     assert chat["deployment"] == "eve-chat" and chat["decision"].startswith("promoted: ")
