@@ -17,6 +17,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -56,6 +58,33 @@ def step(title: str) -> None:
     print(f"\n\033[1;36m== {title}\033[0m", flush=True)
 
 
+@contextmanager
+def running_server(
+    home: Path, port: int, env: dict[str, str], log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`modelhub server` on 127.0.0.1:`port` over `home`, ready when entered; stopped
+    (SIGINT, then kill after 15 s) when left, however the block ends."""
+    url = f"http://127.0.0.1:{port}"
+    step(f"starting modelhub server on {url} (home {home})")
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "modelhub", "server", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_ready(url, server)
+            yield server
+        finally:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
 def cli(env: dict[str, str], *args: str, check: bool = True, quiet: bool = False) -> int:
     print(f"$ modelhub {' '.join(args)}", flush=True)
     output = subprocess.DEVNULL if quiet else None
@@ -82,38 +111,22 @@ def main() -> None:
     # the demo's monitor step need not wait for the minute to end.
     env |= {"MODELHUB_MONITORING_ROLLUP_SECONDS": "5"}
 
-    step(f"starting modelhub server on {url} (home {home})")
-    server_log = open(DEMO / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
-    server = subprocess.Popen(
-        [sys.executable, "-m", "modelhub", "server", "--port", str(port)],
-        env=env,
-        stdout=server_log,
-        stderr=subprocess.STDOUT,
-    )
     try:
-        wait_ready(url, server)
-        client_env = env | {"MODELHUB_URL": url}
-        run_tour(client_env, files, home)
-        step("where to look")
-        print(f"  server    {url}")
-        print(f"  dashboard {url}/ (sign in with {home / 'admin.token'})")
-        print(f"  API docs  {url}/docs")
-        print(f"  metrics   {url}/metrics")
-        print(f"  CLI       MODELHUB_URL={url} .venv/bin/modelhub models list")
-        print(f"  home      {home} (SQLite metadata + content-addressed artifacts)")
-        if not options.no_wait and sys.stdin.isatty():
-            print("\nserver running; press Ctrl-C to stop it", flush=True)
-            server.wait()
+        with running_server(home, port, env, DEMO / "server.log") as server:
+            client_env = env | {"MODELHUB_URL": url}
+            run_tour(client_env, files, home)
+            step("where to look")
+            print(f"  server    {url}")
+            print(f"  dashboard {url}/ (sign in with {home / 'admin.token'})")
+            print(f"  API docs  {url}/docs")
+            print(f"  metrics   {url}/metrics")
+            print(f"  CLI       MODELHUB_URL={url} .venv/bin/modelhub models list")
+            print(f"  home      {home} (SQLite metadata + content-addressed artifacts)")
+            if not options.no_wait and sys.stdin.isatty():
+                print("\nserver running; press Ctrl-C to stop it", flush=True)
+                server.wait()
     except KeyboardInterrupt:
         pass
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        server_log.close()
     print("demo finished; server stopped")
 
 

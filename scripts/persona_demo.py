@@ -21,8 +21,6 @@ import json
 import os
 import random
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,7 +29,7 @@ from typing import Any
 from modelhub.client import Client, InteractionIn, PersonaRequest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from demo import free_port, step, wait_ready  # scripts/demo.py's helpers
+from demo import free_port, running_server, step  # scripts/demo.py's helpers
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / ".demo-persona"
@@ -219,27 +217,10 @@ def main() -> None:
         "MODELHUB_TRAIN_WARM_WORKERS": "1",
         "MODELHUB_TRAIN_WARM_IMPORTS": "sentence_transformers",  # 4 text classifier runs
     }
-    step(f"starting modelhub server on {url} (home {home})")
-    log = open(DEMO / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
-    server = subprocess.Popen(
-        [sys.executable, "-m", "modelhub", "server", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_ready(url, server)
+    with running_server(home, port, env, DEMO / "server.log"):
         token = (home / "admin.token").read_text().strip()
         with Client(url, token) as client:
             play(client)
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
     print(f"\npersona demo finished in {time.monotonic() - started:.0f}s; server stopped")
 
 
